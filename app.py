@@ -1,0 +1,138 @@
+"""Bookshelf Serverless: HTTP routes and SQS handlers (thin; the work is in chalicelib)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import AuthResponse, Chalice, Response
+from chalice.app import AuthRequest, SQSEvent
+
+from chalicelib import auth, books, queues, subscribers, task_records
+from chalicelib.config import get_settings
+from chalicelib.http import body_json, error_middleware, json_response, path_param, principal
+from chalicelib.schemas import BookCreate, BookUpdate, SubscriberCreate, parse_page, validate
+from chalicelib.storage import IMAGE_TYPES
+from chalicelib.tasks.worker import consume
+
+settings = get_settings()
+app = Chalice(app_name=settings.app_name)
+app.api.binary_types.extend(t for t in IMAGE_TYPES if t not in app.api.binary_types)
+app.register_middleware(error_middleware, "http")
+
+
+@app.authorizer(ttl_seconds=300)
+def api_key(auth_request: AuthRequest) -> AuthResponse:
+    """Let in callers with a valid API key."""
+    caller = auth.authenticate(auth_request.token)
+    if caller is None:
+        return AuthResponse(routes=[], principal_id="anonymous")
+    return AuthResponse(routes=["*"], principal_id=caller.user, context={"admin": str(caller.admin).lower()})
+
+
+def _query() -> dict[str, str]:
+    return dict(app.current_request.query_params or {})
+
+
+@app.route("/books", methods=["POST"], authorizer=api_key, content_types=["application/json"])
+def create_book() -> Response:
+    caller = principal(app.current_request)
+    data = validate(BookCreate, body_json(app.current_request))
+    return json_response(books.create_book(caller.user, data), 202)
+
+
+@app.route("/books", methods=["GET"])
+def list_books() -> Response:
+    query = _query()
+    return json_response(books.list_books(query.get("author"), parse_page(query)))
+
+
+@app.route("/books/{book_id}", methods=["GET"])
+def get_book(book_id: str) -> Response:
+    return json_response(books.view(books.get_book(book_id)))
+
+
+@app.route("/books/{book_id}", methods=["PUT"], authorizer=api_key, content_types=["application/json"])
+def update_book(book_id: str) -> Response:
+    caller = principal(app.current_request)
+    data = validate(BookUpdate, body_json(app.current_request))
+    return json_response(books.update_book(book_id, caller.user, data))
+
+
+@app.route("/books/{book_id}", methods=["DELETE"], authorizer=api_key)
+def delete_book(book_id: str) -> Response:
+    books.delete_book(book_id, principal(app.current_request).user)
+    return Response(body="", status_code=204)
+
+
+@app.route("/books/{book_id}/cover", methods=["PUT"], authorizer=api_key, content_types=list(IMAGE_TYPES))
+def replace_cover(book_id: str) -> Response:
+    request = app.current_request
+    caller = principal(request)
+    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
+    return json_response(books.replace_cover(book_id, caller.user, request.raw_body or b"", content_type), 202)
+
+
+@app.route("/authors/{name}/subscribers", methods=["POST"], authorizer=api_key, content_types=["application/json"])
+def subscribe(name: str) -> Response:
+    caller = principal(app.current_request)
+    data = validate(SubscriberCreate, body_json(app.current_request))
+    return json_response(subscribers.subscribe(path_param(name), data.email, caller.user), 201)
+
+
+@app.route("/authors/{name}/subscribers", methods=["GET"], authorizer=api_key)
+def list_subscribers(name: str) -> Response:
+    caller = principal(app.current_request)
+    return json_response(subscribers.list_subscribers(path_param(name), caller.user, parse_page(_query())))
+
+
+@app.route("/authors/{name}/subscribers/{email}", methods=["DELETE"], authorizer=api_key)
+def unsubscribe(name: str, email: str) -> Response:
+    subscribers.unsubscribe(path_param(name), path_param(email), principal(app.current_request).user)
+    return Response(body="", status_code=204)
+
+
+@app.route("/tasks/{task_id}", methods=["GET"], authorizer=api_key)
+def get_task(task_id: str) -> Response:
+    caller = principal(app.current_request)
+    return json_response(task_records.get_record(task_id, caller.user, caller.admin))
+
+
+@app.route("/tasks", methods=["GET"], authorizer=api_key)
+def list_tasks() -> Response:
+    principal(app.current_request, admin=True)
+    query = _query()
+    return json_response(task_records.list_records(query.get("status"), query.get("name"), parse_page(query)))
+
+
+@app.route("/queues", methods=["GET"], authorizer=api_key)
+def list_queues() -> Response:
+    principal(app.current_request, admin=True)
+    return json_response({"queues": queues.overview()})
+
+
+@app.route("/queues/{name}/redrive", methods=["POST"], authorizer=api_key)
+def redrive_queue(name: str) -> Response:
+    principal(app.current_request, admin=True)
+    return json_response(queues.redrive(name), 202)
+
+
+@app.on_sqs_message(
+    queue=settings.media.name,
+    batch_size=settings.media.batch_size,
+    maximum_concurrency=settings.media.max_concurrency,
+    name="media_worker",
+)
+def media_worker(event: SQSEvent) -> dict[str, Any]:
+    """Cover resizing (the `media` queue)."""
+    return consume(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(
+    queue=settings.default.name,
+    batch_size=settings.default.batch_size,
+    maximum_concurrency=settings.default.max_concurrency,
+    name="default_worker",
+)
+def default_worker(event: SQSEvent) -> dict[str, Any]:
+    """Emails and every other task (the `default` queue)."""
+    return consume(event.to_dict(), event.context)

@@ -1,0 +1,27 @@
+"""boto3 clients shared by the process (endpoint taken from AWS_ENDPOINT_URL by botocore)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from chalicelib.config import get_settings
+
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=5,
+    read_timeout=20,
+    max_pool_connections=32,
+)
+
+
+@lru_cache(maxsize=None)
+def client(service: str) -> Any:
+    """A cached low-level client for `service` in the configured region."""
+    settings = get_settings()
+    return boto3.session.Session().client(
+        service, region_name=settings.region, endpoint_url=settings.endpoint_url, config=_CONFIG
+    )

@@ -1,0 +1,122 @@
+"""Every setting of the application, read from environment variables in one place.
+
+The stage's values live in `.chalice/config.json`; Lambda and `chalice local` export
+them as environment variables, and so do the local runner and the tests.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """One work queue: its name, dead-letter queue and consumer limits."""
+
+    key: str
+    name: str
+    dlq_name: str
+    batch_size: int
+    max_concurrency: int
+    max_receive_count: int
+    visibility_timeout: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Application settings for one stage."""
+
+    app_name: str
+    stage: str
+    region: str
+    endpoint_url: str | None
+    books_table: str
+    book_authors_table: str
+    subscribers_table: str
+    tasks_table: str
+    media_bucket: str
+    media: QueueSettings
+    default: QueueSettings
+    mail_sender: str
+    tasks_eager: bool
+    task_ttl_days: int
+    retry_backoff_base: float
+    retry_backoff_cap: float
+    max_cover_bytes: int
+    max_body_bytes: int
+    presign_ttl_seconds: int
+    thumbnail_size: int
+    auth_mode: str
+    api_keys_parameter: str
+    local_api_keys: str
+
+    @property
+    def queues(self) -> dict[str, QueueSettings]:
+        """The work queues by their routing key (`media`, `default`)."""
+        return {self.media.key: self.media, self.default.key: self.default}
+
+
+def _queue(key: str, prefix: str, *, batch: int, concurrency: int, receives: int) -> QueueSettings:
+    upper = key.upper()
+    name = os.environ.get(f"{upper}_QUEUE_NAME", f"{prefix}-{key}")
+    return QueueSettings(
+        key=key,
+        name=name,
+        dlq_name=os.environ.get(f"{upper}_DLQ_NAME", f"{name}-dlq"),
+        batch_size=_int(f"{upper}_BATCH_SIZE", batch),
+        max_concurrency=_int(f"{upper}_MAX_CONCURRENCY", concurrency),
+        max_receive_count=_int(f"{upper}_MAX_RECEIVE_COUNT", receives),
+        visibility_timeout=_int(f"{upper}_VISIBILITY_TIMEOUT", 360),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the settings once per process."""
+    app_name = os.environ.get("APP_NAME", "bookshelf")
+    stage = os.environ.get("STAGE", "local")
+    prefix = os.environ.get("RESOURCE_PREFIX", f"{app_name}-{stage}")
+    return Settings(
+        app_name=app_name,
+        stage=stage,
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
+        books_table=os.environ.get("BOOKS_TABLE", f"{prefix}-books"),
+        book_authors_table=os.environ.get("BOOK_AUTHORS_TABLE", f"{prefix}-book-authors"),
+        subscribers_table=os.environ.get("SUBSCRIBERS_TABLE", f"{prefix}-subscribers"),
+        tasks_table=os.environ.get("TASKS_TABLE", f"{prefix}-tasks"),
+        media_bucket=os.environ.get("MEDIA_BUCKET", f"{prefix}-media"),
+        media=_queue("media", prefix, batch=1, concurrency=2, receives=5),
+        default=_queue("default", prefix, batch=10, concurrency=10, receives=5),
+        mail_sender=os.environ.get("MAIL_SENDER", "books@example.com"),
+        tasks_eager=_bool("TASKS_EAGER"),
+        task_ttl_days=_int("TASK_TTL_DAYS", 14),
+        retry_backoff_base=_float("RETRY_BACKOFF_BASE", 5.0),
+        retry_backoff_cap=_float("RETRY_BACKOFF_CAP", 900.0),
+        max_cover_bytes=_int("MAX_COVER_BYTES", 4 * 1024 * 1024),
+        max_body_bytes=_int("MAX_BODY_BYTES", 6 * 1024 * 1024),
+        presign_ttl_seconds=_int("PRESIGN_TTL_SECONDS", 900),
+        thumbnail_size=_int("THUMBNAIL_SIZE", 100),
+        auth_mode=os.environ.get("AUTH_MODE", "api_key"),
+        api_keys_parameter=os.environ.get("API_KEYS_PARAMETER", f"/{prefix}/api-keys"),
+        local_api_keys=os.environ.get("LOCAL_API_KEYS", ""),
+    )

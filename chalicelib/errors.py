@@ -1,0 +1,56 @@
+"""Errors the API turns into 4xx/5xx JSON responses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a JSON body."""
+
+    status = 400
+    code = "BadRequest"
+
+    def __init__(self, message: str, fields: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or []
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the response."""
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.fields:
+            body["fields"] = self.fields
+        return body
+
+
+class ValidationFailed(ApiError):
+    status, code = 422, "ValidationError"
+
+
+class MalformedRequest(ApiError):
+    status, code = 400, "BadRequest"
+
+
+class Unauthorized(ApiError):
+    status, code = 401, "Unauthorized"
+
+
+class Forbidden(ApiError):
+    status, code = 403, "Forbidden"
+
+
+class NotFound(ApiError):
+    status, code = 404, "NotFound"
+
+
+class PayloadTooLarge(ApiError):
+    status, code = 413, "PayloadTooLarge"
+
+
+class UnsupportedMediaType(ApiError):
+    status, code = 415, "UnsupportedMediaType"
+
+
+class ServiceUnavailable(ApiError):
+    status, code = 503, "ServiceUnavailable"

@@ -1,0 +1,99 @@
+"""Cover thumbnails with Pillow: orientation fixed, cropped to fill a square, JPEG and WebP."""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+MAX_PIXELS = 50_000_000
+REDUCING_GAP = 2.0
+
+
+class UnreadableImage(ValueError):
+    """The bytes are not an image we can (or may) decode."""
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    """One encoded thumbnail."""
+
+    name: str
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+
+
+def _center_box(width: int, height: int) -> tuple[int, int, int, int]:
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
+
+
+def _normalise_mode(im: Image.Image) -> Image.Image:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        return im.convert("I").point(lambda v: v * (1 / 256)).convert("L")
+    if im.mode == "F":
+        return im.convert("L")
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        return im.convert("RGBA")
+    if im.mode != "RGB":
+        return im.convert("RGB")
+    return im
+
+
+def _decode(data: bytes, largest: int, max_pixels: int) -> Image.Image:
+    im = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    width, height = im.size
+    if width * height > max_pixels:
+        raise UnreadableImage(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
+    if im.format == "JPEG":
+        scale = min(width, height) / largest
+        if scale > 1:
+            im.draft("RGB", (int(width / scale) + 1, int(height / scale) + 1))
+    im.seek(0)
+    im.load()
+    im = ImageOps.exif_transpose(im) or im
+    return _normalise_mode(im)
+
+
+def _encode(im: Image.Image, fmt: str) -> bytes:
+    out = io.BytesIO()
+    if fmt == "JPEG":
+        if im.mode == "RGBA":
+            background = Image.new("RGB", im.size, (255, 255, 255))
+            background.paste(im, mask=im.getchannel("A"))
+            im = background
+        im.save(out, "JPEG", quality=85, optimize=True, progressive=True)
+    else:
+        im.save(out, "WEBP", quality=80, method=4)
+    return out.getvalue()
+
+
+def make_thumbnails(
+    data: bytes, size: int = 100, scales: tuple[int, ...] = (1, 2), max_pixels: int = MAX_PIXELS
+) -> list[Thumbnail]:
+    """Square thumbnails (`size` × each scale) as JPEG and WebP, centre-cropped to fill."""
+    largest = size * max(scales)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = _decode(data, largest, max_pixels)
+            box = _center_box(*im.size)
+            thumbs: list[Thumbnail] = []
+            for scale in sorted(scales, reverse=True):
+                side = size * scale
+                resized = im.resize((side, side), Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
+                for fmt, ext, mime in (("JPEG", "jpg", "image/jpeg"), ("WEBP", "webp", "image/webp")):
+                    thumbs.append(Thumbnail(f"{side}.{ext}", _encode(resized, fmt), mime, side, side))
+            return thumbs
+    except UnreadableImage:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise UnreadableImage(f"not a readable image: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
+        raise UnreadableImage(f"corrupt image: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,150 @@
+"""Request bodies and query parameters, validated with pydantic."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
+
+from chalicelib.errors import MalformedRequest, PayloadTooLarge, ValidationFailed
+
+MAX_TITLE = 300
+MAX_AUTHOR = 200
+MAX_AUTHORS = 20
+MAX_DESCRIPTION = 10_000
+MAX_PAGE = 100
+
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE)]
+AuthorName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_AUTHOR)]
+Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION)]
+
+
+def _no_control_chars(value: str) -> str:
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value) or "\x7f" in value:
+        raise ValueError("must not contain control characters")
+    return value
+
+
+def _distinct(authors: list[str]) -> list[str]:
+    for name in authors:
+        _no_control_chars(name)
+    if len({" ".join(a.casefold().split()) for a in authors}) != len(authors):
+        raise ValueError("authors must be distinct")
+    return authors
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class BookCreate(_Strict):
+    """Body of `POST /books`."""
+
+    title: Title
+    authors: list[AuthorName] = Field(min_length=1, max_length=MAX_AUTHORS)
+    description: Description | None = None
+    cover: str | None = Field(default=None, description="base64-encoded JPEG, PNG or WebP")
+
+    @field_validator("title")
+    @classmethod
+    def _clean_title(cls, title: str) -> str:
+        return _no_control_chars(title)
+
+    @field_validator("authors")
+    @classmethod
+    def _distinct_authors(cls, authors: list[str]) -> list[str]:
+        return _distinct(authors)
+
+
+class BookUpdate(_Strict):
+    """Body of `PUT /books/{id}`: any of the fields, at least one."""
+
+    title: Title | None = None
+    authors: list[AuthorName] | None = Field(default=None, min_length=1, max_length=MAX_AUTHORS)
+    description: Description | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _clean_title(cls, title: str | None) -> str | None:
+        return None if title is None else _no_control_chars(title)
+
+    @field_validator("authors")
+    @classmethod
+    def _distinct_authors(cls, authors: list[str] | None) -> list[str] | None:
+        return None if authors is None else _distinct(authors)
+
+
+class SubscriberCreate(_Strict):
+    """Body of `POST /authors/{name}/subscribers`."""
+
+    email: EmailStr
+
+
+class Page(_Strict):
+    """Pagination query parameters."""
+
+    limit: int = Field(default=20, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(default=None, max_length=2048)
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _fields(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
+        for err in exc.errors(include_url=False, include_context=False, include_input=False)
+    ]
+
+
+def parse_json(raw: bytes | None, max_bytes: int) -> Any:
+    """Decode a JSON request body or raise a 4xx naming the problem."""
+    if raw is None or raw == b"":
+        raise MalformedRequest("request body is required", [{"field": "body", "message": "missing"}])
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes", [{"field": "body", "message": "too large"}])
+    try:
+        return json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise MalformedRequest(f"request body is not valid JSON: {exc}", [{"field": "body", "message": "invalid JSON"}]) from None
+
+
+def validate(model: type[M], data: Any) -> M:
+    """Validate `data` against `model` or raise ValidationFailed naming each field."""
+    if model is not Page and not isinstance(data, dict):
+        raise ValidationFailed("request body must be a JSON object", [{"field": "body", "message": "not an object"}])
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        fields = _fields(exc)
+        raise ValidationFailed(f"invalid {', '.join(f['field'] for f in fields)}", fields) from None
+
+
+def parse_page(params: dict[str, str] | None) -> Page:
+    """Validate `limit` and `cursor` query parameters."""
+    params = dict(params or {})
+    data: dict[str, Any] = {}
+    if "cursor" in params:
+        data["cursor"] = params["cursor"]
+    if "limit" in params:
+        try:
+            data["limit"] = int(params["limit"])
+        except ValueError:
+            raise ValidationFailed("invalid limit", [{"field": "limit", "message": "must be an integer"}]) from None
+    return validate(Page, data)
+
+
+def decode_cover(value: str, max_bytes: int) -> bytes:
+    """Decode a base64 cover, bounded by `max_bytes` decoded."""
+    if len(value) > (max_bytes * 4) // 3 + 8:
+        raise PayloadTooLarge(f"cover is larger than {max_bytes} bytes", [{"field": "cover", "message": "too large"}])
+    try:
+        data = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationFailed("invalid cover", [{"field": "cover", "message": "must be base64"}]) from None
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"cover is larger than {max_bytes} bytes", [{"field": "cover", "message": "too large"}])
+    return data

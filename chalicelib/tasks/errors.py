@@ -1,0 +1,42 @@
+"""Which failures are worth retrying."""
+
+from __future__ import annotations
+
+from botocore.exceptions import ClientError
+
+
+class PermanentTaskError(Exception):
+    """The task can never succeed with these arguments: fail at once, no retry."""
+
+
+class TransientTaskError(Exception):
+    """A passing fault: retry with backoff."""
+
+
+PERMANENT_AWS_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "MessageRejected",
+        "MailFromDomainNotVerifiedException",
+        "ConfigurationSetDoesNotExist",
+        "InvalidParameterValue",
+        "ValidationException",
+        "NoSuchBucket",
+        "NoSuchKey",
+    }
+)
+
+
+def is_permanent(exc: BaseException, permanent: tuple[type[BaseException], ...] = ()) -> bool:
+    """True when retrying `exc` cannot help."""
+    if isinstance(exc, TransientTaskError):
+        return False
+    if isinstance(exc, PermanentTaskError) or (permanent and isinstance(exc, permanent)):
+        return True
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code", "") in PERMANENT_AWS_CODES
+    return False

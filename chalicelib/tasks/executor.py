@@ -1,0 +1,93 @@
+"""One attempt of one task: claim the record, run, and decide what happens next."""
+
+from __future__ import annotations
+
+import json
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from chalicelib.config import get_settings
+from chalicelib.observability import emit, logger
+from chalicelib.tasks import records
+from chalicelib.tasks.backoff import retry_delay
+from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.errors import is_permanent
+from chalicelib.tasks.registry import Task
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of an attempt.
+
+    kind: "success", "duplicate" (already succeeded), "busy" (runs elsewhere),
+    "retry" (try again after `delay`), or "failure" (final; `reason` says why).
+    """
+
+    kind: str
+    delay: int = 0
+    reason: str = ""
+    result: Any = None
+
+
+def _log_keys(env: Envelope) -> dict[str, Any]:
+    keys: dict[str, Any] = {"task_id": env.task_id, "task": env.task}
+    book_id = env.kwargs.get("book_id") or (env.args[0] if env.args and env.task.startswith(("covers.", "mail.")) else None)
+    if book_id:
+        keys["book_id"] = book_id
+    return keys
+
+
+def run_attempt(task: Task, env: Envelope, attempt: int, max_attempts: int, lease_seconds: int) -> Outcome:
+    """Run `env` once as attempt number `attempt` (1-based) of at most `max_attempts`."""
+    claim = records.claim(env, task.queue, lease_seconds)
+    if claim.outcome == "done":
+        logger.info("duplicate delivery of a task that already succeeded; skipped", extra=_log_keys(env))
+        return Outcome("duplicate")
+    if claim.outcome == "busy":
+        logger.info("task is running elsewhere; will look again", extra=_log_keys(env))
+        return Outcome("busy", delay=claim.retry_after)
+    assert claim.token is not None
+    logger.thread_safe_append_keys(**_log_keys(env), attempt=attempt)
+    started = time.perf_counter()
+    try:
+        return _run_claimed(task, env, claim.token, attempt, max_attempts, started)
+    finally:
+        logger.thread_safe_remove_keys(["task_id", "task", "book_id", "attempt"])
+
+
+def _run_claimed(task: Task, env: Envelope, token: str, attempt: int, max_attempts: int, started: float) -> Outcome:
+    try:
+        result = task.func(*env.args, **env.kwargs)
+        json.dumps(result)
+    except Exception as exc:  # noqa: BLE001 - every task error is recorded, none escapes
+        return _failed(task, env, token, exc, attempt, max_attempts)
+    finally:
+        emit("TaskDuration", (time.perf_counter() - started) * 1000, MetricUnit.Milliseconds, task=task.name)
+    records.mark_success(env.task_id, token, result)
+    emit("TaskSucceeded", task=task.name)
+    logger.info("task succeeded")
+    return Outcome("success", result=result)
+
+
+def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int, max_attempts: int) -> Outcome:
+    settings = get_settings()
+    error = f"{type(exc).__name__}: {exc}"
+    trace = traceback.format_exc()
+    if is_permanent(exc, task.permanent):
+        reason = f"permanent error: {error}"
+    elif attempt >= max_attempts:
+        reason = f"retries exhausted after {attempt} attempts: {error}"
+    else:
+        delay = retry_delay(attempt, settings.retry_backoff_base, settings.retry_backoff_cap)
+        records.mark_retry(env.task_id, token, error, trace)
+        emit("TaskRetried", task=task.name)
+        logger.warning("task failed; will retry", extra={"error": error, "retry_in_seconds": delay})
+        return Outcome("retry", delay=delay, reason=error)
+    records.mark_failure(env.task_id, token, reason, trace)
+    emit("TaskFailed", task=task.name)
+    logger.error("task failed for good", extra={"error": reason})
+    return Outcome("failure", reason=reason)

@@ -1,0 +1,87 @@
+"""The SQS consumer behind each `@app.on_sqs_message` handler.
+
+Contract with the event source mapping (works with or without ReportBatchItemFailures):
+messages that were handled are deleted here, at once; if any message was not handled
+the invocation raises, so Lambda returns only those to the queue. A handler never
+returns `batchItemFailures`, which a mapping without that response type would ignore,
+deleting the whole batch.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from chalicelib.observability import emit, logger, record_cold_start
+from chalicelib.queues import change_visibility, dead_letter, delete_messages, queue_settings
+from chalicelib.tasks import records
+from chalicelib.tasks.envelope import EnvelopeError, decode
+from chalicelib.tasks.executor import run_attempt
+from chalicelib.tasks.registry import UnknownTaskError, get_task
+
+
+class TaskDeferred(Exception):
+    """The message stays in the queue and comes back after its visibility timeout."""
+
+
+class BatchIncomplete(Exception):
+    """Some messages of the batch were not handled; Lambda returns them to the queue."""
+
+
+def handle_record(record: SQSRecord) -> str:
+    """Handle one message; raise TaskDeferred to leave it in the queue."""
+    queue = queue_settings(record.event_source_arn)
+    receives = int(record.attributes.approximate_receive_count or 1)
+    try:
+        env = decode(record.body)
+        task = get_task(env.task)
+    except (EnvelopeError, UnknownTaskError) as exc:
+        task_id = _task_id_of(record.body)
+        reason = f"poison message: {exc}"
+        logger.error(
+            "poison message moved to the dead-letter queue",
+            extra={"reason": reason, "message_id": record.message_id, "queue": queue.name, "task_id": task_id},
+        )
+        dead_letter(queue, record.body, reason, task_id)
+        if task_id:
+            records.mark_failure(task_id, None, reason)
+        emit("PoisonMessages", queue=queue.key)
+        return "dead-lettered"
+    max_attempts = min(task.max_retries + 1, queue.max_receive_count)
+    outcome = run_attempt(task, env, receives, max_attempts, queue.visibility_timeout)
+    if outcome.kind == "failure":
+        dead_letter(queue, record.body, outcome.reason, env.task_id)
+        return "dead-lettered"
+    if outcome.kind in ("retry", "busy"):
+        change_visibility(queue.name, record.receipt_handle, outcome.delay)
+        raise TaskDeferred(f"{env.task_id} {outcome.kind} in {outcome.delay}s")
+    return outcome.kind
+
+
+def _task_id_of(body: str) -> str | None:
+    try:
+        value = json.loads(body).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
+
+
+def consume(event: dict[str, Any], context: Any) -> dict[str, int]:
+    """Process a Lambda SQS event; delete what was handled, raise if anything was not."""
+    record_cold_start(getattr(context, "function_name", "local"))
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    with processor(records=event.get("Records", []), handler=handle_record):
+        processor.process()
+    by_queue: dict[str, list[str]] = defaultdict(list)
+    for message in processor.success_messages:
+        by_queue[message.event_source_arn.rsplit(":", 1)[-1]].append(message.receipt_handle)
+    for name, handles in by_queue.items():
+        delete_messages(name, handles)
+    failed = len(processor.fail_messages)
+    if failed:
+        raise BatchIncomplete(f"{failed} of {len(processor.records)} messages return to the queue")
+    return {"handled": len(processor.success_messages)}

@@ -1,0 +1,285 @@
+"""The embedded AWS emulator: moto's server plus two LocalStack-style extras.
+
+- `GET /_aws/ses` lists the emails SES "sent" (LocalStack's endpoint, same shape), and
+  `DELETE /_aws/ses` forgets them.
+- `POST /_emulator/faults` makes matching AWS calls fail with a real AWS error response:
+  {"service": "ses", "action": "SendEmail", "code": "Throttling", "status": 400,
+   "pattern": [true, true, true, false], "times": 20}. `pattern` repeats (true = fail);
+  `times` bounds how many calls the rule sees. `DELETE /_emulator/faults` clears them,
+  `GET /_emulator/faults` lists them with their hit counts.
+
+Run: `python -m devtools.emulator --port 4566`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs
+
+import requests
+
+StartResponse = Callable[..., Any]
+_SERVICE_RE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
+
+
+@dataclass
+class Fault:
+    """One fault rule."""
+
+    service: str
+    action: str | None = None
+    code: str = "ServiceUnavailable"
+    status: int = 503
+    message: str = "injected fault"
+    pattern: list[bool] = field(default_factory=lambda: [True])
+    times: int | None = None
+    seen: int = 0
+    failed: int = 0
+
+    def matches(self, service: str, action: str | None) -> bool:
+        return self.service == service and (self.action is None or self.action == action)
+
+    def should_fail(self) -> bool:
+        if self.times is not None and self.seen >= self.times:
+            return False
+        fail = self.pattern[self.seen % len(self.pattern)]
+        self.seen += 1
+        self.failed += int(fail)
+        return fail
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("service", "action", "code", "status", "pattern", "times", "seen", "failed")}
+
+
+class FaultTable:
+    """Fault rules, shared by the server's threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, spec: dict[str, Any]) -> Fault:
+        fault = Fault(
+            service=str(spec["service"]),
+            action=spec.get("action"),
+            code=str(spec.get("code", "ServiceUnavailable")),
+            status=int(spec.get("status", 503)),
+            message=str(spec.get("message", "injected fault")),
+            pattern=[bool(x) for x in spec.get("pattern", [True])] or [True],
+            times=spec.get("times"),
+        )
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def listing(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f.as_dict() for f in self._faults]
+
+    def wants(self, service: str) -> bool:
+        with self._lock:
+            return any(f.service == service for f in self._faults)
+
+    def check(self, service: str, action: str | None) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(service, action) and fault.should_fail():
+                    return fault
+        return None
+
+
+def _json(start_response: StartResponse, status: str, body: Any) -> Iterable[bytes]:
+    data = json.dumps(body, default=str).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def _sent_emails() -> list[dict[str, Any]]:
+    from moto.ses.models import RawMessage, ses_backends
+
+    messages: list[dict[str, Any]] = []
+    for account_id, regions in ses_backends.items():
+        for region, backend in regions.items():
+            for msg in backend.sent_messages:
+                entry: dict[str, Any] = {"Id": msg.id, "Region": region, "AccountId": account_id, "Source": msg.source}
+                if isinstance(msg, RawMessage):
+                    entry.update({"Destination": {"ToAddresses": list(msg.destinations)}, "RawData": msg.raw_data})
+                else:
+                    body = msg.body
+                    entry.update(
+                        {
+                            "Destination": msg.destinations,
+                            "Subject": msg.subject,
+                            "Body": {"text_part": body if isinstance(body, str) else None, "html_part": None},
+                        }
+                    )
+                messages.append(entry)
+    return messages
+
+
+def _clear_emails() -> None:
+    from moto.ses.models import ses_backends
+
+    for _, regions in ses_backends.items():
+        for _, backend in regions.items():
+            backend.sent_messages.clear()
+
+
+def _fault_response(fault: Fault, target: str | None, service: str, start_response: StartResponse) -> Iterable[bytes]:
+    request_id = str(uuid.uuid4())
+    reason = {400: "Bad Request", 403: "Forbidden", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+    status = f"{fault.status} {reason.get(fault.status, 'Error')}"
+    if target:  # JSON protocols (DynamoDB, SQS)
+        body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
+        headers = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", fault.code), ("x-amzn-RequestId", request_id)]
+    elif service == "s3":
+        body = f"<Error><Code>{fault.code}</Code><Message>{fault.message}</Message><RequestId>{request_id}</RequestId></Error>".encode()
+        headers = [("Content-Type", "application/xml")]
+    else:  # query protocol (SES, SSM is JSON and handled above)
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.code}</Code><Message>{fault.message}</Message>"
+            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        ).encode()
+        headers = [("Content-Type", "text/xml")]
+    start_response(status, [*headers, ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def make_app(faults: FaultTable | None = None) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The WSGI application: moto, the SES mailbox and the fault table."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    table = faults or FaultTable()
+
+    def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if path.rstrip("/") == "/_aws/ses":
+            if method == "DELETE":
+                _clear_emails()
+                return _json(start_response, "200 OK", {"deleted": True})
+            return _json(start_response, "200 OK", {"messages": _sent_emails()})
+        if path.rstrip("/") == "/_emulator/faults":
+            if method == "POST":
+                size = int(environ.get("CONTENT_LENGTH") or 0)
+                spec = json.loads(environ["wsgi.input"].read(size) or b"{}")
+                return _json(start_response, "201 Created", table.add(spec).as_dict())
+            if method == "DELETE":
+                table.clear()
+            return _json(start_response, "200 OK", {"faults": table.listing()})
+        if path.rstrip("/") == "/_emulator/health":
+            return _json(start_response, "200 OK", {"status": "running"})
+        match = _SERVICE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
+        service = match.group(1) if match else None
+        if service and table.wants(service):
+            target = environ.get("HTTP_X_AMZ_TARGET")
+            action = target.rsplit(".", 1)[-1] if target else None
+            if action is None and service != "s3":
+                size = int(environ.get("CONTENT_LENGTH") or 0)
+                raw = environ["wsgi.input"].read(size)
+                environ["wsgi.input"] = io.BytesIO(raw)
+                action = (parse_qs(raw.decode(errors="replace")).get("Action") or [None])[0]
+            elif service == "s3":
+                action = method
+            fault = table.check(service, action)
+            if fault is not None:
+                return _fault_response(fault, target, service, start_response)
+        return moto_app(environ, start_response)
+
+    return app
+
+
+def serve(host: str, port: int) -> None:
+    """Serve until interrupted."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    server = make_server(host, port, make_app(), threaded=True, request_handler=MotoRequestHandler)
+    print(f"AWS emulator listening on http://{host}:{port}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+def free_port() -> int:
+    """An unused TCP port on loopback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(endpoint: str, timeout: float = 30.0) -> None:
+    """Block until the endpoint answers its health check."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{endpoint}/_emulator/health", timeout=1).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"emulator at {endpoint} did not start within {timeout}s")
+
+
+def start_process(port: int | None = None, log: Any = None) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the emulator in a child process; returns it and its endpoint URL."""
+    port = port or free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "devtools.emulator", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(endpoint)
+    except TimeoutError:
+        proc.kill()
+        raise
+    return proc, endpoint
+
+
+class FaultClient:
+    """Talks to `/_emulator/faults` of a running emulator."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.url = f"{endpoint}/_emulator/faults"
+
+    def add(self, **spec: Any) -> dict[str, Any]:
+        response = requests.post(self.url, json=spec, timeout=5)
+        response.raise_for_status()
+        return response.json()
+
+    def clear(self) -> None:
+        requests.delete(self.url, timeout=5).raise_for_status()
+
+    def listing(self) -> list[dict[str, Any]]:
+        return requests.get(self.url, timeout=5).json()["faults"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=4566)
+    args = parser.parse_args(argv)
+    serve(args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

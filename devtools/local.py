@@ -1,0 +1,93 @@
+"""`make run`: the whole system on this machine.
+
+Starts the embedded AWS emulator (unless AWS_ENDPOINT_URL points at one, e.g. LocalStack),
+creates every resource, prints a development API key, then runs `chalice local` on
+http://127.0.0.1:8000 and the SQS runner for both queues. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from devtools.stage import ROOT, stage_environment
+
+STAGE = os.environ.get("STAGE", "local")
+API_PORT = int(os.environ.get("API_PORT", "8000"))
+EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "4566"))
+
+
+def _prepare_env() -> subprocess.Popen[bytes] | None:
+    for key, value in stage_environment(STAGE).items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    os.environ.setdefault("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        print(f"using the AWS endpoint {os.environ['AWS_ENDPOINT_URL']}", flush=True)
+        return None
+    from devtools.emulator import start_process
+
+    log_dir = ROOT / ".local"
+    log_dir.mkdir(exist_ok=True)
+    proc, endpoint = start_process(EMULATOR_PORT, log=(log_dir / "emulator.log").open("ab"))
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    print(f"embedded AWS emulator on {endpoint} (log: .local/emulator.log)", flush=True)
+    return proc
+
+
+def _dev_key() -> str:
+    from devtools.resources import create_api_key
+
+    path = ROOT / ".local" / "api-key"
+    path.parent.mkdir(exist_ok=True)
+    key = path.read_text().strip() if path.exists() else ""
+    key = create_api_key("dev", admin=True, key=key or None)
+    path.write_text(key + "\n")
+    return key
+
+
+def main() -> None:
+    children: list[subprocess.Popen[bytes]] = []
+    emulator = _prepare_env()
+    if emulator:
+        children.append(emulator)
+    try:
+        from devtools.resources import create_all
+
+        create_all()
+        key = _dev_key()
+        print("resources ready; development API key (admin, user 'dev') saved in .local/api-key", flush=True)
+        print(f"  curl -H 'Authorization: Bearer {key}' http://127.0.0.1:{API_PORT}/queues", flush=True)
+        chalice = Path(sys.executable).parent / "chalice"
+        children.append(
+            subprocess.Popen(
+                [str(chalice), "local", "--stage", STAGE, "--host", "127.0.0.1", "--port", str(API_PORT), "--no-autoreload"],
+                cwd=ROOT,
+            )
+        )
+        children.append(subprocess.Popen([sys.executable, "-m", "devtools.runner"], cwd=ROOT))
+        print(f"API on http://127.0.0.1:{API_PORT}; workers polling both queues. Ctrl-C to stop.", flush=True)
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        print("a component exited; stopping", flush=True)
+    except KeyboardInterrupt:
+        print("\nstopping", flush=True)
+    finally:
+        for child in reversed(children):
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in reversed(children):
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+if __name__ == "__main__":
+    main()
