@@ -9,7 +9,7 @@ from chalice.app import AuthRequest, SQSEvent
 
 from chalicelib import auth, books, queues, subscribers, task_records
 from chalicelib.config import get_settings
-from chalicelib.http import body_json, error_middleware, json_response, path_param, principal
+from chalicelib.http import body_json, json_errors, json_response, path_param, principal
 from chalicelib.schemas import BookCreate, BookUpdate, SubscriberCreate, parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
 from chalicelib.tasks.worker import consume
@@ -17,7 +17,6 @@ from chalicelib.tasks.worker import consume
 settings = get_settings()
 app = Chalice(app_name=settings.app_name)
 app.api.binary_types.extend(t for t in IMAGE_TYPES if t not in app.api.binary_types)
-app.register_middleware(error_middleware, "http")
 
 
 @app.authorizer(ttl_seconds=300)
@@ -34,6 +33,7 @@ def _query() -> dict[str, str]:
 
 
 @app.route("/books", methods=["POST"], authorizer=api_key, content_types=["application/json"])
+@json_errors
 def create_book() -> Response:
     caller = principal(app.current_request)
     data = validate(BookCreate, body_json(app.current_request))
@@ -41,17 +41,20 @@ def create_book() -> Response:
 
 
 @app.route("/books", methods=["GET"])
+@json_errors
 def list_books() -> Response:
     query = _query()
     return json_response(books.list_books(query.get("author"), parse_page(query)))
 
 
 @app.route("/books/{book_id}", methods=["GET"])
+@json_errors
 def get_book(book_id: str) -> Response:
     return json_response(books.view(books.get_book(book_id)))
 
 
 @app.route("/books/{book_id}", methods=["PUT"], authorizer=api_key, content_types=["application/json"])
+@json_errors
 def update_book(book_id: str) -> Response:
     caller = principal(app.current_request)
     data = validate(BookUpdate, body_json(app.current_request))
@@ -59,12 +62,14 @@ def update_book(book_id: str) -> Response:
 
 
 @app.route("/books/{book_id}", methods=["DELETE"], authorizer=api_key)
+@json_errors
 def delete_book(book_id: str) -> Response:
     books.delete_book(book_id, principal(app.current_request).user)
     return Response(body="", status_code=204)
 
 
 @app.route("/books/{book_id}/cover", methods=["PUT"], authorizer=api_key, content_types=list(IMAGE_TYPES))
+@json_errors
 def replace_cover(book_id: str) -> Response:
     request = app.current_request
     caller = principal(request)
@@ -73,6 +78,7 @@ def replace_cover(book_id: str) -> Response:
 
 
 @app.route("/authors/{name}/subscribers", methods=["POST"], authorizer=api_key, content_types=["application/json"])
+@json_errors
 def subscribe(name: str) -> Response:
     caller = principal(app.current_request)
     data = validate(SubscriberCreate, body_json(app.current_request))
@@ -80,24 +86,28 @@ def subscribe(name: str) -> Response:
 
 
 @app.route("/authors/{name}/subscribers", methods=["GET"], authorizer=api_key)
+@json_errors
 def list_subscribers(name: str) -> Response:
     caller = principal(app.current_request)
     return json_response(subscribers.list_subscribers(path_param(name), caller.user, parse_page(_query())))
 
 
 @app.route("/authors/{name}/subscribers/{email}", methods=["DELETE"], authorizer=api_key)
+@json_errors
 def unsubscribe(name: str, email: str) -> Response:
     subscribers.unsubscribe(path_param(name), path_param(email), principal(app.current_request).user)
     return Response(body="", status_code=204)
 
 
 @app.route("/tasks/{task_id}", methods=["GET"], authorizer=api_key)
+@json_errors
 def get_task(task_id: str) -> Response:
     caller = principal(app.current_request)
     return json_response(task_records.get_record(task_id, caller.user, caller.admin))
 
 
 @app.route("/tasks", methods=["GET"], authorizer=api_key)
+@json_errors
 def list_tasks() -> Response:
     principal(app.current_request, admin=True)
     query = _query()
@@ -105,12 +115,14 @@ def list_tasks() -> Response:
 
 
 @app.route("/queues", methods=["GET"], authorizer=api_key)
+@json_errors
 def list_queues() -> Response:
     principal(app.current_request, admin=True)
     return json_response({"queues": queues.overview()})
 
 
 @app.route("/queues/{name}/redrive", methods=["POST"], authorizer=api_key)
+@json_errors
 def redrive_queue(name: str) -> Response:
     principal(app.current_request, admin=True)
     return json_response(queues.redrive(name), 202)

@@ -20,9 +20,14 @@ from chalicelib.tasks.registry import Signature
 
 def view(book: Book) -> dict[str, Any]:
     """The JSON form of a book, with presigned thumbnail URLs once ready."""
-    thumbnails = {
-        name: {"key": key, "url": storage.presigned_url(key)} for name, key in (book.thumbnails or {}).as_dict().items()
-    } if book.thumbnails else {}
+    thumbnails = (
+        {
+            name: {"key": key, "url": storage.presigned_url(key)}
+            for name, key in (book.thumbnails or {}).as_dict().items()
+        }
+        if book.thumbnails
+        else {}
+    )
     return {
         "id": book.id,
         "title": book.title,
@@ -44,7 +49,9 @@ def view(book: Book) -> dict[str, Any]:
 def _checked_cover(data: bytes, content_type: str | None, field: str) -> str:
     settings = get_settings()
     if len(data) > settings.max_cover_bytes:
-        raise PayloadTooLarge(f"cover is larger than {settings.max_cover_bytes} bytes", [{"field": field, "message": "too large"}])
+        raise PayloadTooLarge(
+            f"cover is larger than {settings.max_cover_bytes} bytes", [{"field": field, "message": "too large"}]
+        )
     sniffed = storage.sniff_image_type(data)
     if sniffed is None:
         raise UnsupportedMediaType(
@@ -135,7 +142,9 @@ def update_book(book_id: str, owner: str, data: BookUpdate) -> dict[str, Any]:
     book = _owned(book_id, owner)
     changes = data.model_dump(exclude_unset=True)
     if not changes:
-        raise ValidationFailed("nothing to update", [{"field": "body", "message": "give title, authors or description"}])
+        raise ValidationFailed(
+            "nothing to update", [{"field": "body", "message": "give title, authors or description"}]
+        )
     if "authors" in changes and changes["authors"] != list(book.authors):
         _unindex_authors(book, list(book.authors))
         _index_authors(book, changes["authors"])

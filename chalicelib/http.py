@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ from urllib.parse import unquote
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Response
 from chalice.app import Request
+from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.auth import Principal
 from chalicelib.config import get_settings
@@ -19,8 +21,16 @@ from chalicelib.schemas import parse_json
 from chalicelib.tasks.dispatch import DispatchError
 
 JSON_HEADERS = {"Content-Type": "application/json"}
-_RETRYABLE = {"ThrottlingException", "ProvisionedThroughputExceededException", "RequestLimitExceeded", "SlowDown",
-              "ServiceUnavailable", "InternalError", "InternalServerError", "RequestTimeout"}
+_RETRYABLE = {
+    "ThrottlingException",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "ServiceUnavailable",
+    "InternalError",
+    "InternalServerError",
+    "RequestTimeout",
+}
 
 
 def json_response(body: Any, status: int = 200) -> Response:
@@ -50,18 +60,39 @@ def path_param(value: str) -> str:
     return unquote(value) if "%" in value else value
 
 
-def error_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
+def json_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     """Turn domain errors into JSON 4xx and AWS outages into 503, never a bare 500."""
-    try:
-        return get_response(event)
-    except ApiError as exc:
-        return json_response(exc.body(), exc.status)
-    except DispatchError as exc:
-        logger.error("task dispatch failed", extra={"error": str(exc)})
-        return json_response(ServiceUnavailable(str(exc)).body(), 503)
-    except (ClientError, BotoCoreError) as exc:
-        code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else type(exc).__name__
-        logger.exception("AWS call failed", extra={"code": code})
-        if isinstance(exc, BotoCoreError) or code in _RETRYABLE:
-            return json_response(ServiceUnavailable("a backing service is unavailable; try again").body(), 503)
-        raise
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        try:
+            return view(*args, **kwargs)
+        except ApiError as exc:
+            return json_response(exc.body(), exc.status)
+        except DispatchError as exc:
+            logger.error("task dispatch failed", extra={"error": str(exc)})
+            return _unavailable(str(exc))
+        except (ClientError, BotoCoreError, PynamoDBException) as exc:
+            if not _is_outage(exc):
+                raise
+            logger.exception("AWS call failed", extra={"error": str(exc)})
+            return _unavailable("a backing service is unavailable; try again")
+
+    return wrapper
+
+
+def _unavailable(message: str) -> Response:
+    return json_response(ServiceUnavailable(message).body(), 503)
+
+
+def _is_outage(exc: Exception) -> bool:
+    if isinstance(exc, BotoCoreError):
+        return True
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code", "") in _RETRYABLE
+    if isinstance(exc, PynamoDBException):
+        cause = exc.cause
+        if exc.cause_response_code in _RETRYABLE:
+            return True
+        return isinstance(cause, BotoCoreError | ClientError) and _is_outage(cause)
+    return False

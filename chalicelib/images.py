@@ -77,7 +77,7 @@ def _encode(im: Image.Image, fmt: str) -> bytes:
 def make_thumbnails(
     data: bytes, size: int = 100, scales: tuple[int, ...] = (1, 2), max_pixels: int = MAX_PIXELS
 ) -> list[Thumbnail]:
-    """Square thumbnails (`size` × each scale) as JPEG and WebP, centre-cropped to fill."""
+    """Square thumbnails (`size` times each scale) as JPEG and WebP, centre-cropped to fill."""
     largest = size * max(scales)
     try:
         with warnings.catch_warnings():

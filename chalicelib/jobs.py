@@ -8,9 +8,9 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import covers, mail
-from chalicelib.subscribers import emails_for
 from chalicelib.models import Book
 from chalicelib.observability import emit
+from chalicelib.subscribers import emails_for
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.registry import task
 

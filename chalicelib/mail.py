@@ -11,6 +11,9 @@ def send_email(to: str, subject: str, text: str) -> str:
     response = client("ses").send_email(
         Source=get_settings().mail_sender,
         Destination={"ToAddresses": [to]},
-        Message={"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": {"Text": {"Data": text, "Charset": "UTF-8"}}},
+        Message={
+            "Subject": {"Data": subject, "Charset": "UTF-8"},
+            "Body": {"Text": {"Data": text, "Charset": "UTF-8"}},
+        },
     )
     return response["MessageId"]

@@ -25,8 +25,12 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         key = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         key = None
-    valid = isinstance(key, dict) and 0 < len(key) <= 4 and all(
-        isinstance(k, str) and isinstance(v, dict) and len(v) == 1 and set(v) <= {"S", "N"} for k, v in key.items()
+    valid = (
+        isinstance(key, dict)
+        and 0 < len(key) <= 4
+        and all(
+            isinstance(k, str) and isinstance(v, dict) and len(v) == 1 and set(v) <= {"S", "N"} for k, v in key.items()
+        )
     )
     if not valid:
         raise ValidationFailed("invalid cursor", [{"field": "cursor", "message": "not a cursor from this API"}])

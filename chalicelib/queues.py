@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -19,13 +19,13 @@ MAX_REASON = 1000
 FAILURE_ATTRIBUTES = ("failure-reason", "source-queue", "task-id")
 
 
-@lru_cache(maxsize=None)
+@cache
 def queue_url(name: str) -> str:
     """The URL of queue `name` (cached)."""
     return client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
 
 
-@lru_cache(maxsize=None)
+@cache
 def queue_arn(name: str) -> str:
     """The ARN of queue `name` (cached)."""
     attrs = client("sqs").get_queue_attributes(QueueUrl=queue_url(name), AttributeNames=["QueueArn"])

@@ -105,11 +105,15 @@ def parse_json(raw: bytes | None, max_bytes: int) -> Any:
     if raw is None or raw == b"":
         raise MalformedRequest("request body is required", [{"field": "body", "message": "missing"}])
     if len(raw) > max_bytes:
-        raise PayloadTooLarge(f"request body is larger than {max_bytes} bytes", [{"field": "body", "message": "too large"}])
+        raise PayloadTooLarge(
+            f"request body is larger than {max_bytes} bytes", [{"field": "body", "message": "too large"}]
+        )
     try:
         return json.loads(raw)
     except (UnicodeDecodeError, ValueError) as exc:
-        raise MalformedRequest(f"request body is not valid JSON: {exc}", [{"field": "body", "message": "invalid JSON"}]) from None
+        raise MalformedRequest(
+            f"request body is not valid JSON: {exc}", [{"field": "body", "message": "invalid JSON"}]
+        ) from None
 
 
 def validate(model: type[M], data: Any) -> M:

@@ -42,7 +42,10 @@ def unsubscribe(author: str, email: str, owner: str) -> None:
 def list_subscribers(author: str, owner: str, page: Page) -> dict[str, Any]:
     """A page of the subscriptions `owner` made to this author."""
     rows = Subscriber.query(
-        _key(author), filter_condition=Subscriber.owner == owner, limit=page.limit, last_evaluated_key=decode_cursor(page.cursor)
+        _key(author),
+        filter_condition=Subscriber.owner == owner,
+        limit=page.limit,
+        last_evaluated_key=decode_cursor(page.cursor),
     )
     items = [view(s) for s in rows]
     return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key)}

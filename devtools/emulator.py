@@ -60,7 +60,9 @@ class Fault:
         return fail
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in ("service", "action", "code", "status", "pattern", "times", "seen", "failed")}
+        return {
+            k: getattr(self, k) for k in ("service", "action", "code", "status", "pattern", "times", "seen", "failed")
+        }
 
 
 class FaultTable:
@@ -143,13 +145,26 @@ def _clear_emails() -> None:
 
 def _fault_response(fault: Fault, target: str | None, service: str, start_response: StartResponse) -> Iterable[bytes]:
     request_id = str(uuid.uuid4())
-    reason = {400: "Bad Request", 403: "Forbidden", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
+    reason = {
+        400: "Bad Request",
+        403: "Forbidden",
+        429: "Too Many Requests",
+        500: "Internal Server Error",
+        503: "Service Unavailable",
+    }
     status = f"{fault.status} {reason.get(fault.status, 'Error')}"
     if target:  # JSON protocols (DynamoDB, SQS)
         body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
-        headers = [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", fault.code), ("x-amzn-RequestId", request_id)]
+        headers = [
+            ("Content-Type", "application/x-amz-json-1.0"),
+            ("x-amzn-ErrorType", fault.code),
+            ("x-amzn-RequestId", request_id),
+        ]
     elif service == "s3":
-        body = f"<Error><Code>{fault.code}</Code><Message>{fault.message}</Message><RequestId>{request_id}</RequestId></Error>".encode()
+        body = (
+            f"<Error><Code>{fault.code}</Code><Message>{fault.message}</Message>"
+            f"<RequestId>{request_id}</RequestId></Error>"
+        ).encode()
         headers = [("Content-Type", "application/xml")]
     else:  # query protocol (SES, SSM is JSON and handled above)
         body = (

@@ -67,7 +67,17 @@ def main() -> None:
         chalice = Path(sys.executable).parent / "chalice"
         children.append(
             subprocess.Popen(
-                [str(chalice), "local", "--stage", STAGE, "--host", "127.0.0.1", "--port", str(API_PORT), "--no-autoreload"],
+                [
+                    str(chalice),
+                    "local",
+                    "--stage",
+                    STAGE,
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(API_PORT),
+                    "--no-autoreload",
+                ],
                 cwd=ROOT,
             )
         )

@@ -26,7 +26,8 @@ def create_tables() -> None:
     ttl = ddb.describe_time_to_live(TableName=TaskRecord.Meta.table_name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
         ddb.update_time_to_live(
-            TableName=TaskRecord.Meta.table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+            TableName=TaskRecord.Meta.table_name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
         )
 
 
@@ -52,7 +53,9 @@ def create_bucket(settings: Settings) -> None:
     )
     s3.put_bucket_encryption(
         Bucket=settings.media_bucket,
-        ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
     )
 
 
@@ -74,7 +77,9 @@ def create_queue_pair(queue: QueueSettings) -> None:
             "VisibilityTimeout": str(queue.visibility_timeout),
             "MessageRetentionPeriod": str(4 * 24 * 3600),
             "ReceiveMessageWaitTimeSeconds": "20",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receive_count)}),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receive_count)}
+            ),
         },
     )
 

@@ -109,7 +109,7 @@ class QueuePoller:
                     AttributeNames=["All"],
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
-            except Exception:  # noqa: BLE001 - keep polling through emulator hiccups, like Lambda does
+            except Exception:
                 log.exception("receive failed on %s", self.queue_name)
                 messages = []
                 time.sleep(1)
@@ -191,7 +191,13 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with runner:
         for name, poller in runner.pollers.items():
-            log.info("polling %s for %s (batch %d, concurrency %d)", poller.queue_name, name, poller.source.batch_size, poller.concurrency)
+            log.info(
+                "polling %s for %s (batch %d, concurrency %d)",
+                poller.queue_name,
+                name,
+                poller.source.batch_size,
+                poller.concurrency,
+            )
         try:
             stop.wait()
         except KeyboardInterrupt:

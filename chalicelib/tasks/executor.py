@@ -35,7 +35,9 @@ class Outcome:
 
 def _log_keys(env: Envelope) -> dict[str, Any]:
     keys: dict[str, Any] = {"task_id": env.task_id, "task": env.task}
-    book_id = env.kwargs.get("book_id") or (env.args[0] if env.args and env.task.startswith(("covers.", "mail.")) else None)
+    book_id = env.kwargs.get("book_id") or (
+        env.args[0] if env.args and env.task.startswith(("covers.", "mail.")) else None
+    )
     if book_id:
         keys["book_id"] = book_id
     return keys

@@ -77,8 +77,8 @@ def consume(event: dict[str, Any], context: Any) -> dict[str, int]:
     with processor(records=event.get("Records", []), handler=handle_record):
         processor.process()
     by_queue: dict[str, list[str]] = defaultdict(list)
-    for message in processor.success_messages:
-        by_queue[message.event_source_arn.rsplit(":", 1)[-1]].append(message.receipt_handle)
+    for message in processor.success_messages:  # the raw Lambda records
+        by_queue[message["eventSourceARN"].rsplit(":", 1)[-1]].append(message["receiptHandle"])
     for name, handles in by_queue.items():
         delete_messages(name, handles)
     failed = len(processor.fail_messages)

@@ -1,0 +1,62 @@
+"""Operations CLI: queue depths, DLQ redrive, task records, API keys.
+
+Uses the same settings and AWS endpoint as the app (STAGE, AWS_ENDPOINT_URL, …):
+  python -m devtools.ops queues
+  python -m devtools.ops redrive media
+  python -m devtools.ops tasks --status FAILURE --name mail.new_book
+  python -m devtools.ops create-api-key alice [--admin]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from devtools.stage import stage_environment
+
+
+def _print(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devtools.ops", description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", default=os.environ.get("STAGE", "local"), help="stage in .chalice/config.json")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("queues", help="visible / in-flight / delayed counts of every queue and DLQ")
+    redrive = commands.add_parser("redrive", help="move a DLQ's messages back to its queue")
+    redrive.add_argument("queue", help="media or default")
+    tasks = commands.add_parser("tasks", help="list task records")
+    tasks.add_argument("--status")
+    tasks.add_argument("--name")
+    tasks.add_argument("--limit", type=int, default=20)
+    key = commands.add_parser("create-api-key", help="create an API key and print it once")
+    key.add_argument("user")
+    key.add_argument("--admin", action="store_true")
+    args = parser.parse_args(argv)
+
+    for name, value in stage_environment(args.stage).items():
+        os.environ.setdefault(name, value)
+
+    from chalicelib import queues, task_records
+    from chalicelib.schemas import Page
+
+    if args.command == "queues":
+        _print(queues.overview())
+    elif args.command == "redrive":
+        _print(queues.redrive(args.queue))
+    elif args.command == "tasks":
+        _print(task_records.list_records(args.status, args.name, Page(limit=args.limit)))
+    elif args.command == "create-api-key":
+        from devtools.resources import create_api_key
+
+        print(create_api_key(args.user, admin=args.admin))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

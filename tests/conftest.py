@@ -1,0 +1,151 @@
+"""The test session: a real AWS endpoint over HTTP, the stage's resources, API keys and workers.
+
+Unless AWS_ENDPOINT_URL is set (e.g. LocalStack on :4566), the embedded emulator is started
+in a child process. Resource names get a unique prefix, so runs never collide.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from helpers import Api, Mailbox
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+_EMULATOR: dict[str, Any] = {}
+
+TEST_ENV = {
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "STAGE": "test",
+    "AUTH_MODE": "api_key",
+    "MAIL_SENDER": "books@example.com",
+    "RETRY_BACKOFF_BASE": "1",
+    "RETRY_BACKOFF_CAP": "2",
+    "MEDIA_VISIBILITY_TIMEOUT": "20",
+    "DEFAULT_VISIBILITY_TIMEOUT": "20",
+    "MEDIA_MAX_RECEIVE_COUNT": "5",
+    "DEFAULT_MAX_RECEIVE_COUNT": "5",
+    "MEDIA_MAX_CONCURRENCY": "2",
+    "DEFAULT_MAX_CONCURRENCY": "10",
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for key, value in TEST_ENV.items():
+        os.environ.setdefault(key, value)
+    os.environ["RESOURCE_PREFIX"] = f"bookshelf-test-{uuid.uuid4().hex[:8]}"
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        from devtools.emulator import start_process
+
+        log = tempfile.NamedTemporaryFile(prefix="emulator-", suffix=".log", delete=False)
+        proc, endpoint = start_process(log=log)
+        _EMULATOR.update(proc=proc, log=log.name)
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+    from devtools.resources import create_all
+
+    create_all()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    proc = _EMULATOR.get("proc")
+    if proc is not None:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="session")
+def endpoint() -> str:
+    return os.environ["AWS_ENDPOINT_URL"]
+
+
+@pytest.fixture(scope="session")
+def app_module() -> Any:
+    import app
+
+    return app
+
+
+@pytest.fixture(scope="session")
+def keys() -> dict[str, str]:
+    from devtools.resources import create_api_key
+
+    return {
+        "alice": create_api_key("alice"),
+        "bob": create_api_key("bob"),
+        "admin": create_api_key("ops", admin=True),
+    }
+
+
+@pytest.fixture(scope="session")
+def chalice_client(app_module: Any) -> Iterator[Any]:
+    from chalice.test import Client
+
+    with Client(app_module.app) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def api(chalice_client: Any, keys: dict[str, str]) -> Api:
+    return Api(chalice_client, keys)
+
+
+@pytest.fixture(scope="session")
+def workers(app_module: Any) -> Iterator[Any]:
+    """Both SQS consumers, polling for the rest of the session."""
+    from devtools.runner import EventSourceRunner
+
+    runner = EventSourceRunner(app_module, wait_seconds=1).start()
+    yield runner
+    runner.stop()
+
+
+@pytest.fixture(scope="session")
+def aws() -> Callable[[str], Any]:
+    from chalicelib.aws import client
+
+    return client
+
+
+@pytest.fixture(scope="session")
+def settings() -> Any:
+    from chalicelib.config import get_settings
+
+    return get_settings()
+
+
+@pytest.fixture
+def faults(endpoint: str) -> Iterator[Any]:
+    """Fault injection at the embedded emulator (skipped against LocalStack)."""
+    from devtools.emulator import FaultClient
+
+    try:
+        emulated = requests.get(f"{endpoint}/_emulator/health", timeout=2).ok
+    except requests.RequestException:
+        emulated = False
+    if not emulated:
+        pytest.skip("fault injection needs the embedded emulator")
+    client = FaultClient(endpoint)
+    client.clear()
+    yield client
+    client.clear()
+
+
+@pytest.fixture(scope="session")
+def mailbox(endpoint: str) -> Mailbox:
+    return Mailbox(endpoint)

@@ -1,0 +1,114 @@
+"""Helpers shared by the tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+
+def eventually(check: Callable[[], Any], timeout: float = 30.0, interval: float = 0.2, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
+
+
+def jpeg_bytes(width: int = 1200, height: int = 800, color: tuple[int, int, int] = (180, 40, 40), **save: Any) -> bytes:
+    """A real JPEG image."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buf, "JPEG", **save)
+    return buf.getvalue()
+
+
+def image_bytes(fmt: str, size: tuple[int, int] = (640, 480), mode: str = "RGB") -> bytes:
+    """A real image in `fmt` (PNG, WEBP, …)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    color: Any = (20, 120, 200, 128) if mode == "RGBA" else (20, 120, 200)
+    Image.new(mode, size, color).save(buf, fmt)
+    return buf.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+class Api:
+    """The Chalice test client with JSON helpers and per-user API keys."""
+
+    def __init__(self, client: Any, keys: dict[str, str]) -> None:
+        self.client, self.keys = client, keys
+
+    def headers(self, user: str | None, content_type: str | None = "application/json") -> dict[str, str]:
+        headers = {}
+        if content_type:
+            headers["Content-Type"] = content_type
+        if user:
+            headers["Authorization"] = f"Bearer {self.keys[user]}"
+        return headers
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        user: str | None = "alice",
+        body: Any = None,
+        raw: bytes | None = None,
+        content_type: str | None = "application/json",
+    ) -> tuple[int, Any]:
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
+        response = getattr(self.client.http, method)(path, headers=self.headers(user, content_type), body=data)
+        text = response.body.decode() if response.body else ""
+        try:
+            payload = json.loads(text) if text else None
+        except ValueError:
+            payload = text
+        return response.status_code, payload
+
+    def get(self, path: str, user: str | None = "alice") -> tuple[int, Any]:
+        return self.call("get", path, user, content_type=None)
+
+    def post(self, path: str, body: Any = None, user: str | None = "alice", **kw: Any) -> tuple[int, Any]:
+        return self.call("post", path, user, body, **kw)
+
+    def put(self, path: str, body: Any = None, user: str | None = "alice", **kw: Any) -> tuple[int, Any]:
+        return self.call("put", path, user, body, **kw)
+
+    def delete(self, path: str, user: str | None = "alice") -> tuple[int, Any]:
+        return self.call("delete", path, user, content_type=None)
+
+
+class Mailbox:
+    """Emails recorded by the SES endpoint (`/_aws/ses`, LocalStack's shape)."""
+
+    def __init__(self, endpoint: str) -> None:
+        self.url = f"{endpoint}/_aws/ses"
+
+    def messages(self, to: str | None = None) -> list[dict[str, Any]]:
+        messages = requests.get(self.url, timeout=5).json()["messages"]
+        if to is None:
+            return messages
+        return [m for m in messages if to in m.get("Destination", {}).get("ToAddresses", [])]
+
+
+def unique_email(tag: str = "reader") -> str:
+    return f"{tag}-{uuid.uuid4().hex[:10]}@example.org"
+
+
+def unique_author(tag: str = "Author") -> str:
+    return f"{tag} {uuid.uuid4().hex[:8]}"

@@ -1,0 +1,143 @@
+"""The whole flow with the workers running: book → thumbnails in S3 → email via SES → ready."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from helpers import b64, eventually, jpeg_bytes, unique_author, unique_email
+from PIL import Image
+
+
+def _book(api: Any, book_id: str) -> dict[str, Any]:
+    return api.get(f"/books/{book_id}", user=None)[1]
+
+
+def _ready(api: Any, book_id: str, version: int = 1) -> dict[str, Any] | None:
+    book = _book(api, book_id)
+    return book if book["cover_status"] == "ready" and book["cover"]["version"] == version else None
+
+
+def _task_done(api: Any, task_id: str) -> dict[str, Any] | None:
+    status, record = api.get(f"/tasks/{task_id}", user="admin")
+    return record if status == 200 and record["status"] in ("SUCCESS", "FAILURE") else None
+
+
+def test_book_with_cover_ends_with_thumbnails_and_email(
+    api: Any, workers: Any, aws: Any, settings: Any, mailbox: Any
+) -> None:
+    author, email = unique_author("Pipeline"), unique_email()
+    assert api.post(f"/authors/{author.replace(' ', '%20')}/subscribers", {"email": email})[0] == 201
+    cover = jpeg_bytes(1600, 900)
+    status, payload = api.post("/books", {"title": "Ancillary Justice", "authors": [author], "cover": b64(cover)})
+    assert status == 202 and payload["book"]["cover_status"] == "pending"
+    book_id = payload["book"]["id"]
+
+    book = eventually(lambda: _ready(api, book_id), what="cover_status ready")
+    thumbs = book["cover"]["thumbnails"]
+    assert set(thumbs) == {"100.jpg", "100.webp", "200.jpg", "200.webp"}
+    for name, entry in thumbs.items():
+        obj = aws("s3").get_object(Bucket=settings.media_bucket, Key=entry["key"])
+        with Image.open(io.BytesIO(obj["Body"].read())) as im:
+            side = int(name.split(".")[0])
+            assert im.size == (side, side)
+            assert im.format == ("JPEG" if name.endswith("jpg") else "WEBP")
+        assert "Signature" in entry["url"] or "X-Amz-Signature" in entry["url"]
+
+    mail = eventually(lambda: mailbox.messages(to=email), what="the subscriber's email")
+    assert len(mail) == 1
+    assert mail[0]["Subject"] == "New book: Ancillary Justice"
+    assert author in mail[0]["Body"]["text_part"]
+    assert mail[0]["Source"] == settings.mail_sender
+
+    records = [eventually(lambda t=t: _task_done(api, t), what=f"task {t}") for t in payload["tasks"]]
+    assert {r["name"] for r in records} == {"covers.resize", "books.notify_subscribers"}
+    assert all(r["status"] == "SUCCESS" for r in records)
+    resize = next(r for r in records if r["name"] == "covers.resize")
+    assert resize["result"]["thumbnails"]["100.jpg"].endswith("/v1/100.jpg")
+    assert resize["started_at"] and resize["finished_at"] and resize["attempts"] == 1
+
+
+def test_each_subscriber_gets_one_email_task(api: Any, workers: Any, mailbox: Any) -> None:
+    author = unique_author("Popular")
+    emails = [unique_email(f"fan{i}") for i in range(3)]
+    for email in emails:
+        api.post(f"/authors/{author.replace(' ', '%20')}/subscribers", {"email": email}, user="bob")
+    status, payload = api.post("/books", {"title": "Fan mail", "authors": [author]})
+    assert status == 202
+    notify = eventually(lambda: _task_done(api, payload["tasks"][0]), what="fan-out task")
+    assert notify["status"] == "SUCCESS" and notify["result"] == {"emails": 3}
+    for email in emails:
+        assert len(eventually(lambda e=email: mailbox.messages(to=e), what=f"mail to {email}")) == 1
+    status, listed = api.get("/tasks?name=mail.new_book&limit=100", user="admin")
+    mine = [t for t in listed["items"] if t["args"][0] == payload["book"]["id"]]
+    assert sorted(t["args"][1] for t in mine) == sorted(emails)
+
+
+def test_new_cover_replaces_the_old_thumbnails(api: Any, workers: Any, aws: Any, settings: Any) -> None:
+    status, payload = api.post(
+        "/books", {"title": "Two covers", "authors": [unique_author()], "cover": b64(jpeg_bytes())}
+    )
+    book_id = payload["book"]["id"]
+    eventually(lambda: _ready(api, book_id), what="first cover ready")
+    status, replaced = api.put(
+        f"/books/{book_id}/cover", raw=jpeg_bytes(500, 1000, (0, 90, 0)), content_type="image/jpeg"
+    )
+    assert status == 202 and replaced["book"]["cover"]["version"] == 2
+    book = eventually(lambda: _ready(api, book_id, version=2), what="second cover ready")
+    assert all("/v2/" in t["key"] for t in book["cover"]["thumbnails"].values())
+    keys = [
+        o["Key"]
+        for o in aws("s3").list_objects_v2(Bucket=settings.media_bucket, Prefix=f"covers/{book_id}/")["Contents"]
+    ]
+    assert keys and all("/v2/" in k for k in keys)
+
+
+def test_exif_rotated_cover_is_turned_upright(api: Any, workers: Any, aws: Any, settings: Any) -> None:
+    from PIL import Image as PILImage
+
+    im = PILImage.new("RGB", (400, 200), (255, 0, 0))
+    im.paste((0, 0, 255), (0, 0, 200, 200))  # left half blue, right half red
+    exif = PILImage.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise when displayed
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif.tobytes(), quality=95)
+    _status, payload = api.post(
+        "/books", {"title": "Rotated", "authors": [unique_author()], "cover": b64(buf.getvalue())}
+    )
+    book = eventually(lambda: _ready(api, payload["book"]["id"]), what="rotated cover ready")
+    key = book["cover"]["thumbnails"]["200.jpg"]["key"]
+    with PILImage.open(io.BytesIO(aws("s3").get_object(Bucket=settings.media_bucket, Key=key)["Body"].read())) as thumb:
+        top, bottom = thumb.getpixel((100, 10)), thumb.getpixel((100, 190))
+    # Upright, the blue half is on top and the red half at the bottom.
+    assert top[2] > 150 and top[0] < 100, top
+    assert bottom[0] > 150 and bottom[2] < 100, bottom
+
+
+def test_handlers_take_events_from_generate_sqs_event(
+    app_module: Any, chalice_client: Any, settings: Any, api: Any
+) -> None:
+    from chalicelib.tasks.envelope import Envelope
+
+    status, payload = api.post("/books", {"title": "Direct", "authors": [unique_author()]})
+    assert status == 202
+    book_id = payload["book"]["id"]
+    env = Envelope(task_id=f"direct-{book_id}", task="books.notify_subscribers", args=[book_id])
+    event = chalice_client.events.generate_sqs_event(message_bodies=[env.encode()], queue_name=settings.default.name)
+    result = chalice_client.lambda_.invoke("default_worker", event)
+    assert result.payload == {"handled": 1}
+    _status, record = api.get(f"/tasks/{env.task_id}", user="admin")
+    assert record["status"] == "SUCCESS" and record["result"] == {"emails": 0}
+
+    poison = chalice_client.events.generate_sqs_event(message_bodies=["{not json"], queue_name=settings.media.name)
+    assert chalice_client.lambda_.invoke("media_worker", poison).payload == {"handled": 1}
+
+
+def test_queue_overview_counts_messages(api: Any, aws: Any, settings: Any) -> None:
+    status, body = api.get("/queues", user="admin")
+    assert status == 200
+    media = next(q for q in body["queues"] if q["queue"] == "media")
+    assert media["max_concurrency"] == settings.media.max_concurrency == 2
+    assert {"visible", "in_flight", "delayed", "dead_letter"} <= set(media)
+    assert json.dumps(body)  # serialisable
