@@ -16,6 +16,9 @@ _CONFIG = Config(
     read_timeout=20,
     max_pool_connections=32,
 )
+# SES calls run only inside tasks, whose queue-level backoff owns the retries: each attempt
+# is recorded, and a throttled send frees the Lambda instead of sleeping in botocore.
+_OVERRIDES = {"ses": _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))}
 
 
 @cache
@@ -23,5 +26,8 @@ def client(service: str) -> Any:
     """A cached low-level client for `service` in the configured region."""
     settings = get_settings()
     return boto3.session.Session().client(
-        service, region_name=settings.region, endpoint_url=settings.endpoint_url, config=_CONFIG
+        service,
+        region_name=settings.region,
+        endpoint_url=settings.endpoint_url,
+        config=_OVERRIDES.get(service, _CONFIG),
     )

@@ -148,7 +148,9 @@ def redrive(key_or_name: str, max_messages: int = 10_000) -> dict[str, Any]:
         if code not in _UNSUPPORTED:
             raise
         logger.info("StartMessageMoveTask unsupported by endpoint; moving messages one batch at a time")
-    moved = _move_messages(queue.dlq_name, queue.name, max_messages)
+    # Bounded by what the DLQ holds now, so messages that fail again are not moved in circles.
+    present = depth(queue.dlq_name)
+    moved = _move_messages(queue.dlq_name, queue.name, min(max_messages, present.visible))
     return {"queue": queue.key, "method": "receive-send-delete", "moved": moved}
 
 

@@ -34,8 +34,8 @@ TEST_ENV = {
     "MAIL_SENDER": "books@example.com",
     "RETRY_BACKOFF_BASE": "1",
     "RETRY_BACKOFF_CAP": "2",
-    "MEDIA_VISIBILITY_TIMEOUT": "20",
-    "DEFAULT_VISIBILITY_TIMEOUT": "20",
+    "MEDIA_VISIBILITY_TIMEOUT": "10",
+    "DEFAULT_VISIBILITY_TIMEOUT": "10",
     "MEDIA_MAX_RECEIVE_COUNT": "5",
     "DEFAULT_MAX_RECEIVE_COUNT": "5",
     "MEDIA_MAX_CONCURRENCY": "2",
@@ -105,14 +105,47 @@ def api(chalice_client: Any, keys: dict[str, str]) -> Api:
     return Api(chalice_client, keys)
 
 
-@pytest.fixture(scope="session")
-def workers(app_module: Any) -> Iterator[Any]:
-    """Both SQS consumers, polling for the rest of the session."""
-    from devtools.runner import EventSourceRunner
+class Workers:
+    """Both SQS consumers (the local event source runner), which a test may pause."""
 
-    runner = EventSourceRunner(app_module, wait_seconds=1).start()
-    yield runner
-    runner.stop()
+    def __init__(self, app_module: Any) -> None:
+        self.app_module = app_module
+        self.runner: Any = None
+
+    def resume(self) -> None:
+        from devtools.runner import EventSourceRunner
+
+        if self.runner is None:
+            self.runner = EventSourceRunner(self.app_module, wait_seconds=1).start()
+
+    def pause(self) -> None:
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
+
+
+@pytest.fixture(scope="session")
+def _workers(app_module: Any) -> Iterator[Workers]:
+    workers = Workers(app_module)
+    yield workers
+    workers.pause()
+
+
+@pytest.fixture
+def workers(_workers: Workers) -> Workers:
+    """The consumers, running."""
+    _workers.resume()
+    return _workers
+
+
+@pytest.fixture
+def paused_workers(_workers: Workers) -> Iterator[Workers]:
+    """No consumer polls during the test (they resume afterwards if they ran before)."""
+    was_running = _workers.runner is not None
+    _workers.pause()
+    yield _workers
+    if was_running:
+        _workers.resume()
 
 
 @pytest.fixture(scope="session")

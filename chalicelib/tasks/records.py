@@ -172,3 +172,24 @@ def mark_failure(task_id: str, token: str | None, error: str, traceback: str | N
             return False
         raise
     return True
+
+
+def record_poison(task_id: str, name: str, queue: str, reason: str) -> None:
+    """A FAILURE record for a message that could not even be run (unless it succeeded before)."""
+    try:
+        TaskRecord(task_id).update(
+            actions=[
+                TaskRecord.name.set(TaskRecord.name | name),
+                TaskRecord.queue.set(TaskRecord.queue | queue),
+                TaskRecord.created_at.set(TaskRecord.created_at | utcnow()),
+                TaskRecord.expires_at.set(TaskRecord.expires_at | _expiry()),
+                TaskRecord.status.set(FAILURE),
+                TaskRecord.error.set(_clip(reason)),
+                TaskRecord.finished_at.set(utcnow()),
+                TaskRecord.updated_at.set(utcnow()),
+            ],
+            condition=TaskRecord.id.does_not_exist() | (TaskRecord.status != SUCCESS),
+        )
+    except UpdateError as exc:
+        if not _is_condition_failure(exc):
+            raise

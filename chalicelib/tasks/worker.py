@@ -16,6 +16,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from chalicelib.config import QueueSettings
 from chalicelib.observability import emit, logger, record_cold_start
 from chalicelib.queues import change_visibility, dead_letter, delete_messages, queue_settings
 from chalicelib.tasks import records
@@ -40,17 +41,7 @@ def handle_record(record: SQSRecord) -> str:
         env = decode(record.body)
         task = get_task(env.task)
     except (EnvelopeError, UnknownTaskError) as exc:
-        task_id = _task_id_of(record.body)
-        reason = f"poison message: {exc}"
-        logger.error(
-            "poison message moved to the dead-letter queue",
-            extra={"reason": reason, "message_id": record.message_id, "queue": queue.name, "task_id": task_id},
-        )
-        dead_letter(queue, record.body, reason, task_id)
-        if task_id:
-            records.mark_failure(task_id, None, reason)
-        emit("PoisonMessages", queue=queue.key)
-        return "dead-lettered"
+        return _poison(record, queue, f"poison message: {exc}")
     max_attempts = min(task.max_retries + 1, queue.max_receive_count)
     outcome = run_attempt(task, env, receives, max_attempts, queue.visibility_timeout)
     if outcome.kind == "failure":
@@ -62,12 +53,32 @@ def handle_record(record: SQSRecord) -> str:
     return outcome.kind
 
 
-def _task_id_of(body: str) -> str | None:
+def _poison(record: SQSRecord, queue: QueueSettings, reason: str) -> str:
+    """Dead-letter a message that cannot run, leaving a FAILURE record that says why."""
+    task_id, name = _identity(record)
+    logger.error(
+        "poison message moved to the dead-letter queue",
+        extra={"reason": reason, "message_id": record.message_id, "queue": queue.name, "task_id": task_id},
+    )
+    dead_letter(queue, record.body, reason, task_id)
+    records.record_poison(task_id, name, queue.key, reason)
+    emit("PoisonMessages", queue=queue.key)
+    return "dead-lettered"
+
+
+def _identity(record: SQSRecord) -> tuple[str, str]:
+    """The task id and name a message claims, or ids derived from the SQS message."""
     try:
-        value = json.loads(body).get("id")
-    except (ValueError, AttributeError):
-        return None
-    return value if isinstance(value, str) and 0 < len(value) <= 128 else None
+        data = json.loads(record.body)
+    except ValueError:
+        data = None
+    data = data if isinstance(data, dict) else {}
+    task_id, name = data.get("id"), data.get("task")
+    if not (isinstance(task_id, str) and 0 < len(task_id) <= 128):
+        task_id = f"sqs-{record.message_id}"
+    if not (isinstance(name, str) and 0 < len(name) <= 200):
+        name = "<unreadable>"
+    return task_id, name
 
 
 def consume(event: dict[str, Any], context: Any) -> dict[str, int]:

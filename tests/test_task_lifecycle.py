@@ -1,0 +1,374 @@
+"""Task records, retries with backoff, dead-letter queues, redrive, idempotency and eager mode.
+
+All over real HTTP to the emulator; faults are injected at the emulator's endpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+from helpers import b64, eventually, jpeg_bytes, unique_author, unique_email
+
+from chalicelib import jobs
+from chalicelib.config import get_settings
+from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.errors import TransientTaskError
+from chalicelib.tasks.registry import get_task, task
+
+FINAL = ("SUCCESS", "FAILURE")
+
+
+@task("tests.ok")
+def ok_task(value: int) -> dict[str, int]:
+    return {"double": value * 2}
+
+
+@task("tests.always_transient", max_retries=2)
+def always_transient() -> None:
+    raise TransientTaskError("the backend is having a bad day")
+
+
+def _record(api: Any, task_id: str) -> dict[str, Any] | None:
+    status, body = api.get(f"/tasks/{task_id}", user="admin")
+    return body if status == 200 else None
+
+
+def _final(api: Any, task_id: str, timeout: float = 60) -> dict[str, Any]:
+    return eventually(
+        lambda: (r := _record(api, task_id)) and r["status"] in FINAL and r, timeout=timeout, what=f"task {task_id}"
+    )
+
+
+def _dlq_messages(aws: Any, queue: Any) -> list[dict[str, Any]]:
+    """Every message in the queue's DLQ, peeked (left visible)."""
+    from chalicelib.queues import queue_url
+
+    url, seen = queue_url(queue.dlq_name), {}
+    for _ in range(6):
+        batch = (
+            aws("sqs")
+            .receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=0,
+                MessageAttributeNames=["All"],
+                WaitTimeSeconds=0,
+            )
+            .get("Messages", [])
+        )
+        seen.update({m["MessageId"]: m for m in batch})
+    return list(seen.values())
+
+
+def _dlq_reason(aws: Any, queue: Any, task_id: str) -> str | None:
+    for message in _dlq_messages(aws, queue):
+        attrs = message.get("MessageAttributes", {})
+        if attrs.get("task-id", {}).get("StringValue") == task_id:
+            return attrs["failure-reason"]["StringValue"]
+    return None
+
+
+def _send_raw(aws: Any, queue_name: str, body: str) -> None:
+    from chalicelib.queues import queue_url
+
+    aws("sqs").send_message(QueueUrl=queue_url(queue_name), MessageBody=body)
+
+
+def _email_tasks(api: Any, count: int) -> tuple[list[str], list[str]]:
+    """Subscribe `count` readers to a new author and add a book: one mail task each."""
+    author = unique_author("Flaky")
+    emails = [unique_email("flaky") for _ in range(count)]
+    for email in emails:
+        api.post(f"/authors/{author.replace(' ', '%20')}/subscribers", {"email": email})
+    status, payload = api.post("/books", {"title": "Retry me", "authors": [author]})
+    assert status == 202
+    notify = _final(api, payload["tasks"][0])
+    assert notify["status"] == "SUCCESS" and notify["result"]["emails"] == count
+    book_id = payload["book"]["id"]
+    ids = [str(uuid.uuid5(jobs._EMAIL_NAMESPACE, f"{book_id}:{email}")) for email in emails]
+    return ids, emails
+
+
+def test_flaky_mail_sender_ends_in_success_or_dlq_never_lost(api, workers, faults, aws, settings, mailbox) -> None:
+    # The original scenario: the mail sender fails 3 times out of 4.
+    faults.add(service="ses", action="SendEmail", code="Throttling", status=400, pattern=[True, True, True, False])
+    ids, emails = _email_tasks(api, 6)
+    records = [_final(api, task_id) for task_id in ids]
+    faults.clear()
+    succeeded = [r for r in records if r["status"] == "SUCCESS"]
+    failed = [r for r in records if r["status"] == "FAILURE"]
+    assert len(succeeded) + len(failed) == len(ids)
+    assert any(r["attempts"] > 1 for r in records), "retries must show in the records"
+    for record in succeeded:
+        assert len(mailbox.messages(to=record["args"][1])) == 1
+    for record in failed:
+        assert "retries exhausted" in record["error"] and record["traceback"]
+        assert eventually(lambda r=record: _dlq_reason(aws, settings.default, r["id"]), what="DLQ copy")
+    assert sum(len(mailbox.messages(to=e)) for e in emails) == len(succeeded)
+
+
+def test_permanent_error_fails_at_once_into_the_dlq(api, workers, faults, aws, settings) -> None:
+    faults.add(
+        service="ses", action="SendEmail", code="MessageRejected", status=400, message="Email address is not verified"
+    )
+    (task_id,), _ = _email_tasks(api, 1)
+    record = _final(api, task_id)
+    assert record["status"] == "FAILURE" and record["attempts"] == 1
+    assert record["error"].startswith("permanent error: MessageRejected") and "not verified" in record["error"]
+    assert "Traceback" in record["traceback"]
+    reason = eventually(lambda: _dlq_reason(aws, settings.default, task_id), what="DLQ copy")
+    assert "MessageRejected" in reason
+
+
+def test_transient_errors_retry_with_backoff_then_dead_letter(api, workers, aws, settings) -> None:
+    task_id = always_transient.delay()
+    record = _final(api, task_id)
+    assert record["status"] == "FAILURE"
+    assert record["attempts"] == 3  # max_retries=2
+    assert record["error"] == "retries exhausted after 3 attempts: TransientTaskError: the backend is having a bad day"
+    assert eventually(lambda: _dlq_reason(aws, settings.default, task_id), what="DLQ copy").startswith(
+        "retries exhausted"
+    )
+    started, finished = record["started_at"], record["finished_at"]
+    assert started <= finished
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("this is not json", "poison message: body is not JSON"),
+        (json.dumps({"v": 99, "id": "ID", "task": "tests.ok"}), "unsupported envelope version 99"),
+        (json.dumps({"v": 1, "id": "ID", "task": "no.such.task"}), "unknown task 'no.such.task'"),
+    ],
+)
+def test_poison_messages_go_to_the_dlq_with_a_failure_record(api, workers, aws, settings, body, reason) -> None:
+    task_id = f"poison-{uuid.uuid4()}"
+    _send_raw(aws, settings.default.name, body.replace("ID", task_id))
+    expected_id = task_id if "ID" in body else None
+
+    def dead_lettered() -> dict[str, Any] | None:
+        for message in _dlq_messages(aws, settings.default):
+            if message["Body"] == body.replace("ID", task_id):
+                return message
+        return None
+
+    message = eventually(dead_lettered, what="poison message in the DLQ")
+    assert reason in message["MessageAttributes"]["failure-reason"]["StringValue"]
+    if expected_id:
+        record = _final(api, expected_id)
+        assert record["status"] == "FAILURE" and reason in record["error"]
+    else:
+        status, listed = api.get("/tasks?status=FAILURE&name=%3Cunreadable%3E&limit=100", user="admin")
+        assert status == 200
+        assert any(reason in r["error"] for r in listed["items"])
+
+
+def test_poison_message_travels_to_the_dlq_and_back_by_redrive(api, workers, aws, settings) -> None:
+    name = f"tests.late_{uuid.uuid4().hex[:8]}"
+    env = Envelope(task_id=str(uuid.uuid4()), task=name, args=[21])
+    _send_raw(aws, settings.default.name, env.encode())
+    record = _final(api, env.task_id)
+    assert record["status"] == "FAILURE" and "unknown task" in record["error"]
+    assert eventually(lambda: _dlq_reason(aws, settings.default, env.task_id), what="message in DLQ")
+
+    task(name)(lambda value: {"late": value * 2})  # the fix is deployed
+
+    status, result = api.post("/queues/default/redrive", user="admin")
+    assert (
+        status == 202
+        and result["queue"] == "default"
+        and result["method"] in ("StartMessageMoveTask", "receive-send-delete")
+    )
+    record = eventually(lambda: (r := _record(api, env.task_id)) and r["status"] == "SUCCESS" and r, what="redriven")
+    assert record["result"] == {"late": 42}
+    assert _dlq_reason(aws, settings.default, env.task_id) is None
+
+
+def test_redrive_cli_moves_messages_back(paused_workers, aws, settings, capsys) -> None:
+    from chalicelib.queues import dead_letter, depth
+    from devtools import ops
+
+    marker = Envelope(task_id=str(uuid.uuid4()), task="tests.ok", args=[1]).encode()
+    dead_letter(settings.media, marker, "for the CLI test")
+    before = depth(settings.media.dlq_name).visible
+    assert before >= 1
+    assert ops.main(["redrive", "media"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["queue"] == "media" and out.get("moved", before) >= 1
+    bodies = [
+        m["Body"]
+        for m in aws("sqs")
+        .receive_message(
+            QueueUrl=aws("sqs").get_queue_url(QueueName=settings.media.name)["QueueUrl"],
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            MessageAttributeNames=["All"],
+        )
+        .get("Messages", [])
+    ]
+    assert marker in bodies
+    assert depth(settings.media.dlq_name).visible == 0
+
+
+def test_duplicate_delivery_does_the_work_once(api, workers, aws, settings, mailbox) -> None:
+    status, payload = api.post("/books", {"title": "Once only", "authors": [unique_author()]})
+    assert status == 202
+    email = unique_email("dup")
+    env = Envelope(task_id=str(uuid.uuid4()), task="mail.new_book", args=[payload["book"]["id"], email])
+    for _ in range(2):  # SQS delivers at least once: the same message twice
+        _send_raw(aws, settings.default.name, env.encode())
+    record = _final(api, env.task_id)
+    assert record["status"] == "SUCCESS" and record["attempts"] == 1
+    eventually(lambda: _queue_empty(settings.default.name), timeout=60, what="both copies consumed")
+    assert len(mailbox.messages(to=email)) == 1
+    _send_raw(aws, settings.default.name, env.encode())  # a late duplicate, after success
+    eventually(lambda: _queue_empty(settings.default.name), timeout=30, what="late copy consumed")
+    assert len(mailbox.messages(to=email)) == 1
+    assert _record(api, env.task_id)["attempts"] == 1
+
+
+def _queue_empty(name: str) -> bool:
+    from chalicelib.queues import depth
+
+    d = depth(name)
+    return d.visible == 0 and d.in_flight == 0 and d.delayed == 0
+
+
+def test_handler_deletes_what_it_handled_and_raises_for_the_rest(paused_workers, app_module, aws, settings) -> None:
+    from chalice.local import LambdaContext
+
+    from chalicelib.queues import queue_arn, queue_url
+    from chalicelib.tasks.worker import BatchIncomplete
+    from devtools.runner import lambda_record
+
+    url = queue_url(settings.default.name)
+    good = Envelope(task_id=str(uuid.uuid4()), task="tests.ok", args=[4])
+    bad = Envelope(task_id=str(uuid.uuid4()), task="tests.always_transient")
+    aws("sqs").send_message_batch(
+        QueueUrl=url, Entries=[{"Id": "g", "MessageBody": good.encode()}, {"Id": "b", "MessageBody": bad.encode()}]
+    )
+    messages: list[dict[str, Any]] = []
+    for _ in range(5):
+        messages += (
+            aws("sqs")
+            .receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=1)
+            .get("Messages", [])
+        )
+        if len(messages) >= 2:
+            break
+    assert {json.loads(m["Body"])["id"] for m in messages} >= {good.task_id, bad.task_id}
+    event = {"Records": [lambda_record(m, queue_arn(settings.default.name), settings.region) for m in messages]}
+    with pytest.raises(BatchIncomplete, match="1 of"):
+        app_module.default_worker(event, LambdaContext("default_worker", 512))
+
+    from chalicelib.models import TaskRecord
+
+    assert TaskRecord.get(good.task_id).status == "SUCCESS"
+    assert TaskRecord.get(bad.task_id).status == "RETRY"
+    returned = eventually(
+        lambda: aws("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages"),
+        timeout=15,
+        what="the failed message back after its backoff",
+    )
+    assert [json.loads(m["Body"])["id"] for m in returned] == [bad.task_id]
+    aws("sqs").delete_message(QueueUrl=url, ReceiptHandle=returned[0]["ReceiptHandle"])
+
+
+def test_local_runner_deletes_on_return_and_keeps_on_raise(paused_workers, aws) -> None:
+    """The runner mimics a mapping without ReportBatchItemFailures, exactly."""
+    import types
+
+    from chalice import Chalice
+
+    from chalicelib.queues import depth
+    from devtools.runner import EventSourceRunner
+
+    name = f"{get_settings().default.name}-runner-{uuid.uuid4().hex[:6]}"
+    url = aws("sqs").create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
+    seen: list[str] = []
+    app = Chalice("runner-test")
+
+    @app.on_sqs_message(queue=name, batch_size=5, maximum_concurrency=2)
+    def handler(event: Any) -> None:
+        bodies = [r.body for r in event]
+        seen.extend(bodies)
+        if "boom" in bodies:
+            raise RuntimeError("the whole batch fails")
+
+    module = types.SimpleNamespace(app=app, handler=handler)
+    aws("sqs").send_message(QueueUrl=url, MessageBody="fine")
+    with EventSourceRunner(module, wait_seconds=1) as runner:
+        eventually(lambda: "fine" in seen, what="first batch")
+        eventually(lambda: depth(name).in_flight == 0 and depth(name).visible == 0, what="deleted after success")
+        aws("sqs").send_message(QueueUrl=url, MessageBody="boom")
+        eventually(lambda: "boom" in seen, what="failing batch")
+        stats = runner.pollers["handler"].stats
+        eventually(lambda: stats.errors >= 1, what="error counted")
+        assert depth(name).in_flight == 1  # kept: back after the visibility timeout
+    assert runner.pollers["handler"].concurrency == 2
+    aws("sqs").delete_queue(QueueUrl=url)
+
+
+def test_task_list_filters_by_status_and_name_with_pagination(api, workers) -> None:
+    ids = [ok_task.delay(i) for i in range(5)]
+    for task_id in ids:
+        assert _final(api, task_id)["status"] == "SUCCESS"
+    collected, cursor = [], None
+    while True:
+        query = "/tasks?status=SUCCESS&name=tests.ok&limit=2" + (f"&cursor={cursor}" if cursor else "")
+        status, page = api.get(query, user="admin")
+        assert status == 200
+        assert all(r["status"] == "SUCCESS" and r["name"] == "tests.ok" for r in page["items"])
+        collected += [r["id"] for r in page["items"]]
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert set(ids) <= set(collected)
+    status, by_name = api.get("/tasks?name=tests.ok&limit=100", user="admin")
+    assert set(ids) <= {r["id"] for r in by_name["items"]}
+    assert api.get("/tasks?status=DONE", user="admin")[0] == 422
+    assert api.get("/tasks?cursor=garbage", user="admin")[0] == 422
+
+
+def test_records_expire_by_ttl(api, aws, settings) -> None:
+    from chalicelib.models import TaskRecord
+
+    task_id = ok_task.delay(1)
+    record = TaskRecord.get(task_id)
+    days = (record.expires_at - record.created_at).total_seconds() / 86400
+    assert abs(days - settings.task_ttl_days) < 0.01
+    ttl = aws("dynamodb").describe_time_to_live(TableName=settings.tasks_table)["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] in ("ENABLED", "ENABLING") and ttl["AttributeName"] == "expires_at"
+
+
+@pytest.fixture
+def eager(monkeypatch: pytest.MonkeyPatch) -> Any:
+    monkeypatch.setenv("TASKS_EAGER", "1")
+    get_settings.cache_clear()
+    yield get_settings()
+    monkeypatch.delenv("TASKS_EAGER")
+    get_settings.cache_clear()
+
+
+def test_eager_mode_runs_tasks_inline_with_records(eager, paused_workers, api, aws, settings, mailbox) -> None:
+    assert eager.tasks_eager
+    author, email = unique_author("Eager"), unique_email("eager")
+    api.post(f"/authors/{author.replace(' ', '%20')}/subscribers", {"email": email})
+    status, payload = api.post("/books", {"title": "Right now", "authors": [author], "cover": b64(jpeg_bytes())})
+    assert status == 202
+    assert payload["book"]["cover_status"] == "ready"  # resized before the response
+    assert len(mailbox.messages(to=email)) == 1
+    for task_id in payload["tasks"]:
+        record = _record(api, task_id)
+        assert record["status"] == "SUCCESS" and record["attempts"] == 1
+    assert _queue_empty(settings.media.name)
+
+
+def test_eager_mode_retries_and_records_failure(eager, paused_workers, api) -> None:
+    task_id = get_task("tests.always_transient").delay()
+    record = _record(api, task_id)
+    assert record["status"] == "FAILURE" and record["attempts"] == 3
+    assert record["error"].startswith("retries exhausted after 3 attempts")
