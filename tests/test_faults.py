@@ -1,0 +1,127 @@
+"""Outages injected at the emulator's endpoint: tasks retry and finish, or end in the DLQ; nothing is lost."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from chalicelib.tasks.registry import task
+from helpers import b64, eventually, jpeg_bytes, unique_author, unique_email
+
+FINAL = ("SUCCESS", "FAILURE")
+
+
+@task("tests.faults.echo")
+def echo(value: int) -> dict[str, int]:
+    return {"value": value}
+
+
+def _record(api: Any, task_id: str) -> dict[str, Any] | None:
+    status, body = api.get(f"/tasks/{task_id}", user="admin")
+    return body if status == 200 else None
+
+
+def _final(api: Any, task_id: str, timeout: float = 90) -> dict[str, Any]:
+    return eventually(
+        lambda: (r := _record(api, task_id)) and r["status"] in FINAL and r, timeout=timeout, what=f"task {task_id}"
+    )
+
+
+def _dead_lettered_ids(aws: Any, settings: Any) -> set[str]:
+    from chalicelib.queues import queue_url
+
+    ids: set[str] = set()
+    for queue in settings.queues.values():
+        for _ in range(8):
+            for message in (
+                aws("sqs")
+                .receive_message(
+                    QueueUrl=queue_url(queue.dlq_name),
+                    MaxNumberOfMessages=10,
+                    VisibilityTimeout=0,
+                    MessageAttributeNames=["All"],
+                )
+                .get("Messages", [])
+            ):
+                ids.add(message.get("MessageAttributes", {}).get("task-id", {}).get("StringValue", ""))
+    return ids
+
+
+def test_ses_outage_for_a_while_then_mail_goes_out(api, workers, faults, mailbox) -> None:
+    author, email = unique_author("Outage"), unique_email("outage")
+    api.post(f"/authors/{author.replace(' ', '%20')}/subscribers", {"email": email})
+    faults.add(service="ses", action="SendEmail", code="ServiceUnavailable", status=503, times=2)
+    status, payload = api.post("/books", {"title": "Patience", "authors": [author]})
+    assert status == 202
+    messages = eventually(lambda: mailbox.messages(to=email), timeout=60, what="mail after the outage")
+    assert len(messages) == 1
+    failed_calls = sum(f["failed"] for f in faults.listing())
+    assert failed_calls == 2
+
+
+def test_s3_outage_while_resizing_is_retried(api, workers, faults) -> None:
+    status, payload = api.post("/books", {"title": "Slow disk", "authors": [unique_author()]})
+    book_id = payload["book"]["id"]
+    # Every S3 GET fails for a while: botocore's three tries, then a task retry, then recovery.
+    faults.add(service="s3", action="GET", code="ServiceUnavailable", status=503, times=4)
+    status, replaced = api.put(f"/books/{book_id}/cover", raw=jpeg_bytes(), content_type="image/jpeg")
+    assert status == 202
+    record = _final(api, replaced["tasks"][0])
+    assert record["status"] == "SUCCESS" and record["attempts"] >= 2
+    assert api.get(f"/books/{book_id}", user=None)[1]["cover_status"] == "ready"
+
+
+def test_s3_outage_at_upload_answers_503_and_saves_nothing(api, faults) -> None:
+    author = unique_author("NoDisk")
+    faults.add(service="s3", action="PUT", code="ServiceUnavailable", status=503)
+    status, body = api.post("/books", {"title": "Lost?", "authors": [author], "cover": b64(jpeg_bytes())})
+    faults.clear()
+    assert status == 503 and body["error"] == "ServiceUnavailable"
+    assert api.get(f"/books?author={author.replace(' ', '%20')}", user=None)[1]["items"] == []
+
+
+def test_dynamodb_throttling_in_the_worker_is_retried(api, workers, faults) -> None:
+    faults.add(service="dynamodb", action="UpdateItem", code="ThrottlingException", status=400, times=3)
+    task_id = echo.delay(7)
+    record = _final(api, task_id)
+    assert record["status"] == "SUCCESS" and record["result"] == {"value": 7}
+
+
+def test_dynamodb_throttling_at_the_api_is_503(api, faults) -> None:
+    faults.add(service="dynamodb", action="PutItem", code="ThrottlingException", status=400)
+    status, body = api.post("/books", {"title": "Busy", "authors": [unique_author()]})
+    faults.clear()
+    assert status == 503 and body["error"] == "ServiceUnavailable"
+
+
+def test_every_dispatched_task_reaches_success_or_the_dlq(api, workers, faults, aws, settings) -> None:
+    """With SES, DynamoDB and SQS flaky at once, count every task to an end."""
+    author = unique_author("Chaos")
+    emails = [unique_email("chaos") for _ in range(4)]
+    for email in emails:
+        api.post(f"/authors/{author.replace(' ', '%20')}/subscribers", {"email": email})
+    faults.add(service="ses", action="SendEmail", code="Throttling", status=400, pattern=[True, False, True])
+    faults.add(service="dynamodb", action="UpdateItem", code="ThrottlingException", status=400, pattern=[True, False])
+    faults.add(
+        service="sqs", action="ChangeMessageVisibility", code="ServiceUnavailable", status=503, pattern=[True, False]
+    )
+    ids = [echo.delay(i) for i in range(10)]
+    status, payload = api.post("/books", {"title": "Chaos", "authors": [author], "cover": b64(jpeg_bytes())})
+    assert status == 202
+    ids += payload["tasks"]
+    notify = _final(api, payload["tasks"][-1])
+    if notify["status"] == "SUCCESS":
+        book_id = payload["book"]["id"]
+        from chalicelib import jobs
+
+        ids += [str(uuid.uuid5(jobs._EMAIL_NAMESPACE, f"{book_id}:{email}")) for email in emails]
+    records = {task_id: _final(api, task_id, timeout=120) for task_id in ids}
+    faults.clear()
+    failed = {task_id for task_id, r in records.items() if r["status"] == "FAILURE"}
+    if failed:
+        assert failed <= eventually(
+            lambda: _dead_lettered_ids(aws, settings) >= failed and _dead_lettered_ids(aws, settings)
+        )
+    succeeded = {task_id for task_id, r in records.items() if r["status"] == "SUCCESS"}
+    assert succeeded | failed == set(ids)
+    assert len(ids) >= 12
