@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from chalicelib.tasks.registry import task
 from helpers import b64, eventually, jpeg_bytes, unique_author, unique_email
+
+from chalicelib.tasks.registry import task
 
 FINAL = ("SUCCESS", "FAILURE")
 
@@ -51,7 +52,7 @@ def test_ses_outage_for_a_while_then_mail_goes_out(api, workers, faults, mailbox
     author, email = unique_author("Outage"), unique_email("outage")
     api.post(f"/authors/{author.replace(' ', '%20')}/subscribers", {"email": email})
     faults.add(service="ses", action="SendEmail", code="ServiceUnavailable", status=503, times=2)
-    status, payload = api.post("/books", {"title": "Patience", "authors": [author]})
+    status, _ = api.post("/books", {"title": "Patience", "authors": [author]})
     assert status == 202
     messages = eventually(lambda: mailbox.messages(to=email), timeout=60, what="mail after the outage")
     assert len(messages) == 1

@@ -7,8 +7,9 @@ import struct
 import zlib
 
 import pytest
-from chalicelib.images import UnreadableImage, make_thumbnails
 from PIL import Image
+
+from chalicelib.images import UnreadableImage, make_thumbnails
 
 
 def _save(im: Image.Image, fmt: str, **kw: object) -> bytes:
@@ -55,7 +56,7 @@ def test_unreadable_inputs_fail_clearly(data: bytes, reason: str) -> None:
 
 def test_truncated_jpeg_fails_clearly() -> None:
     whole = _save(Image.effect_noise((800, 600), 64).convert("RGB"), "JPEG", quality=90)
-    with pytest.raises(UnreadableImage, match="corrupt image|not a readable image"):
+    with pytest.raises(UnreadableImage, match=r"corrupt image|not a readable image"):
         make_thumbnails(whole[: len(whole) // 2])
 
 

@@ -6,10 +6,11 @@ import json
 from typing import Any
 
 import pytest
-from chalicelib.tasks.envelope import Envelope, EnvelopeError, decode
 from helpers import b64, jpeg_bytes, unique_author
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from chalicelib.tasks.envelope import Envelope, EnvelopeError, decode
 
 OK = {"title": "Dune", "authors": ["Frank Herbert"]}
 
