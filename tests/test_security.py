@@ -10,8 +10,9 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from chalicelib.config import get_settings
 from helpers import b64, eventually, jpeg_bytes, unique_author
+
+from chalicelib.config import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +26,7 @@ def test_bucket_blocks_public_access_and_encrypts(aws: Any, settings: Any) -> No
 
 def test_covers_are_served_by_short_lived_presigned_urls(api: Any, workers: Any, settings: Any) -> None:
     status, payload = api.post("/books", {"title": "Signed", "authors": [unique_author()], "cover": b64(jpeg_bytes())})
+    assert status == 202
     book_id = payload["book"]["id"]
     book = eventually(
         lambda: (b := api.get(f"/books/{book_id}", user=None)[1])["cover_status"] == "ready" and b, what="ready"
@@ -43,6 +45,7 @@ def test_covers_are_served_by_short_lived_presigned_urls(api: Any, workers: Any,
 
 def test_books_of_others_are_readable_but_not_writable(api: Any) -> None:
     status, payload = api.post("/books", {"title": "Alice's", "authors": [unique_author()]}, user="alice")
+    assert status == 202
     book_id = payload["book"]["id"]
     assert api.get(f"/books/{book_id}", user="bob")[0] == 200
     assert api.put(f"/books/{book_id}", {"title": "Bob's now"}, user="bob")[0] == 403
