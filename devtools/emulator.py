@@ -253,13 +253,19 @@ def wait_until_up(endpoint: str, timeout: float = 30.0) -> None:
     raise TimeoutError(f"emulator at {endpoint} did not start within {timeout}s")
 
 
-def start_process(port: int | None = None, log: Any = None) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the emulator in a child process; returns it and its endpoint URL."""
+def start_process(
+    port: int | None = None, log: Any = None, own_session: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the emulator in a child process; returns it and its endpoint URL.
+
+    With `own_session` the terminal's Ctrl-C does not reach it: the parent stops it last.
+    """
     port = port or free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "devtools.emulator", "--host", "127.0.0.1", "--port", str(port)],
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
+        start_new_session=own_session,
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:

@@ -1,5 +1,8 @@
 """`make run`: the whole system on this machine.
 
+The children run in sessions of their own, so Ctrl-C reaches only this process, which
+stops them in order: the workers, the API, then the emulator.
+
 Starts the embedded AWS emulator (unless AWS_ENDPOINT_URL points at one, e.g. LocalStack),
 creates every resource, prints a development API key, then runs `chalice local` on
 http://127.0.0.1:8000 and the SQS runner for both queues. Ctrl-C stops everything.
@@ -35,7 +38,7 @@ def _prepare_env() -> subprocess.Popen[bytes] | None:
 
     log_dir = ROOT / ".local"
     log_dir.mkdir(exist_ok=True)
-    proc, endpoint = start_process(EMULATOR_PORT, log=(log_dir / "emulator.log").open("ab"))
+    proc, endpoint = start_process(EMULATOR_PORT, log=(log_dir / "emulator.log").open("ab"), own_session=True)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     print(f"embedded AWS emulator on {endpoint} (log: .local/emulator.log)", flush=True)
     return proc
@@ -52,7 +55,13 @@ def _dev_key() -> str:
     return key
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored
+    signal.signal(signal.SIGTERM, _interrupt)
     children: list[subprocess.Popen[bytes]] = []
     emulator = _prepare_env()
     if emulator:
@@ -79,9 +88,10 @@ def main() -> None:
                     "--no-autoreload",
                 ],
                 cwd=ROOT,
+                start_new_session=True,
             )
         )
-        children.append(subprocess.Popen([sys.executable, "-m", "devtools.runner"], cwd=ROOT))
+        children.append(subprocess.Popen([sys.executable, "-m", "devtools.runner"], cwd=ROOT, start_new_session=True))
         print(f"API on http://127.0.0.1:{API_PORT}; workers polling both queues. Ctrl-C to stop.", flush=True)
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
