@@ -141,3 +141,28 @@ def test_queue_overview_counts_messages(api: Any, aws: Any, settings: Any) -> No
     assert media["max_concurrency"] == settings.media.max_concurrency == 2
     assert {"visible", "in_flight", "delayed", "dead_letter"} <= set(media)
     assert json.dumps(body)  # serialisable
+
+
+def test_corrupt_cover_fails_clearly_and_dead_letters(api: Any, workers: Any, aws: Any, settings: Any) -> None:
+    from chalicelib.queues import queue_url
+
+    whole = jpeg_bytes(900, 700, quality=95)
+    status, payload = api.post("/books", {"title": "Torn", "authors": [unique_author()], "cover": b64(whole[:400])})
+    assert status == 202  # the magic bytes are right; only decoding can tell
+    task_id = payload["tasks"][0]
+    record = eventually(lambda: _task_done(api, task_id), what="resize outcome")
+    assert record["status"] == "FAILURE" and record["attempts"] == 1
+    assert record["error"].startswith("permanent error: PermanentTaskError: corrupt image")
+    book = _book(api, payload["book"]["id"])
+    assert book["cover_status"] == "failed" and "corrupt image" in book["cover"]["error"]
+
+    def in_dlq() -> bool:
+        messages = aws("sqs").receive_message(
+            QueueUrl=queue_url(settings.media.dlq_name),
+            MaxNumberOfMessages=10,
+            VisibilityTimeout=0,
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        return any(m["MessageAttributes"].get("task-id", {}).get("StringValue") == task_id for m in messages)
+
+    eventually(in_dlq, what="the resize message in the media DLQ")
