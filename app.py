@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import AuthResponse, Chalice, Response
-from chalice.app import AuthRequest, SQSEvent
+from chalice import AuthResponse, Chalice, Rate, Response
+from chalice.app import AuthRequest, CloudWatchEvent, SQSEvent
 
 from chalicelib import auth, books, queues, subscribers, task_records
 from chalicelib.config import get_settings
 from chalicelib.http import body_json, json_errors, json_response, path_param, principal
 from chalicelib.schemas import BookCreate, BookUpdate, SubscriberCreate, parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
+from chalicelib.tasks.reconcile import reconcile_dead_letters
 from chalicelib.tasks.worker import consume
 
 settings = get_settings()
@@ -148,3 +149,9 @@ def media_worker(event: SQSEvent) -> dict[str, Any]:
 def default_worker(event: SQSEvent) -> dict[str, Any]:
     """Emails and every other task (the `default` queue)."""
     return consume(event.to_dict(), event.context)
+
+
+@app.schedule(Rate(settings.reconcile_minutes, unit=Rate.MINUTES), name="dead_letter_reconciler")
+def dead_letter_reconciler(event: CloudWatchEvent) -> dict[str, int]:
+    """Mark FAILURE the tasks whose messages the redrive policy moved to a DLQ."""
+    return reconcile_dead_letters()

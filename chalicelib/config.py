@@ -65,6 +65,7 @@ class Settings:
     max_body_bytes: int
     presign_ttl_seconds: int
     thumbnail_size: int
+    reconcile_minutes: int
     auth_mode: str
     api_keys_parameter: str
     local_api_keys: str
@@ -116,6 +117,7 @@ def get_settings() -> Settings:
         max_body_bytes=_int("MAX_BODY_BYTES", 6 * 1024 * 1024),
         presign_ttl_seconds=_int("PRESIGN_TTL_SECONDS", 900),
         thumbnail_size=_int("THUMBNAIL_SIZE", 100),
+        reconcile_minutes=_int("DLQ_RECONCILE_MINUTES", 5),
         auth_mode=os.environ.get("AUTH_MODE", "api_key"),
         api_keys_parameter=os.environ.get("API_KEYS_PARAMETER", f"/{prefix}/api-keys"),
         local_api_keys=os.environ.get("LOCAL_API_KEYS", ""),

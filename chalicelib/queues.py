@@ -77,6 +77,36 @@ def dead_letter(queue: QueueSettings, body: str, reason: str, task_id: str | Non
     client("sqs").send_message(QueueUrl=queue_url(queue.dlq_name), MessageBody=body, MessageAttributes=attributes)
 
 
+def peek(name: str, limit: int = 1000, hold_seconds: int = 30) -> list[dict[str, Any]]:
+    """Read up to `limit` messages of queue `name` without consuming them.
+
+    Each batch is hidden for `hold_seconds` while reading on (receiving with a zero
+    visibility timeout would return the same first ten every time), then every message
+    read is made visible again.
+    """
+    sqs, url = client("sqs"), queue_url(name)
+    seen: dict[str, dict[str, Any]] = {}
+    while len(seen) < limit:
+        batch = sqs.receive_message(
+            QueueUrl=url,
+            MaxNumberOfMessages=min(SQS_BATCH, limit - len(seen)),
+            VisibilityTimeout=hold_seconds,
+            MessageAttributeNames=["All"],
+            AttributeNames=["All"],
+            WaitTimeSeconds=0,
+        ).get("Messages", [])
+        fresh = [m for m in batch if m["MessageId"] not in seen]
+        if not fresh:
+            break
+        seen.update({m["MessageId"]: m for m in fresh})
+    for chunk in chunks([m["ReceiptHandle"] for m in seen.values()]):
+        sqs.change_message_visibility_batch(
+            QueueUrl=url,
+            Entries=[{"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0} for i, handle in enumerate(chunk)],
+        )
+    return list(seen.values())
+
+
 @dataclass(frozen=True)
 class QueueDepth:
     """Approximate message counts of one queue."""

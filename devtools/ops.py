@@ -3,6 +3,7 @@
 Uses the same settings and AWS endpoint as the app (STAGE, AWS_ENDPOINT_URL, …):
   python -m devtools.ops queues
   python -m devtools.ops redrive media
+  python -m devtools.ops reconcile
   python -m devtools.ops tasks --status FAILURE --name mail.new_book
   python -m devtools.ops create-api-key alice [--admin]
 """
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("queues", help="visible / in-flight / delayed counts of every queue and DLQ")
     redrive = commands.add_parser("redrive", help="move a DLQ's messages back to its queue")
     redrive.add_argument("queue", help="media or default")
+    commands.add_parser("reconcile", help="mark FAILURE the tasks whose messages the redrive policy moved to a DLQ")
     tasks = commands.add_parser("tasks", help="list task records")
     tasks.add_argument("--status")
     tasks.add_argument("--name")
@@ -49,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
         _print(queues.overview())
     elif args.command == "redrive":
         _print(queues.redrive(args.queue))
+    elif args.command == "reconcile":
+        from chalicelib.tasks.reconcile import reconcile_dead_letters
+
+        _print(reconcile_dead_letters())
     elif args.command == "tasks":
         _print(task_records.list_records(args.status, args.name, Page(limit=args.limit)))
     elif args.command == "create-api-key":

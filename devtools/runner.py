@@ -5,6 +5,8 @@ handler's batch size, and invokes the very same handler with a Lambda-shaped SQS
 on at most `maximum_concurrency` concurrent invocations. Like a mapping without
 ReportBatchItemFailures: a handler that returns deletes the whole batch; one that
 raises deletes nothing (the messages come back after their visibility timeout).
+With `schedules=True` it also invokes each `@app.schedule` handler at its rate (or
+every `schedule_seconds`), with an EventBridge-shaped scheduled event.
 
 Run: `python -m devtools.runner` (queues and limits come from the stage's settings).
 """
@@ -23,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalice.app import Chalice, SQSEventConfig
+from chalice.app import Chalice, Rate, ScheduledEventConfig, SQSEventConfig
 from chalice.local import LambdaContext
 
 from chalicelib.aws import client
@@ -141,6 +143,64 @@ class QueuePoller:
             self._slots.release()
 
 
+_RATE_SECONDS = {Rate.MINUTES: 60, Rate.HOURS: 3600, Rate.DAYS: 86_400}
+
+
+def scheduled_event(rule: str, region: str) -> dict[str, Any]:
+    """An EventBridge scheduled event as Lambda hands it to a function."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "000000000000",
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:000000000000:rule/{rule}"],
+        "detail": {},
+    }
+
+
+class SchedulePoller:
+    """Invokes one scheduled handler at its rate."""
+
+    def __init__(
+        self, source: ScheduledEventConfig, handler: Callable[[dict[str, Any], Any], Any], every: float
+    ) -> None:
+        self.source, self.handler, self.every = source, handler, every
+        self.region = client("sqs").meta.region_name
+        self.invocations = self.errors = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"schedule-{source.name}", daemon=True)
+
+    @staticmethod
+    def interval(source: ScheduledEventConfig) -> float:
+        """Seconds between invocations of a `Rate` schedule (cron schedules: hourly)."""
+        expression = source.schedule_expression
+        if isinstance(expression, Rate):
+            return float(expression.value * _RATE_SECONDS[expression.unit])
+        return 3600.0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
+            context = LambdaContext(self.source.name, 256, max_runtime_ms=60_000)
+            context.aws_request_id = str(uuid.uuid4())
+            try:
+                result = self.handler(scheduled_event(self.source.name, self.region), context)
+                log.info("%s: %s", self.source.name, result)
+            except Exception:
+                self.errors += 1
+                log.exception("scheduled invocation of %s failed", self.source.name)
+            self.invocations += 1
+
+
 class EventSourceRunner:
     """Every SQS event source of a Chalice app, polled locally."""
 
@@ -150,26 +210,33 @@ class EventSourceRunner:
         concurrency: dict[str, int] | None = None,
         wait_seconds: int = 1,
         only: set[str] | None = None,
+        schedules: bool = False,
+        schedule_seconds: float | None = None,
     ) -> None:
         app: Chalice = app_module.app
         self.pollers: dict[str, QueuePoller] = {}
+        self.schedules: dict[str, SchedulePoller] = {}
         for source in app.event_sources:
-            if not isinstance(source, SQSEventConfig) or (only and source.name not in only):
+            if only and source.name not in only:
                 continue
             handler = getattr(app_module, source.handler_string.rsplit(".", 1)[-1])
-            limit = (concurrency or {}).get(source.name) or source.maximum_concurrency or 1
-            self.pollers[source.name] = QueuePoller(source, handler, limit, wait_seconds)
+            if isinstance(source, SQSEventConfig):
+                limit = (concurrency or {}).get(source.name) or source.maximum_concurrency or 1
+                self.pollers[source.name] = QueuePoller(source, handler, limit, wait_seconds)
+            elif isinstance(source, ScheduledEventConfig) and schedules:
+                every = schedule_seconds or SchedulePoller.interval(source)
+                self.schedules[source.name] = SchedulePoller(source, handler, every)
 
     def start(self) -> EventSourceRunner:
-        for poller in self.pollers.values():
-            poller.start()
+        for component in (*self.pollers.values(), *self.schedules.values()):
+            component.start()
         return self
 
     def stop(self) -> None:
         for poller in self.pollers.values():
             poller._stop.set()
-        for poller in self.pollers.values():
-            poller.stop()
+        for component in (*self.schedules.values(), *self.pollers.values()):
+            component.stop()
 
     def __enter__(self) -> EventSourceRunner:
         return self.start()
@@ -183,10 +250,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--app", default="app", help="module holding the Chalice app")
     parser.add_argument("--concurrency", action="append", default=[], help="NAME=N, e.g. media_worker=2")
     parser.add_argument("--wait-seconds", type=int, default=5)
+    parser.add_argument(
+        "--schedule-seconds", type=float, default=60.0, help="run scheduled handlers this often (0: at their rate)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     overrides = {k: int(v) for k, v in (item.split("=", 1) for item in args.concurrency)}
-    runner = EventSourceRunner(importlib.import_module(args.app), overrides, args.wait_seconds)
+    runner = EventSourceRunner(
+        importlib.import_module(args.app),
+        overrides,
+        args.wait_seconds,
+        schedules=True,
+        schedule_seconds=args.schedule_seconds or None,
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with runner:
@@ -198,6 +274,8 @@ def main(argv: list[str] | None = None) -> None:
                 poller.source.batch_size,
                 poller.concurrency,
             )
+        for name, schedule in runner.schedules.items():
+            log.info("invoking %s every %.0f s", name, schedule.every)
         try:
             stop.wait()
         except KeyboardInterrupt:

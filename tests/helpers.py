@@ -112,3 +112,25 @@ def unique_email(tag: str = "reader") -> str:
 
 def unique_author(tag: str = "Author") -> str:
     return f"{tag} {uuid.uuid4().hex[:8]}"
+
+
+def dead_lettered(dlq_name: str) -> dict[str, dict[str, Any]]:
+    """Task id → message of every message in a dead-letter queue (all of them, left in place).
+
+    The id is the `task-id` attribute when the worker dead-lettered the message, else the
+    envelope's `id` (a message moved by the redrive policy carries no attributes).
+    """
+    from chalicelib.queues import peek
+
+    found: dict[str, dict[str, Any]] = {}
+    for message in peek(dlq_name):
+        task_id = message.get("MessageAttributes", {}).get("task-id", {}).get("StringValue")
+        if not task_id:
+            try:
+                body = json.loads(message["Body"])
+            except ValueError:
+                body = None
+            task_id = body.get("id") if isinstance(body, dict) else None
+        if isinstance(task_id, str):
+            found[task_id] = message
+    return found

@@ -6,7 +6,7 @@ import io
 import json
 from typing import Any
 
-from helpers import b64, eventually, jpeg_bytes, unique_author, unique_email
+from helpers import b64, dead_lettered, eventually, jpeg_bytes, unique_author, unique_email
 from PIL import Image
 
 
@@ -144,7 +144,6 @@ def test_queue_overview_counts_messages(api: Any, aws: Any, settings: Any) -> No
 
 
 def test_corrupt_cover_fails_clearly_and_dead_letters(api: Any, workers: Any, aws: Any, settings: Any) -> None:
-    from chalicelib.queues import queue_url
 
     whole = jpeg_bytes(900, 700, quality=95)
     status, payload = api.post("/books", {"title": "Torn", "authors": [unique_author()], "cover": b64(whole[:400])})
@@ -156,13 +155,5 @@ def test_corrupt_cover_fails_clearly_and_dead_letters(api: Any, workers: Any, aw
     book = _book(api, payload["book"]["id"])
     assert book["cover_status"] == "failed" and "corrupt image" in book["cover"]["error"]
 
-    def in_dlq() -> bool:
-        messages = aws("sqs").receive_message(
-            QueueUrl=queue_url(settings.media.dlq_name),
-            MaxNumberOfMessages=10,
-            VisibilityTimeout=0,
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        return any(m["MessageAttributes"].get("task-id", {}).get("StringValue") == task_id for m in messages)
-
-    eventually(in_dlq, what="the resize message in the media DLQ")
+    message = eventually(lambda: dead_lettered(settings.media.dlq_name).get(task_id), what="the resize message in DLQ")
+    assert "corrupt image" in message["MessageAttributes"]["failure-reason"]["StringValue"]

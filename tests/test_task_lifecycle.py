@@ -10,10 +10,11 @@ import uuid
 from typing import Any
 
 import pytest
-from helpers import b64, eventually, jpeg_bytes, unique_author, unique_email
+from helpers import b64, dead_lettered, eventually, jpeg_bytes, unique_author, unique_email
 
 from chalicelib import jobs
 from chalicelib.config import get_settings
+from chalicelib.queues import peek
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import TransientTaskError
 from chalicelib.tasks.registry import get_task, task
@@ -42,33 +43,11 @@ def _final(api: Any, task_id: str, timeout: float = 60) -> dict[str, Any]:
     )
 
 
-def _dlq_messages(aws: Any, queue: Any) -> list[dict[str, Any]]:
-    """Every message in the queue's DLQ, peeked (left visible)."""
-    from chalicelib.queues import queue_url
-
-    url, seen = queue_url(queue.dlq_name), {}
-    for _ in range(6):
-        batch = (
-            aws("sqs")
-            .receive_message(
-                QueueUrl=url,
-                MaxNumberOfMessages=10,
-                VisibilityTimeout=0,
-                MessageAttributeNames=["All"],
-                WaitTimeSeconds=0,
-            )
-            .get("Messages", [])
-        )
-        seen.update({m["MessageId"]: m for m in batch})
-    return list(seen.values())
-
-
-def _dlq_reason(aws: Any, queue: Any, task_id: str) -> str | None:
-    for message in _dlq_messages(aws, queue):
-        attrs = message.get("MessageAttributes", {})
-        if attrs.get("task-id", {}).get("StringValue") == task_id:
-            return attrs["failure-reason"]["StringValue"]
-    return None
+def _dlq_reason(queue: Any, task_id: str) -> str | None:
+    message = dead_lettered(queue.dlq_name).get(task_id)
+    if message is None:
+        return None
+    return message.get("MessageAttributes", {}).get("failure-reason", {}).get("StringValue", "")
 
 
 def _send_raw(aws: Any, queue_name: str, body: str) -> None:
@@ -106,7 +85,7 @@ def test_flaky_mail_sender_ends_in_success_or_dlq_never_lost(api, workers, fault
         assert len(mailbox.messages(to=record["args"][1])) == 1
     for record in failed:
         assert "retries exhausted" in record["error"] and record["traceback"]
-        assert eventually(lambda r=record: _dlq_reason(aws, settings.default, r["id"]), what="DLQ copy")
+        assert eventually(lambda r=record: _dlq_reason(settings.default, r["id"]), what="DLQ copy")
     assert sum(len(mailbox.messages(to=e)) for e in emails) == len(succeeded)
 
 
@@ -119,7 +98,7 @@ def test_permanent_error_fails_at_once_into_the_dlq(api, workers, faults, aws, s
     assert record["status"] == "FAILURE" and record["attempts"] == 1
     assert record["error"].startswith("permanent error: MessageRejected") and "not verified" in record["error"]
     assert "Traceback" in record["traceback"]
-    reason = eventually(lambda: _dlq_reason(aws, settings.default, task_id), what="DLQ copy")
+    reason = eventually(lambda: _dlq_reason(settings.default, task_id), what="DLQ copy")
     assert "MessageRejected" in reason
 
 
@@ -129,9 +108,7 @@ def test_transient_errors_retry_with_backoff_then_dead_letter(api, workers, aws,
     assert record["status"] == "FAILURE"
     assert record["attempts"] == 3  # max_retries=2
     assert record["error"] == "retries exhausted after 3 attempts: TransientTaskError: the backend is having a bad day"
-    assert eventually(lambda: _dlq_reason(aws, settings.default, task_id), what="DLQ copy").startswith(
-        "retries exhausted"
-    )
+    assert eventually(lambda: _dlq_reason(settings.default, task_id), what="DLQ copy").startswith("retries exhausted")
     started, finished = record["started_at"], record["finished_at"]
     assert started <= finished
 
@@ -149,13 +126,13 @@ def test_poison_messages_go_to_the_dlq_with_a_failure_record(api, workers, aws, 
     _send_raw(aws, settings.default.name, body.replace("ID", task_id))
     expected_id = task_id if "ID" in body else None
 
-    def dead_lettered() -> dict[str, Any] | None:
-        for message in _dlq_messages(aws, settings.default):
+    def in_dlq() -> dict[str, Any] | None:
+        for message in peek(settings.default.dlq_name):
             if message["Body"] == body.replace("ID", task_id):
                 return message
         return None
 
-    message = eventually(dead_lettered, what="poison message in the DLQ")
+    message = eventually(in_dlq, what="poison message in the DLQ")
     assert reason in message["MessageAttributes"]["failure-reason"]["StringValue"]
     if expected_id:
         record = _final(api, expected_id)
@@ -172,7 +149,7 @@ def test_poison_message_travels_to_the_dlq_and_back_by_redrive(api, workers, aws
     _send_raw(aws, settings.default.name, env.encode())
     record = _final(api, env.task_id)
     assert record["status"] == "FAILURE" and "unknown task" in record["error"]
-    assert eventually(lambda: _dlq_reason(aws, settings.default, env.task_id), what="message in DLQ")
+    assert eventually(lambda: _dlq_reason(settings.default, env.task_id), what="message in DLQ")
 
     task(name)(lambda value: {"late": value * 2})  # the fix is deployed
 
@@ -184,7 +161,7 @@ def test_poison_message_travels_to_the_dlq_and_back_by_redrive(api, workers, aws
     )
     record = eventually(lambda: (r := _record(api, env.task_id)) and r["status"] == "SUCCESS" and r, what="redriven")
     assert record["result"] == {"late": 42}
-    assert _dlq_reason(aws, settings.default, env.task_id) is None
+    assert _dlq_reason(settings.default, env.task_id) is None
 
 
 def test_redrive_cli_moves_messages_back(paused_workers, aws, settings, capsys) -> None:
@@ -370,3 +347,64 @@ def test_eager_mode_retries_and_records_failure(eager, paused_workers, api) -> N
     record = _record(api, task_id)
     assert record["status"] == "FAILURE" and record["attempts"] == 3
     assert record["error"].startswith("retries exhausted after 3 attempts")
+
+
+def _reconcile(chalice_client: Any) -> dict[str, int]:
+    """Invoke the scheduled Lambda handler as EventBridge would."""
+    event = chalice_client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    return chalice_client.lambda_.invoke("dead_letter_reconciler", event).payload
+
+
+def test_reconciler_marks_failure_for_messages_the_redrive_policy_moved(
+    api, paused_workers, chalice_client, aws, settings
+) -> None:
+    from chalicelib.tasks import records
+
+    def stranded(lease_seconds: int) -> Envelope:
+        """A task a worker claimed and never finished, whose message SQS moved to the DLQ."""
+        env = Envelope(task_id=str(uuid.uuid4()), task="tests.ok", args=[1])
+        records.create_pending(env, "default")
+        assert records.claim(env, "default", lease_seconds).outcome == "claimed"
+        _send_raw(aws, settings.default.dlq_name, env.encode())  # the redrive policy keeps the body as sent
+        return env
+
+    timed_out = stranded(lease_seconds=-1)  # the attempt's lease ran out: a Lambda timeout or crash
+    running = stranded(lease_seconds=600)  # still under a live lease: another worker owns it
+    succeeded = Envelope(task_id=str(uuid.uuid4()), task="tests.ok", args=[2])
+    records.create_pending(succeeded, "default")
+    claim = records.claim(succeeded, "default", 60)
+    records.mark_success(succeeded.task_id, claim.token, {"double": 4})
+    _send_raw(aws, settings.default.dlq_name, succeeded.encode())  # a duplicate that outlived its twin
+
+    result = _reconcile(chalice_client)
+    assert result["records_marked"] >= 1 and result["dead_lettered"] >= 3
+
+    record = _record(api, timed_out.task_id)
+    assert record["status"] == "FAILURE"
+    assert "redrive policy after 5 receives" in record["error"]
+    assert _record(api, running.task_id)["status"] == "STARTED"
+    assert _record(api, succeeded.task_id)["status"] == "SUCCESS"
+    # The messages stay in the DLQ for redrive; a second pass changes nothing.
+    dlq = dead_lettered(settings.default.dlq_name)
+    assert {timed_out.task_id, running.task_id, succeeded.task_id} <= set(dlq)
+    before = _record(api, timed_out.task_id)["updated_at"]
+    _reconcile(chalice_client)
+    assert _record(api, timed_out.task_id)["updated_at"] == before
+
+
+def test_reconciler_keeps_the_last_error_of_a_retried_task(api, paused_workers, chalice_client, aws, settings) -> None:
+    from chalicelib.tasks import records
+
+    env = Envelope(task_id=str(uuid.uuid4()), task="tests.ok", args=[3])
+    records.create_pending(env, "default")
+    claim = records.claim(env, "default", 60)
+    records.mark_retry(env.task_id, claim.token, "TimeoutError: SES did not answer", "Traceback …")
+    _send_raw(aws, settings.default.dlq_name, env.encode())
+
+    _reconcile(chalice_client)
+    record = _record(api, env.task_id)
+    assert record["status"] == "FAILURE"
+    assert record["error"].endswith("last error: TimeoutError: SES did not answer")
+    assert record["traceback"] == "Traceback …"

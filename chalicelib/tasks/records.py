@@ -193,3 +193,49 @@ def record_poison(task_id: str, name: str, queue: str, reason: str) -> None:
     except UpdateError as exc:
         if not _is_condition_failure(exc):
             raise
+
+
+def mark_dead_lettered(task_id: str, name: str, queue: str, reason: str) -> bool:
+    """FAILURE for a task whose message sits in a DLQ but whose record never got there.
+
+    Leaves alone a record that is final already or still runs under a live lease;
+    keeps the last error in the reason. True when the record was changed.
+    """
+    now = int(time.time())
+    try:
+        current = TaskRecord.get(task_id, consistent_read=True)
+    except TaskRecord.DoesNotExist:
+        current = None
+    if current is not None:
+        if current.status in (SUCCESS, FAILURE):
+            return False
+        if current.status == STARTED and (current.lease_until or 0) >= now:
+            return False
+        if current.error:
+            reason = f"{reason}; last error: {current.error}"
+    condition = (
+        TaskRecord.id.does_not_exist()
+        | TaskRecord.status.is_in(PENDING, RETRY)
+        | ((TaskRecord.status == STARTED) & (TaskRecord.lease_until < now))
+    )
+    try:
+        TaskRecord(task_id).update(
+            actions=[
+                TaskRecord.name.set(TaskRecord.name | name),
+                TaskRecord.queue.set(TaskRecord.queue | queue),
+                TaskRecord.created_at.set(TaskRecord.created_at | utcnow()),
+                TaskRecord.expires_at.set(TaskRecord.expires_at | _expiry()),
+                TaskRecord.attempts.set(TaskRecord.attempts | 0),
+                TaskRecord.status.set(FAILURE),
+                TaskRecord.error.set(_clip(reason)),
+                TaskRecord.finished_at.set(utcnow()),
+                TaskRecord.updated_at.set(utcnow()),
+                TaskRecord.lease_until.remove(),
+            ],
+            condition=condition,
+        )
+    except UpdateError as exc:
+        if _is_condition_failure(exc):
+            return False
+        raise
+    return True

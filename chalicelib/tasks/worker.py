@@ -9,7 +9,6 @@ deleting the whole batch.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from typing import Any
 
@@ -20,7 +19,7 @@ from chalicelib.config import QueueSettings
 from chalicelib.observability import emit, logger, record_cold_start
 from chalicelib.queues import change_visibility, dead_letter, delete_messages, queue_settings
 from chalicelib.tasks import records
-from chalicelib.tasks.envelope import EnvelopeError, decode
+from chalicelib.tasks.envelope import EnvelopeError, decode, identity
 from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.registry import UnknownTaskError, get_task
 
@@ -55,7 +54,7 @@ def handle_record(record: SQSRecord) -> str:
 
 def _poison(record: SQSRecord, queue: QueueSettings, reason: str) -> str:
     """Dead-letter a message that cannot run, leaving a FAILURE record that says why."""
-    task_id, name = _identity(record)
+    task_id, name = identity(record.body, record.message_id)
     logger.error(
         "poison message moved to the dead-letter queue",
         extra={"reason": reason, "message_id": record.message_id, "queue": queue.name, "task_id": task_id},
@@ -64,21 +63,6 @@ def _poison(record: SQSRecord, queue: QueueSettings, reason: str) -> str:
     records.record_poison(task_id, name, queue.key, reason)
     emit("PoisonMessages", queue=queue.key)
     return "dead-lettered"
-
-
-def _identity(record: SQSRecord) -> tuple[str, str]:
-    """The task id and name a message claims, or ids derived from the SQS message."""
-    try:
-        data = json.loads(record.body)
-    except ValueError:
-        data = None
-    data = data if isinstance(data, dict) else {}
-    task_id, name = data.get("id"), data.get("task")
-    if not (isinstance(task_id, str) and 0 < len(task_id) <= 128):
-        task_id = f"sqs-{record.message_id}"
-    if not (isinstance(name, str) and 0 < len(name) <= 200):
-        name = "<unreadable>"
-    return task_id, name
 
 
 def consume(event: dict[str, Any], context: Any) -> dict[str, int]:
