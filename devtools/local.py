@@ -99,10 +99,9 @@ def main() -> None:
     except KeyboardInterrupt:
         print("\nstopping", flush=True)
     finally:
-        for child in reversed(children):
+        for child in reversed(children):  # one after the other: the emulator goes last
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
-        for child in reversed(children):
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
