@@ -134,3 +134,18 @@ def dead_lettered(dlq_name: str) -> dict[str, dict[str, Any]]:
         if isinstance(task_id, str):
             found[task_id] = message
     return found
+
+
+def task_record(api: Any, task_id: str) -> dict[str, Any] | None:
+    """The task record as an admin sees it over the API, or None."""
+    status, body = api.get(f"/tasks/{task_id}", user="admin")
+    return body if status == 200 else None
+
+
+def final_record(api: Any, task_id: str, timeout: float = 60) -> dict[str, Any]:
+    """Wait until the task's record is SUCCESS or FAILURE, and return it."""
+    return eventually(
+        lambda: (r := task_record(api, task_id)) and r["status"] in ("SUCCESS", "FAILURE") and r,
+        timeout=timeout,
+        what=f"task {task_id}",
+    )

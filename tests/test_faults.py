@@ -5,27 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from helpers import b64, dead_lettered, eventually, jpeg_bytes, unique_author, unique_email
+from helpers import b64, dead_lettered, eventually, final_record, jpeg_bytes, unique_author, unique_email
 
 from chalicelib.tasks.registry import task
-
-FINAL = ("SUCCESS", "FAILURE")
 
 
 @task("tests.faults.echo")
 def echo(value: int) -> dict[str, int]:
     return {"value": value}
-
-
-def _record(api: Any, task_id: str) -> dict[str, Any] | None:
-    status, body = api.get(f"/tasks/{task_id}", user="admin")
-    return body if status == 200 else None
-
-
-def _final(api: Any, task_id: str, timeout: float = 90) -> dict[str, Any]:
-    return eventually(
-        lambda: (r := _record(api, task_id)) and r["status"] in FINAL and r, timeout=timeout, what=f"task {task_id}"
-    )
 
 
 def _dead_lettered_ids(settings: Any) -> set[str]:
@@ -51,7 +38,7 @@ def test_s3_outage_while_resizing_is_retried(api, workers, faults) -> None:
     faults.add(service="s3", action="GET", code="ServiceUnavailable", status=503, times=4)
     status, replaced = api.put(f"/books/{book_id}/cover", raw=jpeg_bytes(), content_type="image/jpeg")
     assert status == 202
-    record = _final(api, replaced["tasks"][0])
+    record = final_record(api, replaced["tasks"][0], timeout=90)
     assert record["status"] == "SUCCESS" and record["attempts"] >= 2
     assert api.get(f"/books/{book_id}", user=None)[1]["cover_status"] == "ready"
 
@@ -68,7 +55,7 @@ def test_s3_outage_at_upload_answers_503_and_saves_nothing(api, faults) -> None:
 def test_dynamodb_throttling_in_the_worker_is_retried(api, workers, faults) -> None:
     faults.add(service="dynamodb", action="UpdateItem", code="ThrottlingException", status=400, times=3)
     task_id = echo.delay(7)
-    record = _final(api, task_id)
+    record = final_record(api, task_id, timeout=90)
     assert record["status"] == "SUCCESS" and record["result"] == {"value": 7}
 
 
@@ -94,13 +81,13 @@ def test_every_dispatched_task_reaches_success_or_the_dlq(api, workers, faults, 
     status, payload = api.post("/books", {"title": "Chaos", "authors": [author], "cover": b64(jpeg_bytes())})
     assert status == 202
     ids += payload["tasks"]
-    notify = _final(api, payload["tasks"][-1])
+    notify = final_record(api, payload["tasks"][-1], timeout=90)
     if notify["status"] == "SUCCESS":
         book_id = payload["book"]["id"]
         from chalicelib import jobs
 
         ids += [str(uuid.uuid5(jobs._EMAIL_NAMESPACE, f"{book_id}:{email}")) for email in emails]
-    records = {task_id: _final(api, task_id, timeout=120) for task_id in ids}
+    records = {task_id: final_record(api, task_id, timeout=120) for task_id in ids}
     faults.clear()
     failed = {task_id for task_id, r in records.items() if r["status"] == "FAILURE"}
     if failed:

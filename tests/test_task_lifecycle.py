@@ -10,7 +10,7 @@ import uuid
 from typing import Any
 
 import pytest
-from helpers import b64, dead_lettered, eventually, jpeg_bytes, unique_author, unique_email
+from helpers import b64, dead_lettered, eventually, final_record, jpeg_bytes, task_record, unique_author, unique_email
 
 from chalicelib import jobs
 from chalicelib.config import get_settings
@@ -18,8 +18,6 @@ from chalicelib.queues import peek
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import TransientTaskError
 from chalicelib.tasks.registry import get_task, task
-
-FINAL = ("SUCCESS", "FAILURE")
 
 
 @task("tests.ok")
@@ -30,17 +28,6 @@ def ok_task(value: int) -> dict[str, int]:
 @task("tests.always_transient", max_retries=2)
 def always_transient() -> None:
     raise TransientTaskError("the backend is having a bad day")
-
-
-def _record(api: Any, task_id: str) -> dict[str, Any] | None:
-    status, body = api.get(f"/tasks/{task_id}", user="admin")
-    return body if status == 200 else None
-
-
-def _final(api: Any, task_id: str, timeout: float = 60) -> dict[str, Any]:
-    return eventually(
-        lambda: (r := _record(api, task_id)) and r["status"] in FINAL and r, timeout=timeout, what=f"task {task_id}"
-    )
 
 
 def _dlq_reason(queue: Any, task_id: str) -> str | None:
@@ -64,7 +51,7 @@ def _email_tasks(api: Any, count: int) -> tuple[list[str], list[str]]:
         api.post(f"/authors/{author.replace(' ', '%20')}/subscribers", {"email": email})
     status, payload = api.post("/books", {"title": "Retry me", "authors": [author]})
     assert status == 202
-    notify = _final(api, payload["tasks"][0])
+    notify = final_record(api, payload["tasks"][0])
     assert notify["status"] == "SUCCESS" and notify["result"]["emails"] == count
     book_id = payload["book"]["id"]
     ids = [str(uuid.uuid5(jobs._EMAIL_NAMESPACE, f"{book_id}:{email}")) for email in emails]
@@ -75,7 +62,7 @@ def test_flaky_mail_sender_ends_in_success_or_dlq_never_lost(api, workers, fault
     # The original scenario: the mail sender fails 3 times out of 4.
     faults.add(service="ses", action="SendEmail", code="Throttling", status=400, pattern=[True, True, True, False])
     ids, emails = _email_tasks(api, 6)
-    records = [_final(api, task_id) for task_id in ids]
+    records = [final_record(api, task_id) for task_id in ids]
     faults.clear()
     succeeded = [r for r in records if r["status"] == "SUCCESS"]
     failed = [r for r in records if r["status"] == "FAILURE"]
@@ -94,7 +81,7 @@ def test_permanent_error_fails_at_once_into_the_dlq(api, workers, faults, aws, s
         service="ses", action="SendEmail", code="MessageRejected", status=400, message="Email address is not verified"
     )
     (task_id,), _ = _email_tasks(api, 1)
-    record = _final(api, task_id)
+    record = final_record(api, task_id)
     assert record["status"] == "FAILURE" and record["attempts"] == 1
     assert record["error"].startswith("permanent error: MessageRejected") and "not verified" in record["error"]
     assert "Traceback" in record["traceback"]
@@ -104,7 +91,7 @@ def test_permanent_error_fails_at_once_into_the_dlq(api, workers, faults, aws, s
 
 def test_transient_errors_retry_with_backoff_then_dead_letter(api, workers, aws, settings) -> None:
     task_id = always_transient.delay()
-    record = _final(api, task_id)
+    record = final_record(api, task_id)
     assert record["status"] == "FAILURE"
     assert record["attempts"] == 3  # max_retries=2
     assert record["error"] == "retries exhausted after 3 attempts: TransientTaskError: the backend is having a bad day"
@@ -135,7 +122,7 @@ def test_poison_messages_go_to_the_dlq_with_a_failure_record(api, workers, aws, 
     message = eventually(in_dlq, what="poison message in the DLQ")
     assert reason in message["MessageAttributes"]["failure-reason"]["StringValue"]
     if expected_id:
-        record = _final(api, expected_id)
+        record = final_record(api, expected_id)
         assert record["status"] == "FAILURE" and reason in record["error"]
     else:
         status, listed = api.get("/tasks?status=FAILURE&name=%3Cunreadable%3E&limit=100", user="admin")
@@ -147,7 +134,7 @@ def test_poison_message_travels_to_the_dlq_and_back_by_redrive(api, workers, aws
     name = f"tests.late_{uuid.uuid4().hex[:8]}"
     env = Envelope(task_id=str(uuid.uuid4()), task=name, args=[21])
     _send_raw(aws, settings.default.name, env.encode())
-    record = _final(api, env.task_id)
+    record = final_record(api, env.task_id)
     assert record["status"] == "FAILURE" and "unknown task" in record["error"]
     assert eventually(lambda: _dlq_reason(settings.default, env.task_id), what="message in DLQ")
 
@@ -159,7 +146,9 @@ def test_poison_message_travels_to_the_dlq_and_back_by_redrive(api, workers, aws
         and result["queue"] == "default"
         and result["method"] in ("StartMessageMoveTask", "receive-send-delete")
     )
-    record = eventually(lambda: (r := _record(api, env.task_id)) and r["status"] == "SUCCESS" and r, what="redriven")
+    record = eventually(
+        lambda: (r := task_record(api, env.task_id)) and r["status"] == "SUCCESS" and r, what="redriven"
+    )
     assert record["result"] == {"late": 42}
     assert _dlq_reason(settings.default, env.task_id) is None
 
@@ -190,14 +179,14 @@ def test_duplicate_delivery_does_the_work_once(api, workers, aws, settings, mail
     env = Envelope(task_id=str(uuid.uuid4()), task="mail.new_book", args=[payload["book"]["id"], email])
     for _ in range(2):  # SQS delivers at least once: the same message twice
         _send_raw(aws, settings.default.name, env.encode())
-    record = _final(api, env.task_id)
+    record = final_record(api, env.task_id)
     assert record["status"] == "SUCCESS" and record["attempts"] == 1
     eventually(lambda: _queue_empty(settings.default.name), timeout=60, what="both copies consumed")
     assert len(mailbox.messages(to=email)) == 1
     _send_raw(aws, settings.default.name, env.encode())  # a late duplicate, after success
     eventually(lambda: _queue_empty(settings.default.name), timeout=30, what="late copy consumed")
     assert len(mailbox.messages(to=email)) == 1
-    assert _record(api, env.task_id)["attempts"] == 1
+    assert task_record(api, env.task_id)["attempts"] == 1
 
 
 def _queued(name: str) -> int:
@@ -289,7 +278,7 @@ def test_local_runner_deletes_on_return_and_keeps_on_raise(paused_workers, aws) 
 def test_task_list_filters_by_status_and_name_with_pagination(api, workers) -> None:
     ids = [ok_task.delay(i) for i in range(5)]
     for task_id in ids:
-        assert _final(api, task_id)["status"] == "SUCCESS"
+        assert final_record(api, task_id)["status"] == "SUCCESS"
     collected, cursor = [], None
     while True:
         query = "/tasks?status=SUCCESS&name=tests.ok&limit=2" + (f"&cursor={cursor}" if cursor else "")
@@ -337,14 +326,14 @@ def test_eager_mode_runs_tasks_inline_with_records(eager, paused_workers, api, a
     assert payload["book"]["cover_status"] == "ready"  # resized before the response
     assert len(mailbox.messages(to=email)) == 1
     for task_id in payload["tasks"]:
-        record = _record(api, task_id)
+        record = task_record(api, task_id)
         assert record["status"] == "SUCCESS" and record["attempts"] == 1
     assert [_queued(name) for name in (settings.media.name, settings.default.name)] == before  # nothing sent
 
 
 def test_eager_mode_retries_and_records_failure(eager, paused_workers, api) -> None:
     task_id = get_task("tests.always_transient").delay()
-    record = _record(api, task_id)
+    record = task_record(api, task_id)
     assert record["status"] == "FAILURE" and record["attempts"] == 3
     assert record["error"].startswith("retries exhausted after 3 attempts")
 
@@ -381,17 +370,17 @@ def test_reconciler_marks_failure_for_messages_the_redrive_policy_moved(
     result = _reconcile(chalice_client)
     assert result["records_marked"] >= 1 and result["dead_lettered"] >= 3
 
-    record = _record(api, timed_out.task_id)
+    record = task_record(api, timed_out.task_id)
     assert record["status"] == "FAILURE"
     assert "redrive policy after 5 receives" in record["error"]
-    assert _record(api, running.task_id)["status"] == "STARTED"
-    assert _record(api, succeeded.task_id)["status"] == "SUCCESS"
+    assert task_record(api, running.task_id)["status"] == "STARTED"
+    assert task_record(api, succeeded.task_id)["status"] == "SUCCESS"
     # The messages stay in the DLQ for redrive; a second pass changes nothing.
     dlq = dead_lettered(settings.default.dlq_name)
     assert {timed_out.task_id, running.task_id, succeeded.task_id} <= set(dlq)
-    before = _record(api, timed_out.task_id)["updated_at"]
+    before = task_record(api, timed_out.task_id)["updated_at"]
     _reconcile(chalice_client)
-    assert _record(api, timed_out.task_id)["updated_at"] == before
+    assert task_record(api, timed_out.task_id)["updated_at"] == before
 
 
 def test_reconciler_keeps_the_last_error_of_a_retried_task(api, paused_workers, chalice_client, aws, settings) -> None:
@@ -404,7 +393,7 @@ def test_reconciler_keeps_the_last_error_of_a_retried_task(api, paused_workers, 
     _send_raw(aws, settings.default.dlq_name, env.encode())
 
     _reconcile(chalice_client)
-    record = _record(api, env.task_id)
+    record = task_record(api, env.task_id)
     assert record["status"] == "FAILURE"
     assert record["error"].endswith("last error: TimeoutError: SES did not answer")
     assert record["traceback"] == "Traceback …"

@@ -174,8 +174,8 @@ def mark_failure(task_id: str, token: str | None, error: str, traceback: str | N
     return True
 
 
-def record_poison(task_id: str, name: str, queue: str, reason: str) -> None:
-    """A FAILURE record for a message that could not even be run (unless it succeeded before)."""
+def _fail_unrun(task_id: str, name: str, queue: str, reason: str, condition: Any) -> bool:
+    """Write FAILURE on a record that may not exist yet; False when `condition` fails."""
     try:
         TaskRecord(task_id).update(
             actions=[
@@ -183,16 +183,25 @@ def record_poison(task_id: str, name: str, queue: str, reason: str) -> None:
                 TaskRecord.queue.set(TaskRecord.queue | queue),
                 TaskRecord.created_at.set(TaskRecord.created_at | utcnow()),
                 TaskRecord.expires_at.set(TaskRecord.expires_at | _expiry()),
+                TaskRecord.attempts.set(TaskRecord.attempts | 0),
                 TaskRecord.status.set(FAILURE),
                 TaskRecord.error.set(_clip(reason)),
                 TaskRecord.finished_at.set(utcnow()),
                 TaskRecord.updated_at.set(utcnow()),
+                TaskRecord.lease_until.remove(),
             ],
-            condition=TaskRecord.id.does_not_exist() | (TaskRecord.status != SUCCESS),
+            condition=condition,
         )
     except UpdateError as exc:
-        if not _is_condition_failure(exc):
-            raise
+        if _is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def record_poison(task_id: str, name: str, queue: str, reason: str) -> None:
+    """A FAILURE record for a message that could not even be run (unless it succeeded before)."""
+    _fail_unrun(task_id, name, queue, reason, TaskRecord.id.does_not_exist() | (TaskRecord.status != SUCCESS))
 
 
 def mark_dead_lettered(task_id: str, name: str, queue: str, reason: str) -> bool:
@@ -218,24 +227,4 @@ def mark_dead_lettered(task_id: str, name: str, queue: str, reason: str) -> bool
         | TaskRecord.status.is_in(PENDING, RETRY)
         | ((TaskRecord.status == STARTED) & (TaskRecord.lease_until < now))
     )
-    try:
-        TaskRecord(task_id).update(
-            actions=[
-                TaskRecord.name.set(TaskRecord.name | name),
-                TaskRecord.queue.set(TaskRecord.queue | queue),
-                TaskRecord.created_at.set(TaskRecord.created_at | utcnow()),
-                TaskRecord.expires_at.set(TaskRecord.expires_at | _expiry()),
-                TaskRecord.attempts.set(TaskRecord.attempts | 0),
-                TaskRecord.status.set(FAILURE),
-                TaskRecord.error.set(_clip(reason)),
-                TaskRecord.finished_at.set(utcnow()),
-                TaskRecord.updated_at.set(utcnow()),
-                TaskRecord.lease_until.remove(),
-            ],
-            condition=condition,
-        )
-    except UpdateError as exc:
-        if _is_condition_failure(exc):
-            return False
-        raise
-    return True
+    return _fail_unrun(task_id, name, queue, reason, condition)
