@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
+STAGE ?= dev
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
 .PHONY: install run test lint bench package deploy clean
@@ -27,6 +28,11 @@ lint: install
 
 bench: install
 	$(PY) -m bench.run_all
+
+# One CloudFormation/SAM template with the functions and every resource (docs/DEPLOY.md).
+package: install
+	$(PY) -m devtools.infra --stage $(STAGE) --package build/package-$(STAGE)
+	$(VENV)/bin/cfn-lint build/package-$(STAGE)/sam.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .local build

@@ -1,0 +1,390 @@
+"""The stage's AWS resources as a CloudFormation fragment for `chalice package --merge-template`.
+
+Generated, not hand-written, so it cannot drift from the code: table keys and indexes come
+from the PynamoDB models, names, visibility timeouts and `maxReceiveCount` from the
+stage's settings in `.chalice/config.json`. One stack then holds everything: tables, the
+private encrypted bucket, both queues with their DLQs and redrive policies, the SES
+identity, the CloudWatch dashboard and alarms, next to the functions chalice generates.
+
+  python -m devtools.infra --stage dev --out build/infra-dev.json
+  python -m devtools.infra --stage dev --package build/package-dev   # + chalice package
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from devtools.stage import ROOT, stage_environment
+
+# Logical ids chalice gives the functions (see `chalice package` output).
+FUNCTIONS = {
+    "api_handler": "APIHandler",
+    "api_key": "ApiKey",
+    "media_worker": "MediaWorker",
+    "default_worker": "DefaultWorker",
+    "dead_letter_reconciler": "DeadLetterReconciler",
+}
+WORKERS = {"media": "media_worker", "default": "default_worker"}
+OLDEST_MESSAGE_ALARM_SECONDS = {"media": 600, "default": 900}
+
+
+def _logical(name: str) -> str:
+    return "".join(part.capitalize() for part in name.replace("_", "-").split("-"))
+
+
+def function_name(settings: Any, name: str) -> str:
+    """A function's name as `chalice deploy` gives it (`{app}-{stage}[-{function}]`)."""
+    base = f"{settings.app_name}-{settings.stage}"
+    return base if name == "api_handler" else f"{base}-{name}"
+
+
+def function_settings(stage: str) -> dict[str, dict[str, Any]]:
+    """Per-function settings of the stage (timeout, memory, policy file)."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    return config["stages"][stage].get("lambda_functions", {})
+
+
+def table_resource(model: Any) -> dict[str, Any]:
+    """An AWS::DynamoDB::Table exactly as the PynamoDB model defines it."""
+    schema = model._get_schema()
+    properties: dict[str, Any] = {
+        "TableName": model.Meta.table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": schema["attribute_definitions"],
+        "KeySchema": sorted(schema["key_schema"], key=lambda k: k["KeyType"] != "HASH"),
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "SSESpecification": {"SSEEnabled": True},
+    }
+    indexes = [
+        {
+            "IndexName": index["index_name"],
+            "KeySchema": sorted(index["key_schema"], key=lambda k: k["KeyType"] != "HASH"),
+            "Projection": index["projection"],
+        }
+        for index in schema["global_secondary_indexes"]
+    ]
+    if indexes:
+        properties["GlobalSecondaryIndexes"] = indexes
+    ttl = getattr(model.Meta, "ttl_attribute", None) or _ttl_attribute(model)
+    if ttl:
+        properties["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
+    return {
+        "Type": "AWS::DynamoDB::Table",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": properties,
+    }
+
+
+def _ttl_attribute(model: Any) -> str | None:
+    from pynamodb.attributes import TTLAttribute
+
+    for name, attribute in model.get_attributes().items():
+        if isinstance(attribute, TTLAttribute):
+            return attribute.attr_name or name
+    return None
+
+
+def _arn(service: str, resource: str) -> dict[str, str]:
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"}
+
+
+def queue_resources(queue: Any, timeout: int) -> dict[str, Any]:
+    """A work queue, its DLQ and the redrive policies joining them."""
+    logical = _logical(queue.key)
+    if queue.visibility_timeout < 6 * timeout:
+        raise SystemExit(
+            f"{queue.name}: visibility timeout {queue.visibility_timeout}s is below 6 x the function timeout "
+            f"({timeout}s), as AWS advises for SQS event sources"
+        )
+    return {
+        f"{logical}DeadLetterQueue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": queue.dlq_name,
+                "MessageRetentionPeriod": 14 * 24 * 3600,
+                "SqsManagedSseEnabled": True,
+                "RedriveAllowPolicy": {"redrivePermission": "byQueue", "sourceQueueArns": [_arn("sqs", queue.name)]},
+            },
+        },
+        f"{logical}Queue": {
+            "Type": "AWS::SQS::Queue",
+            "Properties": {
+                "QueueName": queue.name,
+                "VisibilityTimeout": queue.visibility_timeout,
+                "MessageRetentionPeriod": 4 * 24 * 3600,
+                "ReceiveMessageWaitTimeSeconds": 20,
+                "SqsManagedSseEnabled": True,
+                "RedrivePolicy": {
+                    "deadLetterTargetArn": {"Fn::GetAtt": [f"{logical}DeadLetterQueue", "Arn"]},
+                    "maxReceiveCount": queue.max_receive_count,
+                },
+            },
+        },
+    }
+
+
+def bucket_resource(name: str) -> dict[str, Any]:
+    """The media bucket: private, owner-enforced, encrypted, TLS only."""
+    return {
+        "MediaBucket": {
+            "Type": "AWS::S3::Bucket",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "BucketName": name,
+                "PublicAccessBlockConfiguration": {
+                    "BlockPublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "IgnorePublicAcls": True,
+                    "RestrictPublicBuckets": True,
+                },
+                "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+                "BucketEncryption": {
+                    "ServerSideEncryptionConfiguration": [
+                        {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
+                    ]
+                },
+                "VersioningConfiguration": {"Status": "Suspended"},
+            },
+        },
+        "MediaBucketPolicy": {
+            "Type": "AWS::S3::BucketPolicy",
+            "Properties": {
+                "Bucket": {"Ref": "MediaBucket"},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "DenyInsecureTransport",
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [
+                                {"Fn::GetAtt": ["MediaBucket", "Arn"]},
+                                {"Fn::Sub": "${MediaBucket.Arn}/*"},
+                            ],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                },
+            },
+        },
+    }
+
+
+def alarm_resources(queues: list[Any]) -> dict[str, Any]:
+    """An SNS topic (with an optional e-mail subscription) and the queue alarms."""
+    resources: dict[str, Any] = {
+        "AlarmTopic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": f"{queues[0].name}-alarms"}},
+        "AlarmEmailSubscription": {
+            "Type": "AWS::SNS::Subscription",
+            "Condition": "HasAlarmEmail",
+            "Properties": {"TopicArn": {"Ref": "AlarmTopic"}, "Protocol": "email", "Endpoint": {"Ref": "AlarmEmail"}},
+        },
+    }
+    for queue in queues:
+        logical = _logical(queue.key)
+        common = {
+            "Namespace": "AWS/SQS",
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "TreatMissingData": "notBreaching",
+            "AlarmActions": [{"Ref": "AlarmTopic"}],
+            "OKActions": [{"Ref": "AlarmTopic"}],
+        }
+        resources[f"{logical}DeadLetterAlarm"] = {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                **common,
+                "AlarmName": f"{queue.dlq_name}-not-empty",
+                "AlarmDescription": f"Messages in {queue.dlq_name}: tasks failed for good. "
+                "Read GET /tasks?status=FAILURE, fix, then POST /queues/{name}/redrive.",
+                "MetricName": "ApproximateNumberOfMessagesVisible",
+                "Dimensions": [{"Name": "QueueName", "Value": queue.dlq_name}],
+                "Statistic": "Maximum",
+                "Threshold": 0,
+            },
+        }
+        resources[f"{logical}OldestMessageAlarm"] = {
+            "Type": "AWS::CloudWatch::Alarm",
+            "Properties": {
+                **common,
+                "AlarmName": f"{queue.name}-oldest-message-age",
+                "AlarmDescription": f"The oldest message in {queue.name} waits too long: consumers lag or fail.",
+                "MetricName": "ApproximateAgeOfOldestMessage",
+                "Dimensions": [{"Name": "QueueName", "Value": queue.name}],
+                "Statistic": "Maximum",
+                "EvaluationPeriods": 5,
+                "Threshold": {"Ref": f"{logical}OldestMessageAlarmSeconds"},
+            },
+        }
+    return resources
+
+
+def dashboard_body(settings: Any) -> dict[str, Any]:
+    """The CloudWatch dashboard: queues, DLQs, task outcomes and the functions."""
+    region = "${AWS::Region}"
+    queues = list(settings.queues.values())
+
+    def widget(title: str, metrics: list[list[Any]], x: int, y: int, stat: str = "Sum") -> dict[str, Any]:
+        return {
+            "type": "metric",
+            "x": x,
+            "y": y,
+            "width": 12,
+            "height": 6,
+            "properties": {"title": title, "region": region, "stat": stat, "period": 60, "metrics": metrics},
+        }
+
+    def sqs(metric: str, names: list[str]) -> list[list[Any]]:
+        return [["AWS/SQS", metric, "QueueName", name] for name in names]
+
+    def app_metric(metric: str, tasks: list[str]) -> list[list[Any]]:
+        dims = ["service", settings.app_name, "stage", settings.stage]
+        return [["Bookshelf", metric, *dims, "task", task] for task in tasks]
+
+    def lam(metric: str) -> list[list[Any]]:
+        return [["AWS/Lambda", metric, "FunctionName", function_name(settings, name)] for name in FUNCTIONS]
+
+    tasks = ["covers.resize", "books.notify_subscribers", "mail.new_book"]
+    work, dead = [q.name for q in queues], [q.dlq_name for q in queues]
+    widgets = [
+        widget("Queue depth (visible)", sqs("ApproximateNumberOfMessagesVisible", work), 0, 0, "Maximum"),
+        widget("Dead-letter queue depth", sqs("ApproximateNumberOfMessagesVisible", dead), 12, 0, "Maximum"),
+        widget("Age of oldest message (s)", sqs("ApproximateAgeOfOldestMessage", work), 0, 6, "Maximum"),
+        widget("In flight", sqs("ApproximateNumberOfMessagesNotVisible", work), 12, 6, "Maximum"),
+        widget("Tasks succeeded", app_metric("TaskSucceeded", tasks), 0, 12),
+        widget("Tasks failed / retried", app_metric("TaskFailed", tasks) + app_metric("TaskRetried", tasks), 12, 12),
+        widget("Task duration p95 (ms)", app_metric("TaskDuration", tasks), 0, 18, "p95"),
+        widget(
+            "Emails sent, cold starts",
+            [
+                ["Bookshelf", "EmailsSent", "service", settings.app_name, "stage", settings.stage],
+                *[
+                    ["Bookshelf", "ColdStart", "service", settings.app_name, "stage", settings.stage, "function", f]
+                    for f in FUNCTIONS
+                ],
+            ],
+            12,
+            18,
+        ),
+        widget("Lambda errors", lam("Errors"), 0, 24),
+        widget("Lambda throttles", lam("Throttles"), 12, 24),
+        widget("Lambda concurrent executions", lam("ConcurrentExecutions"), 0, 30, "Maximum"),
+        widget("Lambda duration p95 (ms)", lam("Duration"), 12, 30, "p95"),
+    ]
+    return {"widgets": widgets}
+
+
+def build(stage: str) -> dict[str, Any]:
+    """The merge template for `stage` (the environment must hold the stage's settings)."""
+    from chalicelib.config import get_settings
+    from chalicelib.models import ALL_MODELS
+
+    settings = get_settings()
+    functions = function_settings(stage)
+    queues = list(settings.queues.values())
+    resources: dict[str, Any] = {}
+    for model in ALL_MODELS:
+        resources[f"{_logical(model.Meta.table_name.removeprefix(f'{settings.app_name}-{settings.stage}-'))}Table"] = (
+            table_resource(model)
+        )
+    resources.update(bucket_resource(settings.media_bucket))
+    for queue in queues:
+        worker = WORKERS[queue.key]
+        resources.update(queue_resources(queue, int(functions.get(worker, {}).get("lambda_timeout", 60))))
+        # The event source mapping names its queue by ARN string: create the queue first.
+        resources[FUNCTIONS[worker]] = {"DependsOn": [f"{_logical(queue.key)}Queue"]}
+    for name, logical in FUNCTIONS.items():
+        # The names `chalice deploy` gives, so log groups and IAM scopes match on both paths.
+        resources.setdefault(logical, {})["Properties"] = {"FunctionName": function_name(settings, name)}
+    resources["MailSenderIdentity"] = {
+        "Type": "AWS::SES::EmailIdentity",
+        "Properties": {"EmailIdentity": settings.mail_sender},
+    }
+    resources.update(alarm_resources(queues))
+    resources["Dashboard"] = {
+        "Type": "AWS::CloudWatch::Dashboard",
+        "Properties": {
+            "DashboardName": f"{settings.app_name}-{settings.stage}",
+            "DashboardBody": {"Fn::Sub": json.dumps(dashboard_body(settings), separators=(",", ":"))},
+        },
+    }
+    parameters: dict[str, Any] = {
+        "AlarmEmail": {
+            "Type": "String",
+            "Default": "",
+            "Description": "E-mail address that receives the alarms (empty: none)",
+        }
+    }
+    for queue in queues:
+        parameters[f"{_logical(queue.key)}OldestMessageAlarmSeconds"] = {
+            "Type": "Number",
+            "Default": OLDEST_MESSAGE_ALARM_SECONDS.get(queue.key, 900),
+            "MinValue": 60,
+            "Description": f"Alarm when the oldest message in {queue.name} is older than this",
+        }
+    outputs = {
+        "MediaBucketName": {"Value": {"Ref": "MediaBucket"}},
+        "DashboardUrl": {
+            "Value": {
+                "Fn::Sub": "https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home?region=${AWS::Region}"
+                f"#dashboards:name={settings.app_name}-{settings.stage}"
+            }
+        },
+        "AlarmTopicArn": {"Value": {"Ref": "AlarmTopic"}},
+        **{f"{_logical(q.key)}QueueUrl": {"Value": {"Ref": f"{_logical(q.key)}Queue"}} for q in queues},
+    }
+    return {
+        "Parameters": parameters,
+        "Conditions": {"HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}},
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+
+
+def use_stage(stage: str) -> None:
+    """Export the stage's settings (variables already set win, e.g. RESOURCE_PREFIX)."""
+    for name, value in stage_environment(stage).items():
+        os.environ.setdefault(name, value)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+
+def package(stage: str, out_dir: Path, merge_template: Path) -> Path:
+    """Run `chalice package` with the merge template; returns the SAM template's path."""
+    chalice = Path(sys.executable).parent / "chalice"
+    env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
+    subprocess.run(
+        [str(chalice), "package", "--stage", stage, "--merge-template", str(merge_template), str(out_dir)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+    )
+    return out_dir / "sam.json"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m devtools.infra", description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", default=os.environ.get("STAGE", "dev"))
+    parser.add_argument("--out", type=Path, help="where to write the merge template (default build/infra-STAGE.json)")
+    parser.add_argument("--package", type=Path, metavar="DIR", help="also run chalice package into DIR")
+    args = parser.parse_args(argv)
+    use_stage(args.stage)
+    out = (args.out or ROOT / "build" / f"infra-{args.stage}.json").resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(build(args.stage), indent=2) + "\n")
+    print(f"wrote {out}")
+    if args.package:
+        print(f"packaged {package(args.stage, args.package.resolve(), out)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""The deployment: `chalice package --merge-template` yields one template that lints clean and
+carries the concurrency, batch sizes, timeouts, redrive policies, alarms and IAM scopes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+# Variables the tests set that must not leak into the `dev` stage's template.
+_TEST_ONLY = ("STAGE", "RESOURCE_PREFIX", "AWS_ENDPOINT_URL", "AUTH_MODE", "TASKS_EAGER")
+
+
+def _clean_env() -> dict[str, str]:
+    from conftest import TEST_ENV
+
+    env = {k: v for k, v in os.environ.items() if k not in TEST_ENV and k not in _TEST_ONLY}
+    env["AWS_DEFAULT_REGION"] = "us-east-1"
+    return env
+
+
+@pytest.fixture(scope="module")
+def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("package")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "devtools.infra",
+            "--stage",
+            "dev",
+            "--out",
+            str(out / "infra.json"),
+            "--package",
+            str(out / "dev"),
+        ],
+        cwd=ROOT,
+        env=_clean_env(),
+        check=True,
+        capture_output=True,
+    )
+    return out / "dev"
+
+
+@pytest.fixture(scope="module")
+def template(package_dir: Path) -> dict[str, Any]:
+    return json.loads((package_dir / "sam.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def stage_functions() -> dict[str, Any]:
+    return json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["dev"]["lambda_functions"]
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def test_packaged_template_passes_cfn_lint(package_dir: Path) -> None:
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(package_dir / "sam.json")],
+        capture_output=True,
+        text=True,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_event_source_mappings_carry_batch_size_and_maximum_concurrency(template: dict[str, Any]) -> None:
+    expected = {"MediaWorker": ("bookshelf-dev-media", 1, 2), "DefaultWorker": ("bookshelf-dev-default", 10, 10)}
+    for logical, (queue, batch, concurrency) in expected.items():
+        function = template["Resources"][logical]
+        (source,) = function["Properties"]["Events"].values()
+        assert source["Type"] == "SQS"
+        props = source["Properties"]
+        assert props["Queue"]["Fn::Sub"].endswith(f":{queue}")
+        assert props["BatchSize"] == batch
+        assert props["ScalingConfig"] == {"MaximumConcurrency": concurrency}
+        # The consumer contract: handlers delete what they handled and raise for the rest,
+        # which is right with or without this setting; chalice deploy cannot set it.
+        assert "FunctionResponseTypes" not in props
+        assert f"{queue.split('-')[-1].capitalize()}Queue" in function["DependsOn"]
+
+
+def test_visibility_timeout_is_at_least_six_times_the_function_timeout(
+    template: dict[str, Any], stage_functions: dict[str, Any]
+) -> None:
+    resources = template["Resources"]
+    for queue, function, name in (
+        ("MediaQueue", "MediaWorker", "media_worker"),
+        ("DefaultQueue", "DefaultWorker", "default_worker"),
+    ):
+        timeout = resources[function]["Properties"]["Timeout"]
+        assert timeout == stage_functions[name]["lambda_timeout"]
+        assert resources[queue]["Properties"]["VisibilityTimeout"] >= 6 * timeout
+
+
+def test_each_queue_redrives_to_its_own_dead_letter_queue(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    for key in ("Media", "Default"):
+        policy = resources[f"{key}Queue"]["Properties"]["RedrivePolicy"]
+        assert policy["deadLetterTargetArn"] == {"Fn::GetAtt": [f"{key}DeadLetterQueue", "Arn"]}
+        assert policy["maxReceiveCount"] == 5
+        dlq = resources[f"{key}DeadLetterQueue"]["Properties"]
+        assert dlq["QueueName"] == resources[f"{key}Queue"]["Properties"]["QueueName"] + "-dlq"
+        assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
+
+
+def test_bucket_is_private_and_encrypted(template: dict[str, Any]) -> None:
+    (bucket,) = _of_type(template, "AWS::S3::Bucket").values()
+    props = bucket["Properties"]
+    assert all(props["PublicAccessBlockConfiguration"].values()) and len(props["PublicAccessBlockConfiguration"]) == 4
+    assert props["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    rule = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+
+
+def test_alarms_watch_every_dead_letter_queue_and_the_oldest_message(template: dict[str, Any]) -> None:
+    alarms = [a["Properties"] for a in _of_type(template, "AWS::CloudWatch::Alarm").values()]
+    watched = {(a["MetricName"], a["Dimensions"][0]["Value"]) for a in alarms}
+    for queue in ("bookshelf-dev-media", "bookshelf-dev-default"):
+        assert ("ApproximateNumberOfMessagesVisible", f"{queue}-dlq") in watched
+        assert ("ApproximateAgeOfOldestMessage", queue) in watched
+    assert all(a["AlarmActions"] == [{"Ref": "AlarmTopic"}] for a in alarms)
+
+
+def test_dashboard_shows_queues_dead_letters_tasks_and_functions(template: dict[str, Any]) -> None:
+    (dashboard,) = _of_type(template, "AWS::CloudWatch::Dashboard").values()
+    body_template = dashboard["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert set(re.findall(r"\$\{([^}]+)\}", body_template)) == {"AWS::Region"}
+    body = json.loads(body_template.replace("${AWS::Region}", "us-east-1"))
+    metrics = [m for widget in body["widgets"] for m in widget["properties"]["metrics"]]
+    names = {m[1] for m in metrics}
+    assert {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"} <= names
+    assert {"TaskSucceeded", "TaskFailed", "TaskRetried", "TaskDuration"} <= names
+    assert {"Errors", "Throttles", "ConcurrentExecutions"} <= names
+    dims = {value for m in metrics for value in m[2:]}
+    for queue in ("bookshelf-dev-media", "bookshelf-dev-default"):
+        assert queue in dims and f"{queue}-dlq" in dims
+    functions = {p["Properties"].get("FunctionName") for p in _of_type(template, "AWS::Serverless::Function").values()}
+    assert functions <= dims and len(functions) == 5
+
+
+def test_each_function_has_its_own_least_privilege_policy(
+    template: dict[str, Any], stage_functions: dict[str, Any]
+) -> None:
+    roles = _of_type(template, "AWS::IAM::Role")
+    functions = _of_type(template, "AWS::Serverless::Function")
+    assert len(roles) == len(functions) == len(stage_functions)
+    seen = set()
+    for function in functions.values():
+        role = roles[function["Properties"]["Role"]["Fn::GetAtt"][0]]
+        (policy,) = role["Properties"]["Policies"]
+        document = policy["PolicyDocument"]
+        matching = [
+            name
+            for name, cfg in stage_functions.items()
+            if json.loads((ROOT / ".chalice" / cfg["iam_policy_file"]).read_text()) == document
+        ]
+        assert len(matching) == 1
+        seen.add(matching[0])
+        for statement in document["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            assert "*" not in actions and not any(a.endswith(":*") for a in actions)
+            assert "*" not in resources
+    assert seen == set(stage_functions)
+
+
+def test_table_definitions_match_the_emulator_tables_made_by_pynamodb(aws: Any, settings: Any) -> None:
+    """The template's tables and the ones PynamoDB creates locally have the same keys and indexes."""
+    from chalicelib.models import ALL_MODELS
+    from devtools.infra import table_resource
+
+    for model in ALL_MODELS:
+        described = aws("dynamodb").describe_table(TableName=model.Meta.table_name)["Table"]
+        props = table_resource(model)["Properties"]
+        assert props["KeySchema"] == sorted(described["KeySchema"], key=lambda k: k["KeyType"] != "HASH")
+        assert {(a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"]} == {
+            (a["AttributeName"], a["AttributeType"]) for a in described["AttributeDefinitions"]
+        }
+        indexes = {
+            i["IndexName"]: sorted(i["KeySchema"], key=lambda k: k["KeyType"] != "HASH")
+            for i in described.get("GlobalSecondaryIndexes", [])
+        }
+        assert {i["IndexName"]: i["KeySchema"] for i in props.get("GlobalSecondaryIndexes", [])} == indexes
+    ttl = aws("dynamodb").describe_time_to_live(TableName=settings.tasks_table)["TimeToLiveDescription"]
+    from chalicelib.models import TaskRecord
+
+    assert table_resource(TaskRecord)["Properties"]["TimeToLiveSpecification"]["AttributeName"] == ttl["AttributeName"]
