@@ -176,10 +176,49 @@ def _fault_response(fault: Fault, target: str | None, service: str, start_respon
     return [body]
 
 
+def _as_openapi3(api_doc: dict[str, Any]) -> dict[str, Any]:
+    """Chalice's Swagger 2.0 document in the shape moto's OpenAPI 3 importer reads.
+
+    moto only takes paths, methods, responses and integrations from the document, which
+    Swagger 2.0 and OpenAPI 3 spell alike; `info.description` is optional in both.
+    """
+    doc = dict(api_doc)
+    if doc.pop("swagger", None) is not None:
+        doc["openapi"] = "3.0.1"
+    doc["info"] = {"description": "", **doc.get("info", {})}
+    return doc
+
+
+def patch_moto() -> None:
+    """Let moto import the REST API that `chalice deploy` sends (moto gaps, not features).
+
+    moto's `ImportRestApi`/`PutRestApi` accept OpenAPI 3 only and require
+    `info.description`; chalice sends Swagger 2.0 without it, as AWS accepts.
+    """
+    from moto.apigateway.models import APIGatewayBackend
+
+    if getattr(APIGatewayBackend.import_rest_api, "_patched", False):
+        return
+    import_original, put_original = APIGatewayBackend.import_rest_api, APIGatewayBackend.put_rest_api
+
+    def import_rest_api(self: Any, api_doc: dict[str, Any], fail_on_warnings: bool) -> Any:
+        return import_original(self, _as_openapi3(api_doc), fail_on_warnings)
+
+    def put_rest_api(
+        self: Any, function_id: str, api_doc: dict[str, Any], fail_on_warnings: bool, mode: str = "merge"
+    ) -> Any:
+        return put_original(self, function_id, _as_openapi3(api_doc), fail_on_warnings, mode)
+
+    import_rest_api._patched = True  # type: ignore[attr-defined]
+    APIGatewayBackend.import_rest_api = import_rest_api  # type: ignore[method-assign]
+    APIGatewayBackend.put_rest_api = put_rest_api  # type: ignore[method-assign]
+
+
 def make_app(faults: FaultTable | None = None) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """The WSGI application: moto, the SES mailbox and the fault table."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
+    patch_moto()
     moto_app = DomainDispatcherApplication(create_backend_app)
     table = faults or FaultTable()
 

@@ -351,6 +351,36 @@ def build(stage: str) -> dict[str, Any]:
     }
 
 
+def apply_monitoring() -> dict[str, Any]:
+    """Create or update the dashboard, alarm topic and alarms through the APIs.
+
+    The `chalice deploy` path has no CloudFormation stack; this puts the very same
+    dashboard and alarms as the template, resolved for the current region.
+    """
+    from chalicelib.aws import client
+    from chalicelib.config import get_settings
+
+    settings = get_settings()
+    cloudwatch = client("cloudwatch")
+    body = json.dumps(dashboard_body(settings)).replace("${AWS::Region}", settings.region)
+    name = f"{settings.app_name}-{settings.stage}"
+    cloudwatch.put_dashboard(DashboardName=name, DashboardBody=body)
+    queues = list(settings.queues.values())
+    topic = client("sns").create_topic(Name=f"{queues[0].name}-alarms")["TopicArn"]
+    alarms = []
+    for key, resource in alarm_resources(queues).items():
+        if resource["Type"] != "AWS::CloudWatch::Alarm":
+            continue
+        props = dict(resource["Properties"])
+        props["AlarmActions"] = props["OKActions"] = [topic]
+        if isinstance(props["Threshold"], dict):
+            props["Threshold"] = OLDEST_MESSAGE_ALARM_SECONDS.get(key.removesuffix("OldestMessageAlarm").lower(), 900)
+        props["Threshold"] = float(props["Threshold"])
+        cloudwatch.put_metric_alarm(**props)
+        alarms.append(props["AlarmName"])
+    return {"dashboard": name, "alarm_topic": topic, "alarms": alarms}
+
+
 def use_stage(stage: str) -> None:
     """Export the stage's settings (variables already set win, e.g. RESOURCE_PREFIX)."""
     for name, value in stage_environment(stage).items():
