@@ -16,7 +16,7 @@ from chalicelib.tasks.reconcile import reconcile_dead_letters
 from chalicelib.tasks.worker import consume
 
 settings = get_settings()
-app = Chalice(app_name=settings.app_name)
+app = Chalice(app_name=settings.app_name, configure_logs=False)  # Powertools owns the "bookshelf" logger
 app.api.binary_types.extend(t for t in IMAGE_TYPES if t not in app.api.binary_types)
 
 

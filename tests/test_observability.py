@@ -1,0 +1,162 @@
+"""Structured JSON logs and Embedded Metric Format, as the Lambda handlers print them.
+
+Messages are received from the real queues and handed to the very handler functions in
+a Lambda-shaped event; everything they print is captured and parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from helpers import b64, eventually, jpeg_bytes, unique_author, unique_email
+
+from chalicelib import observability
+from chalicelib.tasks.errors import PermanentTaskError, TransientTaskError
+from chalicelib.tasks.registry import task
+
+
+@task("tests.obs.flaky")
+def flaky() -> None:
+    raise TransientTaskError("the mail server is busy")
+
+
+@task("tests.obs.broken")
+def broken() -> None:
+    raise PermanentTaskError("this can never work")
+
+
+def _invoke(app_module: Any, handler: str, queue_name: str, wanted: set[str]) -> None:
+    """Receive messages until the `wanted` task ids were handled by `handler` (others too)."""
+    from chalice.local import LambdaContext
+
+    from chalicelib.aws import client
+    from chalicelib.queues import queue_arn, queue_url
+    from devtools.runner import lambda_record
+
+    sqs, pending = client("sqs"), set(wanted)
+
+    def step() -> bool:
+        messages = sqs.receive_message(
+            QueueUrl=queue_url(queue_name),
+            MaxNumberOfMessages=10,
+            WaitTimeSeconds=1,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        ).get("Messages", [])
+        if messages:
+            event = {"Records": [lambda_record(m, queue_arn(queue_name), "us-east-1") for m in messages]}
+            try:
+                getattr(app_module, handler)(event, LambdaContext(handler, 512))
+            except Exception as exc:  # noqa: BLE001 - a retry raises BatchIncomplete, as in Lambda
+                assert type(exc).__name__ == "BatchIncomplete"
+            pending.difference_update(json.loads(m["Body"]).get("id") for m in messages)
+        return not pending
+
+    eventually(step, timeout=30, interval=0, what=f"messages {wanted}")
+
+
+def _lines(out: str) -> list[dict[str, Any]]:
+    parsed = []
+    for line in out.splitlines():
+        if line.startswith("{"):
+            parsed.append(json.loads(line))
+    return parsed
+
+
+def _metrics(lines: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Metric name → the EMF blobs that carry it, after checking each blob's structure."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for blob in lines:
+        if "_aws" not in blob:
+            continue
+        assert isinstance(blob["_aws"]["Timestamp"], int)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "Bookshelf"
+            for dimension_set in directive["Dimensions"]:
+                assert all(isinstance(blob[name], str) for name in dimension_set)
+            for metric in directive["Metrics"]:
+                assert metric["Name"] in blob, "every metric needs its value at the top level"
+                found.setdefault(metric["Name"], []).append(blob | {"_unit": metric["Unit"]})
+    return found
+
+
+@pytest.fixture
+def captured(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """What the handlers print, as parsed JSON lines (stdout: where Lambda reads logs and EMF)."""
+    import sys
+
+    handler = observability.logger.registered_handler
+    original = handler.stream
+
+    def read() -> list[dict[str, Any]]:
+        handler.setStream(sys.stdout)  # the stream pytest captures during the test itself
+        return _lines(capfd.readouterr().out)
+
+    yield read
+    handler.stream = original
+
+
+def test_cover_task_logs_json_with_task_and_book_ids_and_emits_emf(
+    api, paused_workers, app_module, settings, captured
+) -> None:
+    status, payload = api.post("/books", {"title": "Metrics", "authors": [unique_author()], "cover": b64(jpeg_bytes())})
+    assert status == 202
+    book_id, (task_id,) = payload["book"]["id"], payload["tasks"][:1]
+    captured()  # forget what the API printed
+    observability._cold_start = True  # as in a fresh Lambda container
+    _invoke(app_module, "media_worker", settings.media.name, {task_id})
+    lines = captured()
+
+    records = [line for line in lines if "level" in line and line.get("task_id") == task_id]
+    assert any(r["message"] == "task succeeded" for r in records)
+    for record in records:
+        assert {"level", "location", "message", "timestamp", "service"} <= set(record)
+        assert record["book_id"] == book_id and record["task"] == "covers.resize"
+    stray = [line for line in lines if "level" in line and "task_id" not in line]
+    assert stray == [], "every log line of a task run carries the task id"
+
+    metrics = _metrics(lines)
+    succeeded = [m for m in metrics["TaskSucceeded"] if m["task"] == "covers.resize"]
+    assert succeeded and succeeded[0]["_unit"] == "Count" and succeeded[0]["service"] == settings.app_name
+    durations = [m for m in metrics["TaskDuration"] if m["task"] == "covers.resize"]
+    assert durations and durations[0]["_unit"] == "Milliseconds" and durations[0]["TaskDuration"][0] > 0
+    assert {m["_unit"] for m in metrics["ThumbnailBytes"]} == {"Bytes"}
+    assert len(metrics["ThumbnailBytes"]) == 4  # 100 and 200 px, JPEG and WebP
+    assert metrics["ColdStart"][0]["function"] == "media_worker"
+
+
+def test_mail_task_emits_emails_sent(api, paused_workers, app_module, settings, captured) -> None:
+    from chalicelib import jobs
+
+    author, email = unique_author("Metered"), unique_email()
+    api.post(f"/authors/{author.replace(' ', '%20')}/subscribers", {"email": email})
+    status, payload = api.post("/books", {"title": "Counted", "authors": [author]})
+    assert status == 202
+    book_id = payload["book"]["id"]
+    _invoke(app_module, "default_worker", settings.default.name, set(payload["tasks"]))
+    mail_id = str(uuid.uuid5(jobs._EMAIL_NAMESPACE, f"{book_id}:{email}"))
+    captured()
+    _invoke(app_module, "default_worker", settings.default.name, {mail_id})
+    lines = captured()
+    assert any(line.get("task_id") == mail_id and line.get("book_id") == book_id for line in lines)
+    (sent,) = _metrics(lines)["EmailsSent"]
+    assert sent["EmailsSent"] == [1.0] and sent["_unit"] == "Count"
+
+
+def test_retries_and_failures_are_counted_per_task(api, paused_workers, app_module, settings, captured) -> None:
+    ids = {flaky.delay(), broken.delay()}
+    captured()
+    _invoke(app_module, "default_worker", settings.default.name, ids)
+    lines = captured()
+    metrics = _metrics(lines)
+    assert any(m["task"] == "tests.obs.flaky" for m in metrics["TaskRetried"])
+    assert any(m["task"] == "tests.obs.broken" for m in metrics["TaskFailed"])
+    warning = next(line for line in lines if line.get("message") == "task failed; will retry")
+    assert warning["level"] == "WARNING" and warning["error"].startswith("TransientTaskError")
+    assert warning["retry_in_seconds"] >= 0 and warning["task"] == "tests.obs.flaky"
+    error = next(line for line in lines if line.get("message") == "task failed for good")
+    assert error["level"] == "ERROR" and "permanent error" in error["error"]
