@@ -34,5 +34,9 @@ package: install
 	$(PY) -m devtools.infra --stage $(STAGE) --package build/package-$(STAGE)
 	$(VENV)/bin/cfn-lint build/package-$(STAGE)/sam.json
 
+# Resources, dashboard and alarms, then `chalice deploy` (AWS_ENDPOINT_URL for LocalStack).
+deploy: install
+	$(PY) -m devtools.deploy --stage $(STAGE)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .local build
