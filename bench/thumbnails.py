@@ -1,0 +1,163 @@
+"""Thumbnail throughput and peak memory: this project's resizer vs the original's naive
+`Image.open(...).resize((100, 100))` vs pyvips `thumbnail`, each in a fresh process.
+
+  python -m bench.thumbnails [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.common import peak_rss_mb, photo_jpeg, print_table, run_module, save, summary
+
+
+def _inputs(folder: Path) -> dict[str, Path]:
+    from PIL import Image
+
+    images: dict[str, bytes] = {
+        "jpeg-12mp": photo_jpeg(4000, 3000),
+        "jpeg-12mp-exif-rotated": photo_jpeg(4000, 3000, orientation=6),
+    }
+    base = Image.open(io.BytesIO(photo_jpeg(2000, 2000)))
+    rgba = base.convert("RGBA")
+    rgba.putalpha(Image.linear_gradient("L").resize(rgba.size))
+    out = io.BytesIO()
+    rgba.save(out, "PNG")
+    images["png-4mp-alpha"] = out.getvalue()
+    out = io.BytesIO()
+    Image.open(io.BytesIO(photo_jpeg(3000, 2000))).save(out, "WEBP", quality=85)
+    images["webp-6mp"] = out.getvalue()
+    paths = {}
+    for name, data in images.items():
+        paths[name] = folder / name
+        paths[name].write_bytes(data)
+    return paths
+
+
+def _ours(data: bytes) -> int:
+    from chalicelib.images import make_thumbnails
+
+    return sum(len(t.data) for t in make_thumbnails(data))
+
+
+def _ours_one(data: bytes) -> int:
+    from chalicelib.images import make_thumbnails
+
+    return sum(len(t.data) for t in make_thumbnails(data, scales=(1,)) if t.content_type == "image/jpeg")
+
+
+def _naive(data: bytes) -> int:
+    """The original design: open, resize to 100x100 (no orientation, aspect squashed), save."""
+    from PIL import Image
+
+    im = Image.open(io.BytesIO(data)).convert("RGB")
+    out = io.BytesIO()
+    im.resize((100, 100), Image.Resampling.LANCZOS).save(out, "JPEG", quality=85)
+    return len(out.getvalue())
+
+
+def _pyvips(data: bytes) -> int:
+    import pyvips
+
+    total = 0
+    for side in (200, 100):
+        thumb = pyvips.Image.thumbnail_buffer(data, side, height=side, crop="centre")
+        if thumb.hasalpha():
+            thumb = thumb.flatten(background=[255, 255, 255])
+        total += len(thumb.write_to_buffer(".jpg[Q=85,optimize_coding,interlace]"))
+        total += len(thumb.write_to_buffer(".webp[Q=80]"))
+    return total
+
+
+VARIANTS: dict[str, tuple[str, Callable[[bytes], int]]] = {
+    "naive (original)": ("one 100 px JPEG, squashed, no EXIF", _naive),
+    "ours, 100 px JPEG": ("one 100 px JPEG, cropped, EXIF", _ours_one),
+    "ours, full set": ("100+200 px, JPEG+WebP", _ours),
+    "pyvips": ("100+200 px, JPEG+WebP", _pyvips),
+}
+
+
+def worker(variant: str, path: Path, repeat: int) -> None:
+    """In a fresh process: time one input `repeat` times; print JSON with the peak RSS."""
+    func = VARIANTS[variant][1]
+    data = path.read_bytes()
+    func(data)  # warm: imports and codec set-up belong to cold start, not throughput
+    timings = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        func(data)
+        timings.append(time.perf_counter() - started)
+    print(json.dumps({"timings": timings, "peak_rss_mb": peak_rss_mb()}))
+
+
+def available(variant: str) -> bool:
+    if variant != "pyvips":
+        return True
+    try:
+        import pyvips  # noqa: F401
+    except (ImportError, OSError):
+        return False
+    return True
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--image", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker(args.worker, args.image, args.repeat)
+        return {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        inputs = _inputs(folder)
+        results: dict[str, dict[str, Any]] = {}
+        for variant in VARIANTS:
+            if not available(variant):
+                print(f"{variant}: not installed (pip install -r requirements-bench.txt); skipped", file=sys.stderr)
+                continue
+            results[variant] = {}
+            for name, path in inputs.items():
+                out = run_module(
+                    "bench.thumbnails", "--worker", variant, "--image", str(path), "--repeat", str(args.repeat)
+                )
+                results[variant][name] = json.loads(out.strip().splitlines()[-1])
+
+    def total_seconds(variant: str) -> float:
+        return sum(summary(r["timings"])["p50"] for r in results[variant].values())
+
+    rows = []
+    for variant, per_image in results.items():
+        rows.append(
+            [
+                variant,
+                VARIANTS[variant][0],
+                *[
+                    f"{summary(per_image[n]['timings'])['p50'] * 1000:.0f} / {per_image[n]['peak_rss_mb']:.0f}"
+                    for n in inputs
+                ],
+                len(per_image) / total_seconds(variant),
+                total_seconds("naive (original)") / total_seconds(variant),
+            ]
+        )
+    print_table(
+        "Thumbnail throughput, one core (median ms / peak RSS MB per image, fresh process each)",
+        ["variant", "output", *inputs, "images/s/core", "speed vs naive"],
+        rows,
+    )
+    data = {"inputs": {n: p.name for n, p in inputs.items()}, "results": results}
+    save("thumbnails", data)
+    return data
+
+
+if __name__ == "__main__":
+    main()
