@@ -1,0 +1,104 @@
+"""API response time for creating a book with a 12-megapixel JPEG cover, over real HTTP
+(`chalice local` → the embedded emulator): this project's asynchronous `POST /books` vs
+the original design's resize-in-the-request, and this project's eager mode.
+
+  python -m bench.api_latency [--requests 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.common import ROOT, emulator, photo_jpeg, print_table, save, summary
+
+
+@contextmanager
+def chalice_local(project: Path, env: dict[str, str]) -> Iterator[str]:
+    """`chalice local` for `project` on a free port; yields its base URL."""
+    from devtools.emulator import free_port
+
+    port = free_port()
+    chalice = Path(sys.executable).parent / "chalice"
+    proc = subprocess.Popen(
+        [str(chalice), "local", "--stage", "local", "--port", str(port), "--no-autoreload"],
+        cwd=project,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                requests.get(url + "/", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _measure(url: str, body: dict[str, Any], headers: dict[str, str], count: int) -> list[float]:
+    session = requests.Session()
+    session.post(f"{url}/books", json=body, headers=headers, timeout=120).raise_for_status()  # warm
+    samples = []
+    for _ in range(count):
+        started = time.perf_counter()
+        response = session.post(f"{url}/books", json=body, headers=headers, timeout=120)
+        samples.append(time.perf_counter() - started)
+        response.raise_for_status()
+    return samples
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=15)
+    args = parser.parse_args(argv)
+    cover = photo_jpeg(4000, 3000)
+    body = {"title": "Benchmark", "authors": ["Ann Leckie"], "cover": base64.b64encode(cover).decode()}
+    with emulator():
+        from devtools.resources import create_api_key
+
+        key = create_api_key("bench")
+        auth = {"Authorization": f"Bearer {key}"}
+        samples: dict[str, list[float]] = {}
+        from chalicelib.config import get_settings
+
+        names = {"MEDIA_BUCKET": get_settings().media_bucket, "BOOKS_TABLE": get_settings().books_table}
+        with chalice_local(ROOT / "bench" / "original_app", names) as url:
+            samples["original: resize in the request"] = _measure(url, body, {}, args.requests)
+        with chalice_local(ROOT, {}) as url:
+            samples["this project: 202 + tasks on SQS"] = _measure(url, body, auth, args.requests)
+        with chalice_local(ROOT, {"TASKS_EAGER": "1"}) as url:
+            samples["this project, TASKS_EAGER=1"] = _measure(url, body, auth, args.requests)
+    base = summary(samples["original: resize in the request"])["p50"]
+    rows = []
+    for name, values in samples.items():
+        s = summary(values)
+        rows.append([name, s["n"], s["p50"] * 1000, s["p95"] * 1000, s["p99"] * 1000, base / s["p50"]])
+    print_table(
+        f"POST /books with a 12 MP JPEG cover ({len(cover) / 1e6:.2f} MB), sequential requests",
+        ["design", "requests", "p50 ms", "p95 ms", "p99 ms", "speed-up vs original (p50)"],
+        rows,
+    )
+    data = {"cover_bytes": len(cover), "samples": samples}
+    save("api_latency", data)
+    return data
+
+
+if __name__ == "__main__":
+    main()
