@@ -9,47 +9,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import requests
 
-from bench.common import ROOT, emulator, photo_jpeg, print_table, save, summary
-
-
-@contextmanager
-def chalice_local(project: Path, env: dict[str, str]) -> Iterator[str]:
-    """`chalice local` for `project` on a free port; yields its base URL."""
-    from devtools.emulator import free_port
-
-    port = free_port()
-    chalice = Path(sys.executable).parent / "chalice"
-    proc = subprocess.Popen(
-        [str(chalice), "local", "--stage", "local", "--port", str(port), "--no-autoreload"],
-        cwd=project,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                requests.get(url + "/", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+from bench.common import ROOT, chalice_local, emulator, photo_jpeg, print_table, save, summary
 
 
 def _measure(url: str, body: dict[str, Any], headers: dict[str, str], count: int) -> list[float]:

@@ -17,6 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import requests
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
@@ -32,6 +34,8 @@ BENCH_ENV = {
     "RETRY_BACKOFF_CAP": "2",
     "MEDIA_VISIBILITY_TIMEOUT": "60",
     "DEFAULT_VISIBILITY_TIMEOUT": "60",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",  # figures, not task logs, on stdout
+    "POWERTOOLS_METRICS_DISABLED": "true",
 }
 
 
@@ -153,3 +157,32 @@ def peak_rss_mb() -> float:
     import resource
 
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@contextmanager
+def chalice_local(project: Path, env: dict[str, str]) -> Iterator[str]:
+    """`chalice local` for `project` on a free port; yields its base URL."""
+    from devtools.emulator import free_port
+
+    port = free_port()
+    chalice = Path(sys.executable).parent / "chalice"
+    proc = subprocess.Popen(
+        [str(chalice), "local", "--stage", "local", "--port", str(port), "--no-autoreload"],
+        cwd=project,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                requests.get(url + "/", timeout=1)
+                break
+            except requests.RequestException:
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

@@ -1,0 +1,229 @@
+"""AWS API calls per book created and per task processed, counted at botocore (every call
+the app, PynamoDB and the event source mapping make), and a monthly cost estimate.
+
+  python -m bench.api_calls [--subscribers 2] [--books 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextvars
+import json
+import time
+from collections import Counter, defaultdict
+from typing import Any
+
+from bench.common import emulator, photo_jpeg, print_table, save
+
+# us-east-1 list prices (USD) as published by AWS, read 2025-01; check before relying on them.
+PRICES = {
+    "apigateway_rest_per_million": 3.50,
+    "lambda_requests_per_million": 0.20,
+    "lambda_gb_second": 0.0000166667,
+    "dynamodb_wru_per_million": 0.625,
+    "dynamodb_rru_per_million": 0.125,
+    "sqs_requests_per_million": 0.40,
+    "s3_put_per_thousand": 0.005,
+    "s3_get_per_thousand": 0.0004,
+    "ses_per_thousand_emails": 0.10,
+}
+MEMORY_GB = {"api": 0.5, "media_worker": 1.5, "default_worker": 0.5}
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+S3_GETS = {"GetObject", "HeadObject"}
+
+_bucket: contextvars.ContextVar[str] = contextvars.ContextVar("bucket", default="setup")
+_calls: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
+_units: dict[str, Counter[str]] = defaultdict(Counter)
+
+
+def _install_counter() -> None:
+    """Count every botocore API call into the current bucket (the calls still go out)."""
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+
+    def counted(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        service = self.meta.service_model.service_name
+        bucket = _bucket.get()
+        _calls[bucket][(service, operation)] += 1
+        if service == "dynamodb" and operation == "BatchWriteItem":
+            _units[bucket]["wru"] += sum(len(v) for v in params.get("RequestItems", {}).values())
+        elif service == "dynamodb" and operation == "BatchGetItem":
+            _units[bucket]["rru"] += sum(len(v.get("Keys", [])) for v in params.get("RequestItems", {}).values())
+        elif service == "dynamodb" and operation in WRITES:
+            _units[bucket]["wru"] += 1
+        elif service == "dynamodb" and operation != "DescribeTable":
+            _units[bucket]["rru"] += 1
+        return original(self, operation, params)
+
+    BaseClient._make_api_call = counted  # type: ignore[method-assign]
+
+
+def _drain(app_module: Any, queue_name: str, handler: str, durations: dict[str, list[float]]) -> int:
+    """Act as the event source mapping: receive, invoke, delete the batch on success."""
+    from chalice.local import LambdaContext
+
+    from chalicelib.aws import client
+    from chalicelib.queues import delete_messages, queue_arn, queue_url
+    from devtools.runner import lambda_record
+
+    handled = 0
+    while True:
+        token = _bucket.set("event source mapping")
+        messages = (
+            client("sqs")
+            .receive_message(
+                QueueUrl=queue_url(queue_name),
+                MaxNumberOfMessages=10 if handler == "default_worker" else 1,
+                WaitTimeSeconds=1,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            .get("Messages", [])
+        )
+        _bucket.reset(token)
+        if not messages:
+            return handled
+        event = {"Records": [lambda_record(m, queue_arn(queue_name), "us-east-1") for m in messages]}
+        token = _bucket.set(handler)
+        started = time.perf_counter()
+        getattr(app_module, handler)(event, LambdaContext(handler, 512))
+        durations[handler].append(time.perf_counter() - started)
+        _bucket.reset(token)
+        token = _bucket.set("event source mapping")
+        delete_messages(queue_name, [m["ReceiptHandle"] for m in messages])
+        _bucket.reset(token)
+        handled += len(messages)
+
+
+def _dollars(calls: Counter[tuple[str, str]], units: Counter[str]) -> dict[str, float]:
+    per = {"dynamodb": 0.0, "sqs": 0.0, "s3": 0.0, "ses": 0.0}
+    per["dynamodb"] = (
+        units["wru"] * PRICES["dynamodb_wru_per_million"] / 1e6
+        + units["rru"] * PRICES["dynamodb_rru_per_million"] / 1e6
+    )
+    for (service, operation), n in calls.items():
+        if service == "sqs" and operation != "GetQueueUrl":
+            per["sqs"] += n * PRICES["sqs_requests_per_million"] / 1e6
+        elif service == "s3":
+            price = PRICES["s3_get_per_thousand"] if operation in S3_GETS else PRICES["s3_put_per_thousand"]
+            per["s3"] += n * price / 1e3
+        elif service == "ses" and operation == "SendEmail":
+            per["ses"] += n * PRICES["ses_per_thousand_emails"] / 1e3
+    return per
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=2)
+    parser.add_argument("--books", type=int, default=5)
+    args = parser.parse_args(argv)
+    cover = base64.b64encode(photo_jpeg(4000, 3000)).decode()
+    with emulator():
+        from chalice.test import Client
+
+        import app
+        from chalicelib.config import get_settings
+        from chalicelib.queues import queue_url
+        from devtools.resources import create_api_key
+
+        settings = get_settings()
+        for queue in (settings.media.name, settings.default.name):
+            queue_url(queue)  # resolved once per container; not per book
+        _install_counter()
+        key = create_api_key("bench")
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        durations: dict[str, list[float]] = defaultdict(list)
+        tasks = 0
+        with Client(app.app) as client:
+            author = "Counted Author"
+            for i in range(args.subscribers):
+                client.http.post(
+                    f"/authors/{author.replace(' ', '%20')}/subscribers",
+                    headers=headers,
+                    body=json.dumps({"email": f"reader{i}@example.org"}),
+                )
+            for _ in range(args.books):
+                token = _bucket.set("api: POST /books")
+                started = time.perf_counter()
+                response = client.http.post(
+                    "/books", headers=headers, body=json.dumps({"title": "Cost", "authors": [author], "cover": cover})
+                )
+                durations["api"].append(time.perf_counter() - started)
+                _bucket.reset(token)
+                assert response.status_code == 202, response.body
+                book_id = json.loads(response.body)["book"]["id"]
+                tasks += _drain(app, settings.media.name, "media_worker", durations)
+                tasks += _drain(app, settings.default.name, "default_worker", durations)  # fan-out
+                tasks += _drain(app, settings.default.name, "default_worker", durations)  # the mails
+                token = _bucket.set("api: GET /books/{id}")
+                client.http.get(f"/books/{book_id}")
+                _bucket.reset(token)
+    books = args.books
+    rows = []
+    for bucket in (
+        "api: POST /books",
+        "media_worker",
+        "default_worker",
+        "event source mapping",
+        "api: GET /books/{id}",
+    ):
+        by_service = Counter()
+        for (service, _), n in _calls[bucket].items():
+            by_service[service] += n
+        rows.append(
+            [
+                bucket,
+                *(by_service[s] / books for s in ("dynamodb", "sqs", "s3", "ses")),
+                sum(by_service.values()) / books,
+                _units[bucket]["wru"] / books,
+                _units[bucket]["rru"] / books,
+            ]
+        )
+    print_table(
+        f"AWS API calls per book (cover + {args.subscribers} subscribers → {tasks // books} tasks), mean of {books}",
+        ["where", "DynamoDB", "SQS", "S3", "SES", "all", "WRU", "RRU"],
+        rows,
+    )
+    detail = [[b, f"{s}:{o}", n / books] for b, c in _calls.items() if b != "setup" for (s, o), n in sorted(c.items())]
+    print_table("Calls per book by operation", ["where", "operation", "calls"], detail)
+
+    # Monthly cost for 1 million books like these.
+    million = 1e6
+    all_calls: Counter[tuple[str, str]] = Counter()
+    all_units: Counter[str] = Counter()
+    for bucket in ("api: POST /books", "media_worker", "default_worker", "event source mapping"):
+        all_calls.update(_calls[bucket])
+        all_units.update(_units[bucket])
+    per_book = {k: v / books for k, v in _dollars(all_calls, all_units).items()}
+    invocations = {h: len(d) / books for h, d in durations.items()}
+    gb_seconds = sum(sum(d) / books * MEMORY_GB[h] for h, d in durations.items())
+    lam = (sum(invocations.values()) + 1) * PRICES["lambda_requests_per_million"] / 1e6  # +1: the authorizer
+    cost = {
+        "API Gateway (REST)": PRICES["apigateway_rest_per_million"],
+        "Lambda requests (incl. authorizer)": lam * million,
+        "Lambda compute (GB-s, emulator timings)": gb_seconds * PRICES["lambda_gb_second"] * million,
+        "DynamoDB on demand": per_book["dynamodb"] * million,
+        "SQS": per_book["sqs"] * million,
+        "S3 requests": per_book["s3"] * million,
+        f"SES ({args.subscribers} emails a book)": per_book["ses"] * million,
+    }
+    rows = [[k, v] for k, v in cost.items()] + [["total", sum(cost.values())]]
+    print_table("Monthly cost for 1,000,000 books (USD, us-east-1 list prices, no free tier)", ["item", "USD"], rows)
+    data = {
+        "books": books,
+        "tasks": tasks,
+        "calls": {b: {f"{s}:{o}": n for (s, o), n in c.items()} for b, c in _calls.items()},
+        "units": {b: dict(u) for b, u in _units.items()},
+        "invocations_per_book": invocations,
+        "gb_seconds_per_book": gb_seconds,
+        "monthly_cost_usd": cost,
+        "prices": PRICES,
+    }
+    save("api_calls", data)
+    return data
+
+
+if __name__ == "__main__":
+    main()
