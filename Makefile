@@ -27,6 +27,7 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 bench: install
+	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m bench.run_all
 
 # One CloudFormation/SAM template with the functions and every resource (docs/DEPLOY.md).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from chalicelib.config import get_settings
 
@@ -14,7 +15,12 @@ _cold_start = True
 
 
 def emit(name: str, value: float = 1, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
-    """Print one EMF metric with these dimensions (CloudWatch extracts it from the log)."""
+    """Print one EMF metric with these dimensions (CloudWatch extracts it from the log).
+
+    Honours POWERTOOLS_METRICS_DISABLED / POWERTOOLS_DEV, which `single_metric` ignores.
+    """
+    if is_metrics_disabled():
+        return
     settings = get_settings()
     with single_metric(
         name=name,
