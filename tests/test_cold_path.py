@@ -1,0 +1,54 @@
+"""The API's cold path stays light: Pillow is loaded only by the resize task, never by the
+API, even after it has accepted a cover (checked in a fresh interpreter)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from helpers import b64, eventually, jpeg_bytes, unique_author
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SCRIPT = """
+import json, sys
+import app
+loaded_at_import = "PIL" in sys.modules
+from chalice.test import Client
+request = json.load(open(sys.argv[1]))
+with Client(app.app) as client:
+    created = client.http.post(
+        "/books",
+        headers={"Authorization": "Bearer " + request["key"], "Content-Type": "application/json"},
+        body=json.dumps(request["book"]),
+    )
+    fetched = client.http.get("/books/" + json.loads(created.body)["book"]["id"])
+print(json.dumps({
+    "loaded_at_import": loaded_at_import,
+    "loaded_after_requests": "PIL" in sys.modules,
+    "created": created.status_code,
+    "fetched": fetched.status_code,
+    "book": json.loads(created.body)["book"],
+}))
+"""
+
+
+def test_api_never_imports_pillow(tmp_path: Path, keys: dict[str, str], workers: Any, api: Any) -> None:
+    request = tmp_path / "request.json"
+    book = {"title": "Light start", "authors": [unique_author()], "cover": b64(jpeg_bytes(900, 600))}
+    request.write_text(json.dumps({"key": keys["alice"], "book": book}))
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(request)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (result["created"], result["fetched"]) == (202, 200)
+    assert result["book"]["cover_status"] == "pending"
+    assert result["loaded_at_import"] is False, "import app must not load Pillow"
+    assert result["loaded_after_requests"] is False, "accepting a cover must not load Pillow"
+    # The cover it accepted is real work for the media worker, which does load Pillow.
+    book_id = result["book"]["id"]
+    eventually(lambda: api.get(f"/books/{book_id}")[1]["cover_status"] == "ready", what="cover resized")
