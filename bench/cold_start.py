@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, emulator, print_table, run_module, save, summary
+from bench.common import ROOT, emulator, print_table, run_module, run_worker, save, summary
 
 # What each function's first invocation needs beyond `import app`: modules and clients.
 PATHS: dict[str, dict[str, list[str]]] = {
@@ -107,8 +107,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with emulator():
         for run in range(args.runs):
             for path in order[run % len(order) :] + order[: run % len(order)]:  # rotate: no path always first
-                out = run_module("bench.cold_start", "--worker", path)
-                results[path].append(json.loads(out.strip().splitlines()[-1]))
+                results[path].append(run_worker("bench.cold_start", path))
     bare = interpreter_ms(args.runs)
     rows = []
     for path, runs in results.items():

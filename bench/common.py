@@ -149,6 +149,11 @@ def run_module(module: str, *args: str, env: dict[str, str] | None = None, timeo
     return done.stdout
 
 
+def run_worker(module: str, *args: str) -> Any:
+    """Run `python -m module --worker ...` in a fresh interpreter; its last stdout line, as JSON."""
+    return json.loads(run_module(module, "--worker", *args).strip().splitlines()[-1])
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited over exec)."""
     for line in Path("/proc/self/status").read_text().splitlines():

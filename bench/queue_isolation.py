@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from bench.common import ROOT, chalice_local, emulator, photo_jpeg, print_table, run_module, save, summary
+from bench.common import ROOT, chalice_local, emulator, photo_jpeg, print_table, run_worker, save, summary
 
 
 def worker(shared: bool, rounds: int, backlog: int) -> dict[str, Any]:
@@ -101,10 +101,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {}
     results = {}
     for mode in ("separate", "shared"):
-        out = run_module(
-            "bench.queue_isolation", "--worker", mode, "--rounds", str(args.rounds), "--backlog", str(args.backlog)
+        results[mode] = run_worker(
+            "bench.queue_isolation", mode, "--rounds", str(args.rounds), "--backlog", str(args.backlog)
         )
-        results[mode] = json.loads(out.strip().splitlines()[-1])
     separate = summary(results["separate"]["put_to_ready_seconds"])["p50"]
     rows = []
     for mode, label in (("separate", "two queues: media + default (this design)"), ("shared", "one shared queue")):

@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from bench.common import print_table, run_module, save
+from bench.common import print_table, run_worker, save
 
 
 def worker(batch: int, messages: int) -> dict[str, Any]:
@@ -59,8 +59,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results: dict[int, list[dict[str, Any]]] = {1: [], 10: []}
     for _ in range(args.runs):
         for batch in results:
-            out = run_module("bench.runner_throughput", "--worker", str(batch), "--messages", str(args.messages))
-            results[batch].append(json.loads(out.strip().splitlines()[-1]))
+            results[batch].append(run_worker("bench.runner_throughput", str(batch), "--messages", str(args.messages)))
     base = sorted(r["per_second"] for r in results[1])[len(results[1]) // 2]
     rows = []
     for batch, runs in results.items():

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.common import peak_rss_mb, photo_jpeg, print_table, run_module, save, summary
+from bench.common import peak_rss_mb, photo_jpeg, print_table, run_worker, save, summary
 
 
 def _inputs(folder: Path) -> dict[str, Path]:
@@ -127,10 +127,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 continue
             results[variant] = {}
             for name, path in inputs.items():
-                out = run_module(
-                    "bench.thumbnails", "--worker", variant, "--image", str(path), "--repeat", str(args.repeat)
+                results[variant][name] = run_worker(
+                    "bench.thumbnails", variant, "--image", str(path), "--repeat", str(args.repeat)
                 )
-                results[variant][name] = json.loads(out.strip().splitlines()[-1])
 
     def total_seconds(variant: str) -> float:
         return sum(summary(r["timings"])["p50"] for r in results[variant].values())
