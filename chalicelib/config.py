@@ -69,6 +69,7 @@ class Settings:
     auth_mode: str
     api_keys_parameter: str
     local_api_keys: str
+    report_batch_item_failures: bool
 
     @property
     def queues(self) -> dict[str, QueueSettings]:
@@ -121,4 +122,7 @@ def get_settings() -> Settings:
         auth_mode=os.environ.get("AUTH_MODE", "api_key"),
         api_keys_parameter=os.environ.get("API_KEYS_PARAMETER", f"/{prefix}/api-keys"),
         local_api_keys=os.environ.get("LOCAL_API_KEYS", ""),
+        # The event source mappings report partial batch failures (FunctionResponseTypes:
+        # ReportBatchItemFailures); false only for a mapping deployed without that type.
+        report_batch_item_failures=_bool("REPORT_BATCH_ITEM_FAILURES", True),
     )

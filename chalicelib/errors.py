@@ -5,6 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 
+def error_body(code: str, message: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The one error shape of every 4xx/5xx the API answers, whoever produces it.
+
+    The routes, the authorizer, the local gateway and API Gateway's gateway responses all
+    answer `{"error", "message", "fields"}`, so a client parses one shape.
+    """
+    return {"error": code, "message": message, "fields": list(fields or [])}
+
+
 class ApiError(Exception):
     """An error with an HTTP status and a JSON body."""
 
@@ -18,10 +27,7 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, Any]:
         """The JSON body of the response."""
-        body: dict[str, Any] = {"error": self.code, "message": self.message}
-        if self.fields:
-            body["fields"] = self.fields
-        return body
+        return error_body(self.code, self.message, self.fields)
 
 
 class ValidationFailed(ApiError):

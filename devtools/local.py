@@ -55,6 +55,12 @@ def _dev_key() -> str:
     return key
 
 
+def api_command(stage: str, port: int) -> list[str]:
+    """The command that serves the HTTP API on 127.0.0.1:`port`."""
+    chalice = Path(sys.executable).parent / "chalice"
+    return [str(chalice), "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"]
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -73,24 +79,7 @@ def main() -> None:
         key = _dev_key()
         print("resources ready; development API key (admin, user 'dev') saved in .local/api-key", flush=True)
         print(f"  curl -H 'Authorization: Bearer {key}' http://127.0.0.1:{API_PORT}/queues", flush=True)
-        chalice = Path(sys.executable).parent / "chalice"
-        children.append(
-            subprocess.Popen(
-                [
-                    str(chalice),
-                    "local",
-                    "--stage",
-                    STAGE,
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(API_PORT),
-                    "--no-autoreload",
-                ],
-                cwd=ROOT,
-                start_new_session=True,
-            )
-        )
+        children.append(subprocess.Popen(api_command(STAGE, API_PORT), cwd=ROOT, start_new_session=True))
         children.append(subprocess.Popen([sys.executable, "-m", "devtools.runner"], cwd=ROOT, start_new_session=True))
         print(f"API on http://127.0.0.1:{API_PORT}; workers polling both queues. Ctrl-C to stop.", flush=True)
         while all(child.poll() is None for child in children):
