@@ -70,6 +70,7 @@ class Settings:
     api_keys_parameter: str
     local_api_keys: str
     report_batch_item_failures: bool
+    signing_secret_name: str
 
     @property
     def queues(self) -> dict[str, QueueSettings]:
@@ -125,4 +126,5 @@ def get_settings() -> Settings:
         # The event source mappings report partial batch failures (FunctionResponseTypes:
         # ReportBatchItemFailures); false only for a mapping deployed without that type.
         report_batch_item_failures=_bool("REPORT_BATCH_ITEM_FAILURES", True),
+        signing_secret_name=os.environ.get("SIGNING_SECRET_NAME", f"{prefix}/signing-key"),
     )

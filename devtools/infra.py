@@ -310,6 +310,14 @@ def build(stage: str) -> dict[str, Any]:
         "Type": "AWS::SES::EmailIdentity",
         "Properties": {"EmailIdentity": settings.mail_sender},
     }
+    resources["SigningSecret"] = {
+        "Type": "AWS::SecretsManager::Secret",
+        "Properties": {
+            "Name": settings.signing_secret_name,
+            "Description": "HMAC key for cursors, dashboard sessions and mail links",
+            "GenerateSecretString": {"PasswordLength": 64, "ExcludePunctuation": True},
+        },
+    }
     resources.update(alarm_resources(queues))
     resources["Dashboard"] = {
         "Type": "AWS::CloudWatch::Dashboard",

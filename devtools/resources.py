@@ -95,6 +95,17 @@ def ensure_api_keys_parameter(settings: Settings) -> None:
         ssm.put_parameter(Name=settings.api_keys_parameter, Value="{}", Type="SecureString")
 
 
+def ensure_signing_secret(settings: Settings) -> None:
+    """The stage's server secret for HMAC signatures (random; kept when it exists)."""
+    sm = client("secretsmanager")
+    try:
+        sm.describe_secret(SecretId=settings.signing_secret_name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        sm.create_secret(Name=settings.signing_secret_name, SecretString=secrets.token_urlsafe(48))
+
+
 def create_api_key(user: str, admin: bool = False, key: str | None = None) -> str:
     """Store the hash of a new API key for `user`; returns the key (shown once)."""
     settings = get_settings()
@@ -117,6 +128,7 @@ def create_all(settings: Settings | None = None) -> None:
         create_queue_pair(queue)
     client("ses").verify_email_identity(EmailAddress=settings.mail_sender)
     ensure_api_keys_parameter(settings)
+    ensure_signing_secret(settings)
 
 
 if __name__ == "__main__":
