@@ -26,7 +26,7 @@ def install(app: Chalice) -> None:
 
     def one_error_shape(request: Request, get_response: Callable[[Request], Response]) -> Response:
         response = get_response(request)
-        if response.status_code < 400 or not _is_chalice_error(response.body):
+        if not isinstance(response, Response) or response.status_code < 400 or not _is_chalice_error(response.body):
             return response
         return _reshaped(app, request, response)
 

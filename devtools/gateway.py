@@ -37,8 +37,9 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -67,7 +68,7 @@ from devtools.stage import ROOT, stage_environment
 
 API_GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024  # request payload
 INTEGRATION_TIMEOUT_SECONDS = 29.0
-LAMBDA_CONCURRENCY = 1000  # Lambda's default account concurrency quota
+SANDBOXES = 10  # invocations at once; more wait in line (see gateway_invoke.Invoker)
 LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
 RETRY_AFTER_SECONDS = 5
 DRAIN_LIMIT = 32 * 1024 * 1024  # an oversize body up to this is read and dropped, so the client sees the 413
@@ -126,17 +127,24 @@ class Gateway:
         app: Chalice,
         stage: str,
         integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
-        max_concurrency: int = LAMBDA_CONCURRENCY,
+        sandboxes: int = SANDBOXES,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` times the authorizer cache (a test moves it to pass a TTL)."""
         self.app = _thread_safe(app)
         self.stage = stage
         self.integration_timeout = integration_timeout
         self.function = function_limits(stage, API_FUNCTION)
-        self._invoker = Invoker(max_concurrency)
-        self._authorizer_invoker = Invoker(max_concurrency)
-        self.authorizers = TokenAuthorizers(self._invoke_authorizer)
+        self._invoker = Invoker(sandboxes, API_FUNCTION)
+        self._authorizer_invoker = Invoker(sandboxes, "authorizer")
+        self.authorizers = TokenAuthorizers(self._invoke_authorizer, clock)
         # Concrete segments before captures, as API Gateway prefers the most specific resource.
         self._resources = sorted(app.routes, key=lambda r: [(s.startswith("{"), s) for s in r.split("/")])
+
+    def close(self) -> None:
+        """Stop the invocation threads once their running calls end."""
+        self._invoker.close()
+        self._authorizer_invoker.close()
 
     # ------------------------------------------------------------------ pipeline
 
@@ -214,7 +222,7 @@ class Gateway:
         try:
             result = self._invoker.run(lambda: self.app(event, lambda_context(limits)), wait)
         except Throttled:
-            return gateway_error(429, "TooManyRequests", "too many concurrent requests; try again")
+            return gateway_error(429, "TooManyRequests", "every local sandbox stayed busy; try again")
         except InvocationTimeout:
             if wait >= self.integration_timeout:
                 message = f"the integration did not answer within {self.integration_timeout:g} s"
@@ -367,6 +375,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Malformed requests (bad request line, oversize headers) answered in the JSON shape too."""
+        if not str(getattr(self, "request_version", "")).startswith("HTTP/1."):
+            self.request_version = self.protocol_version  # else garbage gets an HTTP/0.9 answer: no status line
         try:
             phrase = HTTPStatus(code).phrase
         except ValueError:
@@ -423,6 +433,7 @@ def serving(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> Iterato
     finally:
         server.shutdown()
         server.server_close()
+        gateway.close()
 
 
 def load_app(spec: str) -> Chalice:
@@ -442,12 +453,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--app", default="app:app", help="module:attribute of the Chalice app")
     parser.add_argument("--integration-timeout", type=float, default=INTEGRATION_TIMEOUT_SECONDS)
+    parser.add_argument("--sandboxes", type=int, default=SANDBOXES, help="invocations at once; more wait in line")
     parser.add_argument("--quiet", action="store_true", help="no access log")
     args = parser.parse_args(argv)
     for key, value in stage_environment(args.stage).items():  # as `chalice local --stage` does
         os.environ.setdefault(key, value)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    gateway = Gateway(load_app(args.app), args.stage, integration_timeout=args.integration_timeout)
+    app = load_app(args.app)
+    gateway = Gateway(app, args.stage, integration_timeout=args.integration_timeout, sandboxes=args.sandboxes)
     server = GatewayServer(gateway, args.host, args.port, access_log=not args.quiet)
     signal.signal(signal.SIGTERM, lambda signum, frame: threading.Thread(target=server.shutdown).start())
     print(f"Serving on http://{args.host}:{server.server_port} (local API Gateway, stage {args.stage})", flush=True)
@@ -457,6 +470,7 @@ def main(argv: list[str] | None = None) -> None:
         pass
     finally:
         server.server_close()
+        gateway.close()
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
 """The Lambda side of the local gateway: proxy events, the function's limits, invocations.
 
-An invocation runs in a thread of its own so the gateway can answer 504 at API Gateway's
-integration timeout while the view keeps running, as the Lambda function would until its
-own timeout. Python cannot stop a thread: a view that never returns keeps its thread (and a
-concurrency slot) for good, which a Lambda sandbox would not (it is killed at its timeout).
+An invocation runs in a thread other than the connection's, so the gateway can answer 504 at
+API Gateway's integration timeout while the view keeps running, as the Lambda function would
+until its own timeout. Python cannot stop a thread: a view that never returns keeps its
+thread for good, which a Lambda sandbox would not (it is killed at its timeout).
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -24,6 +26,7 @@ from devtools.stage import ROOT
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024  # synchronous invocation request and response, each
 CHALICE_DEFAULT_TIMEOUT = 60  # seconds, when the stage's config names none
 CHALICE_DEFAULT_MEMORY = 128  # MB
+LINE_LIMIT_SECONDS = 300.0  # a call waiting this long for a free sandbox is throttled
 
 T = TypeVar("T")
 
@@ -33,7 +36,7 @@ class InvocationTimeout(Exception):
 
 
 class Throttled(Exception):
-    """Every concurrency slot is busy (Lambda's TooManyRequestsException)."""
+    """No sandbox became free in time (Lambda's throttling, TooManyRequestsException)."""
 
 
 @dataclass(frozen=True)
@@ -68,33 +71,40 @@ def lambda_context(limits: FunctionLimits) -> LambdaContext:
 
 
 class Invoker:
-    """Runs invocations in threads, at most `max_concurrency` at once (Lambda's concurrency limit)."""
+    """A fixed set of reused threads, the local stand-in for warm Lambda sandboxes.
 
-    def __init__(self, max_concurrency: int) -> None:
-        self._slots = threading.BoundedSemaphore(max_concurrency)
+    Reused, because module state lives on in a warm sandbox (PynamoDB keeps its botocore
+    client per thread: a fresh thread per request would be a cold start every time). Few,
+    because this machine has few cores: Lambda would run every concurrent request in a
+    sandbox of its own at once; here the ones beyond `sandboxes` wait in line first. The
+    timeout counts from the moment a call starts, as Lambda's does, so the line (an artefact
+    of the local machine) never turns into a 504.
+    """
+
+    def __init__(self, sandboxes: int, name: str, line_limit_seconds: float = LINE_LIMIT_SECONDS) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=sandboxes, thread_name_prefix=name)
+        self._line_limit = line_limit_seconds
 
     def run(self, call: Callable[[], T], wait_seconds: float) -> T:
-        """`call()`'s result; InvocationTimeout after `wait_seconds`, Throttled when no slot is free."""
-        if not self._slots.acquire(blocking=False):
-            raise Throttled("no free concurrency slot")
-        outcome: dict[str, Any] = {}
-        done = threading.Event()
+        """`call()`'s result; InvocationTimeout `wait_seconds` after it started (it runs on), Throttled
+        if it waited in line past the line limit (it never starts)."""
+        started = threading.Event()
 
-        def invocation() -> None:
-            try:
-                outcome["result"] = call()
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting request thread
-                outcome["error"] = exc
-            finally:
-                self._slots.release()
-                done.set()
+        def invocation() -> T:
+            started.set()
+            return call()
 
-        threading.Thread(target=invocation, name="lambda-invocation", daemon=True).start()
-        if not done.wait(wait_seconds):
-            raise InvocationTimeout(f"no answer within {wait_seconds:g} s")
-        if "error" in outcome:
-            raise outcome["error"]
-        return outcome["result"]
+        future = self._pool.submit(invocation)
+        if not started.wait(self._line_limit) and future.cancel():
+            raise Throttled(f"waited {self._line_limit:g} s for a free sandbox")
+        try:
+            return future.result(timeout=wait_seconds)
+        except FutureTimeout:
+            raise InvocationTimeout(f"no answer within {wait_seconds:g} s") from None
+
+    def close(self) -> None:
+        """Stop taking calls; the running ones finish in their threads."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass

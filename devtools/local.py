@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from devtools.stage import ROOT, stage_environment
 
@@ -56,9 +55,8 @@ def _dev_key() -> str:
 
 
 def api_command(stage: str, port: int) -> list[str]:
-    """The command that serves the HTTP API on 127.0.0.1:`port`."""
-    chalice = Path(sys.executable).parent / "chalice"
-    return [str(chalice), "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"]
+    """The command that serves the HTTP API on 127.0.0.1:`port`: the local API Gateway (devtools/gateway.py)."""
+    return [sys.executable, "-m", "devtools.gateway", "--stage", stage, "--host", "127.0.0.1", "--port", str(port)]
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -72,7 +72,12 @@ class Api:
         return headers
 
     def request(
-        self, method: str, path: str, headers: dict[str, str] | None = None, data: bytes | None = None, timeout: float = 120
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+        timeout: float = 120,
     ) -> requests.Response:
         """A raw HTTP request (any method, any headers) to the API."""
         return self.session.request(method.upper(), self.url + path, headers=headers, data=data, timeout=timeout)
