@@ -47,8 +47,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from chalice import Chalice
-from chalice.app import ChaliceAuthorizer, RouteEntry
+from chalice.app import Chalice, ChaliceAuthorizer, RouteEntry
 from chalice.local import LocalChalice
 
 from chalicelib.errors import error_body
@@ -103,7 +102,7 @@ def too_large(size: int, limit: int, who: str) -> GatewayResponse:
 class _ThreadLocalChalice(LocalChalice):
     """`current_request` and `lambda_context` per thread: concurrent invocations are separate sandboxes."""
 
-    @property  # type: ignore[override]
+    @property
     def lambda_context(self) -> Any:
         return getattr(self._THREAD_LOCAL, "lambda_context", None)
 
