@@ -4,8 +4,9 @@ The children run in sessions of their own, so Ctrl-C reaches only this process, 
 stops them in order: the workers, the API, then the emulator.
 
 Starts the embedded AWS emulator (unless AWS_ENDPOINT_URL points at one, e.g. LocalStack),
-creates every resource, prints a development API key, then runs `chalice local` on
-http://127.0.0.1:8000 and the SQS runner for both queues. Ctrl-C stops everything.
+creates every resource, prints a development API key, then serves the API through the local
+API Gateway (devtools/gateway.py) on http://127.0.0.1:8000 and runs the SQS runner for both
+queues. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
