@@ -13,9 +13,10 @@ from chalice import Response
 from chalice.app import Request
 from pynamodb.exceptions import PynamoDBException
 
+from chalicelib import validation
 from chalicelib.auth import Principal
 from chalicelib.config import get_settings
-from chalicelib.errors import ApiError, Forbidden, ServiceUnavailable, Unauthorized
+from chalicelib.errors import ApiError, Forbidden, InternalError, ServiceUnavailable, Unauthorized, error_body
 from chalicelib.observability import logger
 from chalicelib.schemas import parse_json
 from chalicelib.tasks.dispatch import DispatchError
@@ -33,9 +34,16 @@ _RETRYABLE = {
 }
 
 
-def json_response(body: Any, status: int = 200) -> Response:
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON response."""
-    return Response(body=json.dumps(body, ensure_ascii=False), status_code=status, headers=JSON_HEADERS)
+    return Response(
+        body=json.dumps(body, ensure_ascii=False), status_code=status, headers={**JSON_HEADERS, **(headers or {})}
+    )
+
+
+def error_response(error: ApiError) -> Response:
+    """The one JSON error shape, with the headers its status calls for."""
+    return json_response(error.body(), error.status, error.headers())
 
 
 def principal(request: Request, admin: bool = False) -> Principal:
@@ -51,38 +59,104 @@ def principal(request: Request, admin: bool = False) -> Principal:
 
 
 def body_json(request: Request) -> Any:
-    """The JSON body, bounded by MAX_BODY_BYTES."""
+    """The JSON body, bounded by MAX_BODY_BYTES and MAX_JSON_DEPTH."""
     return parse_json(request.raw_body, get_settings().max_body_bytes)
 
 
-def path_param(value: str) -> str:
-    """A path parameter, URL-decoded once."""
-    return unquote(value) if "%" in value else value
+def query_params(request: Request) -> dict[str, str]:
+    """The query parameters, each checked for control characters (422 naming it)."""
+    return {name: validation.clean_text(value, name) for name, value in (request.query_params or {}).items()}
+
+
+# Path parameters are checked by name, so no route can forget: ids that cannot exist are a
+# 404 before any AWS call, hostile text a 422 naming the parameter. Any other name gets
+# the generic check.
+_PATH_CHECKS: dict[str, Callable[[str, str], str]] = {
+    "book_id": validation.book_id,
+    "task_id": validation.task_id,
+    "name": validation.author,
+    "email": validation.email,
+}
+
+
+def path_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Path parameters URL-decoded once (API Gateway passes them encoded) and checked."""
+    checked = {}
+    for name, value in params.items():
+        decoded = unquote(value) if isinstance(value, str) and "%" in value else value
+        checked[name] = _PATH_CHECKS.get(name, validation.clean_text)(decoded, name)
+    return checked
 
 
 def json_errors(view: Callable[..., Response]) -> Callable[..., Response]:
-    """Turn domain errors into JSON 4xx and AWS outages into 503, never a bare 500."""
+    """Check path parameters, turn domain errors into JSON 4xx and AWS outages into 503 with
+    Retry-After; anything unexpected is a logged 500 in the same shape, never a bare one."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         try:
-            return view(*args, **kwargs)
+            return view(*args, **path_params(kwargs))
         except ApiError as exc:
-            return json_response(exc.body(), exc.status)
+            return error_response(exc)
         except DispatchError as exc:
             logger.error("task dispatch failed", extra={"error": str(exc)})
-            return _unavailable(str(exc))
+            return error_response(ServiceUnavailable(str(exc)))
         except (ClientError, BotoCoreError, PynamoDBException) as exc:
-            if not _is_outage(exc):
-                raise
             logger.exception("AWS call failed", extra={"error": str(exc)})
-            return _unavailable("a backing service is unavailable; try again")
+            if not _is_outage(exc):
+                return error_response(InternalError("unexpected error; it has been logged"))
+            return error_response(ServiceUnavailable("a backing service is unavailable; try again"))
+        except Exception:  # noqa: BLE001 - the last line of defence: one JSON shape, logged
+            logger.exception("unexpected error")
+            return error_response(InternalError("unexpected error; it has been logged"))
 
     return wrapper
 
 
-def _unavailable(message: str) -> Response:
-    return json_response(ServiceUnavailable(message).body(), 503)
+# Chalice answers some requests itself, before any view runs, with {"Code", "Message"}:
+# the content-type check (415), an undeclared method (405), a view's ChaliceViewError, an
+# exception outside json_errors (500). This middleware gives those the one shape too.
+_CHALICE_CODES = {
+    "MethodNotAllowedError": "MethodNotAllowed",
+    "BadRequestError": "BadRequest",
+    "UnauthorizedError": "Unauthorized",
+    "ForbiddenError": "Forbidden",
+    "NotFoundError": "NotFound",
+    "ConflictError": "Conflict",
+    "UnprocessableEntityError": "ValidationError",
+    "TooManyRequestsError": "TooManyRequests",
+    "RequestTimeoutError": "RequestTimeout",
+}
+
+
+def one_error_shape(routes: dict[str, dict[str, Any]]) -> Callable[[Request, Callable[[Request], Response]], Response]:
+    """An HTTP middleware (app.register_middleware) rewriting Chalice's own error bodies."""
+
+    def middleware(request: Request, get_response: Callable[[Request], Response]) -> Response:
+        response = get_response(request)
+        body = response.body
+        if response.status_code < 400 or not isinstance(body, dict) or "Code" not in body or "error" in body:
+            return response
+        code = str(body["Code"])
+        message, fields = str(body.get("Message", "")), []
+        if code == "UnsupportedMediaType":
+            message, fields = _media_type_message(request, routes)
+        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
+        return json_response(error_body(_CHALICE_CODES.get(code, code), message, fields), response.status_code, headers)
+
+    return middleware
+
+
+def _media_type_message(request: Request, routes: dict[str, dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    context = request.context or {}
+    route = routes.get(context.get("resourcePath", ""), {}).get(request.method)
+    accepted = ", ".join(route.content_types) if route is not None else "the documented types"
+    sent = (request.headers or {}).get("content-type")
+    if not sent:
+        message = f"a Content-Type header is required: one of {accepted}"
+    else:
+        message = f"Content-Type {sent} is not accepted here: one of {accepted}"
+    return message, [{"field": "Content-Type", "message": message}]
 
 
 def _is_outage(exc: Exception) -> bool:
