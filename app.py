@@ -9,7 +9,7 @@ from chalice.app import AuthRequest, CloudWatchEvent, SQSEvent
 
 from chalicelib import auth, books, queues, subscribers, task_records
 from chalicelib.config import get_settings
-from chalicelib.http import body_json, json_errors, json_response, one_error_shape, principal, query_params
+from chalicelib.http import body_json, json_errors, json_response, principal, query_params
 from chalicelib.schemas import BookCreate, BookUpdate, SubscriberCreate, parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
 from chalicelib.tasks.reconcile import reconcile_dead_letters
@@ -18,7 +18,6 @@ from chalicelib.tasks.worker import consume
 settings = get_settings()
 app = Chalice(app_name=settings.app_name, configure_logs=False)  # Powertools owns the "bookshelf" logger
 app.api.binary_types.extend(t for t in IMAGE_TYPES if t not in app.api.binary_types)
-app.register_middleware(one_error_shape(app.routes), "http")  # Chalice's own 405/415/500 in the one error shape
 
 
 @app.authorizer(ttl_seconds=300)

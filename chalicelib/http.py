@@ -16,7 +16,7 @@ from pynamodb.exceptions import PynamoDBException
 from chalicelib import validation
 from chalicelib.auth import Principal
 from chalicelib.config import get_settings
-from chalicelib.errors import ApiError, Forbidden, InternalError, ServiceUnavailable, Unauthorized, error_body
+from chalicelib.errors import ApiError, Forbidden, InternalError, ServiceUnavailable, Unauthorized
 from chalicelib.observability import logger
 from chalicelib.schemas import parse_json
 from chalicelib.tasks.dispatch import DispatchError
@@ -111,52 +111,6 @@ def json_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             return error_response(InternalError("unexpected error; it has been logged"))
 
     return wrapper
-
-
-# Chalice answers some requests itself, before any view runs, with {"Code", "Message"}:
-# the content-type check (415), an undeclared method (405), a view's ChaliceViewError, an
-# exception outside json_errors (500). This middleware gives those the one shape too.
-_CHALICE_CODES = {
-    "MethodNotAllowedError": "MethodNotAllowed",
-    "BadRequestError": "BadRequest",
-    "UnauthorizedError": "Unauthorized",
-    "ForbiddenError": "Forbidden",
-    "NotFoundError": "NotFound",
-    "ConflictError": "Conflict",
-    "UnprocessableEntityError": "ValidationError",
-    "TooManyRequestsError": "TooManyRequests",
-    "RequestTimeoutError": "RequestTimeout",
-}
-
-
-def one_error_shape(routes: dict[str, dict[str, Any]]) -> Callable[[Request, Callable[[Request], Response]], Response]:
-    """An HTTP middleware (app.register_middleware) rewriting Chalice's own error bodies."""
-
-    def middleware(request: Request, get_response: Callable[[Request], Response]) -> Response:
-        response = get_response(request)
-        body = response.body
-        if response.status_code < 400 or not isinstance(body, dict) or "Code" not in body or "error" in body:
-            return response
-        code = str(body["Code"])
-        message, fields = str(body.get("Message", "")), []
-        if code == "UnsupportedMediaType":
-            message, fields = _media_type_message(request, routes)
-        headers = {k: v for k, v in response.headers.items() if k.lower() != "content-type"}
-        return json_response(error_body(_CHALICE_CODES.get(code, code), message, fields), response.status_code, headers)
-
-    return middleware
-
-
-def _media_type_message(request: Request, routes: dict[str, dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
-    context = request.context or {}
-    route = routes.get(context.get("resourcePath", ""), {}).get(request.method)
-    accepted = ", ".join(route.content_types) if route is not None else "the documented types"
-    sent = (request.headers or {}).get("content-type")
-    if not sent:
-        message = f"a Content-Type header is required: one of {accepted}"
-    else:
-        message = f"Content-Type {sent} is not accepted here: one of {accepted}"
-    return message, [{"field": "Content-Type", "message": message}]
 
 
 def _is_outage(exc: Exception) -> bool:
