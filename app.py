@@ -20,7 +20,9 @@ app = Chalice(app_name=settings.app_name, configure_logs=False)  # Powertools ow
 app.api.binary_types.extend(t for t in IMAGE_TYPES if t not in app.api.binary_types)
 
 
-@app.authorizer(ttl_seconds=300)
+# Named explicitly: an authorizer named `api_key` collides with API Gateway's built-in API key
+# security scheme in chalice's swagger, which then demands `x-api-key` and never runs this.
+@app.authorizer(ttl_seconds=300, name="api_key_auth")
 def api_key(auth_request: AuthRequest) -> AuthResponse:
     """Let in callers with a valid API key."""
     caller = auth.authenticate(auth_request.token)

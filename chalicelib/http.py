@@ -64,8 +64,14 @@ def body_json(request: Request) -> Any:
 
 
 def query_params(request: Request) -> dict[str, str]:
-    """The query parameters, each checked for control characters (422 naming it)."""
-    return {name: validation.clean_text(value, name) for name, value in (request.query_params or {}).items()}
+    """The query parameters, each checked for control characters (422 naming it).
+
+    A cursor is opaque: chalicelib.pagination checks it whole (any bad cursor is a 400).
+    """
+    return {
+        name: value if name == "cursor" else validation.clean_text(value, name)
+        for name, value in (request.query_params or {}).items()
+    }
 
 
 # Path parameters are checked by name, so no route can forget: ids that cannot exist are a
