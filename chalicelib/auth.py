@@ -72,7 +72,8 @@ def _stored_keys(max_age: float) -> dict[str, Any]:
     if _clock() - _cache["at"] > max_age:
         _cache["keys"] = _load_keys()
         _cache["at"] = _clock()
-    return _cache["keys"]
+    keys: dict[str, Any] = _cache["keys"]
+    return keys
 
 
 def _find(keys: dict[str, Any], digest: str) -> Principal | None:
