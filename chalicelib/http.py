@@ -9,8 +9,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
-from chalice import Response
-from chalice.app import Request
+from chalice.app import Request, Response
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib import validation
@@ -46,9 +45,16 @@ def error_response(error: ApiError) -> Response:
     return json_response(error.body(), error.status, error.headers())
 
 
-def principal(request: Request, admin: bool = False) -> Principal:
+def _current(request: Request | None) -> Request:
+    # Chalice types `app.current_request` as optional; inside a route it is always set.
+    if request is None:
+        raise InternalError("no current request")
+    return request
+
+
+def principal(request: Request | None, admin: bool = False) -> Principal:
     """The caller the authorizer let in; 403 for non-admins where admin is needed."""
-    context = (request.context or {}).get("authorizer") or {}
+    context = (_current(request).context or {}).get("authorizer") or {}
     user = context.get("principalId")
     if not user:
         raise Unauthorized("missing credentials")
@@ -58,19 +64,20 @@ def principal(request: Request, admin: bool = False) -> Principal:
     return Principal(user, is_admin)
 
 
-def body_json(request: Request) -> Any:
+def body_json(request: Request | None) -> Any:
     """The JSON body, bounded by MAX_BODY_BYTES and MAX_JSON_DEPTH."""
-    return parse_json(request.raw_body, get_settings().max_body_bytes)
+    raw = _current(request).raw_body
+    return parse_json(raw.encode() if isinstance(raw, str) else raw, get_settings().max_body_bytes)
 
 
-def query_params(request: Request) -> dict[str, str]:
+def query_params(request: Request | None) -> dict[str, str]:
     """The query parameters, each checked for control characters (422 naming it).
 
     A cursor is opaque: chalicelib.pagination checks it whole (any bad cursor is a 400).
     """
     return {
         name: value if name == "cursor" else validation.clean_text(value, name)
-        for name, value in (request.query_params or {}).items()
+        for name, value in (_current(request).query_params or {}).items()
     }
 
 
