@@ -29,6 +29,10 @@ _RETRYABLE = {
     "ServiceUnavailable",
     "InternalError",
     "InternalServerError",
+    "InternalServiceError",  # Secrets Manager (the signing secret)
+    "InternalFailure",
+    "ServiceUnavailableException",
+    "RequestThrottled",  # SQS
     "RequestTimeout",
 }
 
@@ -130,7 +134,8 @@ def _is_outage(exc: Exception) -> bool:
     if isinstance(exc, BotoCoreError):
         return True
     if isinstance(exc, ClientError):
-        return exc.response.get("Error", {}).get("Code", "") in _RETRYABLE
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        return exc.response.get("Error", {}).get("Code", "") in _RETRYABLE or status >= 500
     if isinstance(exc, PynamoDBException):
         cause = exc.cause
         if exc.cause_response_code in _RETRYABLE:

@@ -247,3 +247,26 @@ def test_known_keys_use_the_cache_until_it_expires(key_store: Any) -> None:
     assert key_store["reads"] == 1
     key_store["clock"].now += 2
     assert auth.authenticate("Bearer old-key") is None
+
+
+# ---------------------------------------------------------------- outages
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "outage"),
+    [
+        ("ThrottlingException", 400, True),
+        ("InternalServiceError", 500, True),  # Secrets Manager's own name for it
+        ("SomethingNew", 503, True),  # any 5xx from AWS
+        ("RequestThrottled", 403, True),
+        ("ValidationException", 400, False),
+        ("AccessDeniedException", 400, False),
+    ],
+)
+def test_which_aws_errors_are_outages(code: str, status: int, outage: bool) -> None:
+    from botocore.exceptions import ClientError
+
+    from chalicelib.http import _is_outage
+
+    error = ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+    assert _is_outage(error) is outage
