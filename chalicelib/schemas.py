@@ -94,7 +94,7 @@ M = TypeVar("M", bound=BaseModel)
 
 def _fields(exc: ValidationError) -> list[dict[str, Any]]:
     return [
-        {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"]}
+        {"field": ".".join(str(p) for p in err["loc"]) or "body", "message": err["msg"].removeprefix("Value error, ")}
         for err in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
 
