@@ -9,7 +9,7 @@ from chalice.app import AuthRequest, CloudWatchEvent, SQSEvent
 
 from chalicelib import auth, books, queues, subscribers, task_records
 from chalicelib.config import get_settings
-from chalicelib.http import body_json, json_errors, json_response, principal, query_params
+from chalicelib.http import body_json, json_errors, json_response, path_param, principal, query_params
 from chalicelib.schemas import BookCreate, BookUpdate, SubscriberCreate, parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
 from chalicelib.tasks.reconcile import reconcile_dead_letters
@@ -85,20 +85,20 @@ def replace_cover(book_id: str) -> Response:
 def subscribe(name: str) -> Response:
     caller = principal(app.current_request)
     data = validate(SubscriberCreate, body_json(app.current_request))
-    return json_response(subscribers.subscribe(name, data.email, caller.user), 201)
+    return json_response(subscribers.subscribe(path_param(name), data.email, caller.user), 201)
 
 
 @app.route("/authors/{name}/subscribers", methods=["GET"], authorizer=api_key)
 @json_errors
 def list_subscribers(name: str) -> Response:
     caller = principal(app.current_request)
-    return json_response(subscribers.list_subscribers(name, caller.user, parse_page(_query())))
+    return json_response(subscribers.list_subscribers(path_param(name), caller.user, parse_page(_query())))
 
 
 @app.route("/authors/{name}/subscribers/{email}", methods=["DELETE"], authorizer=api_key)
 @json_errors
 def unsubscribe(name: str, email: str) -> Response:
-    subscribers.unsubscribe(name, email, principal(app.current_request).user)
+    subscribers.unsubscribe(path_param(name), path_param(email), principal(app.current_request).user)
     return Response(body="", status_code=204)
 
 

@@ -85,9 +85,14 @@ def query_params(request: Request | None) -> dict[str, str]:
     }
 
 
-# Path parameters are checked by name, so no route can forget: ids that cannot exist are a
-# 404 before any AWS call, hostile text a 422 naming the parameter. Any other name gets
-# the generic check.
+def path_param(value: str) -> str:
+    """A path parameter, URL-decoded once (API Gateway's REST APIs pass them encoded)."""
+    return unquote(value) if "%" in value else value
+
+
+# Every path parameter is checked by json_errors, by its name, before the view runs, so no
+# route can forget: ids that cannot exist are a 404 before any AWS call, hostile text a 422
+# naming the parameter. Any other name gets the generic text check.
 _PATH_CHECKS: dict[str, Callable[[str, str], str]] = {
     "book_id": validation.book_id,
     "task_id": validation.task_id,
@@ -96,13 +101,11 @@ _PATH_CHECKS: dict[str, Callable[[str, str], str]] = {
 }
 
 
-def path_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Path parameters URL-decoded once (API Gateway passes them encoded) and checked."""
-    checked = {}
+def check_path_params(params: dict[str, Any]) -> None:
+    """Raise a 404/422 for the first path parameter that fails its check (decoded, as the view sees it)."""
     for name, value in params.items():
-        decoded = unquote(value) if isinstance(value, str) and "%" in value else value
-        checked[name] = _PATH_CHECKS.get(name, validation.clean_text)(decoded, name)
-    return checked
+        if isinstance(value, str):
+            _PATH_CHECKS.get(name, validation.clean_text)(path_param(value), name)
 
 
 def json_errors(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -112,7 +115,8 @@ def json_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
         try:
-            return view(*args, **path_params(kwargs))
+            check_path_params(kwargs)
+            return view(*args, **kwargs)
         except ApiError as exc:
             return error_response(exc)
         except DispatchError as exc:
