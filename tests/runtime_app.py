@@ -61,7 +61,8 @@ if PROBE_QUEUE:
         failures: list[dict[str, str]] = []
         for record in event:
             command = json.loads(record.body)
-            receives = int(record.to_dict()["attributes"].get("ApproximateReceiveCount", "1"))
+            raw = record.to_dict()
+            receives = int(raw["attributes"].get("ApproximateReceiveCount", "1"))
             reply = {
                 "id": command["id"],
                 "pid": os.getpid(),
@@ -74,7 +75,7 @@ if PROBE_QUEUE:
                 time.sleep(float(command["seconds"]))
             _reply(**reply, phase="done")
             if command.get("cmd") == "fail-once" and receives == 1:
-                failures.append({"itemIdentifier": record.message_id})
+                failures.append({"itemIdentifier": raw["messageId"]})
             if command.get("cmd") == "invalid-once" and receives == 1:
                 failures.append({"itemIdentifier": "not-a-message-of-this-batch"})
         return {"batchItemFailures": failures}

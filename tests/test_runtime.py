@@ -50,7 +50,7 @@ def test_a_task_past_its_timeout_is_killed_and_ends_in_the_dlq_marked_timed_out(
     assert "timed out" in record["error"]
     assert depth(queues["DEFAULT_DLQ_NAME"]).visible == 1
     stats = runner.stats()["default_worker"]
-    assert stats["timeouts"] >= 2 and stats["errors"] >= 2
+    assert stats["timeouts"] >= 1 and stats["errors"] >= stats["timeouts"]
     assert stats["timeout_seconds"] == 2
     assert "default_worker" in runner.output() and "Task timed out after 2.00 seconds" in runner.output()
 
@@ -102,19 +102,22 @@ def test_a_killed_sandbox_fails_its_invocation_only_and_the_work_completes(start
 def test_a_partial_batch_returns_only_the_failed_message(start_runner, report: bool) -> None:
     env = {"REPORT_BATCH_ITEM_FAILURES": str(report).lower()}
     # The messages are queued before the runner starts, so they arrive as one batch.
-    queues = private_queues(3, 5)
+    queues = private_queues(10, 5)  # longer than a cold start under load, so nothing returns early
     send_probes(queues["RUNTIME_PROBE_QUEUE"], [{"id": "a"}, {"id": "b", "cmd": "fail-once"}, {"id": "c"}])
     runner = RunnerProcess({**queues, **env}, ["--only", "probe_worker"])
     try:
         replies = Replies(queues["RUNTIME_PROBE_REPLIES"])
-        if report:
-            eventually(lambda: len(replies.of("b")) == 2, timeout=60, what="the failed message to come back")
-        else:
-            eventually(lambda: len(replies.read()) >= 3, timeout=60, what="the batch")
-            eventually(lambda: depth(queues["RUNTIME_PROBE_QUEUE"]).in_flight == 0, what="the whole batch deleted")
-        eventually(lambda: depth(queues["RUNTIME_PROBE_QUEUE"]).in_flight == 0, what="nothing left in flight")
-        assert [r["id"] for r in replies.read() if r["receives"] == 1] == ["a", "b", "c"]
-        assert [r["id"] for r in replies.seen if r["receives"] > 1] == (["b"] if report else [])
+        again = ["b"] if report else []
+
+        def first_and_again() -> tuple[list[str], list[str]]:
+            seen = replies.read()
+            return sorted(r["id"] for r in seen if r["receives"] == 1), sorted(
+                r["id"] for r in seen if r["receives"] > 1
+            )
+
+        eventually(lambda: first_and_again() == (["a", "b", "c"], again), timeout=60, what="each message handled")
+        eventually(lambda: (d := depth(queues["RUNTIME_PROBE_QUEUE"])).visible + d.in_flight == 0, what="queue empty")
+        assert first_and_again() == (["a", "b", "c"], again)  # and nothing can come back: the queue is empty
         assert runner.stats()["probe_worker"]["errors"] == 0
         if not report:
             assert "Lambda ignores them and deletes the whole batch" in runner.output()
@@ -123,7 +126,7 @@ def test_a_partial_batch_returns_only_the_failed_message(start_runner, report: b
 
 
 def test_an_invalid_batch_response_returns_the_whole_batch(start_runner) -> None:
-    queues = private_queues(3, 5)
+    queues = private_queues(10, 5)  # longer than a cold start under load, so nothing returns early
     send_probes(queues["RUNTIME_PROBE_QUEUE"], [{"id": "a"}, {"id": "b", "cmd": "invalid-once"}])
     runner = RunnerProcess(queues, ["--only", "probe_worker"])
     try:
