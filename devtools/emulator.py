@@ -7,8 +7,11 @@
    "pattern": [true, true, true, false], "times": 20}. `pattern` repeats (true = fail);
   `times` bounds how many calls the rule sees. `DELETE /_emulator/faults` clears them,
   `GET /_emulator/faults` lists them with their hit counts.
+- With `--state FILE` the state of the app's services is restored from FILE at start and
+  saved to it every `--snapshot-seconds` and on stop (`devtools/emulator_state.py`);
+  `POST /_emulator/snapshot` saves it at once.
 
-Run: `python -m devtools.emulator --port 4566`.
+Run: `python -m devtools.emulator --port 4566 [--state .local/emulator-state.pickle]`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import io
 import json
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +29,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -214,8 +219,10 @@ def patch_moto() -> None:
     APIGatewayBackend.put_rest_api = put_rest_api  # type: ignore[method-assign]
 
 
-def make_app(faults: FaultTable | None = None) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """The WSGI application: moto, the SES mailbox and the fault table."""
+def make_app(
+    faults: FaultTable | None = None, state: Path | None = None
+) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The WSGI application: moto, the SES mailbox, the fault table (and snapshots when `state` is set)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     patch_moto()
@@ -237,6 +244,10 @@ def make_app(faults: FaultTable | None = None) -> Callable[[dict[str, Any], Star
             if method == "DELETE":
                 table.clear()
             return _json(start_response, "200 OK", {"faults": table.listing()})
+        if path.rstrip("/") == "/_emulator/snapshot" and method == "POST" and state is not None:
+            from devtools.emulator_state import save
+
+            return _json(start_response, "200 OK", {"bytes": save(state)})
         if path.rstrip("/") == "/_emulator/health":
             return _json(start_response, "200 OK", {"status": "running"})
         match = _SERVICE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
@@ -259,17 +270,34 @@ def make_app(faults: FaultTable | None = None) -> Callable[[dict[str, Any], Star
     return app
 
 
-def serve(host: str, port: int) -> None:
-    """Serve until interrupted."""
+def serve(host: str, port: int, state: Path | None = None, snapshot_seconds: float = 5.0) -> None:
+    """Serve until interrupted (SIGINT or SIGTERM); with `state`, restore it first and keep it saved."""
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
-    server = make_server(host, port, make_app(), threaded=True, request_handler=MotoRequestHandler)
+    from devtools.emulator_state import Snapshotter, restore
+
+    snapshots = None
+    if state is not None:
+        started = time.perf_counter()
+        if restore(state):
+            print(f"state restored from {state} in {time.perf_counter() - started:.2f} s", flush=True)
+        snapshots = Snapshotter(state, snapshot_seconds).start()
+    signal.signal(signal.SIGTERM, _interrupt)
+    server = make_server(host, port, make_app(state=state), threaded=True, request_handler=MotoRequestHandler)
     print(f"AWS emulator listening on http://{host}:{port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        if snapshots is not None:
+            snapshots.stop()
+            print(f"state saved to {state}", flush=True)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def free_port() -> int:
@@ -293,22 +321,24 @@ def wait_until_up(endpoint: str, timeout: float = 30.0) -> None:
 
 
 def start_process(
-    port: int | None = None, log: Any = None, own_session: bool = False
+    port: int | None = None, log: Any = None, own_session: bool = False, state: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start the emulator in a child process; returns it and its endpoint URL.
 
     With `own_session` the terminal's Ctrl-C does not reach it: the parent stops it last.
+    With `state` it restores and keeps saving its state in that file.
     """
     port = port or free_port()
+    persist = ["--state", str(state)] if state is not None else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devtools.emulator", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "devtools.emulator", "--host", "127.0.0.1", "--port", str(port), *persist],
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
         start_new_session=own_session,
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(endpoint)
+        wait_until_up(endpoint, timeout=120 if state is not None else 30)  # a restore imports every service
     except TimeoutError:
         proc.kill()
         raise
@@ -337,8 +367,10 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--state", type=Path, help="restore from and save to this file (default: in memory only)")
+    parser.add_argument("--snapshot-seconds", type=float, default=5.0, help="how often the state is saved")
     args = parser.parse_args(argv)
-    serve(args.host, args.port)
+    serve(args.host, args.port, args.state, args.snapshot_seconds)
 
 
 if __name__ == "__main__":

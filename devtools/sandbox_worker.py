@@ -28,7 +28,15 @@ from chalice.local import LambdaContext
 
 
 def _max_rss_kb() -> int:
-    """Peak resident set size of this process so far (Lambda's "Max Memory Used")."""
+    """Peak resident set size of this process so far (Lambda's "Max Memory Used").
+
+    VmHWM, not ru_maxrss: ru_maxrss survives exec, so a sandbox started by a big runner
+    would report the runner's peak as its own.
+    """
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 
 
