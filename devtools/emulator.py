@@ -280,8 +280,13 @@ def serve(host: str, port: int, state: Path | None = None, snapshot_seconds: flo
     snapshots = None
     if state is not None:
         started = time.perf_counter()
-        if restore(state):
-            print(f"state restored from {state} in {time.perf_counter() - started:.2f} s", flush=True)
+        try:
+            if restore(state):
+                print(f"state restored from {state} in {time.perf_counter() - started:.2f} s", flush=True)
+        except Exception as exc:  # noqa: BLE001 - e.g. a snapshot of another moto version: keep it, start empty
+            aside = state.with_suffix(".unreadable")
+            state.replace(aside)
+            print(f"could not restore {state} ({exc!r}); moved to {aside}, starting empty", flush=True)
         snapshots = Snapshotter(state, snapshot_seconds).start()
     signal.signal(signal.SIGTERM, _interrupt)
     server = make_server(host, port, make_app(state=state), threaded=True, request_handler=MotoRequestHandler)

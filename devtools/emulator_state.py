@@ -69,13 +69,22 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
-def _backends() -> dict[str, dict[str, dict[str, Any]]]:
+_BACKEND_DICT_FIELDS = {"backend", "service_name", "_use_boto3_regions", "_additional_regions", "_id"}
+
+
+def _backends() -> dict[str, dict[str, Any]]:
+    """Per service: each account's region backends, and the service-wide attributes of its
+    BackendDict (e.g. S3's `bucket_accounts`, without which a restored bucket is invisible
+    to CreateBucket and gets replaced by an empty one)."""
     from moto.backends import get_backend
 
-    state: dict[str, dict[str, dict[str, Any]]] = {}
+    state: dict[str, dict[str, Any]] = {}
     for service in SERVICES:
         backend_dict: Any = get_backend(service)  # type: ignore[call-overload]
-        state[service] = {account: dict(regions) for account, regions in backend_dict.items()}
+        state[service] = {
+            "accounts": {account: dict(regions) for account, regions in backend_dict.items()},
+            "attributes": {k: v for k, v in vars(backend_dict).items() if k not in _BACKEND_DICT_FIELDS},
+        }
     return state
 
 
@@ -112,9 +121,10 @@ def restore(path: Path) -> bool:
     from moto.backends import get_backend
 
     state = pickle.loads(path.read_bytes())
-    for service, accounts in state.items():
+    for service, saved in state.items():
         backend_dict: Any = get_backend(service)  # type: ignore[call-overload]
-        for account, regions in accounts.items():
+        vars(backend_dict).update(saved["attributes"])
+        for account, regions in saved["accounts"].items():
             account_backends = backend_dict[account]
             for region, backend in regions.items():
                 dict.__setitem__(account_backends, region, backend)
