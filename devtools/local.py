@@ -82,8 +82,8 @@ def api_command(stage: str, port: int) -> list[str]:
 
 
 def runner_command(stats_port: int) -> list[str]:
-    """The SQS/schedule runner, with sandboxes and its counters on `stats_port`."""
-    return [sys.executable, "-m", "devtools.runner", "--stats-port", str(stats_port)]
+    """The SQS/schedule runner, with sandboxes, schedules at their own rate, and its counters on `stats_port`."""
+    return [sys.executable, "-m", "devtools.runner", "--stats-port", str(stats_port), "--schedule-seconds", "0"]
 
 
 def describe_functions(stage: str) -> list[str]:

@@ -122,6 +122,7 @@ class Sandbox:
         self.proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self.invocations = 0
+        self.initialized = False
 
     @property
     def alive(self) -> bool:
@@ -191,6 +192,7 @@ class Sandbox:
             if ready is None or ready.get("type") != "ready":
                 return self._died(request_id, started, ready)
             init_ms = float(ready["init_ms"])
+            self.initialized = True
             if not slow_init:  # the invocation starts after a normal init
                 started = time.monotonic()
                 deadline = started + self.spec.timeout_seconds
@@ -350,7 +352,7 @@ class SandboxPool:
     def warm(self) -> int:
         """Sandboxes that have finished their init and are alive (idle or busy)."""
         with self._lock:
-            return sum(1 for s in (*self._idle, *self._busy) if s.alive)
+            return sum(1 for s in (*self._idle, *self._busy) if s.initialized and s.alive)
 
     def close(self) -> None:
         """Stop every idle sandbox; busy ones are killed when their invocation returns."""

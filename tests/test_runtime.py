@@ -175,3 +175,32 @@ def test_settle_deletes_per_mode_and_never_after_a_failed_invocation() -> None:
     for status in ("error", "timeout", "crash", "oom"):
         failed = Invocation(status, "r", 1.0)  # type: ignore[arg-type]
         assert settle(failed, ["m1"], True).delete == [] and settle(failed, ["m1"], False).delete == []
+
+
+def test_queues_show_the_runners_counters_when_a_runner_serves_them(monkeypatch, settings) -> None:
+    import dataclasses
+
+    from chalicelib import queues, runtime_stats
+    from devtools.sandbox_stats import FunctionStats, RuntimeStats, StatsServer
+
+    stats = RuntimeStats()
+    worker = stats.add("default_worker", FunctionStats(settings.default.name, 10, 10, 30.0, 512))
+    worker.record(Invocation("ok", "r1", 12.0, None))
+    worker.record(Invocation("timeout", "r2", 30000.0))
+    server = StatsServer(stats).start()
+    try:
+        served = dataclasses.replace(settings, runtime_stats_url=server.url)
+        monkeypatch.setattr(runtime_stats, "get_settings", lambda: served)
+        by_queue = {q["queue"]: q for q in queues.overview()}
+    finally:
+        server.stop()
+    runtime = by_queue["default"]["runtime"]
+    assert runtime["function"] == "default_worker" and runtime["invocations"] == 2
+    assert runtime["errors"] == 1 and runtime["timeouts"] == 1 and runtime["p95_ms"] == 30000.0
+    assert by_queue["media"]["runtime"] is None  # no function of that runner consumes it
+
+    monkeypatch.setattr(runtime_stats, "get_settings", lambda: dataclasses.replace(settings, runtime_stats_url=None))
+    assert all("runtime" not in q for q in queues.overview())  # on AWS: no key at all
+    down = dataclasses.replace(settings, runtime_stats_url=server.url)  # stopped: the listing still answers
+    monkeypatch.setattr(runtime_stats, "get_settings", lambda: down)
+    assert all(q["runtime"] is None for q in queues.overview())
