@@ -265,7 +265,8 @@ def make_app(
             fault = table.check(service, action)
             if fault is not None:
                 return _fault_response(fault, target, service, start_response)
-        return moto_app(environ, start_response)
+        answer: Iterable[bytes] = moto_app(environ, start_response)
+        return answer
 
     return app
 
@@ -359,13 +360,15 @@ class FaultClient:
     def add(self, **spec: Any) -> dict[str, Any]:
         response = requests.post(self.url, json=spec, timeout=5)
         response.raise_for_status()
-        return response.json()
+        added: dict[str, Any] = response.json()
+        return added
 
     def clear(self) -> None:
         requests.delete(self.url, timeout=5).raise_for_status()
 
     def listing(self) -> list[dict[str, Any]]:
-        return requests.get(self.url, timeout=5).json()["faults"]
+        faults: list[dict[str, Any]] = requests.get(self.url, timeout=5).json()["faults"]
+        return faults
 
 
 def main(argv: list[str] | None = None) -> None:

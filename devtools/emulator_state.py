@@ -122,7 +122,7 @@ def restore(path: Path) -> bool:
 
     state = pickle.loads(path.read_bytes())
     for service, saved in state.items():
-        backend_dict: Any = get_backend(service)  # type: ignore[call-overload]
+        backend_dict: Any = get_backend(service)
         vars(backend_dict).update(saved["attributes"])
         for account, regions in saved["accounts"].items():
             account_backends = backend_dict[account]

@@ -411,15 +411,19 @@ class EventSourceRunner:
         return lines
 
     def start(self) -> EventSourceRunner:
-        for component in (*self.pollers.values(), *self.schedules.values()):
-            component.start()
+        for poller in self.pollers.values():
+            poller.start()
+        for schedule in self.schedules.values():
+            schedule.start()
         return self
 
     def stop(self) -> None:
         for poller in self.pollers.values():
-            poller._stop.set()
-        for component in (*self.schedules.values(), *self.pollers.values()):
-            component.stop()
+            poller._stop.set()  # every poller stops receiving at once, then each drains
+        for schedule in self.schedules.values():
+            schedule.stop()
+        for poller in self.pollers.values():
+            poller.stop()
 
     def __enter__(self) -> EventSourceRunner:
         return self.start()

@@ -211,8 +211,8 @@ class Sandbox:
             if left <= 0:
                 return self._timed_out(request_id, started, init_ms)
             try:
-                ready = self._conn.poll(min(left, WATCH_SECONDS))
-                answer = json.loads(self._conn.recv_bytes()) if ready else None
+                answered = self._conn.poll(min(left, WATCH_SECONDS))
+                answer = json.loads(self._conn.recv_bytes()) if answered else None
             except (EOFError, OSError):
                 return self._died(request_id, started, None, init_ms)
             if answer is not None:

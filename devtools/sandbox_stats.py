@@ -128,8 +128,8 @@ class StatsServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/stats"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}/stats"
 
     def start(self) -> StatsServer:
         self._thread.start()
