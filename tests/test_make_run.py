@@ -44,8 +44,12 @@ class MakeRun:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "devtools.local"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
-        eventually(self.up, timeout=180, interval=0.5, what="the API under make run")
-        self.key = (state_dir / "api-key").read_text().strip()
+        try:
+            eventually(self.up, timeout=180, interval=0.5, what="the API under make run")
+            self.key = (state_dir / "api-key").read_text().strip()
+        except BaseException:
+            self.stop()  # never leave a stack running behind a failed start
+            raise
 
     def up(self) -> bool:
         try:
