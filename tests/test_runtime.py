@@ -204,3 +204,32 @@ def test_queues_show_the_runners_counters_when_a_runner_serves_them(monkeypatch,
     down = dataclasses.replace(settings, runtime_stats_url=server.url)  # stopped: the listing still answers
     monkeypatch.setattr(runtime_stats, "get_settings", lambda: down)
     assert all(q["runtime"] is None for q in queues.overview())
+
+
+def test_the_supervisor_restarts_with_growing_backoff_and_stops_on_an_essential_death() -> None:
+    import sys
+    import time
+
+    from devtools.supervisor import Child, Supervisor
+
+    said: list[str] = []
+    supervisor = Supervisor(say=said.append)
+    flaky = supervisor.add(Child("flaky", [sys.executable, "-c", "raise SystemExit(3)"]))
+    essential = supervisor.add(
+        Child("essential", [sys.executable, "-c", "import time; time.sleep(60)"], essential=True)
+    )
+    try:
+        eventually(
+            lambda: supervisor.check() is None and flaky.restarts >= 3, timeout=60, interval=0.05, what="3 restarts"
+        )
+        delays = [float(line.split("restarting in ")[1].split(" s")[0]) for line in said if "restarting in" in line]
+        assert delays[:3] == [0.5, 1.0, 2.0] and "exit status 3" in said[0]
+        assert essential.proc is not None
+        essential.proc.kill()
+        died = eventually(supervisor.check, timeout=10, interval=0.05, what="the essential child's death")
+        assert died is essential and "stopping everything" in said[-1]
+    finally:
+        started = time.monotonic()
+        supervisor.stop()
+    assert all(c.proc is not None and c.proc.poll() is not None for c in supervisor.children)
+    assert time.monotonic() - started < 15
