@@ -36,6 +36,8 @@ from urllib.parse import parse_qs
 
 import requests
 
+from devtools.emulator_state import may_change
+
 StartResponse = Callable[..., Any]
 _SERVICE_RE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
 
@@ -221,9 +223,12 @@ def patch_moto() -> None:
 
 
 def make_app(
-    faults: FaultTable | None = None, state: Path | None = None
+    faults: FaultTable | None = None, state: Path | None = None, changed: threading.Event | None = None
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """The WSGI application: moto, the SES mailbox, the fault table (and snapshots when `state` is set)."""
+    """The WSGI application: moto, the SES mailbox, the fault table (and snapshots when `state` is set).
+
+    `changed` is set by every request that may change the state (see `emulator_state.may_change`).
+    """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     patch_moto()
@@ -232,6 +237,8 @@ def make_app(
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if changed is not None and may_change(method, path, environ.get("HTTP_X_AMZ_TARGET")):
+            changed.set()
         if path.rstrip("/") == "/_aws/ses":
             if method == "DELETE":
                 _clear_emails()
@@ -279,7 +286,7 @@ def serve(host: str, port: int, state: Path | None = None, snapshot_seconds: flo
 
     from devtools.emulator_state import Snapshotter, restore
 
-    snapshots = None
+    snapshots, changed = None, threading.Event()
     if state is not None:
         started = time.perf_counter()
         try:
@@ -289,10 +296,12 @@ def serve(host: str, port: int, state: Path | None = None, snapshot_seconds: flo
             aside = state.with_suffix(".unreadable")
             state.replace(aside)
             print(f"could not restore {state} ({exc!r}); moved to {aside}, starting empty", flush=True)
-        snapshots = Snapshotter(state, snapshot_seconds).start()
+        snapshots = Snapshotter(state, snapshot_seconds, changed).start()
     if snapshots is not None:  # SIGTERM saves the state; without one it ends the process at once, as before
         signal.signal(signal.SIGTERM, _interrupt)
-    server = make_server(host, port, make_app(state=state), threaded=True, request_handler=MotoRequestHandler)
+    server = make_server(
+        host, port, make_app(state=state, changed=changed), threaded=True, request_handler=MotoRequestHandler
+    )
     print(f"AWS emulator listening on http://{host}:{port}", flush=True)
     try:
         server.serve_forever()
