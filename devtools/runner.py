@@ -84,6 +84,7 @@ class Settlement:
 
     delete: list[str]
     note: str | None = None
+    warn: bool = False
 
 
 def batch_item_failures(result: Any, message_ids: Sequence[str]) -> list[str] | None:
@@ -115,7 +116,7 @@ def batch_item_failures(result: Any, message_ids: Sequence[str]) -> list[str] | 
 def settle(invocation: Invocation, message_ids: Sequence[str], report_batch_item_failures: bool) -> Settlement:
     """What Lambda's SQS event source mapping does with a batch after this invocation."""
     if invocation.failed:
-        return Settlement([], f"invocation {invocation.status}: the whole batch returns to the queue")
+        return Settlement([], f"invocation {invocation.status}: the whole batch returns to the queue", warn=True)
     if not report_batch_item_failures:
         failures = invocation.result.get("batchItemFailures") if isinstance(invocation.result, dict) else None
         note = None
@@ -124,11 +125,12 @@ def settle(invocation: Invocation, message_ids: Sequence[str], report_batch_item
                 "the handler returned batchItemFailures but the mapping has no ReportBatchItemFailures: "
                 "Lambda ignores them and deletes the whole batch"
             )
-        return Settlement(list(message_ids), note)
+        return Settlement(list(message_ids), note, warn=note is not None)
     kept = batch_item_failures(invocation.result, message_ids)
     if kept is None:
-        return Settlement([], "invalid batchItemFailures response: the whole batch returns to the queue")
-    return Settlement([m for m in message_ids if m not in set(kept)], f"{len(kept)} returned" if kept else None)
+        return Settlement([], "invalid batchItemFailures response: the whole batch returns to the queue", warn=True)
+    note = f"{len(kept)} of {len(message_ids)} messages reported failed; they return to the queue" if kept else None
+    return Settlement([m for m in message_ids if m not in set(kept)], note)
 
 
 # ---------------------------------------------------------------- how a function is invoked
@@ -267,7 +269,7 @@ class QueuePoller:
             outcome = settle(invocation, ids, self.report_batch_item_failures)
             if outcome.note:
                 log.log(
-                    logging.WARNING if "whole batch" in outcome.note else logging.INFO,
+                    logging.WARNING if outcome.warn else logging.INFO,
                     "%s: %s (%s)",
                     self.source.name,
                     outcome.note,
