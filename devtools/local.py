@@ -8,6 +8,8 @@ http://127.0.0.1:8000 and runs the SQS/schedule runner with sandboxes. A supervi
 restarts the API or the runner when they die; only the emulator's death or Ctrl-C stops
 everything, in order: the workers, the API, the emulator last (which saves its state).
 
+The API is served through the local API Gateway (devtools/gateway.py, `api_command()`).
+
 Environment: STAGE (local), API_PORT (8000), EMULATOR_PORT (4566), RUNNER_STATS_PORT
 (any free port), LOCAL_STATE_DIR (.local), FRESH (0).
 """
@@ -76,9 +78,8 @@ def _dev_key() -> str:
 
 
 def api_command(stage: str, port: int) -> list[str]:
-    """The command that serves the HTTP API on 127.0.0.1:`port`."""
-    chalice = Path(sys.executable).parent / "chalice"
-    return [str(chalice), "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"]
+    """The command that serves the HTTP API on 127.0.0.1:`port`: the local API Gateway (devtools/gateway.py)."""
+    return [sys.executable, "-m", "devtools.gateway", "--stage", stage, "--host", "127.0.0.1", "--port", str(port)]
 
 
 def runner_command(stats_port: int) -> list[str]:
