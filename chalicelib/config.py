@@ -71,6 +71,8 @@ class Settings:
     local_api_keys: str
     report_batch_item_failures: bool
     signing_secret_name: str
+    # Local runtime: the runner's counters (`GET <url>`), exported by `make run`; None on AWS.
+    runtime_stats_url: str | None
 
     @property
     def queues(self) -> dict[str, QueueSettings]:
@@ -127,4 +129,6 @@ def get_settings() -> Settings:
         # ReportBatchItemFailures); false only for a mapping deployed without that type.
         report_batch_item_failures=_bool("REPORT_BATCH_ITEM_FAILURES", True),
         signing_secret_name=os.environ.get("SIGNING_SECRET_NAME", f"{prefix}/signing-key"),
+        # Local runtime (make run): where the runner serves its per-function counters.
+        runtime_stats_url=os.environ.get("RUNTIME_STATS_URL") or None,
     )
