@@ -7,7 +7,7 @@ from typing import Any
 from chalice import AuthResponse, Chalice, Rate, Response
 from chalice.app import AuthRequest, CloudWatchEvent, SQSEvent
 
-from chalicelib import auth, books, queues, subscribers, task_records
+from chalicelib import auth, books, chalice_errors, queues, subscribers, task_records
 from chalicelib.config import get_settings
 from chalicelib.http import body_json, json_errors, json_response, path_param, principal, query_params
 from chalicelib.schemas import BookCreate, BookUpdate, SubscriberCreate, parse_page, validate
@@ -18,6 +18,7 @@ from chalicelib.tasks.worker import consume
 settings = get_settings()
 app = Chalice(app_name=settings.app_name, configure_logs=False)  # Powertools owns the "bookshelf" logger
 app.api.binary_types.extend(t for t in IMAGE_TYPES if t not in app.api.binary_types)
+chalice_errors.install(app)  # Chalice's own 415/405/500 answers in the one error shape
 
 
 # Named explicitly: an authorizer named `api_key` collides with API Gateway's built-in API key
