@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chalicelib.errors import RETRY_AFTER_SECONDS
 from devtools.stage import ROOT, stage_environment
 
 # Logical ids chalice gives the functions (see `chalice package` output).
@@ -290,7 +291,7 @@ def dashboard_body(settings: Any) -> dict[str, Any]:
 # extra headers). API Gateway has no route for an unknown path and answers it as
 # MISSING_AUTHENTICATION_TOKEN (403): that is a 404 here. An exception in the authorizer
 # (SSM down) is AUTHORIZER_FAILURE (500): a 503 with Retry-After, like every outage.
-RETRY_AFTER = {"Retry-After": "5"}  # chalicelib.errors.RETRY_AFTER_SECONDS; a test keeps them equal
+RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}  # the routes' and the local gateway's value
 GATEWAY_RESPONSES: dict[str, tuple[int | None, str, str | None, dict[str, str]]] = {
     "DEFAULT_4XX": (None, "BadRequest", None, {}),
     "DEFAULT_5XX": (None, "InternalServerError", None, {}),
@@ -311,7 +312,7 @@ GATEWAY_RESPONSES: dict[str, tuple[int | None, str, str | None, dict[str, str]]]
     ),
     "UNSUPPORTED_MEDIA_TYPE": (415, "UnsupportedMediaType", None, {}),
     "REQUEST_TOO_LARGE": (413, "PayloadTooLarge", "the request is larger than API Gateway accepts (10 MB)", {}),
-    "INTEGRATION_TIMEOUT": (504, "GatewayTimeout", "the API did not answer in time; try again", RETRY_AFTER),
+    "INTEGRATION_TIMEOUT": (504, "GatewayTimeout", "the API did not answer in time; try again", {}),
     "THROTTLED": (429, "TooManyRequests", "too many requests; slow down", RETRY_AFTER),
 }
 
