@@ -5,9 +5,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib.errors import MalformedRequest, PayloadTooLarge, ValidationFailed
 
@@ -40,6 +49,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class CoverUpload(_Strict):
+    """A cover the client uploads to S3 itself: `cover_upload` of `POST /books`, body of
+    `POST /books/{id}/cover/upload`. The size is checked against the limit in the service (413)."""
+
+    content_type: Literal["image/jpeg", "image/png", "image/webp"]
+    size: int = Field(ge=1)
+
+
 class BookCreate(_Strict):
     """Body of `POST /books`."""
 
@@ -47,6 +64,13 @@ class BookCreate(_Strict):
     authors: list[AuthorName] = Field(min_length=1, max_length=MAX_AUTHORS)
     description: Description | None = None
     cover: str | None = Field(default=None, description="base64-encoded JPEG, PNG or WebP")
+    cover_upload: CoverUpload | None = None
+
+    @model_validator(mode="after")
+    def _one_cover(self) -> BookCreate:
+        if self.cover is not None and self.cover_upload is not None:
+            raise ValueError("give either cover (inline) or cover_upload (direct upload), not both")
+        return self
 
     @field_validator("title")
     @classmethod

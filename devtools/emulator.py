@@ -219,7 +219,9 @@ def make_app(faults: FaultTable | None = None) -> Callable[[dict[str, Any], Star
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     patch_moto()
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    from devtools.s3_post_policy import guard
+
+    moto_app = guard(DomainDispatcherApplication(create_backend_app))  # S3's POST policy check, which moto lacks
     table = faults or FaultTable()
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
