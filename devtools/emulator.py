@@ -214,6 +214,12 @@ def patch_moto() -> None:
     APIGatewayBackend.put_rest_api = put_rest_api  # type: ignore[method-assign]
 
 
+_DYNAMODB_WRITES = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement"}
+)
+_dynamodb_writes = threading.Lock()
+
+
 def make_app(faults: FaultTable | None = None) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """The WSGI application: moto, the SES mailbox and the fault table."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -256,6 +262,10 @@ def make_app(faults: FaultTable | None = None) -> Callable[[dict[str, Any], Star
             fault = table.check(service, action)
             if fault is not None:
                 return _fault_response(fault, target, service, start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET") or ""
+        if target.startswith("DynamoDB_") and target.rsplit(".", 1)[-1] in _DYNAMODB_WRITES:
+            with _dynamodb_writes:  # moto evaluates a condition and writes without a lock; DynamoDB is atomic
+                return list(moto_app(environ, start_response))
         return moto_app(environ, start_response)
 
     return app
