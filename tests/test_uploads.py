@@ -313,7 +313,7 @@ def test_conditional_writes_are_atomic_at_the_emulator(endpoint: str, aws: Any, 
         wins: list[int] = []
         barrier = threading.Barrier(2)
 
-        def claim(task_id: str = task_id) -> None:
+        def claim(task_id: str = task_id, barrier: threading.Barrier = barrier, wins: list[int] = wins) -> None:
             ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=settings.region)
             barrier.wait()
             try:
