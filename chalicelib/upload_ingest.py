@@ -58,13 +58,16 @@ def ingest(bucket: str, key: str) -> dict[str, Any]:
         logger.warning("S3 event for an object this stage never asked for; ignored", extra={"key": key})
         return {"skipped": f"not an upload of this stage: s3://{bucket}/{key}"}
     book_id, version = target
-    info = storage.head(key)
-    if info is None:
-        return {"skipped": "the uploaded object is gone"}
     book = _book(book_id)
     if book is None or int(book.cover_version or 0) != version:
         storage.delete(key)
         return {"skipped": "book deleted or cover replaced"}
+    if book.cover_status == "ready":  # a run that finished but could not record it
+        storage.delete(key)
+        return {"skipped": "cover already ingested"}
+    info = storage.head(key)
+    if info is None:
+        return {"skipped": "the uploaded object is gone"}
     if info.size > settings.max_upload_bytes:
         raise _fail(book_id, version, f"upload of {info.size} bytes exceeds the limit of {settings.max_upload_bytes}")
     detected = storage.sniff_image_type(storage.first_bytes(key))
