@@ -54,7 +54,7 @@ def get(key: str, max_bytes: int) -> bytes:
     if obj["ContentLength"] > max_bytes:
         obj["Body"].close()
         raise ValueError(f"object {key} has {obj['ContentLength']} bytes, more than {max_bytes}")
-    return obj["Body"].read()
+    return bytes(obj["Body"].read())
 
 
 def delete_prefix(prefix: str) -> int:
@@ -71,8 +71,10 @@ def delete_prefix(prefix: str) -> int:
 def presigned_url(key: str) -> str:
     """A short-lived GET URL for a private object."""
     settings = get_settings()
-    return client("s3").generate_presigned_url(
-        "get_object", Params={"Bucket": settings.media_bucket, "Key": key}, ExpiresIn=settings.presign_ttl_seconds
+    return str(
+        client("s3").generate_presigned_url(
+            "get_object", Params={"Bucket": settings.media_bucket, "Key": key}, ExpiresIn=settings.presign_ttl_seconds
+        )
     )
 
 

@@ -63,14 +63,17 @@ def _load(body: str) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _object(record: Any) -> UploadedObject | None:
     if not isinstance(record, dict) or record.get("eventSource") != "aws:s3":
         return None
     if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
         return None
-    s3 = record.get("s3") if isinstance(record.get("s3"), dict) else {}
-    bucket = s3.get("bucket") if isinstance(s3.get("bucket"), dict) else {}
-    obj = s3.get("object") if isinstance(s3.get("object"), dict) else {}
+    s3 = _dict(record.get("s3"))
+    bucket, obj = _dict(s3.get("bucket")), _dict(s3.get("object"))
     name, key = bucket.get("name"), obj.get("key")
     if not isinstance(name, str) or not isinstance(key, str):
         return None
