@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -149,19 +150,27 @@ def configure_uploads(settings: Settings) -> None:
     s3.put_bucket_lifecycle_configuration(
         Bucket=settings.media_bucket, LifecycleConfiguration={"Rules": [upload_lifecycle_rule(settings)]}
     )
-    s3.put_bucket_notification_configuration(
-        Bucket=settings.media_bucket,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "Id": "cover-uploads",
-                    "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": UPLOADS_PREFIX}]}},
-                }
-            ]
-        },
-    )
+    notification = {
+        "QueueConfigurations": [
+            {
+                "Id": "cover-uploads",
+                "QueueArn": queue_arn,
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": UPLOADS_PREFIX}]}},
+            }
+        ]
+    }
+    for attempt in range(6):
+        try:
+            s3.put_bucket_notification_configuration(
+                Bucket=settings.media_bucket, NotificationConfiguration=notification
+            )
+            return
+        except ClientError as exc:
+            # S3 test-sends to the queue; a queue policy set a moment ago may not be in effect yet.
+            if exc.response["Error"]["Code"] != "InvalidArgument" or attempt == 5:
+                raise
+            time.sleep(2 * (attempt + 1))
 
 
 def ensure_api_keys_parameter(settings: Settings) -> None:
