@@ -99,7 +99,8 @@ def create_book(owner: str, data: BookCreate) -> dict[str, Any]:
     _index_authors(book, data.authors)
     signatures.append(jobs.notify_subscribers.s(book.id))
     if upload is None:
-        return {"book": view(_reload(book)), "tasks": dispatch(signatures, owner)}
+        task_ids = dispatch(signatures, owner)  # before the reload: eager mode runs them here
+        return {"book": view(_reload(book)), "tasks": task_ids}
     uploads.record_pending(upload, owner)
     task_ids = dispatch([*signatures, *upload.signatures], owner)[: len(signatures)]
     return {"book": view(_reload(book)), "upload": upload.form, "tasks": [upload.ingest.task_id, *task_ids]}
