@@ -111,6 +111,24 @@ def test_upload_over_the_policy_limit_is_refused_by_s3_and_the_book_expires(
     # The URL's lifetime is over: S3 refuses the form itself now.
     status, code, message = _error(_post(upload, jpeg_bytes()))
     assert (status, code, message) == (403, "AccessDenied", "Invalid according to Policy: Policy expired.")
+    # An upload that started in time and landed late (S3 checks the policy when it starts) still wins.
+    aws("s3").put_object(
+        Bucket=settings.media_bucket, Key=upload["fields"]["key"], Body=jpeg_bytes(), ContentType="image/jpeg"
+    )
+    eventually(lambda: _book(api, book_id)["cover_status"] == "ready", timeout=90, what="the late upload resized")
+    assert final_record(api, payload["tasks"][0])["status"] == "SUCCESS"
+
+
+def test_an_expiry_past_the_sqs_delay_limit_is_reached_in_hops(api: Any, paused_workers: Any) -> None:
+    from chalicelib.upload_jobs import expire_upload
+
+    book_id = _new_book(api)["book"]["id"]
+    deadline = time.time() + 3600
+    result = expire_upload.func(book_id, 1, "no-such-task", deadline)
+    hop = api.get(f"/tasks/{result['rescheduled']}", user="admin")[1]
+    assert hop["status"] == "PENDING" and hop["name"] == "covers.expire_upload"
+    assert hop["args"] == [book_id, 1, "no-such-task", deadline]
+    assert _book(api, book_id)["cover_status"] == "awaiting_upload"  # nothing expired early
 
 
 def test_wrong_content_type_in_the_form_is_refused(api: Any, aws: Any, settings: Any) -> None:
