@@ -222,6 +222,12 @@ def patch_moto() -> None:
     APIGatewayBackend.put_rest_api = put_rest_api  # type: ignore[method-assign]
 
 
+_DYNAMODB_WRITES = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement"}
+)
+_dynamodb_writes = threading.Lock()
+
+
 def make_app(
     faults: FaultTable | None = None, state: Path | None = None, changed: threading.Event | None = None
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
@@ -232,7 +238,9 @@ def make_app(
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     patch_moto()
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    from devtools.s3_post_policy import guard
+
+    moto_app = guard(DomainDispatcherApplication(create_backend_app))  # S3's POST policy check, which moto lacks
     table = faults or FaultTable()
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -273,6 +281,10 @@ def make_app(
             fault = table.check(service, action)
             if fault is not None:
                 return _fault_response(fault, target, service, start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET") or ""
+        if target.startswith("DynamoDB_") and target.rsplit(".", 1)[-1] in _DYNAMODB_WRITES:
+            with _dynamodb_writes:  # moto evaluates a condition and writes without a lock; DynamoDB is atomic
+                return list(moto_app(environ, start_response))
         answer: Iterable[bytes] = moto_app(environ, start_response)
         return answer
 
