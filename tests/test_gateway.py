@@ -350,7 +350,6 @@ def test_view_past_the_integration_timeout_is_504_and_keeps_running(test_gateway
     response = requests.get(f"{url}/slow", timeout=60)
     answered = time.monotonic() - started
     assert response.status_code == 504 and _is_error(response.json(), "GatewayTimeout")
-    assert int(response.headers["Retry-After"]) > 0
     assert answered < gateway_app.SLOW_SECONDS  # answered at the timeout, not when the view ended
     assert gateway_app.SLOW_DONE.wait(30), "the view went on running to its end, as the Lambda would"
 
