@@ -71,6 +71,9 @@ class Settings:
     local_api_keys: str
     report_batch_item_failures: bool
     signing_secret_name: str
+    # Dashboard: admin session lifetime, and the local runtime's counters (None on AWS).
+    dashboard_session_seconds: int
+    runtime_stats_url: str | None
 
     @property
     def queues(self) -> dict[str, QueueSettings]:
@@ -127,4 +130,8 @@ def get_settings() -> Settings:
         # ReportBatchItemFailures); false only for a mapping deployed without that type.
         report_batch_item_failures=_bool("REPORT_BATCH_ITEM_FAILURES", True),
         signing_secret_name=os.environ.get("SIGNING_SECRET_NAME", f"{prefix}/signing-key"),
+        # Dashboard: a short session, so a stolen cookie or a revoked key is good for minutes at most;
+        # RUNTIME_STATS_URL is set by `make run` (the local runner's counters), unset on AWS.
+        dashboard_session_seconds=_int("DASHBOARD_SESSION_SECONDS", 900),
+        runtime_stats_url=os.environ.get("RUNTIME_STATS_URL") or None,
     )
