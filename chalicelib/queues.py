@@ -24,14 +24,14 @@ FAILURE_ATTRIBUTES = ("failure-reason", "source-queue", "task-id")
 @cache
 def queue_url(name: str) -> str:
     """The URL of queue `name` (cached)."""
-    return client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+    return str(client("sqs").get_queue_url(QueueName=name)["QueueUrl"])
 
 
 @cache
 def queue_arn(name: str) -> str:
     """The ARN of queue `name` (cached)."""
     attrs = client("sqs").get_queue_attributes(QueueUrl=queue_url(name), AttributeNames=["QueueArn"])
-    return attrs["Attributes"]["QueueArn"]
+    return str(attrs["Attributes"]["QueueArn"])
 
 
 def queue_settings(key_or_name: str) -> QueueSettings:

@@ -327,3 +327,23 @@ def _unb64(text: str) -> bytes:
     import base64
 
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_a_kept_task_table_gets_the_book_index_it_lacks(aws, settings) -> None:
+    """Local state kept from an earlier run (before the book index existed) is brought up to date."""
+    from chalicelib.models import TaskRecord
+    from devtools.resources import create_tables
+
+    ddb = aws("dynamodb")
+    ddb.update_table(
+        TableName=settings.tasks_table, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "book-created-index"}}]
+    )
+
+    def indexes() -> set[str]:
+        table = ddb.describe_table(TableName=settings.tasks_table)["Table"]
+        return {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
+
+    assert "book-created-index" not in indexes()
+    create_tables()
+    assert "book-created-index" in indexes()
+    assert list(TaskRecord.book_index.query("no-such-book", limit=1)) == []

@@ -65,12 +65,14 @@ def list_tasks(query: dict[str, str]) -> dict[str, Any]:
         if not (book or status or name):
             raise _invalid("since" if since else "until", "a time window needs a status, name or book filter too")
     window = _window(since, until)
+    index: Any
+    key: str
     if book is not None:
         index, key, filters = TaskRecord.book_index, book, [(TaskRecord.status, status), (TaskRecord.name, name)]
     elif status is not None:
         index, key, filters = TaskRecord.status_index, status, [(TaskRecord.name, name)]
     else:
-        index, key, filters = TaskRecord.name_index, name, []
+        index, key, filters = TaskRecord.name_index, name or "", []
     condition = None
     for attribute, value in filters:
         if value is not None:

@@ -11,8 +11,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from chalice import Response
-from chalice.app import Request
+from chalice.app import Request, Response
 
 from chalicelib import queues, task_records
 from chalicelib.dashboard import session, tasks, web, workers

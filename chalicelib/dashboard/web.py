@@ -15,7 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 
 from chalicelib.errors import ApiError, NotFound
 
@@ -70,7 +70,7 @@ def page_html() -> str:
     return html
 
 
-def _headers(content_type: str, cache_control: str, **extra: str) -> dict[str, str]:
+def _headers(content_type: str, cache_control: str, **extra: str) -> dict[str, str | list[str]]:
     return {"Content-Type": content_type, "Cache-Control": cache_control, **SECURITY_HEADERS, **extra}
 
 
