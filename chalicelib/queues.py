@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
@@ -270,7 +271,9 @@ def dead_letters(key_or_name: str, limit: int = 50) -> dict[str, Any]:
     return {"queue": queue.key, "dead_letter_queue": queue.dlq_name, **counts.as_dict(), "items": items}
 
 
-def delete_dead_letter(key_or_name: str, message_id: str, search_limit: int = 1000) -> dict[str, Any] | None:
+def delete_dead_letter(
+    key_or_name: str, message_id: str, search_limit: int = 1000, search_seconds: float = 10.0
+) -> dict[str, Any] | None:
     """Delete ONE message of a queue's DLQ, found by its id; returns it, or None when not found.
 
     The delete uses a receipt handle from a receive made here, never one the browser saw
@@ -279,13 +282,15 @@ def delete_dead_letter(key_or_name: str, message_id: str, search_limit: int = 10
     delete with an outdated handle with success while keeping the message. While this
     search holds the messages it read (invisible for HOLD seconds), no other peek can
     receive the target, so the handle stays the latest until it is used. Everything else
-    read is made visible again.
+    read is made visible again. The search is bounded by `search_limit` messages and
+    `search_seconds`; None then means "not found among those".
     """
     queue = queue_settings(key_or_name)
     sqs, url = client("sqs"), queue_url(queue.dlq_name)
     held: dict[str, str] = {}
     target: dict[str, Any] | None = None
-    while target is None and len(held) < search_limit:
+    deadline = time.monotonic() + search_seconds  # well inside API Gateway's 29 s
+    while target is None and len(held) < search_limit and time.monotonic() < deadline:
         batch = sqs.receive_message(
             QueueUrl=url,
             MaxNumberOfMessages=SQS_BATCH,
