@@ -177,6 +177,20 @@ def test_failure_task_page_shows_the_traceback_and_runs_it_again(admin_tab, work
     assert record["id"] == task_id and record["result"] == {"healed": token}
 
 
+def test_a_book_links_to_its_tasks(admin_tab, api, workers) -> None:
+    from helpers import b64, jpeg_bytes, unique_author
+
+    status, created = api.post("/books", {"title": "Linked", "authors": [unique_author()], "cover": b64(jpeg_bytes())})
+    assert status == 202
+    book_id, task_ids = created["book"]["id"], created["tasks"]
+    admin_tab.go(f"#/tasks/{task_ids[0]}")
+    admin_tab.page.click(f'#task-fields a[href="#/tasks?book={book_id}"]')
+    admin_tab.page.wait_for_selector(f'#tasks-body tr[data-task="{task_ids[1]}"]')
+    shown = admin_tab.page.eval_on_selector_all("#tasks-body tr", "rows => rows.map(r => r.dataset.task)")
+    assert sorted(shown) == sorted(task_ids)
+    assert admin_tab.page.input_value('#task-filter input[name="book"]') == book_id
+
+
 def test_redrive_a_dead_letter_queue_from_the_page(admin_tab, paused_workers, settings) -> None:
     task_id = dead_letter_marker(settings.default)
     admin_tab.go("#/dead-letters")
