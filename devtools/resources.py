@@ -37,8 +37,8 @@ def add_missing_indexes(model: Any) -> list[str]:
     """Give a table kept from an earlier run the indexes its model gained since (as a stack update would)."""
     ddb, table = client("dynamodb"), model.Meta.table_name
     present = {i["IndexName"] for i in ddb.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])}
-    added = []
-    for index in model._get_schema()["global_secondary_indexes"]:
+    added, schema = [], model._get_schema()
+    for index in schema["global_secondary_indexes"]:
         if index["index_name"] in present:
             continue
         create = {
@@ -48,7 +48,7 @@ def add_missing_indexes(model: Any) -> list[str]:
         }
         ddb.update_table(
             TableName=table,
-            AttributeDefinitions=index["attribute_definitions"],
+            AttributeDefinitions=schema["attribute_definitions"],  # all of them: moto replaces the list
             GlobalSecondaryIndexUpdates=[{"Create": create}],
         )
         added.append(index["index_name"])
