@@ -347,3 +347,12 @@ def test_a_kept_task_table_gets_the_book_index_it_lacks(aws, settings) -> None:
     create_tables()
     assert "book-created-index" in indexes()
     assert list(TaskRecord.book_index.query("no-such-book", limit=1)) == []
+
+
+def test_an_sqs_outage_is_a_503_in_the_one_error_shape(admin, faults) -> None:
+    faults.add(service="sqs", action="GetQueueAttributes", code="ServiceUnavailable", status=503)
+    response = admin.get("/dashboard/api/queues")
+    assert _error(response, 503)["error"] == "ServiceUnavailable"
+    assert response.headers["X-Frame-Options"] == "DENY" and response.headers["Cache-Control"] == "no-store"
+    faults.clear()
+    assert admin.get("/dashboard/api/queues").status_code == 200
