@@ -191,6 +191,29 @@ def test_a_book_links_to_its_tasks(admin_tab, api, workers) -> None:
     assert admin_tab.page.input_value('#task-filter input[name="book"]') == book_id
 
 
+def test_tasks_filter_by_status_name_and_time_in_the_form(admin_tab, workers, api) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    task_id = dashboard_ok.delay(5)
+    final_record(api, task_id)
+    admin_tab.go("#/tasks")
+    form = admin_tab.page.locator("#task-filter")
+    form.locator('select[name="status"]').select_option("SUCCESS")
+    form.locator('input[name="name"]').fill("tests.dashboard_ok")
+    since = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S")
+    form.locator('input[name="since"]').fill(since)
+    form.locator('button[type="submit"]').click()
+    admin_tab.page.wait_for_selector(f'#tasks-body tr[data-task="{task_id}"]')
+    names = admin_tab.page.eval_on_selector_all(
+        "#tasks-body tr td:nth-child(3)", "cells => cells.map(c => c.textContent)"
+    )
+    assert set(names) == {"tests.dashboard_ok"}
+    assert admin_tab.text("#tasks-error") == ""
+    form.locator('input[name="until"]').fill((datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"))
+    form.locator('button[type="submit"]').click()
+    eventually(lambda: "since" in admin_tab.text("#tasks-error"), timeout=20, what="since after until refused")
+
+
 def test_redrive_a_dead_letter_queue_from_the_page(admin_tab, paused_workers, settings) -> None:
     task_id = dead_letter_marker(settings.default)
     admin_tab.go("#/dead-letters")
