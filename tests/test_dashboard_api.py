@@ -12,14 +12,14 @@ from typing import Any
 
 import pytest
 import requests
-from app_server import serve
 from dashboard_support import Signed, dashboard_boom, dead_letter_marker, sign_in
 from helpers import b64, eventually, final_record, jpeg_bytes, unique_author
 
 
 @pytest.fixture(scope="module")
-def base_url(app_module: Any) -> str:
-    return serve(app_module)
+def base_url(gateway_url: str) -> str:
+    """The app behind the local API Gateway, over real HTTP (the `api` fixture's server)."""
+    return gateway_url
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """The dashboard in a real browser: Debian's headless Chromium driven by Playwright.
 
-The app is served over real HTTP (tests/app_server.py). Chromium is installed by
+The app is served over real HTTP by the local API Gateway (`gateway_url`). Chromium is installed by
 `make test` when missing; where it cannot be, these tests skip and say why.
 """
 
@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from app_server import serve
 from dashboard_support import HEALED, dashboard_boom, dashboard_ok, dead_letter_marker
 from helpers import eventually, final_record
 
@@ -47,8 +46,9 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="module")
-def base_url(app_module: Any) -> str:
-    return serve(app_module)
+def base_url(gateway_url: str) -> str:
+    """The app behind the local API Gateway, over real HTTP (the `api` fixture's server)."""
+    return gateway_url
 
 
 class Dashboard:

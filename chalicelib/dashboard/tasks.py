@@ -14,7 +14,7 @@ from typing import Any
 from chalicelib import task_records
 from chalicelib.errors import ValidationFailed
 from chalicelib.models import TaskRecord
-from chalicelib.pagination import decode_cursor, encode_cursor
+from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.schemas import parse_page
 from chalicelib.tasks.records import STATUSES
 from chalicelib.tasks.subjects import MAX_BOOK_ID
@@ -73,6 +73,14 @@ def list_tasks(query: dict[str, str]) -> dict[str, Any]:
         index, key, filters = TaskRecord.status_index, status, [(TaskRecord.name, name)]
     else:
         index, key, filters = TaskRecord.name_index, name or "", []
+    scope = listing_scope(
+        "dashboard-tasks",
+        book=book,
+        status=status,
+        name=name,
+        since=since.isoformat() if since else None,
+        until=until.isoformat() if until else None,
+    )
     condition = None
     for attribute, value in filters:
         if value is not None:
@@ -83,10 +91,10 @@ def list_tasks(query: dict[str, str]) -> dict[str, Any]:
         filter_condition=condition,
         scan_index_forward=False,
         limit=page.limit,
-        last_evaluated_key=decode_cursor(page.cursor),
+        last_evaluated_key=decode_cursor(page.cursor, scope),
     )
     items = [task_records.view(record) for record in rows]
-    return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key)}
+    return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key, scope)}
 
 
 def _window(since: datetime | None, until: datetime | None) -> Any:

@@ -9,6 +9,7 @@
   let csrf = "";
   let timer = null;
   let taskCursor = null;
+  let taskListing = 0; // which listing the rows on screen belong to: a late answer of an older one is dropped
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -143,23 +144,25 @@
     const form = $("task-filter");
     for (const field of ["status", "name", "book", "since", "until"]) form.elements[field].value = (params.get(field) || "").replace(/Z$/, "");
     taskCursor = null;
+    taskListing += 1;
     $("tasks-body").replaceChildren();
-    loadTasks(params);
+    loadTasks(params, taskListing);
   }
-  async function loadTasks(params) {
+  async function loadTasks(params, listing) {
     $("tasks-error").textContent = "";
     const query = new URLSearchParams();
     for (const [k, v] of params) if (v) query.set(k, (k === "since" || k === "until") && !v.endsWith("Z") ? v + "Z" : v);
     query.set("limit", "25");
     if (taskCursor) query.set("cursor", taskCursor);
     let page;
-    try { page = await call(`${API}tasks?${query}`); } catch (error) { $("tasks-error").textContent = error.message; return; }
+    try { page = await call(`${API}tasks?${query}`); } catch (error) { if (listing === taskListing) $("tasks-error").textContent = error.message; return; }
+    if (listing !== taskListing) return;
     $("tasks-body").append(...page.items.map((t) => el("tr", { "data-task": t.id },
       el("td", {}, t.created_at), el("td", { class: `status-${t.status}` }, t.status), el("td", {}, t.name),
       el("td", {}, bookLink(t.book_id)), num(t.attempts), el("td", {}, taskLink(t.id)))));
     taskCursor = page.next_cursor;
     $("tasks-more").hidden = !taskCursor;
-    $("tasks-more").onclick = () => loadTasks(params);
+    $("tasks-more").onclick = () => loadTasks(params, listing);
   }
   $("task-filter").addEventListener("submit", (event) => {
     event.preventDefault();
