@@ -15,6 +15,7 @@ from chalicelib.aws import client
 from chalicelib.config import QueueSettings, get_settings
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger
+from chalicelib.runtime_stats import runtime_by_queue, runtime_of
 from chalicelib.tasks.envelope import identity
 
 SQS_BATCH = 10
@@ -160,7 +161,7 @@ def dead_letter_depth(name: str) -> QueueDepth:
 
 def overview() -> list[dict[str, Any]]:
     """Each work queue with its DLQ: the Flower-like view behind `GET /queues`."""
-    result = []
+    result, runtime = [], runtime_by_queue()
     queues = get_settings().queues
     ages = backlog.oldest_waiting(queues)
     for queue in queues.values():
@@ -172,6 +173,7 @@ def overview() -> list[dict[str, Any]]:
                 "batch_size": queue.batch_size,
                 "max_receive_count": queue.max_receive_count,
                 "dead_letter": dead_letter_depth(queue.dlq_name).as_dict(),
+                **runtime_of(queue.name, runtime),
             }
         )
     return result
