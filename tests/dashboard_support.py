@@ -58,3 +58,12 @@ def dead_letter_marker(queue: Any, reason: str = "for the dashboard test") -> st
     task_id = str(uuid.uuid4())
     dead_letter(queue, Envelope(task_id=task_id, task="tests.dashboard_ok", args=[7]).encode(), reason, task_id)
     return task_id
+
+
+def drop_dead_letter(queue: Any, task_id: str) -> None:
+    """Remove this test's own message from `queue`'s DLQ (never a redrive: other tests' dead letters stay put)."""
+    from chalicelib.queues import delete_dead_letter, message_task, peek
+
+    for message in peek(queue.dlq_name):
+        if message_task(message)[0] == task_id:
+            delete_dead_letter(queue.key, message["MessageId"])

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_support import HEALED, dashboard_boom, dashboard_ok, dead_letter_marker
+from dashboard_support import HEALED, dashboard_boom, dashboard_ok, dead_letter_marker, drop_dead_letter
 from helpers import eventually, final_record
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -244,6 +244,7 @@ def test_purge_one_dead_letter_after_confirmation(admin_tab, paused_workers, set
 
     left = dead_lettered(settings.media.dlq_name)
     assert kept in left and purged not in left
+    drop_dead_letter(settings.media, kept)
 
 
 def test_workers_panel_says_not_available_without_a_local_runtime(admin_tab, settings) -> None:
@@ -255,7 +256,7 @@ def test_workers_panel_says_not_available_without_a_local_runtime(admin_tab, set
 def test_screenshot_of_the_dashboard(admin_tab, paused_workers, settings, tmp_path) -> None:
     """Taken by `make screenshot` into docs/dashboard.png (elsewhere into a temporary file): a backlog
     that builds up in three waves while the consumers are paused, then drains."""
-    dead_letter_marker(settings.default, "PermanentTaskError: unreadable image")
+    marker = dead_letter_marker(settings.default, "PermanentTaskError: unreadable image")
     baseline = _cell(admin_tab, "default", 2) or 0
     for wave in range(1, 4):
         for i in range(15):
@@ -270,6 +271,4 @@ def test_screenshot_of_the_dashboard(admin_tab, paused_workers, settings, tmp_pa
     target = Path(os.environ.get("DASHBOARD_SCREENSHOT") or tmp_path / "dashboard.png")
     admin_tab.page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 10_000
-    from chalicelib.queues import redrive
-
-    redrive("default")
+    drop_dead_letter(settings.default, marker)
