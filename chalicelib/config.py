@@ -71,6 +71,8 @@ class Settings:
     local_api_keys: str
     report_batch_item_failures: bool
     signing_secret_name: str
+    # Dashboard: admin session lifetime.
+    dashboard_session_seconds: int
     # Local runtime: the runner's counters (`GET <url>`), exported by `make run`; None on AWS.
     runtime_stats_url: str | None
     # Direct cover uploads (presigned S3 POST); see the uploads block in get_settings.
@@ -135,6 +137,8 @@ def get_settings() -> Settings:
         # ReportBatchItemFailures); false only for a mapping deployed without that type.
         report_batch_item_failures=_bool("REPORT_BATCH_ITEM_FAILURES", True),
         signing_secret_name=os.environ.get("SIGNING_SECRET_NAME", f"{prefix}/signing-key"),
+        # Dashboard: a short session, so a stolen cookie or a revoked key is good for minutes at most.
+        dashboard_session_seconds=_int("DASHBOARD_SESSION_SECONDS", 900),
         # Local runtime (make run): where the runner serves its per-function counters.
         runtime_stats_url=os.environ.get("RUNTIME_STATS_URL") or None,
         # Direct cover uploads: the POST policy's size cap, the upload URL's lifetime, how much
