@@ -121,9 +121,14 @@ def test_make_run_restarts_dead_parts_and_keeps_its_state(make_run) -> None:
     book = eventually(lambda: _cover_ready(run, book_id), timeout=180, what="the thumbnails")
     assert "restarted" in run.output() and run.pids()["emulator"] == old["emulator"]
 
-    status, queues = run.call("GET", "/queues")
-    assert status == 200
-    runtime = {q["queue"]: q["runtime"] for q in queues["queues"]}
+    def runtime_by_queue() -> dict[str, Any] | None:
+        """`/queues`' runtime entries once every queue has one (None while the counters do not answer in time)."""
+        status, queues = run.call("GET", "/queues")
+        assert status == 200
+        found = {q["queue"]: q["runtime"] for q in queues["queues"]}
+        return found if all(found.values()) else None
+
+    runtime = eventually(runtime_by_queue, timeout=60, interval=1, what="the runner's counters in /queues")
     assert runtime["media"]["function"] == "media_worker" and runtime["media"]["memory_mb"] == 1536
     assert runtime["default"]["timeout_seconds"] == 30
 
