@@ -10,8 +10,10 @@ from chalice.app import AuthRequest, CloudWatchEvent, SQSEvent
 from chalicelib import auth, books, queues, subscribers, task_records
 from chalicelib.config import get_settings
 from chalicelib.http import body_json, json_errors, json_response, path_param, principal
+from chalicelib.idempotency import key_from as idempotency_key
 from chalicelib.schemas import BookCreate, BookUpdate, SubscriberCreate, parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
+from chalicelib.tasks.outbox import relay
 from chalicelib.tasks.reconcile import reconcile_dead_letters
 from chalicelib.tasks.worker import consume
 
@@ -38,7 +40,7 @@ def _query() -> dict[str, str]:
 def create_book() -> Response:
     caller = principal(app.current_request)
     data = validate(BookCreate, body_json(app.current_request))
-    return json_response(books.create_book(caller.user, data), 202)
+    return json_response(books.create_book(caller.user, data, idempotency_key(app.current_request.headers)), 202)
 
 
 @app.route("/books", methods=["GET"])
@@ -75,7 +77,8 @@ def replace_cover(book_id: str) -> Response:
     request = app.current_request
     caller = principal(request)
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    return json_response(books.replace_cover(book_id, caller.user, request.raw_body or b"", content_type), 202)
+    key = idempotency_key(request.headers)
+    return json_response(books.replace_cover(book_id, caller.user, request.raw_body or b"", content_type, key), 202)
 
 
 @app.route("/authors/{name}/subscribers", methods=["POST"], authorizer=api_key, content_types=["application/json"])
@@ -155,3 +158,9 @@ def default_worker(event: SQSEvent) -> dict[str, Any]:
 def dead_letter_reconciler(event: CloudWatchEvent) -> dict[str, int]:
     """Mark FAILURE the tasks whose messages the redrive policy moved to a DLQ."""
     return reconcile_dead_letters()
+
+
+@app.schedule(Rate(settings.outbox_relay_minutes, unit=Rate.MINUTES), name="outbox_relay")
+def outbox_relay(event: CloudWatchEvent) -> dict[str, int]:
+    """Send the tasks whose records were committed but whose SQS send failed or never happened."""
+    return relay(event.context.get_remaining_time_in_millis)

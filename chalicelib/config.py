@@ -71,6 +71,12 @@ class Settings:
     local_api_keys: str
     report_batch_item_failures: bool
     signing_secret_name: str
+    # Transactional outbox and Idempotency-Key (data integrity)
+    idempotency_table: str
+    idempotency_ttl_hours: int
+    outbox_relay_minutes: int
+    outbox_relay_after_seconds: int
+    outbox_shards: int
 
     @property
     def queues(self) -> dict[str, QueueSettings]:
@@ -127,4 +133,11 @@ def get_settings() -> Settings:
         # ReportBatchItemFailures); false only for a mapping deployed without that type.
         report_batch_item_failures=_bool("REPORT_BATCH_ITEM_FAILURES", True),
         signing_secret_name=os.environ.get("SIGNING_SECRET_NAME", f"{prefix}/signing-key"),
+        # Transactional outbox and Idempotency-Key: the relay re-sends tasks whose records were
+        # committed but not acknowledged as sent after OUTBOX_RELAY_AFTER_SECONDS.
+        idempotency_table=os.environ.get("IDEMPOTENCY_TABLE", f"{prefix}-idempotency"),
+        idempotency_ttl_hours=_int("IDEMPOTENCY_TTL_HOURS", 24),
+        outbox_relay_minutes=_int("OUTBOX_RELAY_MINUTES", 1),
+        outbox_relay_after_seconds=_int("OUTBOX_RELAY_AFTER_SECONDS", 60),
+        outbox_shards=_int("OUTBOX_SHARDS", 8),
     )

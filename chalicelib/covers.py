@@ -44,7 +44,8 @@ def resize(book_id: str, version: int) -> dict[str, Any]:
         logger.info("cover superseded or book deleted; nothing to do")
         return {"skipped": "book deleted or cover replaced"}
     settings = get_settings()
-    original = storage.get(storage.original_key(book_id, version), settings.max_cover_bytes)
+    # The book names its original: a replaced cover's key carries a random suffix.
+    original = storage.get(book.cover_key or storage.original_key(book_id, version), settings.max_cover_bytes)
     try:
         thumbs = make_thumbnails(original, size=settings.thumbnail_size)
     except UnreadableImage as exc:

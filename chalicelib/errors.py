@@ -60,3 +60,7 @@ class UnsupportedMediaType(ApiError):
 
 class ServiceUnavailable(ApiError):
     status, code = 503, "ServiceUnavailable"
+
+
+class Conflict(ApiError):
+    status, code = 409, "Conflict"
