@@ -57,12 +57,14 @@ def resize(book_id: str, version: int) -> dict[str, Any]:
         storage.put(key, thumb.data, thumb.content_type)
         keys[thumb.name] = key
         emit("ThumbnailBytes", len(thumb.data), MetricUnit.Bytes, format=thumb.content_type)
+    # Older versions are unreferenced since this one was committed (a replacement removes the
+    # book's thumbnails), so they go first: once the book says ready, only its version is left.
+    _delete_older_versions(book_id, version)
     if not _set_on_version(
         book_id, version, [Book.cover_status.set("ready"), Book.thumbnails.set(keys), Book.cover_error.remove()]
     ):
         storage.delete_prefix(f"covers/{book_id}/v{version}/")
         return {"skipped": "book deleted or cover replaced while resizing"}
-    _delete_older_versions(book_id, version)
     return {"thumbnails": keys}
 
 
