@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.aws import client
 from chalicelib.config import get_settings
@@ -94,9 +95,19 @@ def _send_queue(queue_name: str, items: list[Outgoing]) -> int:
                 extra={"task_id": chunk[int(entry["Id"])].envelope.task_id, "code": entry.get("Code")},
             )
         for entry in response.get("Successful", []):
-            records.mark_sent(chunk[int(entry["Id"])].envelope.task_id)
+            _acknowledge(chunk[int(entry["Id"])].envelope.task_id)
             sent += 1
     return sent
+
+
+def _acknowledge(task_id: str) -> None:
+    """Take a sent task out of the outbox; if that write fails, the claim or the relay does it later."""
+    try:
+        records.mark_sent(task_id)
+    except (PynamoDBException, ClientError, BotoCoreError) as exc:
+        logger.warning(
+            "could not mark a sent task; it may be sent once more", extra={"task_id": task_id, "error": str(exc)}
+        )
 
 
 def relay(remaining_ms: Callable[[], int], now: float | None = None) -> dict[str, int]:
