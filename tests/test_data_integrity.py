@@ -357,3 +357,24 @@ def test_reconciler_writes_one_record_for_one_poison_message(api, workers, aws, 
     chalice_client.lambda_.invoke("dead_letter_reconciler", event)
     assert task_record(api, f"sqs-{message['MessageId']}") is None  # no second record for the copy
     assert task_record(api, tagged)["status"] == "FAILURE"
+
+
+def test_a_retry_racing_the_first_request_gets_its_answer(api, monkeypatch) -> None:
+    """Both requests read 'no key yet'; the transaction's condition on the key decides the race."""
+    from chalicelib import idempotency
+
+    real, calls = idempotency.replay, []
+
+    def first_read_misses(claim: Any) -> Any:
+        calls.append(claim)
+        return None if len(calls) == 1 else real(claim)
+
+    author, key = unique_author("Racing"), f"race-{uuid.uuid4()}"
+    body = {"title": "Once", "authors": [author], "cover": b64(jpeg_bytes(200, 200))}
+    status, first = _post_with_key(api, body, key)
+    assert status == 202
+    monkeypatch.setattr(idempotency, "replay", first_read_misses)
+    status, second = _post_with_key(api, body, key)  # passes the early check, loses in the transaction
+    monkeypatch.undo()
+    assert status == 202 and second["book"]["id"] == first["book"]["id"] and len(calls) == 2
+    assert _listed(api, author) == [first["book"]["id"]]
