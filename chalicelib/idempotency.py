@@ -34,6 +34,7 @@ def key_from(headers: Any) -> str | None:
     value = headers.get(HEADER.lower()) if headers is not None else None
     if value is None:
         return None
+    value = str(value)
     if not 0 < len(value) <= MAX_KEY or not all(33 <= ord(ch) <= 126 for ch in value):
         raise ValidationFailed(f"invalid {HEADER}", _field("must be 1 to 255 printable ASCII characters, no spaces"))
     return value

@@ -7,7 +7,7 @@ This wrapper labels every item and maps the reasons back to the labels.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -49,9 +49,9 @@ class Transaction:
         self._tx.save(model, condition=condition)
         self._labels["put"].append(label)
 
-    def update(self, label: str, model: Model, actions: list[Action], condition: Condition | None = None) -> None:
+    def update(self, label: str, model: Model, actions: Sequence[Action], condition: Condition | None = None) -> None:
         """Apply `actions` to the item with `model`'s key."""
-        self._tx.update(model, actions=actions, condition=condition, add_version_condition=False)
+        self._tx.update(model, actions=list(actions), condition=condition, add_version_condition=False)
         self._labels["update"].append(label)
 
     def delete(self, label: str, model: Model, condition: Condition | None = None) -> None:
