@@ -40,7 +40,7 @@ def _query() -> dict[str, str]:
 def create_book() -> Response:
     caller = principal(app.current_request)
     data = validate(BookCreate, body_json(app.current_request))
-    return json_response(books.create_book(caller.user, data, idempotency_key(app.current_request.headers)), 202)
+    return json_response(books.create_book(caller.user, data, idempotency_key(app.current_request)), 202)
 
 
 @app.route("/books", methods=["GET"])
@@ -77,7 +77,7 @@ def replace_cover(book_id: str) -> Response:
     request = app.current_request
     caller = principal(request)
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    key = idempotency_key(request.headers)
+    key = idempotency_key(request)
     return json_response(books.replace_cover(book_id, caller.user, request.raw_body or b"", content_type, key), 202)
 
 
@@ -163,4 +163,5 @@ def dead_letter_reconciler(event: CloudWatchEvent) -> dict[str, int]:
 @app.schedule(Rate(settings.outbox_relay_minutes, unit=Rate.MINUTES), name="outbox_relay")
 def outbox_relay(event: CloudWatchEvent) -> dict[str, int]:
     """Send the tasks whose records were committed but whose SQS send failed or never happened."""
-    return relay(event.context.get_remaining_time_in_millis)
+    context: Any = event.context  # the Lambda context object
+    return relay(context.get_remaining_time_in_millis)

@@ -208,8 +208,8 @@ def update_book(book_id: str, owner: str, data: BookUpdate) -> dict[str, Any]:
     for name, value in changes.items():
         attribute = getattr(Book, name)
         actions.append(attribute.remove() if value is None else attribute.set(value))
-    old = {author_key(a) for a in book.authors}
-    new = {author_key(a) for a in changes.get("authors") or book.authors}
+    old = {author_key(str(a)) for a in book.authors}
+    new = {author_key(str(a)) for a in changes.get("authors") or book.authors}
     try:
         with transaction() as tx:
             tx.update("book", Book(book_id), actions, condition=_unchanged_since_read(book, owner))
@@ -233,7 +233,7 @@ def delete_book(book_id: str, owner: str) -> None:
     try:
         with transaction() as tx:
             tx.delete("book", Book(book_id), condition=_unchanged_since_read(book, owner))
-            for key in sorted({author_key(a) for a in book.authors}):
+            for key in sorted({author_key(str(a)) for a in book.authors}):
                 tx.delete(f"unindex:{key}", _index_row(book, key))
     except TransactionCancelled as exc:
         if "book" in exc.failed:

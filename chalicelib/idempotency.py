@@ -29,8 +29,9 @@ def _field(message: str) -> list[dict[str, str]]:
     return [{"field": HEADER, "message": message}]
 
 
-def key_from(headers: Any) -> str | None:
+def key_from(request: Any) -> str | None:
     """The request's Idempotency-Key (None when absent); 422 when it is not 1-255 printable ASCII."""
+    headers = getattr(request, "headers", None)
     value = headers.get(HEADER.lower()) if headers is not None else None
     if value is None:
         return None
