@@ -77,6 +77,7 @@ class Settings:
     outbox_relay_minutes: int
     outbox_relay_after_seconds: int
     outbox_shards: int
+    task_day_shards: int
 
     @property
     def queues(self) -> dict[str, QueueSettings]:
@@ -140,4 +141,6 @@ def get_settings() -> Settings:
         outbox_relay_minutes=_int("OUTBOX_RELAY_MINUTES", 1),
         outbox_relay_after_seconds=_int("OUTBOX_RELAY_AFTER_SECONDS", 60),
         outbox_shards=_int("OUTBOX_SHARDS", 8),
+        # Partitions per day of the index behind `GET /tasks` (newest first).
+        task_day_shards=_int("TASK_DAY_SHARDS", 4),
     )

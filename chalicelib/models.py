@@ -106,17 +106,18 @@ class TaskNameIndex(GlobalSecondaryIndex["TaskRecord"]):
 
 
 class TaskDayIndex(GlobalSecondaryIndex["TaskRecord"]):
-    """All tasks newest first: one partition per UTC day, queried day by day backwards.
+    """All tasks newest first: partitions per UTC day and shard, read day by day backwards.
 
-    A day bucket keeps `GET /tasks` a Query at any table size (a Scan has no order). One
-    partition key takes about 1,000 writes/s; 1M tasks a day is ~12/s on average.
+    A day bucket keeps `GET /tasks` a Query at any table size (a Scan has no order); the
+    TASK_DAY_SHARDS shards of a day (`2026-11-30#0` …) spread a burst of new tasks over
+    several partition keys (each takes ~1,000 writes/s), and a page merges them.
     """
 
     class Meta:
-        index_name = "day-created-index"
+        index_name = "bucket-created-index"
         projection = AllProjection()
 
-    created_day = UnicodeAttribute(hash_key=True)
+    created_bucket = UnicodeAttribute(hash_key=True)
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
@@ -161,7 +162,7 @@ class TaskRecord(Model):
     finished_at = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     expires_at = TTLAttribute(null=True)
-    created_day = UnicodeAttribute(null=True)
+    created_bucket = UnicodeAttribute(null=True)
     outbox_shard = UnicodeAttribute(null=True)
     outbox_due = NumberAttribute(null=True)
 

@@ -310,7 +310,7 @@ def _listing(api: Any, limit: int, pages: int) -> list[dict[str, Any]]:
 def test_task_listing_is_newest_first_across_day_buckets(api) -> None:
     yesterday = utcnow() - timedelta(days=1)
     old = records.new_record(Envelope(task_id=f"old-{uuid.uuid4()}", task="tests.integrity.noop"), "default")
-    old.created_at, old.created_day = yesterday, yesterday.strftime("%Y-%m-%d")
+    old.created_at, old.created_bucket = yesterday, records.bucket_of(old.id, yesterday)
     old.save()
     ids = []
     for i in range(3):
@@ -378,3 +378,22 @@ def test_a_retry_racing_the_first_request_gets_its_answer(api, monkeypatch) -> N
     monkeypatch.undo()
     assert status == 202 and second["book"]["id"] == first["book"]["id"] and len(calls) == 2
     assert _listed(api, author) == [first["book"]["id"]]
+
+
+def test_task_listing_pages_through_ties_across_shards_without_loss_or_duplicates(api) -> None:
+    from chalicelib.pagination import encode_cursor
+
+    moment = (utcnow() - timedelta(days=2)).replace(microsecond=123456)
+    ids = sorted(f"tie-{uuid.uuid4()}" for _ in range(7))
+    for task_id in ids:  # the same creation time: only the id orders them
+        record = records.new_record(Envelope(task_id=task_id, task="tests.integrity.noop"), "default")
+        record.created_at, record.created_bucket = moment, records.bucket_of(task_id, moment)
+        record.save()
+    assert len({records.bucket_of(task_id, moment) for task_id in ids}) > 1  # spread over shards
+    cursor, seen = encode_cursor({"created_day": {"S": moment.date().isoformat()}}), []
+    while cursor and len(seen) < 50:
+        status, page = api.get(f"/tasks?limit=2&cursor={cursor}", user="admin")
+        assert status == 200, page
+        seen += [r["id"] for r in page["items"]]
+        cursor = page["next_cursor"]
+    assert [task_id for task_id in seen if task_id.startswith("tie-")][:7] == list(reversed(ids))

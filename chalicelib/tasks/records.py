@@ -36,14 +36,18 @@ def _clip(text: str | None) -> str | None:
     return None if text is None else text[-MAX_TEXT:]
 
 
-def day_of(moment: datetime) -> str:
-    """The `created_day` bucket (UTC date) of a record created at `moment`."""
-    return moment.strftime("%Y-%m-%d")
+def _shard(task_id: str, shards: int) -> int:
+    return zlib.crc32(task_id.encode()) % max(1, shards)
+
+
+def bucket_of(task_id: str, moment: datetime) -> str:
+    """The `created_bucket` of a record created at `moment`: its UTC day and a stable shard."""
+    return f"{moment:%Y-%m-%d}#{_shard(task_id, get_settings().task_day_shards)}"
 
 
 def outbox_shard(task_id: str) -> str:
     """The outbox index partition of a task: a stable hash of its id over OUTBOX_SHARDS."""
-    return str(zlib.crc32(task_id.encode()) % max(1, get_settings().outbox_shards))
+    return str(_shard(task_id, get_settings().outbox_shards))
 
 
 def new_record(env: Envelope, queue: str, owner: str | None = None, outbox: bool = False) -> TaskRecord:
@@ -59,7 +63,7 @@ def new_record(env: Envelope, queue: str, owner: str | None = None, outbox: bool
         kwargs=env.kwargs,
         attempts=0,
         created_at=now,
-        created_day=day_of(now),
+        created_bucket=bucket_of(env.task_id, now),
         expires_at=_expiry(),
     )
     if outbox:
@@ -130,7 +134,7 @@ def claim(env: Envelope, queue: str, lease_seconds: int) -> Claim:
                 TaskRecord.args.set(TaskRecord.args | env.args),
                 TaskRecord.kwargs.set(TaskRecord.kwargs | env.kwargs),
                 TaskRecord.created_at.set(TaskRecord.created_at | utcnow()),
-                TaskRecord.created_day.set(TaskRecord.created_day | day_of(utcnow())),
+                TaskRecord.created_bucket.set(TaskRecord.created_bucket | bucket_of(env.task_id, utcnow())),
                 TaskRecord.expires_at.set(TaskRecord.expires_at | _expiry()),
                 TaskRecord.status.set(STARTED),
                 # A received message was sent: the record leaves the outbox (no extra write).
@@ -227,7 +231,7 @@ def _fail_unrun(task_id: str, name: str, queue: str, reason: str, condition: Any
                 TaskRecord.name.set(TaskRecord.name | name),
                 TaskRecord.queue.set(TaskRecord.queue | queue),
                 TaskRecord.created_at.set(TaskRecord.created_at | utcnow()),
-                TaskRecord.created_day.set(TaskRecord.created_day | day_of(utcnow())),
+                TaskRecord.created_bucket.set(TaskRecord.created_bucket | bucket_of(task_id, utcnow())),
                 TaskRecord.expires_at.set(TaskRecord.expires_at | _expiry()),
                 TaskRecord.attempts.set(TaskRecord.attempts | 0),
                 TaskRecord.outbox_shard.remove(),
