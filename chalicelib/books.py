@@ -150,7 +150,7 @@ def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> 
         _discard(book.cover_key)
         if idempotency.LABEL in exc.failed:
             return idempotency.after_conflict(claim)
-        raise
+        raise Conflict("the book could not be saved (an id was taken); retry", []) from None
     except Exception:
         _discard(book.cover_key)
         raise
