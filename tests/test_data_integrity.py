@@ -61,12 +61,18 @@ def _put_cover_with_key(api: Any, book_id: str, data: bytes, key: str) -> tuple[
 
 @pytest.fixture
 def relay_soon(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """Tasks become due for the relay after 1 s instead of a minute."""
+    """Tasks become due for the relay after 1 s instead of a minute.
+
+    The settings are read again at once, here: the Chalice test client patches the process
+    environment with the `dev` stage's variables during each request, and settings first
+    read inside that window would keep the deployed values for the rest of the session.
+    """
     monkeypatch.setenv("OUTBOX_RELAY_AFTER_SECONDS", "1")
     get_settings.cache_clear()
     yield get_settings()
     monkeypatch.delenv("OUTBOX_RELAY_AFTER_SECONDS")
     get_settings.cache_clear()
+    get_settings()
 
 
 def _run_relay(app_module: Any) -> dict[str, int]:
