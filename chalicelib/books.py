@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import idempotency, jobs, storage
+from chalicelib import idempotency, jobs, storage, uploads, validation
 from chalicelib.authors import author_key
 from chalicelib.config import get_settings
 from chalicelib.errors import (
@@ -28,8 +28,8 @@ from chalicelib.errors import (
 )
 from chalicelib.models import Book, BookAuthor, utcnow
 from chalicelib.observability import logger
-from chalicelib.pagination import decode_cursor, encode_cursor
-from chalicelib.schemas import BookCreate, BookUpdate, Page, decode_cover
+from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
+from chalicelib.schemas import BookCreate, BookUpdate, CoverUpload, Page, decode_cover
 from chalicelib.tasks import outbox
 from chalicelib.tasks.dispatch import deliver
 from chalicelib.tasks.registry import Signature
@@ -137,25 +137,34 @@ def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> 
         book.cover_key = _upload_cover(book, cover, content_type, unique=False)
         book.cover_version, book.cover_status = 1, "pending"
         signatures.append(jobs.resize_cover.s(book.id, book.cover_version))
+    upload = uploads.begin(book, data.cover_upload, "cover_upload.size") if data.cover_upload else None
     signatures.append(jobs.notify_subscribers.s(book.id))
-    response = {"book": view(book), "tasks": [sig.task_id for sig in signatures]}
+    task_ids = [sig.task_id for sig in signatures]
+    staged = [*signatures, *(upload.signatures if upload else [])]
+    response: dict[str, Any] = {"book": view(book), "tasks": task_ids}
+    if upload is not None:
+        response = {"book": view(book), "upload": upload.form, "tasks": [upload.ingest.task_id, *task_ids]}
     try:
         with transaction() as tx:
             idempotency.stage(tx, claim, response, 202)
             tx.put("book", book, condition=Book.id.does_not_exist())
             for name in data.authors:
                 tx.put(f"author:{author_key(name)}", _index_row(book, author_key(name)))
-            messages = outbox.stage(tx, signatures, owner)
+            messages = outbox.stage(tx, staged, owner)
     except TransactionCancelled as exc:
-        _discard(book.cover_key)
+        _discard(book.cover_key if cover is not None else None)
         if idempotency.LABEL in exc.failed:
             return idempotency.after_conflict(claim)
         raise Conflict("the book could not be saved (an id was taken); retry", []) from None
     except Exception:
-        _discard(book.cover_key)
+        _discard(book.cover_key if cover is not None else None)
         raise
-    deliver(signatures, messages, owner)
-    return {"book": view(get_book(book.id)), "tasks": response["tasks"]} if get_settings().tasks_eager else response
+    if upload is not None:
+        uploads.record_pending(upload, owner)
+    deliver(staged, messages, owner)
+    if get_settings().tasks_eager:
+        return {**response, "book": view(get_book(book.id))}
+    return response
 
 
 def get_book(book_id: str) -> Book:
@@ -175,11 +184,10 @@ def _owned(book_id: str, owner: str) -> Book:
 
 def list_books(author: str | None, page: Page) -> dict[str, Any]:
     """A page of books, by one author (newest first) or all."""
-    start = decode_cursor(page.cursor)
-    if author is not None:
-        key = author_key(author)
-        if not key or len(key) > 200:
-            raise ValidationFailed("invalid author", [{"field": "author", "message": "must be 1 to 200 characters"}])
+    key = author_key(validation.author(author, "author")) if author is not None else None
+    scope = listing_scope("books", author=key)
+    start = decode_cursor(page.cursor, scope)
+    if key is not None:
         rows = BookAuthor.query(key, scan_index_forward=False, limit=page.limit, last_evaluated_key=start)
         ids = [row.book_id for row in rows]
         found = {book.id: book for book in Book.batch_get(ids)} if ids else {}
@@ -187,7 +195,7 @@ def list_books(author: str | None, page: Page) -> dict[str, Any]:
     else:
         rows = Book.scan(limit=page.limit, last_evaluated_key=start)
         books = list(rows)
-    return {"items": [view(b) for b in books], "next_cursor": encode_cursor(rows.last_evaluated_key)}
+    return {"items": [view(b) for b in books], "next_cursor": encode_cursor(rows.last_evaluated_key, scope)}
 
 
 def update_book(book_id: str, owner: str, data: BookUpdate) -> dict[str, Any]:
@@ -288,3 +296,33 @@ def replace_cover(
         raise
     deliver(signatures, messages, owner)
     return {"book": view(get_book(book.id)), "tasks": response["tasks"]} if get_settings().tasks_eager else response
+
+
+def start_cover_upload(book_id: str, owner: str, spec: CoverUpload) -> dict[str, Any]:
+    """A new cover version that the client uploads to S3 itself (presigned POST).
+
+    The book's new version and the upload's expiry task are one transaction, like a replacement.
+    """
+    book = _owned(book_id, owner)
+    condition = _unchanged_since_read(book, owner)
+    upload = uploads.begin(book, spec, "size")
+    now = utcnow()
+    book.thumbnails, book.updated_at, book.revision = None, now, int(book.revision or 0) + 1
+    actions = [
+        Book.cover_version.set(book.cover_version),
+        Book.cover_key.set(book.cover_key),
+        Book.cover_status.set(book.cover_status),
+        Book.cover_error.remove(),
+        Book.thumbnails.remove(),
+        Book.updated_at.set(now),
+        Book.revision.set(book.revision),
+    ]
+    try:
+        with transaction() as tx:
+            tx.update("book", Book(book_id), actions, condition=condition)
+            messages = outbox.stage(tx, upload.signatures, owner)
+    except TransactionCancelled:
+        raise _lost_race(book_id) from None
+    uploads.record_pending(upload, owner)
+    deliver(upload.signatures, messages, owner)
+    return {"book": view(book), "upload": upload.form, "tasks": [upload.ingest.task_id]}

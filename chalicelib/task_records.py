@@ -11,7 +11,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.config import get_settings
 from chalicelib.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.models import TaskRecord, utcnow
-from chalicelib.pagination import decode_cursor, encode_cursor
+from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.schemas import Page
 from chalicelib.tasks.records import STATUSES
 
@@ -61,7 +61,8 @@ def list_records(status: str | None, name: str | None, page: Page) -> dict[str, 
         raise ValidationFailed("invalid status", [{"field": "status", "message": f"one of {', '.join(STATUSES)}"}])
     if name is not None and not 0 < len(name) <= 200:
         raise ValidationFailed("invalid name", [{"field": "name", "message": "must be 1 to 200 characters"}])
-    start = decode_cursor(page.cursor)
+    scope = listing_scope("tasks", status=status, name=name)
+    start = decode_cursor(page.cursor, scope)
     if status is not None:
         rows = TaskRecord.status_index.query(
             status,
@@ -73,9 +74,9 @@ def list_records(status: str | None, name: str | None, page: Page) -> dict[str, 
     elif name is not None:
         rows = TaskRecord.name_index.query(name, scan_index_forward=False, limit=page.limit, last_evaluated_key=start)
     else:
-        return _newest_first(start, page.limit)
+        return _newest_first(start, page.limit, scope)
     items = [view(r) for r in rows]
-    return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key)}
+    return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key, scope)}
 
 
 def _bad_cursor() -> ValidationFailed:
@@ -90,11 +91,11 @@ class _Position:
     created_at: datetime | None = None
     task_id: str | None = None
 
-    def cursor(self) -> str | None:
+    def cursor(self, scope: str) -> str | None:
         key = {"created_day": {"S": self.day.isoformat()}}
         if self.created_at is not None and self.task_id is not None:
             key |= {"created_at": {"S": self.created_at.isoformat()}, "id": {"S": self.task_id}}
-        return encode_cursor(key)
+        return encode_cursor(key, scope)
 
 
 def _text(start: dict[str, Any], name: str) -> str:
@@ -155,7 +156,7 @@ def _day_page(position: _Position, need: int) -> list[TaskRecord]:
     return candidates[:need]
 
 
-def _newest_first(start: dict[str, Any] | None, limit: int) -> dict[str, Any]:
+def _newest_first(start: dict[str, Any] | None, limit: int, scope: str) -> dict[str, Any]:
     """Every task newest first: the day buckets of the index, from today backwards.
 
     Records live TASK_TTL_DAYS, so at most that many (+2 for clock skew and TTL lag) days
@@ -170,6 +171,6 @@ def _newest_first(start: dict[str, Any] | None, limit: int) -> dict[str, Any]:
         items += [view(r) for r in records]
         if len(records) == need:  # the page is full inside this day
             last = records[-1]
-            return {"items": items, "next_cursor": _Position(position.day, last.created_at, last.id).cursor()}
+            return {"items": items, "next_cursor": _Position(position.day, last.created_at, last.id).cursor(scope)}
         position = _Position(position.day - timedelta(days=1))
     return {"items": items, "next_cursor": None}

@@ -331,14 +331,15 @@ def test_task_listing_is_newest_first_across_day_buckets(api) -> None:
 
 
 def test_task_listing_refuses_a_forged_cursor(api) -> None:
-    from chalicelib.pagination import encode_cursor
+    from chalicelib.pagination import encode_cursor, listing_scope
 
     for key in (
         {"created_day": {"S": "9999-12-31"}},
         {"created_day": {"S": "not-a-day"}},
         {"created_day": {"S": "2026-01-01"}, "foo": {"S": "x"}},
     ):
-        status, body = api.get(f"/tasks?cursor={encode_cursor(key)}", user="admin")
+        cursor = encode_cursor(key, listing_scope("tasks"))
+        status, body = api.get(f"/tasks?cursor={cursor}", user="admin")
         assert 400 <= status < 500 and body["fields"][0]["field"] == "cursor", (key, body)
 
 
@@ -387,7 +388,7 @@ def test_a_retry_racing_the_first_request_gets_its_answer(api, monkeypatch) -> N
 
 
 def test_task_listing_pages_through_ties_across_shards_without_loss_or_duplicates(api) -> None:
-    from chalicelib.pagination import encode_cursor
+    from chalicelib.pagination import encode_cursor, listing_scope
 
     moment = (utcnow() - timedelta(days=2)).replace(microsecond=123456)
     ids = sorted(f"tie-{uuid.uuid4()}" for _ in range(7))
@@ -396,7 +397,7 @@ def test_task_listing_pages_through_ties_across_shards_without_loss_or_duplicate
         record.created_at, record.created_bucket = moment, records.bucket_of(task_id, moment)
         record.save()
     assert len({records.bucket_of(task_id, moment) for task_id in ids}) > 1  # spread over shards
-    cursor, seen = encode_cursor({"created_day": {"S": moment.date().isoformat()}}), []
+    cursor, seen = encode_cursor({"created_day": {"S": moment.date().isoformat()}}, listing_scope("tasks")), []
     while cursor and len(seen) < 50:
         status, page = api.get(f"/tasks?limit=2&cursor={cursor}", user="admin")
         assert status == 200, page
