@@ -5,6 +5,7 @@ task listing. Over HTTP to the emulator, with faults injected at its endpoint.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,20 +44,16 @@ def _create(api: Any, author: str, **extra: Any) -> dict[str, Any]:
 
 
 def _post_with_key(api: Any, body: dict[str, Any], key: str, user: str = "alice") -> tuple[int, Any]:
-    """POST /books with an Idempotency-Key header (the Api helper sends no custom headers)."""
-    import json
-
+    """POST /books with an Idempotency-Key header."""
     headers = {**api.headers(user), "Idempotency-Key": key}
-    response = api.client.http.post("/books", headers=headers, body=json.dumps(body).encode())
-    return response.status_code, json.loads(response.body)
+    response = api.request("post", "/books", headers, json.dumps(body).encode())
+    return response.status_code, response.json()
 
 
 def _put_cover_with_key(api: Any, book_id: str, data: bytes, key: str) -> tuple[int, Any]:
-    import json
-
     headers = {**api.headers("alice", "image/jpeg"), "Idempotency-Key": key}
-    response = api.client.http.put(f"/books/{book_id}/cover", headers=headers, body=data)
-    return response.status_code, json.loads(response.body)
+    response = api.request("put", f"/books/{book_id}/cover", headers, data)
+    return response.status_code, response.json()
 
 
 @pytest.fixture
