@@ -12,8 +12,10 @@ from chalicelib.config import get_settings
 from chalicelib.dashboard import views as dashboard
 from chalicelib.dashboard import web as dashboard_web
 from chalicelib.http import body_json, json_errors, json_response, path_param, principal, query_params
+from chalicelib.idempotency import key_from as idempotency_key
 from chalicelib.schemas import BookCreate, BookUpdate, CoverUpload, SubscriberCreate, parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
+from chalicelib.tasks.outbox import relay
 from chalicelib.tasks.reconcile import reconcile_dead_letters
 from chalicelib.tasks.worker import consume
 
@@ -43,7 +45,7 @@ def _query() -> dict[str, str]:
 def create_book() -> Response:
     caller = principal(app.current_request)
     data = validate(BookCreate, body_json(app.current_request))
-    return json_response(books.create_book(caller.user, data), 202)
+    return json_response(books.create_book(caller.user, data, idempotency_key(app.current_request)), 202)
 
 
 @app.route("/books", methods=["GET"])
@@ -80,7 +82,8 @@ def replace_cover(book_id: str) -> Response:
     request = app.current_request
     caller = principal(request)
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    return json_response(books.replace_cover(book_id, caller.user, request.raw_body or b"", content_type), 202)
+    key = idempotency_key(request)
+    return json_response(books.replace_cover(book_id, caller.user, request.raw_body or b"", content_type, key), 202)
 
 
 # Direct cover uploads (presigned S3 POST; S3's event notification drives the media worker).
@@ -256,3 +259,10 @@ def dashboard_rerun(task_id: str) -> Response:
 @dashboard.answers
 def dashboard_workers() -> Response:
     return dashboard.worker_stats(_request())
+
+
+@app.schedule(Rate(settings.outbox_relay_minutes, unit=Rate.MINUTES), name="outbox_relay")
+def outbox_relay(event: CloudWatchEvent) -> dict[str, int]:
+    """Send the tasks whose records were committed but whose SQS send failed or never happened."""
+    context: Any = event.context  # the Lambda context object
+    return relay(context.get_remaining_time_in_millis)

@@ -53,7 +53,9 @@ def _install_counter() -> None:
         service = self.meta.service_model.service_name
         bucket = _bucket.get()
         _calls[bucket][(service, operation)] += 1
-        if service == "dynamodb" and operation == "BatchWriteItem":
+        if service == "dynamodb" and operation == "TransactWriteItems":
+            _units[bucket]["wru"] += 2 * len(params.get("TransactItems", []))  # transactions cost 2 WRU an item
+        elif service == "dynamodb" and operation == "BatchWriteItem":
             _units[bucket]["wru"] += sum(len(v) for v in params.get("RequestItems", {}).values())
         elif service == "dynamodb" and operation == "BatchGetItem":
             _units[bucket]["rru"] += sum(len(v.get("Keys", [])) for v in params.get("RequestItems", {}).values())

@@ -81,6 +81,13 @@ class Settings:
     upload_expiry_margin_seconds: int
     upload_cors_origins: tuple[str, ...]
     upload_retention_days: int
+    # Transactional outbox and Idempotency-Key (data integrity)
+    idempotency_table: str
+    idempotency_ttl_hours: int
+    outbox_relay_minutes: int
+    outbox_relay_after_seconds: int
+    outbox_shards: int
+    task_day_shards: int
 
     @property
     def queues(self) -> dict[str, QueueSettings]:
@@ -151,4 +158,13 @@ def get_settings() -> Settings:
             o.strip() for o in os.environ.get("UPLOAD_CORS_ORIGINS", "*").split(",") if o.strip()
         ),
         upload_retention_days=_int("UPLOAD_RETENTION_DAYS", 1),
+        # Transactional outbox and Idempotency-Key: the relay re-sends tasks whose records were
+        # committed but not acknowledged as sent after OUTBOX_RELAY_AFTER_SECONDS.
+        idempotency_table=os.environ.get("IDEMPOTENCY_TABLE", f"{prefix}-idempotency"),
+        idempotency_ttl_hours=_int("IDEMPOTENCY_TTL_HOURS", 24),
+        outbox_relay_minutes=_int("OUTBOX_RELAY_MINUTES", 1),
+        outbox_relay_after_seconds=_int("OUTBOX_RELAY_AFTER_SECONDS", 60),
+        outbox_shards=_int("OUTBOX_SHARDS", 8),
+        # Partitions per day of the index behind `GET /tasks` (newest first).
+        task_day_shards=_int("TASK_DAY_SHARDS", 4),
     )

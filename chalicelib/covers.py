@@ -44,9 +44,10 @@ def resize(book_id: str, version: int) -> dict[str, Any]:
         logger.info("cover superseded or book deleted; nothing to do")
         return {"skipped": "book deleted or cover replaced"}
     settings = get_settings()
-    # Inline covers are capped by MAX_COVER_BYTES, direct uploads by MAX_UPLOAD_BYTES (the POST policy).
+    # The book names its original (a replaced cover's key carries a random suffix). Inline covers
+    # are capped by MAX_COVER_BYTES, direct uploads by MAX_UPLOAD_BYTES (the POST policy).
     limit = max(settings.max_cover_bytes, settings.max_upload_bytes)
-    original = storage.get(storage.original_key(book_id, version), limit)
+    original = storage.get(book.cover_key or storage.original_key(book_id, version), limit)
     try:
         thumbs = make_thumbnails(original, size=settings.thumbnail_size)
     except UnreadableImage as exc:
@@ -58,12 +59,14 @@ def resize(book_id: str, version: int) -> dict[str, Any]:
         storage.put(key, thumb.data, thumb.content_type)
         keys[thumb.name] = key
         emit("ThumbnailBytes", len(thumb.data), MetricUnit.Bytes, format=thumb.content_type)
+    # Older versions are unreferenced since this one was committed (a replacement removes the
+    # book's thumbnails), so they go first: once the book says ready, only its version is left.
+    _delete_older_versions(book_id, version)
     if not _set_on_version(
         book_id, version, [Book.cover_status.set("ready"), Book.thumbnails.set(keys), Book.cover_error.remove()]
     ):
         storage.delete_prefix(f"covers/{book_id}/v{version}/")
         return {"skipped": "book deleted or cover replaced while resizing"}
-    _delete_older_versions(book_id, version)
     return {"thumbnails": keys}
 
 

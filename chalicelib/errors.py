@@ -79,3 +79,7 @@ class ServiceUnavailable(ApiError):
 
 class InternalError(ApiError):
     status, code = 500, "InternalServerError"
+
+
+class Conflict(ApiError):
+    status, code = 409, "Conflict"

@@ -74,10 +74,21 @@ def _encode(im: Image.Image, fmt: str) -> bytes:
     return out.getvalue()
 
 
+def sides_for(short_side: int, size: int, scales: tuple[int, ...]) -> list[int]:
+    """The square sizes to make, largest first, never upscaling.
+
+    The standard sizes (`size` times each scale) up to the source's short side; a source
+    smaller than the smallest standard size gets one thumbnail of its own short side.
+    """
+    standard = sorted({size * scale for scale in scales}, reverse=True)
+    fitting = [side for side in standard if side <= short_side]
+    return fitting or [max(1, short_side)]
+
+
 def make_thumbnails(
     data: bytes, size: int = 100, scales: tuple[int, ...] = (1, 2), max_pixels: int = MAX_PIXELS
 ) -> list[Thumbnail]:
-    """Square thumbnails (`size` times each scale) as JPEG and WebP, centre-cropped to fill."""
+    """Square thumbnails as JPEG and WebP, centre-cropped to fill, none larger than the source."""
     largest = size * max(scales)
     try:
         with warnings.catch_warnings():
@@ -85,8 +96,7 @@ def make_thumbnails(
             im = _decode(data, largest, max_pixels)
             box = _center_box(*im.size)
             thumbs: list[Thumbnail] = []
-            for scale in sorted(scales, reverse=True):
-                side = size * scale
+            for side in sides_for(min(im.size), size, scales):
                 resized = im.resize((side, side), Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
                 for fmt, ext, mime in (("JPEG", "jpg", "image/jpeg"), ("WEBP", "webp", "image/webp")):
                     thumbs.append(Thumbnail(f"{side}.{ext}", _encode(resized, fmt), mime, side, side))

@@ -53,6 +53,10 @@ class Book(Model):
     thumbnails = MapAttribute(null=True)
     created_at = UTCDateTimeAttribute(default_for_new=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
+    # Bumped by every API write; writes are conditioned on the revision they read, so two
+    # concurrent updates cannot interleave (the loser gets 409). Absent on books written
+    # before revisions existed, which count as revision 0.
+    revision = NumberAttribute(null=True)
 
 
 class BookAuthor(Model):
@@ -112,6 +116,39 @@ class TaskBookIndex(GlobalSecondaryIndex["TaskRecord"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+class TaskDayIndex(GlobalSecondaryIndex["TaskRecord"]):
+    """All tasks newest first: partitions per UTC day and shard, read day by day backwards.
+
+    A day bucket keeps `GET /tasks` a Query at any table size (a Scan has no order); the
+    TASK_DAY_SHARDS shards of a day (`2026-11-30#0` …) spread a burst of new tasks over
+    several partition keys (each takes ~1,000 writes/s), and a page merges them.
+    """
+
+    class Meta:
+        index_name = "bucket-created-index"
+        projection = AllProjection()
+
+    created_bucket = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class TaskOutboxIndex(GlobalSecondaryIndex["TaskRecord"]):
+    """The transactional outbox: records written but not yet acknowledged as sent to SQS.
+
+    Sparse (only records that carry `outbox_shard` are in it, for the milliseconds between
+    the commit and the send, or until the relay re-sends them), so the relay reads only
+    stranded work however many tasks exist; sharded so a burst of dispatches spreads over
+    several partition keys instead of one hot one.
+    """
+
+    class Meta:
+        index_name = "outbox-due-index"
+        projection = AllProjection()
+
+    outbox_shard = UnicodeAttribute(hash_key=True)
+    outbox_due = NumberAttribute(range_key=True)
+
+
 class TaskRecord(Model):
     """The result record of one task: the serverless results backend."""
 
@@ -137,10 +174,36 @@ class TaskRecord(Model):
     finished_at = UTCDateTimeAttribute(null=True)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     expires_at = TTLAttribute(null=True)
+    created_bucket = UnicodeAttribute(null=True)
+    outbox_shard = UnicodeAttribute(null=True)
+    outbox_due = NumberAttribute(null=True)
 
     status_index = TaskStatusIndex()
     name_index = TaskNameIndex()
     book_index = TaskBookIndex()
+    day_index = TaskDayIndex()
+    outbox_index = TaskOutboxIndex()
 
 
-ALL_MODELS: tuple[type[Model], ...] = (Book, BookAuthor, Subscriber, TaskRecord)
+class IdempotencyRecord(Model):
+    """The first answer to a request sent with an `Idempotency-Key`, replayed to retries.
+
+    `key` is a hash of (user, route, client key); `fingerprint` a hash of the request, so
+    reusing a key for a different request is detected. Written in the same transaction as
+    the work it answers for; expires by TTL.
+    """
+
+    class Meta(_Meta):
+        table_name = _settings.idempotency_table
+
+    key = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute()
+    scope = UnicodeAttribute()
+    fingerprint = UnicodeAttribute()
+    status_code = NumberAttribute()
+    response = JSONAttribute()
+    created_at = UTCDateTimeAttribute(default_for_new=utcnow)
+    expires_at = TTLAttribute()
+
+
+ALL_MODELS: tuple[type[Model], ...] = (Book, BookAuthor, Subscriber, TaskRecord, IdempotencyRecord)

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
+from chalicelib.config import get_settings
 from chalicelib.errors import Forbidden, NotFound, ValidationFailed
-from chalicelib.models import TaskRecord
+from chalicelib.models import TaskRecord, utcnow
 from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.schemas import Page
 from chalicelib.tasks.records import STATUSES
+
+_CURSOR_KEYS = {"created_day", "created_at", "id"}
 
 
 def view(record: TaskRecord) -> dict[str, Any]:
@@ -52,7 +57,7 @@ def get_record(task_id: str, principal: str, admin: bool) -> dict[str, Any]:
 
 
 def list_records(status: str | None, name: str | None, page: Page) -> dict[str, Any]:
-    """A page of task records, filtered by status and/or name, newest first."""
+    """A page of task records, filtered by status and/or name, newest first (by creation)."""
     if status is not None and status not in STATUSES:
         raise ValidationFailed("invalid status", [{"field": "status", "message": f"one of {', '.join(STATUSES)}"}])
     if name is not None and not 0 < len(name) <= 200:
@@ -70,6 +75,103 @@ def list_records(status: str | None, name: str | None, page: Page) -> dict[str, 
     elif name is not None:
         rows = TaskRecord.name_index.query(name, scan_index_forward=False, limit=page.limit, last_evaluated_key=start)
     else:
-        rows = TaskRecord.scan(limit=page.limit, last_evaluated_key=start)
+        return _newest_first(start, page.limit, scope)
     items = [view(r) for r in rows]
     return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key, scope)}
+
+
+def _bad_cursor() -> ValidationFailed:
+    return ValidationFailed("invalid cursor", [{"field": "cursor", "message": "not a cursor of this listing"}])
+
+
+@dataclass(frozen=True)
+class _Position:
+    """Where a page of the unfiltered listing starts: a day, and the last record shown in it."""
+
+    day: date
+    created_at: datetime | None = None
+    task_id: str | None = None
+
+    def cursor(self, scope: str) -> str | None:
+        key = {"created_day": {"S": self.day.isoformat()}}
+        if self.created_at is not None and self.task_id is not None:
+            key |= {"created_at": {"S": self.created_at.isoformat()}, "id": {"S": self.task_id}}
+        return encode_cursor(key, scope)
+
+
+def _text(start: dict[str, Any], name: str) -> str:
+    value = start.get(name, {}).get("S")
+    if not isinstance(value, str):
+        raise _bad_cursor()
+    return value
+
+
+def _position(start: dict[str, Any] | None) -> _Position:
+    """The position a cursor names; a cursor of only a day starts at its top."""
+    if start is None:
+        return _Position(utcnow().date())
+    if set(start) not in ({"created_day"}, _CURSOR_KEYS):
+        raise _bad_cursor()
+    try:
+        day = date.fromisoformat(_text(start, "created_day"))
+        created_at = datetime.fromisoformat(_text(start, "created_at")) if "created_at" in start else None
+    except ValueError:
+        raise _bad_cursor() from None
+    if day > (utcnow() + timedelta(days=1)).date():  # no walk from a forged future day
+        raise _bad_cursor()
+    if created_at is None:
+        return _Position(day)
+    if created_at.tzinfo is None:
+        raise _bad_cursor()
+    return _Position(day, created_at, _text(start, "id"))
+
+
+def _after(record: TaskRecord, position: _Position) -> bool:
+    """True when `record` comes after `position` in the order (created_at, id) descending."""
+    if position.created_at is None:
+        return True
+    return (record.created_at, record.id) < (position.created_at, position.task_id or "")
+
+
+def _day_page(position: _Position, need: int) -> list[TaskRecord]:
+    """Up to `need` records of one day after `position`, merged from every shard of the day."""
+    candidates: list[TaskRecord] = []
+    condition = TaskRecord.created_at <= position.created_at if position.created_at is not None else None
+    for shard in range(max(1, get_settings().task_day_shards)):
+        rows = TaskRecord.day_index.query(
+            f"{position.day.isoformat()}#{shard}",
+            range_key_condition=condition,
+            scan_index_forward=False,
+            page_size=need + 1,
+        )
+        taken, boundary = 0, None
+        for record in rows:  # lazily, page by page, until `need` records of this shard qualify
+            if boundary is not None and record.created_at < boundary:
+                break  # ties with the last one taken are read on: the index orders ties arbitrarily
+            if _after(record, position):
+                candidates.append(record)
+                taken += 1
+                if taken == need:
+                    boundary = record.created_at
+    candidates.sort(key=lambda r: (r.created_at, r.id), reverse=True)
+    return candidates[:need]
+
+
+def _newest_first(start: dict[str, Any] | None, limit: int, scope: str) -> dict[str, Any]:
+    """Every task newest first: the day buckets of the index, from today backwards.
+
+    Records live TASK_TTL_DAYS, so at most that many (+2 for clock skew and TTL lag) days
+    are read however many tasks exist; each read is one Query per shard, bounded by the page.
+    """
+    position = _position(start)
+    oldest = (utcnow() - timedelta(days=get_settings().task_ttl_days + 2)).date()
+    items: list[dict[str, Any]] = []
+    while position.day >= oldest:
+        need = limit - len(items)
+        records = _day_page(position, need)
+        items += [view(r) for r in records]
+        if len(records) == need:  # the page is full inside this day
+            last = records[-1]
+            return {"items": items, "next_cursor": _Position(position.day, last.created_at, last.id).cursor(scope)}
+        position = _Position(position.day - timedelta(days=1))
+    return {"items": items, "next_cursor": None}

@@ -30,6 +30,7 @@ FUNCTIONS = {
     "media_worker": "MediaWorker",
     "default_worker": "DefaultWorker",
     "dead_letter_reconciler": "DeadLetterReconciler",
+    "outbox_relay": "OutboxRelay",
 }
 WORKERS = {"media": "media_worker", "default": "default_worker"}
 OLDEST_MESSAGE_ALARM_SECONDS = {"media": 600, "default": 900}

@@ -15,24 +15,25 @@ from botocore.exceptions import ClientError
 from chalicelib.auth import forget_cached_keys, hash_key
 from chalicelib.aws import client
 from chalicelib.config import QueueSettings, Settings, get_settings
-from chalicelib.models import ALL_MODELS, TaskRecord
+from chalicelib.models import ALL_MODELS, IdempotencyRecord, TaskRecord
 from chalicelib.upload_events import UPLOADS_PREFIX
 
 
 def create_tables() -> None:
-    """DynamoDB tables (on demand) and the task table's TTL."""
+    """DynamoDB tables (on demand) and the TTL of the tables that expire items."""
     for model in ALL_MODELS:
         if not model.exists():
             model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
         else:
             add_missing_indexes(model)
     ddb = client("dynamodb")
-    ttl = ddb.describe_time_to_live(TableName=TaskRecord.Meta.table_name)["TimeToLiveDescription"]
-    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
-        ddb.update_time_to_live(
-            TableName=TaskRecord.Meta.table_name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
-        )
+    for model in (TaskRecord, IdempotencyRecord):
+        ttl = ddb.describe_time_to_live(TableName=model.Meta.table_name)["TimeToLiveDescription"]
+        if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+            ddb.update_time_to_live(
+                TableName=model.Meta.table_name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+            )
 
 
 def add_missing_indexes(model: Any) -> list[str]:

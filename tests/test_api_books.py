@@ -109,7 +109,10 @@ def test_replace_cover_accepts_jpeg_png_webp(api: Any, aws: Any, settings: Any, 
     assert status == 202, payload
     assert payload["book"]["cover_status"] == "pending" and payload["book"]["cover"]["version"] == 1
     assert len(payload["tasks"]) == 1
-    stored = aws("s3").get_object(Bucket=settings.media_bucket, Key=f"covers/{book['id']}/v1/original")
+    # A replaced cover's original carries a random suffix (concurrent replacements cannot overwrite it).
+    listed = aws("s3").list_objects_v2(Bucket=settings.media_bucket, Prefix=f"covers/{book['id']}/v1/original")
+    (key,) = [obj["Key"] for obj in listed["Contents"]]
+    stored = aws("s3").get_object(Bucket=settings.media_bucket, Key=key)
     assert stored["Body"].read() == data and stored["ContentType"] == content_type
 
 

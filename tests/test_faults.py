@@ -60,7 +60,8 @@ def test_dynamodb_throttling_in_the_worker_is_retried(api, workers, faults) -> N
 
 
 def test_dynamodb_throttling_at_the_api_is_503(api, faults) -> None:
-    faults.add(service="dynamodb", action="PutItem", code="ThrottlingException", status=400)
+    # The book, its index rows and its task records are written in one TransactWriteItems.
+    faults.add(service="dynamodb", action="TransactWriteItems", code="ThrottlingException", status=400)
     status, body = api.post("/books", {"title": "Busy", "authors": [unique_author()]})
     faults.clear()
     assert status == 503 and body["error"] == "ServiceUnavailable"

@@ -29,8 +29,8 @@ def _png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def _check(thumbs: list) -> None:
-    assert {t.name for t in thumbs} == {"100.jpg", "100.webp", "200.jpg", "200.webp"}
+def _check(thumbs: list, sides: tuple[int, ...] = (100, 200)) -> None:
+    assert {t.name for t in thumbs} == {f"{side}.{ext}" for side in sides for ext in ("jpg", "webp")}
     for thumb in thumbs:
         with Image.open(io.BytesIO(thumb.data)) as im:
             assert im.size == (thumb.width, thumb.height)
@@ -108,8 +108,26 @@ def test_invalid_exif_orientation_does_not_crash() -> None:
 
 
 def test_tiny_and_extreme_aspect_images() -> None:
-    _check(make_thumbnails(_save(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG")))
-    _check(make_thumbnails(_save(Image.new("RGB", (4000, 3), (9, 9, 9)), "PNG")))
+    # Never upscaled: a source below the smallest size gets one thumbnail of its short side.
+    _check(make_thumbnails(_save(Image.new("RGB", (1, 1), (9, 9, 9)), "PNG")), sides=(1,))
+    _check(make_thumbnails(_save(Image.new("RGB", (4000, 3), (9, 9, 9)), "PNG")), sides=(3,))
+
+
+@pytest.mark.parametrize(
+    ("size", "sides"),
+    [
+        ((120, 300), (100,)),
+        ((200, 200), (100, 200)),
+        ((80, 90), (80,)),
+        ((640, 199), (100,)),
+        ((1200, 800), (100, 200)),
+    ],
+)
+def test_small_covers_are_not_upscaled(size: tuple[int, int], sides: tuple[int, ...]) -> None:
+    for fmt in ("PNG", "JPEG"):
+        thumbs = make_thumbnails(_save(Image.new("RGB", size, (9, 90, 9)), fmt))
+        _check(thumbs, sides=sides)
+        assert all(t.width <= min(size) for t in thumbs)
 
 
 def test_large_jpeg_is_decoded_at_reduced_scale() -> None:

@@ -144,7 +144,7 @@ def test_dashboard_shows_queues_dead_letters_tasks_and_functions(template: dict[
     for queue in ("bookshelf-dev-media", "bookshelf-dev-default"):
         assert queue in dims and f"{queue}-dlq" in dims
     functions = {p["Properties"].get("FunctionName") for p in _of_type(template, "AWS::Serverless::Function").values()}
-    assert functions <= dims and len(functions) == 5
+    assert functions <= dims and len(functions) == 6  # API, authorizer, two workers, reconciler, outbox relay
 
 
 def test_each_function_has_its_own_least_privilege_policy(

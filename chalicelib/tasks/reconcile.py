@@ -28,13 +28,24 @@ def _reason(message: dict[str, object], queue: QueueSettings) -> str:
     )
 
 
+def _task_id_attribute(message: dict[str, object]) -> str | None:
+    """The `task-id` the worker tagged a dead-lettered message with (its own new message id differs)."""
+    attributes = message.get("MessageAttributes") or {}
+    tagged = attributes.get("task-id", {}) if isinstance(attributes, dict) else {}
+    value = tagged.get("StringValue") if isinstance(tagged, dict) else None
+    return value if isinstance(value, str) and 0 < len(value) <= 256 else None
+
+
 def reconcile_dead_letters(limit_per_queue: int = 1000) -> dict[str, int]:
     """Mark FAILURE every task whose message is in a DLQ but whose record is not final."""
     seen = marked = 0
     for queue in get_settings().queues.values():
         for message in peek(queue.dlq_name, limit=limit_per_queue, hold_seconds=10):
             seen += 1
+            # The worker's tag first: a poison body has no id of its own, and the copy in the
+            # DLQ has a new message id, so `identity` alone would name a second task.
             task_id, name = identity(str(message.get("Body", "")), str(message["MessageId"]))
+            task_id = _task_id_attribute(message) or task_id
             reason = _reason(message, queue)
             if records.mark_dead_lettered(task_id, name, queue.key, reason):
                 marked += 1

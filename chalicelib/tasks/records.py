@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import time
 import uuid
+import zlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pynamodb.exceptions import PutError, UpdateError
@@ -36,9 +37,24 @@ def _clip(text: str | None) -> str | None:
     return None if text is None else text[-MAX_TEXT:]
 
 
-def new_record(env: Envelope, queue: str, owner: str | None = None) -> TaskRecord:
-    """An unsaved PENDING record for an envelope."""
-    return TaskRecord(
+def _shard(task_id: str, shards: int) -> int:
+    return zlib.crc32(task_id.encode()) % max(1, shards)
+
+
+def bucket_of(task_id: str, moment: datetime) -> str:
+    """The `created_bucket` of a record created at `moment`: its UTC day and a stable shard."""
+    return f"{moment:%Y-%m-%d}#{_shard(task_id, get_settings().task_day_shards)}"
+
+
+def outbox_shard(task_id: str) -> str:
+    """The outbox index partition of a task: a stable hash of its id over OUTBOX_SHARDS."""
+    return str(_shard(task_id, get_settings().outbox_shards))
+
+
+def new_record(env: Envelope, queue: str, owner: str | None = None, outbox: bool = False) -> TaskRecord:
+    """An unsaved PENDING record for an envelope; `outbox` marks it as not yet sent."""
+    now = utcnow()
+    record = TaskRecord(
         id=env.task_id,
         name=env.task,
         queue=queue,
@@ -48,15 +64,44 @@ def new_record(env: Envelope, queue: str, owner: str | None = None) -> TaskRecor
         args=env.args,
         kwargs=env.kwargs,
         attempts=0,
+        created_at=now,
+        created_bucket=bucket_of(env.task_id, now),
         expires_at=_expiry(),
     )
+    if outbox:
+        record.outbox_shard = outbox_shard(env.task_id)
+        record.outbox_due = int(now.timestamp()) + get_settings().outbox_relay_after_seconds
+    return record
 
 
-def create_pending(env: Envelope, queue: str, owner: str | None = None) -> bool:
+def create_pending(env: Envelope, queue: str, owner: str | None = None, outbox: bool = False) -> bool:
     """Save a PENDING record; False when a record with that id exists already."""
     try:
-        new_record(env, queue, owner).save(condition=TaskRecord.id.does_not_exist())
+        new_record(env, queue, owner, outbox).save(condition=TaskRecord.id.does_not_exist())
     except PutError as exc:
+        if _is_condition_failure(exc):
+            return False
+        raise
+    return True
+
+
+def awaits_send(task_id: str) -> bool:
+    """True when the record exists, is PENDING and was never acknowledged as sent."""
+    try:
+        record = TaskRecord.get(task_id, consistent_read=True)
+    except TaskRecord.DoesNotExist:
+        return False
+    return record.status == PENDING and record.outbox_shard is not None
+
+
+def mark_sent(task_id: str) -> bool:
+    """Take the record out of the outbox: SQS accepted its message. False if it was out already."""
+    try:
+        TaskRecord(task_id).update(
+            actions=[TaskRecord.outbox_shard.remove(), TaskRecord.outbox_due.remove()],
+            condition=TaskRecord.outbox_shard.exists(),
+        )
+    except UpdateError as exc:
         if _is_condition_failure(exc):
             return False
         raise
@@ -91,8 +136,12 @@ def claim(env: Envelope, queue: str, lease_seconds: int) -> Claim:
                 TaskRecord.args.set(TaskRecord.args | env.args),
                 TaskRecord.kwargs.set(TaskRecord.kwargs | env.kwargs),
                 TaskRecord.created_at.set(TaskRecord.created_at | utcnow()),
+                TaskRecord.created_bucket.set(TaskRecord.created_bucket | bucket_of(env.task_id, utcnow())),
                 TaskRecord.expires_at.set(TaskRecord.expires_at | _expiry()),
                 TaskRecord.status.set(STARTED),
+                # A received message was sent: the record leaves the outbox (no extra write).
+                TaskRecord.outbox_shard.remove(),
+                TaskRecord.outbox_due.remove(),
                 TaskRecord.claim_token.set(token),
                 TaskRecord.lease_until.set(int(now) + lease_seconds),
                 TaskRecord.started_at.set(utcnow()),
@@ -184,8 +233,11 @@ def _fail_unrun(task_id: str, name: str, queue: str, reason: str, condition: Any
                 TaskRecord.name.set(TaskRecord.name | name),
                 TaskRecord.queue.set(TaskRecord.queue | queue),
                 TaskRecord.created_at.set(TaskRecord.created_at | utcnow()),
+                TaskRecord.created_bucket.set(TaskRecord.created_bucket | bucket_of(task_id, utcnow())),
                 TaskRecord.expires_at.set(TaskRecord.expires_at | _expiry()),
                 TaskRecord.attempts.set(TaskRecord.attempts | 0),
+                TaskRecord.outbox_shard.remove(),
+                TaskRecord.outbox_due.remove(),
                 TaskRecord.status.set(FAILURE),
                 TaskRecord.error.set(_clip(reason)),
                 TaskRecord.finished_at.set(utcnow()),

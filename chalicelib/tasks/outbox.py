@@ -1,0 +1,160 @@
+"""The transactional outbox: task records are committed with the data, SQS sends come after.
+
+A service puts its writes and the PENDING records of the tasks they need into ONE
+DynamoDB transaction (`stage`), then sends the messages (`send`). Each record carries
+outbox markers (`outbox_shard`, `outbox_due`, in the sparse `outbox-due-index`) until SQS
+has accepted its message (`records.mark_sent`) or a worker claims it. If the send fails or
+the process dies in between, the scheduled `relay` finds the record once it is due and
+sends it again. Task ids are stable and workers claim before running, so a message sent
+twice runs once.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import PynamoDBException
+
+from chalicelib.aws import client
+from chalicelib.config import get_settings
+from chalicelib.models import TaskRecord
+from chalicelib.observability import emit, logger
+from chalicelib.queues import chunks, queue_url
+from chalicelib.tasks import records
+from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.registry import Signature
+from chalicelib.transactions import Transaction
+
+RELAY_PAGE = 100
+RELAY_SAFETY_MS = 5_000  # stop a relay run while this much invocation time is left
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One message to send: its envelope, routing key and delay."""
+
+    envelope: Envelope
+    queue: str
+    countdown: int = 0
+
+
+def outgoing(sig: Signature) -> Outgoing:
+    """The message of a signature (its envelope is checked for size here, before any write)."""
+    env = Envelope(task_id=sig.task_id, task=sig.task.name, args=list(sig.args), kwargs=dict(sig.kwargs))
+    env.encode()  # raises EnvelopeError for an oversized envelope
+    return Outgoing(env, sig.task.queue, sig.countdown)
+
+
+def stage(tx: Transaction, signatures: Sequence[Signature], owner: str | None) -> list[Outgoing]:
+    """Add the PENDING records of `signatures` to `tx`; send the result after the commit."""
+    messages = [outgoing(sig) for sig in signatures]
+    for message in messages:
+        record = records.new_record(message.envelope, message.queue, owner, outbox=True)
+        tx.put(f"task:{message.envelope.task_id}", record, condition=TaskRecord.id.does_not_exist())
+    return messages
+
+
+def send(messages: Sequence[Outgoing]) -> int:
+    """Send committed tasks; returns how many SQS accepted.
+
+    Never raises for SQS: what was not accepted stays in the outbox for the relay, so a
+    caller's data and its work are safe once the transaction has committed.
+    """
+    by_queue: dict[str, list[Outgoing]] = defaultdict(list)
+    for message in messages:
+        by_queue[message.queue].append(message)
+    sent = 0
+    for key, items in by_queue.items():
+        sent += _send_queue(get_settings().queues[key].name, items)
+    return sent
+
+
+def _send_queue(queue_name: str, items: list[Outgoing]) -> int:
+    sent = 0
+    for chunk in chunks(items):
+        entries = [
+            {"Id": str(i), "MessageBody": m.envelope.encode(), "DelaySeconds": m.countdown} for i, m in enumerate(chunk)
+        ]
+        try:
+            response = client("sqs").send_message_batch(QueueUrl=queue_url(queue_name), Entries=entries)
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning(
+                "SQS send failed; the outbox relay will send these tasks",
+                extra={"error": str(exc), "task_ids": [m.envelope.task_id for m in chunk]},
+            )
+            emit("OutboxSendFailed", len(chunk))
+            continue
+        for entry in response.get("Failed", []):
+            logger.warning(
+                "SQS refused a task; the outbox relay will send it",
+                extra={"task_id": chunk[int(entry["Id"])].envelope.task_id, "code": entry.get("Code")},
+            )
+        for entry in response.get("Successful", []):
+            _acknowledge(chunk[int(entry["Id"])].envelope.task_id)
+            sent += 1
+    return sent
+
+
+def _acknowledge(task_id: str) -> None:
+    """Take a sent task out of the outbox; if that write fails, the claim or the relay does it later."""
+    try:
+        records.mark_sent(task_id)
+    except (PynamoDBException, ClientError, BotoCoreError) as exc:
+        logger.warning(
+            "could not mark a sent task; it may be sent once more", extra={"task_id": task_id, "error": str(exc)}
+        )
+
+
+def relay(remaining_ms: Callable[[], int], now: float | None = None) -> dict[str, int]:
+    """Send again every task whose record is due in the outbox, page by page.
+
+    Stops while `RELAY_SAFETY_MS` of the invocation is left; the next run goes on where
+    this one stopped (what was sent has left the index). Shards are visited from a random
+    one, so a run cut short does not always starve the same shards.
+    """
+    settings = get_settings()
+    cutoff = int(now if now is not None else time.time())
+    shards = max(1, settings.outbox_shards)
+    first = random.randrange(shards)
+    found = relayed = 0
+    for offset in range(shards):
+        shard = str((first + offset) % shards)
+        last_key = None
+        while True:
+            if remaining_ms() < RELAY_SAFETY_MS:
+                logger.info("outbox relay stops: invocation time is nearly up", extra={"relayed": relayed})
+                return {"due": found, "relayed": relayed, "complete": 0}
+            page = TaskRecord.outbox_index.query(
+                shard,
+                range_key_condition=TaskRecord.outbox_due <= cutoff,
+                limit=RELAY_PAGE,
+                last_evaluated_key=last_key,
+            )
+            due = list(page)
+            last_key = page.last_evaluated_key
+            found += len(due)
+            relayed += _relay_page(due)
+            if not last_key:
+                break
+    if relayed:
+        logger.warning("outbox relay re-sent stranded tasks", extra={"due": found, "relayed": relayed})
+    return {"due": found, "relayed": relayed, "complete": 1}
+
+
+def _relay_page(due: list[TaskRecord]) -> int:
+    messages: list[Outgoing] = []
+    for record in due:
+        if record.status != records.PENDING:  # ran already (its marker outlived a lost write)
+            records.mark_sent(record.id)
+            continue
+        env = Envelope(task_id=record.id, task=record.name, args=list(record.args), kwargs=dict(record.kwargs))
+        messages.append(Outgoing(env, record.queue))
+    sent = send(messages)
+    if sent:
+        emit("OutboxRelayed", sent)
+    return sent
