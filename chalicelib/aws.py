@@ -18,7 +18,8 @@ _CONFIG = Config(
 )
 # SES calls run only inside tasks, whose queue-level backoff owns the retries: each attempt
 # is recorded, and a throttled send frees the Lambda instead of sleeping in botocore.
-_OVERRIDES = {"ses": _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))}
+_SES = _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
+_OVERRIDES = {"ses": _SES, "sesv2": _SES}
 
 
 @cache

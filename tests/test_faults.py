@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from helpers import b64, dead_lettered, eventually, final_record, jpeg_bytes, unique_author, unique_email
+from mailtools import seed_confirmed
 
 from chalicelib.tasks.registry import task
 
@@ -21,7 +22,7 @@ def _dead_lettered_ids(settings: Any) -> set[str]:
 
 def test_ses_outage_for_a_while_then_mail_goes_out(api, workers, faults, mailbox) -> None:
     author, email = unique_author("Outage"), unique_email("outage")
-    api.post(f"/authors/{author.replace(' ', '%20')}/subscribers", {"email": email})
+    seed_confirmed(author, email)
     faults.add(service="ses", action="SendEmail", code="ServiceUnavailable", status=503, times=2)
     status, _ = api.post("/books", {"title": "Patience", "authors": [author]})
     assert status == 202
@@ -71,7 +72,7 @@ def test_every_dispatched_task_reaches_success_or_the_dlq(api, workers, faults, 
     author = unique_author("Chaos")
     emails = [unique_email("chaos") for _ in range(4)]
     for email in emails:
-        api.post(f"/authors/{author.replace(' ', '%20')}/subscribers", {"email": email})
+        seed_confirmed(author, email)
     faults.add(service="ses", action="SendEmail", code="Throttling", status=400, pattern=[True, False, True])
     faults.add(service="dynamodb", action="UpdateItem", code="ThrottlingException", status=400, pattern=[True, False])
     faults.add(

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from helpers import b64, eventually, jpeg_bytes, unique_author, unique_email
+from mailtools import seed_confirmed
 
 from chalicelib import observability
 from chalicelib.tasks.errors import PermanentTaskError, TransientTaskError
@@ -133,7 +134,7 @@ def test_mail_task_emits_emails_sent(api, paused_workers, app_module, settings, 
     from chalicelib import jobs
 
     author, email = unique_author("Metered"), unique_email()
-    api.post(f"/authors/{author.replace(' ', '%20')}/subscribers", {"email": email})
+    seed_confirmed(author, email)
     status, payload = api.post("/books", {"title": "Counted", "authors": [author]})
     assert status == 202
     book_id = payload["book"]["id"]
