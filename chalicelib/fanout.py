@@ -35,7 +35,7 @@ NAMESPACE = uuid.UUID("0b8f3f7e-3b5e-4a53-9d6e-5f2f5c3b8a21")
 ROOT_PAGE = "root"
 MAX_FAILURES_LISTED = 100
 RESEND_ATTEMPTS = 3
-FIRST_CHUNK_ESTIMATE = 0.5  # seconds, until a chunk has been timed
+FIRST_CHUNK_ESTIMATE = 1.0  # seconds, until a chunk has been timed
 FANOUT_TASKS = ("books.notify_subscribers", "mail.fanout_page", "mail.resend")
 
 
@@ -70,11 +70,12 @@ class Budget:
         return cls(time.monotonic() + usable_ms / 1000)
 
     def room(self) -> bool:
-        return time.monotonic() + self.slowest < self.ends_at
+        """Room for one more chunk, counting it as twice the slowest so far (they vary)."""
+        return time.monotonic() + 2 * self.slowest < self.ends_at
 
     def latest_start(self) -> float:
         """The latest wall-clock time a chunk may start and still finish in budget."""
-        return time.time() + (self.ends_at - time.monotonic()) - self.slowest
+        return time.time() + (self.ends_at - time.monotonic()) - 2 * self.slowest
 
     def timed(self, started: float) -> None:
         self.slowest = max(self.slowest, time.monotonic() - started)

@@ -24,6 +24,7 @@ from chalicelib.tasks.errors import TransientTaskError
 
 BUCKET = "ratelimit#ses"
 MAX_ATTEMPTS = 25
+_last: dict[str, float] = {}
 
 
 @lru_cache(maxsize=1)
@@ -50,29 +51,36 @@ def reserve(count: int, latest_start: float) -> tuple[bool, float]:
     """Reserve a slot for `count` mails starting by `latest_start` (epoch seconds).
 
     Returns (True, start) when reserved, or (False, earliest start) when the next free
-    slot begins too late (nothing is reserved then).
+    slot begins too late (nothing is reserved then). The schedule's last value this
+    container wrote is tried first, so an uncontended reservation is one write, no read.
     """
     interval = count / send_rate()
+    known = _last.get("tat")
     for _ in range(MAX_ATTEMPTS):
-        try:
-            current = MailState.get(BUCKET, consistent_read=True)
-        except MailState.DoesNotExist:
-            current = None
+        if known is None:
+            try:
+                known = float(MailState.get(BUCKET, consistent_read=True).tat or 0.0)
+            except MailState.DoesNotExist:
+                known = -1.0  # no schedule yet
         now = time.time()
-        old = float(current.tat) if current is not None and current.tat is not None else None
-        start = max(old or 0.0, now)
+        start = max(known, now)
         if start > latest_start:
             return False, start
         try:
-            if current is None:
+            if known < 0:
                 MailState(BUCKET, tat=start + interval).save(condition=MailState.pk.does_not_exist())
             else:
-                current.update(actions=[MailState.tat.set(start + interval)], condition=MailState.tat == old)
+                MailState(BUCKET).update(
+                    actions=[MailState.tat.set(start + interval)],
+                    condition=MailState.tat == known if known > 0 else MailState.pk.exists(),
+                )
         except (PutError, UpdateError) as exc:
             if not _conflict(exc):
                 raise
-            time.sleep(random.uniform(0.005, 0.05))  # another worker took the slot; read again
+            known = None  # another worker moved the schedule: read it
+            time.sleep(random.uniform(0.002, 0.02))
             continue
+        _last["tat"] = start + interval
         return True, start
     raise TransientTaskError("the SES rate schedule is contended; will retry")
 

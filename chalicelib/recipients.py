@@ -37,9 +37,8 @@ def read_chunk(
             keys[index],
             filter_condition=Subscriber.status == CONFIRMED,
             limit=want,
-            page_size=max(want, 200),
+            page_size=want,
             last_evaluated_key=start,
-            consistent_read=True,
         )
         emails = [row.email for row in rows]
         skip = _already_mailed(keys, index, emails)
