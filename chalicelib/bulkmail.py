@@ -55,7 +55,7 @@ def book_data(book: Book) -> dict[str, str]:
         description = description[: MAX_DESCRIPTION - 1] + "…"
     return {
         "title": mail.header_text(book.title),
-        "authors": mail.header_text(", ".join(book.authors)),
+        "authors": mail.header_text(", ".join(str(a) for a in book.authors)),
         "description": description,
     }
 

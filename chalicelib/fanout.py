@@ -70,12 +70,12 @@ class Budget:
         return cls(time.monotonic() + usable_ms / 1000)
 
     def room(self) -> bool:
-        """Room for one more chunk, counting it as twice the slowest so far (they vary)."""
-        return time.monotonic() + 2 * self.slowest < self.ends_at
+        """Room for one more chunk (counted twice: they vary) and the hand-off after it (about one chunk)."""
+        return time.monotonic() + 3 * self.slowest < self.ends_at
 
     def latest_start(self) -> float:
         """The latest wall-clock time a chunk may start and still finish in budget."""
-        return time.time() + (self.ends_at - time.monotonic()) - 2 * self.slowest
+        return time.time() + (self.ends_at - time.monotonic()) - 3 * self.slowest
 
     def timed(self, started: float) -> None:
         self.slowest = max(self.slowest, time.monotonic() - started)
@@ -194,7 +194,7 @@ def run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, Any
     if state.next_page:  # handed off before a crash: enqueue again (same id, so at most once)
         _hand_on(book, state, result, delay=0)
         return result.as_dict()
-    keys = list(dict.fromkeys(author_key(a) for a in book.authors))
+    keys = list(dict.fromkeys(author_key(str(a)) for a in book.authors))
     where: dict[str, Any] | None = state.position or recipients.START
     budget, size, listed = Budget.now(), ratelimit.chunk_size(), len(state.failures or [])
     delay = 0

@@ -44,7 +44,7 @@ def send_new_book_email(book_id: str, email: str, subscribed_to: str) -> dict[st
     except DoesNotExist:
         return {"skipped": "book deleted"}
     unsubscribe = tokens.unsubscribe_url(subscribed_to, email)
-    authors = ", ".join(book.authors)
+    authors = ", ".join(str(a) for a in book.authors)
     text = (
         f"A new book by {authors} is on the shelf: {book.title}\n\n{book.description or ''}".rstrip()
         + f"\n\nStop these mails: {unsubscribe}\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from chalice import Response
+from chalice.app import Response
 
 _HEAD = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8">'

@@ -107,7 +107,7 @@ def _raw_message(
 
 
 def _send(environ: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
-    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.models import DEFAULT_ACCOUNT_ID
     from moto.ses.models import RawMessage, ses_backends
 
     match = _REGION.search(environ.get("HTTP_AUTHORIZATION", ""))
