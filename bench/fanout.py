@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=20_000)
     parser.add_argument("--rate", type=float, default=5000.0, help="SES_MAX_SEND_RATE (mails/s) for the run")
-    parser.add_argument("--timeout-ms", type=int, default=6000)
+    parser.add_argument("--timeout-ms", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--old", type=int, default=2000, help="subscribers for the previous design (0: skip)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
