@@ -252,7 +252,7 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
                 ratelimit.wait_until(start)
                 outcome = bulkmail.send_new_book(book, [(r.email, r.author_key) for r in chunk])
                 if outcome.retry:
-                    retry = _retry_plan(book_id, page, where, outcome.retry, attempt=1)
+                    retry = _retry_plan(book_id, page, where or {}, outcome.retry, attempt=1)
             _record_chunk(state, page, state.position, after, outcome, retry, listed)
             if retry is not None:
                 _dispatch([_resend_signature(book_id, book.owner, retry)], book.owner)

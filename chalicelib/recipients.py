@@ -22,7 +22,7 @@ class Recipient(NamedTuple):
 
     email: str
     author_key: str
-    index: int
+    author_index: int
 
 
 def _already_mailed(keys: list[str], index: int, emails: list[str]) -> set[str]:
@@ -57,4 +57,7 @@ def read(keys: list[str], position: dict[str, Any], size: int) -> tuple[list[Rec
 
 def after(recipient: Recipient) -> dict[str, Any]:
     """The position just after one recipient (what DynamoDB's LastEvaluatedKey would be there)."""
-    return {"a": recipient.index, "k": {"author_key": {"S": recipient.author_key}, "email": {"S": recipient.email}}}
+    return {
+        "a": recipient.author_index,
+        "k": {"author_key": {"S": recipient.author_key}, "email": {"S": recipient.email}},
+    }
