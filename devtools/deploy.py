@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from devtools.infra import apply_monitoring, use_stage
+from devtools.infra import apply_gateway_responses, apply_monitoring, use_stage
 from devtools.stage import ROOT
 
 
@@ -37,6 +37,7 @@ def deploy(stage: str, project: Path = ROOT, endpoint: str | None = None) -> dic
     chalice = Path(sys.executable).parent / "chalice"
     subprocess.run([str(chalice), "deploy", "--stage", stage], cwd=project, env=dict(os.environ), check=True)
     deployed = json.loads((project / ".chalice" / "deployed" / f"{stage}.json").read_text())
+    apply_gateway_responses(deployed["resources"], stage)  # API Gateway's own errors in the app's error shape
     return {"monitoring": monitoring, "resources": deployed["resources"]}
 
 

@@ -153,3 +153,17 @@ def test_dashboard_and_alarms_are_deployed(remote, deployment) -> None:
     for key in ("media", "default"):
         assert alarms[f"{prefix}-{key}-dlq-not-empty"]["Threshold"] == 0
         assert alarms[f"{prefix}-{key}-oldest-message-age"]["MetricName"] == "ApproximateAgeOfOldestMessage"
+
+
+def test_gateway_responses_are_put_after_chalice_deploy(remote) -> None:
+    """API Gateway's own errors (no route, no key, authorizer down, …) answer in the app's error shape."""
+    from devtools.infra import gateway_responses
+
+    gateway = remote("apigateway")
+    (api,) = [a for a in gateway.get_rest_apis()["items"] if a["name"] == "bookshelf"]
+    put = {r["responseType"]: r for r in gateway.get_gateway_responses(restApiId=api["id"])["items"]}
+    for kind, expected in gateway_responses().items():
+        assert put[kind]["responseTemplates"] == expected["responseTemplates"], kind
+        assert put[kind].get("statusCode") == expected.get("statusCode"), kind
+    assert put["AUTHORIZER_FAILURE"]["statusCode"] == "503"
+    assert put["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"
