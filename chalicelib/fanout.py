@@ -234,14 +234,13 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
     budget, size, listed = Budget.now(), ratelimit.chunk_size(), len(state.failures or [])
     delay = 0
     while where is not None and budget.room() and not delay:
-        started = time.monotonic()  # the first chunk's time includes the read
         batch, batch_end = recipients.read(keys, where, size * READ_CHUNKS)
         for i in range(0, max(len(batch), 1), size):
-            if i and not budget.room():
+            if not budget.room():
                 break
             chunk = batch[i : i + size]
             after = batch_end if i + size >= len(batch) else recipients.after(chunk[-1])
-            started = started if i == 0 else time.monotonic()
+            started = time.monotonic()
             outcome = bulkmail.Outcome()
             retry = None
             if chunk:
