@@ -78,6 +78,14 @@ class Settings:
     confirm_resend_seconds: int
     ses_max_send_rate: float
     fanout_safety_ms: int
+    # Local runtime: the runner's counters (`GET <url>`), exported by `make run`; None on AWS.
+    runtime_stats_url: str | None
+    # Direct cover uploads (presigned S3 POST); see the uploads block in get_settings.
+    max_upload_bytes: int
+    upload_ttl_seconds: int
+    upload_expiry_margin_seconds: int
+    upload_cors_origins: tuple[str, ...]
+    upload_retention_days: int
 
     @property
     def queues(self) -> dict[str, QueueSettings]:
@@ -142,4 +150,16 @@ def get_settings() -> Settings:
         confirm_resend_seconds=_int("CONFIRM_RESEND_SECONDS", 300),
         ses_max_send_rate=_float("SES_MAX_SEND_RATE", 0.0),
         fanout_safety_ms=_int("FANOUT_SAFETY_MS", 3000),
+        # Local runtime (make run): where the runner serves its per-function counters.
+        runtime_stats_url=os.environ.get("RUNTIME_STATS_URL") or None,
+        # Direct cover uploads: the POST policy's size cap, the upload URL's lifetime, how much
+        # later an upload that never came is given up (a slow upload may still be arriving), the
+        # browser origins CORS lets POST to the bucket, and how long S3 keeps abandoned objects.
+        max_upload_bytes=_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
+        upload_ttl_seconds=_int("UPLOAD_TTL_SECONDS", 900),
+        upload_expiry_margin_seconds=_int("UPLOAD_EXPIRY_MARGIN_SECONDS", 300),
+        upload_cors_origins=tuple(
+            o.strip() for o in os.environ.get("UPLOAD_CORS_ORIGINS", "*").split(",") if o.strip()
+        ),
+        upload_retention_days=_int("UPLOAD_RETENTION_DAYS", 1),
     )
