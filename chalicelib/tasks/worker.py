@@ -15,8 +15,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from chalicelib import deadline
-from chalicelib import upload_events, upload_jobs
+from chalicelib import deadline, upload_events, upload_jobs
 from chalicelib.config import QueueSettings
 from chalicelib.observability import emit, logger, record_cold_start
 from chalicelib.queues import change_visibility, dead_letter, delete_messages, queue_settings
