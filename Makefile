@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint bench package deploy clean
+.PHONY: install run test lint bench package deploy clean chromium screenshot
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,9 +19,20 @@ install: $(STAMP)
 run: install
 	FRESH=$(FRESH) $(PY) -m devtools.local
 
-test: install
+test: install chromium
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# Debian's Chromium for the dashboard's browser tests (Playwright drives it; it never downloads a browser).
+# Installed as root with apt-get when missing; elsewhere those tests skip and say why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } \
+	  || echo "Chromium is not installed and cannot be here: the dashboard's browser tests will skip"
+
+# Regenerate the dashboard screenshot shown in README.md (taken by the browser tests).
+screenshot: install chromium
+	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/test_dashboard_browser.py -k screenshot
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from chalice import AuthResponse, Chalice, Rate, Response
-from chalice.app import AuthRequest, CloudWatchEvent, SQSEvent
+from chalice.app import AuthRequest, CloudWatchEvent, Request, SQSEvent
 
 from chalicelib import auth, books, chalice_errors, consent, pages, queues, subscribers, task_records
 from chalicelib.config import get_settings
+from chalicelib.dashboard import views as dashboard
+from chalicelib.dashboard import web as dashboard_web
 from chalicelib.http import body_json, json_errors, json_response, path_param, principal, query_params
 from chalicelib.schemas import BookCreate, BookUpdate, CoverUpload, SubscriberCreate, parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
@@ -190,3 +192,91 @@ def default_worker(event: SQSEvent) -> dict[str, Any]:
 def dead_letter_reconciler(event: CloudWatchEvent) -> dict[str, int]:
     """Mark FAILURE the tasks whose messages the redrive policy moved to a DLQ."""
     return reconcile_dead_letters()
+
+
+# ---------------------------------------------------------------- dashboard (admins; session cookie, not Bearer)
+
+
+def _request() -> Request:
+    """The request being served (Chalice types it optional; inside a route it is always there)."""
+    request = app.current_request
+    if request is None:
+        raise RuntimeError("no current request")
+    return request
+
+
+@app.route("/dashboard", methods=["GET"])
+def dashboard_page() -> Response:
+    return dashboard_web.page()
+
+
+@app.route("/dashboard/static/{name}", methods=["GET"])
+@dashboard.answers
+def dashboard_static(name: str) -> Response:
+    return dashboard_web.static(name, _query().get("v"))
+
+
+@app.route("/dashboard/login", methods=["POST"], content_types=["application/json"])
+@dashboard.answers
+def dashboard_login() -> Response:
+    return dashboard.login(_request())
+
+
+@app.route("/dashboard/logout", methods=["POST"], content_types=["application/json"])
+@dashboard.answers
+def dashboard_logout() -> Response:
+    return dashboard.logout(_request())
+
+
+@app.route("/dashboard/api/session", methods=["GET"])
+@dashboard.answers
+def dashboard_session() -> Response:
+    return dashboard.whoami(_request())
+
+
+@app.route("/dashboard/api/queues", methods=["GET"])
+@dashboard.answers
+def dashboard_queues() -> Response:
+    return dashboard.overview(_request())
+
+
+@app.route("/dashboard/api/queues/{name}/redrive", methods=["POST"], content_types=["application/json"])
+@dashboard.answers
+def dashboard_redrive(name: str) -> Response:
+    return dashboard.redrive(_request(), name)
+
+
+@app.route("/dashboard/api/queues/{name}/dead-letters", methods=["GET"])
+@dashboard.answers
+def dashboard_dead_letters(name: str) -> Response:
+    return dashboard.dead_letters(_request(), name, _query())
+
+
+@app.route("/dashboard/api/queues/{name}/dead-letters/purge", methods=["POST"], content_types=["application/json"])
+@dashboard.answers
+def dashboard_purge(name: str) -> Response:
+    return dashboard.purge_one(_request(), name)
+
+
+@app.route("/dashboard/api/tasks", methods=["GET"])
+@dashboard.answers
+def dashboard_tasks() -> Response:
+    return dashboard.task_list(_request(), _query())
+
+
+@app.route("/dashboard/api/tasks/{task_id}", methods=["GET"])
+@dashboard.answers
+def dashboard_task(task_id: str) -> Response:
+    return dashboard.task_detail(_request(), path_param(task_id))
+
+
+@app.route("/dashboard/api/tasks/{task_id}/rerun", methods=["POST"], content_types=["application/json"])
+@dashboard.answers
+def dashboard_rerun(task_id: str) -> Response:
+    return dashboard.rerun_task(_request(), path_param(task_id))
+
+
+@app.route("/dashboard/api/workers", methods=["GET"])
+@dashboard.answers
+def dashboard_workers() -> Response:
+    return dashboard.worker_stats(_request())

@@ -78,6 +78,8 @@ class Settings:
     confirm_resend_seconds: int
     ses_max_send_rate: float
     fanout_safety_ms: int
+    # Dashboard: admin session lifetime.
+    dashboard_session_seconds: int
     # Local runtime: the runner's counters (`GET <url>`), exported by `make run`; None on AWS.
     runtime_stats_url: str | None
     # Direct cover uploads (presigned S3 POST); see the uploads block in get_settings.
@@ -150,6 +152,8 @@ def get_settings() -> Settings:
         confirm_resend_seconds=_int("CONFIRM_RESEND_SECONDS", 300),
         ses_max_send_rate=_float("SES_MAX_SEND_RATE", 0.0),
         fanout_safety_ms=_int("FANOUT_SAFETY_MS", 3000),
+        # Dashboard: a short session, so a stolen cookie or a revoked key is good for minutes at most.
+        dashboard_session_seconds=_int("DASHBOARD_SESSION_SECONDS", 900),
         # Local runtime (make run): where the runner serves its per-function counters.
         runtime_stats_url=os.environ.get("RUNTIME_STATS_URL") or None,
         # Direct cover uploads: the POST policy's size cap, the upload URL's lifetime, how much

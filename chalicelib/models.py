@@ -141,6 +141,17 @@ class TaskNameIndex(GlobalSecondaryIndex["TaskRecord"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+class TaskBookIndex(GlobalSecondaryIndex["TaskRecord"]):
+    """Tasks about one book, newest first (sparse: only tasks with a book_id)."""
+
+    class Meta:
+        index_name = "book-created-index"
+        projection = AllProjection()
+
+    book_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class TaskRecord(Model):
     """The result record of one task: the serverless results backend."""
 
@@ -152,6 +163,7 @@ class TaskRecord(Model):
     queue = UnicodeAttribute()
     status = UnicodeAttribute()
     owner = UnicodeAttribute(null=True)
+    book_id = UnicodeAttribute(null=True)
     args = JSONAttribute(default=list)
     kwargs = JSONAttribute(default=dict)
     result = JSONAttribute(null=True)
@@ -168,6 +180,7 @@ class TaskRecord(Model):
 
     status_index = TaskStatusIndex()
     name_index = TaskNameIndex()
+    book_index = TaskBookIndex()
 
 
 ALL_MODELS: tuple[type[Model], ...] = (Book, BookAuthor, Subscriber, TaskRecord, MailState)

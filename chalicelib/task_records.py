@@ -26,6 +26,7 @@ def view(record: TaskRecord) -> dict[str, Any]:
         "queue": record.queue,
         "status": record.status,
         "owner": record.owner,
+        "book_id": record.book_id,
         "args": record.args,
         "kwargs": record.kwargs,
         "result": record.result,

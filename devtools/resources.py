@@ -24,6 +24,8 @@ def create_tables() -> None:
     for model in ALL_MODELS:
         if not model.exists():
             model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
+        else:
+            add_missing_indexes(model)
     ddb = client("dynamodb")
     ttl = ddb.describe_time_to_live(TableName=TaskRecord.Meta.table_name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
@@ -31,6 +33,28 @@ def create_tables() -> None:
             TableName=TaskRecord.Meta.table_name,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
         )
+
+
+def add_missing_indexes(model: Any) -> list[str]:
+    """Give a table kept from an earlier run the indexes its model gained since (as a stack update would)."""
+    ddb, table = client("dynamodb"), model.Meta.table_name
+    present = {i["IndexName"] for i in ddb.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])}
+    added, schema = [], model._get_schema()
+    for index in schema["global_secondary_indexes"]:
+        if index["index_name"] in present:
+            continue
+        create = {
+            "IndexName": index["index_name"],
+            "KeySchema": sorted(index["key_schema"], key=lambda k: k["KeyType"] != "HASH"),
+            "Projection": index["projection"],
+        }
+        ddb.update_table(
+            TableName=table,
+            AttributeDefinitions=schema["attribute_definitions"],  # all of them: moto replaces the list
+            GlobalSecondaryIndexUpdates=[{"Create": create}],
+        )
+        added.append(index["index_name"])
+    return added
 
 
 def create_bucket(settings: Settings) -> None:

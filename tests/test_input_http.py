@@ -313,3 +313,9 @@ def test_local_stage_without_an_emulator_refuses_clearly() -> None:
     refused = _ops("--stage", "local", "create-api-key", "eve", EMULATOR_PORT=str(free_port()))
     assert refused.returncode != 0 and refused.stdout == ""
     assert "make run" in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
+
+
+def test_missing_key_is_a_401_with_the_scheme_to_use(api: Any) -> None:
+    status, headers, body = _raw(api, "GET", "/queues")
+    assert status == 401 and body["error"] == "Unauthorized" and body["fields"] == []
+    assert headers["WWW-Authenticate"] == "Bearer"

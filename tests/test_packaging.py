@@ -173,6 +173,19 @@ def test_each_function_has_its_own_least_privilege_policy(
     assert seen == set(stage_functions)
 
 
+def test_api_gzips_answers_and_serves_the_dashboard_assets_as_text(template: dict[str, Any], package_dir: Path) -> None:
+    """The dashboard's page and assets travel compressed (gzip over 1 KiB), as UTF-8 text, not binary."""
+    (api,) = _of_type(template, "AWS::Serverless::Api").values()
+    assert api["Properties"]["MinimumCompressionSize"] == 1024
+    binary = api["Properties"]["DefinitionBody"]["x-amazon-apigateway-binary-media-types"]
+    assert not [t for t in binary if t.startswith("text/") or t in ("*/*", "application/json")]
+    import zipfile
+
+    with zipfile.ZipFile(package_dir / "deployment.zip") as package:
+        shipped = set(package.namelist())
+    assert {f"chalicelib/dashboard/static/{name}" for name in ("index.html", "app.js", "app.css")} <= shipped
+
+
 def test_table_definitions_match_the_emulator_tables_made_by_pynamodb(aws: Any, settings: Any) -> None:
     """The template's tables and the ones PynamoDB creates locally have the same keys and indexes."""
     from chalicelib.models import ALL_MODELS

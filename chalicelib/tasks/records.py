@@ -17,6 +17,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from chalicelib.config import get_settings
 from chalicelib.models import TaskRecord, utcnow
 from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.subjects import book_id_of
 
 PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"
 STATUSES = (PENDING, STARTED, RETRY, SUCCESS, FAILURE)
@@ -43,6 +44,7 @@ def new_record(env: Envelope, queue: str, owner: str | None = None) -> TaskRecor
         queue=queue,
         status=PENDING,
         owner=owner,
+        book_id=book_id_of(env.task, env.args, env.kwargs),
         args=env.args,
         kwargs=env.kwargs,
         attempts=0,

@@ -1,0 +1,1 @@
+"""The admin dashboard served by the app itself: sessions, pages, assets and its JSON views."""

@@ -1,0 +1,242 @@
+// Bookshelf dashboard: plain DOM and SVG, no build step. Data only via textContent (never innerHTML).
+"use strict";
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const API = "dashboard/api/";
+  const HISTORY_KEY = "bookshelf-dashboard-history";
+  const WINDOW_MS = 10 * 60 * 1000;
+  const COLORS = ["#2456c7", "#c2410c", "#047857", "#7c3aed"];
+  let csrf = "";
+  let timer = null;
+  let taskCursor = null;
+  let taskListing = 0; // which listing the rows on screen belong to: a late answer of an older one is dropped
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v); else node.setAttribute(k, v);
+    }
+    for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(child == null ? "" : String(child)));
+    return node;
+  }
+  const num = (v) => el("td", { class: "num" }, v == null ? "–" : v);
+  const flash = (text) => { $("flash").textContent = text; setTimeout(() => { if ($("flash").textContent === text) $("flash").textContent = ""; }, 4000); };
+
+  async function call(path, options = {}) {
+    const init = { credentials: "same-origin", headers: { Accept: "application/json" }, ...options };
+    if (init.method === "POST") {
+      init.headers = { ...init.headers, "Content-Type": "application/json", "X-CSRF-Token": csrf };
+      init.body = JSON.stringify(options.json || {});
+    }
+    const response = await fetch(path, init);
+    const body = await response.json().catch(() => ({}));
+    if (response.status === 401 && path !== "dashboard/login") { showLogin(); throw new Error(body.message || "signed out"); }
+    if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
+    return body;
+  }
+
+  // ------------------------------------------------------------ session
+  function showLogin() {
+    stop();
+    csrf = "";
+    document.querySelectorAll("main > section").forEach((s) => { s.hidden = s.id !== "login"; });
+    $("nav").hidden = true; $("logout").hidden = true; $("who").textContent = "";
+  }
+  function signedIn(session) {
+    csrf = session.csrf_token;
+    $("login").hidden = true; $("nav").hidden = false; $("logout").hidden = false;
+    $("who").textContent = `signed in as ${session.user}`;
+    route();
+  }
+  $("login-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("login-error").textContent = "";
+    try {
+      const session = await call("dashboard/login", { method: "POST", json: { key: $("key").value } });
+      $("key").value = "";
+      signedIn(session);
+    } catch (error) { $("login-error").textContent = error.message; }
+  });
+  $("logout").addEventListener("click", async () => { await call("dashboard/logout", { method: "POST" }).catch(() => {}); showLogin(); });
+
+  // ------------------------------------------------------------ routing
+  function stop() { if (timer) clearInterval(timer); timer = null; }
+  function show(id) {
+    document.querySelectorAll("main > section").forEach((s) => { s.hidden = s.id !== id; });
+    document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", location.hash.startsWith(a.getAttribute("href"))));
+  }
+  function route() {
+    if (!csrf) return;
+    stop();
+    const [path, search] = (location.hash.slice(1) || "/queues").split("?");
+    const params = new URLSearchParams(search || "");
+    if (path.startsWith("/tasks/")) return showTask(decodeURIComponent(path.slice(7)));
+    if (path === "/tasks") return showTasks(params);
+    if (path === "/dead-letters") return showDeadLetters();
+    if (path === "/workers") return poll("view-workers", loadWorkers, 5000);
+    return poll("view-queues", loadQueues, 3000);
+  }
+  function poll(view, load, every) {
+    show(view);
+    load();
+    timer = setInterval(load, every);
+  }
+  window.addEventListener("hashchange", route);
+
+  // ------------------------------------------------------------ queues
+  function history() {
+    try { return JSON.parse(sessionStorage.getItem(HISTORY_KEY)) || []; } catch { return []; }
+  }
+  async function loadQueues() {
+    let data;
+    try { data = await call(API + "queues"); } catch (error) { flash(error.message); return; }
+    const body = $("queues-body");
+    body.replaceChildren(...data.queues.map((q) => el("tr", { "data-queue": q.queue },
+      el("td", {}, q.queue), num(q.visible), num(q.in_flight), num(q.delayed), num(q.oldest_age_seconds),
+      num(q.max_concurrency), num(q.batch_size), num(q.dead_letter.visible), num(q.dead_letter.in_flight),
+      num(q.dead_letter.oldest_age_seconds))));
+    const now = Date.now();
+    const points = history().filter((p) => now - p.t < WINDOW_MS);
+    points.push({ t: now, d: Object.fromEntries(data.queues.map((q) => [q.queue, q.visible + q.in_flight + q.delayed])) });
+    sessionStorage.setItem(HISTORY_KEY, JSON.stringify(points));
+    const names = data.queues.map((q) => q.queue);
+    drawChart($("chart-depth"), names, points.map((p) => ({ t: p.t, v: p.d })));
+    drawChart($("chart-rate"), names, rates(points, names));
+    $("legend").replaceChildren(...names.map((n, i) => el("span", { class: `c${i % COLORS.length}` }, `■ ${n}  `)));
+    $("queues-updated").textContent = `updated ${new Date(now).toLocaleTimeString()}`;
+  }
+  // Messages leaving a queue per second, estimated from the fall of its depth between two samples
+  // (SQS has no delete counter without CloudWatch; a queue that fills while it drains shows less).
+  function rates(points, names) {
+    const out = [];
+    for (let i = 1; i < points.length; i++) {
+      const dt = (points[i].t - points[i - 1].t) / 1000;
+      if (dt <= 0) continue;
+      out.push({ t: points[i].t, v: Object.fromEntries(names.map((n) => [n, Math.max(0, ((points[i - 1].d[n] || 0) - (points[i].d[n] || 0)) / dt)])) });
+    }
+    return out;
+  }
+  function drawChart(svg, names, series) {
+    const W = 600, H = 160, L = 40, B = 18, ns = "http://www.w3.org/2000/svg";
+    const now = Date.now();
+    const start = Math.max(now - WINDOW_MS, series.length ? series[0].t : now - 60000);
+    const span = Math.max(now - start, 1000);
+    const max = Math.max(1, ...series.flatMap((p) => names.map((n) => p.v[n] || 0)));
+    const x = (t) => L + ((t - start) / span) * (W - L - 5);
+    const y = (v) => H - B - (v / max) * (H - B - 8);
+    const node = (tag, attrs, text) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text != null) n.textContent = text; return n; };
+    const parts = [node("line", { class: "axis", x1: L, y1: H - B, x2: W, y2: H - B }), node("line", { class: "axis", x1: L, y1: 4, x2: L, y2: H - B }),
+      node("text", { x: 2, y: 12 }, Number.isInteger(max) ? max : max.toFixed(1)), node("text", { x: 2, y: H - B }, "0"),
+      node("text", { x: L, y: H - 4 }, span >= 60000 ? `-${Math.round(span / 60000)} min` : `-${Math.round(span / 1000)} s`), node("text", { x: W - 30, y: H - 4 }, "now")];
+    names.forEach((n, i) => {
+      if (series.length === 0) return;
+      const d = series.map((p, j) => `${j ? "L" : "M"}${x(p.t).toFixed(1)},${y(p.v[n] || 0).toFixed(1)}`).join(" ");
+      parts.push(node("path", { d, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 2, "data-queue": n }));
+    });
+    svg.replaceChildren(...parts);
+  }
+
+  // ------------------------------------------------------------ tasks
+  const taskLink = (id) => el("a", { href: `#/tasks/${encodeURIComponent(id)}` }, id);
+  const bookLink = (id) => (id ? el("a", { href: `#/tasks?book=${encodeURIComponent(id)}` }, id) : "");
+  function showTasks(params) {
+    show("view-tasks");
+    const form = $("task-filter");
+    for (const field of ["status", "name", "book", "since", "until"]) form.elements[field].value = (params.get(field) || "").replace(/Z$/, "");
+    taskCursor = null;
+    taskListing += 1;
+    $("tasks-body").replaceChildren();
+    loadTasks(params, taskListing);
+  }
+  async function loadTasks(params, listing) {
+    $("tasks-error").textContent = "";
+    const query = new URLSearchParams();
+    for (const [k, v] of params) if (v) query.set(k, (k === "since" || k === "until") && !v.endsWith("Z") ? v + "Z" : v);
+    query.set("limit", "25");
+    if (taskCursor) query.set("cursor", taskCursor);
+    let page;
+    try { page = await call(`${API}tasks?${query}`); } catch (error) { if (listing === taskListing) $("tasks-error").textContent = error.message; return; }
+    if (listing !== taskListing) return;
+    $("tasks-body").append(...page.items.map((t) => el("tr", { "data-task": t.id },
+      el("td", {}, t.created_at), el("td", { class: `status-${t.status}` }, t.status), el("td", {}, t.name),
+      el("td", {}, bookLink(t.book_id)), num(t.attempts), el("td", {}, taskLink(t.id)))));
+    taskCursor = page.next_cursor;
+    $("tasks-more").hidden = !taskCursor;
+    $("tasks-more").onclick = () => loadTasks(params, listing);
+  }
+  $("task-filter").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const query = new URLSearchParams();
+    for (const [k, v] of new FormData(event.target)) if (v) query.set(k, v);
+    location.hash = `#/tasks?${query}`;
+  });
+
+  async function showTask(id) {
+    show("view-task");
+    $("task-id").textContent = id;
+    $("task-error").textContent = "";
+    $("task-fields").replaceChildren(); $("task-traceback").textContent = ""; $("task-rerun").hidden = true;
+    let t;
+    try { t = await call(`${API}tasks/${encodeURIComponent(id)}`); } catch (error) { $("task-error").textContent = error.message; return; }
+    const json = (v) => el("code", {}, JSON.stringify(v));
+    const rows = [["Status", el("span", { class: `status-${t.status}` }, t.status)], ["Name", t.name], ["Queue", t.queue],
+      ["Book", bookLink(t.book_id)], ["Owner", t.owner], ["Args", json(t.args)], ["Kwargs", json(t.kwargs)],
+      ["Result", json(t.result)], ["Error", t.error], ["Attempts", t.attempts], ["Created", t.created_at],
+      ["Started", t.started_at], ["Finished", t.finished_at], ["Duration", duration(t)], ["Updated", t.updated_at]];
+    $("task-fields").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+    $("task-traceback").textContent = t.traceback || "(none)";
+    const rerun = $("task-rerun");
+    rerun.hidden = t.status !== "FAILURE";
+    rerun.onclick = async () => {
+      try { await call(`${API}tasks/${encodeURIComponent(id)}/rerun`, { method: "POST" }); flash("queued again"); showTask(id); } catch (error) { $("task-error").textContent = error.message; }
+    };
+  }
+  function duration(t) {
+    if (!t.started_at || !t.finished_at) return "";
+    return `${((Date.parse(t.finished_at) - Date.parse(t.started_at)) / 1000).toFixed(3)} s (last attempt)`;
+  }
+
+  // ------------------------------------------------------------ dead letters
+  async function showDeadLetters() {
+    show("view-dead-letters");
+    $("dl-error").textContent = "";
+    let overview;
+    try { overview = await call(API + "queues"); } catch (error) { $("dl-error").textContent = error.message; return; }
+    const boxes = await Promise.all(overview.queues.map((q) => deadLetterBox(q.queue)));
+    $("dl-queues").replaceChildren(...boxes);
+  }
+  async function deadLetterBox(queue) {
+    const box = el("div", { class: "dlq", "data-queue": queue });
+    let data;
+    try { data = await call(`${API}queues/${queue}/dead-letters?limit=20`); } catch (error) { box.append(el("p", { class: "error" }, error.message)); return box; }
+    const redrive = el("button", { type: "button", class: "redrive", onclick: async () => {
+      try { const r = await call(`${API}queues/${queue}/redrive`, { method: "POST" }); flash(`redrive of ${queue}: ${r.moved ?? r.method}`); showDeadLetters(); } catch (error) { $("dl-error").textContent = error.message; }
+    } }, `Redrive ${queue}`);
+    const rows = data.items.map((m) => el("tr", { "data-message": m.message_id },
+      el("td", {}, taskLink(m.task_id)), el("td", {}, m.task), el("td", {}, m.failure_reason || "(moved by the redrive policy)"),
+      num(m.receive_count), el("td", {}, m.sent_at ? new Date(m.sent_at * 1000).toISOString() : ""),
+      el("td", {}, el("button", { type: "button", class: "danger purge", onclick: () => purge(queue, m) }, "Purge"))));
+    box.append(el("h3", {}, `${queue}: ${data.dead_letter_queue}`),
+      el("p", { class: "dl-count" }, `${data.visible} visible, ${data.in_flight} in flight`), redrive,
+      el("table", {}, el("thead", {}, el("tr", {}, ...["Task", "Name", "Reason", "Receives", "Sent", ""].map((h) => el("th", {}, h)))), el("tbody", {}, ...rows)));
+    return box;
+  }
+  async function purge(queue, message) {
+    if (!window.confirm(`Delete the dead letter of task ${message.task_id} for good? It cannot be redriven afterwards.`)) return;
+    try { await call(`${API}queues/${queue}/dead-letters/purge`, { method: "POST", json: { message_id: message.message_id } }); flash("purged"); showDeadLetters(); } catch (error) { $("dl-error").textContent = error.message; }
+  }
+
+  // ------------------------------------------------------------ workers
+  async function loadWorkers() {
+    let data;
+    try { data = await call(API + "workers"); } catch (error) { flash(error.message); return; }
+    $("workers-note").textContent = data.available ? `local runtime counters, updated ${data.updated_at || "?"}` : `Not available: ${data.reason}`;
+    $("workers-body").replaceChildren(...Object.entries(data.functions || {}).map(([name, f]) => el("tr", { "data-function": name },
+      el("td", {}, name), el("td", {}, f.queue || ""), num(f.invocations), num(f.errors), num(f.timeouts), num(f.throttles),
+      num(f.p50_ms == null ? null : f.p50_ms.toFixed(1)), num(f.p95_ms == null ? null : f.p95_ms.toFixed(1)),
+      num(f.warm_sandboxes), num(f.memory_mb), num(f.timeout_seconds))));
+  }
+
+  // ------------------------------------------------------------ start
+  call(API + "session").then(signedIn, () => showLogin());
+})();

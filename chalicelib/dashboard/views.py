@@ -1,0 +1,127 @@
+"""What each dashboard route does with its request: the session check, then one service call.
+
+The routes in app.py stay a line or two; this module is the glue between Chalice requests
+and the services (queues, task records, the task framework), like `chalicelib.http` is for
+the API's other routes. JSON answers use the one error shape and the dashboard's headers.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from chalice.app import Request, Response
+
+from chalicelib import queues, task_records
+from chalicelib.dashboard import session, tasks, web, workers
+from chalicelib.errors import NotFound, ValidationFailed
+from chalicelib.http import body_json, json_errors
+from chalicelib.observability import logger
+from chalicelib.tasks import records
+from chalicelib.tasks.rerun import rerun
+
+
+def answers(view: Callable[..., Response]) -> Callable[..., Response]:
+    """JSON errors (4xx, 503) as elsewhere in the API, plus the dashboard's security headers on every answer."""
+    guarded = json_errors(view)
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Response:
+        response = guarded(*args, **kwargs)
+        response.headers = {**response.headers, **web.SECURITY_HEADERS}
+        response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+    return wrapper
+
+
+def login(request: Request) -> Response:
+    """Exchange an admin key (posted once, in the body) for the session cookie."""
+    session.check_origin(request)
+    signed_in, cookie = session.login(body_json(request))
+    logger.info("dashboard sign-in", extra={"user": signed_in.user})
+    return web.json_answer(signed_in.as_dict(), 200, **{"Set-Cookie": cookie})
+
+
+def logout(request: Request) -> Response:
+    """End the session in this browser."""
+    session.current(request, action=True)
+    return web.json_answer({"signed_out": True}, 200, **{"Set-Cookie": session.logout_cookie()})
+
+
+def whoami(request: Request) -> Response:
+    """The session's user, expiry and CSRF token (401 when signed out)."""
+    return web.json_answer(session.current(request).as_dict())
+
+
+def overview(request: Request) -> Response:
+    """Queues and DLQs with depth, oldest age and consumer limits."""
+    session.current(request)
+    return web.json_answer({"queues": queues.overview()})
+
+
+def task_list(request: Request, query: dict[str, str]) -> Response:
+    """A filtered page of task records."""
+    session.current(request)
+    return web.json_answer(tasks.list_tasks(query))
+
+
+def task_detail(request: Request, task_id: str) -> Response:
+    """One task record with arguments, result, error and traceback."""
+    session.current(request)
+    return web.json_answer(task_records.get_record(_task_id(task_id), "", admin=True))
+
+
+def dead_letters(request: Request, queue: str, query: dict[str, str]) -> Response:
+    """Messages of a DLQ, peeked (left in place)."""
+    session.current(request)
+    limit = query.get("limit", "20")
+    if not limit.isdigit() or not 1 <= int(limit) <= 100:
+        raise ValidationFailed("invalid limit", [{"field": "limit", "message": "an integer from 1 to 100"}])
+    return web.json_answer(queues.dead_letters(queue, int(limit)))
+
+
+def redrive(request: Request, queue: str) -> Response:
+    """Move a DLQ's messages back to its queue."""
+    admin = session.current(request, action=True)
+    logger.info("dashboard redrive", extra={"user": admin.user, "queue": queue})
+    return web.json_answer(queues.redrive(queue), 202)
+
+
+def rerun_task(request: Request, task_id: str) -> Response:
+    """Send one FAILURE task again under its id."""
+    admin = session.current(request, action=True)
+    logger.info("dashboard re-run", extra={"user": admin.user, "task_id": task_id})
+    return web.json_answer(rerun(_task_id(task_id)), 202)
+
+
+def purge_one(request: Request, queue: str) -> Response:
+    """Delete ONE dead letter (confirmed on the page), and make its task record final."""
+    admin = session.current(request, action=True)
+    body = body_json(request)
+    message_id = body.get("message_id") if isinstance(body, dict) else None
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= 100 or not message_id.isprintable():
+        raise ValidationFailed("invalid message_id", [{"field": "message_id", "message": "a message id from the list"}])
+    deleted = queues.delete_dead_letter(queue, message_id)
+    if deleted is None:
+        raise NotFound(f"message {message_id} is no longer in the dead-letter queue (redriven or purged meanwhile?)")
+    task_id, name = queues.message_task(deleted)
+    # The reconciler only fixes records of messages it still finds in a DLQ: once the message is
+    # gone, this is the last chance to make a record stuck in PENDING/STARTED/RETRY final.
+    reason = f"dead letter purged from the dashboard by {admin.user}"
+    records.mark_dead_lettered(task_id, name, queues.queue_settings(queue).key, reason)
+    logger.warning("dashboard purged a dead letter", extra={"user": admin.user, "task_id": task_id})
+    return web.json_answer({"purged": message_id, "task_id": task_id})
+
+
+def worker_stats(request: Request) -> Response:
+    """The local runtime's per-function counters, or why there are none."""
+    session.current(request)
+    return web.json_answer(workers.runtime_stats())
+
+
+def _task_id(value: str) -> str:
+    if not 0 < len(value) <= 128 or not value.isprintable():
+        raise ValidationFailed("invalid task id", [{"field": "task_id", "message": "1 to 128 printable characters"}])
+    return value

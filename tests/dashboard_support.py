@@ -1,0 +1,69 @@
+"""Shared by the dashboard tests: test tasks, a signed-in HTTP session, dead-letter helpers."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.errors import PermanentTaskError
+from chalicelib.tasks.registry import task
+
+HEALED: set[str] = set()
+
+
+@task("tests.dashboard_ok")
+def dashboard_ok(value: int) -> dict[str, int]:
+    return {"value": value}
+
+
+@task("tests.dashboard_boom", max_retries=0)
+def dashboard_boom(token: str) -> dict[str, str]:
+    """Fails for good (with a traceback) until the test heals `token`."""
+    if token not in HEALED:
+        raise PermanentTaskError(f"boom for {token}")
+    return {"healed": token}
+
+
+@dataclass
+class Signed:
+    """An HTTP client signed in to the dashboard (the cookie passed by hand: it is Secure, and
+    `requests` would not send a Secure cookie over http://127.0.0.1 the way Chromium does)."""
+
+    url: str
+    cookie: str
+    csrf: str
+
+    def get(self, path: str, **kw: Any) -> requests.Response:
+        return requests.get(self.url + path, headers={"Cookie": self.cookie}, timeout=30, **kw)
+
+    def post(self, path: str, json: Any = None, csrf: str | None = None, **headers: str) -> requests.Response:
+        sent = {"Cookie": self.cookie, "X-CSRF-Token": self.csrf if csrf is None else csrf, **headers}
+        return requests.post(self.url + path, json={} if json is None else json, headers=sent, timeout=60)
+
+
+def sign_in(url: str, key: str) -> Signed:
+    response = requests.post(url + "/dashboard/login", json={"key": key}, timeout=30)
+    assert response.status_code == 200, response.text
+    return Signed(url, response.headers["Set-Cookie"].split(";")[0], response.json()["csrf_token"])
+
+
+def dead_letter_marker(queue: Any, reason: str = "for the dashboard test") -> str:
+    """Put one message of a succeeding task in `queue`'s DLQ; returns its task id."""
+    from chalicelib.queues import dead_letter
+
+    task_id = str(uuid.uuid4())
+    dead_letter(queue, Envelope(task_id=task_id, task="tests.dashboard_ok", args=[7]).encode(), reason, task_id)
+    return task_id
+
+
+def drop_dead_letter(queue: Any, task_id: str) -> None:
+    """Remove this test's own message from `queue`'s DLQ (never a redrive: other tests' dead letters stay put)."""
+    from chalicelib.queues import delete_dead_letter, message_task, peek
+
+    for message in peek(queue.dlq_name):
+        if message_task(message)[0] == task_id:
+            delete_dead_letter(queue.key, message["MessageId"])

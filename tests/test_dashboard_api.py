@@ -1,0 +1,325 @@
+"""The dashboard over real HTTP without a browser: sessions, CSRF, headers, assets and its JSON views."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+from dashboard_support import Signed, dashboard_boom, dashboard_ok, dead_letter_marker, drop_dead_letter, sign_in
+from helpers import b64, eventually, final_record, jpeg_bytes, unique_author
+
+
+@pytest.fixture(scope="module")
+def base_url(gateway_url: str) -> str:
+    """The app behind the local API Gateway, over real HTTP (the `api` fixture's server)."""
+    return gateway_url
+
+
+@pytest.fixture(scope="module")
+def admin(base_url: str, keys: dict[str, str]) -> Signed:
+    return sign_in(base_url, keys["admin"])
+
+
+def _error(response: requests.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "message", "fields"}, body
+    return body
+
+
+# ------------------------------------------------------------------ sign-in and sessions
+
+
+def test_login_answers_a_secure_httponly_strict_cookie_without_the_key(base_url, keys) -> None:
+    response = requests.post(base_url + "/dashboard/login", json={"key": keys["admin"]}, timeout=30)
+    assert response.status_code == 200
+    cookie = response.headers["Set-Cookie"]
+    attributes = {part.strip().split("=")[0].lower() for part in cookie.split(";")[1:]}
+    assert {"httponly", "secure", "samesite", "max-age"} <= attributes and "SameSite=Strict" in cookie
+    assert "Path=" not in cookie  # defaults to the dashboard's own path
+    assert keys["admin"] not in cookie and keys["admin"] not in response.text
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.json()["user"] == "ops" and response.json()["csrf_token"]
+
+
+@pytest.mark.parametrize(
+    ("key", "status", "message"),
+    [("alice", 403, "admin key"), (None, 401, "unknown API key")],
+)
+def test_login_refuses_non_admin_and_unknown_keys(base_url, keys, key, status, message) -> None:
+    sent = keys[key] if key else "x" * 43
+    response = requests.post(base_url + "/dashboard/login", json={"key": sent}, timeout=30)
+    assert message in _error(response, status)["message"]
+    assert "Set-Cookie" not in response.headers
+
+
+@pytest.mark.parametrize("body", [{}, {"key": ""}, {"key": 42}, {"key": "a b"}, ["key"]])
+def test_login_with_a_malformed_body_is_a_422_naming_the_field(base_url, body) -> None:
+    response = requests.post(base_url + "/dashboard/login", json=body, timeout=30)
+    assert _error(response, 422)["fields"] == [{"field": "key", "message": "an API key is required"}]
+
+
+def test_login_from_another_origin_is_refused(base_url, keys) -> None:
+    response = requests.post(
+        base_url + "/dashboard/login",
+        json={"key": keys["admin"]},
+        headers={"Origin": "https://evil.example"},
+        timeout=30,
+    )
+    _error(response, 403)
+
+
+@pytest.mark.parametrize("path", ["/dashboard/api/session", "/dashboard/api/queues", "/dashboard/api/tasks"])
+def test_json_views_need_a_session(base_url, admin, path) -> None:
+    assert _error(requests.get(base_url + path, timeout=30), 401)["error"] == "Unauthorized"
+    payload, _, signature = admin.cookie.partition("=")[2].partition(".")
+    forged = json.loads(_unb64(payload))
+    forged["u"] = "mallory"
+    tampered = f"dashboard_session={_b64(json.dumps(forged).encode())}.{signature}"
+    _error(requests.get(base_url + path, headers={"Cookie": tampered}, timeout=30), 401)
+    assert admin.get(path).status_code == 200
+
+
+def test_an_expired_session_is_refused(base_url) -> None:
+    from chalicelib.dashboard.session import Session, _encode
+
+    expired = _encode(Session("ops", "sid", int(time.time()) - 1))
+    response = requests.get(base_url + "/dashboard/api/session", headers={"Cookie": f"dashboard_session={expired}"})
+    _error(response, 401)
+
+
+def test_actions_need_the_sessions_csrf_token_and_the_same_origin(base_url, admin, keys) -> None:
+    path = f"/dashboard/api/tasks/{uuid.uuid4()}/rerun"  # an action that changes nothing when let through
+    assert "CSRF" in _error(admin.post(path, csrf=""), 403)["message"]
+    other = sign_in(base_url, keys["admin"])
+    assert "CSRF" in _error(admin.post(path, csrf=other.csrf), 403)["message"]
+    _error(admin.post(path, **{"Origin": "https://evil.example"}), 403)
+    _error(admin.post(path, **{"Sec-Fetch-Site": "cross-site"}), 403)
+    assert admin.post(path, **{"Origin": base_url}).status_code == 404  # past the checks: no such task
+
+
+def test_logout_clears_the_cookie(base_url, keys) -> None:
+    session = sign_in(base_url, keys["admin"])
+    response = session.post("/dashboard/logout")
+    assert response.status_code == 200 and "Max-Age=0" in response.headers["Set-Cookie"]
+
+
+# ------------------------------------------------------------------ page and assets
+
+
+def test_page_and_assets_have_types_caching_and_security_headers(base_url) -> None:
+    page = requests.get(base_url + "/dashboard", timeout=30)
+    assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
+    assert page.headers["Cache-Control"] == "no-cache"
+    assert "'unsafe-inline'" not in page.headers["Content-Security-Policy"]
+    assert page.headers["X-Frame-Options"] == "DENY" and page.headers["X-Content-Type-Options"] == "nosniff"
+    links = {"app.js": "text/javascript; charset=utf-8", "app.css": "text/css; charset=utf-8"}
+    for name, content_type in links.items():
+        marker = f"dashboard/static/{name}?v="
+        version = page.text.split(marker, 1)[1].split('"', 1)[0]
+        asset = requests.get(f"{base_url}/{marker}{version}", timeout=30)
+        assert asset.status_code == 200 and asset.headers["Content-Type"] == content_type
+        assert asset.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+        assert asset.headers["X-Content-Type-Options"] == "nosniff"
+        stale = requests.get(f"{base_url}/dashboard/static/{name}?v=old", timeout=30)
+        assert stale.headers["Cache-Control"] == "no-cache"
+    for name in ("index.html", "..%2Fweb.py", "nothing.js"):
+        _error(requests.get(f"{base_url}/dashboard/static/{name}", timeout=30), 404)
+
+
+# ------------------------------------------------------------------ views
+
+
+def test_dead_letters_are_peeked_without_being_consumed(admin, settings, paused_workers) -> None:
+    from chalicelib.queues import depth
+
+    task_id = dead_letter_marker(settings.media, "the reason shown")
+    first = admin.get("/dashboard/api/queues/media/dead-letters?limit=100").json()
+    second = admin.get("/dashboard/api/queues/media/dead-letters?limit=100").json()
+    for listing in (first, second):
+        item = next(i for i in listing["items"] if i["task_id"] == task_id)
+        assert item["failure_reason"] == "the reason shown" and item["task"] == "tests.dashboard_ok"
+        assert item["source_queue"] == settings.media.name and item["receive_count"] >= 1
+    counts = depth(settings.media.dlq_name)
+    assert counts.visible + counts.in_flight >= 1
+    _error(admin.get("/dashboard/api/queues/media/dead-letters?limit=1000"), 422)
+    _error(admin.get("/dashboard/api/queues/nope/dead-letters"), 404)
+    drop_dead_letter(settings.media, task_id)
+
+
+def test_purge_deletes_exactly_one_dead_letter_and_makes_its_record_final(admin, settings, paused_workers) -> None:
+    from helpers import dead_lettered
+
+    from chalicelib.models import TaskRecord
+    from chalicelib.queues import dead_letter
+    from chalicelib.tasks.envelope import Envelope
+    from chalicelib.tasks.records import create_pending
+
+    # A task whose record never became final: its message was moved by the redrive policy.
+    stuck = Envelope(task_id=str(uuid.uuid4()), task="tests.dashboard_ok", args=[1])
+    create_pending(stuck, "default")
+    dead_letter(settings.default, stuck.encode(), "moved by the redrive policy", stuck.task_id)
+    kept = dead_letter_marker(settings.default)
+    listing = admin.get("/dashboard/api/queues/default/dead-letters?limit=100").json()
+    message_id = next(i["message_id"] for i in listing["items"] if i["task_id"] == stuck.task_id)
+    response = admin.post("/dashboard/api/queues/default/dead-letters/purge", {"message_id": message_id})
+    assert response.status_code == 200 and response.json()["task_id"] == stuck.task_id
+    left = dead_lettered(settings.default.dlq_name)
+    assert stuck.task_id not in left and kept in left
+    record = TaskRecord.get(stuck.task_id, consistent_read=True)
+    assert record.status == "FAILURE" and "purged from the dashboard by ops" in record.error
+    again = admin.post("/dashboard/api/queues/default/dead-letters/purge", {"message_id": message_id})
+    assert "no longer" in _error(again, 404)["message"]
+    _error(admin.post("/dashboard/api/queues/default/dead-letters/purge", {"message_id": ""}), 422)
+    drop_dead_letter(settings.default, kept)
+
+
+def test_rerun_sends_a_failure_task_again_under_the_same_id(admin, api, workers) -> None:
+    from dashboard_support import HEALED
+
+    token = uuid.uuid4().hex
+    task_id = dashboard_boom.delay(token)
+    assert final_record(api, task_id)["status"] == "FAILURE"
+    HEALED.add(token)
+    response = admin.post(f"/dashboard/api/tasks/{task_id}/rerun")
+    assert response.status_code == 202 and response.json()["status"] == "PENDING"
+    record = eventually(lambda: (r := final_record(api, task_id)) and r["status"] == "SUCCESS" and r, timeout=60)
+    assert record["result"] == {"healed": token} and record["attempts"] == 1
+    assert "SUCCESS" in _error(admin.post(f"/dashboard/api/tasks/{task_id}/rerun"), 409)["message"]
+    _error(admin.post(f"/dashboard/api/tasks/{uuid.uuid4()}/rerun"), 404)
+
+
+def test_a_book_links_to_its_tasks_and_tasks_filter_by_time(admin, api, workers) -> None:
+    author = unique_author("Dash")
+    status, created = api.post("/books", {"title": "Linked", "authors": [author], "cover": b64(jpeg_bytes(300, 200))})
+    assert status == 202
+    book_id, task_ids = created["book"]["id"], created["tasks"]
+    listing = admin.get(f"/dashboard/api/tasks?book={book_id}").json()
+    assert sorted(t["id"] for t in listing["items"]) == sorted(task_ids)
+    assert {t["book_id"] for t in listing["items"]} == {book_id}
+    created_at = [t["created_at"] for t in listing["items"]]
+    assert created_at == sorted(created_at, reverse=True)
+    for task_id in task_ids:
+        final_record(api, task_id)
+    resize = admin.get(f"/dashboard/api/tasks?book={book_id}&name=covers.resize&status=SUCCESS").json()["items"]
+    assert [t["name"] for t in resize] == ["covers.resize"]
+    future = admin.get(f"/dashboard/api/tasks?book={book_id}&since=2999-01-01T00:00:00Z").json()
+    assert future["items"] == []
+    window = admin.get("/dashboard/api/tasks", params={"name": "covers.resize", "since": min(created_at)}).json()
+    assert resize[0]["id"] in [t["id"] for t in window["items"]]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("status=DONE", "status"),
+        ("since=yesterday&status=SUCCESS", "since"),
+        ("since=2026-01-01T00:00:00Z", "since"),
+        ("since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z&status=SUCCESS", "since"),
+        ("book=" + "b" * 65, "book"),
+        ("colour=red", "colour"),
+        ("limit=0", "limit"),
+    ],
+)
+def test_task_filters_are_validated(admin, query, field) -> None:
+    body = _error(admin.get(f"/dashboard/api/tasks?{query}"), 422)
+    assert body["fields"][0]["field"] == field
+
+
+def test_queues_view_has_depths_ages_and_consumer_limits(admin, settings) -> None:
+    queues = {q["queue"]: q for q in admin.get("/dashboard/api/queues").json()["queues"]}
+    assert queues["media"]["max_concurrency"] == settings.media.max_concurrency
+    assert queues["default"]["batch_size"] == settings.default.batch_size
+    for queue in queues.values():
+        assert {"visible", "in_flight", "delayed", "oldest_age_seconds"} <= set(queue)
+        assert {"visible", "in_flight", "delayed", "oldest_age_seconds"} <= set(queue["dead_letter"])
+
+
+# ------------------------------------------------------------------ workers panel
+
+
+@pytest.fixture
+def stats_url(workers, monkeypatch) -> Iterator[str]:
+    """The in-process runner's own counters, served by the runtime's StatsServer (what `make run` exports)."""
+    import dataclasses
+
+    from chalicelib.config import get_settings
+    from chalicelib.dashboard import workers as panel
+    from devtools.sandbox_stats import StatsServer
+
+    server = StatsServer(workers.runner.stats).start()
+    monkeypatch.setattr(
+        panel, "get_settings", lambda: dataclasses.replace(get_settings(), runtime_stats_url=server.url)
+    )
+    yield server.url
+    server.stop()
+
+
+def test_workers_view_reads_the_runtime_counters(admin, api, stats_url) -> None:
+    final_record(api, dashboard_ok.delay(3))
+    data = admin.get("/dashboard/api/workers").json()
+    assert data["available"] is True and data["updated_at"]
+    default = data["functions"]["default_worker"]
+    assert default["invocations"] >= 1 and default["batch_size"] == 10 and default["max_concurrency"] == 10
+    assert set(default) >= {"errors", "timeouts", "throttles", "p50_ms", "p95_ms", "warm_sandboxes", "memory_mb"}
+
+
+def test_workers_view_says_why_when_the_runtime_does_not_answer(admin, monkeypatch) -> None:
+    import dataclasses
+
+    from chalicelib.config import get_settings
+    from chalicelib.dashboard import workers
+    from devtools.emulator import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}/stats"
+    monkeypatch.setattr(workers, "get_settings", lambda: dataclasses.replace(get_settings(), runtime_stats_url=dead))
+    data = admin.get("/dashboard/api/workers").json()
+    assert data["available"] is False and "does not answer" in data["reason"]
+    monkeypatch.undo()
+    assert admin.get("/dashboard/api/workers").json()["available"] is False  # unset: "not available" (AWS)
+
+
+def _b64(raw: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_a_kept_task_table_gets_the_book_index_it_lacks(aws, settings) -> None:
+    """Local state kept from an earlier run (before the book index existed) is brought up to date."""
+    from chalicelib.models import TaskRecord
+    from devtools.resources import create_tables
+
+    ddb = aws("dynamodb")
+    ddb.update_table(
+        TableName=settings.tasks_table, GlobalSecondaryIndexUpdates=[{"Delete": {"IndexName": "book-created-index"}}]
+    )
+
+    def indexes() -> set[str]:
+        table = ddb.describe_table(TableName=settings.tasks_table)["Table"]
+        return {i["IndexName"] for i in table.get("GlobalSecondaryIndexes", [])}
+
+    assert "book-created-index" not in indexes()
+    create_tables()
+    assert "book-created-index" in indexes()
+    assert list(TaskRecord.book_index.query("no-such-book", limit=1)) == []
+
+
+def test_an_sqs_outage_is_a_503_in_the_one_error_shape(admin, faults) -> None:
+    faults.add(service="sqs", action="GetQueueAttributes", code="ServiceUnavailable", status=503)
+    response = admin.get("/dashboard/api/queues")
+    assert _error(response, 503)["error"] == "ServiceUnavailable"
+    assert response.headers["X-Frame-Options"] == "DENY" and response.headers["Cache-Control"] == "no-store"
+    faults.clear()
+    assert admin.get("/dashboard/api/queues").status_code == 200

@@ -1,0 +1,274 @@
+"""The dashboard in a real browser: Debian's headless Chromium driven by Playwright.
+
+The app is served over real HTTP by the local API Gateway (`gateway_url`). Chromium is installed by
+`make test` when missing; where it cannot be, these tests skip and say why.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from dashboard_support import HEALED, dashboard_boom, dashboard_ok, dead_letter_marker, drop_dead_letter
+from helpers import eventually, final_record
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
+        pytest.skip(f"no Chromium at {CHROMIUM}: `make test` installs it (apt-get install chromium chromium-driver)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("Playwright for Python is not installed (requirements-dev.txt)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(gateway_url: str) -> str:
+    """The app behind the local API Gateway, over real HTTP (the `api` fixture's server)."""
+    return gateway_url
+
+
+class Dashboard:
+    """One browser tab on the dashboard, recording every URL it asks for and every console line."""
+
+    def __init__(self, browser: Any, base_url: str) -> None:
+        self.context = browser.new_context(viewport={"width": 1280, "height": 900})
+        self.page = self.context.new_page()
+        self.base_url = base_url
+        self.urls: list[str] = []
+        self.console: list[str] = []
+        self.page.on("request", lambda request: self.urls.append(request.url))
+        self.page.on("console", lambda message: self.console.append(message.text))
+        self.page.set_default_timeout(30_000)
+
+    def open(self, fragment: str = "") -> Any:
+        return self.page.goto(f"{self.base_url}/dashboard{fragment}")
+
+    def sign_in(self, key: str) -> None:
+        self.open()
+        self.page.fill("#key", key)
+        self.page.click("#login-form button")
+
+    def go(self, fragment: str) -> None:
+        self.page.evaluate("hash => { location.hash = hash; }", fragment)
+
+    def text(self, selector: str) -> str:
+        return str(self.page.locator(selector).first.text_content() or "")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def tab(browser: Any, base_url: str) -> Iterator[Dashboard]:
+    dashboard = Dashboard(browser, base_url)
+    yield dashboard
+    csp_violations = [line for line in dashboard.console if "Content Security Policy" in line]
+    dashboard.close()
+    assert not csp_violations, csp_violations
+
+
+@pytest.fixture
+def admin_tab(tab: Dashboard, keys: dict[str, str]) -> Dashboard:
+    tab.sign_in(keys["admin"])
+    tab.page.wait_for_selector("#queues-body tr")
+    return tab
+
+
+def _cell(tab: Dashboard, queue: str, column: int) -> int | None:
+    text = tab.text(f'#queues-body tr[data-queue="{queue}"] td:nth-child({column})').strip()
+    return int(text) if text.isdigit() else None
+
+
+def test_admin_signs_in_with_a_secure_httponly_strict_cookie_and_no_key_in_any_url(admin_tab, keys) -> None:
+    assert "signed in as ops" in admin_tab.text("#who")
+    assert admin_tab.page.locator('#queues-body tr[data-queue="media"]').count() == 1
+    cookies = {c["name"]: c for c in admin_tab.context.cookies()}
+    session = cookies["dashboard_session"]  # Chromium keeps a Secure cookie on http://127.0.0.1 (a secure context)
+    assert session["httpOnly"] and session["secure"] and session["sameSite"] == "Strict"
+    assert session["path"] == "/dashboard"
+    assert keys["admin"] not in session["value"]
+    assert not any(keys["admin"] in url for url in admin_tab.urls)
+    assert admin_tab.page.evaluate("document.cookie") == ""  # HttpOnly: no script can read it
+
+
+def test_non_admin_key_is_refused(tab, keys) -> None:
+    tab.sign_in(keys["alice"])
+    eventually(lambda: "admin key" in tab.text("#login-error"), timeout=20, what="the refusal")
+    assert tab.page.locator("#nav").is_hidden()
+    assert not [c for c in tab.context.cookies() if c["name"] == "dashboard_session"]
+    tab.page.fill("#key", "not-a-key")
+    tab.page.click("#login-form button")
+    eventually(lambda: "unknown API key" in tab.text("#login-error"), timeout=20, what="the refusal")
+
+
+def test_page_has_a_strict_csp_and_no_inline_script_or_style(tab) -> None:
+    response = tab.open()
+    headers = response.headers
+    csp = headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "style-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["referrer-policy"] == "no-referrer"
+    tab.page.wait_for_selector("#login:not([hidden])")
+    assert tab.page.evaluate("document.querySelectorAll('script:not([src])').length") == 0
+    assert tab.page.evaluate("document.querySelectorAll('[style]').length") == 0
+    handlers = "[...document.querySelectorAll('*')].some(e => [...e.attributes].some(a => a.name.startsWith('on')))"
+    assert tab.page.evaluate(handlers) is False
+
+
+def test_queue_depth_rises_while_consumers_are_paused_and_falls_when_they_run(admin_tab, paused_workers) -> None:
+    baseline = _cell(admin_tab, "default", 2) or 0
+    ids = [dashboard_ok.delay(i) for i in range(12)]
+    eventually(lambda: (_cell(admin_tab, "default", 2) or 0) >= baseline + 12, timeout=30, what="the depth to rise")
+    assert admin_tab.page.locator('#chart-depth path[data-queue="default"]').count() == 1
+    eventually(lambda: (_cell(admin_tab, "default", 5) or -1) >= 0, timeout=30, what="an oldest age")
+    paused_workers.resume()
+    eventually(lambda: _cell(admin_tab, "default", 2) == 0, timeout=60, what="the depth to fall")
+    for task_id in ids:
+        assert final_record_ok(task_id)
+
+
+def final_record_ok(task_id: str) -> bool:
+    from chalicelib.models import TaskRecord
+
+    return eventually(lambda: TaskRecord.get(task_id, consistent_read=True).status == "SUCCESS", timeout=60)
+
+
+def test_failure_task_page_shows_the_traceback_and_runs_it_again(admin_tab, workers, api) -> None:
+    token = uuid.uuid4().hex
+    task_id = dashboard_boom.delay(token)
+    assert final_record(api, task_id)["status"] == "FAILURE"
+    admin_tab.go("#/tasks?status=FAILURE&name=tests.dashboard_boom")
+    admin_tab.page.click(f'#tasks-body tr[data-task="{task_id}"] a')
+    admin_tab.page.wait_for_selector("#task-rerun:not([hidden])")
+    traceback = admin_tab.text("#task-traceback")
+    assert "Traceback (most recent call last)" in traceback and f"PermanentTaskError: boom for {token}" in traceback
+    assert "FAILURE" in admin_tab.text("#task-fields")
+    HEALED.add(token)
+    admin_tab.page.click("#task-rerun")
+    record = eventually(
+        lambda: (r := final_record(api, task_id)) and r["status"] == "SUCCESS" and r, timeout=60, what="the re-run"
+    )
+    assert record["id"] == task_id and record["result"] == {"healed": token}
+
+
+def test_a_book_links_to_its_tasks(admin_tab, api, workers) -> None:
+    from helpers import b64, jpeg_bytes, unique_author
+
+    status, created = api.post("/books", {"title": "Linked", "authors": [unique_author()], "cover": b64(jpeg_bytes())})
+    assert status == 202
+    book_id, task_ids = created["book"]["id"], created["tasks"]
+    admin_tab.go(f"#/tasks/{task_ids[0]}")
+    admin_tab.page.click(f'#task-fields a[href="#/tasks?book={book_id}"]')
+    admin_tab.page.wait_for_selector(f'#tasks-body tr[data-task="{task_ids[1]}"]')
+    shown = admin_tab.page.eval_on_selector_all("#tasks-body tr", "rows => rows.map(r => r.dataset.task)")
+    assert sorted(shown) == sorted(task_ids)
+    assert admin_tab.page.input_value('#task-filter input[name="book"]') == book_id
+
+
+def test_tasks_filter_by_status_name_and_time_in_the_form(admin_tab, workers, api) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    task_id = dashboard_ok.delay(5)
+    final_record(api, task_id)
+    admin_tab.go("#/tasks")
+    form = admin_tab.page.locator("#task-filter")
+    form.locator('select[name="status"]').select_option("SUCCESS")
+    form.locator('input[name="name"]').fill("tests.dashboard_ok")
+    since = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%S")
+    form.locator('input[name="since"]').fill(since)
+    form.locator('button[type="submit"]').click()
+    admin_tab.page.wait_for_selector(f'#tasks-body tr[data-task="{task_id}"]')
+    names = admin_tab.page.eval_on_selector_all(
+        "#tasks-body tr td:nth-child(3)", "cells => cells.map(c => c.textContent)"
+    )
+    assert set(names) == {"tests.dashboard_ok"}
+    assert admin_tab.text("#tasks-error") == ""
+    form.locator('input[name="until"]').fill((datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%S"))
+    form.locator('button[type="submit"]').click()
+    eventually(lambda: "since" in admin_tab.text("#tasks-error"), timeout=20, what="since after until refused")
+
+
+def test_redrive_a_dead_letter_queue_from_the_page(admin_tab, paused_workers, settings) -> None:
+    task_id = dead_letter_marker(settings.default)
+    admin_tab.go("#/dead-letters")
+    box = '.dlq[data-queue="default"]'
+    admin_tab.page.wait_for_selector(f'{box} a[href="#/tasks/{task_id}"]')
+    assert "for the dashboard test" in admin_tab.text(f"{box} table")
+    admin_tab.page.click(f"{box} button.redrive")
+    eventually(lambda: admin_tab.text(f"{box} .dl-count").startswith("0 visible"), timeout=30, what="an empty DLQ")
+    assert admin_tab.page.locator(f"{box} tbody tr").count() == 0
+
+
+def test_purge_one_dead_letter_after_confirmation(admin_tab, paused_workers, settings) -> None:
+    from chalicelib.queues import depth
+
+    kept, purged = dead_letter_marker(settings.media), dead_letter_marker(settings.media)
+    admin_tab.go("#/dead-letters")
+    box = '.dlq[data-queue="media"]'
+    row = f'{box} tr:has(a[href="#/tasks/{purged}"])'
+    admin_tab.page.wait_for_selector(row)
+    admin_tab.page.once("dialog", lambda dialog: dialog.dismiss())
+    admin_tab.page.click(f"{row} button.purge")
+    assert depth(settings.media.dlq_name).visible + depth(settings.media.dlq_name).in_flight >= 2
+    admin_tab.page.once("dialog", lambda dialog: dialog.accept())
+    admin_tab.page.click(f"{row} button.purge")
+    eventually(lambda: admin_tab.page.locator(row).count() == 0, timeout=30, what="the purged row to go")
+    admin_tab.page.wait_for_selector(f'{box} a[href="#/tasks/{kept}"]')
+    from helpers import dead_lettered
+
+    left = dead_lettered(settings.media.dlq_name)
+    assert kept in left and purged not in left
+    drop_dead_letter(settings.media, kept)
+
+
+def test_workers_panel_says_not_available_without_a_local_runtime(admin_tab, settings) -> None:
+    assert settings.runtime_stats_url is None
+    admin_tab.go("#/workers")
+    eventually(lambda: admin_tab.text("#workers-note").startswith("Not available"), timeout=20, what="the note")
+
+
+def test_screenshot_of_the_dashboard(admin_tab, paused_workers, settings, tmp_path) -> None:
+    """Taken by `make screenshot` into docs/dashboard.png (elsewhere into a temporary file): a backlog
+    that builds up in three waves while the consumers are paused, then drains."""
+    marker = dead_letter_marker(settings.default, "PermanentTaskError: unreadable image")
+    baseline = _cell(admin_tab, "default", 2) or 0
+    for wave in range(1, 4):
+        for i in range(15):
+            dashboard_ok.delay(i)
+        eventually(lambda w=wave: (_cell(admin_tab, "default", 2) or 0) >= baseline + 15 * w, timeout=30, what="a wave")
+        admin_tab.page.wait_for_timeout(3500)
+    paused_workers.resume()
+    eventually(lambda: _cell(admin_tab, "default", 2) == 0, timeout=60, what="the backlog to drain")
+    admin_tab.page.wait_for_timeout(3500)
+    path = admin_tab.page.locator('#chart-depth path[data-queue="default"]').get_attribute("d") or ""
+    assert path.count("L") >= 4
+    target = Path(os.environ.get("DASHBOARD_SCREENSHOT") or tmp_path / "dashboard.png")
+    admin_tab.page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 10_000
+    drop_dead_letter(settings.default, marker)

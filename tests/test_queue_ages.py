@@ -1,0 +1,55 @@
+"""`GET /queues` shows `oldest_age_seconds` for each queue and DLQ (it was computed nowhere and dropped)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+from dashboard_support import dashboard_ok, dead_letter_marker, drop_dead_letter
+from helpers import eventually
+
+
+def _queues(api: Any) -> dict[str, dict[str, Any]]:
+    status, body = api.get("/queues", user="admin")
+    assert status == 200
+    return {q["queue"]: q for q in body["queues"]}
+
+
+def test_queues_show_the_age_of_the_oldest_waiting_task_and_dead_letter(api, paused_workers, settings) -> None:
+    task_id = dashboard_ok.delay(1)
+    marker = dead_letter_marker(settings.default)
+    time.sleep(2.5)
+    default = _queues(api)["default"]
+    assert default["oldest_age_seconds"] >= 2
+    assert default["dead_letter"]["oldest_age_seconds"] >= 2
+    assert default["visible"] >= 1 and default["dead_letter"]["visible"] >= 1
+    paused_workers.resume()
+    from chalicelib.models import TaskRecord
+
+    eventually(lambda: TaskRecord.get(task_id, consistent_read=True).status == "SUCCESS", timeout=60)
+    drop_dead_letter(settings.default, marker)
+
+
+def test_an_empty_queue_has_no_age(api, settings) -> None:
+    media = _queues(api)["media"]
+    assert "oldest_age_seconds" in media and "oldest_age_seconds" in media["dead_letter"]
+    if media["dead_letter"]["visible"] == 0:
+        assert media["dead_letter"]["oldest_age_seconds"] is None
+
+
+def test_peeking_for_the_age_never_touches_a_work_queue(api, paused_workers, aws, settings) -> None:
+    """Receiving from a work queue would raise the task's attempt number; the age comes from records."""
+    from chalicelib.queues import queue_url
+
+    body = f'{{"v": 1, "id": "{uuid.uuid4()}", "task": "tests.dashboard_ok", "args": [1]}}'
+    url = queue_url(settings.media.name)
+    aws("sqs").send_message(QueueUrl=url, MessageBody=body)
+    for _ in range(3):
+        _queues(api)
+    messages = aws("sqs").receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["ApproximateReceiveCount"], WaitTimeSeconds=1
+    )["Messages"]
+    mine = [m for m in messages if m["Body"] == body]
+    assert mine and mine[0]["Attributes"]["ApproximateReceiveCount"] == "1"
+    aws("sqs").delete_message(QueueUrl=url, ReceiptHandle=mine[0]["ReceiptHandle"])
