@@ -7,7 +7,7 @@ from typing import Any
 from chalice import AuthResponse, Chalice, Rate, Response
 from chalice.app import AuthRequest, CloudWatchEvent, Request, SQSEvent
 
-from chalicelib import auth, books, chalice_errors, queues, subscribers, task_records
+from chalicelib import auth, books, chalice_errors, consent, pages, queues, subscribers, task_records
 from chalicelib.config import get_settings
 from chalicelib.dashboard import views as dashboard
 from chalicelib.dashboard import web as dashboard_web
@@ -114,6 +114,30 @@ def list_subscribers(name: str) -> Response:
 def unsubscribe(name: str, email: str) -> Response:
     subscribers.unsubscribe(path_param(name), path_param(email), principal(app.current_request).user)
     return Response(body="", status_code=204)
+
+
+# ---- public pages that mail links open (no API key: the token is the credential)
+_FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain", "application/json"]
+
+
+@app.route("/subscriptions/confirm", methods=["GET"])
+@json_errors
+def confirm_subscription() -> Response:
+    return pages.confirmed(consent.confirm(_query().get("token")))
+
+
+@app.route("/subscriptions/unsubscribe", methods=["GET"])
+@json_errors
+def unsubscribe_page() -> Response:
+    token = _query().get("token")
+    return pages.unsubscribe_form(consent.unsubscribe_target(token), token or "")
+
+
+@app.route("/subscriptions/unsubscribe", methods=["POST"], content_types=_FORM_TYPES)
+@json_errors
+def unsubscribe_one_click() -> Response:
+    """RFC 8058 one-click (body `List-Unsubscribe=One-Click`) and the page's button."""
+    return pages.unsubscribed(consent.unsubscribe(_query().get("token")))
 
 
 @app.route("/tasks/{task_id}", methods=["GET"], authorizer=api_key)

@@ -71,6 +71,13 @@ class Settings:
     local_api_keys: str
     report_batch_item_failures: bool
     signing_secret_name: str
+    # Consent and mail (subscriptions, links in mail, bulk sending)
+    public_base_url: str
+    mail_table: str
+    confirm_token_ttl_seconds: int
+    confirm_resend_seconds: int
+    ses_max_send_rate: float
+    fanout_safety_ms: int
     # Dashboard: admin session lifetime.
     dashboard_session_seconds: int
     # Local runtime: the runner's counters (`GET <url>`), exported by `make run`; None on AWS.
@@ -144,6 +151,14 @@ def get_settings() -> Settings:
         # ReportBatchItemFailures); false only for a mapping deployed without that type.
         report_batch_item_failures=_bool("REPORT_BATCH_ITEM_FAILURES", True),
         signing_secret_name=os.environ.get("SIGNING_SECRET_NAME", f"{prefix}/signing-key"),
+        # Consent and mail. Links in mail point at PUBLIC_BASE_URL (never at a request's Host
+        # header, which a caller controls); 0 for SES_MAX_SEND_RATE means "ask SES" (GetSendQuota).
+        public_base_url=os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        mail_table=os.environ.get("MAIL_TABLE", f"{prefix}-mail"),
+        confirm_token_ttl_seconds=_int("CONFIRM_TOKEN_TTL_SECONDS", 3 * 24 * 3600),
+        confirm_resend_seconds=_int("CONFIRM_RESEND_SECONDS", 300),
+        ses_max_send_rate=_float("SES_MAX_SEND_RATE", 0.0),
+        fanout_safety_ms=_int("FANOUT_SAFETY_MS", 3000),
         # Dashboard: a short session, so a stolen cookie or a revoked key is good for minutes at most.
         dashboard_session_seconds=_int("DASHBOARD_SESSION_SECONDS", 900),
         # Local runtime (make run): where the runner serves its per-function counters.

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import covers, mail
+from chalicelib import consent, covers, fanout, mail, recipients, tokens
 from chalicelib.models import Book
 from chalicelib.observability import emit
-from chalicelib.subscribers import emails_for
-from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.registry import task
-
-_EMAIL_NAMESPACE = uuid.UUID("6f1d2a52-8a83-4c1c-9d53-1b8f0f2f5a10")
 
 
 @task("covers.resize", max_retries=3)
@@ -23,30 +18,44 @@ def resize_cover(book_id: str, version: int) -> dict[str, Any]:
     return covers.resize(book_id, version)
 
 
-@task("books.notify_subscribers", max_retries=3)
+@task("books.notify_subscribers", max_retries=5)
 def notify_subscribers(book_id: str) -> dict[str, Any]:
-    """Fan out one email task per subscriber of the book's authors."""
-    try:
-        book = Book.get(book_id)
-    except DoesNotExist:
-        return {"emails": 0, "skipped": "book deleted"}
-    recipients = sorted({email for author in book.authors for email in emails_for(author)})
-    signatures = [
-        send_new_book_email.s(book_id, email, task_id=str(uuid.uuid5(_EMAIL_NAMESPACE, f"{book_id}:{email}")))
-        for email in recipients
-    ]
-    return {"emails": len(dispatch(signatures)) if signatures else 0}
+    """Start the book's mail fan-out: the first page (see `fanout`)."""
+    return fanout.run_page(book_id, fanout.ROOT_PAGE, recipients.START)
+
+
+@task("mail.fanout_page", max_retries=5)
+def fanout_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, Any]:
+    """One later page of a book's fan-out (its id is deterministic: book, hand-off, position)."""
+    return fanout.run_page(book_id, page, position)
+
+
+@task("mail.resend", max_retries=3)
+def resend(book_id: str, pairs: list[list[str]], attempt: int) -> dict[str, Any]:
+    """Retry, alone, the destinations of a bulk call that SES refused for a passing reason."""
+    return fanout.resend(book_id, pairs, attempt)
 
 
 @task("mail.new_book", max_retries=3)
-def send_new_book_email(book_id: str, email: str) -> dict[str, Any]:
-    """Tell one subscriber about a new book."""
+def send_new_book_email(book_id: str, email: str, subscribed_to: str) -> dict[str, Any]:
+    """Tell one subscriber about a new book (kept for messages queued before bulk fan-out)."""
     try:
         book = Book.get(book_id)
     except DoesNotExist:
         return {"skipped": "book deleted"}
-    authors = ", ".join(book.authors)
-    text = f"A new book by {authors} is on the shelf: {book.title}\n\n{book.description or ''}".rstrip() + "\n"
-    message_id = mail.send_email(email, f"New book: {book.title}", text)
+    unsubscribe = tokens.unsubscribe_url(subscribed_to, email)
+    authors = ", ".join(str(a) for a in book.authors)
+    text = (
+        f"A new book by {authors} is on the shelf: {book.title}\n\n{book.description or ''}".rstrip()
+        + f"\n\nStop these mails: {unsubscribe}\n"
+    )
+    headers = mail.unsubscribe_headers(unsubscribe)
+    message_id = mail.send_email(email, f"New book: {book.title}", text, headers)
     emit("EmailsSent")
     return {"message_id": message_id, "to": email}
+
+
+@task("subscriptions.send_confirmation", max_retries=3)
+def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
+    """Mail the address a single-use link that confirms its subscription."""
+    return consent.send_confirmation(author_key, email)

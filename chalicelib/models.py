@@ -71,7 +71,11 @@ class BookAuthor(Model):
 
 
 class Subscriber(Model):
-    """An email address that wants to hear of new books by an author."""
+    """An email address that wants to hear of new books by an author (double opt-in).
+
+    `status` is pending → confirmed → unsubscribed (→ confirmed again only through a new
+    confirmation link). Only a SHA-256 of the live confirmation token is kept.
+    """
 
     class Meta(_Meta):
         table_name = _settings.subscribers_table
@@ -80,7 +84,43 @@ class Subscriber(Model):
     email = UnicodeAttribute(range_key=True)
     author = UnicodeAttribute()
     owner = UnicodeAttribute()
+    status = UnicodeAttribute(default="pending")
+    confirm_hash = UnicodeAttribute(null=True)
+    confirm_expires = NumberAttribute(null=True)
+    confirm_sent_at = NumberAttribute(null=True)
+    used_hash = UnicodeAttribute(null=True)
+    confirmed_at = UTCDateTimeAttribute(null=True)
+    unsubscribed_at = UTCDateTimeAttribute(null=True)
     created_at = UTCDateTimeAttribute(default_for_new=utcnow)
+
+
+class MailState(Model):
+    """Mail bookkeeping that is not a task: a fan-out's progress and counts, the SES rate bucket.
+
+    `pk` is `fanout#<book id>` or `ratelimit#ses`; one item per fan-out keeps the writes
+    per recipient low (one update per bulk call of up to 50).
+    """
+
+    class Meta(_Meta):
+        table_name = _settings.mail_table
+
+    pk = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute(null=True)
+    root_task = UnicodeAttribute(null=True)
+    page = UnicodeAttribute(null=True)
+    position = JSONAttribute(null=True)
+    next_page = UnicodeAttribute(null=True)
+    complete = NumberAttribute(default=0)
+    mailed = NumberAttribute(default=0)
+    failed = NumberAttribute(default=0)
+    retrying = NumberAttribute(default=0)
+    pages = NumberAttribute(default=0)
+    failures = ListAttribute(of=UnicodeAttribute, null=True)
+    retry_pending = JSONAttribute(null=True)
+    tat = NumberAttribute(null=True)
+    created_at = UTCDateTimeAttribute(default_for_new=utcnow)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+    expires_at = TTLAttribute(null=True)
 
 
 class TaskStatusIndex(GlobalSecondaryIndex["TaskRecord"]):
@@ -206,4 +246,4 @@ class IdempotencyRecord(Model):
     expires_at = TTLAttribute()
 
 
-ALL_MODELS: tuple[type[Model], ...] = (Book, BookAuthor, Subscriber, TaskRecord, IdempotencyRecord)
+ALL_MODELS: tuple[type[Model], ...] = (Book, BookAuthor, Subscriber, TaskRecord, IdempotencyRecord, MailState)

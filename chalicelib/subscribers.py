@@ -1,17 +1,21 @@
-"""Subscriptions: who hears of new books by an author."""
+"""Subscriptions made over the API: who hears of new books by an author, once the address agrees."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from chalicelib import jobs
 from chalicelib.authors import author_key
+from chalicelib.config import get_settings
+from chalicelib.consent import CONFIRMED, PENDING
 from chalicelib.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.models import Subscriber
 from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.schemas import Page
+from chalicelib.tasks.dispatch import DispatchError, dispatch
 
 
 def _key(author: str) -> str:
@@ -22,10 +26,51 @@ def _key(author: str) -> str:
 
 
 def subscribe(author: str, email: str, owner: str) -> dict[str, Any]:
-    """Add (or keep) a subscription; idempotent."""
-    sub = Subscriber(_key(author), email.lower(), author=author.strip(), owner=owner)
-    sub.save()
-    return view(sub)
+    """Start a subscription (pending until the address confirms) or keep the one there is.
+
+    The first caller owns the row for good. Anyone else gets the answer a new subscriber
+    gets, so the API never tells whether someone else subscribed the address. A
+    confirmation mail goes out when the row is not confirmed and none went out in the
+    last CONFIRM_RESEND_SECONDS (a re-subscribe after unsubscribing sends one at once).
+    """
+    key, email = _key(author), email.lower()
+    sub = Subscriber(key, email, author=author.strip(), owner=owner, status=PENDING, confirm_sent_at=int(time.time()))
+    try:
+        sub.save(condition=Subscriber.email.does_not_exist())
+        mail_now = True
+    except PutError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+        sub = Subscriber.get(key, email, consistent_read=True)
+        mail_now = _take_resend_slot(sub)
+    if mail_now:
+        try:
+            dispatch([jobs.send_confirmation.s(key, email)])
+        except DispatchError:
+            sub.update(actions=[Subscriber.confirm_sent_at.remove()])  # a client retry may send again
+            raise
+    return {"author": author.strip(), "email": email, "status": sub.status if sub.owner == owner else PENDING}
+
+
+def _take_resend_slot(sub: Subscriber) -> bool:
+    """True when this call may send a new confirmation mail (one per resend interval)."""
+    if sub.status == CONFIRMED:
+        return False
+    now = int(time.time())
+    try:
+        sub.update(
+            actions=[Subscriber.confirm_sent_at.set(now)],
+            condition=(Subscriber.status != CONFIRMED)
+            & (
+                Subscriber.confirm_sent_at.does_not_exist()
+                | (Subscriber.confirm_sent_at < now - get_settings().confirm_resend_seconds)
+            ),
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
 
 
 def unsubscribe(author: str, email: str, owner: str) -> None:
@@ -53,12 +98,6 @@ def list_subscribers(author: str, owner: str, page: Page) -> dict[str, Any]:
     return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key, scope)}
 
 
-def emails_for(author: str) -> Iterator[str]:
-    """Every subscribed email address of an author."""
-    for sub in Subscriber.query(author_key(author)):
-        yield sub.email
-
-
 def view(sub: Subscriber) -> dict[str, Any]:
     """JSON form."""
-    return {"author": sub.author, "email": sub.email, "created_at": sub.created_at.isoformat()}
+    return {"author": sub.author, "email": sub.email, "status": sub.status, "created_at": sub.created_at.isoformat()}

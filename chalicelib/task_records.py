@@ -8,6 +8,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
+from chalicelib import fanout
 from chalicelib.config import get_settings
 from chalicelib.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.models import TaskRecord, utcnow
@@ -53,7 +54,10 @@ def get_record(task_id: str, principal: str, admin: bool) -> dict[str, Any]:
         raise NotFound(f"task {task_id} not found") from None
     if not admin and record.owner != principal:
         raise Forbidden(f"task {task_id} belongs to another user")
-    return view(record)
+    body = view(record)
+    if record.name in fanout.FANOUT_TASKS and record.args:  # the book's mail counts, across all its pages
+        body["mail"] = fanout.progress(str(record.args[0]))
+    return body
 
 
 def list_records(status: str | None, name: str | None, page: Page) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from urllib.parse import parse_qs
 
 import requests
 
+from devtools import ses_v2
 from devtools.emulator_state import may_change
 
 StartResponse = Callable[..., Any]
@@ -128,6 +129,8 @@ def _sent_emails() -> list[dict[str, Any]]:
         for region, backend in regions.items():
             for msg in backend.sent_messages:
                 entry: dict[str, Any] = {"Id": msg.id, "Region": region, "AccountId": account_id, "Source": msg.source}
+                if hasattr(msg, "timestamp"):  # stamped by devtools/ses_v2.py
+                    entry["Timestamp"] = msg.timestamp
                 if isinstance(msg, RawMessage):
                     entry.update({"Destination": {"ToAddresses": list(msg.destinations)}, "RawData": msg.raw_data})
                 else:
@@ -278,9 +281,13 @@ def make_app(
                 action = (parse_qs(raw.decode(errors="replace")).get("Action") or [None])[0]
             elif service == "s3":
                 action = method
+            if ses_v2.action_for(method, path):  # SES v2 is REST-JSON: the action is in the path
+                action, target = ses_v2.action_for(method, path), target or "sesv2"
             fault = table.check(service, action)
             if fault is not None:
                 return _fault_response(fault, target, service, start_response)
+        if ses_v2.action_for(method, path) == "SendBulkEmail":  # not in moto 5.2.5
+            return ses_v2.send_bulk_email(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET") or ""
         if target.startswith("DynamoDB_") and target.rsplit(".", 1)[-1] in _DYNAMODB_WRITES:
             with _dynamodb_writes:  # moto evaluates a condition and writes without a lock; DynamoDB is atomic

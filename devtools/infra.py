@@ -331,7 +331,7 @@ def dashboard_body(settings: Any) -> dict[str, Any]:
     def lam(metric: str) -> list[list[Any]]:
         return [["AWS/Lambda", metric, "FunctionName", function_name(settings, name)] for name in FUNCTIONS]
 
-    tasks = ["covers.resize", "books.notify_subscribers", "mail.new_book"]
+    tasks = ["covers.resize", "books.notify_subscribers", "mail.fanout_page", "mail.resend"]
     work, dead = [q.name for q in queues], [q.dlq_name for q in queues]
     widgets = [
         widget("Queue depth (visible)", sqs("ApproximateNumberOfMessagesVisible", work), 0, 0, "Maximum"),

@@ -35,6 +35,7 @@ STATE_FILE = STATE_DIR / "emulator-state.pickle"
 
 
 def _prepare_env() -> subprocess.Popen[bytes] | None:
+    os.environ.setdefault("PUBLIC_BASE_URL", f"http://127.0.0.1:{API_PORT}")  # links in mail reach this API
     for key, value in stage_environment(STAGE).items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")

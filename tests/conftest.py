@@ -40,6 +40,8 @@ TEST_ENV = {
     "DEFAULT_MAX_RECEIVE_COUNT": "5",
     "MEDIA_MAX_CONCURRENCY": "2",
     "DEFAULT_MAX_CONCURRENCY": "10",
+    "SES_MAX_SEND_RATE": "5000",  # mail tests are not about the rate; test_fanout lowers it where it is
+    "FANOUT_SAFETY_MS": "1000",
     # Direct uploads: a short URL lifetime so a test can watch an upload expire.
     "UPLOAD_TTL_SECONDS": "20",
     "UPLOAD_EXPIRY_MARGIN_SECONDS": "2",

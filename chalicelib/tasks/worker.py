@@ -15,7 +15,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from chalicelib import upload_events, upload_jobs
+from chalicelib import deadline, upload_events, upload_jobs
 from chalicelib.config import QueueSettings
 from chalicelib.observability import emit, logger, record_cold_start
 from chalicelib.queues import change_visibility, dead_letter, delete_messages, queue_settings
@@ -74,7 +74,7 @@ def consume(event: dict[str, Any], context: Any) -> dict[str, int]:
     """Process a Lambda SQS event; delete what was handled, raise if anything was not."""
     record_cold_start(getattr(context, "function_name", "local"))
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    with processor(records=event.get("Records", []), handler=handle_record):
+    with deadline.invocation(context), processor(records=event.get("Records", []), handler=handle_record):
         processor.process()
     by_queue: dict[str, list[str]] = defaultdict(list)
     for message in processor.success_messages:  # the raw Lambda records

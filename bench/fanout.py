@@ -1,0 +1,242 @@
+"""Mail fan-out at scale: a book by an author with N confirmed subscribers, through the
+default worker with a short, truthful deadline per invocation (like Lambda's timeout).
+
+  python -m bench.fanout [--subscribers 20000] [--rate 0] [--timeout-ms 6000] [--old 2000]
+
+Reports time to the last mail, invocations, the longest invocation against the timeout,
+AWS calls per recipient by service (and DynamoDB writes), the observed peak send rate
+against the limit; and the same for the previous design (one invocation loads every
+subscriber and queues one `mail.new_book` task each), run with `--old` subscribers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import json
+import threading
+import time
+import uuid
+from collections import Counter
+from typing import Any
+
+from bench.common import print_table, run_worker, save
+
+_calls: Counter[tuple[str, str]] = Counter()
+_lock = threading.Lock()
+WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
+
+
+def _count_calls() -> None:
+    from botocore.client import BaseClient
+
+    original = BaseClient._make_api_call
+
+    def counted(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
+        with _lock:
+            _calls[(self.meta.service_model.service_name, operation)] += 1
+        return original(self, operation, params)
+
+    BaseClient._make_api_call = counted
+
+
+def _seed(author: str, count: int) -> None:
+    from chalicelib.authors import author_key
+    from chalicelib.models import Subscriber
+
+    with Subscriber.batch_write() as batch:
+        for i in range(count):
+            batch.save(
+                Subscriber(
+                    author_key(author), f"r{i:07d}@example.org", author=author, owner="bench", status="confirmed"
+                )
+            )
+
+
+def _old_design(book_id: str) -> None:
+    """The fan-out before paging (kept here to measure it): every subscriber in one invocation."""
+    from chalicelib import jobs
+    from chalicelib.authors import author_key
+    from chalicelib.models import Book, Subscriber
+    from chalicelib.tasks.dispatch import dispatch
+
+    book = Book.get(book_id)
+    found = {s.email: author_key(a) for a in map(str, book.authors) for s in Subscriber.query(author_key(a))}
+    ns = uuid.UUID("6f1d2a52-8a83-4c1c-9d53-1b8f0f2f5a10")
+    dispatch(
+        [
+            jobs.send_new_book_email.s(book_id, e, k, task_id=str(uuid.uuid5(ns, f"{book_id}:{e}")))
+            for e, k in sorted(found.items())
+        ],
+        book.owner,
+    )
+
+
+def worker(design: str, subscribers: int, rate: float, timeout_ms: int, threads: int) -> dict[str, Any]:
+    """In a fresh interpreter: seed, fan out, consume with a deadline, count."""
+    from bench.common import emulator
+
+    env = {"SES_MAX_SEND_RATE": str(rate), "FANOUT_SAFETY_MS": str(max(1000, timeout_ms // 4))}
+    with emulator(env) as endpoint:
+        import requests
+        from chalice.local import LambdaContext
+
+        import app
+        from chalicelib.aws import client
+        from chalicelib.books import create_book
+        from chalicelib.config import get_settings
+        from chalicelib.queues import depth, queue_arn, queue_url
+        from chalicelib.schemas import BookCreate
+        from devtools.runner import lambda_record
+
+        settings = get_settings()
+        author = f"Bench Author {uuid.uuid4().hex[:6]}"
+        _seed(author, subscribers)
+        _count_calls()
+        if design == "old":  # the book alone: the old fan-out below is the only one
+            from chalicelib.models import Book
+
+            saved = Book(str(uuid.uuid4()), owner="bench", title="Bench", authors=[author])
+            saved.save()
+            book = {"id": saved.id}
+        else:
+            book = create_book("bench", BookCreate(title="Bench", authors=[author]))["book"]
+        _calls.clear()
+        sqs, name = client("sqs"), settings.default.name
+        durations: list[float] = []
+        stop = threading.Event()
+        started = time.perf_counter()
+        if design == "old":
+            t0 = time.perf_counter()
+            _old_design(book["id"])
+            durations.append((time.perf_counter() - t0) * 1000)
+
+        def consume() -> None:
+            while not stop.is_set():
+                messages = sqs.receive_message(
+                    QueueUrl=queue_url(name), MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
+                ).get("Messages", [])
+                if not messages:
+                    continue
+                event = {"Records": [lambda_record(m, queue_arn(name), settings.region) for m in messages]}
+                t0 = time.perf_counter()
+                try:
+                    app.default_worker(event, LambdaContext("default_worker", 512, max_runtime_ms=timeout_ms))
+                except Exception:  # noqa: BLE001 - a retried batch raises, as in Lambda
+                    pass
+                with _lock:
+                    durations.append((time.perf_counter() - t0) * 1000)
+
+        pool = [threading.Thread(target=consume, daemon=True) for _ in range(threads)]
+        for thread in pool:
+            thread.start()
+
+        def mails() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = requests.get(f"{endpoint}/_aws/ses", timeout=60).json()["messages"]
+            return found
+
+        while True:
+            time.sleep(2)
+            d = depth(name)
+            if d.visible + d.in_flight + d.delayed == 0 and len(mails()) >= subscribers:
+                break
+        elapsed = time.perf_counter() - started
+        stop.set()
+        for thread in pool:
+            thread.join(timeout=timeout_ms / 1000 + 5)
+        sent = mails()
+        per_address = Counter(to for m in sent for to in set(m["Destination"]["ToAddresses"]))
+        stamps = sorted(m["Timestamp"] for m in sent if "Timestamp" in m)
+        peak = max((bisect.bisect_left(stamps, t + 1.0) - i for i, t in enumerate(stamps)), default=0)
+        by_service: Counter[str] = Counter()
+        writes = 0
+        for (service, operation), n in _calls.items():
+            by_service[service] += n
+            writes += n if service == "dynamodb" and operation in WRITES else 0
+        return {
+            "design": design,
+            "subscribers": subscribers,
+            "rate_limit": rate,
+            "timeout_ms": timeout_ms,
+            "seconds_to_last_mail": elapsed,
+            "mails": len(sent),
+            "addresses_mailed_once": sum(1 for n in per_address.values() if n == 1),
+            "addresses_mailed_twice_or_more": sum(1 for n in per_address.values() if n > 1),
+            "invocations": len(durations),
+            "longest_invocation_ms": max(durations, default=0.0),
+            "over_timeout": sum(1 for d in durations if d >= timeout_ms),
+            "calls_per_recipient": {s: n / subscribers for s, n in sorted(by_service.items())},
+            "dynamodb_writes_per_recipient": writes / subscribers,
+            "calls": {f"{s}:{o}": n for (s, o), n in sorted(_calls.items())},
+            "peak_mails_per_second": peak,
+        }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=5000.0, help="SES_MAX_SEND_RATE (mails/s) for the run")
+    parser.add_argument("--timeout-ms", type=int, default=10_000)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--old", type=int, default=2000, help="subscribers for the previous design (0: skip)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.subscribers, args.rate, args.timeout_ms, args.threads)))
+        return {}
+    runs = [("paged", args.subscribers)] + ([("old", args.old)] if args.old else [])
+    results = [
+        run_worker(
+            "bench.fanout",
+            design,
+            "--subscribers",
+            str(n),
+            "--rate",
+            str(args.rate),
+            "--timeout-ms",
+            str(args.timeout_ms if design == "paged" else 900_000),
+            "--threads",
+            str(args.threads),
+        )
+        for design, n in runs
+    ]
+    rows = [
+        [
+            r["design"],
+            r["subscribers"],
+            r["seconds_to_last_mail"],
+            r["invocations"],
+            f"{r['longest_invocation_ms'] / 1000:.1f} s / {r['timeout_ms'] / 1000:.0f} s",
+            r["addresses_mailed_twice_or_more"],
+            r["calls_per_recipient"].get("sesv2", 0.0) + r["calls_per_recipient"].get("ses", 0.0),
+            r["dynamodb_writes_per_recipient"],
+            r["calls_per_recipient"].get("dynamodb", 0.0),
+            r["calls_per_recipient"].get("sqs", 0.0),
+            f"{r['peak_mails_per_second']} / {r['rate_limit']:.0f}",
+        ]
+        for r in results
+    ]
+    print_table(
+        "Mail fan-out to confirmed subscribers (default worker, emulator)",
+        [
+            "design",
+            "subscribers",
+            "s to last mail",
+            "invocations",
+            "longest / timeout",
+            "mailed twice",
+            "SES calls/recipient",
+            "DDB writes/recipient",
+            "DDB calls/recipient",
+            "SQS calls/recipient",
+            "peak mails/s / limit",
+        ],
+        rows,
+    )
+    data = {"results": results}
+    save("fanout", data)
+    return data
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Double opt-in, unsubscribe links and header-safe mail, over HTTP with the workers running."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from helpers import eventually, final_record, unique_author, unique_email
+from mailtools import (
+    book_mails,
+    confirm,
+    confirmation_mails,
+    links,
+    parsed,
+    path_of,
+    subscribe_confirmed,
+    subscribers_path,
+)
+
+pytestmark = pytest.mark.usefixtures("workers")
+
+
+def _post_book(api: Any, author: str, title: str = "A Book") -> tuple[str, str]:
+    status, body = api.post("/books", {"title": title, "authors": [author]})
+    assert status == 202, body
+    return body["book"]["id"], body["tasks"][-1]
+
+
+def _book_and_fanout_done(api: Any, author: str, title: str = "A Book") -> str:
+    book_id, fanout = _post_book(api, author, title)
+    record = final_record(api, fanout)
+    assert record["status"] == "SUCCESS", record
+    return book_id
+
+
+def _settled(api: Any, book_id: str) -> None:
+    """Wait until every mail task of a book's fan-out is final (so 'no mail' is meaningful)."""
+    from chalicelib.models import TaskRecord
+
+    def done() -> bool:
+        rows = [r for r in TaskRecord.scan(TaskRecord.args.contains(book_id)) if r.name != "covers.resize"]
+        return all(r.status in ("SUCCESS", "FAILURE") for r in rows)
+
+    eventually(done, timeout=60, what=f"mail tasks of {book_id}")
+
+
+def test_subscription_is_pending_until_the_link_is_followed(api: Any, mailbox: Any) -> None:
+    author, email = unique_author("OptIn"), unique_email("optin")
+    status, body = api.post(subscribers_path(author), {"email": email})
+    assert status == 201 and body["status"] == "pending"
+    (mail,) = eventually(lambda: confirmation_mails(mailbox, email), what="confirmation mail")
+    assert str(parsed(mail)["Subject"]).startswith("Confirm your subscription to OptIn")
+
+    book_id = _book_and_fanout_done(api, author, "Before Confirming")
+    _settled(api, book_id)
+    assert book_mails(mailbox, email) == []  # a pending address gets no book mail
+
+    status, _ = api.get(path_of(links(mail, "confirm")[0]), user=None)
+    assert status == 200
+    assert api.get(subscribers_path(author))[1]["items"][0]["status"] == "confirmed"
+
+    _book_and_fanout_done(api, author, "After Confirming")
+    (book_mail,) = eventually(lambda: book_mails(mailbox, email), what="book mail after confirming")
+    message = parsed(book_mail)
+    assert message["Subject"] == "New book: After Confirming"
+    (unsubscribe,) = links(book_mail, "unsubscribe")
+    assert message["List-Unsubscribe"] == f"<{unsubscribe}>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_a_second_user_never_takes_over_an_address(api: Any, mailbox: Any) -> None:
+    author, email = unique_author("Takeover"), unique_email("victim")
+    path = subscribers_path(author)
+    subscribe_confirmed(api, mailbox, author, email, user="alice")
+
+    status, answer = api.post(path, {"email": email}, user="bob")
+    fresh_status, fresh = api.post(path, {"email": unique_email("fresh")}, user="bob")
+    assert (status, set(answer)) == (fresh_status, set(fresh)) == (201, {"author", "email", "status"})
+    assert answer["status"] == fresh["status"] == "pending"  # nothing tells bob the address was taken
+
+    assert [s["email"] for s in api.get(path)[1]["items"]] == [email]  # still alice's, still confirmed
+    assert api.get(path)[1]["items"][0]["status"] == "confirmed"
+    assert email not in [s["email"] for s in api.get(path, user="bob")[1]["items"]]
+    assert len(confirmation_mails(mailbox, email)) == 1  # a confirmed address gets no new confirmation
+    assert api.delete(f"{path}/{email}")[0] == 204  # alice can still remove it
+
+
+def test_unsubscribe_link_stops_mail_and_wins_over_a_later_subscribe(api: Any, mailbox: Any) -> None:
+    author, email = unique_author("Unsub"), unique_email("unsub")
+    subscribe_confirmed(api, mailbox, author, email)
+    _book_and_fanout_done(api, author, "First")
+    (first,) = eventually(lambda: book_mails(mailbox, email), what="first book mail")
+    target = path_of(links(first, "unsubscribe")[0])
+
+    status, page = api.get(target, user=None)  # GET only shows the page: link scanners must not unsubscribe
+    assert (
+        status == 200 and "<form" in page and api.get(subscribers_path(author))[1]["items"][0]["status"] == "confirmed"
+    )
+    status, _ = api.post(
+        target, user=None, raw=b"List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+    assert status == 200
+    assert api.get(subscribers_path(author))[1]["items"][0]["status"] == "unsubscribed"
+
+    book_id = _book_and_fanout_done(api, author, "Second")
+    _settled(api, book_id)
+    assert len(book_mails(mailbox, email)) == 1  # nothing after unsubscribing
+
+    status, body = api.post(subscribers_path(author), {"email": email})  # the API cannot turn mail back on
+    assert status == 201 and body["status"] == "unsubscribed"
+    book_id = _book_and_fanout_done(api, author, "Third")
+    _settled(api, book_id)
+    assert len(book_mails(mailbox, email)) == 1
+
+    confirm(api, mailbox, email, count=2)  # only the address confirming again does
+    _book_and_fanout_done(api, author, "Fourth")
+    eventually(lambda: len(book_mails(mailbox, email)) == 2, what="book mail after confirming again")
+
+
+def test_bad_expired_and_used_tokens_are_json_errors(api: Any, mailbox: Any) -> None:
+    from chalicelib.authors import author_key
+    from chalicelib.models import Subscriber
+
+    author, email = unique_author("Tokens"), unique_email("tokens")
+    api.post(subscribers_path(author), {"email": email})
+    (mail,) = eventually(lambda: confirmation_mails(mailbox, email), what="confirmation mail")
+    link = path_of(links(mail, "confirm")[0])
+
+    for bad in ("", "?token=nonsense", "?token=" + "A" * 900, link[:-3] + "xyz"):
+        status, body = api.get(f"/subscriptions/confirm{bad}" if not bad.startswith("/") else bad, user=None)
+        assert status == 400 and body["error"] == "InvalidToken" and body["fields"][0]["field"] == "token"
+    status, body = api.get("/subscriptions/confirm?token=" + "A" * 5000, user=None)  # over the parameter limit
+    assert status == 422 and body["fields"][0]["field"] == "token"
+    status, body = api.get("/subscriptions/unsubscribe?token=" + link.split("token=")[1], user=None)
+    assert status == 400 and set(body) == {"error", "message", "fields"}  # a confirm token is not an unsubscribe one
+
+    sub = Subscriber.get(author_key(author), email)
+    sub.update(actions=[Subscriber.confirm_expires.set(int(time.time()) - 1)])
+    status, body = api.get(link, user=None)
+    assert status == 410 and "expired" in body["message"]
+
+    sub.update(actions=[Subscriber.confirm_expires.set(int(time.time()) + 600)])
+    assert api.get(link, user=None)[0] == 200
+    status, body = api.get(link, user=None)
+    assert status == 410 and "used" in body["message"]
+
+
+def test_no_header_injection_from_a_title_in_the_table(api: Any, mailbox: Any) -> None:
+    """The title is written past the API's validation: the mail layer must be safe on its own."""
+    from chalicelib import jobs
+    from chalicelib.models import Book
+
+    author, email = unique_author("Inject"), unique_email("inject")
+    subscribe_confirmed(api, mailbox, author, email)
+    book = Book(str(uuid.uuid4()), owner="alice", title="Line1\r\nBcc: v@example.org", authors=[author])
+    book.save()
+    jobs.notify_subscribers.delay(book.id)
+    (mail,) = eventually(lambda: book_mails(mailbox, email), what="book mail")
+    raw = mail["RawData"]
+    head = raw.split("\r\n\r\n", 1)[0] if "\r\n\r\n" in raw else raw.split("\n\n", 1)[0]
+    assert [line for line in head.splitlines() if line.lower().startswith("subject:")] == [
+        "Subject: New book: Line1 Bcc: v@example.org"
+    ]
+    assert not any(line.lower().startswith("bcc:") for line in head.splitlines())
+    assert parsed(mail)["Bcc"] is None and set(mail["Destination"]["ToAddresses"]) == {email}
+    assert mailbox.messages(to="v@example.org") == []
+
+
+def test_owner_reads_the_task_records_of_their_books_mails(api: Any, mailbox: Any) -> None:
+    from chalicelib.fanout import FANOUT_TASKS
+    from chalicelib.models import TaskRecord
+
+    author, email = unique_author("Records"), unique_email("records")
+    subscribe_confirmed(api, mailbox, author, email)
+    book_id = _book_and_fanout_done(api, author)
+    _settled(api, book_id)
+    mail_tasks = [r.id for r in TaskRecord.scan(TaskRecord.args.contains(book_id)) if r.name in FANOUT_TASKS]
+    assert mail_tasks
+    for task_id in mail_tasks:
+        status, record = api.get(f"/tasks/{task_id}")  # alice owns the book
+        assert status == 200 and record["mail"]["mailed"] == 1 and record["mail"]["complete"]
+        assert api.get(f"/tasks/{task_id}", user="bob")[0] == 403
+
+
+def test_header_text_removes_every_line_break_and_override() -> None:
+    from chalicelib.mail import build_message, header_text
+
+    for evil in ("a\r\nb", "a\nb", "a\u0085b", "a\u2028b", "a\u2029b", "a\x00b", "a\u202eb", "a\x1bb"):
+        assert header_text(evil) == "a b"
+    raw = build_message("x@example.org", "Caf\u00e9\r\nBcc: v@example.org", "body", {"X-Test": "1\r\nBcc: y"})
+    head = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"\r\nBcc:" not in head and b"\nBcc:" not in head
+    assert b"Subject: =?utf-8?" in head  # non-ASCII is RFC 2047-encoded

@@ -1,0 +1,184 @@
+"""Mail at scale: pages bounded by the invocation's time, bulk sends, the shared SES rate, exactly once."""
+
+from __future__ import annotations
+
+import bisect
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fanout_driver import Driver
+from helpers import unique_author
+from mailtools import parsed
+
+TIMEOUT_MS = 10_000  # the default worker's timeout here (30 s deployed)
+LEASE = "60"  # a task's lease (the queue's visibility timeout) outlasts an invocation, as on AWS (6x)
+
+
+def _seed(author: str, confirmed: int, pending: int = 0) -> list[str]:
+    """Subscribers written with BatchWriteItem (25 per call); returns the confirmed addresses."""
+    from chalicelib.authors import author_key
+    from chalicelib.models import Subscriber
+
+    key, tag = author_key(author), uuid.uuid4().hex[:6]
+    emails = [f"fan{i:06d}-{tag}@example.org" for i in range(confirmed)]
+    with Subscriber.batch_write() as batch:
+        for email in emails:
+            batch.save(Subscriber(key, email, author=author, owner="alice", status="confirmed"))
+        for i in range(pending):
+            batch.save(Subscriber(key, f"pending{i:05d}-{tag}@example.org", author=author, owner="alice"))
+    return emails
+
+
+def _book(api: Any, author: str, title: str) -> tuple[str, str]:
+    status, body = api.post("/books", {"title": title, "authors": [author]})
+    assert status == 202, body
+    return body["book"]["id"], body["tasks"][-1]
+
+
+def _done(book_id: str) -> bool:
+    from chalicelib.fanout import progress
+
+    state = progress(book_id)
+    return bool(state and state["complete"] and state["pending"] == 0)
+
+
+def _mail_to(mailbox: Any, title: str) -> tuple[Counter[str], list[dict[str, Any]]]:
+    mails = [m for m in mailbox.messages() if f"New book: {title}" in (m.get("RawData") or "")[:2000]]
+    return Counter(to for m in mails for to in set(m["Destination"]["ToAddresses"])), mails
+
+
+@pytest.fixture
+def send_rate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """Set SES_MAX_SEND_RATE for one test, with a task lease longer than TIMEOUT_MS (settings are re-read)."""
+    from chalicelib.config import get_settings
+
+    monkeypatch.setenv("DEFAULT_VISIBILITY_TIMEOUT", LEASE)
+    get_settings.cache_clear()
+
+    def set_rate(rate: float) -> None:
+        monkeypatch.setenv("SES_MAX_SEND_RATE", str(rate))
+        get_settings.cache_clear()
+
+    yield set_rate
+    monkeypatch.undo()
+    get_settings.cache_clear()
+
+
+def test_pages_fit_the_deadline_and_duplicates_and_a_failed_bulk_call_send_nothing_twice(
+    api: Any, paused_workers: Any, app_module: Any, settings: Any, mailbox: Any, faults: Any, send_rate: Any
+) -> None:
+    send_rate(400)  # 50 per call, up to 8 calls a second: pages must hand off within 10 s invocations
+    author, title = unique_author("Paged"), f"Paged {uuid.uuid4().hex[:6]}"
+    confirmed = _seed(author, confirmed=1200, pending=150)
+    faults.add(
+        service="ses",
+        action="SendBulkEmail",
+        code="ServiceUnavailable",
+        status=503,
+        pattern=[False] * 4 + [True],
+        times=5,
+    )
+    book_id, root = _book(api, author, title)
+
+    stats = Driver(app_module, settings, TIMEOUT_MS, threads=2, duplicate_pages=True).run_until(
+        lambda: _done(book_id), limit_s=180
+    )
+
+    counts, mails = _mail_to(mailbox, title)
+    assert set(counts) == set(confirmed) and set(counts.values()) == {1}  # each confirmed address once, no one else
+    assert sum(f["failed"] for f in faults.listing()) == 1  # the failed bulk call happened, and cost nothing
+    assert stats.duplicated and stats.over_timeout == 0 and stats.longest_ms < TIMEOUT_MS
+    status, record = api.get(f"/tasks/{root}")  # the book's owner reads the counts
+    assert status == 200
+    assert record["mail"]["mailed"] == 1200 and record["mail"]["failed"] == 0 and record["mail"]["pending"] == 0
+    assert record["mail"]["pages"] > 1  # it did not fit one invocation
+    message = parsed(mails[0])
+    (to,) = set(mails[0]["Destination"]["ToAddresses"])
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert (
+        message["List-Unsubscribe"].startswith("<http")
+        and "/subscriptions/unsubscribe?token=" in message["List-Unsubscribe"]
+    )
+    assert (
+        len({m["RawData"].split("List-Unsubscribe: ")[1].split("\r\n")[0] for m in mails[:50]}) == 50
+    )  # one link each
+    assert to in mails[0]["RawData"]
+
+
+@pytest.mark.slow
+def test_send_rate_stays_under_the_limit_across_consumers(
+    api: Any, paused_workers: Any, app_module: Any, settings: Any, mailbox: Any, send_rate: Any
+) -> None:
+    limit = 50.0
+    send_rate(limit)
+    authors = [unique_author("Rated"), unique_author("Rated")]
+    title = f"Rated {uuid.uuid4().hex[:6]}"
+    for author in authors:
+        _seed(author, confirmed=1000)
+    books = [_book(api, author, title)[0] for author in authors]  # two fan-outs at once, one shared rate
+
+    Driver(app_module, settings, TIMEOUT_MS, threads=4).run_until(lambda: all(_done(b) for b in books), limit_s=240)
+
+    counts, mails = _mail_to(mailbox, title)
+    assert len(counts) == 2000 and set(counts.values()) == {1}
+    stamps = sorted(m["Timestamp"] for m in mails)
+    window, chunk = 5.0, int(limit)
+    busiest = max(bisect.bisect_left(stamps, start + window) - i for i, start in enumerate(stamps))
+    assert busiest <= limit * window + chunk, f"{busiest} mails in {window}s at {limit}/s"
+    overall = (len(stamps) - chunk) / (stamps[-1] - stamps[0])
+    assert overall <= limit * 1.02, f"{overall:.1f} mails/s over the run at {limit}/s"
+
+
+@pytest.mark.slow
+def test_twenty_thousand_subscribers_each_get_exactly_one_mail(
+    api: Any, paused_workers: Any, app_module: Any, settings: Any, mailbox: Any, faults: Any, send_rate: Any
+) -> None:
+    send_rate(5000)
+    author, title = unique_author("Popular"), f"Popular {uuid.uuid4().hex[:6]}"
+    started = time.monotonic()
+    confirmed = _seed(author, confirmed=20_000, pending=500)
+    seeded = time.monotonic() - started
+    faults.add(
+        service="ses", action="SendBulkEmail", code="Throttling", status=400, pattern=[False] * 40 + [True], times=41
+    )
+    book_id, root = _book(api, author, title)
+
+    stats = Driver(app_module, settings, TIMEOUT_MS, threads=2, duplicate_pages=True).run_until(
+        lambda: _done(book_id), limit_s=900
+    )
+
+    counts, _ = _mail_to(mailbox, title)
+    assert set(counts) == set(confirmed) and set(counts.values()) == {1}
+    assert stats.over_timeout == 0 and stats.duplicated
+    record = api.get(f"/tasks/{root}")[1]
+    assert record["mail"]["mailed"] == 20_000 and record["mail"]["pages"] > 1
+    print(f"\n20k fan-out: seeded in {seeded:.1f}s, mailed in {time.monotonic() - started - seeded:.1f}s, {stats}")
+
+
+def test_per_destination_results_are_sorted_into_mailed_failed_and_retry() -> None:
+    from chalicelib.bulkmail import classify
+
+    outcome = classify(
+        [("a@x.org", "k"), ("b@x.org", "k"), ("c@x.org", "k"), ("d@x.org", "k")],
+        [
+            {"Status": "SUCCESS", "MessageId": "1"},
+            {"Status": "MESSAGE_REJECTED", "Error": "suppressed"},
+            {"Status": "ACCOUNT_THROTTLED"},
+            {"Status": "TRANSIENT_FAILURE"},
+        ],
+    )
+    assert outcome.mailed == ["a@x.org"]
+    assert outcome.failed == [("b@x.org", "MESSAGE_REJECTED: suppressed")]
+    assert outcome.retry == [("c@x.org", "k"), ("d@x.org", "k")]
+
+
+def test_page_ids_are_deterministic_per_hand_off_and_position() -> None:
+    from chalicelib.fanout import page_id
+
+    position = {"a": 0, "k": {"author_key": {"S": "x"}, "email": {"S": "m@x.org"}}}
+    assert page_id("b", 1, position) == page_id("b", 1, dict(reversed(list(position.items()))))
+    assert len({page_id("b", 1, position), page_id("b", 2, position), page_id("c", 1, position)}) == 3
