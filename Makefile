@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint bench package deploy clean chromium screenshot
+.PHONY: install run test test-scale lint bench package deploy clean chromium screenshot
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ run: install
 
 test: install chromium
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow"
+
+# The scale tests (20,000 subscribers, the shared SES send rate): long, so not part of `make test`.
+test-scale: install
+	$(PY) -m pytest -m slow
 
 # Debian's Chromium for the dashboard's browser tests (Playwright drives it; it never downloads a browser).
 # Installed as root with apt-get when missing; elsewhere those tests skip and say why.
