@@ -128,12 +128,15 @@ class QueuePoller:
         context.aws_request_id = str(uuid.uuid4())
         started = time.perf_counter()
         try:
-            self.handler(event, context)
+            result = self.handler(event, context)
         except Exception as exc:  # noqa: BLE001 - a failed invocation leaves the batch in the queue
             self.stats.errors += 1
             log.info("invocation of %s failed (%s); batch left in the queue", self.source.name, exc)
         else:
-            self.stats.deleted += delete_messages(self.queue_name, [m["ReceiptHandle"] for m in messages])
+            # ReportBatchItemFailures: the listed messages stay in the queue (minimal; see issue 16).
+            kept = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
+            done = [m["ReceiptHandle"] for m in messages if m["MessageId"] not in kept]
+            self.stats.deleted += delete_messages(self.queue_name, done)
         finally:
             self.stats.invocations += 1
             self.stats.messages += len(messages)

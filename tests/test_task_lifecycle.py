@@ -200,11 +200,9 @@ def _queue_empty(name: str) -> bool:
     return _queued(name) == 0
 
 
-def test_handler_deletes_what_it_handled_and_raises_for_the_rest(paused_workers, app_module, aws, settings) -> None:
-    from chalice.local import LambdaContext
-
+def _one_good_one_failing_batch(aws: Any, settings: Any) -> tuple[dict[str, Any], Envelope, Envelope]:
+    """Receive a Lambda-shaped event holding a task that succeeds and one that must retry."""
     from chalicelib.queues import queue_arn, queue_url
-    from chalicelib.tasks.worker import BatchIncomplete
     from devtools.runner import lambda_record
 
     url = queue_url(settings.default.name)
@@ -224,20 +222,80 @@ def test_handler_deletes_what_it_handled_and_raises_for_the_rest(paused_workers,
             break
     assert {json.loads(m["Body"])["id"] for m in messages} >= {good.task_id, bad.task_id}
     event = {"Records": [lambda_record(m, queue_arn(settings.default.name), settings.region) for m in messages]}
-    with pytest.raises(BatchIncomplete, match="1 of"):
-        app_module.default_worker(event, LambdaContext("default_worker", 512))
+    return event, good, bad
 
-    from chalicelib.models import TaskRecord
 
-    assert TaskRecord.get(good.task_id).status == "SUCCESS"
-    assert TaskRecord.get(bad.task_id).status == "RETRY"
+def _still_queued(aws: Any, url: str, receipt_handle: str) -> bool:
+    """True while the message of `receipt_handle` was not deleted (its visibility can change)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        aws("sqs").change_message_visibility(QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=30)
+    except ClientError:
+        return False
+    return True
+
+
+def _returns_after_backoff(aws: Any, url: str, task_id: str) -> None:
     returned = eventually(
         lambda: aws("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages"),
         timeout=15,
         what="the failed message back after its backoff",
     )
-    assert [json.loads(m["Body"])["id"] for m in returned] == [bad.task_id]
+    assert [json.loads(m["Body"])["id"] for m in returned] == [task_id]
     aws("sqs").delete_message(QueueUrl=url, ReceiptHandle=returned[0]["ReceiptHandle"])
+
+
+def test_handler_reports_only_the_failed_message_and_deletes_nothing(paused_workers, app_module, aws, settings) -> None:
+    """ReportBatchItemFailures (the default): no invocation error, Lambda deletes the rest."""
+    from chalice.local import LambdaContext
+
+    from chalicelib.models import TaskRecord
+    from chalicelib.queues import queue_url
+
+    assert settings.report_batch_item_failures
+    event, good, bad = _one_good_one_failing_batch(aws, settings)
+    by_task = {json.loads(r["body"])["id"]: r for r in event["Records"]}
+    response = app_module.default_worker(event, LambdaContext("default_worker", 512))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": by_task[bad.task_id]["messageId"]}]}
+    assert TaskRecord.get(good.task_id).status == "SUCCESS"
+    assert TaskRecord.get(bad.task_id).status == "RETRY"
+    url = queue_url(settings.default.name)
+    # The handler deleted nothing: the handled message is still there until Lambda deletes it.
+    assert _still_queued(aws, url, by_task[good.task_id]["receiptHandle"])
+    for record in event["Records"]:  # what Lambda does with that response
+        if record["messageId"] != by_task[bad.task_id]["messageId"]:
+            aws("sqs").delete_message(QueueUrl=url, ReceiptHandle=record["receiptHandle"])
+    _returns_after_backoff(aws, url, bad.task_id)
+
+
+def test_legacy_handler_deletes_what_it_handled_and_raises_for_the_rest(
+    paused_workers, app_module, aws, settings, monkeypatch
+) -> None:
+    """REPORT_BATCH_ITEM_FAILURES=false, for a mapping without the response type."""
+    from chalice.local import LambdaContext
+
+    from chalicelib.models import TaskRecord
+    from chalicelib.queues import queue_url
+    from chalicelib.tasks.worker import BatchIncomplete
+
+    event, good, bad = _one_good_one_failing_batch(aws, settings)
+    monkeypatch.setenv("REPORT_BATCH_ITEM_FAILURES", "false")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(BatchIncomplete, match="1 of"):
+            app_module.default_worker(event, LambdaContext("default_worker", 512))
+    finally:
+        monkeypatch.delenv("REPORT_BATCH_ITEM_FAILURES")
+        get_settings.cache_clear()
+
+    assert TaskRecord.get(good.task_id).status == "SUCCESS"
+    assert TaskRecord.get(bad.task_id).status == "RETRY"
+    url = queue_url(settings.default.name)
+    by_task = {json.loads(r["body"])["id"]: r for r in event["Records"]}
+    assert not _still_queued(aws, url, by_task[good.task_id]["receiptHandle"])  # the handler deleted it
+    _returns_after_backoff(aws, url, bad.task_id)
 
 
 def test_local_runner_deletes_on_return_and_keeps_on_raise(paused_workers, aws) -> None:

@@ -1,10 +1,15 @@
 """The SQS consumer behind each `@app.on_sqs_message` handler.
 
-Contract with the event source mapping (works with or without ReportBatchItemFailures):
-messages that were handled are deleted here, at once; if any message was not handled
-the invocation raises, so Lambda returns only those to the queue. A handler never
-returns `batchItemFailures`, which a mapping without that response type would ignore,
-deleting the whole batch.
+Contract with the event source mapping, chosen by `settings.report_batch_item_failures`
+(exported to the functions from `.chalice/config.json`; the deploy paths give the
+mappings the matching `FunctionResponseTypes`, and `make deploy` refuses a mismatch):
+
+- true (default): the mapping has `ReportBatchItemFailures`. The handler returns
+  `{"batchItemFailures": [{"itemIdentifier": <message id>}, ...]}` and never raises for a
+  failed message; Lambda deletes the others and leaves those in the queue.
+- false (legacy, for a mapping without that response type, which would read any return
+  as "all handled" and delete the whole batch): the handler deletes the handled messages
+  itself and raises, so Lambda deletes nothing and the rest come back.
 """
 
 from __future__ import annotations
@@ -12,10 +17,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from chalicelib.config import QueueSettings
+from chalicelib.config import QueueSettings, get_settings
 from chalicelib.observability import emit, logger, record_cold_start
 from chalicelib.queues import change_visibility, dead_letter, delete_messages, queue_settings
 from chalicelib.tasks import records
@@ -65,18 +70,30 @@ def _poison(record: SQSRecord, queue: QueueSettings, reason: str) -> str:
     return "dead-lettered"
 
 
-def consume(event: dict[str, Any], context: Any) -> dict[str, int]:
-    """Process a Lambda SQS event; delete what was handled, raise if anything was not."""
+def consume(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Process a Lambda SQS event; returns the failed message ids (or raises, legacy mode)."""
     record_cold_start(getattr(context, "function_name", "local"))
+    # raise_on_entire_batch_failure=False: a batch where every message failed is reported
+    # like any other partial failure, not turned into a Lambda error.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    with processor(records=event.get("Records", []), handler=handle_record):
-        processor.process()
+    response = process_partial_response(event=event, record_handler=handle_record, processor=processor)
+    if get_settings().report_batch_item_failures:
+        return dict(response)
+    failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+    return _delete_handled_and_raise(event.get("Records", []), failed)
+
+
+def _delete_handled_and_raise(lambda_records: list[dict[str, Any]], failed: set[str]) -> dict[str, Any]:
+    """Legacy mode: delete what was handled, then raise if anything was not.
+
+    Receipt handles come from the event's own records, matched by message id.
+    """
     by_queue: dict[str, list[str]] = defaultdict(list)
-    for message in processor.success_messages:  # the raw Lambda records
-        by_queue[message["eventSourceARN"].rsplit(":", 1)[-1]].append(message["receiptHandle"])
+    for record in lambda_records:
+        if record["messageId"] not in failed:
+            by_queue[record["eventSourceARN"].rsplit(":", 1)[-1]].append(record["receiptHandle"])
     for name, handles in by_queue.items():
         delete_messages(name, handles)
-    failed = len(processor.fail_messages)
     if failed:
-        raise BatchIncomplete(f"{failed} of {len(processor.records)} messages return to the queue")
-    return {"handled": len(processor.success_messages)}
+        raise BatchIncomplete(f"{len(failed)} of {len(lambda_records)} messages return to the queue")
+    return {"batchItemFailures": []}
