@@ -6,6 +6,7 @@ All over real HTTP to the emulator; faults are injected at the emulator's endpoi
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -28,6 +29,24 @@ def ok_task(value: int) -> dict[str, int]:
 @task("tests.always_transient", max_retries=2)
 def always_transient() -> None:
     raise TransientTaskError("the backend is having a bad day")
+
+
+RAN: list[str] = []
+
+
+@task("tests.expires_quickly", expires=1)
+def expires_quickly(marker: str) -> None:
+    RAN.append(marker)
+
+
+@task("tests.needs_a_minute", time_limit=60)
+def needs_a_minute(marker: str) -> None:
+    RAN.append(marker)
+
+
+@task("tests.only_retries_key_errors", autoretry_for=(KeyError,))
+def only_retries_key_errors() -> None:
+    raise ValueError("not a key error")
 
 
 def _dlq_reason(queue: Any, task_id: str) -> str | None:
@@ -455,3 +474,68 @@ def test_reconciler_keeps_the_last_error_of_a_retried_task(api, paused_workers, 
     assert record["status"] == "FAILURE"
     assert record["error"].endswith("last error: TimeoutError: SES did not answer")
     assert record["traceback"] == "Traceback …"
+
+
+def _event_for(aws: Any, settings: Any, env: Envelope, send: bool = True) -> dict[str, Any]:
+    """Send `env` to the default queue (unless it is there already) and receive it as a Lambda event."""
+    from chalicelib.queues import queue_arn, queue_url
+    from devtools.runner import lambda_record
+
+    url = queue_url(settings.default.name)
+    if send:
+        aws("sqs").send_message(QueueUrl=url, MessageBody=env.encode())
+
+    def mine() -> list[dict[str, Any]]:
+        got = aws("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages")
+        return [m for m in got or [] if json.loads(m["Body"]).get("id") == env.task_id]
+
+    (message,) = eventually(mine, timeout=20, what=f"message {env.task_id}")
+    return {"Records": [lambda_record(message, queue_arn(settings.default.name), settings.region)]}
+
+
+def test_expired_message_is_not_run_and_says_why(paused_workers, app_module, aws, settings) -> None:
+    from chalice.local import LambdaContext
+
+    marker = str(uuid.uuid4())
+    env = Envelope(task_id=str(uuid.uuid4()), task="tests.expires_quickly", args=[marker])
+    event = _event_for(aws, settings, env)
+    sent = int(event["Records"][0]["attributes"]["SentTimestamp"]) / 1000
+    eventually(lambda: time.time() - sent > 1.5, timeout=5, what="the task to expire")
+
+    response = app_module.default_worker(event, LambdaContext("default_worker", 512))
+
+    assert response == {"batchItemFailures": []}  # handled: the message goes, nothing to retry
+    assert marker not in RAN
+    from chalicelib.models import TaskRecord
+
+    record = TaskRecord.get(env.task_id)
+    assert record.status == "FAILURE" and record.error.startswith("expired: sent")
+
+
+def test_task_is_not_started_with_less_time_left_than_its_time_limit(paused_workers, app_module, aws, settings) -> None:
+    from chalice.local import LambdaContext
+
+    marker = str(uuid.uuid4())
+    env = Envelope(task_id=str(uuid.uuid4()), task="tests.needs_a_minute", args=[marker])
+    event = _event_for(aws, settings, env)
+
+    short = LambdaContext("default_worker", 512, max_runtime_ms=30_000)
+    response = app_module.default_worker(event, short)
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert marker not in RAN
+
+    event = _event_for(aws, settings, env, send=False)  # the same message, back after a short deferral
+    response = app_module.default_worker(event, LambdaContext("default_worker", 512, max_runtime_ms=120_000))
+    assert response == {"batchItemFailures": []} and marker in RAN
+    from chalicelib.queues import queue_url
+
+    aws("sqs").delete_message(
+        QueueUrl=queue_url(settings.default.name), ReceiptHandle=event["Records"][0]["receiptHandle"]
+    )
+
+
+def test_error_outside_autoretry_for_fails_at_once(api, workers) -> None:
+    task_id = get_task("tests.only_retries_key_errors").delay()
+    record = final_record(api, task_id)
+    assert record["status"] == "FAILURE" and record["attempts"] == 1
+    assert record["error"].startswith("not retried (not in autoretry_for): ValueError")

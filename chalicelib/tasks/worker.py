@@ -14,6 +14,7 @@ mappings the matching `FunctionResponseTypes`, and `make deploy` refuses a misma
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -24,6 +25,7 @@ from chalicelib.config import QueueSettings, get_settings
 from chalicelib.observability import emit, logger, record_cold_start
 from chalicelib.queues import change_visibility, dead_letter, delete_messages, queue_settings
 from chalicelib.tasks import records
+from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import EnvelopeError, decode, identity
 from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.registry import UnknownTaskError, get_task
@@ -37,7 +39,7 @@ class BatchIncomplete(Exception):
     """Some messages of the batch were not handled; Lambda returns them to the queue."""
 
 
-def handle_record(record: SQSRecord) -> str:
+def handle_record(record: SQSRecord, context: Any = None) -> str:
     """Handle one message; raise TaskDeferred to leave it in the queue."""
     queue = queue_settings(record.event_source_arn)
     receives = int(record.attributes.approximate_receive_count or 1)
@@ -46,6 +48,14 @@ def handle_record(record: SQSRecord) -> str:
         task = get_task(env.task)
     except (EnvelopeError, UnknownTaskError) as exc:
         return _poison(record, queue, f"poison message: {exc}")
+    age = _age_seconds(record)
+    if age is not None and task.expired(age):
+        return _expired(record, queue, env.task_id, env.task, age)
+    remaining = _remaining_seconds(context)
+    if task.time_limit is not None and remaining is not None and remaining < task.time_limit:
+        # Starting it would risk the function's timeout, which fails the whole invocation.
+        change_visibility(queue.name, record.receipt_handle, MIN_DELAY_SECONDS)
+        raise TaskDeferred(f"{env.task_id} needs {task.time_limit}s, {remaining:.1f}s left in this invocation")
     max_attempts = min(task.max_retries + 1, queue.max_receive_count)
     outcome = run_attempt(task, env, receives, max_attempts, queue.visibility_timeout)
     if outcome.kind == "failure":
@@ -55,6 +65,27 @@ def handle_record(record: SQSRecord) -> str:
         change_visibility(queue.name, record.receipt_handle, outcome.delay)
         raise TaskDeferred(f"{env.task_id} {outcome.kind} in {outcome.delay}s")
     return outcome.kind
+
+
+def _age_seconds(record: SQSRecord) -> float | None:
+    """Seconds since the message was first sent (SQS SentTimestamp), if known."""
+    sent = record.attributes.sent_timestamp
+    return time.time() - int(sent) / 1000 if sent else None
+
+
+def _remaining_seconds(context: Any) -> float | None:
+    """Seconds left in this invocation, if the context knows."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining() / 1000 if callable(remaining) else None
+
+
+def _expired(record: SQSRecord, queue: QueueSettings, task_id: str, name: str, age: float) -> str:
+    """Do not run a task past its `expires`: a FAILURE record says so, and the message goes."""
+    reason = f"expired: sent {age:.0f}s ago, the task expires after {get_task(name).expires}s"
+    logger.warning("task expired; not run", extra={"task_id": task_id, "task": name, "queue": queue.name})
+    records.record_poison(task_id, name, queue.key, reason)
+    emit("TaskExpired", task=name)
+    return "expired"
 
 
 def _poison(record: SQSRecord, queue: QueueSettings, reason: str) -> str:
@@ -76,7 +107,9 @@ def consume(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # raise_on_entire_batch_failure=False: a batch where every message failed is reported
     # like any other partial failure, not turned into a Lambda error.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    response = process_partial_response(event=event, record_handler=handle_record, processor=processor)
+    response = process_partial_response(
+        event=event, record_handler=lambda record: handle_record(record, context), processor=processor
+    )
     if get_settings().report_batch_item_failures:
         return dict(response)
     failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
