@@ -3,7 +3,9 @@
 `chalice deploy` creates functions, roles, the REST API and the event source mappings,
 not tables, queues or alarms. This creates the stage's resources idempotently
 (devtools/resources.py), the dashboard and alarms (devtools/infra.py), then runs
-`chalice deploy`. Works against AWS, LocalStack or the embedded emulator:
+`chalice deploy`, and gives the workers' event source mappings the FunctionResponseTypes
+the workers expect (chalice cannot set them: aws/chalice#2029), reading them back.
+Works against AWS, LocalStack or the embedded emulator:
 
   python -m devtools.deploy --stage dev
   python -m devtools.deploy --stage local --endpoint http://localhost:4566
@@ -18,11 +20,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from devtools.infra import apply_monitoring, use_stage
+from devtools.infra import WORKERS, apply_monitoring, function_name, response_types, use_stage
 from devtools.stage import ROOT
+
+
+class DeployError(RuntimeError):
+    """The deployed stage is not in the state the code needs; says what to fix."""
 
 
 def deploy(stage: str, project: Path = ROOT, endpoint: str | None = None) -> dict[str, Any]:
@@ -30,14 +37,95 @@ def deploy(stage: str, project: Path = ROOT, endpoint: str | None = None) -> dic
     if endpoint:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
     use_stage(stage)
+    from chalicelib.config import get_settings
     from devtools.resources import create_all
 
+    wanted = response_types(get_settings())
     create_all()
     monitoring = apply_monitoring()
+    if wanted:
+        # Existing mappings get the response type before the new code, which relies on it, is
+        # deployed: the old code (delete handled, raise) is safe with it, the reverse is not.
+        set_response_types(wanted)
     chalice = Path(sys.executable).parent / "chalice"
     subprocess.run([str(chalice), "deploy", "--stage", stage], cwd=project, env=dict(os.environ), check=True)
+    mappings = set_response_types(wanted)
+    verify_response_types(wanted)
     deployed = json.loads((project / ".chalice" / "deployed" / f"{stage}.json").read_text())
-    return {"monitoring": monitoring, "resources": deployed["resources"]}
+    return {"monitoring": monitoring, "resources": deployed["resources"], "mappings": mappings}
+
+
+def worker_mappings() -> dict[str, list[dict[str, Any]]]:
+    """The event source mappings of each worker function, by function name (paged)."""
+    from botocore.exceptions import ClientError
+
+    from chalicelib.aws import client
+    from chalicelib.config import get_settings
+
+    settings, lam = get_settings(), client("lambda")
+    found: dict[str, list[dict[str, Any]]] = {}
+    for worker in WORKERS.values():
+        name = function_name(settings, worker)
+        try:
+            pages = lam.get_paginator("list_event_source_mappings").paginate(FunctionName=name)
+            found[name] = [m for page in pages for m in page["EventSourceMappings"]]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            found[name] = []  # not deployed yet
+    return found
+
+
+def set_response_types(wanted: list[str], timeout: float = 120.0) -> list[dict[str, Any]]:
+    """Give every worker mapping exactly `wanted` as FunctionResponseTypes (idempotent).
+
+    A mapping that is still being created or updated refuses changes (ResourceInUseException):
+    wait and try again, up to `timeout` seconds.
+    """
+    from botocore.exceptions import ClientError
+
+    from chalicelib.aws import client
+
+    lam, changed = client("lambda"), []
+    for name, mappings in worker_mappings().items():
+        for mapping in mappings:
+            if sorted(mapping.get("FunctionResponseTypes") or []) == sorted(wanted):
+                continue
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    lam.update_event_source_mapping(UUID=mapping["UUID"], FunctionResponseTypes=wanted)
+                    break
+                except ClientError as exc:
+                    if exc.response["Error"]["Code"] != "ResourceInUseException" or time.monotonic() > deadline:
+                        raise
+                    time.sleep(2)
+            changed.append({"function": name, "uuid": mapping["UUID"], "function_response_types": wanted})
+    return changed
+
+
+def verify_response_types(wanted: list[str]) -> None:
+    """Read the mappings back: one per worker, each with `wanted`, or fail loudly.
+
+    A worker that returns batchItemFailures to a mapping without ReportBatchItemFailures has
+    its whole batch deleted, failed messages included; this refuses to leave a stage so.
+    """
+    from chalicelib.aws import client
+
+    lam, problems = client("lambda"), []
+    for name, mappings in worker_mappings().items():
+        if len(mappings) != 1:
+            problems.append(f"{name} has {len(mappings)} event source mappings, expected 1")
+        for mapping in mappings:
+            actual = lam.get_event_source_mapping(UUID=mapping["UUID"]).get("FunctionResponseTypes") or []
+            if sorted(actual) != sorted(wanted):
+                problems.append(f"{name} mapping {mapping['UUID']} has response types {actual}, expected {wanted}")
+    if problems:
+        raise DeployError(
+            "event source mappings do not match REPORT_BATCH_ITEM_FAILURES: "
+            + "; ".join(problems)
+            + ". Run the deploy again, or fix the mapping by hand before messages arrive."
+        )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -50,6 +138,9 @@ def main(argv: list[str] | None = None) -> None:
     for resource in result["resources"]:
         print(f"{resource['resource_type']:>22}  {resource['name']}")
     print(f"dashboard {result['monitoring']['dashboard']}; alarms: {', '.join(result['monitoring']['alarms'])}")
+    for change in result["mappings"]:
+        print(f"event source mapping of {change['function']} set to {change['function_response_types']}")
+    print("event source mappings verified: FunctionResponseTypes match REPORT_BATCH_ITEM_FAILURES")
 
 
 if __name__ == "__main__":
