@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test lint bench package deploy clean
+.PHONY: install run test test-localstack lint bench package deploy clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,11 @@ run: install
 test: install
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+# The whole suite against LocalStack, installed and run by the project (host mode, no Docker, in
+# its own venv on Python >= 3.12 under .local/localstack), DynamoDB on the embedded emulator.
+test-localstack: install
+	$(PY) -m devtools.localstack test
 
 lint: install
 	$(VENV)/bin/ruff check .

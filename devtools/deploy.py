@@ -9,6 +9,7 @@ Works against AWS, LocalStack or the embedded emulator:
 
   python -m devtools.deploy --stage dev
   python -m devtools.deploy --stage local --endpoint http://localhost:4566
+  python -m devtools.deploy --stage dev --check           # only verify the mappings
 
 The one-stack alternative for AWS is `make package` + `aws cloudformation deploy`.
 """
@@ -56,24 +57,31 @@ def deploy(stage: str, project: Path = ROOT, endpoint: str | None = None) -> dic
 
 
 def worker_mappings() -> dict[str, list[dict[str, Any]]]:
-    """The event source mappings of each worker function, by function name (paged)."""
-    from botocore.exceptions import ClientError
+    """The event source mappings from each work queue to its worker, by function name (paged).
 
+    Listed by queue ARN, which every implementation filters alike (moto matches
+    FunctionName only as it was given at creation, name or ARN).
+    """
     from chalicelib.aws import client
     from chalicelib.config import get_settings
+    from chalicelib.queues import queue_arn
 
     settings, lam = get_settings(), client("lambda")
     found: dict[str, list[dict[str, Any]]] = {}
-    for worker in WORKERS.values():
+    for key, worker in WORKERS.items():
         name = function_name(settings, worker)
-        try:
-            pages = lam.get_paginator("list_event_source_mappings").paginate(FunctionName=name)
-            found[name] = [m for page in pages for m in page["EventSourceMappings"]]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-                raise
-            found[name] = []  # not deployed yet
+        pages = lam.get_paginator("list_event_source_mappings").paginate(
+            EventSourceArn=queue_arn(settings.queues[key].name)
+        )
+        found[name] = [
+            m for page in pages for m in page["EventSourceMappings"] if _function_of(m["FunctionArn"]) == name
+        ]
     return found
+
+
+def _function_of(arn: str) -> str:
+    """The function name in a (possibly qualified) function ARN."""
+    return arn.split(":function:", 1)[-1].split(":", 1)[0]
 
 
 def set_response_types(wanted: list[str], timeout: float = 120.0) -> list[dict[str, Any]]:
@@ -133,14 +141,40 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--stage", default=os.environ.get("STAGE", "dev"))
     parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"), help="LocalStack or emulator URL")
     parser.add_argument("--project", type=Path, default=ROOT, help="the Chalice project to deploy")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="only verify the event source mappings' response types")
+    mode.add_argument("--mappings-only", action="store_true", help="only set and verify the response types")
     args = parser.parse_args(argv)
-    result = deploy(args.stage, args.project.resolve(), args.endpoint)
+    try:
+        if args.check or args.mappings_only:
+            _mappings(args.stage, args.endpoint, change=args.mappings_only)
+            return
+        result = deploy(args.stage, args.project.resolve(), args.endpoint)
+    except DeployError as exc:
+        sys.exit(f"deploy: {exc}")
     for resource in result["resources"]:
         print(f"{resource['resource_type']:>22}  {resource['name']}")
     print(f"dashboard {result['monitoring']['dashboard']}; alarms: {', '.join(result['monitoring']['alarms'])}")
-    for change in result["mappings"]:
-        print(f"event source mapping of {change['function']} set to {change['function_response_types']}")
+    _report(result["mappings"])
     print("event source mappings verified: FunctionResponseTypes match REPORT_BATCH_ITEM_FAILURES")
+
+
+def _mappings(stage: str, endpoint: str | None, change: bool) -> None:
+    """`--check` / `--mappings-only`: the deployed stage's mappings, without deploying code."""
+    if endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+    use_stage(stage)
+    from chalicelib.config import get_settings
+
+    wanted = response_types(get_settings())
+    _report(set_response_types(wanted) if change else [])
+    verify_response_types(wanted)
+    print("event source mappings verified: FunctionResponseTypes match REPORT_BATCH_ITEM_FAILURES")
+
+
+def _report(changes: list[dict[str, Any]]) -> None:
+    for change in changes:
+        print(f"event source mapping of {change['function']} set to {change['function_response_types']}")
 
 
 if __name__ == "__main__":
