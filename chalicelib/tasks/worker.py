@@ -112,7 +112,7 @@ def consume(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     if get_settings().report_batch_item_failures:
         return dict(response)
-    failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
+    failed = {str(item["itemIdentifier"]) for item in response["batchItemFailures"]}
     return _delete_handled_and_raise(event.get("Records", []), failed)
 
 
