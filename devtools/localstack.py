@@ -27,7 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import requests
 
@@ -249,17 +249,18 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m devtools.localstack", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("install", help="create the LocalStack virtualenv")
-    test = commands.add_parser("test", help="run the test suite against LocalStack")
-    test.add_argument("pytest_args", nargs=argparse.REMAINDER, help="passed to pytest")
+    commands.add_parser("test", help="run the test suite against LocalStack; further arguments go to pytest")
     commands.add_parser("serve", help="start LocalStack and the emulator until Ctrl-C")
-    args: Any = parser.parse_args(argv)
+    args, pytest_args = parser.parse_known_args(argv)
+    if pytest_args and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(pytest_args)}")
     try:
         if args.command == "install":
             print(f"LocalStack {version(install())} in {HOME / 'venv'}")
         elif args.command == "serve":
             serve()
         else:
-            sys.exit(run_tests(args.pytest_args))
+            sys.exit(run_tests(pytest_args))
     except LocalStackError as exc:
         sys.exit(f"test-localstack: {exc}")
 
