@@ -74,7 +74,8 @@ def check_time_limits(functions: dict[str, dict[str, Any]]) -> None:
 def function_settings(stage: str) -> dict[str, dict[str, Any]]:
     """Per-function settings of the stage (timeout, memory, policy file)."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    return config["stages"][stage].get("lambda_functions", {})
+    functions: dict[str, dict[str, Any]] = config["stages"][stage].get("lambda_functions", {})
+    return functions
 
 
 def table_resource(model: Any) -> dict[str, Any]:
