@@ -12,7 +12,8 @@ DynamoDB stays on the embedded emulator, reached through botocore's per-service 
 With Docker, `localstack-compose.yml` runs the same LocalStack version as a container with
 its own DynamoDB; point AWS_ENDPOINT_URL at it and run `make test` (docs/DEPLOY.md).
 Nothing here reaches the internet after the pip install: telemetry, the TLS certificate
-download and the DNS server are switched off.
+download and the DNS server are switched off. Hand-written rather than the `localstack` CLI,
+whose `start` runs the Docker container (host mode is only `localstack.runtime.main`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Full jitter draws the delay uniformly from [0, ceiling], so retries of many task
 failed together (a throttled mail sender) spread over the whole window instead of
 bunching near its top, as "equal jitter" (ceiling/2 .. ceiling) would. Same formula as
 celery.utils.time.get_exponential_backoff_interval, with a floor of one second so a
-retried message never becomes visible again in the very instant it failed.
+retried message never becomes visible again in the very instant it failed. Written here
+because Celery (and its kombu/billiard dependencies) is not part of the Lambda package.
 """
 
 from __future__ import annotations
