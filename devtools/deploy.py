@@ -25,7 +25,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devtools.infra import WORKERS, apply_monitoring, function_name, response_types, use_stage
+from devtools.infra import (
+    WORKERS,
+    apply_monitoring,
+    check_time_limits,
+    function_name,
+    function_settings,
+    response_types,
+    use_stage,
+)
 from devtools.stage import ROOT
 
 
@@ -42,6 +50,7 @@ def deploy(stage: str, project: Path = ROOT, endpoint: str | None = None) -> dic
     from devtools.resources import create_all
 
     wanted = response_types(get_settings())
+    check_time_limits(function_settings(stage))  # before anything is created
     create_all()
     monitoring = apply_monitoring()
     if wanted:
