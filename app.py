@@ -7,9 +7,9 @@ from typing import Any
 from chalice import AuthResponse, Chalice, Rate, Response
 from chalice.app import AuthRequest, CloudWatchEvent, SQSEvent
 
-from chalicelib import auth, books, queues, subscribers, task_records
+from chalicelib import auth, books, chalice_errors, queues, subscribers, task_records
 from chalicelib.config import get_settings
-from chalicelib.http import body_json, json_errors, json_response, path_param, principal
+from chalicelib.http import body_json, json_errors, json_response, path_param, principal, query_params
 from chalicelib.schemas import BookCreate, BookUpdate, SubscriberCreate, parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
 from chalicelib.tasks.reconcile import reconcile_dead_letters
@@ -18,9 +18,12 @@ from chalicelib.tasks.worker import consume
 settings = get_settings()
 app = Chalice(app_name=settings.app_name, configure_logs=False)  # Powertools owns the "bookshelf" logger
 app.api.binary_types.extend(t for t in IMAGE_TYPES if t not in app.api.binary_types)
+chalice_errors.install(app)  # Chalice's own 415/405/500 answers in the one error shape
 
 
-@app.authorizer(ttl_seconds=300)
+# Named explicitly: an authorizer named `api_key` collides with API Gateway's built-in API key
+# security scheme in chalice's swagger, which then demands `x-api-key` and never runs this.
+@app.authorizer(ttl_seconds=300, name="api_key_auth")
 def api_key(auth_request: AuthRequest) -> AuthResponse:
     """Let in callers with a valid API key."""
     caller = auth.authenticate(auth_request.token)
@@ -30,7 +33,7 @@ def api_key(auth_request: AuthRequest) -> AuthResponse:
 
 
 def _query() -> dict[str, str]:
-    return dict(app.current_request.query_params or {})
+    return query_params(app.current_request)
 
 
 @app.route("/books", methods=["POST"], authorizer=api_key, content_types=["application/json"])

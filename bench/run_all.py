@@ -22,6 +22,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("api_calls", ["--books", "3"]),
     ("cold_start", ["--runs", "3"]),
     ("runner_throughput", ["--messages", "200"]),
+    ("api_concurrency", ["--clients", "100", "--requests", "2"]),
 ]
 
 

@@ -15,12 +15,21 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from chalicelib.aws import client
 from chalicelib.config import get_settings
+from chalicelib.errors import ServiceUnavailable
 from chalicelib.observability import logger
 
+# A revoked key keeps working in a warm container for up to CACHE_SECONDS (and in API
+# Gateway's authorizer cache for the authorizer's TTL). A key nobody has seen is looked up
+# again once the cached list is UNKNOWN_KEY_REFRESH_SECONDS old, so a key created a moment
+# ago works at once, while random keys cost each container at most one SSM read a second.
 CACHE_SECONDS = 60
-_cache: dict[str, Any] = {"at": 0.0, "keys": {}}
+UNKNOWN_KEY_REFRESH_SECONDS = 1.0
+_cache: dict[str, Any] = {"at": float("-inf"), "keys": {}}
+_clock = time.monotonic
 
 
 @dataclass(frozen=True)
@@ -46,17 +55,37 @@ def _bearer(header: str | None) -> str | None:
     return token
 
 
-def _stored_keys() -> dict[str, Any]:
-    if time.monotonic() - _cache["at"] > CACHE_SECONDS:
+def _load_keys() -> dict[str, Any]:
+    try:
         value = client("ssm").get_parameter(Name=get_settings().api_keys_parameter, WithDecryption=True)
-        _cache["keys"] = json.loads(value["Parameter"]["Value"])
-        _cache["at"] = time.monotonic()
-    return _cache["keys"]
+    except (BotoCoreError, ClientError) as exc:
+        # Raised, never a deny: on AWS an authorizer exception is API Gateway's
+        # AUTHORIZER_FAILURE, which the template's gateway response turns into a 503 JSON with
+        # Retry-After (a deny would tell a valid caller that their key is wrong).
+        logger.exception("cannot read the API keys", extra={"error": str(exc)})
+        raise ServiceUnavailable("the API key store is unavailable; try again") from exc
+    keys = json.loads(value["Parameter"]["Value"])
+    return keys if isinstance(keys, dict) else {}
+
+
+def _stored_keys(max_age: float) -> dict[str, Any]:
+    if _clock() - _cache["at"] > max_age:
+        _cache["keys"] = _load_keys()
+        _cache["at"] = _clock()
+    keys: dict[str, Any] = _cache["keys"]
+    return keys
+
+
+def _find(keys: dict[str, Any], digest: str) -> Principal | None:
+    for stored, entry in keys.items():
+        if hmac.compare_digest(stored, digest):
+            return Principal(str(entry["user"]), admin=bool(entry.get("admin", False)))
+    return None
 
 
 def forget_cached_keys() -> None:
     """Drop the key cache (after keys were added or revoked)."""
-    _cache["at"] = 0.0
+    _cache["at"] = float("-inf")
 
 
 def authenticate(header: str | None) -> Principal | None:
@@ -72,7 +101,7 @@ def authenticate(header: str | None) -> Principal | None:
         logger.error("unknown AUTH_MODE; refusing every request", extra={"auth_mode": mode})
         return None
     digest = hash_key(token)
-    for stored, entry in _stored_keys().items():
-        if hmac.compare_digest(stored, digest):
-            return Principal(str(entry["user"]), admin=bool(entry.get("admin", False)))
-    return None
+    found = _find(_stored_keys(CACHE_SECONDS), digest)
+    if found is None:
+        found = _find(_stored_keys(UNKNOWN_KEY_REFRESH_SECONDS), digest)
+    return found

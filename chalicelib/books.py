@@ -7,12 +7,12 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import jobs, storage
+from chalicelib import jobs, storage, validation
 from chalicelib.authors import author_key
 from chalicelib.config import get_settings
 from chalicelib.errors import Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from chalicelib.models import Book, BookAuthor, utcnow
-from chalicelib.pagination import decode_cursor, encode_cursor
+from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.schemas import BookCreate, BookUpdate, Page, decode_cover
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.registry import Signature
@@ -122,11 +122,10 @@ def _owned(book_id: str, owner: str) -> Book:
 
 def list_books(author: str | None, page: Page) -> dict[str, Any]:
     """A page of books, by one author (newest first) or all."""
-    start = decode_cursor(page.cursor)
-    if author is not None:
-        key = author_key(author)
-        if not key or len(key) > 200:
-            raise ValidationFailed("invalid author", [{"field": "author", "message": "must be 1 to 200 characters"}])
+    key = author_key(validation.author(author, "author")) if author is not None else None
+    scope = listing_scope("books", author=key)
+    start = decode_cursor(page.cursor, scope)
+    if key is not None:
         rows = BookAuthor.query(key, scan_index_forward=False, limit=page.limit, last_evaluated_key=start)
         ids = [row.book_id for row in rows]
         found = {book.id: book for book in Book.batch_get(ids)} if ids else {}
@@ -134,7 +133,7 @@ def list_books(author: str | None, page: Page) -> dict[str, Any]:
     else:
         rows = Book.scan(limit=page.limit, last_evaluated_key=start)
         books = list(rows)
-    return {"items": [view(b) for b in books], "next_cursor": encode_cursor(rows.last_evaluated_key)}
+    return {"items": [view(b) for b in books], "next_cursor": encode_cursor(rows.last_evaluated_key, scope)}
 
 
 def update_book(book_id: str, owner: str, data: BookUpdate) -> dict[str, Any]:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+# How long a client should wait after a 503: long enough for an SSM, DynamoDB or SQS hiccup to
+# pass, short enough that an interactive client does not give up. API Gateway's gateway
+# responses (devtools/infra.py) send the same value.
+RETRY_AFTER_SECONDS = 5
+
 
 def error_body(code: str, message: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The one error shape of every 4xx/5xx the API answers, whoever produces it.
@@ -29,6 +34,10 @@ class ApiError(Exception):
         """The JSON body of the response."""
         return error_body(self.code, self.message, self.fields)
 
+    def headers(self) -> dict[str, str]:
+        """Headers the status calls for (Retry-After on a 503, WWW-Authenticate on a 401)."""
+        return {}
+
 
 class ValidationFailed(ApiError):
     status, code = 422, "ValidationError"
@@ -40,6 +49,9 @@ class MalformedRequest(ApiError):
 
 class Unauthorized(ApiError):
     status, code = 401, "Unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
 
 
 class Forbidden(ApiError):
@@ -60,3 +72,10 @@ class UnsupportedMediaType(ApiError):
 
 class ServiceUnavailable(ApiError):
     status, code = 503, "ServiceUnavailable"
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+class InternalError(ApiError):
+    status, code = 500, "InternalServerError"

@@ -10,7 +10,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.authors import author_key
 from chalicelib.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.models import Subscriber
-from chalicelib.pagination import decode_cursor, encode_cursor
+from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.schemas import Page
 
 
@@ -41,14 +41,16 @@ def unsubscribe(author: str, email: str, owner: str) -> None:
 
 def list_subscribers(author: str, owner: str, page: Page) -> dict[str, Any]:
     """A page of the subscriptions `owner` made to this author."""
+    key = _key(author)
+    scope = listing_scope("subscribers", author=key, owner=owner)
     rows = Subscriber.query(
-        _key(author),
+        key,
         filter_condition=Subscriber.owner == owner,
         limit=page.limit,
-        last_evaluated_key=decode_cursor(page.cursor),
+        last_evaluated_key=decode_cursor(page.cursor, scope),
     )
     items = [view(s) for s in rows]
-    return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key)}
+    return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key, scope)}
 
 
 def emails_for(author: str) -> Iterator[str]:

@@ -8,7 +8,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.models import TaskRecord
-from chalicelib.pagination import decode_cursor, encode_cursor
+from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.schemas import Page
 from chalicelib.tasks.records import STATUSES
 
@@ -56,7 +56,8 @@ def list_records(status: str | None, name: str | None, page: Page) -> dict[str, 
         raise ValidationFailed("invalid status", [{"field": "status", "message": f"one of {', '.join(STATUSES)}"}])
     if name is not None and not 0 < len(name) <= 200:
         raise ValidationFailed("invalid name", [{"field": "name", "message": "must be 1 to 200 characters"}])
-    start = decode_cursor(page.cursor)
+    scope = listing_scope("tasks", status=status, name=name)
+    start = decode_cursor(page.cursor, scope)
     if status is not None:
         rows = TaskRecord.status_index.query(
             status,
@@ -70,4 +71,4 @@ def list_records(status: str | None, name: str | None, page: Page) -> dict[str, 
     else:
         rows = TaskRecord.scan(limit=page.limit, last_evaluated_key=start)
     items = [view(r) for r in rows]
-    return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key)}
+    return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key, scope)}

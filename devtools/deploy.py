@@ -27,6 +27,7 @@ from typing import Any
 
 from devtools.infra import (
     WORKERS,
+    apply_gateway_responses,
     apply_monitoring,
     check_time_limits,
     function_name,
@@ -62,6 +63,7 @@ def deploy(stage: str, project: Path = ROOT, endpoint: str | None = None) -> dic
     mappings = set_response_types(wanted)
     verify_response_types(wanted)
     deployed = json.loads((project / ".chalice" / "deployed" / f"{stage}.json").read_text())
+    apply_gateway_responses(deployed["resources"], stage)  # API Gateway's own errors in the app's error shape
     return {"monitoring": monitoring, "resources": deployed["resources"], "mappings": mappings}
 
 

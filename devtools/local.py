@@ -4,8 +4,9 @@ The children run in sessions of their own, so Ctrl-C reaches only this process, 
 stops them in order: the workers, the API, then the emulator.
 
 Starts the embedded AWS emulator (unless AWS_ENDPOINT_URL points at one, e.g. LocalStack),
-creates every resource, prints a development API key, then runs `chalice local` on
-http://127.0.0.1:8000 and the SQS runner for both queues. Ctrl-C stops everything.
+creates every resource, prints a development API key, then serves the API through the local
+API Gateway (devtools/gateway.py) on http://127.0.0.1:8000 and runs the SQS runner for both
+queues. Ctrl-C stops everything.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 from devtools.stage import ROOT, stage_environment
 
@@ -56,9 +56,8 @@ def _dev_key() -> str:
 
 
 def api_command(stage: str, port: int) -> list[str]:
-    """The command that serves the HTTP API on 127.0.0.1:`port`."""
-    chalice = Path(sys.executable).parent / "chalice"
-    return [str(chalice), "local", "--stage", stage, "--host", "127.0.0.1", "--port", str(port), "--no-autoreload"]
+    """The command that serves the HTTP API on 127.0.0.1:`port`: the local API Gateway (devtools/gateway.py)."""
+    return [sys.executable, "-m", "devtools.gateway", "--stage", stage, "--host", "127.0.0.1", "--port", str(port)]
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -6,6 +6,10 @@ Uses the same settings and AWS endpoint as the app (STAGE, AWS_ENDPOINT_URL, …
   python -m devtools.ops reconcile
   python -m devtools.ops tasks --status FAILURE --name mail.new_book
   python -m devtools.ops create-api-key alice [--admin]
+
+With `--stage local` and no AWS_ENDPOINT_URL it talks to the emulator of a running
+`make run` (http://127.0.0.1:$EMULATOR_PORT, default 4566) and refuses when none answers:
+a local command never reaches real AWS by accident.
 """
 
 from __future__ import annotations
@@ -16,7 +20,16 @@ import os
 import sys
 from typing import Any
 
+import requests
+from botocore.exceptions import BotoCoreError, ClientError
+
 from devtools.stage import stage_environment
+
+LOCAL_STAGE = "local"
+
+
+class OpsError(Exception):
+    """A problem the user can fix, reported as one line (no traceback)."""
 
 
 def _print(data: Any) -> None:
@@ -24,7 +37,43 @@ def _print(data: Any) -> None:
     sys.stdout.write("\n")
 
 
+def _answers(endpoint: str) -> bool:
+    try:
+        requests.get(endpoint, timeout=2)
+    except requests.RequestException:
+        return False
+    return True
+
+
+def use_local_emulator() -> str:
+    """Point the local stage at `make run`'s emulator; refuse when none is running."""
+    port = os.environ.get("EMULATOR_PORT", "4566")
+    endpoint = f"http://127.0.0.1:{port}"
+    if not _answers(endpoint):
+        raise OpsError(
+            f"--stage local needs a running local emulator, and none answers on {endpoint}. "
+            "Start `make run` (with the same EMULATOR_PORT) in another terminal, or set AWS_ENDPOINT_URL "
+            "to your emulator or LocalStack. Nothing was changed; real AWS was not contacted."
+        )
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    for name, value in (("AWS_ACCESS_KEY_ID", "test"), ("AWS_SECRET_ACCESS_KEY", "test")):
+        os.environ.setdefault(name, value)
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    return endpoint
+
+
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _run(argv)
+    except OpsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (BotoCoreError, ClientError) as exc:
+        print(f"error: the AWS call failed: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devtools.ops", description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default=os.environ.get("STAGE", "local"), help="stage in .chalice/config.json")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -41,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     key.add_argument("--admin", action="store_true")
     args = parser.parse_args(argv)
 
+    if args.stage == LOCAL_STAGE and not os.environ.get("AWS_ENDPOINT_URL"):
+        use_local_emulator()
     for name, value in stage_environment(args.stage).items():
         os.environ.setdefault(name, value)
 

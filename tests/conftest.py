@@ -94,6 +94,7 @@ def keys() -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def chalice_client(app_module: Any) -> Iterator[Any]:
+    """Chalice's in-process client, only for invoking the SQS and scheduled functions directly."""
     from chalice.test import Client
 
     with Client(app_module.app) as client:
@@ -101,8 +102,26 @@ def chalice_client(app_module: Any) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def api(chalice_client: Any, keys: dict[str, str]) -> Api:
-    return Api(chalice_client, keys)
+def gateway(app_module: Any) -> Any:
+    """The local API Gateway in front of the app (its authorizer cache is per gateway)."""
+    from devtools.gateway import Gateway
+
+    return Gateway(app_module.app, os.environ["STAGE"])
+
+
+@pytest.fixture(scope="session")
+def gateway_url(gateway: Any) -> Iterator[str]:
+    """The gateway over real HTTP, served from a thread of this process, so tasks registered by
+    tests and the in-process `workers` share the test's modules."""
+    from devtools.gateway import serving
+
+    with serving(gateway) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def api(gateway_url: str, keys: dict[str, str]) -> Api:
+    return Api(gateway_url, keys)
 
 
 class Workers:

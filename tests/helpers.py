@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -49,10 +50,18 @@ def b64(data: bytes) -> str:
 
 
 class Api:
-    """The Chalice test client with JSON helpers and per-user API keys."""
+    """The API over real HTTP (the local API Gateway), with JSON helpers and per-user API keys."""
 
-    def __init__(self, client: Any, keys: dict[str, str]) -> None:
-        self.client, self.keys = client, keys
+    def __init__(self, url: str, keys: dict[str, str]) -> None:
+        self.url, self.keys = url.rstrip("/"), keys
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        """One keep-alive session per thread (a requests.Session is not thread-safe)."""
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return self._local.session
 
     def headers(self, user: str | None, content_type: str | None = "application/json") -> dict[str, str]:
         headers = {}
@@ -61,6 +70,17 @@ class Api:
         if user:
             headers["Authorization"] = f"Bearer {self.keys[user]}"
         return headers
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+        timeout: float = 120,
+    ) -> requests.Response:
+        """A raw HTTP request (any method, any headers) to the API."""
+        return self.session.request(method.upper(), self.url + path, headers=headers, data=data, timeout=timeout)
 
     def call(
         self,
@@ -72,8 +92,8 @@ class Api:
         content_type: str | None = "application/json",
     ) -> tuple[int, Any]:
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-        response = getattr(self.client.http, method)(path, headers=self.headers(user, content_type), body=data)
-        text = response.body.decode() if response.body else ""
+        response = self.request(method, path, self.headers(user, content_type), data)
+        text = response.content.decode() if response.content else ""
         try:
             payload = json.loads(text) if text else None
         except ValueError:

@@ -1,5 +1,6 @@
 """The API's cold path stays light: Pillow is loaded only by the resize task, never by the
-API, even after it has accepted a cover (checked in a fresh interpreter)."""
+API, even after it has accepted a cover over HTTP (checked in a fresh interpreter serving
+the app through the local gateway)."""
 
 from __future__ import annotations
 
@@ -14,24 +15,26 @@ from helpers import b64, eventually, jpeg_bytes, unique_author
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = """
-import json, sys
+import json, os, sys
 import app
 loaded_at_import = "PIL" in sys.modules
-from chalice.test import Client
+import requests
+from devtools.gateway import Gateway, serving
 request = json.load(open(sys.argv[1]))
-with Client(app.app) as client:
-    created = client.http.post(
-        "/books",
+with serving(Gateway(app.app, os.environ["STAGE"])) as url:
+    created = requests.post(
+        url + "/books",
         headers={"Authorization": "Bearer " + request["key"], "Content-Type": "application/json"},
-        body=json.dumps(request["book"]),
+        data=json.dumps(request["book"]),
+        timeout=120,
     )
-    fetched = client.http.get("/books/" + json.loads(created.body)["book"]["id"])
+    fetched = requests.get(url + "/books/" + created.json()["book"]["id"], timeout=120)
 print(json.dumps({
     "loaded_at_import": loaded_at_import,
     "loaded_after_requests": "PIL" in sys.modules,
     "created": created.status_code,
     "fetched": fetched.status_code,
-    "book": json.loads(created.body)["book"],
+    "book": created.json()["book"],
 }))
 """
 

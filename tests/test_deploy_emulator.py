@@ -259,3 +259,17 @@ def test_deploy_check_refuses_a_mapping_without_the_response_type_and_repairs_it
     finally:
         lam.update_event_source_mapping(UUID=media["UUID"], FunctionResponseTypes=["ReportBatchItemFailures"])
     assert lam.get_event_source_mapping(UUID=media["UUID"])["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_gateway_responses_are_put_after_chalice_deploy(remote) -> None:
+    """API Gateway's own errors (no route, no key, authorizer down, …) answer in the app's error shape."""
+    from devtools.infra import gateway_responses
+
+    gateway = remote("apigateway")
+    (api,) = [a for a in gateway.get_rest_apis()["items"] if a["name"] == "bookshelf"]
+    put = {r["responseType"]: r for r in gateway.get_gateway_responses(restApiId=api["id"])["items"]}
+    for kind, expected in gateway_responses().items():
+        assert put[kind]["responseTemplates"] == expected["responseTemplates"], kind
+        assert put[kind].get("statusCode") == expected.get("statusCode"), kind
+    assert put["AUTHORIZER_FAILURE"]["statusCode"] == "503"
+    assert put["MISSING_AUTHENTICATION_TOKEN"]["statusCode"] == "404"

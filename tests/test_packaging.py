@@ -223,3 +223,84 @@ def test_a_time_limit_beyond_the_function_timeout_is_refused(monkeypatch: pytest
 
     with pytest.raises(SystemExit, match=r"tests\.packaging\.too_slow: time_limit"):
         check_time_limits(functions)
+
+
+def test_every_protected_route_runs_the_custom_authorizer(template: dict[str, Any]) -> None:
+    """An authorizer named `api_key` was overwritten in chalice's swagger by API Gateway's built-in
+    API-key scheme (`x-api-key`), so deployed, the Lambda authorizer never ran."""
+    body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    definitions = body["securityDefinitions"]
+    secured = [
+        (path, method, op["security"])
+        for path, ops in body["paths"].items()
+        for method, op in ops.items()
+        if isinstance(op, dict) and "security" in op
+    ]
+    assert len(secured) >= 9
+    for path, method, security in secured:
+        for requirement in security:
+            (name,) = requirement
+            definition = definitions[name]
+            assert definition.get("x-amazon-apigateway-authtype") == "custom", (path, method, definition)
+            assert definition["name"] == "Authorization"
+            authorizer = definition["x-amazon-apigateway-authorizer"]
+            assert authorizer["type"] == "token" and authorizer["authorizerResultTtlInSeconds"] == 300
+
+
+EXPECTED_GATEWAY_RESPONSES = {
+    "DEFAULT_4XX": (None, "BadRequest"),
+    "DEFAULT_5XX": (None, "InternalServerError"),
+    "UNAUTHORIZED": ("401", "Unauthorized"),
+    "ACCESS_DENIED": ("403", "Forbidden"),
+    "MISSING_AUTHENTICATION_TOKEN": ("404", "NotFound"),
+    "AUTHORIZER_FAILURE": ("503", "ServiceUnavailable"),
+    "AUTHORIZER_CONFIGURATION_ERROR": ("503", "ServiceUnavailable"),
+    "UNSUPPORTED_MEDIA_TYPE": ("415", "UnsupportedMediaType"),
+    "REQUEST_TOO_LARGE": ("413", "PayloadTooLarge"),
+    "INTEGRATION_TIMEOUT": ("504", "GatewayTimeout"),
+    "THROTTLED": ("429", "TooManyRequests"),
+}
+
+
+def _render(template_text: str) -> dict[str, Any]:
+    """What API Gateway sends: `$context.error.messageString` is its message, already JSON-quoted."""
+    return json.loads(template_text.replace("$context.error.messageString", json.dumps('Say "hi" \\ ok')))
+
+
+def test_gateway_responses_answer_in_the_one_error_shape(template: dict[str, Any]) -> None:
+    from chalicelib.errors import RETRY_AFTER_SECONDS
+
+    body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    responses = body["x-amazon-apigateway-gateway-responses"]
+    assert set(responses) == set(EXPECTED_GATEWAY_RESPONSES)
+    for kind, (status, code) in EXPECTED_GATEWAY_RESPONSES.items():
+        response = responses[kind]
+        assert response.get("statusCode") == status, kind
+        rendered = _render(response["responseTemplates"]["application/json"])
+        assert set(rendered) == {"error", "message", "fields"} and rendered["fields"] == [], kind
+        assert rendered["error"] == code and rendered["message"], kind
+        headers = response["responseParameters"]
+        if status in ("503", "504", "429"):
+            assert headers["gatewayresponse.header.Retry-After"] == f"'{RETRY_AFTER_SECONDS}'", kind
+    assert responses["UNAUTHORIZED"]["responseParameters"]["gatewayresponse.header.WWW-Authenticate"] == "'Bearer'"
+
+
+def test_chalice_deploy_gets_the_same_gateway_responses(aws: Any) -> None:
+    """`chalice deploy` cannot carry them in its swagger: devtools.deploy puts them afterwards."""
+    from devtools.infra import apply_gateway_responses, gateway_responses
+
+    gateway = aws("apigateway")
+    api_id = gateway.create_rest_api(name=f"gateway-responses-{os.getpid()}")["id"]
+    root = gateway.get_resources(restApiId=api_id)["items"][0]["id"]
+    gateway.put_method(restApiId=api_id, resourceId=root, httpMethod="GET", authorizationType="NONE")
+    gateway.put_integration(restApiId=api_id, resourceId=root, httpMethod="GET", type="MOCK")
+    try:
+        applied = apply_gateway_responses([{"resource_type": "rest_api", "rest_api_id": api_id}], "dev")
+        assert set(applied) == set(EXPECTED_GATEWAY_RESPONSES)
+        put = {r["responseType"]: r for r in gateway.get_gateway_responses(restApiId=api_id)["items"]}
+        for kind, expected in gateway_responses().items():
+            assert put[kind].get("statusCode") == expected.get("statusCode"), kind
+            assert put[kind]["responseTemplates"] == expected["responseTemplates"], kind
+        assert [s["stageName"] for s in gateway.get_stages(restApiId=api_id)["item"]] == ["api"]
+    finally:
+        gateway.delete_rest_api(restApiId=api_id)

@@ -1,0 +1,320 @@
+"""Hostile input over HTTP: cursors, JSON depth, control characters, ids, outages, API keys.
+
+Each test here failed on the code before this hardening (see the issue's items 2, 3, 4, 8,
+14 and 15): 500s from forged cursors and deep JSON, CR/LF and NUL accepted, ids sent to
+DynamoDB unchecked, 503s without Retry-After, a new key refused for a minute.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlparse
+
+import pytest
+from helpers import eventually, unique_author, unique_email
+
+ROOT = Path(__file__).resolve().parent.parent
+OK = {"title": "Dune", "authors": ["Frank Herbert"]}
+FORGED = base64.urlsafe_b64encode(json.dumps({"foo": {"S": "x"}}).encode()).decode().rstrip("=")
+
+
+def _q(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _fields(body: Any) -> list[str]:
+    assert isinstance(body, dict) and set(body) == {"error", "message", "fields"}, body
+    return [f["field"] for f in body["fields"]]
+
+
+def _raw(api: Any, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+    """Status, headers and JSON body of a request (the `api` helpers answer status and body only)."""
+    if not hasattr(api, "request"):  # Chalice's in-process client (before the local gateway)
+        answer = api.client.http.request(method, path, headers=headers or {}, body=b"")
+        return answer.status_code, answer.headers, json.loads(answer.body) if answer.body else None
+    response = api.request(method, path, headers or {}, b"")
+    return response.status_code, response.headers, response.json() if response.content else None
+
+
+def _book(api: Any, author: str, title: str = "T") -> str:
+    status, payload = api.post("/books", {"title": title, "authors": [author]})
+    assert status == 202, payload
+    return payload["book"]["id"]
+
+
+# ---------------------------------------------------------------- item 2: cursors
+
+
+def test_book_cursor_pages_its_own_listing_and_no_other(api: Any) -> None:
+    mine, other = unique_author("CursorA"), unique_author("CursorB")
+    made = {_book(api, mine, f"A{i}") for i in range(3)}
+    _book(api, other)
+    status, first = api.get(f"/books?author={_q(mine)}&limit=1", user=None)
+    assert status == 200 and first["next_cursor"]
+    cursor = first["next_cursor"]
+    status, second = api.get(f"/books?author={_q(mine)}&limit=1&cursor={cursor}", user=None)
+    assert status == 200 and second["items"][0]["id"] in made - {first["items"][0]["id"]}
+    for elsewhere in (f"/books?author={_q(other)}&limit=1&cursor={cursor}", f"/books?limit=1&cursor={cursor}"):
+        status, body = api.get(elsewhere, user=None)
+        assert status == 400 and _fields(body) == ["cursor"], (elsewhere, body)
+
+
+@pytest.mark.parametrize(
+    "listing", ["/books?author=Someone", "/books?limit=5", "/tasks?limit=5", "/tasks?status=FAILURE", "/tasks?name=x"]
+)
+@pytest.mark.parametrize(
+    "cursor", [FORGED, FORGED + ".c2lnbmF0dXJl", "%%%", "x" * 3000], ids=["forged", "signed?", "junk", "long"]
+)
+def test_forged_cursors_are_a_400_naming_cursor(api: Any, listing: str, cursor: str) -> None:
+    status, body = api.get(f"{listing}&cursor={_q(cursor)}", user="admin")
+    assert status == 400 and _fields(body) == ["cursor"], body
+
+
+def test_tampered_cursor_is_refused(api: Any) -> None:
+    author = unique_author("Tamper")
+    for i in range(2):
+        _book(api, author, f"T{i}")
+    cursor = api.get(f"/books?author={_q(author)}&limit=1", user=None)[1]["next_cursor"]
+    payload, signature = cursor.split(".")
+    flipped = payload[:-1] + ("A" if payload[-1] != "A" else "B")
+    status, body = api.get(f"/books?author={_q(author)}&limit=1&cursor={flipped}.{signature}", user=None)
+    assert status == 400 and _fields(body) == ["cursor"]
+
+
+def test_task_cursor_is_bound_to_its_filters(api: Any) -> None:
+    author = unique_author("TaskCursor")
+    for i in range(2):
+        _book(api, author, f"T{i}")  # each dispatches books.notify_subscribers
+    listing = "/tasks?name=books.notify_subscribers&limit=1"
+    status, first = api.get(listing, user="admin")
+    assert status == 200 and first["next_cursor"], first
+    cursor = first["next_cursor"]
+    assert api.get(f"{listing}&cursor={cursor}", user="admin")[0] == 200
+    for other in ("/tasks?name=covers.resize&limit=1", "/tasks?limit=1", "/tasks?status=PENDING&limit=1"):
+        status, body = api.get(f"{other}&cursor={cursor}", user="admin")
+        assert status == 400 and _fields(body) == ["cursor"], (other, body)
+
+
+def test_subscriber_cursor_is_bound_to_author_and_caller(api: Any) -> None:
+    author, other = unique_author("SubCursor"), unique_author("SubOther")
+    for _ in range(3):
+        assert api.post(f"/authors/{_q(author)}/subscribers", {"email": unique_email()}, user="alice")[0] in (200, 201)
+    status, first = api.get(f"/authors/{_q(author)}/subscribers?limit=1", user="alice")
+    assert status == 200 and first["next_cursor"], first
+    cursor = first["next_cursor"]
+    assert api.get(f"/authors/{_q(author)}/subscribers?limit=1&cursor={cursor}", user="alice")[0] == 200
+    for path, user in ((f"/authors/{_q(author)}", "bob"), (f"/authors/{_q(other)}", "alice")):
+        status, body = api.get(f"{path}/subscribers?limit=1&cursor={cursor}", user=user)
+        assert status == 400 and _fields(body) == ["cursor"], (path, user, body)
+
+
+# ---------------------------------------------------------------- item 3: JSON depth
+
+
+HOSTILE_BODIES = {
+    "100k [": b"[" * 100_000,
+    "100k {": b"{" * 100_000,
+    "100k nested objects": b'{"a":' * 100_000,
+    "deep inside a field": b'{"title": "t", "authors": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+    "33 levels": b'{"title": "t", "authors": ["a"], "description": ' + b"[" * 32 + b"]" * 32 + b"}",
+}
+
+
+@pytest.mark.parametrize("raw", HOSTILE_BODIES.values(), ids=HOSTILE_BODIES.keys())
+def test_deeply_nested_json_is_a_400(api: Any, raw: bytes) -> None:
+    status, body = api.post("/books", raw=raw)
+    assert status == 400 and _fields(body) == ["body"], body
+
+
+def test_deep_json_on_every_json_route(api: Any) -> None:
+    book_id = _book(api, unique_author("Deep"))
+    for method, path in (("put", f"/books/{book_id}"), ("post", f"/authors/{_q(unique_author())}/subscribers")):
+        status, body = getattr(api, method)(path, raw=b"[" * 100_000)
+        assert status == 400 and _fields(body) == ["body"], (path, body)
+
+
+def test_nesting_within_the_limit_reaches_validation(api: Any) -> None:
+    raw = b'{"title": "t", "authors": ["a"], "description": ' + b"[" * 31 + b"]" * 31 + b"}"
+    status, body = api.post("/books", raw=raw)
+    assert status == 422 and _fields(body) == ["description"]
+
+
+# ---------------------------------------------------------------- item 8: control characters
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({**OK, "title": "Line1\r\nBcc: v@example.org"}, "title"),
+        ({**OK, "title": "tab\tinside"}, "title"),
+        ({**OK, "title": "nel\u0085inside"}, "title"),
+        ({**OK, "title": "evil\u202etxt.exe"}, "title"),
+        ({**OK, "authors": ["Line\nBreak"]}, "authors.0"),
+        ({**OK, "authors": ["Next\u0085Line"]}, "authors.0"),
+        ({**OK, "authors": ["Frank", "Over\u202eride"]}, "authors.1"),
+        ({**OK, "authors": ["Iso\u2066late"]}, "authors.0"),
+        ({**OK, "authors": ["nul\u0000"]}, "authors.0"),
+        ({**OK, "description": "windows\r\nline"}, "description"),
+        ({**OK, "description": "nul\u0000"}, "description"),
+        ({**OK, "description": "bidi\u2067"}, "description"),
+        ({**OK, "description": "c1\u009b[31m"}, "description"),
+    ],
+)
+def test_control_and_bidi_characters_are_refused_in_text_fields(api: Any, body: dict[str, Any], field: str) -> None:
+    status, payload = api.post("/books", body)
+    assert status == 422 and field in _fields(payload), payload
+
+
+def test_description_keeps_newlines_and_tabs(api: Any) -> None:
+    text = "First paragraph.\n\n\tIndented second paragraph.\n"
+    status, payload = api.post("/books", {**OK, "description": text})
+    assert status == 202
+    assert api.get(f"/books/{payload['book']['id']}", user=None)[1]["description"] == text
+
+
+def test_update_refuses_control_characters(api: Any) -> None:
+    book_id = _book(api, unique_author("Update"))
+    for body, field in (({"title": "x\ny"}, "title"), ({"authors": ["a\u202eb"]}, "authors.0")):
+        status, payload = api.put(f"/books/{book_id}", body)
+        assert status == 422 and field in _fields(payload), payload
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "field"),
+    [
+        ("post", "/authors/x%00y/subscribers", "name"),
+        ("get", "/authors/x%0Ay/subscribers", "name"),
+        ("get", "/authors/x%C2%85y/subscribers", "name"),
+        ("get", "/authors/x%E2%80%AEy/subscribers", "name"),
+        ("delete", "/authors/Someone/subscribers/a%0D%0Abcc%40example.org", "email"),
+        ("get", "/books/x%00y", "book_id"),
+        ("delete", "/books/x%0Ay", "book_id"),
+        ("get", "/tasks/a%0Ab", "task_id"),
+        ("get", "/books?author=x%00y", "author"),
+        ("get", "/tasks?name=a%0Db", "name"),
+    ],
+)
+def test_control_characters_in_path_and_query_parameters_are_a_422(
+    api: Any, method: str, path: str, field: str
+) -> None:
+    user = "admin" if path.startswith("/tasks") else "alice"
+    if method == "post":
+        status, body = api.post(path, {"email": unique_email()}, user=user)
+    else:
+        status, body = getattr(api, method)(path, user=user)
+    assert status == 422 and _fields(body) == [field], body
+
+
+# ---------------------------------------------------------------- item 14: ids before any AWS call
+
+
+def test_ids_are_checked_before_any_aws_call(api: Any, faults: Any) -> None:
+    """With every DynamoDB call failing, a bad id still answers 404/422: no call was made."""
+    faults.add(service="dynamodb", code="ServiceUnavailable", status=503)
+    long_id = "x" * 3000
+    email = "a" * 250 + "@example.org"
+    checks = [
+        (api.get(f"/books/{long_id}", user=None), 404, "book_id"),
+        (api.put(f"/books/{long_id}", {"title": "x"}), 404, "book_id"),
+        (api.delete(f"/books/{long_id}"), 404, "book_id"),
+        (api.put(f"/books/{long_id}/cover", raw=b"\xff\xd8\xff", content_type="image/jpeg"), 404, "book_id"),
+        (api.get(f"/tasks/{'t' * 129}", user="admin"), 404, "task_id"),
+        (api.get("/tasks/has%20space", user="admin"), 404, "task_id"),
+        (api.delete(f"/authors/Someone/subscribers/{_q(email)}"), 422, "email"),
+        (api.get(f"/authors/{'y' * 201}/subscribers"), 422, "name"),
+        (api.get(f"/books?author={'y' * 201}", user=None), 422, "author"),
+    ]
+    faults.clear()
+    for (status, body), expected, field in checks:
+        assert status == expected and _fields(body) == [field], (expected, field, body)
+
+
+# ---------------------------------------------------------------- item 4: outages are 503 + Retry-After
+
+
+def test_aws_outage_is_a_503_json_with_retry_after(api: Any, faults: Any) -> None:
+    book_id = _book(api, unique_author("Outage"))
+    faults.add(service="dynamodb", action="GetItem", code="ServiceUnavailable", status=503)
+    status, headers, body = _raw(api, "GET", f"/books/{book_id}")
+    faults.clear()
+    assert status == 503 and body["error"] == "ServiceUnavailable" and body["fields"] == []
+    assert int(headers["Retry-After"]) > 0
+
+
+def test_key_store_outage_makes_the_authorizer_raise_503(faults: Any) -> None:
+    from chalicelib import auth
+    from chalicelib.errors import ServiceUnavailable
+
+    auth.forget_cached_keys()
+    faults.add(service="ssm", action="GetParameter", code="ServiceUnavailable", status=503)
+    try:
+        with pytest.raises(ServiceUnavailable) as raised:
+            auth.authenticate("Bearer some-key")
+    finally:
+        faults.clear()
+        auth.forget_cached_keys()
+    assert raised.value.status == 503 and int(raised.value.headers()["Retry-After"]) > 0
+
+
+def test_key_store_outage_answers_503_over_http(api: Any, faults: Any) -> None:
+    from chalicelib import auth
+
+    if not hasattr(api, "request"):
+        pytest.skip("needs the local API Gateway (an authorizer exception is its AUTHORIZER_FAILURE)")
+    api.keys["never-seen"] = f"unseen-{uuid.uuid4().hex}"  # not in any authorizer cache
+    auth.forget_cached_keys()
+    faults.add(service="ssm", action="GetParameter", code="ServiceUnavailable", status=503)
+    try:
+        status, headers, body = _raw(api, "GET", "/queues", api.headers("never-seen", None))
+    finally:
+        faults.clear()
+        auth.forget_cached_keys()
+    assert status == 503 and body["error"] == "ServiceUnavailable" and body["fields"] == []
+    assert int(headers["Retry-After"]) > 0
+
+
+# ---------------------------------------------------------------- item 15: API keys made by the ops CLI
+
+
+def _ops(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
+    return subprocess.run(
+        [sys.executable, "-m", "devtools.ops", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_key_made_by_the_ops_command_works_at_once(api: Any, endpoint: str) -> None:
+    """The API process cached the key list a moment ago; the new key must not wait for it to expire."""
+    missing = f"/tasks/{uuid.uuid4()}"
+    assert api.get(missing, user="alice")[0] == 404  # authorized (and the key list cached)
+    made = _ops("create-api-key", "carol", AWS_ENDPOINT_URL=endpoint)
+    assert made.returncode == 0, made.stderr
+    api.keys["carol"] = made.stdout.strip().splitlines()[-1]
+    eventually(lambda: api.get(missing, user="carol")[0] == 404, timeout=5, what="the new key to be accepted")
+
+
+def test_local_stage_uses_the_running_emulator(api: Any, endpoint: str) -> None:
+    made = _ops("--stage", "local", "create-api-key", "dave", EMULATOR_PORT=str(urlparse(endpoint).port))
+    assert made.returncode == 0, made.stderr
+    api.keys["dave"] = made.stdout.strip().splitlines()[-1]
+    eventually(lambda: api.get(f"/tasks/{uuid.uuid4()}", user="dave")[0] == 404, timeout=5, what="dave's key")
+
+
+def test_local_stage_without_an_emulator_refuses_clearly() -> None:
+    from devtools.emulator import free_port
+
+    refused = _ops("--stage", "local", "create-api-key", "eve", EMULATOR_PORT=str(free_port()))
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert "make run" in refused.stderr and "Traceback" not in refused.stderr, refused.stderr

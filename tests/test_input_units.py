@@ -1,0 +1,272 @@
+"""Pure logic of the input checks: text, ids, JSON depth, cursors, the API-key cache."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from chalicelib import auth, validation
+from chalicelib.errors import MalformedRequest, NotFound, ValidationFailed
+from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
+from chalicelib.schemas import MAX_JSON_DEPTH, parse_json
+
+# ---------------------------------------------------------------- text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Line1\r\nBcc: v@example.org",
+        "a\nb",
+        "a\rb",
+        "tab\there",
+        "nul\x00",
+        "bell\x07",
+        "del\x7f",
+        "nel\x85",
+        "c1\x9f",
+        "rlo\u202e",
+        "lre\u202a",
+        "lri\u2066",
+        "pdi\u2069",
+        "ls\u2028",
+        "lone \ud800 surrogate",
+    ],
+)
+def test_single_line_text_refuses_controls_bidi_and_surrogates(text: str) -> None:
+    assert validation.text_problem(text) is not None
+
+
+@pytest.mark.parametrize(
+    "text", ["Мастер и Маргарита 🐈‍⬛", "李白", "שלום", "mark\u200fok", "Ursula K. Le Guin", "a-b_c.d'e"]
+)
+def test_ordinary_text_in_any_script_is_clean(text: str) -> None:
+    assert validation.text_problem(text) is None
+    assert validation.text_problem(text, multiline=True) is None
+
+
+def test_multi_line_text_keeps_newlines_and_tabs_only() -> None:
+    assert validation.text_problem("para 1\n\tpara 2\n", multiline=True) is None
+    for bad in ("a\r\nb", "a\x00", "a\x85b", "a\u202eb", "a\x0bb", "a\x0cb"):
+        assert validation.text_problem(bad, multiline=True) is not None, repr(bad)
+
+
+def test_problem_names_the_character() -> None:
+    assert "U+202E" in (validation.text_problem("x\u202e") or "")
+    assert "single line" in (validation.text_problem("x\ny") or "")
+    assert "U+0000" in (validation.text_problem("x\x00y") or "")
+
+
+# ---------------------------------------------------------------- ids
+
+
+def test_book_ids_are_uuids_else_not_found() -> None:
+    good = str(uuid.uuid4())
+    assert validation.book_id(good) == good
+    for bad in ("x" * 3000, "missing", good.upper(), good + "0", ""):
+        with pytest.raises(NotFound):
+            validation.book_id(bad)
+    with pytest.raises(ValidationFailed) as raised:
+        validation.book_id("x\x00y")
+    assert raised.value.fields[0]["field"] == "book_id"
+
+
+def test_task_ids_as_the_envelope_allows() -> None:
+    assert validation.task_id("a" * 128) == "a" * 128
+    assert validation.task_id("resize:abc-1.2_3") == "resize:abc-1.2_3"
+    for bad in ("a" * 129, "a/b", "-leading", "sp ace", "é"):
+        with pytest.raises(NotFound):
+            validation.task_id(bad)
+    with pytest.raises(ValidationFailed):
+        validation.task_id("a\nb")
+
+
+def test_author_and_email_bounds() -> None:
+    assert validation.author("x" * 200) == "x" * 200
+    assert validation.author("  Le   Guin  ") == "  Le   Guin  "  # folded for the key, kept as given
+    for bad in ("x" * 201, "   ", "x\u0085y"):
+        with pytest.raises(ValidationFailed):
+            validation.author(bad)
+    local = "a" * 64
+    email = f"{local}@{'d' * (254 - 65 - 4)}.org"
+    assert len(email) == 254 and validation.email(email) == email
+    for bad in ("b" + email, "no-at-sign", "@example.org", "x@", "a b@example.org", "a\r\n@example.org"):
+        with pytest.raises(ValidationFailed):
+            validation.email(bad)
+
+
+# ---------------------------------------------------------------- JSON depth
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 100_000,
+        b"{" * 100_000,
+        b'{"a":' * 100_000,
+        _nested(MAX_JSON_DEPTH + 1),
+        b'{"title": "t", "authors": ' + _nested(5_000) + b"}",
+        b"[" * 50_000 + b"]",
+    ],
+    ids=["100k [", "100k {", "100k objects", "depth 33", "deep inside an object", "unbalanced"],
+)
+def test_hostile_nesting_is_a_400_before_parsing(raw: bytes) -> None:
+    with pytest.raises(MalformedRequest) as raised:
+        parse_json(raw, 10_000_000)
+    assert raised.value.fields == [{"field": "body", "message": raised.value.fields[0]["message"]}]
+
+
+def test_nesting_up_to_the_limit_parses() -> None:
+    assert parse_json(_nested(MAX_JSON_DEPTH), 10_000) == json.loads(_nested(MAX_JSON_DEPTH))
+    wide = json.dumps([[i, {"k": [i]}] for i in range(10_000)]).encode()
+    assert len(parse_json(wide, 10_000_000)) == 10_000
+
+
+def test_brackets_inside_strings_do_not_count() -> None:
+    body = json.dumps({"title": "[" * 1000, "description": '\\"{' * 500 + "]" * 7}).encode()
+    assert parse_json(body, 10_000_000)["title"] == "[" * 1000
+
+
+# ---------------------------------------------------------------- cursors
+
+
+KEY = {"author_key": {"S": "le guin"}, "sort_key": {"S": "2026-01-01T00:00:00#abc"}}
+
+
+def test_cursor_round_trips_within_its_listing() -> None:
+    scope = listing_scope("books", author="le guin")
+    cursor = encode_cursor(KEY, scope)
+    assert cursor is not None and "le guin" not in cursor
+    assert decode_cursor(cursor, scope) == KEY
+    assert encode_cursor(None, scope) is None and encode_cursor({}, scope) is None
+    assert decode_cursor(None, scope) is None and decode_cursor("", scope) is None
+
+
+def test_scope_ignores_absent_filters_and_their_order() -> None:
+    assert listing_scope("tasks", status="FAILURE", name=None) == listing_scope("tasks", status="FAILURE")
+    assert listing_scope("t", a="1", b="2") == listing_scope("t", b="2", a="1")
+    assert listing_scope("tasks", status="X") != listing_scope("tasks", name="X")
+
+
+def _fails(cursor: str, scope: str) -> None:
+    with pytest.raises(MalformedRequest) as raised:
+        decode_cursor(cursor, scope)
+    assert [f["field"] for f in raised.value.fields] == ["cursor"]
+
+
+def test_cursor_of_another_listing_is_refused() -> None:
+    cursor = encode_cursor(KEY, listing_scope("books", author="le guin"))
+    assert cursor is not None
+    _fails(cursor, listing_scope("books", author="herbert"))
+    _fails(cursor, listing_scope("books"))
+    _fails(cursor, listing_scope("subscribers", author="le guin", owner="alice"))
+
+
+def test_forged_tampered_and_garbage_cursors_are_refused() -> None:
+    scope = listing_scope("books")
+    cursor = encode_cursor(KEY, scope)
+    assert cursor is not None
+    payload, signature = cursor.split(".")
+    forged = base64.urlsafe_b64encode(json.dumps({"foo": {"S": "x"}}).encode()).decode().rstrip("=")
+    for bad in (
+        forged,
+        f"{forged}.{signature}",
+        f"{payload[:-2]}AA.{signature}",
+        f"{payload}.{signature[:-1]}",
+        f"{payload}.",
+        "%%%",
+        "eyJhIjoxfQ",
+        "é.é",
+        "x" * 5000,
+        cursor + "." + signature,
+    ):
+        _fails(bad, scope)
+
+
+# ---------------------------------------------------------------- API-key cache
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def key_store(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The authorizer's key cache over an in-memory key list and a hand-driven clock."""
+    store: dict[str, Any] = {"keys": {auth.hash_key("old-key"): {"user": "alice"}}, "reads": 0}
+
+    def load() -> dict[str, Any]:
+        store["reads"] += 1
+        return dict(store["keys"])
+
+    clock = _Clock()
+    monkeypatch.setattr(auth, "_load_keys", load)
+    monkeypatch.setattr(auth, "_clock", clock)
+    monkeypatch.setitem(auth._cache, "at", float("-inf"))
+    monkeypatch.setitem(auth._cache, "keys", {})
+    store["clock"] = clock
+    return store
+
+
+def test_a_new_key_works_within_a_second(key_store: Any) -> None:
+    assert auth.authenticate("Bearer old-key") == auth.Principal("alice")
+    key_store["keys"][auth.hash_key("new-key")] = {"user": "carol", "admin": True}
+    key_store["clock"].now += auth.UNKNOWN_KEY_REFRESH_SECONDS + 0.1
+    assert auth.authenticate("Bearer new-key") == auth.Principal("carol", admin=True)
+    assert key_store["reads"] == 2
+
+
+def test_unknown_keys_read_the_store_at_most_once_a_second(key_store: Any) -> None:
+    assert auth.authenticate("Bearer old-key") is not None
+    for i in range(1000):
+        key_store["clock"].now += 0.0009
+        assert auth.authenticate(f"Bearer random-{i}") is None
+    assert key_store["reads"] == 1  # the whole second went by on the cached list
+    key_store["clock"].now += 1
+    assert auth.authenticate("Bearer random-again") is None
+    assert key_store["reads"] == 2
+
+
+def test_known_keys_use_the_cache_until_it_expires(key_store: Any) -> None:
+    assert auth.authenticate("Bearer old-key") is not None
+    key_store["keys"].clear()  # revoked
+    key_store["clock"].now += auth.CACHE_SECONDS - 1
+    assert auth.authenticate("Bearer old-key") is not None
+    assert key_store["reads"] == 1
+    key_store["clock"].now += 2
+    assert auth.authenticate("Bearer old-key") is None
+
+
+# ---------------------------------------------------------------- outages
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "outage"),
+    [
+        ("ThrottlingException", 400, True),
+        ("InternalServiceError", 500, True),  # Secrets Manager's own name for it
+        ("SomethingNew", 503, True),  # any 5xx from AWS
+        ("RequestThrottled", 403, True),
+        ("ValidationException", 400, False),
+        ("AccessDeniedException", 400, False),
+    ],
+)
+def test_which_aws_errors_are_outages(code: str, status: int, outage: bool) -> None:
+    from botocore.exceptions import ClientError
+
+    from chalicelib.http import _is_outage
+
+    error = ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
+    assert _is_outage(error) is outage
