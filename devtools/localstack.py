@@ -2,9 +2,10 @@
 
 LocalStack 2026.x needs Python >= 3.12 (PEP 695 syntax), so it gets a virtualenv of its own
 under `.local/localstack/`, apart from the project's Python 3.11. It serves S3, SQS, SES,
-SSM, Secrets Manager and STS; its DynamoDB needs Java and a DynamoDB Local download, so
-DynamoDB stays on the embedded emulator, reached through botocore's per-service variable
-`AWS_ENDPOINT_URL_DYNAMODB` (chalicelib/aws.py passes no endpoint, so botocore picks it up).
+SSM, Secrets Manager, STS and API Gateway (the deploy's gateway responses); its DynamoDB
+needs Java and a DynamoDB Local download, so DynamoDB stays on the embedded emulator,
+reached through botocore's per-service variable `AWS_ENDPOINT_URL_DYNAMODB` (chalicelib/aws.py
+passes no endpoint, so botocore picks it up).
 
   python -m devtools.localstack test [pytest args]   # make test-localstack: the whole suite
   python -m devtools.localstack serve                # both endpoints, until Ctrl-C
@@ -38,7 +39,7 @@ from devtools.stage import ROOT
 REQUIREMENTS = ROOT / "requirements-localstack.txt"
 HOME = ROOT / ".local" / "localstack"
 #: Services LocalStack serves in host mode here; the rest of what the app uses is below.
-LOCALSTACK_SERVICES = ("s3", "sqs", "ses", "ssm", "secretsmanager", "sts")
+LOCALSTACK_SERVICES = ("s3", "sqs", "ses", "ssm", "secretsmanager", "sts", "apigateway")
 #: Services kept on the embedded emulator, with the reason.
 EMULATED_SERVICES = {"dynamodb": "LocalStack's DynamoDB needs Java and DynamoDB Local downloads"}
 MIN_PYTHON = (3, 12)

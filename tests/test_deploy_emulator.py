@@ -107,8 +107,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, endpoint: str) -> Itera
         if missing:
             pytest.skip(
                 f"the endpoint {endpoint} does not serve {', '.join(missing)}, which chalice deploy needs "
-                "(make test-localstack runs LocalStack with S3, SQS, SES, SSM, Secrets Manager and STS only; "
-                "the container of localstack-compose.yml serves them all)"
+                "(make test-localstack runs LocalStack with S3, SQS, SES, SSM, Secrets Manager, STS and "
+                "API Gateway only; the container of localstack-compose.yml serves them all)"
             )
         endpoints = {k: v for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL")}
         endpoint_url = None  # botocore reads the per-service variables

@@ -34,7 +34,7 @@ def test_localstack_starts_offline_on_loopback_without_the_callers_aws_settings(
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://elsewhere")
     env = localstack.localstack_environment(4567, tmp_path)
     assert env["GATEWAY_LISTEN"] == "127.0.0.1:4567"
-    assert env["SERVICES"] == "s3,sqs,ses,ssm,secretsmanager,sts"
+    assert env["SERVICES"] == "s3,sqs,ses,ssm,secretsmanager,sts,apigateway"
     assert (env["PERSISTENCE"], env["DISABLE_EVENTS"], env["SKIP_SSL_CERT_DOWNLOAD"]) == ("0", "1", "1")
     assert env["FILESYSTEM_ROOT"] == str(tmp_path / "filesystem")
     assert "LOCALSTACK_AUTH_TOKEN" not in env and "AWS_ENDPOINT_URL" not in env
