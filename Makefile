@@ -15,8 +15,9 @@ $(STAMP): requirements.txt requirements-dev.txt
 
 install: $(STAMP)
 
+# FRESH=1 starts with an empty emulator (the state is kept in .local/ otherwise).
 run: install
-	$(PY) -m devtools.local
+	FRESH=$(FRESH) $(PY) -m devtools.local
 
 test: install
 	$(VENV)/bin/ruff check .

@@ -10,7 +10,7 @@ from chalice.app import AuthRequest, CloudWatchEvent, SQSEvent
 from chalicelib import auth, books, chalice_errors, queues, subscribers, task_records
 from chalicelib.config import get_settings
 from chalicelib.http import body_json, json_errors, json_response, path_param, principal, query_params
-from chalicelib.schemas import BookCreate, BookUpdate, SubscriberCreate, parse_page, validate
+from chalicelib.schemas import BookCreate, BookUpdate, CoverUpload, SubscriberCreate, parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
 from chalicelib.tasks.reconcile import reconcile_dead_letters
 from chalicelib.tasks.worker import consume
@@ -79,6 +79,14 @@ def replace_cover(book_id: str) -> Response:
     caller = principal(request)
     content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
     return json_response(books.replace_cover(book_id, caller.user, request.raw_body or b"", content_type), 202)
+
+
+# Direct cover uploads (presigned S3 POST; S3's event notification drives the media worker).
+@app.route("/books/{book_id}/cover/upload", methods=["POST"], authorizer=api_key, content_types=["application/json"])
+@json_errors
+def start_cover_upload(book_id: str) -> Response:
+    data = validate(CoverUpload, body_json(app.current_request))
+    return json_response(books.start_cover_upload(book_id, principal(app.current_request).user, data), 201)
 
 
 @app.route("/authors/{name}/subscribers", methods=["POST"], authorizer=api_key, content_types=["application/json"])

@@ -23,6 +23,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("cold_start", ["--runs", "3"]),
     ("runner_throughput", ["--messages", "200"]),
     ("api_concurrency", ["--clients", "100", "--requests", "2"]),
+    ("runtime", ["--invocations", "30", "--cold-starts", "3", "--books", "1000"]),
 ]
 
 

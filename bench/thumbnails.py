@@ -25,6 +25,8 @@ def _inputs(folder: Path) -> dict[str, Path]:
     images: dict[str, bytes] = {
         "jpeg-12mp": photo_jpeg(4000, 3000),
         "jpeg-12mp-exif-rotated": photo_jpeg(4000, 3000, orientation=6),
+        # A 48 MP phone photo as it arrives by direct upload: ~12 MB of grainy JPEG.
+        "jpeg-48mp": photo_jpeg(8000, 6000, quality=90, grain=10),
     }
     base = Image.open(io.BytesIO(photo_jpeg(2000, 2000)))
     rgba = base.convert("RGBA")
@@ -65,11 +67,13 @@ def _naive(data: bytes) -> int:
 
 
 def _pyvips(data: bytes) -> int:
+    """pyvips as this project uses Pillow: decode once (one `thumbnail` to the largest size,
+    shrink-on-load included), derive the smaller from it, JPEG + WebP of each."""
     import pyvips
 
+    largest = pyvips.Image.thumbnail_buffer(data, 200, height=200, crop="centre")
     total = 0
-    for side in (200, 100):
-        thumb = pyvips.Image.thumbnail_buffer(data, side, height=side, crop="centre")
+    for thumb in (largest, largest.resize(0.5, kernel="lanczos3")):
         if thumb.hasalpha():
             thumb = thumb.flatten(background=[255, 255, 255])
         total += len(thumb.write_to_buffer(".jpg[Q=85,optimize_coding,interlace]"))
@@ -77,11 +81,21 @@ def _pyvips(data: bytes) -> int:
     return total
 
 
+def _decode_floor(data: bytes) -> int:
+    """Only decode the whole image with Pillow, at full size: what any full decoder pays."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        im.load()
+        return im.width * im.height
+
+
 VARIANTS: dict[str, tuple[str, Callable[[bytes], int]]] = {
     "naive (original)": ("one 100 px JPEG, squashed, no EXIF", _naive),
     "ours, 100 px JPEG": ("one 100 px JPEG, cropped, EXIF", _ours_one),
     "ours, full set": ("100+200 px, JPEG+WebP", _ours),
-    "pyvips": ("100+200 px, JPEG+WebP", _pyvips),
+    "pyvips": ("100+200 px, JPEG+WebP, decoded once", _pyvips),
+    "decode floor (Pillow)": ("nothing: a full-size decode only", _decode_floor),
 }
 
 

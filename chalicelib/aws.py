@@ -24,7 +24,12 @@ _CONFIG = Config(
 )
 # SES calls run only inside tasks, whose queue-level backoff owns the retries: each attempt
 # is recorded, and a throttled send frees the Lambda instead of sleeping in botocore.
-_OVERRIDES = {"ses": _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))}
+# S3 signs everything with SigV4: boto3 still presigns POST forms with the deprecated SigV2
+# by default, which regions opened since 2014 refuse.
+_OVERRIDES = {
+    "ses": _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1})),
+    "s3": _CONFIG.merge(Config(signature_version="s3v4")),
+}
 
 
 @cache

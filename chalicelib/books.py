@@ -7,13 +7,13 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import jobs, storage, validation
+from chalicelib import jobs, storage, uploads, validation
 from chalicelib.authors import author_key
 from chalicelib.config import get_settings
 from chalicelib.errors import Forbidden, NotFound, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from chalicelib.models import Book, BookAuthor, utcnow
 from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
-from chalicelib.schemas import BookCreate, BookUpdate, Page, decode_cover
+from chalicelib.schemas import BookCreate, BookUpdate, CoverUpload, Page, decode_cover
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.registry import Signature
 
@@ -94,11 +94,16 @@ def create_book(owner: str, data: BookCreate) -> dict[str, Any]:
     if cover is not None and content_type is not None:
         _store_cover(book, cover, content_type)
         signatures.append(jobs.resize_cover.s(book.id, book.cover_version))
+    upload = uploads.begin(book, data.cover_upload, "cover_upload.size") if data.cover_upload else None
     book.save()
     _index_authors(book, data.authors)
     signatures.append(jobs.notify_subscribers.s(book.id))
-    task_ids = dispatch(signatures, owner)
-    return {"book": view(_reload(book)), "tasks": task_ids}
+    if upload is None:
+        task_ids = dispatch(signatures, owner)  # before the reload: eager mode runs them here
+        return {"book": view(_reload(book)), "tasks": task_ids}
+    uploads.record_pending(upload, owner)
+    task_ids = dispatch([*signatures, *upload.signatures], owner)[: len(signatures)]
+    return {"book": view(_reload(book)), "upload": upload.form, "tasks": [upload.ingest.task_id, *task_ids]}
 
 
 def _reload(book: Book) -> Book:
@@ -171,3 +176,14 @@ def replace_cover(book_id: str, owner: str, data: bytes, content_type: str | Non
     book.save()
     task_id = dispatch([jobs.resize_cover.s(book.id, book.cover_version)], owner)[0]
     return {"book": view(_reload(book)), "tasks": [task_id]}
+
+
+def start_cover_upload(book_id: str, owner: str, spec: CoverUpload) -> dict[str, Any]:
+    """A new cover version that the client uploads to S3 itself (presigned POST)."""
+    book = _owned(book_id, owner)
+    upload = uploads.begin(book, spec, "size")
+    book.updated_at = utcnow()
+    book.save()
+    uploads.record_pending(upload, owner)
+    dispatch(upload.signatures, owner)
+    return {"book": view(book), "upload": upload.form, "tasks": [upload.ingest.task_id]}

@@ -71,6 +71,14 @@ class Settings:
     local_api_keys: str
     report_batch_item_failures: bool
     signing_secret_name: str
+    # Local runtime: the runner's counters (`GET <url>`), exported by `make run`; None on AWS.
+    runtime_stats_url: str | None
+    # Direct cover uploads (presigned S3 POST); see the uploads block in get_settings.
+    max_upload_bytes: int
+    upload_ttl_seconds: int
+    upload_expiry_margin_seconds: int
+    upload_cors_origins: tuple[str, ...]
+    upload_retention_days: int
 
     @property
     def queues(self) -> dict[str, QueueSettings]:
@@ -127,4 +135,16 @@ def get_settings() -> Settings:
         # ReportBatchItemFailures); false only for a mapping deployed without that type.
         report_batch_item_failures=_bool("REPORT_BATCH_ITEM_FAILURES", True),
         signing_secret_name=os.environ.get("SIGNING_SECRET_NAME", f"{prefix}/signing-key"),
+        # Local runtime (make run): where the runner serves its per-function counters.
+        runtime_stats_url=os.environ.get("RUNTIME_STATS_URL") or None,
+        # Direct cover uploads: the POST policy's size cap, the upload URL's lifetime, how much
+        # later an upload that never came is given up (a slow upload may still be arriving), the
+        # browser origins CORS lets POST to the bucket, and how long S3 keeps abandoned objects.
+        max_upload_bytes=_int("MAX_UPLOAD_BYTES", 25 * 1024 * 1024),
+        upload_ttl_seconds=_int("UPLOAD_TTL_SECONDS", 900),
+        upload_expiry_margin_seconds=_int("UPLOAD_EXPIRY_MARGIN_SECONDS", 300),
+        upload_cors_origins=tuple(
+            o.strip() for o in os.environ.get("UPLOAD_CORS_ORIGINS", "*").split(",") if o.strip()
+        ),
+        upload_retention_days=_int("UPLOAD_RETENTION_DAYS", 1),
     )

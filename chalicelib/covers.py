@@ -44,7 +44,9 @@ def resize(book_id: str, version: int) -> dict[str, Any]:
         logger.info("cover superseded or book deleted; nothing to do")
         return {"skipped": "book deleted or cover replaced"}
     settings = get_settings()
-    original = storage.get(storage.original_key(book_id, version), settings.max_cover_bytes)
+    # Inline covers are capped by MAX_COVER_BYTES, direct uploads by MAX_UPLOAD_BYTES (the POST policy).
+    limit = max(settings.max_cover_bytes, settings.max_upload_bytes)
+    original = storage.get(storage.original_key(book_id, version), limit)
     try:
         thumbs = make_thumbnails(original, size=settings.thumbnail_size)
     except UnreadableImage as exc:

@@ -13,6 +13,7 @@ from chalicelib.aws import client
 from chalicelib.config import QueueSettings, get_settings
 from chalicelib.errors import NotFound
 from chalicelib.observability import logger
+from chalicelib.runtime_stats import runtime_by_queue, runtime_of
 
 SQS_BATCH = 10
 MAX_REASON = 1000
@@ -147,7 +148,7 @@ def depth(name: str) -> QueueDepth:
 
 def overview() -> list[dict[str, Any]]:
     """Each work queue with its DLQ: the Flower-like view behind `GET /queues`."""
-    result = []
+    result, runtime = [], runtime_by_queue()
     for queue in get_settings().queues.values():
         result.append(
             {
@@ -157,6 +158,7 @@ def overview() -> list[dict[str, Any]]:
                 "batch_size": queue.batch_size,
                 "max_receive_count": queue.max_receive_count,
                 "dead_letter": depth(queue.dlq_name).as_dict(),
+                **runtime_of(queue.name, runtime),
             }
         )
     return result

@@ -6,7 +6,7 @@ import base64
 import binascii
 import json
 import re
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -17,6 +17,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from chalicelib.errors import MalformedRequest, PayloadTooLarge, ValidationFailed
@@ -49,6 +50,14 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+class CoverUpload(_Strict):
+    """A cover the client uploads to S3 itself: `cover_upload` of `POST /books`, body of
+    `POST /books/{id}/cover/upload`. The size is checked against the limit in the service (413)."""
+
+    content_type: Literal["image/jpeg", "image/png", "image/webp"]
+    size: int = Field(ge=1)
+
+
 class BookCreate(_Strict):
     """Body of `POST /books`."""
 
@@ -56,6 +65,13 @@ class BookCreate(_Strict):
     authors: list[AuthorName] = Field(min_length=1, max_length=MAX_AUTHORS)
     description: Description | None = None
     cover: str | None = Field(default=None, description="base64-encoded JPEG, PNG or WebP")
+    cover_upload: CoverUpload | None = None
+
+    @model_validator(mode="after")
+    def _one_cover(self) -> BookCreate:
+        if self.cover is not None and self.cover_upload is not None:
+            raise ValueError("give either cover (inline) or cover_upload (direct upload), not both")
+        return self
 
     @field_validator("authors")
     @classmethod

@@ -7,8 +7,11 @@
    "pattern": [true, true, true, false], "times": 20}. `pattern` repeats (true = fail);
   `times` bounds how many calls the rule sees. `DELETE /_emulator/faults` clears them,
   `GET /_emulator/faults` lists them with their hit counts.
+- With `--state FILE` the state of the app's services is restored from FILE at start and
+  saved to it every `--snapshot-seconds` and on stop (`devtools/emulator_state.py`);
+  `POST /_emulator/snapshot` saves it at once.
 
-Run: `python -m devtools.emulator --port 4566`.
+Run: `python -m devtools.emulator --port 4566 [--state .local/emulator-state.pickle]`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -25,10 +30,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 import requests
+
+from devtools.emulator_state import may_change
 
 StartResponse = Callable[..., Any]
 _SERVICE_RE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
@@ -214,16 +222,31 @@ def patch_moto() -> None:
     APIGatewayBackend.put_rest_api = put_rest_api  # type: ignore[method-assign]
 
 
-def make_app(faults: FaultTable | None = None) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
-    """The WSGI application: moto, the SES mailbox and the fault table."""
+_DYNAMODB_WRITES = frozenset(
+    {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement"}
+)
+_dynamodb_writes = threading.Lock()
+
+
+def make_app(
+    faults: FaultTable | None = None, state: Path | None = None, changed: threading.Event | None = None
+) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
+    """The WSGI application: moto, the SES mailbox, the fault table (and snapshots when `state` is set).
+
+    `changed` is set by every request that may change the state (see `emulator_state.may_change`).
+    """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     patch_moto()
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    from devtools.s3_post_policy import guard
+
+    moto_app = guard(DomainDispatcherApplication(create_backend_app))  # S3's POST policy check, which moto lacks
     table = faults or FaultTable()
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "GET")
+        if changed is not None and may_change(method, path, environ.get("HTTP_X_AMZ_TARGET")):
+            changed.set()
         if path.rstrip("/") == "/_aws/ses":
             if method == "DELETE":
                 _clear_emails()
@@ -237,6 +260,10 @@ def make_app(faults: FaultTable | None = None) -> Callable[[dict[str, Any], Star
             if method == "DELETE":
                 table.clear()
             return _json(start_response, "200 OK", {"faults": table.listing()})
+        if path.rstrip("/") == "/_emulator/snapshot" and method == "POST" and state is not None:
+            from devtools.emulator_state import save
+
+            return _json(start_response, "200 OK", {"bytes": save(state)})
         if path.rstrip("/") == "/_emulator/health":
             return _json(start_response, "200 OK", {"status": "running"})
         match = _SERVICE_RE.search(environ.get("HTTP_AUTHORIZATION", ""))
@@ -254,22 +281,53 @@ def make_app(faults: FaultTable | None = None) -> Callable[[dict[str, Any], Star
             fault = table.check(service, action)
             if fault is not None:
                 return _fault_response(fault, target, service, start_response)
-        return moto_app(environ, start_response)
+        target = environ.get("HTTP_X_AMZ_TARGET") or ""
+        if target.startswith("DynamoDB_") and target.rsplit(".", 1)[-1] in _DYNAMODB_WRITES:
+            with _dynamodb_writes:  # moto evaluates a condition and writes without a lock; DynamoDB is atomic
+                return list(moto_app(environ, start_response))
+        answer: Iterable[bytes] = moto_app(environ, start_response)
+        return answer
 
     return app
 
 
-def serve(host: str, port: int) -> None:
-    """Serve until interrupted."""
+def serve(host: str, port: int, state: Path | None = None, snapshot_seconds: float = 5.0) -> None:
+    """Serve until interrupted (SIGINT or SIGTERM); with `state`, restore it first and keep it saved."""
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
-    server = make_server(host, port, make_app(), threaded=True, request_handler=MotoRequestHandler)
+    from devtools.emulator_state import Snapshotter, restore
+
+    snapshots, changed = None, threading.Event()
+    if state is not None:
+        started = time.perf_counter()
+        try:
+            if restore(state):
+                print(f"state restored from {state} in {time.perf_counter() - started:.2f} s", flush=True)
+        except Exception as exc:  # noqa: BLE001 - e.g. a snapshot of another moto version: keep it, start empty
+            aside = state.with_suffix(".unreadable")
+            state.replace(aside)
+            print(f"could not restore {state} ({exc!r}); moved to {aside}, starting empty", flush=True)
+        snapshots = Snapshotter(state, snapshot_seconds, changed).start()
+    if snapshots is not None:  # SIGTERM saves the state; without one it ends the process at once, as before
+        signal.signal(signal.SIGTERM, _interrupt)
+    server = make_server(
+        host, port, make_app(state=state, changed=changed), threaded=True, request_handler=MotoRequestHandler
+    )
     print(f"AWS emulator listening on http://{host}:{port}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
+    finally:
+        if snapshots is not None:
+            snapshots.stop()
+            print(f"state saved to {state}", flush=True)
+            os._exit(0)  # the state is on disk: skip tearing down moto's objects, seconds on a busy machine
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def free_port() -> int:
@@ -293,22 +351,24 @@ def wait_until_up(endpoint: str, timeout: float = 30.0) -> None:
 
 
 def start_process(
-    port: int | None = None, log: Any = None, own_session: bool = False
+    port: int | None = None, log: Any = None, own_session: bool = False, state: Path | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start the emulator in a child process; returns it and its endpoint URL.
 
     With `own_session` the terminal's Ctrl-C does not reach it: the parent stops it last.
+    With `state` it restores and keeps saving its state in that file.
     """
     port = port or free_port()
+    persist = ["--state", str(state)] if state is not None else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devtools.emulator", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "devtools.emulator", "--host", "127.0.0.1", "--port", str(port), *persist],
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
         start_new_session=own_session,
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
-        wait_until_up(endpoint)
+        wait_until_up(endpoint, timeout=120 if state is not None else 30)  # a restore imports every service
     except TimeoutError:
         proc.kill()
         raise
@@ -324,21 +384,25 @@ class FaultClient:
     def add(self, **spec: Any) -> dict[str, Any]:
         response = requests.post(self.url, json=spec, timeout=5)
         response.raise_for_status()
-        return response.json()
+        added: dict[str, Any] = response.json()
+        return added
 
     def clear(self) -> None:
         requests.delete(self.url, timeout=5).raise_for_status()
 
     def listing(self) -> list[dict[str, Any]]:
-        return requests.get(self.url, timeout=5).json()["faults"]
+        faults: list[dict[str, Any]] = requests.get(self.url, timeout=5).json()["faults"]
+        return faults
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=4566)
+    parser.add_argument("--state", type=Path, help="restore from and save to this file (default: in memory only)")
+    parser.add_argument("--snapshot-seconds", type=float, default=5.0, help="how often the state is saved")
     args = parser.parse_args(argv)
-    serve(args.host, args.port)
+    serve(args.host, args.port, args.state, args.snapshot_seconds)
 
 
 if __name__ == "__main__":

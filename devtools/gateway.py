@@ -50,7 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 from chalice.app import Chalice, ChaliceAuthorizer, RouteEntry
 from chalice.local import LocalChalice
 
-from chalicelib.errors import error_body
+from chalicelib.errors import RETRY_AFTER_SECONDS, error_body
 from devtools.gateway_auth import AuthorizerError, TokenAuthorizers
 from devtools.gateway_invoke import (
     LAMBDA_PAYLOAD_LIMIT,
@@ -69,7 +69,6 @@ API_GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024  # request payload
 INTEGRATION_TIMEOUT_SECONDS = 29.0
 SANDBOXES = 10  # invocations at once; more wait in line (see gateway_invoke.Invoker)
 LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
-RETRY_AFTER_SECONDS = 5
 DRAIN_LIMIT = 32 * 1024 * 1024  # an oversize body up to this is read and dropped, so the client sees the 413
 API_FUNCTION = "api_handler"  # Chalice's name for the function behind every route
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from chalice.constants import DEFAULT_LAMBDA_TIMEOUT
 
+from chalicelib.errors import RETRY_AFTER_SECONDS
 from devtools.stage import ROOT, stage_environment
 
 # Logical ids chalice gives the functions (see `chalice package` output).
@@ -207,6 +208,81 @@ def bucket_resource(name: str) -> dict[str, Any]:
     }
 
 
+def upload_resources(settings: Any, bucket: dict[str, Any]) -> dict[str, Any]:
+    """Direct uploads: S3 sends ObjectCreated under uploads/ to the media queue; CORS; lifecycle.
+
+    S3 checks that it may send to the queue when the notification is created, so the
+    queue policy must exist first. The policy names the bucket by its ARN built from the
+    (fixed) bucket name, not by `Fn::GetAtt`, so the order is queue → queue policy →
+    bucket with no cycle. `bucket` (the MediaBucket resource) is completed in place.
+    """
+    from devtools.resources import upload_cors_rules, upload_lifecycle_rule
+
+    queue = f"{_logical(settings.media.key)}Queue"
+    rule = upload_lifecycle_rule(settings)
+    bucket["DependsOn"] = ["MediaUploadEventsQueuePolicy"]
+    bucket["Properties"]["NotificationConfiguration"] = {
+        "QueueConfigurations": [
+            {
+                "Event": "s3:ObjectCreated:*",
+                "Queue": {"Fn::GetAtt": [queue, "Arn"]},
+                "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": rule["Filter"]["Prefix"]}]}},
+            }
+        ]
+    }
+    bucket["Properties"]["CorsConfiguration"] = {
+        "CorsRules": [
+            {
+                "AllowedOrigins": cors["AllowedOrigins"],
+                "AllowedMethods": cors["AllowedMethods"],
+                "AllowedHeaders": cors["AllowedHeaders"],
+                "ExposedHeaders": cors["ExposeHeaders"],
+                "MaxAge": cors["MaxAgeSeconds"],
+            }
+            for cors in upload_cors_rules(settings)
+        ]
+    }
+    bucket["Properties"]["LifecycleConfiguration"] = {
+        "Rules": [
+            {
+                "Id": rule["ID"],
+                "Status": rule["Status"],
+                "Prefix": rule["Filter"]["Prefix"],
+                "ExpirationInDays": rule["Expiration"]["Days"],
+                "AbortIncompleteMultipartUpload": rule["AbortIncompleteMultipartUpload"],
+            }
+        ]
+    }
+    return {
+        "MediaUploadEventsQueuePolicy": {
+            "Type": "AWS::SQS::QueuePolicy",
+            "Properties": {
+                "Queues": [{"Ref": queue}],
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Sid": "S3UploadEvents",
+                            "Effect": "Allow",
+                            "Principal": {"Service": "s3.amazonaws.com"},
+                            "Action": "sqs:SendMessage",
+                            "Resource": {"Fn::GetAtt": [queue, "Arn"]},
+                            "Condition": {
+                                "ArnEquals": {
+                                    "aws:SourceArn": {
+                                        "Fn::Sub": f"arn:${{AWS::Partition}}:s3:::{settings.media_bucket}"
+                                    }
+                                },
+                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
+                            },
+                        }
+                    ],
+                },
+            },
+        }
+    }
+
+
 def alarm_resources(queues: list[Any]) -> dict[str, Any]:
     """An SNS topic (with an optional e-mail subscription) and the queue alarms."""
     resources: dict[str, Any] = {
@@ -318,7 +394,7 @@ def dashboard_body(settings: Any) -> dict[str, Any]:
 # extra headers). API Gateway has no route for an unknown path and answers it as
 # MISSING_AUTHENTICATION_TOKEN (403): that is a 404 here. An exception in the authorizer
 # (SSM down) is AUTHORIZER_FAILURE (500): a 503 with Retry-After, like every outage.
-RETRY_AFTER = {"Retry-After": "5"}  # chalicelib.errors.RETRY_AFTER_SECONDS; a test keeps them equal
+RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}  # the routes' and the local gateway's value
 GATEWAY_RESPONSES: dict[str, tuple[int | None, str, str | None, dict[str, str]]] = {
     "DEFAULT_4XX": (None, "BadRequest", None, {}),
     "DEFAULT_5XX": (None, "InternalServerError", None, {}),
@@ -339,7 +415,7 @@ GATEWAY_RESPONSES: dict[str, tuple[int | None, str, str | None, dict[str, str]]]
     ),
     "UNSUPPORTED_MEDIA_TYPE": (415, "UnsupportedMediaType", None, {}),
     "REQUEST_TOO_LARGE": (413, "PayloadTooLarge", "the request is larger than API Gateway accepts (10 MB)", {}),
-    "INTEGRATION_TIMEOUT": (504, "GatewayTimeout", "the API did not answer in time; try again", RETRY_AFTER),
+    "INTEGRATION_TIMEOUT": (504, "GatewayTimeout", "the API did not answer in time; try again", {}),
     "THROTTLED": (429, "TooManyRequests", "too many requests; slow down", RETRY_AFTER),
 }
 
@@ -421,6 +497,7 @@ def build(stage: str) -> dict[str, Any]:
         resources.update(queue_resources(queue, int(functions.get(worker, {}).get("lambda_timeout", 60))))
         # The event source mapping names its queue by ARN string: create the queue first.
         resources[FUNCTIONS[worker]] = {"DependsOn": [f"{_logical(queue.key)}Queue"]}
+    resources.update(upload_resources(settings, resources["MediaBucket"]))
     for name, logical in FUNCTIONS.items():
         # The names `chalice deploy` gives, so log groups and IAM scopes match on both paths.
         resources.setdefault(logical, {})["Properties"] = {"FunctionName": function_name(settings, name)}

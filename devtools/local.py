@@ -1,27 +1,37 @@
-"""`make run`: the whole system on this machine.
+"""`make run`: the whole system on this machine, supervised, with its state kept across restarts.
 
-The children run in sessions of their own, so Ctrl-C reaches only this process, which
-stops them in order: the workers, the API, then the emulator.
+Starts the embedded AWS emulator (unless AWS_ENDPOINT_URL points at one, e.g. LocalStack)
+with its state in `.local/emulator-state.pickle` (restored at start, saved every few
+seconds and on stop; `FRESH=1` starts empty), creates every resource, prints a development
+API key and each function's limits, then serves the API (`api_command()`) on
+http://127.0.0.1:8000 and runs the SQS/schedule runner with sandboxes. A supervisor
+restarts the API or the runner when they die; only the emulator's death or Ctrl-C stops
+everything, in order: the workers, the API, the emulator last (which saves its state).
 
-Starts the embedded AWS emulator (unless AWS_ENDPOINT_URL points at one, e.g. LocalStack),
-creates every resource, prints a development API key, then serves the API through the local
-API Gateway (devtools/gateway.py) on http://127.0.0.1:8000 and runs the SQS runner for both
-queues. Ctrl-C stops everything.
+The API is served through the local API Gateway (devtools/gateway.py, `api_command()`).
+
+Environment: STAGE (local), API_PORT (8000), EMULATOR_PORT (4566), RUNNER_STATS_PORT
+(any free port), LOCAL_STATE_DIR (.local), FRESH (0).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 from devtools.stage import ROOT, stage_environment
+from devtools.supervisor import Child, Supervisor
 
 STAGE = os.environ.get("STAGE", "local")
 API_PORT = int(os.environ.get("API_PORT", "8000"))
 EMULATOR_PORT = int(os.environ.get("EMULATOR_PORT", "4566"))
+STATE_DIR = Path(os.environ.get("LOCAL_STATE_DIR") or ROOT / ".local")
+FRESH = os.environ.get("FRESH", "").strip().lower() in {"1", "true", "yes", "on"}
+STATE_FILE = STATE_DIR / "emulator-state.pickle"
 
 
 def _prepare_env() -> subprocess.Popen[bytes] | None:
@@ -32,23 +42,35 @@ def _prepare_env() -> subprocess.Popen[bytes] | None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_REGION", os.environ["AWS_DEFAULT_REGION"])
     if os.environ.get("AWS_ENDPOINT_URL"):
-        print(f"using the AWS endpoint {os.environ['AWS_ENDPOINT_URL']}", flush=True)
+        print(f"using the AWS endpoint {os.environ['AWS_ENDPOINT_URL']} (its state is its own)", flush=True)
         return None
     from devtools.emulator import start_process
 
-    log_dir = ROOT / ".local"
-    log_dir.mkdir(exist_ok=True)
-    proc, endpoint = start_process(EMULATOR_PORT, log=(log_dir / "emulator.log").open("ab"), own_session=True)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    if FRESH and STATE_FILE.exists():
+        STATE_FILE.unlink()
+        print("FRESH=1: starting with an empty emulator", flush=True)
+    elif STATE_FILE.exists():
+        print(f"restoring the emulator's state from {_shown(STATE_FILE)} (FRESH=1 starts empty)", flush=True)
+    log = (STATE_DIR / "emulator.log").open("ab")
+    proc, endpoint = start_process(EMULATOR_PORT, log=log, own_session=True, state=STATE_FILE)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
-    print(f"embedded AWS emulator on {endpoint} (log: .local/emulator.log)", flush=True)
+    print(f"embedded AWS emulator on {endpoint} (log: {_shown(STATE_DIR / 'emulator.log')})", flush=True)
     return proc
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def _dev_key() -> str:
     from devtools.resources import create_api_key
 
-    path = ROOT / ".local" / "api-key"
-    path.parent.mkdir(exist_ok=True)
+    path = STATE_DIR / "api-key"
+    path.parent.mkdir(parents=True, exist_ok=True)
     key = path.read_text().strip() if path.exists() else ""
     key = create_api_key("dev", admin=True, key=key or None)
     path.write_text(key + "\n")
@@ -60,6 +82,44 @@ def api_command(stage: str, port: int) -> list[str]:
     return [sys.executable, "-m", "devtools.gateway", "--stage", stage, "--host", "127.0.0.1", "--port", str(port)]
 
 
+def runner_command(stats_port: int) -> list[str]:
+    """The SQS/schedule runner, with sandboxes, schedules at their own rate, and its counters on `stats_port`."""
+    return [sys.executable, "-m", "devtools.runner", "--stats-port", str(stats_port), "--schedule-seconds", "0"]
+
+
+def describe_functions(stage: str) -> list[str]:
+    """Each Lambda function of the app with its trigger and limits (as `chalice deploy` would set them)."""
+    from chalice.app import ScheduledEventConfig, SQSEventConfig
+
+    import app
+    from devtools.runner import SchedulePoller
+    from devtools.sandbox_limits import function_limits
+
+    rows: list[tuple[str, str]] = [("api_handler", "HTTP API")]
+    rows += [(auth.name, "authorizer") for auth in app.app.builtin_auth_handlers]
+    for source in app.app.event_sources:
+        if isinstance(source, SQSEventConfig):
+            rows.append(
+                (
+                    source.name,
+                    f"queue {source.queue}, batch {source.batch_size}, max concurrency {source.maximum_concurrency}",
+                )
+            )
+        elif isinstance(source, ScheduledEventConfig):
+            rows.append((source.name, f"every {SchedulePoller.interval(source):.0f} s"))
+    lines = []
+    for name, trigger in rows:
+        limits = function_limits(name, stage)
+        lines.append(f"  {name:<24} {trigger}; timeout {limits.timeout_seconds} s, memory {limits.memory_mb} MB")
+    return lines
+
+
+def _write_pids(supervisor: Supervisor) -> None:
+    """`<state dir>/pids.json`: the current pid of each part (for ops scripts and the tests)."""
+    pids = {child.name: child.proc.pid for child in supervisor.children if child.proc is not None}
+    (STATE_DIR / "pids.json").write_text(json.dumps(pids) + "\n")
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -67,33 +127,34 @@ def _interrupt(signum: int, frame: object) -> None:
 def main() -> None:
     signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored
     signal.signal(signal.SIGTERM, _interrupt)
-    children: list[subprocess.Popen[bytes]] = []
-    emulator = _prepare_env()
-    if emulator:
-        children.append(emulator)
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    supervisor = Supervisor()
+    supervisor.on_start = lambda child: _write_pids(supervisor)
     try:
+        emulator = _prepare_env()
+        if emulator is not None:
+            supervisor.add(Child("emulator", [], essential=True), proc=emulator)
+        from devtools.emulator import free_port
         from devtools.resources import create_all
 
         create_all()
         key = _dev_key()
-        print("resources ready; development API key (admin, user 'dev') saved in .local/api-key", flush=True)
+        stats_port = int(os.environ.get("RUNNER_STATS_PORT") or free_port())
+        stats_url = f"http://127.0.0.1:{stats_port}/stats"
+        print("functions (local sandboxes get these limits):", flush=True)
+        for line in describe_functions(STAGE):
+            print(line, flush=True)
+        print(f"resources ready; development API key (admin, user 'dev') saved in {_shown(STATE_DIR / 'api-key')}")
         print(f"  curl -H 'Authorization: Bearer {key}' http://127.0.0.1:{API_PORT}/queues", flush=True)
-        children.append(subprocess.Popen(api_command(STAGE, API_PORT), cwd=ROOT, start_new_session=True))
-        children.append(subprocess.Popen([sys.executable, "-m", "devtools.runner"], cwd=ROOT, start_new_session=True))
-        print(f"API on http://127.0.0.1:{API_PORT}; workers polling both queues. Ctrl-C to stop.", flush=True)
-        while all(child.poll() is None for child in children):
-            time.sleep(0.5)
-        print("a component exited; stopping", flush=True)
+        api_env = {**os.environ, "RUNTIME_STATS_URL": stats_url}
+        supervisor.add(Child("api", api_command(STAGE, API_PORT), env=api_env, cwd=ROOT))
+        supervisor.add(Child("runner", runner_command(stats_port), env=dict(os.environ), cwd=ROOT))
+        print(f"API on http://127.0.0.1:{API_PORT}; runner counters at {stats_url}. Ctrl-C to stop.", flush=True)
+        supervisor.run()
     except KeyboardInterrupt:
-        print("\nstopping", flush=True)
+        print("\nstopping: workers, API, then the emulator (which saves its state)", flush=True)
     finally:
-        for child in reversed(children):  # one after the other: the emulator goes last
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        supervisor.stop()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,6 +16,7 @@ from chalicelib.auth import forget_cached_keys, hash_key
 from chalicelib.aws import client
 from chalicelib.config import QueueSettings, Settings, get_settings
 from chalicelib.models import ALL_MODELS, TaskRecord
+from chalicelib.upload_events import UPLOADS_PREFIX
 
 
 def create_tables() -> None:
@@ -84,6 +86,93 @@ def create_queue_pair(queue: QueueSettings) -> None:
     )
 
 
+def _queue_arn(name: str) -> str:
+    sqs = client("sqs")
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+
+def upload_queue_policy(queue_arn: str, bucket: str, account_id: str) -> dict[str, Any]:
+    """Let S3 (this bucket, this account only) send its event notifications to the media queue."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "S3UploadEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"},
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                },
+            }
+        ],
+    }
+
+
+def upload_cors_rules(settings: Settings) -> list[dict[str, Any]]:
+    """Browsers may POST a form to the bucket from these origins (the policy still decides)."""
+    return [
+        {
+            "AllowedOrigins": list(settings.upload_cors_origins),
+            "AllowedMethods": ["POST"],
+            "AllowedHeaders": ["*"],
+            "ExposeHeaders": ["ETag", "Location"],
+            "MaxAgeSeconds": 3600,
+        }
+    ]
+
+
+def upload_lifecycle_rule(settings: Settings) -> dict[str, Any]:
+    """Uploads are moved to covers/ once ingested; what is left under uploads/ was abandoned."""
+    return {
+        "ID": "abandoned-uploads",
+        "Status": "Enabled",
+        "Filter": {"Prefix": UPLOADS_PREFIX},
+        "Expiration": {"Days": settings.upload_retention_days},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": settings.upload_retention_days},
+    }
+
+
+def configure_uploads(settings: Settings) -> None:
+    """Direct uploads: the media queue accepts S3's events, the bucket sends ObjectCreated under
+    uploads/ there, answers browsers' CORS preflights, and expires abandoned uploads."""
+    queue_arn = _queue_arn(settings.media.name)
+    account_id = queue_arn.split(":")[4]
+    sqs, s3 = client("sqs"), client("s3")
+    sqs.set_queue_attributes(
+        QueueUrl=sqs.get_queue_url(QueueName=settings.media.name)["QueueUrl"],
+        Attributes={"Policy": json.dumps(upload_queue_policy(queue_arn, settings.media_bucket, account_id))},
+    )
+    s3.put_bucket_cors(Bucket=settings.media_bucket, CORSConfiguration={"CORSRules": upload_cors_rules(settings)})
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=settings.media_bucket, LifecycleConfiguration={"Rules": [upload_lifecycle_rule(settings)]}
+    )
+    notification = {
+        "QueueConfigurations": [
+            {
+                "Id": "cover-uploads",
+                "QueueArn": queue_arn,
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": UPLOADS_PREFIX}]}},
+            }
+        ]
+    }
+    for attempt in range(6):
+        try:
+            s3.put_bucket_notification_configuration(
+                Bucket=settings.media_bucket, NotificationConfiguration=notification
+            )
+            return
+        except ClientError as exc:
+            # S3 test-sends to the queue; a queue policy set a moment ago may not be in effect yet.
+            if exc.response["Error"]["Code"] != "InvalidArgument" or attempt == 5:
+                raise
+            time.sleep(2 * (attempt + 1))
+
+
 def ensure_api_keys_parameter(settings: Settings) -> None:
     """The SecureString parameter that holds API key hashes ({} when new)."""
     ssm = client("ssm")
@@ -126,6 +215,7 @@ def create_all(settings: Settings | None = None) -> None:
     create_bucket(settings)
     for queue in settings.queues.values():
         create_queue_pair(queue)
+    configure_uploads(settings)  # after the media queue: S3 checks its destination
     client("ses").verify_email_identity(EmailAddress=settings.mail_sender)
     ensure_api_keys_parameter(settings)
     ensure_signing_secret(settings)

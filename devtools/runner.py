@@ -1,14 +1,26 @@
-"""A local stand-in for Lambda's SQS event source mapping.
+"""A local stand-in for Lambda's SQS event source mappings and EventBridge schedules.
 
 For each `@app.on_sqs_message` handler it long-polls the queue, receives up to the
-handler's batch size, and invokes the very same handler with a Lambda-shaped SQS event
-on at most `maximum_concurrency` concurrent invocations. Like a mapping without
-ReportBatchItemFailures: a handler that returns deletes the whole batch; one that
-raises deletes nothing (the messages come back after their visibility timeout).
-With `schedules=True` it also invokes each `@app.schedule` handler at its rate (or
-every `schedule_seconds`), with an EventBridge-shaped scheduled event.
+handler's batch size, and invokes the handler with a Lambda-shaped SQS event on at most
+`maximum_concurrency` concurrent invocations. With `schedules=True` it also invokes each
+`@app.schedule` handler at its rate (or every `schedule_seconds`).
 
-Run: `python -m devtools.runner` (queues and limits come from the stage's settings).
+Two ways to invoke, named for what they are:
+- sandboxes (`sandboxes=True`, the command line's default, what `make run` uses): each
+  function runs in worker processes of its own with its configured timeout and memory
+  (`devtools/sandbox.py`), so cold starts, module state, timeouts and crashes behave as in
+  Lambda;
+- in-process (`sandboxes=False`): the handler is called in a thread of this process. The
+  test suite uses it, because its tests register test-only tasks in the test process. The
+  context's remaining time is the function's timeout, but nothing is killed at the deadline.
+
+What happens to a batch is Lambda's rule (`settle`): with ReportBatchItemFailures
+(`settings.report_batch_item_failures`) a returned `batchItemFailures` list keeps exactly
+those messages and deletes the others, an invalid list keeps the whole batch; without it a
+return deletes the whole batch. A failed invocation (raise, timeout, crash, out of memory)
+deletes nothing; the messages come back after their visibility timeout.
+
+Run: `python -m devtools.runner` (queues and limits come from the stage's settings; see --help).
 """
 
 from __future__ import annotations
@@ -20,16 +32,20 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
 
 from chalice.app import Chalice, Rate, ScheduledEventConfig, SQSEventConfig
 from chalice.local import LambdaContext
 
 from chalicelib.aws import client
+from chalicelib.config import get_settings
 from chalicelib.queues import delete_messages, queue_arn, queue_url
+from devtools.sandbox import FunctionSpec, Invocation, SandboxPool
+from devtools.sandbox_limits import function_limits
+from devtools.sandbox_stats import FunctionStats, RuntimeStats, StatsServer
 
 log = logging.getLogger("devtools.runner")
 
@@ -59,30 +75,149 @@ def lambda_record(message: dict[str, Any], arn: str, region: str) -> dict[str, A
     }
 
 
-@dataclass
-class SourceStats:
-    """Counters of one event source."""
+# ---------------------------------------------------------------- what happens to a batch
 
-    invocations: int = 0
-    errors: int = 0
-    messages: int = 0
-    deleted: int = 0
-    latencies: list[float] = field(default_factory=list)
+
+@dataclass(frozen=True)
+class Settlement:
+    """Which messages of a batch the event source deletes, and why the others stay."""
+
+    delete: list[str]
+    note: str | None = None
+    warn: bool = False
+
+
+def batch_item_failures(result: Any, message_ids: Sequence[str]) -> list[str] | None:
+    """The message ids a ReportBatchItemFailures response keeps, or None if the response is invalid.
+
+    Lambda's rules: a null or empty response, or a null or empty `batchItemFailures`, is a
+    complete success; an entry without `itemIdentifier`, with an empty one, or with an id
+    that is not in the batch makes the whole batch fail, as does a response that is not an
+    object.
+    """
+    if result is None:
+        return []
+    if not isinstance(result, dict):
+        return None
+    failures = result.get("batchItemFailures")
+    if failures is None:
+        return []
+    if not isinstance(failures, list):
+        return None
+    kept: list[str] = []
+    for entry in failures:
+        identifier = entry.get("itemIdentifier") if isinstance(entry, dict) else None
+        if not isinstance(identifier, str) or identifier not in message_ids:
+            return None
+        kept.append(identifier)
+    return kept
+
+
+def settle(invocation: Invocation, message_ids: Sequence[str], report_batch_item_failures: bool) -> Settlement:
+    """What Lambda's SQS event source mapping does with a batch after this invocation."""
+    if invocation.failed:
+        return Settlement([], f"invocation {invocation.status}: the whole batch returns to the queue", warn=True)
+    if not report_batch_item_failures:
+        failures = invocation.result.get("batchItemFailures") if isinstance(invocation.result, dict) else None
+        note = None
+        if failures:
+            note = (
+                "the handler returned batchItemFailures but the mapping has no ReportBatchItemFailures: "
+                "Lambda ignores them and deletes the whole batch"
+            )
+        return Settlement(list(message_ids), note, warn=note is not None)
+    kept = batch_item_failures(invocation.result, message_ids)
+    if kept is None:
+        return Settlement([], "invalid batchItemFailures response: the whole batch returns to the queue", warn=True)
+    note = f"{len(kept)} of {len(message_ids)} messages reported failed; they return to the queue" if kept else None
+    return Settlement([m for m in message_ids if m not in set(kept)], note)
+
+
+# ---------------------------------------------------------------- how a function is invoked
+
+
+class Function(Protocol):
+    """Something that invokes one Lambda function and reports the outcome."""
+
+    spec: FunctionSpec
+
+    def invoke(self, event: dict[str, Any]) -> Invocation: ...
+
+    @property
+    def warm(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessFunction:
+    """Calls the handler in the calling thread (the test suite's mode; no isolation, no kill)."""
+
+    def __init__(self, spec: FunctionSpec, handler: Callable[[dict[str, Any], Any], Any]) -> None:
+        self.spec, self.handler = spec, handler
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        context = LambdaContext(
+            self.spec.name, self.spec.memory_mb, max_runtime_ms=int(self.spec.timeout_seconds * 1000)
+        )
+        request_id = context.aws_request_id = str(uuid.uuid4())
+        started = time.monotonic()
+        try:
+            result = self.handler(event, context)
+        except Exception as exc:  # noqa: BLE001 - a failed invocation, reported like Lambda's
+            return Invocation(
+                "error", request_id, (time.monotonic() - started) * 1000, None, type(exc).__name__, str(exc)
+            )
+        return Invocation("ok", request_id, (time.monotonic() - started) * 1000, result)
+
+    @property
+    def warm(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+class SandboxFunction:
+    """Invokes the handler in the function's own sandboxes (`devtools/sandbox.py`)."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self.pool = SandboxPool(spec)
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        return self.pool.invoke(event)
+
+    @property
+    def warm(self) -> int:
+        return self.pool.warm
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+# ---------------------------------------------------------------- event sources
 
 
 class QueuePoller:
-    """Polls one queue and invokes its handler within the concurrency limit."""
+    """Polls one queue and invokes its function within the concurrency limit."""
 
     def __init__(
-        self, source: SQSEventConfig, handler: Callable[[dict[str, Any], Any], Any], concurrency: int, wait_seconds: int
+        self,
+        source: SQSEventConfig,
+        function: Function,
+        stats: FunctionStats,
+        concurrency: int,
+        wait_seconds: int,
+        report_batch_item_failures: bool,
     ) -> None:
         assert source.queue, "queue_arn sources are not supported locally"
-        self.source, self.handler, self.wait_seconds = source, handler, wait_seconds
+        self.source, self.function, self.stats, self.wait_seconds = source, function, stats, wait_seconds
+        self.report_batch_item_failures = report_batch_item_failures
         self.concurrency = max(1, concurrency)
         self.queue_name = source.queue
         self.url, self.arn = queue_url(source.queue), queue_arn(source.queue)
         self.region = client("sqs").meta.region_name
-        self.stats = SourceStats()
+        self.deleted = 0
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"lambda-{source.name}")
         self._stop = threading.Event()
@@ -97,12 +232,15 @@ class QueuePoller:
         self._stop.set()
         self._thread.join(timeout=self.wait_seconds + 5)
         self._pool.shutdown(wait=True)
+        self.function.close()
 
     def _poll(self) -> None:
         sqs = client("sqs")
         while not self._stop.is_set():
-            if not self._slots.acquire(timeout=0.5):
-                continue
+            if not self._slots.acquire(blocking=False):
+                self.stats.throttled()  # every concurrency slot is busy: the mapping waits
+                if not self._slots.acquire(timeout=0.5):
+                    continue
             try:
                 messages = sqs.receive_message(
                     QueueUrl=self.url,
@@ -123,24 +261,26 @@ class QueuePoller:
             self._pool.submit(self._invoke, messages)
 
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
-        event = {"Records": [lambda_record(m, self.arn, self.region) for m in messages]}
-        context = LambdaContext(self.source.name, 1024, max_runtime_ms=900_000)
-        context.aws_request_id = str(uuid.uuid4())
-        started = time.perf_counter()
         try:
-            result = self.handler(event, context)
-        except Exception as exc:  # noqa: BLE001 - a failed invocation leaves the batch in the queue
-            self.stats.errors += 1
-            log.info("invocation of %s failed (%s); batch left in the queue", self.source.name, exc)
-        else:
-            # ReportBatchItemFailures: the listed messages stay in the queue (minimal; see issue 16).
-            kept = {f["itemIdentifier"] for f in (result or {}).get("batchItemFailures", [])}
-            done = [m["ReceiptHandle"] for m in messages if m["MessageId"] not in kept]
-            self.stats.deleted += delete_messages(self.queue_name, done)
+            event = {"Records": [lambda_record(m, self.arn, self.region) for m in messages]}
+            invocation = self.function.invoke(event)
+            self.stats.record(invocation)
+            ids = [m["MessageId"] for m in messages]
+            outcome = settle(invocation, ids, self.report_batch_item_failures)
+            if outcome.note:
+                log.log(
+                    logging.WARNING if outcome.warn else logging.INFO,
+                    "%s: %s (%s)",
+                    self.source.name,
+                    outcome.note,
+                    invocation.error_message or invocation.status,
+                )
+            handles = [m["ReceiptHandle"] for m in messages if m["MessageId"] in set(outcome.delete)]
+            if handles:
+                self.deleted += delete_messages(self.queue_name, handles)
+        except Exception:
+            log.exception("%s: the batch could not be settled; it returns to the queue", self.source.name)
         finally:
-            self.stats.invocations += 1
-            self.stats.messages += len(messages)
-            self.stats.latencies.append(time.perf_counter() - started)
             with self._lock:
                 self.in_flight -= 1
             self._slots.release()
@@ -165,14 +305,11 @@ def scheduled_event(rule: str, region: str) -> dict[str, Any]:
 
 
 class SchedulePoller:
-    """Invokes one scheduled handler at its rate."""
+    """Invokes one scheduled function at its rate (one invocation at a time)."""
 
-    def __init__(
-        self, source: ScheduledEventConfig, handler: Callable[[dict[str, Any], Any], Any], every: float
-    ) -> None:
-        self.source, self.handler, self.every = source, handler, every
+    def __init__(self, source: ScheduledEventConfig, function: Function, stats: FunctionStats, every: float) -> None:
+        self.source, self.function, self.stats, self.every = source, function, stats, every
         self.region = client("sqs").meta.region_name
-        self.invocations = self.errors = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"schedule-{source.name}", daemon=True)
 
@@ -189,23 +326,24 @@ class SchedulePoller:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=self.function.spec.timeout_seconds + 5)
+        self.function.close()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.every):
-            context = LambdaContext(self.source.name, 256, max_runtime_ms=60_000)
-            context.aws_request_id = str(uuid.uuid4())
-            try:
-                result = self.handler(scheduled_event(self.source.name, self.region), context)
-                log.info("%s: %s", self.source.name, result)
-            except Exception:
-                self.errors += 1
-                log.exception("scheduled invocation of %s failed", self.source.name)
-            self.invocations += 1
+            invocation = self.function.invoke(scheduled_event(self.source.name, self.region))
+            self.stats.record(invocation)
+            if invocation.failed:
+                log.error("scheduled invocation of %s failed: %s", self.source.name, invocation.error_message)
+            else:
+                log.info("%s: %s", self.source.name, invocation.result)
+
+
+# ---------------------------------------------------------------- the runner
 
 
 class EventSourceRunner:
-    """Every SQS event source of a Chalice app, polled locally."""
+    """Every SQS event source (and optionally every schedule) of a Chalice app, run locally."""
 
     def __init__(
         self,
@@ -215,31 +353,79 @@ class EventSourceRunner:
         only: set[str] | None = None,
         schedules: bool = False,
         schedule_seconds: float | None = None,
+        sandboxes: bool = False,
+        limits: dict[str, dict[str, float]] | None = None,
     ) -> None:
         app: Chalice = app_module.app
+        settings = get_settings()
+        self.stats = RuntimeStats()
         self.pollers: dict[str, QueuePoller] = {}
         self.schedules: dict[str, SchedulePoller] = {}
+        self.sandboxes = sandboxes
         for source in app.event_sources:
             if only and source.name not in only:
                 continue
-            handler = getattr(app_module, source.handler_string.rsplit(".", 1)[-1])
+            is_queue = isinstance(source, SQSEventConfig)
+            if not is_queue and not (isinstance(source, ScheduledEventConfig) and schedules):
+                continue
+            handler_name = source.handler_string.rsplit(".", 1)[-1]
+            module_name = getattr(app_module, "__name__", "app")  # sandboxes import the app module by name
+            spec = self._spec(source.name, module_name, handler_name, settings.stage, limits or {})
+            function: Function = (
+                SandboxFunction(spec) if sandboxes else InProcessFunction(spec, getattr(app_module, handler_name))
+            )
             if isinstance(source, SQSEventConfig):
                 limit = (concurrency or {}).get(source.name) or source.maximum_concurrency or 1
-                self.pollers[source.name] = QueuePoller(source, handler, limit, wait_seconds)
-            elif isinstance(source, ScheduledEventConfig) and schedules:
+                stats = FunctionStats(source.queue, source.batch_size, limit, spec.timeout_seconds, spec.memory_mb)
+                stats.warm = lambda f=function: f.warm  # type: ignore[misc]
+                self.stats.add(source.name, stats)
+                self.pollers[source.name] = QueuePoller(
+                    source, function, stats, limit, wait_seconds, settings.report_batch_item_failures
+                )
+            elif isinstance(source, ScheduledEventConfig):
                 every = schedule_seconds or SchedulePoller.interval(source)
-                self.schedules[source.name] = SchedulePoller(source, handler, every)
+                stats = FunctionStats(None, None, 1, spec.timeout_seconds, spec.memory_mb)
+                stats.warm = lambda f=function: f.warm  # type: ignore[misc]
+                self.stats.add(source.name, stats)
+                self.schedules[source.name] = SchedulePoller(source, function, stats, every)
+
+    @staticmethod
+    def _spec(name: str, module: str, handler: str, stage: str, limits: dict[str, dict[str, float]]) -> FunctionSpec:
+        configured = function_limits(name, stage)
+        spec = FunctionSpec(name, module, handler, float(configured.timeout_seconds), configured.memory_mb)
+        override = limits.get(name, {})
+        return replace(
+            spec,
+            timeout_seconds=float(override.get("timeout", spec.timeout_seconds)),
+            memory_mb=int(override.get("memory", spec.memory_mb)),
+        )
+
+    def describe(self) -> list[str]:
+        """One line per function: its source, batch size, concurrency, timeout and memory."""
+        lines = []
+        for name, stats in self.stats.functions.items():
+            source = f"queue {stats.queue}" if stats.queue else f"every {self.schedules[name].every:.0f} s"
+            batch = f"batch {stats.batch_size}, " if stats.batch_size else ""
+            lines.append(
+                f"{name}: {source}, {batch}max concurrency {stats.max_concurrency}, "
+                f"timeout {stats.timeout_seconds:g} s, memory {stats.memory_mb} MB"
+            )
+        return lines
 
     def start(self) -> EventSourceRunner:
-        for component in (*self.pollers.values(), *self.schedules.values()):
-            component.start()
+        for poller in self.pollers.values():
+            poller.start()
+        for schedule in self.schedules.values():
+            schedule.start()
         return self
 
     def stop(self) -> None:
         for poller in self.pollers.values():
-            poller._stop.set()
-        for component in (*self.schedules.values(), *self.pollers.values()):
-            component.stop()
+            poller._stop.set()  # every poller stops receiving at once, then each drains
+        for schedule in self.schedules.values():
+            schedule.stop()
+        for poller in self.pollers.values():
+            poller.stop()
 
     def __enter__(self) -> EventSourceRunner:
         return self.start()
@@ -248,41 +434,52 @@ class EventSourceRunner:
         self.stop()
 
 
+def _pairs(items: list[str]) -> dict[str, str]:
+    return dict(item.split("=", 1) for item in items)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Run the app's SQS handlers against their queues.")
+    parser = argparse.ArgumentParser(description="Run the app's SQS and scheduled handlers locally, as Lambda would.")
     parser.add_argument("--app", default="app", help="module holding the Chalice app")
+    parser.add_argument("--only", action="append", default=[], help="run only this function (repeatable)")
     parser.add_argument("--concurrency", action="append", default=[], help="NAME=N, e.g. media_worker=2")
+    parser.add_argument("--timeout", action="append", default=[], help="NAME=SECONDS, overrides the stage's")
+    parser.add_argument("--memory", action="append", default=[], help="NAME=MB, overrides the stage's")
     parser.add_argument("--wait-seconds", type=int, default=5)
+    parser.add_argument("--in-process", action="store_true", help="call handlers in threads, not sandboxes")
+    parser.add_argument("--stats-port", type=int, default=0, help="serve GET /stats here (0: any free port)")
     parser.add_argument(
         "--schedule-seconds", type=float, default=60.0, help="run scheduled handlers this often (0: at their rate)"
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    overrides = {k: int(v) for k, v in (item.split("=", 1) for item in args.concurrency)}
+    limits: dict[str, dict[str, float]] = {}
+    for key, values in (("timeout", args.timeout), ("memory", args.memory)):
+        for name, value in _pairs(values).items():
+            limits.setdefault(name, {})[key] = float(value)
     runner = EventSourceRunner(
         importlib.import_module(args.app),
-        overrides,
+        {k: int(v) for k, v in _pairs(args.concurrency).items()},
         args.wait_seconds,
+        only=set(args.only) or None,
         schedules=True,
         schedule_seconds=args.schedule_seconds or None,
+        sandboxes=not args.in_process,
+        limits=limits,
     )
+    server = StatsServer(runner.stats, args.stats_port).start()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with runner:
-        for name, poller in runner.pollers.items():
-            log.info(
-                "polling %s for %s (batch %d, concurrency %d)",
-                poller.queue_name,
-                name,
-                poller.source.batch_size,
-                poller.concurrency,
-            )
-        for name, schedule in runner.schedules.items():
-            log.info("invoking %s every %.0f s", name, schedule.every)
+        mode = "in-process" if args.in_process else "sandboxes"
+        for line in runner.describe():
+            log.info("%s (%s)", line, mode)
+        log.info("runtime counters at %s", server.url)
         try:
             stop.wait()
         except KeyboardInterrupt:
             pass
+    server.stop()
 
 
 if __name__ == "__main__":

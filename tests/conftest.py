@@ -40,6 +40,9 @@ TEST_ENV = {
     "DEFAULT_MAX_RECEIVE_COUNT": "5",
     "MEDIA_MAX_CONCURRENCY": "2",
     "DEFAULT_MAX_CONCURRENCY": "10",
+    # Direct uploads: a short URL lifetime so a test can watch an upload expire.
+    "UPLOAD_TTL_SECONDS": "20",
+    "UPLOAD_EXPIRY_MARGIN_SECONDS": "2",
 }
 
 

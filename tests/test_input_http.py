@@ -36,9 +36,6 @@ def _fields(body: Any) -> list[str]:
 
 def _raw(api: Any, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
     """Status, headers and JSON body of a request (the `api` helpers answer status and body only)."""
-    if not hasattr(api, "request"):  # Chalice's in-process client (before the local gateway)
-        answer = api.client.http.request(method, path, headers=headers or {}, body=b"")
-        return answer.status_code, answer.headers, json.loads(answer.body) if answer.body else None
     response = api.request(method, path, headers or {}, b"")
     return response.status_code, response.headers, response.json() if response.content else None
 
@@ -266,8 +263,6 @@ def test_key_store_outage_makes_the_authorizer_raise_503(faults: Any) -> None:
 def test_key_store_outage_answers_503_over_http(api: Any, faults: Any) -> None:
     from chalicelib import auth
 
-    if not hasattr(api, "request"):
-        pytest.skip("needs the local API Gateway (an authorizer exception is its AUTHORIZER_FAILURE)")
     api.keys["never-seen"] = f"unseen-{uuid.uuid4().hex}"  # not in any authorizer cache
     auth.forget_cached_keys()
     faults.add(service="ssm", action="GetParameter", code="ServiceUnavailable", status=503)

@@ -280,7 +280,7 @@ def test_gateway_responses_answer_in_the_one_error_shape(template: dict[str, Any
         assert set(rendered) == {"error", "message", "fields"} and rendered["fields"] == [], kind
         assert rendered["error"] == code and rendered["message"], kind
         headers = response["responseParameters"]
-        if status in ("503", "504", "429"):
+        if status in ("503", "429"):
             assert headers["gatewayresponse.header.Retry-After"] == f"'{RETRY_AFTER_SECONDS}'", kind
     assert responses["UNAUTHORIZED"]["responseParameters"]["gatewayresponse.header.WWW-Authenticate"] == "'Bearer'"
 
@@ -304,3 +304,37 @@ def test_chalice_deploy_gets_the_same_gateway_responses(aws: Any) -> None:
         assert [s["stageName"] for s in gateway.get_stages(restApiId=api_id)["item"]] == ["api"]
     finally:
         gateway.delete_rest_api(restApiId=api_id)
+
+
+def test_bucket_sends_upload_events_to_the_media_queue_without_a_dependency_cycle(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    bucket = resources["MediaBucket"]
+    (notification,) = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Queue"] == {"Fn::GetAtt": ["MediaQueue", "Arn"]}
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "uploads/"}]
+    # S3 checks the queue policy when the notification is created: policy first, and the policy
+    # names the bucket by a string ARN, so bucket → policy → queue has no cycle.
+    assert bucket["DependsOn"] == ["MediaUploadEventsQueuePolicy"]
+    policy = resources["MediaUploadEventsQueuePolicy"]["Properties"]
+    assert "MediaBucket" not in json.dumps(policy)
+    (statement,) = policy["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::bookshelf-dev-media"
+    }
+    assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    (rule,) = bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["Prefix"] == "uploads/" and rule["ExpirationInDays"] == 1
+    assert bucket["Properties"]["CorsConfiguration"]["CorsRules"][0]["AllowedMethods"] == ["POST"]
+
+
+def test_upload_permissions_are_scoped_to_the_uploads_prefix() -> None:
+    def statements(name: str) -> list[dict[str, Any]]:
+        return json.loads((ROOT / ".chalice" / name).read_text())["Statement"]
+
+    uploads = "arn:aws:s3:::bookshelf-*-media/uploads/*"
+    api = [s for s in statements("policy-api.json") if uploads in s["Resource"]]
+    assert [(s["Action"], s["Resource"]) for s in api] == [(["s3:PutObject"], [uploads])]  # signs the POST policy
+    worker = [s for s in statements("policy-media-worker.json") if uploads in s["Resource"]]
+    assert [(s["Action"], s["Resource"]) for s in worker] == [(["s3:GetObject", "s3:DeleteObject"], [uploads])]

@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from chalicelib import upload_events
+
 ENVELOPE_VERSION = 1
 MAX_ENVELOPE_BYTES = 256 * 1024
 
@@ -76,6 +78,9 @@ def identity(body: str, message_id: str) -> tuple[str, str]:
 
     Falls back to `sqs-<message id>` and `<unreadable>`, so every message can get a record.
     """
+    s3_upload = upload_events.identity(body)  # an S3 notification of a direct upload
+    if s3_upload is not None:
+        return s3_upload
     try:
         data = json.loads(body)
     except (TypeError, ValueError):

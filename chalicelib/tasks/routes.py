@@ -6,6 +6,8 @@ DEFAULT_QUEUE = "default"
 
 TASK_ROUTES: dict[str, str] = {
     "covers.resize": "media",
+    "covers.ingest_upload": "media",  # S3 sends these to the media queue itself
+    "covers.ingest_uploads": "media",
 }
 
 

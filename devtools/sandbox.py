@@ -1,0 +1,363 @@
+"""Local Lambda execution environments: one worker process per concurrency slot.
+
+Why processes of our own (`subprocess` + a socket from `multiprocessing.Pipe`) rather than
+`multiprocessing.Process`: a sandbox must start as a fresh interpreter that imports the app
+(fork would inherit the runner's imports, clients and threads, so there would be no cold
+start and module state would leak between functions), it must be killable at its deadline
+without harming the runner, and its events and answers must be JSON, as Lambda's are. A
+`python -m devtools.sandbox_worker` child with an inherited socket and length-prefixed JSON
+gives exactly that; multiprocessing's spawn mode would add pickling of arbitrary objects
+and hide the child's command line and environment, which is the function's configuration.
+
+Limits, checked by the runner side while it waits for the answer:
+- timeout: at the function's deadline the process is killed (SIGKILL) and the invocation
+  is a timeout error, logged like Lambda's `Task timed out after N.NN seconds`;
+- memory: the process's resident set size is sampled every `WATCH_SECONDS` and its peak
+  (`ru_maxrss`) is read after each invocation; above `memory_mb` the process is killed and
+  the invocation is an out-of-memory error. RSS, not RLIMIT_AS, is the measure because a
+  Python process's virtual size is no guide to its use: importing the app costs 58 MB of
+  virtual memory for 52 MB resident, but ten threads add 750 MB of virtual memory (stacks
+  and malloc arenas) and no resident memory. RLIMIT_AS is still set, at `memory_mb` +
+  `ADDRESS_SPACE_MARGIN_MB`, only as a backstop against one huge allocation.
+A crash (segfault, `os._exit`, a kill from outside) fails that invocation only; the next
+invocation gets a fresh sandbox (a cold start).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from multiprocessing import Pipe
+from multiprocessing.connection import Connection
+from typing import Any, Literal
+
+from devtools.stage import ROOT
+
+log = logging.getLogger("devtools.sandbox")
+
+WATCH_SECONDS = 0.025
+INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit for the init phase of an on-demand function
+ADDRESS_SPACE_MARGIN_MB = 4096
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+Status = Literal["ok", "error", "timeout", "crash", "oom"]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    """What a sandbox runs: the handler, its name and its limits."""
+
+    name: str
+    app_module: str
+    handler: str
+    timeout_seconds: float
+    memory_mb: int
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Invocation:
+    """The outcome of one invocation, as the event source sees it."""
+
+    status: Status
+    request_id: str
+    duration_ms: float
+    result: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    max_memory_mb: int | None = None
+    init_ms: float | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Lambda reports a function error (the event source keeps the batch)."""
+        return self.status != "ok"
+
+
+def report(spec: FunctionSpec, invocation: Invocation) -> None:
+    """Log the invocation as Lambda's REPORT line (and its timeout or crash line)."""
+    if invocation.status == "timeout":
+        log.error(
+            "%s %s Task timed out after %.2f seconds",
+            spec.name,
+            invocation.request_id,
+            invocation.duration_ms / 1000,
+        )
+    elif invocation.status in ("crash", "oom"):
+        log.error("%s %s %s: %s", spec.name, invocation.request_id, invocation.error_type, invocation.error_message)
+    init = f" Init Duration: {invocation.init_ms:.2f} ms" if invocation.init_ms is not None else ""
+    used = f" Max Memory Used: {invocation.max_memory_mb} MB" if invocation.max_memory_mb is not None else ""
+    log.info(
+        "%s REPORT RequestId: %s Duration: %.2f ms Memory Size: %d MB%s%s Status: %s",
+        spec.name,
+        invocation.request_id,
+        invocation.duration_ms,
+        spec.memory_mb,
+        used,
+        init,
+        invocation.status,
+    )
+
+
+def _rss_bytes(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/statm") as statm:
+            return int(statm.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class Sandbox:
+    """One execution environment: a worker process that serves invocations one at a time."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
+        self.invocations = 0
+        self.initialized = False
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def _spawn(self) -> None:
+        """Start the worker process (it imports the app: the cold start)."""
+        parent, child = Pipe(duplex=True)
+        env = {
+            **os.environ,
+            **self.spec.env,
+            "AWS_LAMBDA_FUNCTION_NAME": self.spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(self.spec.memory_mb),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "devtools.sandbox_worker",
+            "--fd",
+            str(child.fileno()),
+            "--app",
+            self.spec.app_module,
+            "--handler",
+            self.spec.handler,
+            "--function-name",
+            self.spec.name,
+            "--memory-mb",
+            str(self.spec.memory_mb),
+            "--address-space-mb",
+            str(self.spec.memory_mb + ADDRESS_SPACE_MARGIN_MB),
+        ]
+        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, pass_fds=(child.fileno(),))
+        child.close()
+        self._conn = parent
+
+    def _wait_ready(self, seconds: float) -> dict[str, Any] | None:
+        """The init answer, {} if none came within `seconds`, or None if the process died."""
+        assert self._conn is not None
+        try:
+            if not self._conn.poll(max(0.0, seconds)):
+                return {}
+            return dict(json.loads(self._conn.recv_bytes()))
+        except (EOFError, OSError):
+            return None
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        """Run one invocation within the function's timeout and memory."""
+        request_id = str(uuid.uuid4())
+        init_ms: float | None = None
+        started = time.monotonic()
+        deadline = started + self.spec.timeout_seconds
+        if self.proc is None:
+            self._spawn()
+            ready = self._wait_ready(INIT_TIMEOUT_SECONDS)
+            slow_init = ready == {}
+            if slow_init:  # Lambda retries a slow init inside the invocation, under the function's timeout
+                started = time.monotonic()
+                deadline = started + self.spec.timeout_seconds
+                ready = self._wait_ready(self.spec.timeout_seconds)
+                if ready == {}:
+                    return self._timed_out(request_id, started, None)
+            if ready is None or ready.get("type") != "ready":
+                return self._died(request_id, started, ready)
+            init_ms = float(ready["init_ms"])
+            self.initialized = True
+            if not slow_init:  # the invocation starts after a normal init
+                started = time.monotonic()
+                deadline = started + self.spec.timeout_seconds
+        assert self._conn is not None and self.proc is not None
+        remaining_ms = int((deadline - time.monotonic()) * 1000)
+        try:
+            self._conn.send_bytes(
+                json.dumps({"event": event, "request_id": request_id, "remaining_ms": remaining_ms}).encode()
+            )
+        except OSError:
+            return self._died(request_id, started, None, init_ms)
+        limit = self.spec.memory_mb * 1024 * 1024
+        self.invocations += 1
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return self._timed_out(request_id, started, init_ms)
+            try:
+                answered = self._conn.poll(min(left, WATCH_SECONDS))
+                answer = json.loads(self._conn.recv_bytes()) if answered else None
+            except (EOFError, OSError):
+                return self._died(request_id, started, None, init_ms)
+            if answer is not None:
+                return self._answered(answer, request_id, started, init_ms)
+            rss = _rss_bytes(self.proc.pid)
+            if rss is not None and rss > limit:
+                return self._out_of_memory(request_id, started, init_ms, rss)
+
+    def _answered(self, answer: dict[str, Any], request_id: str, started: float, init_ms: float | None) -> Invocation:
+        duration = (time.monotonic() - started) * 1000
+        peak = int(answer.get("max_rss_kb", 0)) * 1024
+        if peak > self.spec.memory_mb * 1024 * 1024:  # a peak between two samples
+            return self._out_of_memory(request_id, started, init_ms, peak)
+        used = peak // (1024 * 1024)
+        if answer.get("type") == "result":
+            return Invocation("ok", request_id, duration, answer.get("result"), max_memory_mb=used, init_ms=init_ms)
+        return Invocation(
+            "error",
+            request_id,
+            duration,
+            error_type=answer.get("errorType"),
+            error_message=answer.get("errorMessage"),
+            max_memory_mb=used,
+            init_ms=init_ms,
+        )
+
+    def _timed_out(self, request_id: str, started: float, init_ms: float | None) -> Invocation:
+        self.kill()
+        return Invocation(
+            "timeout",
+            request_id,
+            (time.monotonic() - started) * 1000,
+            error_type="Sandbox.Timedout",
+            error_message=f"Task timed out after {self.spec.timeout_seconds:.2f} seconds",
+            init_ms=init_ms,
+        )
+
+    def _out_of_memory(self, request_id: str, started: float, init_ms: float | None, rss: int) -> Invocation:
+        self.kill()
+        return Invocation(
+            "oom",
+            request_id,
+            (time.monotonic() - started) * 1000,
+            error_type="Runtime.OutOfMemory",
+            error_message=f"Runtime exited with error: memory use {rss // (1024 * 1024)} MB exceeded the "
+            f"function's {self.spec.memory_mb} MB",
+            max_memory_mb=self.spec.memory_mb,
+            init_ms=init_ms,
+        )
+
+    def _died(
+        self, request_id: str, started: float, answer: dict[str, Any] | None, init_ms: float | None = None
+    ) -> Invocation:
+        """The process ended (or failed its init) before answering."""
+        if answer is not None and answer.get("type") == "error":  # init error: import failed or timed out
+            self.kill()
+            return Invocation(
+                "error",
+                request_id,
+                (time.monotonic() - started) * 1000,
+                error_type=answer.get("errorType"),
+                error_message=answer.get("errorMessage"),
+                init_ms=init_ms,
+            )
+        code = self.proc.wait() if self.proc else None
+        self.kill()
+        how = f"signal: {_signal_name(-code)}" if code is not None and code < 0 else f"exit status {code}"
+        return Invocation(
+            "crash",
+            request_id,
+            (time.monotonic() - started) * 1000,
+            error_type="Runtime.ExitError",
+            error_message=f"Runtime exited with error: {how}",
+            init_ms=init_ms,
+        )
+
+    def kill(self) -> None:
+        """End the process now (it is never reused after this)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        if self.proc is not None:
+            self.proc.wait()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def stop(self) -> None:
+        """End an idle sandbox: closing its connection makes the worker loop return."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name.removeprefix("SIG").lower()
+    except ValueError:
+        return str(number)
+
+
+class SandboxPool:
+    """The execution environments of one function: warm ones are reused, dead ones replaced."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self._idle: list[Sandbox] = []
+        self._busy: set[Sandbox] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def invoke(self, event: dict[str, Any]) -> Invocation:
+        """Invoke the function in a warm sandbox, or a new one (a cold start)."""
+        with self._lock:
+            sandbox = self._idle.pop() if self._idle else Sandbox(self.spec)
+            self._busy.add(sandbox)
+        invocation = sandbox.invoke(event)
+        report(self.spec, invocation)
+        with self._lock:
+            self._busy.discard(sandbox)
+            if sandbox.alive and not self._closed:
+                self._idle.append(sandbox)
+            else:
+                sandbox.kill()
+        if invocation.status == "crash":
+            log.warning("%s: sandbox %s died; the next invocation gets a fresh one", self.spec.name, sandbox.pid)
+        return invocation
+
+    @property
+    def warm(self) -> int:
+        """Sandboxes that have finished their init and are alive (idle or busy)."""
+        with self._lock:
+            return sum(1 for s in (*self._idle, *self._busy) if s.initialized and s.alive)
+
+    def close(self) -> None:
+        """Stop every idle sandbox; busy ones are killed when their invocation returns."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for sandbox in idle:
+            sandbox.stop()

@@ -1,0 +1,143 @@
+"""`make run` as a user meets it: a supervised stack whose state survives restarts.
+
+Starts `python -m devtools.local` (what `make run` runs) as a real process with free ports
+and a private state directory, kills its parts with SIGKILL, restarts it, and starts it
+with FRESH=1. It uses its own emulator, not the test session's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from conftest import TEST_ENV
+from helpers import b64, eventually, jpeg_bytes
+
+from devtools.emulator import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SESSION_ONLY = {*TEST_ENV, "AWS_ENDPOINT_URL", "RESOURCE_PREFIX"}
+
+
+class MakeRun:
+    """One `make run` process (and its children) on the given ports and state directory."""
+
+    def __init__(self, state_dir: Path, api_port: int, emulator_port: int, fresh: bool = False) -> None:
+        self.state_dir, self.base = state_dir, f"http://127.0.0.1:{api_port}"
+        env = {k: v for k, v in os.environ.items() if k not in SESSION_ONLY}
+        env.update(
+            API_PORT=str(api_port),
+            EMULATOR_PORT=str(emulator_port),
+            LOCAL_STATE_DIR=str(state_dir),
+            FRESH="1" if fresh else "0",
+        )
+        self.log = tempfile.NamedTemporaryFile(prefix="make-run-", suffix=".log", delete=False)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "devtools.local"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        try:
+            eventually(self.up, timeout=180, interval=0.5, what="the API under make run")
+            self.key = (state_dir / "api-key").read_text().strip()
+        except BaseException:
+            self.stop()  # never leave a stack running behind a failed start
+            raise
+
+    def up(self) -> bool:
+        try:
+            return requests.get(f"{self.base}/books", timeout=5).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def pids(self) -> dict[str, int]:
+        return json.loads((self.state_dir / "pids.json").read_text())
+
+    def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        response = requests.request(
+            method, f"{self.base}{path}", json=body, headers={"Authorization": f"Bearer {self.key}"}, timeout=30
+        )
+        return response.status_code, response.json() if response.content else None
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Ctrl-C."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=90)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def make_run(tmp_path: Path) -> Iterator[Any]:
+    started: list[MakeRun] = []
+    ports = (free_port(), free_port())
+
+    def start(fresh: bool = False) -> MakeRun:
+        run = MakeRun(tmp_path, *ports, fresh=fresh)
+        started.append(run)
+        return run
+
+    yield start
+    for run in started:
+        run.stop()
+
+
+def _cover_ready(run: MakeRun, book_id: str) -> dict[str, Any] | None:
+    status, book = run.call("GET", f"/books/{book_id}")
+    return book if status == 200 and book["cover_status"] == "ready" else None
+
+
+def test_make_run_restarts_dead_parts_and_keeps_its_state(make_run) -> None:
+    run = make_run()
+    for line in ("media_worker", "batch 1, max concurrency 2; timeout 60 s, memory 1536 MB", "default_worker"):
+        assert line in run.output()
+
+    # SIGKILL the API: the supervisor brings it back.
+    old = run.pids()
+    os.kill(old["api"], signal.SIGKILL)
+    eventually(lambda: run.pids()["api"] != old["api"] and run.up(), timeout=60, what="the API back")
+
+    # A book whose cover is being resized when the runner is SIGKILLed: the work still completes.
+    status, created = run.call(
+        "POST", "/books", {"title": "Kept", "authors": ["Ann Author"], "cover": b64(jpeg_bytes())}
+    )
+    assert status == 202
+    book_id = created["book"]["id"]
+    os.kill(run.pids()["runner"], signal.SIGKILL)
+    eventually(lambda: run.pids()["runner"] != old["runner"], timeout=60, what="the runner back")
+    book = eventually(lambda: _cover_ready(run, book_id), timeout=180, what="the thumbnails")
+    assert "restarted" in run.output() and run.pids()["emulator"] == old["emulator"]
+
+    status, queues = run.call("GET", "/queues")
+    assert status == 200
+    runtime = {q["queue"]: q["runtime"] for q in queues["queues"]}
+    assert runtime["media"]["function"] == "media_worker" and runtime["media"]["memory_mb"] == 1536
+    assert runtime["default"]["timeout_seconds"] == 30
+
+    # Ctrl-C, then start again: the book and its thumbnails are still there.
+    run.stop()
+    assert run.proc.returncode is not None and (run.state_dir / "emulator-state.pickle").exists()
+    again = make_run()
+    status, kept = again.call("GET", f"/books/{book_id}")
+    assert status == 200 and kept["cover_status"] == "ready"
+    thumbnail = requests.get(kept["cover"]["thumbnails"]["100.jpg"]["url"], timeout=10)
+    assert thumbnail.status_code == 200 and thumbnail.content[:2] == b"\xff\xd8"
+    assert set(kept["cover"]["thumbnails"]) == set(book["cover"]["thumbnails"])
+
+    # FRESH=1: empty.
+    again.stop()
+    fresh = make_run(fresh=True)
+    assert fresh.call("GET", f"/books/{book_id}")[0] == 404
