@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test test-scale lint bench package deploy clean chromium screenshot
+.PHONY: install run test test-scale test-localstack lint bench package deploy clean chromium screenshot
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ chromium:
 # Regenerate the dashboard screenshot shown in README.md (taken by the browser tests).
 screenshot: install chromium
 	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/test_dashboard_browser.py -k screenshot
+
+# The whole suite against LocalStack, installed and run by the project (host mode, no Docker, in
+# its own venv on Python >= 3.12 under .local/localstack), DynamoDB on the embedded emulator.
+test-localstack: install
+	$(PY) -m devtools.localstack test -m "not slow"
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,4 +1,10 @@
-"""boto3 clients shared by the process (endpoint taken from AWS_ENDPOINT_URL by botocore)."""
+"""boto3 clients shared by the process.
+
+No `endpoint_url` is passed: botocore itself reads `AWS_ENDPOINT_URL_<SERVICE>` (e.g.
+`AWS_ENDPOINT_URL_DYNAMODB`) and then `AWS_ENDPOINT_URL`, so each service can have its own
+endpoint (DynamoDB on the embedded emulator, the rest on LocalStack) and, on Lambda, none
+is set and the regional endpoints are used. An explicit endpoint_url would override both.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +37,5 @@ def client(service: str) -> Any:
     return boto3.session.Session().client(
         service,
         region_name=settings.region,
-        endpoint_url=settings.endpoint_url,
         config=_OVERRIDES.get(service, _CONFIG),
     )

@@ -28,7 +28,7 @@ def utcnow() -> datetime:
 
 class _Meta:
     region = _settings.region
-    host = _settings.endpoint_url
+    host = None  # botocore reads AWS_ENDPOINT_URL_DYNAMODB, then AWS_ENDPOINT_URL (chalicelib/aws.py)
     billing_mode = "PAY_PER_REQUEST"
     connect_timeout_seconds = 5
     read_timeout_seconds = 20

@@ -20,6 +20,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chalice.constants import DEFAULT_LAMBDA_TIMEOUT
+
 from chalicelib.errors import RETRY_AFTER_SECONDS
 from devtools.stage import ROOT, stage_environment
 
@@ -46,10 +48,36 @@ def function_name(settings: Any, name: str) -> str:
     return base if name == "api_handler" else f"{base}-{name}"
 
 
+def response_types(settings: Any) -> list[str]:
+    """The event source mappings' FunctionResponseTypes that match the workers' setting."""
+    return ["ReportBatchItemFailures"] if settings.report_batch_item_failures else []
+
+
+def check_time_limits(functions: dict[str, dict[str, Any]]) -> None:
+    """Refuse a task whose `time_limit` exceeds the timeout of the function that runs it.
+
+    Imports the app, so every task module it loads is registered.
+    """
+    import app  # noqa: F401 - registers every task
+    from chalicelib.tasks.registry import registered_tasks
+
+    for task in registered_tasks().values():
+        if task.time_limit is None:
+            continue
+        worker = WORKERS[task.queue]
+        timeout = int(functions.get(worker, {}).get("lambda_timeout", DEFAULT_LAMBDA_TIMEOUT))
+        if task.time_limit > timeout:
+            raise SystemExit(
+                f"task {task.name}: time_limit {task.time_limit}s exceeds the {timeout}s timeout of {worker}, "
+                "which would kill the whole batch; lower time_limit or raise lambda_timeout"
+            )
+
+
 def function_settings(stage: str) -> dict[str, dict[str, Any]]:
     """Per-function settings of the stage (timeout, memory, policy file)."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    return config["stages"][stage].get("lambda_functions", {})
+    functions: dict[str, dict[str, Any]] = config["stages"][stage].get("lambda_functions", {})
+    return functions
 
 
 def table_resource(model: Any) -> dict[str, Any]:
@@ -474,6 +502,16 @@ def build(stage: str) -> dict[str, Any]:
     for name, logical in FUNCTIONS.items():
         # The names `chalice deploy` gives, so log groups and IAM scopes match on both paths.
         resources.setdefault(logical, {})["Properties"] = {"FunctionName": function_name(settings, name)}
+    check_time_limits(functions)
+    for worker in WORKERS.values():
+        # Deep-merged into the event chalice generates (chalice cannot set it: aws/chalice#2029);
+        # the same setting is exported to the function as REPORT_BATCH_ITEM_FAILURES, so the
+        # handler's answer and the mapping agree.
+        logical = FUNCTIONS[worker]
+        if response_types(settings):
+            resources[logical]["Properties"]["Events"] = {
+                f"{logical}SqsEventSource": {"Properties": {"FunctionResponseTypes": response_types(settings)}}
+            }
     resources["MailSenderIdentity"] = {
         "Type": "AWS::SES::EmailIdentity",
         "Properties": {"EmailIdentity": settings.mail_sender},

@@ -186,18 +186,62 @@ def settings() -> Any:
     return get_settings()
 
 
-@pytest.fixture
-def faults(endpoint: str) -> Iterator[Any]:
-    """Fault injection at the embedded emulator (skipped against LocalStack)."""
-    from devtools.emulator import FaultClient
-
+def _is_emulator(endpoint: str) -> bool:
     try:
-        emulated = requests.get(f"{endpoint}/_emulator/health", timeout=2).ok
+        return requests.get(f"{endpoint}/_emulator/health", timeout=2).ok
     except requests.RequestException:
-        emulated = False
-    if not emulated:
-        pytest.skip("fault injection needs the embedded emulator")
-    client = FaultClient(endpoint)
+        return False
+
+
+class ServiceFaults:
+    """Fault injection at the embedded emulator, for the services it serves.
+
+    Each service may have its own endpoint (AWS_ENDPOINT_URL_<SERVICE>, e.g. DynamoDB on the
+    emulator and the rest on LocalStack): a rule for a service served elsewhere skips the test.
+    """
+
+    def __init__(self) -> None:
+        from chalicelib.aws import client
+
+        self._client = client
+        self._emulators: dict[str, bool] = {}
+
+    def _endpoint(self, service: str) -> str:
+        endpoint = str(self._client(service).meta.endpoint_url)
+        if endpoint not in self._emulators:
+            self._emulators[endpoint] = _is_emulator(endpoint)
+        return endpoint
+
+    def _fault_client(self, service: str) -> Any:
+        from devtools.emulator import FaultClient
+
+        endpoint = self._endpoint(service)
+        if not self._emulators[endpoint]:
+            pytest.skip(f"fault injection for {service} needs the embedded emulator; {service} is served by {endpoint}")
+        return FaultClient(endpoint)
+
+    def _all(self) -> list[Any]:
+        from devtools.emulator import FaultClient
+
+        return [FaultClient(endpoint) for endpoint, emulated in self._emulators.items() if emulated]
+
+    def add(self, **spec: Any) -> dict[str, Any]:
+        return self._fault_client(str(spec["service"])).add(**spec)
+
+    def clear(self) -> None:
+        for fault_client in self._all():
+            fault_client.clear()
+
+    def listing(self) -> list[dict[str, Any]]:
+        return [fault for fault_client in self._all() for fault in fault_client.listing()]
+
+
+@pytest.fixture
+def faults() -> Iterator[ServiceFaults]:
+    """Fault injection at the embedded emulator (a test skips for a service served by LocalStack)."""
+    client = ServiceFaults()
+    for service in ("dynamodb", "sqs", "s3", "ses"):
+        client._endpoint(service)
     client.clear()
     yield client
     client.clear()

@@ -1,8 +1,11 @@
-"""`chalice deploy` for real, against an emulator of its own: functions, roles, REST API,
-event source mappings with their batch sizes and concurrency, schedule, dashboard, alarms.
+"""`chalice deploy` for real (`make deploy`'s code path): functions, roles, REST API, event
+source mappings with their batch sizes, concurrency and response types, schedule, dashboard, alarms.
 
-A separate emulator process, because moto would try to run the deployed functions (in
-Docker) as soon as a message reached a queue with an event source mapping.
+Against the endpoint the suite was given when that is not the embedded emulator (e.g. a
+LocalStack container); skipped when that endpoint lacks a service the deploy needs (host-mode
+LocalStack has no Lambda, IAM or API Gateway). With the embedded emulator, against a fresh one
+of its own, because moto would try to run the deployed functions (in Docker) as soon as a
+message reached a queue with an event source mapping.
 """
 
 from __future__ import annotations
@@ -25,13 +28,30 @@ ROOT = Path(__file__).resolve().parent.parent
 STAGE = "dev"
 
 
-@pytest.fixture(scope="module")
-def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from conftest import TEST_ENV
+def _missing_services() -> list[str]:
+    """The services chalice deploy needs that the given endpoints do not serve."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
-    from devtools.emulator import start_process
+    from chalicelib.aws import client
 
-    project = tmp_path_factory.mktemp("project")
+    probes = {
+        "lambda": lambda c: c.list_functions(MaxItems=1),
+        "iam": lambda c: c.list_roles(MaxItems=1),
+        "apigateway": lambda c: c.get_rest_apis(limit=1),
+        "events": lambda c: c.list_rules(Limit=1),
+        "cloudwatch": lambda c: c.list_dashboards(),
+        "sns": lambda c: c.list_topics(),
+    }
+    missing = []
+    for service, probe in probes.items():
+        try:
+            probe(client(service))
+        except (ClientError, BotoCoreError):
+            missing.append(service)
+    return missing
+
+
+def _copy_project(project: Path) -> None:
     shutil.copy(ROOT / "app.py", project)
     shutil.copy(ROOT / "requirements.txt", project)
     shutil.copytree(ROOT / "chalicelib", project / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
@@ -42,30 +62,76 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, A
     (ROOT / ".chalice" / "deployments").mkdir(exist_ok=True)
     (project / ".chalice" / "deployments").symlink_to(ROOT / ".chalice" / "deployments")
 
-    log = tempfile.NamedTemporaryFile(prefix="deploy-emulator-", suffix=".log", delete=False)
-    proc, endpoint = start_process(log=log)
-    prefix = f"bookshelf-deploy-{uuid.uuid4().hex[:8]}"
-    env = {k: v for k, v in os.environ.items() if k not in TEST_ENV and k not in ("STAGE", "AWS_ENDPOINT_URL")}
+
+def _deploy_env(prefix: str, endpoints: dict[str, str]) -> dict[str, str]:
+    from conftest import TEST_ENV
+
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in TEST_ENV and k != "STAGE" and not k.startswith("AWS_ENDPOINT_URL")
+    }
     env.update(
         AWS_ACCESS_KEY_ID="test",
         AWS_SECRET_ACCESS_KEY="test",
         AWS_DEFAULT_REGION="us-east-1",
         RESOURCE_PREFIX=prefix,
+        **endpoints,
     )
+    return env
+
+
+def _deploy(project: Path, env: dict[str, str], *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "devtools.deploy", "--stage", STAGE, "--project", str(project), *extra],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory, endpoint: str) -> Iterator[dict[str, Any]]:
+    from conftest import _is_emulator
+
+    from devtools.emulator import start_process
+
+    proc = None
+    if _is_emulator(endpoint):
+        log = tempfile.NamedTemporaryFile(prefix="deploy-emulator-", suffix=".log", delete=False)
+        proc, fresh = start_process(log=log)
+        endpoints, endpoint_url = {"AWS_ENDPOINT_URL": fresh}, fresh
+    else:
+        missing = _missing_services()
+        if missing:
+            pytest.skip(
+                f"the endpoint {endpoint} does not serve {', '.join(missing)}, which chalice deploy needs "
+                "(make test-localstack runs LocalStack with S3, SQS, SES, SSM, Secrets Manager, STS and "
+                "API Gateway only; the container of localstack-compose.yml serves them all)"
+            )
+        endpoints = {k: v for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL")}
+        endpoint_url = None  # botocore reads the per-service variables
+    project = tmp_path_factory.mktemp("project")
+    _copy_project(project)
+    prefix = f"bookshelf-deploy-{uuid.uuid4().hex[:8]}"
+    env = _deploy_env(prefix, endpoints)
     try:
-        run = subprocess.run(
-            [sys.executable, "-m", "devtools.deploy", "--stage", STAGE, "--endpoint", endpoint, "--project", project],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        run = _deploy(project, env)
         assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
         deployed = json.loads((project / ".chalice" / "deployed" / f"{STAGE}.json").read_text())
-        yield {"endpoint": endpoint, "prefix": prefix, "deployed": deployed, "output": run.stdout}
+        yield {
+            "endpoint_url": endpoint_url,
+            "prefix": prefix,
+            "deployed": deployed,
+            "output": run.stdout,
+            "env": env,
+            "project": project,
+        }
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        if proc is not None:
+            proc.terminate()
+            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +139,7 @@ def remote(deployment: dict[str, Any]) -> Callable[[str], Any]:
     def make(service: str) -> Any:
         return boto3.client(
             service,
-            endpoint_url=deployment["endpoint"],
+            endpoint_url=deployment["endpoint_url"],
             region_name="us-east-1",
             aws_access_key_id="test",
             aws_secret_access_key="test",
@@ -153,6 +219,46 @@ def test_dashboard_and_alarms_are_deployed(remote, deployment) -> None:
     for key in ("media", "default"):
         assert alarms[f"{prefix}-{key}-dlq-not-empty"]["Threshold"] == 0
         assert alarms[f"{prefix}-{key}-oldest-message-age"]["MetricName"] == "ApproximateAgeOfOldestMessage"
+
+
+def _worker_mappings(remote: Callable[[str], Any]) -> dict[str, dict[str, Any]]:
+    mappings = remote("lambda").list_event_source_mappings()["EventSourceMappings"]
+    found = {}
+    for name in ("media_worker", "default_worker"):
+        (mapping,) = [m for m in mappings if m["FunctionArn"].endswith(f":function:{_function_name(name)}")]
+        found[name] = mapping
+    return found
+
+
+def test_event_source_mappings_report_batch_item_failures(remote, deployment) -> None:
+    """make deploy sets the response type chalice cannot, and tells the functions the same."""
+    lam = remote("lambda")
+    for name, mapping in _worker_mappings(remote).items():
+        read_back = lam.get_event_source_mapping(UUID=mapping["UUID"])
+        assert read_back["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        variables = lam.get_function_configuration(FunctionName=_function_name(name))["Environment"]["Variables"]
+        assert variables["REPORT_BATCH_ITEM_FAILURES"] == "true"
+    assert "event source mappings verified" in deployment["output"]
+
+
+def test_deploy_check_refuses_a_mapping_without_the_response_type_and_repairs_it(remote, deployment) -> None:
+    lam, project, env = remote("lambda"), deployment["project"], deployment["env"]
+    media = _worker_mappings(remote)["media_worker"]
+    lam.update_event_source_mapping(UUID=media["UUID"], FunctionResponseTypes=[])
+    try:
+        check = _deploy(project, env, "--check")
+        assert check.returncode != 0
+        assert "do not match REPORT_BATCH_ITEM_FAILURES" in check.stderr and media["UUID"] in check.stderr
+
+        repair = _deploy(project, env, "--mappings-only")
+        assert repair.returncode == 0, repair.stderr[-3000:]
+        assert f"{_function_name('media_worker')} set to ['ReportBatchItemFailures']" in repair.stdout
+        again = _deploy(project, env, "--mappings-only")  # idempotent: nothing left to change
+        assert again.returncode == 0 and "set to" not in again.stdout
+        assert _deploy(project, env, "--check").returncode == 0
+    finally:
+        lam.update_event_source_mapping(UUID=media["UUID"], FunctionResponseTypes=["ReportBatchItemFailures"])
+    assert lam.get_event_source_mapping(UUID=media["UUID"])["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 def test_gateway_responses_are_put_after_chalice_deploy(remote) -> None:

@@ -82,9 +82,10 @@ def test_event_source_mappings_carry_batch_size_and_maximum_concurrency(template
         assert props["Queue"]["Fn::Sub"].endswith(f":{queue}")
         assert props["BatchSize"] == batch
         assert props["ScalingConfig"] == {"MaximumConcurrency": concurrency}
-        # The consumer contract: handlers delete what they handled and raise for the rest,
-        # which is right with or without this setting; chalice deploy cannot set it.
-        assert "FunctionResponseTypes" not in props
+        # The consumer contract: handlers return batchItemFailures, which only a mapping with
+        # this response type honours; the functions are told so by the same setting.
+        assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert function["Properties"]["Environment"]["Variables"]["REPORT_BATCH_ITEM_FAILURES"] == "true"
         assert f"{queue.split('-')[-1].capitalize()}Queue" in function["DependsOn"]
 
 
@@ -207,6 +208,34 @@ def test_table_definitions_match_the_emulator_tables_made_by_pynamodb(aws: Any, 
     from chalicelib.models import TaskRecord
 
     assert table_resource(TaskRecord)["Properties"]["TimeToLiveSpecification"]["AttributeName"] == ttl["AttributeName"]
+
+
+def test_response_types_follow_the_setting() -> None:
+    from types import SimpleNamespace
+
+    from devtools.infra import response_types
+
+    assert response_types(SimpleNamespace(report_batch_item_failures=True)) == ["ReportBatchItemFailures"]
+    assert response_types(SimpleNamespace(report_batch_item_failures=False)) == []
+
+
+def test_a_time_limit_beyond_the_function_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.tasks import registry
+    from devtools.infra import check_time_limits, function_settings
+
+    # Only the application's tasks (the test modules register tasks of their own), restored afterwards.
+    app_tasks = {name: t for name, t in registry._REGISTRY.items() if not name.startswith("tests.")}
+    monkeypatch.setattr(registry, "_REGISTRY", app_tasks)
+    functions = function_settings("dev")
+    check_time_limits(functions)  # the application's own tasks fit
+    timeout = functions["default_worker"]["lambda_timeout"]
+
+    @registry.task("tests.packaging.too_slow", time_limit=timeout + 1)
+    def too_slow() -> None:
+        return None
+
+    with pytest.raises(SystemExit, match=r"tests\.packaging\.too_slow: time_limit"):
+        check_time_limits(functions)
 
 
 def test_every_protected_route_runs_the_custom_authorizer(template: dict[str, Any]) -> None:

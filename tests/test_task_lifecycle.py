@@ -6,6 +6,7 @@ All over real HTTP to the emulator; faults are injected at the emulator's endpoi
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from typing import Any
 
@@ -28,6 +29,24 @@ def ok_task(value: int) -> dict[str, int]:
 @task("tests.always_transient", max_retries=2)
 def always_transient() -> None:
     raise TransientTaskError("the backend is having a bad day")
+
+
+RAN: list[str] = []
+
+
+@task("tests.expires_quickly", expires=1)
+def expires_quickly(marker: str) -> None:
+    RAN.append(marker)
+
+
+@task("tests.needs_a_minute", time_limit=60)
+def needs_a_minute(marker: str) -> None:
+    RAN.append(marker)
+
+
+@task("tests.only_retries_key_errors", autoretry_for=(KeyError,))
+def only_retries_key_errors() -> None:
+    raise ValueError("not a key error")
 
 
 def _dlq_reason(queue: Any, task_id: str) -> str | None:
@@ -200,11 +219,9 @@ def _queue_empty(name: str) -> bool:
     return _queued(name) == 0
 
 
-def test_handler_deletes_what_it_handled_and_raises_for_the_rest(paused_workers, app_module, aws, settings) -> None:
-    from chalice.local import LambdaContext
-
+def _one_good_one_failing_batch(aws: Any, settings: Any) -> tuple[dict[str, Any], Envelope, Envelope]:
+    """Receive a Lambda-shaped event holding a task that succeeds and one that must retry."""
     from chalicelib.queues import queue_arn, queue_url
-    from chalicelib.tasks.worker import BatchIncomplete
     from devtools.runner import lambda_record
 
     url = queue_url(settings.default.name)
@@ -224,20 +241,80 @@ def test_handler_deletes_what_it_handled_and_raises_for_the_rest(paused_workers,
             break
     assert {json.loads(m["Body"])["id"] for m in messages} >= {good.task_id, bad.task_id}
     event = {"Records": [lambda_record(m, queue_arn(settings.default.name), settings.region) for m in messages]}
-    with pytest.raises(BatchIncomplete, match="1 of"):
-        app_module.default_worker(event, LambdaContext("default_worker", 512))
+    return event, good, bad
 
-    from chalicelib.models import TaskRecord
 
-    assert TaskRecord.get(good.task_id).status == "SUCCESS"
-    assert TaskRecord.get(bad.task_id).status == "RETRY"
+def _still_queued(aws: Any, url: str, receipt_handle: str) -> bool:
+    """True while the message of `receipt_handle` was not deleted (its visibility can change)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        aws("sqs").change_message_visibility(QueueUrl=url, ReceiptHandle=receipt_handle, VisibilityTimeout=30)
+    except ClientError:
+        return False
+    return True
+
+
+def _returns_after_backoff(aws: Any, url: str, task_id: str) -> None:
     returned = eventually(
         lambda: aws("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages"),
         timeout=15,
         what="the failed message back after its backoff",
     )
-    assert [json.loads(m["Body"])["id"] for m in returned] == [bad.task_id]
+    assert [json.loads(m["Body"])["id"] for m in returned] == [task_id]
     aws("sqs").delete_message(QueueUrl=url, ReceiptHandle=returned[0]["ReceiptHandle"])
+
+
+def test_handler_reports_only_the_failed_message_and_deletes_nothing(paused_workers, app_module, aws, settings) -> None:
+    """ReportBatchItemFailures (the default): no invocation error, Lambda deletes the rest."""
+    from chalice.local import LambdaContext
+
+    from chalicelib.models import TaskRecord
+    from chalicelib.queues import queue_url
+
+    assert settings.report_batch_item_failures
+    event, good, bad = _one_good_one_failing_batch(aws, settings)
+    by_task = {json.loads(r["body"])["id"]: r for r in event["Records"]}
+    response = app_module.default_worker(event, LambdaContext("default_worker", 512))
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": by_task[bad.task_id]["messageId"]}]}
+    assert TaskRecord.get(good.task_id).status == "SUCCESS"
+    assert TaskRecord.get(bad.task_id).status == "RETRY"
+    url = queue_url(settings.default.name)
+    # The handler deleted nothing: the handled message is still there until Lambda deletes it.
+    assert _still_queued(aws, url, by_task[good.task_id]["receiptHandle"])
+    for record in event["Records"]:  # what Lambda does with that response
+        if record["messageId"] != by_task[bad.task_id]["messageId"]:
+            aws("sqs").delete_message(QueueUrl=url, ReceiptHandle=record["receiptHandle"])
+    _returns_after_backoff(aws, url, bad.task_id)
+
+
+def test_legacy_handler_deletes_what_it_handled_and_raises_for_the_rest(
+    paused_workers, app_module, aws, settings, monkeypatch
+) -> None:
+    """REPORT_BATCH_ITEM_FAILURES=false, for a mapping without the response type."""
+    from chalice.local import LambdaContext
+
+    from chalicelib.models import TaskRecord
+    from chalicelib.queues import queue_url
+    from chalicelib.tasks.worker import BatchIncomplete
+
+    event, good, bad = _one_good_one_failing_batch(aws, settings)
+    monkeypatch.setenv("REPORT_BATCH_ITEM_FAILURES", "false")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(BatchIncomplete, match="1 of"):
+            app_module.default_worker(event, LambdaContext("default_worker", 512))
+    finally:
+        monkeypatch.delenv("REPORT_BATCH_ITEM_FAILURES")
+        get_settings.cache_clear()
+
+    assert TaskRecord.get(good.task_id).status == "SUCCESS"
+    assert TaskRecord.get(bad.task_id).status == "RETRY"
+    url = queue_url(settings.default.name)
+    by_task = {json.loads(r["body"])["id"]: r for r in event["Records"]}
+    assert not _still_queued(aws, url, by_task[good.task_id]["receiptHandle"])  # the handler deleted it
+    _returns_after_backoff(aws, url, bad.task_id)
 
 
 def test_local_runner_deletes_on_return_and_keeps_on_raise(paused_workers, aws) -> None:
@@ -397,3 +474,68 @@ def test_reconciler_keeps_the_last_error_of_a_retried_task(api, paused_workers, 
     assert record["status"] == "FAILURE"
     assert record["error"].endswith("last error: TimeoutError: SES did not answer")
     assert record["traceback"] == "Traceback …"
+
+
+def _event_for(aws: Any, settings: Any, env: Envelope, send: bool = True) -> dict[str, Any]:
+    """Send `env` to the default queue (unless it is there already) and receive it as a Lambda event."""
+    from chalicelib.queues import queue_arn, queue_url
+    from devtools.runner import lambda_record
+
+    url = queue_url(settings.default.name)
+    if send:
+        aws("sqs").send_message(QueueUrl=url, MessageBody=env.encode())
+
+    def mine() -> list[dict[str, Any]]:
+        got = aws("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages")
+        return [m for m in got or [] if json.loads(m["Body"]).get("id") == env.task_id]
+
+    (message,) = eventually(mine, timeout=20, what=f"message {env.task_id}")
+    return {"Records": [lambda_record(message, queue_arn(settings.default.name), settings.region)]}
+
+
+def test_expired_message_is_not_run_and_says_why(paused_workers, app_module, aws, settings) -> None:
+    from chalice.local import LambdaContext
+
+    marker = str(uuid.uuid4())
+    env = Envelope(task_id=str(uuid.uuid4()), task="tests.expires_quickly", args=[marker])
+    event = _event_for(aws, settings, env)
+    sent = int(event["Records"][0]["attributes"]["SentTimestamp"]) / 1000
+    eventually(lambda: time.time() - sent > 1.5, timeout=5, what="the task to expire")
+
+    response = app_module.default_worker(event, LambdaContext("default_worker", 512))
+
+    assert response == {"batchItemFailures": []}  # handled: the message goes, nothing to retry
+    assert marker not in RAN
+    from chalicelib.models import TaskRecord
+
+    record = TaskRecord.get(env.task_id)
+    assert record.status == "FAILURE" and record.error.startswith("expired: sent")
+
+
+def test_task_is_not_started_with_less_time_left_than_its_time_limit(paused_workers, app_module, aws, settings) -> None:
+    from chalice.local import LambdaContext
+
+    marker = str(uuid.uuid4())
+    env = Envelope(task_id=str(uuid.uuid4()), task="tests.needs_a_minute", args=[marker])
+    event = _event_for(aws, settings, env)
+
+    short = LambdaContext("default_worker", 512, max_runtime_ms=30_000)
+    response = app_module.default_worker(event, short)
+    assert response == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert marker not in RAN
+
+    event = _event_for(aws, settings, env, send=False)  # the same message, back after a short deferral
+    response = app_module.default_worker(event, LambdaContext("default_worker", 512, max_runtime_ms=120_000))
+    assert response == {"batchItemFailures": []} and marker in RAN
+    from chalicelib.queues import queue_url
+
+    aws("sqs").delete_message(
+        QueueUrl=queue_url(settings.default.name), ReceiptHandle=event["Records"][0]["receiptHandle"]
+    )
+
+
+def test_error_outside_autoretry_for_fails_at_once(api, workers) -> None:
+    task_id = get_task("tests.only_retries_key_errors").delay()
+    record = final_record(api, task_id)
+    assert record["status"] == "FAILURE" and record["attempts"] == 1
+    assert record["error"].startswith("not retried (not in autoretry_for): ValueError")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import random
+import uuid
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -12,7 +14,7 @@ from chalicelib import jobs  # noqa: F401 - registers the application tasks
 from chalicelib.tasks.backoff import retry_delay
 from chalicelib.tasks.envelope import ENVELOPE_VERSION, Envelope, EnvelopeError, decode
 from chalicelib.tasks.errors import PermanentTaskError, TransientTaskError, is_permanent
-from chalicelib.tasks.registry import UnknownTaskError, get_task, registered_tasks, task
+from chalicelib.tasks.registry import Task, UnknownTaskError, get_task, registered_tasks, task
 from chalicelib.tasks.routes import TASK_ROUTES, queue_for
 
 
@@ -54,9 +56,19 @@ def test_backoff_grows_exponentially_within_cap() -> None:
     for attempt, ceiling in enumerate(ceilings, start=1):
         for _ in range(50):
             delay = retry_delay(attempt, base=5, cap=60, rng=rng)
-            assert max(1, round(ceiling / 2)) <= delay <= ceiling
+            assert 1 <= delay <= ceiling
+        assert retry_delay(attempt, base=5, cap=60, jitter=False) == ceiling
     assert retry_delay(1, base=0.1, cap=5, rng=rng) == 1  # never below one second
     assert retry_delay(50, base=5, cap=900, rng=rng) <= 900
+
+
+def test_backoff_uses_full_jitter_over_the_whole_window() -> None:
+    """Full jitter (Celery, AWS): uniform in [0, ceiling], floored at one second; not ceiling/2 .. ceiling."""
+    rng = random.Random(11)
+    draws = [retry_delay(4, base=5, cap=900, rng=rng) for _ in range(4000)]  # ceiling 40
+    assert min(draws) == 1 and max(draws) == 40
+    assert sum(d < 20 for d in draws) > 1500  # about half the draws fall in the lower half
+    assert 18 < sum(draws) / len(draws) < 22  # mean of uniform 0..40 (0 floored to 1): about 20.5
 
 
 def _client_error(code: str) -> ClientError:
@@ -103,3 +115,69 @@ def test_countdown_is_bounded_by_sqs_delay() -> None:
     assert resize.s("b", 1, countdown=900).countdown == 900
     with pytest.raises(ValueError, match="countdown"):
         resize.s("b", 1, countdown=901)
+
+
+def _options(**options: Any) -> Task:
+    @task(f"tests.units.options.{uuid.uuid4().hex}", **options)
+    def run() -> None:
+        return None
+
+    return run
+
+
+def test_task_options_have_celery_names_and_defaults() -> None:
+    t = _options()
+    assert (t.max_retries, t.autoretry_for, t.dont_autoretry_for) == (3, (Exception,), ())
+    assert (t.retry_backoff, t.retry_backoff_max, t.retry_jitter) == (True, None, True)
+    assert (t.time_limit, t.expires, t.default_retry_delay) == (None, None, 180)
+
+
+def test_autoretry_for_and_dont_autoretry_for_choose_what_is_retried() -> None:
+    t = _options(autoretry_for=(ConnectionError,), dont_autoretry_for=(ConnectionResetError,))
+    assert t.retries(ConnectionError("x"))
+    assert not t.retries(ConnectionResetError("x"))  # dont_autoretry_for wins
+    assert not t.retries(ValueError("x"))  # not in autoretry_for
+    assert t.retries(TransientTaskError("x"))  # explicitly transient: always retried
+    assert not t.retries(PermanentTaskError("x")) and not t.retries(_client_error("AccessDenied"))
+    everything = _options()
+    assert everything.retries(ValueError("x")) and everything.retries(_client_error("Throttling"))
+    old_name = _options(permanent=(KeyError,))
+    assert old_name.dont_autoretry_for == (KeyError,) == old_name.permanent and not old_name.retries(KeyError())
+
+
+def test_retry_backoff_options_shape_the_delay() -> None:
+    fixed = _options(retry_backoff=False, default_retry_delay=42)
+    assert {fixed.retry_delay(n, base=5, cap=900) for n in range(1, 6)} == {42}
+    no_jitter = _options(retry_backoff=3, retry_jitter=False)
+    assert [no_jitter.retry_delay(n, base=5, cap=900) for n in range(1, 5)] == [3, 6, 12, 24]
+    capped = _options(retry_jitter=False, retry_backoff_max=20)
+    assert [capped.retry_delay(n, base=5, cap=900) for n in range(1, 6)] == [5, 10, 20, 20, 20]
+    stage_default = _options(retry_jitter=False)
+    assert stage_default.retry_delay(3, base=2, cap=900) == 8
+    jittered = _options(retry_backoff_max=30)
+    assert all(1 <= jittered.retry_delay(n, base=5, cap=900) <= 30 for n in range(1, 10) for _ in range(20))
+
+
+def test_expires_is_measured_from_sending() -> None:
+    t = _options(expires=60)
+    assert not t.expired(59.9) and t.expired(60.1)
+    assert not _options().expired(10**9)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"time_limit": 901}, "time_limit"),
+        ({"time_limit": 0}, "time_limit"),
+        ({"max_retries": -1}, "max_retries"),
+        ({"max_retries": None}, "max_retries"),
+        ({"expires": 0}, "expires"),
+        ({"retry_backoff": "fast"}, "retry_backoff"),
+        ({"retry_backoff_max": 50_000}, "retry_backoff_max"),
+        ({"autoretry_for": ("ValueError",)}, "autoretry_for"),
+        ({"default_retry_delay": -1}, "default_retry_delay"),
+    ],
+)
+def test_options_that_cannot_work_on_lambda_are_refused_at_registration(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _options(**options)

@@ -13,7 +13,6 @@ from aws_lambda_powertools.metrics import MetricUnit
 from chalicelib.config import get_settings
 from chalicelib.observability import emit, logger
 from chalicelib.tasks import records
-from chalicelib.tasks.backoff import retry_delay
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import is_permanent
 from chalicelib.tasks.registry import Task
@@ -79,12 +78,14 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
     settings = get_settings()
     error = f"{type(exc).__name__}: {exc}"
     trace = traceback.format_exc()
-    if is_permanent(exc, task.permanent):
+    if is_permanent(exc, task.dont_autoretry_for):
         reason = f"permanent error: {error}"
+    elif not task.retries(exc):
+        reason = f"not retried (not in autoretry_for): {error}"
     elif attempt >= max_attempts:
         reason = f"retries exhausted after {attempt} attempts: {error}"
     else:
-        delay = retry_delay(attempt, settings.retry_backoff_base, settings.retry_backoff_cap)
+        delay = task.retry_delay(attempt, settings.retry_backoff_base, settings.retry_backoff_cap)
         records.mark_retry(env.task_id, token, error, trace)
         emit("TaskRetried", task=task.name)
         logger.warning("task failed; will retry", extra={"error": error, "retry_in_seconds": delay})

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from chalicelib.tasks.backoff import MIN_DELAY_SECONDS, retry_delay
+from chalicelib.tasks.errors import TransientTaskError, is_permanent
 from chalicelib.tasks.routes import queue_for
 
 MAX_COUNTDOWN_SECONDS = 900  # SQS DelaySeconds limit
+MAX_VISIBILITY_SECONDS = 43_200  # SQS ChangeMessageVisibility limit (12 hours)
+MAX_LAMBDA_TIMEOUT_SECONDS = 900
 
 
 class UnknownTaskError(LookupError):
@@ -35,12 +39,77 @@ class Signature:
 
 @dataclass(frozen=True)
 class Task:
-    """A registered task and its retry policy."""
+    """A registered task and its options, named as Celery names them (celery/app/task.py).
 
+    The options live on the task, not on each call. README "Task options" maps each one
+    to Celery's and says where the two differ.
+    """
+
+    #: Name of the task; it routes the task to its queue (tasks/routes.py).
     name: str
+
+    #: The function that runs.
     func: Callable[..., Any]
-    max_retries: int
-    permanent: tuple[type[BaseException], ...]
+
+    #: Maximum number of retries before giving up; 0 = never retried. Unlike Celery, None
+    #: (retry forever) is not allowed: the queue's maxReceiveCount bounds the attempts too, so
+    #: a task runs at most min(max_retries + 1, maxReceiveCount) times.
+    max_retries: int = 3
+
+    #: Exception types that are retried. Unlike Celery (default: none, retry by hand), every
+    #: Exception is retried by default, except the permanent ones (`dont_autoretry_for`,
+    #: PermanentTaskError and the AWS error codes in tasks/errors.py).
+    autoretry_for: tuple[type[BaseException], ...] = (Exception,)
+
+    #: Exception types that fail the task at once, without retry (the old `permanent=`).
+    dont_autoretry_for: tuple[type[BaseException], ...] = ()
+
+    #: Exponential backoff between retries: True = the stage's RETRY_BACKOFF_BASE seconds as the
+    #: factor, a number = that factor in seconds, False = every retry waits `default_retry_delay`.
+    #: Unlike Celery (default False), backoff is on by default.
+    retry_backoff: bool | float = True
+
+    #: Upper bound of a backoff delay in seconds; None = the stage's RETRY_BACKOFF_CAP.
+    retry_backoff_max: int | None = None
+
+    #: Full jitter: each delay is drawn uniformly from [1, backoff delay] (tasks/backoff.py).
+    retry_jitter: bool = True
+
+    #: Seconds between retries when `retry_backoff` is False (Celery's default: 3 minutes).
+    default_retry_delay: int = 180
+
+    #: Hard time limit in seconds. On Lambda the hard limit is the function's timeout, which kills
+    #: the whole invocation; so the limit may not exceed it (checked by `make package` and
+    #: `make deploy`, at most 900 at registration), and the worker does not start a task when the
+    #: invocation has less time left than `time_limit`: the message comes back for a fresh one.
+    time_limit: int | None = None
+
+    #: Seconds after sending after which the task is not run any more: its record becomes FAILURE
+    #: with reason "expired". Measured from the message's SentTimestamp (a countdown counts).
+    expires: int | None = None
+
+    @property
+    def permanent(self) -> tuple[type[BaseException], ...]:
+        """The old name of `dont_autoretry_for`."""
+        return self.dont_autoretry_for
+
+    def retries(self, exc: BaseException) -> bool:
+        """True when `exc` is worth another attempt under this task's options."""
+        if is_permanent(exc, self.dont_autoretry_for):
+            return False
+        return isinstance(exc, (TransientTaskError, *self.autoretry_for))
+
+    def retry_delay(self, attempt: int, base: float, cap: float) -> int:
+        """Seconds before the next attempt after failed attempt `attempt` (stage defaults given)."""
+        limit = cap if self.retry_backoff_max is None else self.retry_backoff_max
+        if self.retry_backoff is False:
+            return max(MIN_DELAY_SECONDS, self.default_retry_delay)
+        factor = base if self.retry_backoff is True else float(self.retry_backoff)
+        return retry_delay(attempt, factor, limit, jitter=self.retry_jitter)
+
+    def expired(self, age_seconds: float) -> bool:
+        """True when a message this old must not run any more."""
+        return self.expires is not None and age_seconds > self.expires
 
     @property
     def queue(self) -> str:
@@ -75,18 +144,73 @@ _REGISTRY: dict[str, Task] = {}
 
 
 def task(
-    name: str, *, max_retries: int = 3, permanent: tuple[type[BaseException], ...] = ()
+    name: str,
+    *,
+    max_retries: int = 3,
+    autoretry_for: tuple[type[BaseException], ...] = (Exception,),
+    dont_autoretry_for: tuple[type[BaseException], ...] = (),
+    retry_backoff: bool | float = True,
+    retry_backoff_max: int | None = None,
+    retry_jitter: bool = True,
+    default_retry_delay: int = 180,
+    time_limit: int | None = None,
+    expires: int | None = None,
+    permanent: tuple[type[BaseException], ...] = (),
 ) -> Callable[[Callable[..., Any]], Task]:
-    """Register the decorated function as task `name`."""
+    """Register the decorated function as task `name` (options: see `Task`; `permanent` is
+    the old name of `dont_autoretry_for`). Refuses options that cannot work on Lambda and SQS."""
+    options = Task(
+        name=name,
+        func=_unset,
+        max_retries=max_retries,
+        autoretry_for=tuple(autoretry_for),
+        dont_autoretry_for=tuple(dont_autoretry_for) + tuple(permanent),
+        retry_backoff=retry_backoff,
+        retry_backoff_max=retry_backoff_max,
+        retry_jitter=retry_jitter,
+        default_retry_delay=default_retry_delay,
+        time_limit=time_limit,
+        expires=expires,
+    )
+    _check(options)
 
     def register(func: Callable[..., Any]) -> Task:
         if name in _REGISTRY and _REGISTRY[name].func is not func:
             raise ValueError(f"task {name!r} is already registered")
-        registered = Task(name=name, func=func, max_retries=max_retries, permanent=permanent)
+        registered = replace(options, func=func)
         _REGISTRY[name] = registered
         return registered
 
     return register
+
+
+def _unset(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("task options without a function")
+
+
+def _check(options: Task) -> None:
+    """Refuse options that cannot work on Lambda and SQS, naming the task and the option."""
+    problems = []
+    if isinstance(options.max_retries, bool) or not isinstance(options.max_retries, int) or options.max_retries < 0:
+        problems.append("max_retries must be an integer >= 0 (the queue's maxReceiveCount bounds it)")
+    for option in ("autoretry_for", "dont_autoretry_for"):
+        types = getattr(options, option)
+        if not all(isinstance(t, type) and issubclass(t, BaseException) for t in types):
+            problems.append(f"{option} must be a tuple of exception classes")
+    if not isinstance(options.retry_backoff, bool) and not (
+        isinstance(options.retry_backoff, int | float) and options.retry_backoff > 0
+    ):
+        problems.append("retry_backoff must be True, False or a number of seconds > 0")
+    if options.retry_backoff_max is not None and not 1 <= options.retry_backoff_max <= MAX_VISIBILITY_SECONDS:
+        problems.append(f"retry_backoff_max must be between 1 and {MAX_VISIBILITY_SECONDS} seconds (SQS visibility)")
+    if not 0 <= options.default_retry_delay <= MAX_VISIBILITY_SECONDS:
+        problems.append(f"default_retry_delay must be between 0 and {MAX_VISIBILITY_SECONDS} seconds")
+    if options.time_limit is not None and not 1 <= options.time_limit <= MAX_LAMBDA_TIMEOUT_SECONDS:
+        problems.append(f"time_limit must be between 1 and {MAX_LAMBDA_TIMEOUT_SECONDS} seconds (Lambda's limit)")
+    if options.expires is not None and options.expires <= 0:
+        problems.append("expires must be a number of seconds > 0")
+    if problems:
+        raise ValueError(f"task {options.name!r}: " + "; ".join(problems))
 
 
 def get_task(name: str) -> Task:

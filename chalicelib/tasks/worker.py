@@ -1,25 +1,32 @@
 """The SQS consumer behind each `@app.on_sqs_message` handler.
 
-Contract with the event source mapping (works with or without ReportBatchItemFailures):
-messages that were handled are deleted here, at once; if any message was not handled
-the invocation raises, so Lambda returns only those to the queue. A handler never
-returns `batchItemFailures`, which a mapping without that response type would ignore,
-deleting the whole batch.
+Contract with the event source mapping, chosen by `settings.report_batch_item_failures`
+(exported to the functions from `.chalice/config.json`; the deploy paths give the
+mappings the matching `FunctionResponseTypes`, and `make deploy` refuses a mismatch):
+
+- true (default): the mapping has `ReportBatchItemFailures`. The handler returns
+  `{"batchItemFailures": [{"itemIdentifier": <message id>}, ...]}` and never raises for a
+  failed message; Lambda deletes the others and leaves those in the queue.
+- false (legacy, for a mapping without that response type, which would read any return
+  as "all handled" and delete the whole batch): the handler deletes the handled messages
+  itself and raises, so Lambda deletes nothing and the rest come back.
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from chalicelib import deadline, upload_events, upload_jobs
-from chalicelib.config import QueueSettings
+from chalicelib.config import QueueSettings, get_settings
 from chalicelib.observability import emit, logger, record_cold_start
 from chalicelib.queues import change_visibility, dead_letter, delete_messages, queue_settings
 from chalicelib.tasks import records
+from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import EnvelopeError, decode, identity
 from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.registry import UnknownTaskError, get_task
@@ -33,7 +40,7 @@ class BatchIncomplete(Exception):
     """Some messages of the batch were not handled; Lambda returns them to the queue."""
 
 
-def handle_record(record: SQSRecord) -> str:
+def handle_record(record: SQSRecord, context: Any = None) -> str:
     """Handle one message; raise TaskDeferred to leave it in the queue."""
     queue = queue_settings(record.event_source_arn)
     receives = int(record.attributes.approximate_receive_count or 1)
@@ -46,6 +53,14 @@ def handle_record(record: SQSRecord) -> str:
         task = get_task(env.task)
     except (EnvelopeError, UnknownTaskError) as exc:
         return _poison(record, queue, f"poison message: {exc}")
+    age = _age_seconds(record)
+    if age is not None and task.expired(age):
+        return _expired(record, queue, env.task_id, env.task, age)
+    remaining = _remaining_seconds(context)
+    if task.time_limit is not None and remaining is not None and remaining < task.time_limit:
+        # Starting it would risk the function's timeout, which fails the whole invocation.
+        change_visibility(queue.name, record.receipt_handle, MIN_DELAY_SECONDS)
+        raise TaskDeferred(f"{env.task_id} needs {task.time_limit}s, {remaining:.1f}s left in this invocation")
     max_attempts = min(task.max_retries + 1, queue.max_receive_count)
     outcome = run_attempt(task, env, receives, max_attempts, queue.visibility_timeout)
     if outcome.kind == "failure":
@@ -55,6 +70,27 @@ def handle_record(record: SQSRecord) -> str:
         change_visibility(queue.name, record.receipt_handle, outcome.delay)
         raise TaskDeferred(f"{env.task_id} {outcome.kind} in {outcome.delay}s")
     return outcome.kind
+
+
+def _age_seconds(record: SQSRecord) -> float | None:
+    """Seconds since the message was first sent (SQS SentTimestamp), if known."""
+    sent = record.attributes.sent_timestamp
+    return time.time() - int(sent) / 1000 if sent else None
+
+
+def _remaining_seconds(context: Any) -> float | None:
+    """Seconds left in this invocation, if the context knows."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining() / 1000 if callable(remaining) else None
+
+
+def _expired(record: SQSRecord, queue: QueueSettings, task_id: str, name: str, age: float) -> str:
+    """Do not run a task past its `expires`: a FAILURE record says so, and the message goes."""
+    reason = f"expired: sent {age:.0f}s ago, the task expires after {get_task(name).expires}s"
+    logger.warning("task expired; not run", extra={"task_id": task_id, "task": name, "queue": queue.name})
+    records.record_poison(task_id, name, queue.key, reason)
+    emit("TaskExpired", task=name)
+    return "expired"
 
 
 def _poison(record: SQSRecord, queue: QueueSettings, reason: str) -> str:
@@ -70,18 +106,33 @@ def _poison(record: SQSRecord, queue: QueueSettings, reason: str) -> str:
     return "dead-lettered"
 
 
-def consume(event: dict[str, Any], context: Any) -> dict[str, int]:
-    """Process a Lambda SQS event; delete what was handled, raise if anything was not."""
+def consume(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Process a Lambda SQS event; returns the failed message ids (or raises, legacy mode)."""
     record_cold_start(getattr(context, "function_name", "local"))
+    # raise_on_entire_batch_failure=False: a batch where every message failed is reported
+    # like any other partial failure, not turned into a Lambda error.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    with deadline.invocation(context), processor(records=event.get("Records", []), handler=handle_record):
-        processor.process()
+    with deadline.invocation(context):
+        response = process_partial_response(
+            event=event, record_handler=lambda record: handle_record(record, context), processor=processor
+        )
+    if get_settings().report_batch_item_failures:
+        return dict(response)
+    failed = {str(item["itemIdentifier"]) for item in response["batchItemFailures"]}
+    return _delete_handled_and_raise(event.get("Records", []), failed)
+
+
+def _delete_handled_and_raise(lambda_records: list[dict[str, Any]], failed: set[str]) -> dict[str, Any]:
+    """Legacy mode: delete what was handled, then raise if anything was not.
+
+    Receipt handles come from the event's own records, matched by message id.
+    """
     by_queue: dict[str, list[str]] = defaultdict(list)
-    for message in processor.success_messages:  # the raw Lambda records
-        by_queue[message["eventSourceARN"].rsplit(":", 1)[-1]].append(message["receiptHandle"])
+    for record in lambda_records:
+        if record["messageId"] not in failed:
+            by_queue[record["eventSourceARN"].rsplit(":", 1)[-1]].append(record["receiptHandle"])
     for name, handles in by_queue.items():
         delete_messages(name, handles)
-    failed = len(processor.fail_messages)
     if failed:
-        raise BatchIncomplete(f"{failed} of {len(processor.records)} messages return to the queue")
-    return {"handled": len(processor.success_messages)}
+        raise BatchIncomplete(f"{len(failed)} of {len(lambda_records)} messages return to the queue")
+    return {"batchItemFailures": []}

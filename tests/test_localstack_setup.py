@@ -1,0 +1,48 @@
+"""How `make test-localstack` starts LocalStack and routes each service (pure logic, no LocalStack)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devtools import localstack
+
+
+def test_each_service_goes_to_its_endpoint() -> None:
+    env = localstack.environment("http://127.0.0.1:1111", "http://127.0.0.1:2222")
+    assert env == {"AWS_ENDPOINT_URL": "http://127.0.0.1:1111", "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:2222"}
+    assert not set(localstack.LOCALSTACK_SERVICES) & set(localstack.EMULATED_SERVICES)
+
+
+def test_clients_and_models_honour_per_service_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No explicit endpoint_url anywhere, so botocore's AWS_ENDPOINT_URL_<SERVICE> applies."""
+    from chalicelib.aws import client
+    from chalicelib.models import ALL_MODELS
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:3333")
+    fresh = client.__wrapped__  # type: ignore[attr-defined] - bypass the process-wide cache
+    assert fresh("sqs").meta.endpoint_url == "http://127.0.0.1:3333"
+    assert fresh("s3").meta.endpoint_url != "http://127.0.0.1:3333"
+    assert all(model.Meta.host is None for model in ALL_MODELS)
+
+
+def test_localstack_starts_offline_on_loopback_without_the_callers_aws_settings(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LOCALSTACK_AUTH_TOKEN", "secret")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://elsewhere")
+    env = localstack.localstack_environment(4567, tmp_path)
+    assert env["GATEWAY_LISTEN"] == "127.0.0.1:4567"
+    assert env["SERVICES"] == "s3,sqs,ses,ssm,secretsmanager,sts,apigateway"
+    assert (env["PERSISTENCE"], env["DISABLE_EVENTS"], env["SKIP_SSL_CERT_DOWNLOAD"]) == ("0", "1", "1")
+    assert env["FILESYSTEM_ROOT"] == str(tmp_path / "filesystem")
+    assert "LOCALSTACK_AUTH_TOKEN" not in env and "AWS_ENDPOINT_URL" not in env
+
+
+def test_a_missing_python_for_localstack_is_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("LOCALSTACK_PYTHON", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    with pytest.raises(localstack.LocalStackError, match=r"Python >= 3\.12"):
+        localstack.find_python()
