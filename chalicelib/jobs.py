@@ -7,6 +7,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import consent, covers, fanout, mail, recipients, tokens
+from chalicelib.authors import author_key
 from chalicelib.models import Book
 from chalicelib.observability import emit
 from chalicelib.tasks.registry import task
@@ -37,12 +38,17 @@ def resend(book_id: str, pairs: list[list[str]], attempt: int) -> dict[str, Any]
 
 
 @task("mail.new_book", max_retries=3)
-def send_new_book_email(book_id: str, email: str, subscribed_to: str) -> dict[str, Any]:
-    """Tell one subscriber about a new book (kept for messages queued before bulk fan-out)."""
+def send_new_book_email(book_id: str, email: str, subscribed_to: str | None = None) -> dict[str, Any]:
+    """Tell one subscriber about a new book (kept for messages queued before bulk fan-out).
+
+    Messages queued by the per-recipient design carry no `subscribed_to`: their unsubscribe
+    link names the book's first author.
+    """
     try:
         book = Book.get(book_id)
     except DoesNotExist:
         return {"skipped": "book deleted"}
+    subscribed_to = subscribed_to or author_key(str(book.authors[0]))
     unsubscribe = tokens.unsubscribe_url(subscribed_to, email)
     authors = ", ".join(str(a) for a in book.authors)
     text = (
