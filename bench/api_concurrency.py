@@ -23,7 +23,7 @@ from typing import Any
 
 import requests
 
-from bench.common import ROOT, emulator, print_table, run_worker, save, summary
+from bench.common import ROOT, emulator, print_table, run_worker, save, summary, wait_until_answering
 from devtools.local import api_command
 
 
@@ -41,13 +41,7 @@ def _serving(command: list[str]) -> Iterator[str]:
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{url}/books?limit=1", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
+        wait_until_answering(f"{url}/books?limit=1", timeout=2, ok=lambda status: status == 200)
         yield url
     finally:
         proc.terminate()

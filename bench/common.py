@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -173,6 +173,20 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def wait_until_answering(
+    url: str, timeout: float = 1, within: float = 60, ok: Callable[[int], bool] = lambda status: True
+) -> None:
+    """Poll `url` until a server answers it (with a status `ok` accepts), for at most `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            if ok(requests.get(url, timeout=timeout).status_code):
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+
+
 @contextmanager
 def chalice_local(project: Path, env: dict[str, str]) -> Iterator[str]:
     """`chalice local` for `project` on a free port; yields its base URL."""
@@ -189,13 +203,7 @@ def chalice_local(project: Path, env: dict[str, str]) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                requests.get(url + "/", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.2)
+        wait_until_answering(url + "/", timeout=1)
         yield url
     finally:
         proc.terminate()
