@@ -64,6 +64,7 @@ class Budget:
 
     ends_at: float
     slowest: float = FIRST_CHUNK_ESTIMATE
+    slowest_read: float = FIRST_CHUNK_ESTIMATE
 
     @classmethod
     def now(cls) -> Budget:
@@ -73,6 +74,13 @@ class Budget:
     def room(self) -> bool:
         """Room for one more chunk (counted twice: they vary) and the hand-off after it (about one chunk)."""
         return time.monotonic() + 3 * self.slowest < self.ends_at
+
+    def room_to_read(self) -> bool:
+        """Room for a read (a Query may be slower than a chunk), then one chunk and the hand-off."""
+        return time.monotonic() + self.slowest_read + 3 * self.slowest < self.ends_at
+
+    def read_timed(self, started: float) -> None:
+        self.slowest_read = max(self.slowest_read, time.monotonic() - started)
 
     def latest_start(self) -> float:
         """The latest wall-clock time a chunk may start and still finish in budget."""
@@ -233,8 +241,10 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
     where: dict[str, Any] | None = state.position or recipients.START
     budget, size, listed = Budget.now(), ratelimit.chunk_size(), len(state.failures or [])
     delay = 0
-    while where is not None and budget.room() and not delay:
+    while where is not None and budget.room_to_read() and not delay:
+        read_started = time.monotonic()
         batch, batch_end = recipients.read(keys, where, size * READ_CHUNKS)
+        budget.read_timed(read_started)
         for i in range(0, max(len(batch), 1), size):
             if not budget.room():
                 break
