@@ -7,7 +7,7 @@ from typing import Any
 from chalice import AuthResponse, Chalice, Rate, Response
 from chalice.app import AuthRequest, CloudWatchEvent, Request, SQSEvent
 
-from chalicelib import auth, books, chalice_errors, consent, pages, queues, subscribers, task_records
+from chalicelib import auth, books, chalice_errors, consent, pages, queues, subscribers
 from chalicelib.config import get_settings
 from chalicelib.dashboard import views as dashboard
 from chalicelib.dashboard import web as dashboard_web
@@ -15,6 +15,7 @@ from chalicelib.http import body_json, json_errors, json_response, path_param, p
 from chalicelib.idempotency import key_from as idempotency_key
 from chalicelib.schemas import BookCreate, BookUpdate, CoverUpload, SubscriberCreate, parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
+from chalicelib.tasks import query as task_query
 from chalicelib.tasks.outbox import relay
 from chalicelib.tasks.reconcile import reconcile_dead_letters
 from chalicelib.tasks.worker import consume
@@ -144,7 +145,7 @@ def unsubscribe_one_click() -> Response:
 @json_errors
 def get_task(task_id: str) -> Response:
     caller = principal(app.current_request)
-    return json_response(task_records.get_record(task_id, caller.user, caller.admin))
+    return json_response(task_query.get_record(task_id, caller.user, caller.admin))
 
 
 @app.route("/tasks", methods=["GET"], authorizer=api_key)
@@ -152,7 +153,7 @@ def get_task(task_id: str) -> Response:
 def list_tasks() -> Response:
     principal(app.current_request, admin=True)
     query = _query()
-    return json_response(task_records.list_records(query.get("status"), query.get("name"), parse_page(query)))
+    return json_response(task_query.list_records(query.get("status"), query.get("name"), parse_page(query)))
 
 
 @app.route("/queues", methods=["GET"], authorizer=api_key)
