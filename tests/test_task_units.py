@@ -18,6 +18,8 @@ from chalicelib.tasks.errors import PermanentTaskError, TransientTaskError, is_p
 from chalicelib.tasks.registry import Task, UnknownTaskError, get_task, registered_tasks
 from chalicelib.tasks.routes import TASK_ROUTES, queue_for
 
+pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests
+
 
 def test_envelope_round_trip() -> None:
     env = Envelope(task_id="t-1", task="mail.new_book", args=["b", "x@example.org"], kwargs={"k": 1})
