@@ -4,14 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import AuthResponse, Chalice, Rate, Response
-from chalice.app import AuthRequest, CloudWatchEvent, Request, SQSEvent
+from chalice.app import AuthRequest, AuthResponse, Chalice, CloudWatchEvent, Rate, Request, Response, SQSEvent
 
 from chalicelib import auth, books, chalice_errors, consent, pages, queues, subscribers
 from chalicelib.config import get_settings
 from chalicelib.dashboard import views as dashboard
 from chalicelib.dashboard import web as dashboard_web
-from chalicelib.http import body_json, json_errors, json_response, path_param, principal, query_params
+from chalicelib.http import (
+    body_json,
+    content_type,
+    json_errors,
+    json_response,
+    path_param,
+    principal,
+    query_params,
+    raw_body,
+)
 from chalicelib.idempotency import key_from as idempotency_key
 from chalicelib.schemas import BookCreate, BookUpdate, CoverUpload, SubscriberCreate, parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
@@ -81,10 +89,8 @@ def delete_book(book_id: str) -> Response:
 @json_errors
 def replace_cover(book_id: str) -> Response:
     request = app.current_request
-    caller = principal(request)
-    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    key = idempotency_key(request)
-    return json_response(books.replace_cover(book_id, caller.user, request.raw_body or b"", content_type, key), 202)
+    caller, key = principal(request), idempotency_key(request)
+    return json_response(books.replace_cover(book_id, caller.user, raw_body(request), content_type(request), key), 202)
 
 
 # Direct cover uploads (presigned S3 POST; S3's event notification drives the media worker).
