@@ -123,7 +123,7 @@ def test_success_is_final(machine: TaskRecords, store: MemoryTaskStore, clock: C
     assert (store.items["t-1"]["status"], store.items["t-1"]["result"]) == (SUCCESS, 4)
 
 
-def test_failure_is_final_except_for_a_rerun(machine: TaskRecords, store: MemoryTaskStore) -> None:
+def test_a_failure_changes_only_by_a_rerun_or_a_redelivery(machine: TaskRecords, store: MemoryTaskStore) -> None:
     machine.create_pending(_env(), "default")
     claim = machine.claim(_env(), "default", 60)
     assert claim.token is not None and machine.mark_failure("t-1", claim.token, "permanent error: boom", "tb")
@@ -134,6 +134,13 @@ def test_failure_is_final_except_for_a_rerun(machine: TaskRecords, store: Memory
     assert not machine.requeue("t-1")  # two clicks re-run it once
     item = store.items["t-1"]
     assert (item["status"], item["attempts"]) == (PENDING, 0) and "finished_at" not in item
+    assert machine.claim(_env(), "default", 60).outcome == "claimed"
+
+
+def test_a_failed_task_redriven_from_its_dlq_is_claimed_again(machine: TaskRecords) -> None:
+    machine.record_poison("t-1", "mail.new_book", "default", "expired")
+    claim = machine.claim(_env(), "default", 60)
+    assert (claim.outcome, claim.attempts) == ("claimed", 1)
 
 
 def test_a_poison_message_gets_a_failure_record_even_without_one(machine: TaskRecords, store: MemoryTaskStore) -> None:
