@@ -19,10 +19,45 @@ from typing import Any
 from chalicelib.config import get_settings
 from chalicelib.models import TaskRecord
 from chalicelib.tasks.envelope import Envelope
-from chalicelib.tasks.store import Change, DynamoTaskStore, Guard, TaskStore
+from chalicelib.tasks.store import (
+    FAILURE,
+    PENDING,
+    RETRY,
+    STARTED,
+    SUCCESS,
+    Change,
+    DynamoTaskStore,
+    Guard,
+    TaskStore,
+)
 from chalicelib.tasks.subjects import book_id_of
 
-PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"
+__all__ = [
+    "FAILURE",
+    "MAX_TEXT",
+    "NOT_SUCCEEDED",
+    "OUTBOX_FIELDS",
+    "PENDING",
+    "RETRY",
+    "STARTED",
+    "STATUSES",
+    "SUCCESS",
+    "Claim",
+    "TaskRecords",
+    "awaits_send",
+    "bucket_of",
+    "claim",
+    "create_pending",
+    "mark_dead_lettered",
+    "mark_failure",
+    "mark_retry",
+    "mark_sent",
+    "mark_success",
+    "new_record",
+    "outbox_shard",
+    "record_poison",
+    "requeue",
+]  # the statuses are re-exported from the store
 STATUSES = (PENDING, STARTED, RETRY, SUCCESS, FAILURE)
 NOT_SUCCEEDED = frozenset({PENDING, STARTED, RETRY, FAILURE})
 MAX_TEXT = 32 * 1024

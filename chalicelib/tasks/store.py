@@ -18,7 +18,8 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.models import TaskRecord
 
-STARTED = "STARTED"
+#: The statuses a record can have (their transitions are the state machine's, tasks/records.py).
+PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"
 
 
 @dataclass(frozen=True)
