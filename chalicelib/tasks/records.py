@@ -32,6 +32,7 @@ from chalicelib.tasks.store import (
 )
 from chalicelib.tasks.subjects import book_id_of
 
+# The statuses are re-exported from the store.
 __all__ = [
     "FAILURE",
     "MAX_TEXT",
@@ -57,7 +58,7 @@ __all__ = [
     "outbox_shard",
     "record_poison",
     "requeue",
-]  # the statuses are re-exported from the store
+]
 STATUSES = (PENDING, STARTED, RETRY, SUCCESS, FAILURE)
 NOT_SUCCEEDED = frozenset({PENDING, STARTED, RETRY, FAILURE})
 MAX_TEXT = 32 * 1024
