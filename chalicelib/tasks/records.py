@@ -19,47 +19,10 @@ from typing import Any
 from chalicelib.config import get_settings
 from chalicelib.models import TaskRecord
 from chalicelib.tasks.envelope import Envelope
-from chalicelib.tasks.store import (
-    FAILURE,
-    PENDING,
-    RETRY,
-    STARTED,
-    SUCCESS,
-    Change,
-    DynamoTaskStore,
-    Guard,
-    TaskStore,
-)
+from chalicelib.tasks.store import STATUSES, Change, DynamoTaskStore, Guard, TaskStore
 from chalicelib.tasks.subjects import book_id_of
 
-# The statuses are re-exported from the store.
-__all__ = [
-    "FAILURE",
-    "MAX_TEXT",
-    "NOT_SUCCEEDED",
-    "OUTBOX_FIELDS",
-    "PENDING",
-    "RETRY",
-    "STARTED",
-    "STATUSES",
-    "SUCCESS",
-    "Claim",
-    "TaskRecords",
-    "awaits_send",
-    "bucket_of",
-    "claim",
-    "create_pending",
-    "mark_dead_lettered",
-    "mark_failure",
-    "mark_retry",
-    "mark_sent",
-    "mark_success",
-    "new_record",
-    "outbox_shard",
-    "record_poison",
-    "requeue",
-]
-STATUSES = (PENDING, STARTED, RETRY, SUCCESS, FAILURE)
+PENDING, STARTED, RETRY, SUCCESS, FAILURE = STATUSES  # defined once, with the records' schema (store.py)
 NOT_SUCCEEDED = frozenset({PENDING, STARTED, RETRY, FAILURE})
 MAX_TEXT = 32 * 1024
 OUTBOX_FIELDS = ("outbox_shard", "outbox_due")

@@ -20,6 +20,7 @@ from chalicelib.models import TaskRecord
 
 #: The statuses a record can have (their transitions are the state machine's, tasks/records.py).
 PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"
+STATUSES = (PENDING, STARTED, RETRY, SUCCESS, FAILURE)
 
 
 @dataclass(frozen=True)
