@@ -18,11 +18,13 @@ from typing import Any
 
 from chalicelib.config import get_settings
 from chalicelib.models import TaskRecord
+from chalicelib.tasks import store
 from chalicelib.tasks.envelope import Envelope
-from chalicelib.tasks.store import STATUSES, Change, DynamoTaskStore, Guard, TaskStore
+from chalicelib.tasks.store import Change, DynamoTaskStore, Guard, TaskStore
 from chalicelib.tasks.subjects import book_id_of
 
-PENDING, STARTED, RETRY, SUCCESS, FAILURE = STATUSES  # defined once, with the records' schema (store.py)
+STATUSES = store.STATUSES  # defined once, with the records' schema
+PENDING, STARTED, RETRY, SUCCESS, FAILURE = STATUSES
 NOT_SUCCEEDED = frozenset({PENDING, STARTED, RETRY, FAILURE})
 MAX_TEXT = 32 * 1024
 OUTBOX_FIELDS = ("outbox_shard", "outbox_due")
@@ -59,8 +61,8 @@ class Claim:
 class TaskRecords:
     """The transitions of task records over a store; `clock` gives epoch seconds (tests move it)."""
 
-    def __init__(self, store: TaskStore, clock: Callable[[], float] = time.time) -> None:
-        self.store = store
+    def __init__(self, persistence: TaskStore, clock: Callable[[], float] = time.time) -> None:
+        self.store = persistence
         self.clock = clock
 
     def _now(self) -> datetime:
