@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fanout_driver import Driver
 from helpers import unique_author
 from mailtools import parsed
+
+from devtools.fanout_driver import Driver
 
 TIMEOUT_MS = 10_000  # the default worker's timeout here (30 s deployed)
 LEASE = "60"  # a task's lease (the queue's visibility timeout) outlasts an invocation, as on AWS (6x)
