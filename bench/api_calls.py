@@ -73,7 +73,7 @@ def _drain(app_module: Any, queue_name: str, handler: str, durations: dict[str, 
     from chalice.local import LambdaContext
 
     from chalicelib.aws import client
-    from chalicelib.queues import delete_messages, queue_arn, queue_url
+    from chalicelib.sqs import delete_messages, queue_arn, queue_url
     from devtools.runner import lambda_record
 
     handled = 0
@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
         import app
         from chalicelib.config import get_settings
-        from chalicelib.queues import queue_url
+        from chalicelib.sqs import queue_url
         from devtools.resources import create_api_key
 
         settings = get_settings()

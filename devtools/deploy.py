@@ -75,7 +75,7 @@ def worker_mappings() -> dict[str, list[dict[str, Any]]]:
     """
     from chalicelib.aws import client
     from chalicelib.config import get_settings
-    from chalicelib.queues import queue_arn
+    from chalicelib.sqs import queue_arn
 
     settings, lam = get_settings(), client("lambda")
     found: dict[str, list[dict[str, Any]]] = {}

@@ -47,7 +47,7 @@ class Driver:
         from chalice.local import LambdaContext
 
         from chalicelib.aws import client
-        from chalicelib.queues import delete_messages, queue_arn, queue_url
+        from chalicelib.sqs import delete_messages, queue_arn, queue_url
         from devtools.runner import batch_item_failures, lambda_record
 
         name = self.settings.default.name

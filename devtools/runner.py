@@ -42,7 +42,7 @@ from chalice.local import LambdaContext
 
 from chalicelib.aws import client
 from chalicelib.config import get_settings
-from chalicelib.queues import delete_messages, queue_arn, queue_url
+from chalicelib.sqs import delete_messages, queue_arn, queue_url
 from devtools.sandbox import FunctionSpec, Invocation, SandboxPool
 from devtools.sandbox_limits import function_limits
 from devtools.sandbox_stats import FunctionStats, RuntimeStats, StatsServer

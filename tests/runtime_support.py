@@ -78,7 +78,7 @@ class RunnerProcess:
 def send_task(queue_name: str, task_name: str, *args: Any) -> str:
     """A task's record and message, sent to `queue_name` (a private queue the session's settings do not know)."""
     from chalicelib.aws import client
-    from chalicelib.queues import queue_url
+    from chalicelib.sqs import queue_url
     from chalicelib.tasks import records
     from chalicelib.tasks.envelope import Envelope
 
@@ -91,7 +91,7 @@ def send_task(queue_name: str, task_name: str, *args: Any) -> str:
 def send_probes(queue_name: str, commands: list[dict[str, Any]]) -> None:
     """Probe commands in one SendMessageBatch."""
     from chalicelib.aws import client
-    from chalicelib.queues import queue_url
+    from chalicelib.sqs import queue_url
 
     entries = [{"Id": str(i), "MessageBody": json.dumps(c)} for i, c in enumerate(commands)]
     client("sqs").send_message_batch(QueueUrl=queue_url(queue_name), Entries=entries)
@@ -106,7 +106,7 @@ class Replies:
 
     def read(self) -> list[dict[str, Any]]:
         from chalicelib.aws import client
-        from chalicelib.queues import delete_messages, queue_url
+        from chalicelib.sqs import delete_messages, queue_url
 
         messages = (
             client("sqs")

@@ -156,7 +156,7 @@ def test_purge_deletes_exactly_one_dead_letter_and_makes_its_record_final(admin,
     from helpers import dead_lettered
 
     from chalicelib.models import TaskRecord
-    from chalicelib.queues import dead_letter
+    from chalicelib.sqs import dead_letter
     from chalicelib.tasks.envelope import Envelope
     from chalicelib.tasks.records import create_pending
 

@@ -344,7 +344,7 @@ def test_task_listing_refuses_a_forged_cursor(api) -> None:
 
 
 def test_reconciler_writes_one_record_for_one_poison_message(api, workers, aws, settings, chalice_client) -> None:
-    from chalicelib.queues import peek, queue_url
+    from chalicelib.sqs import peek, queue_url
 
     body = f"not json {uuid.uuid4()}"
     aws("sqs").send_message(QueueUrl=queue_url(settings.default.name), MessageBody=body)

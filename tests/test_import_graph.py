@@ -92,3 +92,94 @@ def test_no_import_circle() -> None:
     graph = {name: _imports(name, path, modules) for name, path in modules.items()}
     assert "chalicelib.tasks.dispatch" in graph["chalicelib.tasks.decorator"]  # the graph is read
     assert _circles(graph) == []
+
+
+# The layers of the deployed code, top to bottom: a module may import its own layer and the
+# layers below it, never one above. Flat module names today; the grouping into packages
+# changes the names here, not the rule.
+LAYERS: dict[str, int] = {"app": 6, "api": 5, "dashboard": 5, "ops": 5, "jobs": 4, "domain": 3, "tasks": 2, "platform": 1}
+PLACES: dict[str, tuple[str, str]] = {
+    # module (without `chalicelib.`) → (layer, domain when the layer is "domain")
+    **{m: ("api", "") for m in ("http", "chalice_errors", "auth", "pages")},
+    **{m: ("ops", "") for m in ("queues", "backlog", "runtime_stats", "task_query")},
+    "jobs": ("jobs", ""),
+    **{m: ("domain", "books") for m in ("books", "book_schemas")},
+    **{
+        m: ("domain", "covers")
+        for m in ("covers", "images", "storage", "uploads", "upload_events", "upload_ingest", "upload_jobs")
+    },
+    **{m: ("domain", "subscriptions") for m in ("subscribers", "subscriber_schemas", "consent", "tokens")},
+    **{m: ("domain", "mail") for m in ("mail", "bulkmail", "fanout", "ratelimit", "recipients")},
+    # `authors` is the author-key normaliser that books, subscriptions and mail all key rows by:
+    # shared, pure and dependency-free, so it sits in the platform rather than in one domain.
+    **{
+        m: ("platform", "")
+        for m in (
+            "config",
+            "aws",
+            "errors",
+            "observability",
+            "signing",
+            "pagination",
+            "validation",
+            "deadline",
+            "transactions",
+            "idempotency",
+            "models",
+            "schemas",
+            "sqs",
+            "authors",
+        )
+    },
+}
+# Which domain may use which: the fan-out mails subscribers about books; a cover belongs to a book.
+DOMAIN_USES = {("mail", "books"), ("mail", "subscriptions"), ("books", "covers")}
+
+
+def _place(module: str) -> tuple[str, str]:
+    """(layer, domain) of a project module; a module nobody placed fails the test."""
+    if module == "app":
+        return "app", ""
+    name = module.removeprefix("chalicelib.")
+    top = name.split(".")[0]
+    if top in ("tasks", "dashboard"):
+        return top, ""
+    if name == "chalicelib":
+        return "platform", ""
+    if name not in PLACES:
+        raise AssertionError(f"{module} has no layer: add it to PLACES in {Path(__file__).name}")
+    return PLACES[name]
+
+
+def _wrong_way(graph: dict[str, set[str]]) -> list[str]:
+    found = []
+    for module, targets in sorted(graph.items()):
+        (layer, domain) = _place(module)
+        for target in sorted(targets):
+            (other, other_domain) = _place(target)
+            if LAYERS[other] > LAYERS[layer]:
+                found.append(f"{module} ({layer}) imports {target} ({other})")
+            elif layer == other == "domain" and domain != other_domain and (domain, other_domain) not in DOMAIN_USES:
+                found.append(f"{module} ({domain}) imports {target} ({other_domain})")
+    return found
+
+
+def test_the_layer_check_sees_an_import_going_up() -> None:
+    graph = {
+        "chalicelib.tasks.worker": {"chalicelib.upload_jobs", "chalicelib.config"},
+        "chalicelib.upload_jobs": {"chalicelib.tasks.decorator"},
+        "chalicelib.consent": {"chalicelib.books"},
+        "chalicelib.tasks.decorator": set(),
+        "chalicelib.config": set(),
+        "chalicelib.books": set(),
+    }
+    assert _wrong_way(graph) == [
+        "chalicelib.consent (subscriptions) imports chalicelib.books (books)",
+        "chalicelib.tasks.worker (tasks) imports chalicelib.upload_jobs (domain)",
+    ]
+
+
+def test_imports_flow_down_the_layers() -> None:
+    modules = _modules()
+    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    assert _wrong_way(graph) == []

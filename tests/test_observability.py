@@ -34,7 +34,7 @@ def _invoke(app_module: Any, handler: str, queue_name: str, wanted: set[str]) ->
     from chalice.local import LambdaContext
 
     from chalicelib.aws import client
-    from chalicelib.queues import delete_messages, queue_arn, queue_url
+    from chalicelib.sqs import delete_messages, queue_arn, queue_url
     from devtools.runner import lambda_record
 
     sqs, pending = client("sqs"), set(wanted)

@@ -40,7 +40,7 @@ def test_an_empty_queue_has_no_age(api, settings) -> None:
 
 def test_peeking_for_the_age_never_touches_a_work_queue(api, paused_workers, aws, settings) -> None:
     """Receiving from a work queue would raise the task's attempt number; the age comes from records."""
-    from chalicelib.queues import queue_url
+    from chalicelib.sqs import queue_url
 
     body = f'{{"v": 1, "id": "{uuid.uuid4()}", "task": "tests.dashboard_ok", "args": [1]}}'
     url = queue_url(settings.media.name)

@@ -15,7 +15,7 @@ from helpers import b64, dead_lettered, eventually, final_record, jpeg_bytes, ta
 
 from chalicelib import jobs
 from chalicelib.config import get_settings
-from chalicelib.queues import peek
+from chalicelib.sqs import peek
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import TransientTaskError
@@ -58,7 +58,7 @@ def _dlq_reason(queue: Any, task_id: str) -> str | None:
 
 
 def _send_raw(aws: Any, queue_name: str, body: str) -> None:
-    from chalicelib.queues import queue_url
+    from chalicelib.sqs import queue_url
 
     aws("sqs").send_message(QueueUrl=queue_url(queue_name), MessageBody=body)
 
@@ -169,7 +169,8 @@ def test_poison_message_travels_to_the_dlq_and_back_by_redrive(api, workers, aws
 
 
 def test_redrive_cli_moves_messages_back(paused_workers, aws, settings, capsys) -> None:
-    from chalicelib.queues import dead_letter, depth
+    from chalicelib.sqs import dead_letter
+    from chalicelib.queues import depth
     from devtools import ops
 
     marker = Envelope(task_id=str(uuid.uuid4()), task="tests.ok", args=[1]).encode()
@@ -217,7 +218,7 @@ def _queue_empty(name: str) -> bool:
 
 def _one_good_one_failing_batch(aws: Any, settings: Any) -> tuple[dict[str, Any], Envelope, Envelope]:
     """Receive a Lambda-shaped event holding a task that succeeds and one that must retry."""
-    from chalicelib.queues import queue_arn, queue_url
+    from chalicelib.sqs import queue_arn, queue_url
     from devtools.runner import lambda_record
 
     url = queue_url(settings.default.name)
@@ -266,7 +267,7 @@ def test_handler_reports_only_the_failed_message_and_deletes_nothing(paused_work
     from chalice.local import LambdaContext
 
     from chalicelib.models import TaskRecord
-    from chalicelib.queues import queue_url
+    from chalicelib.sqs import queue_url
 
     assert settings.report_batch_item_failures
     event, good, bad = _one_good_one_failing_batch(aws, settings)
@@ -292,7 +293,7 @@ def test_legacy_handler_deletes_what_it_handled_and_raises_for_the_rest(
     from chalice.local import LambdaContext
 
     from chalicelib.models import TaskRecord
-    from chalicelib.queues import queue_url
+    from chalicelib.sqs import queue_url
     from chalicelib.tasks.worker import BatchIncomplete
 
     event, good, bad = _one_good_one_failing_batch(aws, settings)
@@ -474,7 +475,7 @@ def test_reconciler_keeps_the_last_error_of_a_retried_task(api, paused_workers, 
 
 def _event_for(aws: Any, settings: Any, env: Envelope, send: bool = True) -> dict[str, Any]:
     """Send `env` to the default queue (unless it is there already) and receive it as a Lambda event."""
-    from chalicelib.queues import queue_arn, queue_url
+    from chalicelib.sqs import queue_arn, queue_url
     from devtools.runner import lambda_record
 
     url = queue_url(settings.default.name)
@@ -523,7 +524,7 @@ def test_task_is_not_started_with_less_time_left_than_its_time_limit(paused_work
     event = _event_for(aws, settings, env, send=False)  # the same message, back after a short deferral
     response = app_module.default_worker(event, LambdaContext("default_worker", 512, max_runtime_ms=120_000))
     assert response == {"batchItemFailures": []} and marker in RAN
-    from chalicelib.queues import queue_url
+    from chalicelib.sqs import queue_url
 
     aws("sqs").delete_message(
         QueueUrl=queue_url(settings.default.name), ReceiptHandle=event["Records"][0]["receiptHandle"]

@@ -180,7 +180,7 @@ def test_upload_that_is_not_an_image_fails_clearly_and_dead_letters(api: Any, wo
 
 
 def test_duplicate_s3_event_resizes_once(api: Any, paused_workers: Any, aws: Any, settings: Any) -> None:
-    from chalicelib.queues import queue_url
+    from chalicelib.sqs import queue_url
 
     photo = jpeg_bytes(1600, 1200)
     payload = _new_book(api, size=len(photo))
@@ -225,7 +225,7 @@ def test_s3_test_event_is_not_a_poison_message(chalice_client: Any, settings: An
 
 
 def _dlq(settings: Any) -> list[dict[str, Any]]:
-    from chalicelib.queues import peek
+    from chalicelib.sqs import peek
 
     return peek(settings.media.dlq_name)
 
@@ -295,7 +295,7 @@ def test_bucket_sends_upload_events_to_the_media_queue_and_expires_abandoned_upl
     assert rules[0]["Filter"] == {"Prefix": "uploads/"} and rules[0]["Expiration"] == {"Days": 1}
     cors = s3.get_bucket_cors(Bucket=settings.media_bucket)["CORSRules"]
     assert cors[0]["AllowedMethods"] == ["POST"]
-    from chalicelib.queues import queue_url
+    from chalicelib.sqs import queue_url
 
     policy = json.loads(
         aws("sqs").get_queue_attributes(QueueUrl=queue_url(settings.media.name), AttributeNames=["Policy"])[

@@ -13,7 +13,7 @@ from typing import Any
 
 from chalice.app import Request, Response
 
-from chalicelib import queues
+from chalicelib import queues, sqs
 from chalicelib.dashboard import session, tasks, web, workers
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.http import body_json, json_errors
@@ -111,7 +111,7 @@ def purge_one(request: Request, queue: str) -> Response:
     # The reconciler only fixes records of messages it still finds in a DLQ: once the message is
     # gone, this is the last chance to make a record stuck in PENDING/STARTED/RETRY final.
     reason = f"dead letter purged from the dashboard by {admin.user}"
-    records.mark_dead_lettered(task_id, name, queues.queue_settings(queue).key, reason)
+    records.mark_dead_lettered(task_id, name, sqs.queue_settings(queue).key, reason)
     logger.warning("dashboard purged a dead letter", extra={"user": admin.user, "task_id": task_id})
     return web.json_answer({"purged": message_id, "task_id": task_id})
 

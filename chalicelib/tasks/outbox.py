@@ -24,7 +24,7 @@ from chalicelib.aws import client
 from chalicelib.config import get_settings
 from chalicelib.models import TaskRecord
 from chalicelib.observability import emit, logger
-from chalicelib.queues import chunks, queue_url
+from chalicelib.sqs import chunks, queue_url
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.registry import Signature

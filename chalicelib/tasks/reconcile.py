@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from chalicelib.config import QueueSettings, get_settings
 from chalicelib.observability import emit, logger
-from chalicelib.queues import peek
+from chalicelib.sqs import peek
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import identity
 

@@ -17,7 +17,7 @@ from chalicelib.aws import client
 from chalicelib.config import get_settings
 from chalicelib.errors import ApiError, NotFound
 from chalicelib.models import TaskRecord
-from chalicelib.queues import queue_url
+from chalicelib.sqs import queue_url
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.registry import UnknownTaskError, get_task

@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalicelib import deadline, upload_events, upload_jobs
 from chalicelib.config import QueueSettings, get_settings
 from chalicelib.observability import emit, logger, record_cold_start
-from chalicelib.queues import change_visibility, dead_letter, delete_messages, queue_settings
+from chalicelib.sqs import change_visibility, dead_letter, delete_messages, queue_settings
 from chalicelib.tasks import records
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import EnvelopeError, decode, identity
