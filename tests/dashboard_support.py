@@ -62,8 +62,8 @@ def dead_letter_marker(queue: Any, reason: str = "for the dashboard test") -> st
 
 def drop_dead_letter(queue: Any, task_id: str) -> None:
     """Remove this test's own message from `queue`'s DLQ (never a redrive: other tests' dead letters stay put)."""
-    from chalicelib.sqs import peek
     from chalicelib.queues import delete_dead_letter, message_task
+    from chalicelib.sqs import peek
 
     for message in peek(queue.dlq_name):
         if message_task(message)[0] == task_id:

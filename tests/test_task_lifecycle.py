@@ -169,8 +169,8 @@ def test_poison_message_travels_to_the_dlq_and_back_by_redrive(api, workers, aws
 
 
 def test_redrive_cli_moves_messages_back(paused_workers, aws, settings, capsys) -> None:
-    from chalicelib.sqs import dead_letter
     from chalicelib.queues import depth
+    from chalicelib.sqs import dead_letter
     from devtools import ops
 
     marker = Envelope(task_id=str(uuid.uuid4()), task="tests.ok", args=[1]).encode()
