@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse, Chalice, CloudWatchEvent, Rate, Request, Response, SQSEvent
 
-from chalicelib import auth, books, chalice_errors, consent, pages, queues, subscribers
+from chalicelib import auth, books, chalice_errors, consent, pages, queues, subscribers, task_query
 from chalicelib.config import get_settings
 from chalicelib.dashboard import views as dashboard
 from chalicelib.dashboard import web as dashboard_web
@@ -23,7 +23,6 @@ from chalicelib.http import (
 from chalicelib.idempotency import key_from as idempotency_key
 from chalicelib.schemas import BookCreate, BookUpdate, CoverUpload, SubscriberCreate, parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
-from chalicelib.tasks import query as task_query
 from chalicelib.tasks.outbox import relay
 from chalicelib.tasks.reconcile import reconcile_dead_letters
 from chalicelib.tasks.worker import consume

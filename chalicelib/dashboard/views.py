@@ -13,12 +13,11 @@ from typing import Any
 
 from chalice.app import Request, Response
 
-from chalicelib import queues, sqs
+from chalicelib import queues, sqs, task_query
 from chalicelib.dashboard import session, tasks, web, workers
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.http import body_json, json_errors
 from chalicelib.observability import logger
-from chalicelib.tasks import query as task_query
 from chalicelib.tasks import records
 from chalicelib.tasks.rerun import rerun
 
