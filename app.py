@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice.app import AuthRequest, AuthResponse, Chalice, CloudWatchEvent, Rate, Request, Response, SQSEvent
 
+import chalicelib.jobs  # noqa: F401 - registers every task (the domains send them by name)
 from chalicelib import auth, books, chalice_errors, consent, pages, queues, subscribers, task_query
 from chalicelib.config import get_settings
 from chalicelib.dashboard import views as dashboard

@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import idempotency, jobs, storage, uploads, validation
+from chalicelib import idempotency, storage, uploads, validation
 from chalicelib.authors import author_key
 from chalicelib.config import get_settings
 from chalicelib.errors import (
@@ -32,8 +32,12 @@ from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.schemas import BookCreate, BookUpdate, CoverUpload, Page, decode_cover
 from chalicelib.tasks import outbox
 from chalicelib.tasks.dispatch import deliver
-from chalicelib.tasks.registry import Signature
+from chalicelib.tasks.registry import Signature, get_task
 from chalicelib.transactions import TransactionCancelled, transaction
+
+# Named, not imported: `chalicelib.jobs` declares these tasks and sits above the domains
+# (as `fanout.PAGE_TASK` does; Celery's `signature(name)`). `app` imports `jobs`.
+RESIZE_TASK, NOTIFY_TASK = "covers.resize", "books.notify_subscribers"
 
 
 def view(book: Book) -> dict[str, Any]:
@@ -136,9 +140,9 @@ def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> 
     if cover is not None and content_type is not None:
         book.cover_key = _upload_cover(book, cover, content_type, unique=False)
         book.cover_version, book.cover_status = 1, "pending"
-        signatures.append(jobs.resize_cover.s(book.id, book.cover_version))
+        signatures.append(get_task(RESIZE_TASK).s(book.id, book.cover_version))
     upload = uploads.begin(book, data.cover_upload, "cover_upload.size") if data.cover_upload else None
-    signatures.append(jobs.notify_subscribers.s(book.id))
+    signatures.append(get_task(NOTIFY_TASK).s(book.id))
     task_ids = [sig.task_id for sig in signatures]
     staged = [*signatures, *(upload.signatures if upload else [])]
     response: dict[str, Any] = {"book": view(book), "tasks": task_ids}
@@ -270,7 +274,7 @@ def replace_cover(
     book.cover_version, book.cover_key, book.cover_status = int(book.cover_version or 0) + 1, key, "pending"
     book.cover_error, book.thumbnails, book.updated_at = None, None, now
     book.revision = int(book.revision or 0) + 1
-    signatures = [jobs.resize_cover.s(book.id, book.cover_version)]
+    signatures = [get_task(RESIZE_TASK).s(book.id, book.cover_version)]
     response = {"book": view(book), "tasks": [signatures[0].task_id]}
     actions = [
         Book.cover_version.set(book.cover_version),

@@ -1,4 +1,9 @@
-"""The application's tasks. Each is declared once; routing lives in `tasks/routes.py`."""
+"""The application's tasks. Each is declared once; routing lives in `tasks/routes.py`.
+
+The domains send these by name (`get_task(books.RESIZE_TASK)`), since this module sits above
+them; importing it (as `app` does) registers every task, the upload tasks included, and with
+them the S3-notification adapter of the media queue (`upload_jobs`).
+"""
 
 from __future__ import annotations
 
@@ -6,32 +11,42 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import consent, covers, fanout, mail, recipients, tokens
+from chalicelib import (
+    books,
+    consent,
+    covers,
+    fanout,
+    mail,
+    recipients,
+    subscribers,
+    tokens,
+    upload_jobs,  # noqa: F401 - the upload tasks and the media queue's S3 adapter
+)
 from chalicelib.authors import author_key
 from chalicelib.models import Book
 from chalicelib.observability import emit
 from chalicelib.tasks.decorator import task
 
 
-@task("covers.resize", max_retries=3)
+@task(books.RESIZE_TASK, max_retries=3)
 def resize_cover(book_id: str, version: int) -> dict[str, Any]:
     """Make the cover's thumbnails in S3 and mark the book ready."""
     return covers.resize(book_id, version)
 
 
-@task("books.notify_subscribers", max_retries=5)
+@task(books.NOTIFY_TASK, max_retries=5)
 def notify_subscribers(book_id: str) -> dict[str, Any]:
     """Start the book's mail fan-out: the first page (see `fanout`)."""
     return fanout.run_page(book_id, fanout.ROOT_PAGE, recipients.START)
 
 
-@task("mail.fanout_page", max_retries=5)
+@task(fanout.PAGE_TASK, max_retries=5)
 def fanout_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, Any]:
     """One later page of a book's fan-out (its id is deterministic: book, hand-off, position)."""
     return fanout.run_page(book_id, page, position)
 
 
-@task("mail.resend", max_retries=3)
+@task(fanout.RESEND_TASK, max_retries=3)
 def resend(book_id: str, pairs: list[list[str]], attempt: int) -> dict[str, Any]:
     """Retry, alone, the destinations of a bulk call that SES refused for a passing reason."""
     return fanout.resend(book_id, pairs, attempt)
@@ -61,7 +76,7 @@ def send_new_book_email(book_id: str, email: str, subscribed_to: str | None = No
     return {"message_id": message_id, "to": email}
 
 
-@task("subscriptions.send_confirmation", max_retries=3)
+@task(subscribers.CONFIRM_TASK, max_retries=3)
 def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
     """Mail the address a single-use link that confirms its subscription."""
     return consent.send_confirmation(author_key, email)
