@@ -8,6 +8,7 @@ from chalice.app import AuthRequest, AuthResponse, Chalice, CloudWatchEvent, Rat
 
 import chalicelib.jobs  # noqa: F401 - registers every task (the domains send them by name)
 from chalicelib import auth, books, chalice_errors, consent, pages, queues, subscribers, task_query
+from chalicelib.book_schemas import BookCreate, BookUpdate, CoverUpload
 from chalicelib.config import get_settings
 from chalicelib.dashboard import views as dashboard
 from chalicelib.dashboard import web as dashboard_web
@@ -22,8 +23,9 @@ from chalicelib.http import (
     raw_body,
 )
 from chalicelib.idempotency import key_from as idempotency_key
-from chalicelib.schemas import BookCreate, BookUpdate, CoverUpload, SubscriberCreate, parse_page, validate
+from chalicelib.schemas import parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
+from chalicelib.subscriber_schemas import SubscriberCreate
 from chalicelib.tasks.outbox import relay
 from chalicelib.tasks.reconcile import reconcile_dead_letters
 from chalicelib.tasks.worker import consume

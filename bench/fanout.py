@@ -81,10 +81,10 @@ def worker(design: str, subscribers: int, rate: float, timeout_ms: int, threads:
         import requests
 
         import app
+        from chalicelib.book_schemas import BookCreate
         from chalicelib.books import create_book
         from chalicelib.config import get_settings
         from chalicelib.queues import depth
-        from chalicelib.schemas import BookCreate
         from devtools.fanout_driver import Driver
 
         settings = get_settings()

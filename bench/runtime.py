@@ -86,8 +86,8 @@ def _start(port: int, state: Path, log: Any) -> tuple[Any, str, float]:
 def restart(books: int) -> dict[str, Any]:
     """Fill a persistent emulator with `books` books (each with a 30 KB cover and a 3 KB thumbnail), restart it."""
     apply_env()
+    from chalicelib.book_schemas import BookCreate
     from chalicelib.books import create_book
-    from chalicelib.schemas import BookCreate
 
     state = Path(tempfile.mkdtemp(prefix="bench-state-")) / "emulator-state.pickle"
     log = tempfile.NamedTemporaryFile(prefix="bench-emulator-", suffix=".log", delete=False)

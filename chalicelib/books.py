@@ -16,6 +16,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import idempotency, storage, uploads, validation
 from chalicelib.authors import author_key
+from chalicelib.book_schemas import BookCreate, BookUpdate, CoverUpload, decode_cover
 from chalicelib.config import get_settings
 from chalicelib.errors import (
     ApiError,
@@ -29,7 +30,7 @@ from chalicelib.errors import (
 from chalicelib.models import Book, BookAuthor, utcnow
 from chalicelib.observability import logger
 from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
-from chalicelib.schemas import BookCreate, BookUpdate, CoverUpload, Page, decode_cover
+from chalicelib.schemas import Page
 from chalicelib.tasks import outbox
 from chalicelib.tasks.dispatch import deliver
 from chalicelib.tasks.registry import Signature, get_task

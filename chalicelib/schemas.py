@@ -1,104 +1,30 @@
-"""Request bodies and query parameters, validated with pydantic."""
+"""Validating requests with pydantic: the strict base model, JSON bodies, paging parameters.
+
+The domains' own bodies are beside them (`book_schemas.py`, `subscriber_schemas.py`); this
+module is shared by every layer above the platform and knows none of them.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    EmailStr,
-    Field,
-    StringConstraints,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.errors import MalformedRequest, PayloadTooLarge, ValidationFailed
-from chalicelib.validation import MAX_AUTHOR, multi_line, single_line
 
-MAX_TITLE = 300
-MAX_AUTHORS = 20
-MAX_DESCRIPTION = 10_000
 MAX_PAGE = 100
 MAX_JSON_DEPTH = 32
 
-# Control characters are checked after stripping: surrounding whitespace is forgiven, a CR,
-# LF, tab, NEL or bidi override inside a single-line field is a 422 naming the field.
-Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TITLE), AfterValidator(single_line)
-]
-AuthorName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_AUTHOR), AfterValidator(single_line)
-]
-Description = Annotated[str, StringConstraints(max_length=MAX_DESCRIPTION), AfterValidator(multi_line)]
 
+class StrictModel(BaseModel):
+    """Unknown fields and type coercion are refused: a typo is a 422, not silently ignored."""
 
-def _distinct(authors: list[str]) -> list[str]:
-    if len({" ".join(a.casefold().split()) for a in authors}) != len(authors):
-        raise ValueError("authors must be distinct")
-    return authors
-
-
-class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class CoverUpload(_Strict):
-    """A cover the client uploads to S3 itself: `cover_upload` of `POST /books`, body of
-    `POST /books/{id}/cover/upload`. The size is checked against the limit in the service (413)."""
-
-    content_type: Literal["image/jpeg", "image/png", "image/webp"]
-    size: int = Field(ge=1)
-
-
-class BookCreate(_Strict):
-    """Body of `POST /books`."""
-
-    title: Title
-    authors: list[AuthorName] = Field(min_length=1, max_length=MAX_AUTHORS)
-    description: Description | None = None
-    cover: str | None = Field(default=None, description="base64-encoded JPEG, PNG or WebP")
-    cover_upload: CoverUpload | None = None
-
-    @model_validator(mode="after")
-    def _one_cover(self) -> BookCreate:
-        if self.cover is not None and self.cover_upload is not None:
-            raise ValueError("give either cover (inline) or cover_upload (direct upload), not both")
-        return self
-
-    @field_validator("authors")
-    @classmethod
-    def _distinct_authors(cls, authors: list[str]) -> list[str]:
-        return _distinct(authors)
-
-
-class BookUpdate(_Strict):
-    """Body of `PUT /books/{id}`: any of the fields, at least one."""
-
-    title: Title | None = None
-    authors: list[AuthorName] | None = Field(default=None, min_length=1, max_length=MAX_AUTHORS)
-    description: Description | None = None
-
-    @field_validator("authors")
-    @classmethod
-    def _distinct_authors(cls, authors: list[str] | None) -> list[str] | None:
-        return None if authors is None else _distinct(authors)
-
-
-class SubscriberCreate(_Strict):
-    """Body of `POST /authors/{name}/subscribers`."""
-
-    email: EmailStr
-
-
-class Page(_Strict):
+class Page(StrictModel):
     """Pagination query parameters."""
 
     limit: int = Field(default=20, ge=1, le=MAX_PAGE)
@@ -190,16 +116,3 @@ def parse_page(params: dict[str, str] | None) -> Page:
         except ValueError:
             raise ValidationFailed("invalid limit", [{"field": "limit", "message": "must be an integer"}]) from None
     return validate(Page, data)
-
-
-def decode_cover(value: str, max_bytes: int) -> bytes:
-    """Decode a base64 cover, bounded by `max_bytes` decoded."""
-    if len(value) > (max_bytes * 4) // 3 + 8:
-        raise PayloadTooLarge(f"cover is larger than {max_bytes} bytes", [{"field": "cover", "message": "too large"}])
-    try:
-        data = base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise ValidationFailed("invalid cover", [{"field": "cover", "message": "must be base64"}]) from None
-    if len(data) > max_bytes:
-        raise PayloadTooLarge(f"cover is larger than {max_bytes} bytes", [{"field": "cover", "message": "too large"}])
-    return data

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import storage, upload_jobs
+from chalicelib.book_schemas import CoverUpload
 from chalicelib.config import get_settings
 from chalicelib.errors import PayloadTooLarge
 from chalicelib.models import Book
-from chalicelib.schemas import CoverUpload
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS, Signature
