@@ -26,7 +26,7 @@ from chalicelib.sqs import (
     queue_settings,
     queue_url,
 )
-from chalicelib.tasks.envelope import identity
+from chalicelib.tasks.adapters import identity
 
 
 @dataclass(frozen=True)

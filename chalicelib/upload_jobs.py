@@ -8,11 +8,12 @@ import uuid
 from typing import Any
 
 from chalicelib import upload_ingest
+from chalicelib.tasks import adapters
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS
-from chalicelib.upload_events import INGEST_TASK, S3Message, ingest_task_id
+from chalicelib.upload_events import INGEST_TASK, S3Message, ingest_task_id, parse
 
 INGEST_MANY_TASK = "covers.ingest_uploads"
 _MANY_NAMESPACE = uuid.UUID("a4c1f0e6-2a7e-4b52-9c61-0d6f1d3e8b77")
@@ -57,3 +58,12 @@ def envelope_for(message: S3Message) -> Envelope | None:
     pairs = [[o.bucket, o.key] for o in objects]
     task_id = str(uuid.uuid5(_MANY_NAMESPACE, "|".join(f"{b}/{k}" for b, k in pairs)))
     return Envelope(task_id=task_id, task=INGEST_MANY_TASK, args=[pairs])
+
+
+@adapters.register
+def adapt_s3_notification(body: str) -> Envelope | adapters.Skip | None:
+    """S3's notification of an upload is the ingest task's message; S3's test event asks for nothing."""
+    message = parse(body)
+    if message is None:
+        return None
+    return envelope_for(message) or adapters.NOTHING_TO_DO

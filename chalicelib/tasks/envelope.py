@@ -6,8 +6,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib import upload_events
-
 ENVELOPE_VERSION = 1
 MAX_ENVELOPE_BYTES = 256 * 1024
 
@@ -71,24 +69,3 @@ def decode(body: str) -> Envelope:
     if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
         raise EnvelopeError("envelope field 'attempt' must be a positive integer")
     return Envelope(task_id=task_id, task=task, args=args, kwargs=kwargs, attempt=attempt)
-
-
-def identity(body: str, message_id: str) -> tuple[str, str]:
-    """The task id and name a message claims, even when it is not a valid envelope.
-
-    Falls back to `sqs-<message id>` and `<unreadable>`, so every message can get a record.
-    """
-    s3_upload = upload_events.identity(body)  # an S3 notification of a direct upload
-    if s3_upload is not None:
-        return s3_upload
-    try:
-        data = json.loads(body)
-    except (TypeError, ValueError):
-        data = None
-    data = data if isinstance(data, dict) else {}
-    task_id, name = data.get("id"), data.get("task")
-    if not (isinstance(task_id, str) and 0 < len(task_id) <= 128):
-        task_id = f"sqs-{message_id}"
-    if not (isinstance(name, str) and 0 < len(name) <= 200):
-        name = "<unreadable>"
-    return task_id, name

@@ -14,7 +14,7 @@ from chalicelib.config import QueueSettings, get_settings
 from chalicelib.observability import emit, logger
 from chalicelib.sqs import peek
 from chalicelib.tasks import records
-from chalicelib.tasks.envelope import identity
+from chalicelib.tasks.adapters import identity
 
 
 def _reason(message: dict[str, object], queue: QueueSettings) -> str:

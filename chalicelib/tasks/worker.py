@@ -21,13 +21,14 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from chalicelib import deadline, upload_events, upload_jobs
+from chalicelib import deadline
 from chalicelib.config import QueueSettings, get_settings
 from chalicelib.observability import emit, logger, record_cold_start
 from chalicelib.sqs import change_visibility, dead_letter, delete_messages, queue_settings
 from chalicelib.tasks import records
+from chalicelib.tasks.adapters import identity, read
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
-from chalicelib.tasks.envelope import EnvelopeError, decode, identity
+from chalicelib.tasks.envelope import Envelope, EnvelopeError
 from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.registry import UnknownTaskError, get_task
 
@@ -44,11 +45,12 @@ def handle_record(record: SQSRecord, context: Any = None) -> str:
     """Handle one message; raise TaskDeferred to leave it in the queue."""
     queue = queue_settings(record.event_source_arn)
     receives = int(record.attributes.approximate_receive_count or 1)
-    s3_message = upload_events.parse(record.body)  # S3 sends its own JSON, never a poison message
     try:
-        env = decode(record.body) if s3_message is None else upload_jobs.envelope_for(s3_message)
-        if env is None:
-            logger.info("S3 test event or a message with no upload; nothing to do", extra={"queue": queue.name})
+        env = read(record.body)  # an envelope, or another producer's message its adapter reads (S3's)
+        if not isinstance(env, Envelope):
+            logger.info(
+                "a message that asks for nothing (S3's test event, or no upload); ignored", extra={"queue": queue.name}
+            )
             return "ignored"
         task = get_task(env.task)
     except (EnvelopeError, UnknownTaskError) as exc:
