@@ -355,3 +355,56 @@ def test_conditional_writes_are_atomic_at_the_emulator(endpoint: str, aws: Any, 
         assert wins, "one claim must win"
         doubles += len(wins) == 2
     assert doubles == 0
+
+
+def _calls_of(monkeypatch: Any, request: Any) -> list[str]:
+    """The AWS operations `request()` makes in this thread, observed at botocore (they still go out)."""
+    import threading
+
+    from botocore.client import BaseClient
+
+    seen: list[str] = []
+    original = BaseClient._make_api_call
+    me = threading.get_ident()
+
+    def observed(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if threading.get_ident() == me:
+            seen.append(operation)
+        return original(client, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", observed)
+    request()
+    monkeypatch.setattr(BaseClient, "_make_api_call", original)
+    return seen
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "calls-{}"])
+def test_a_book_with_cover_upload_costs_three_aws_calls(
+    chalice_client: Any, keys: dict[str, str], paused_workers: Any, monkeypatch: Any, idempotency_key: str | None
+) -> None:
+    """One transaction (book, author index, the PENDING ingest, expiry and notify records, the
+    key), one SendMessageBatch to `default`, one transaction taking both sent tasks out of the outbox."""
+    headers = {"Authorization": f"Bearer {keys['alice']}", "Content-Type": "application/json"}
+    body = {"title": "Counted", "authors": [unique_author()], "cover_upload": {"content_type": "image/jpeg", "size": 9}}
+    chalice_client.http.post("/books", headers=headers, body=json.dumps(body))  # queue URLs resolved once
+    if idempotency_key is not None:
+        headers["Idempotency-Key"] = idempotency_key.format(time.time_ns())
+    answers: list[Any] = []
+
+    def create() -> None:
+        answers.append(chalice_client.http.post("/books", headers=headers, body=json.dumps(body)))
+
+    calls = _calls_of(monkeypatch, create)
+    assert answers[0].status_code == 202, answers[0].body
+    assert sorted(calls) == ["SendMessageBatch", "TransactWriteItems", "TransactWriteItems"]
+    payload = json.loads(answers[0].body)
+    ingest, *sent = payload["tasks"]
+    from chalicelib.models import TaskRecord
+
+    record = TaskRecord.get(ingest, consistent_read=True)
+    assert record.status == "PENDING" and record.outbox_shard is None  # S3 sends its message, not the relay
+    for task_id in sent:
+        assert TaskRecord.get(task_id, consistent_read=True).outbox_shard is None  # acknowledged
+    if idempotency_key is not None:  # the retry finds the first answer
+        retry = chalice_client.http.post("/books", headers=headers, body=json.dumps(body))
+        assert json.loads(retry.body) == payload
