@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -91,7 +92,10 @@ def transaction() -> Iterator[Transaction]:
     tx.commit()
 
 
+@cache
 def _connection() -> Any:
+    """One connection per process, like the models' own: a new one builds a botocore session and
+    client (loading the service model from disk), which cost more than the transaction itself."""
     settings = get_settings()
     return Connection(
         region=settings.region,
