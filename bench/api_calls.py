@@ -66,7 +66,7 @@ def _install_counter() -> None:
             _units[bucket]["rru"] += 1
         return original(self, operation, params)
 
-    BaseClient._make_api_call = counted  # type: ignore[method-assign]
+    BaseClient._make_api_call = counted
 
 
 def _drain(app_module: Any, queue_name: str, handler: str, durations: dict[str, list[float]]) -> int:
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "event source mapping",
         "api: GET /books/{id}",
     ):
-        by_service = Counter()
+        by_service: Counter[str] = Counter()
         for (service, _), n in _calls[bucket].items():
             by_service["ses" if service == "sesv2" else service] += n
         rows.append(

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             samples["this project: 202 + tasks on SQS"] = _measure(url, body, auth, args.requests)
         with chalice_local(ROOT, {"TASKS_EAGER": "1"}) as url:
             samples["this project, TASKS_EAGER=1"] = _measure(url, body, auth, args.requests)
-        direct = {**{k: v for k, v in body.items() if k != "cover"}}
+        direct: dict[str, Any] = {k: v for k, v in body.items() if k != "cover"}
         direct["cover_upload"] = {"content_type": "image/jpeg", "size": len(cover)}
         big = photo_jpeg(4000, 3000, quality=100, grain=24)  # a phone photo's ~12 MB
         with chalice_local(ROOT, {}) as url:
