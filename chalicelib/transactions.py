@@ -97,9 +97,10 @@ def _connection() -> Any:
     """One connection per process, like the models' own: a new one builds a botocore session and
     client (loading the service model from disk), which cost more than the transaction itself."""
     settings = get_settings()
+    # No host: botocore then reads AWS_ENDPOINT_URL_DYNAMODB before AWS_ENDPOINT_URL, as the models do.
     return Connection(
         region=settings.region,
-        host=settings.endpoint_url,
+        host=None,
         connect_timeout_seconds=5,
         read_timeout_seconds=20,
         max_retry_attempts=3,
