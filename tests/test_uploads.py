@@ -433,3 +433,28 @@ def test_a_book_with_cover_upload_costs_three_aws_calls(
     if idempotency_key is not None:  # the retry finds the first answer
         retry = chalice_client.http.post("/books", headers=headers, body=json.dumps(body))
         assert json.loads(retry.body) == payload
+
+
+def test_one_acknowledgement_takes_every_sent_task_out_of_the_outbox(
+    paused_workers: Any, monkeypatch: Any, settings: Any
+) -> None:
+    """The request path's single acknowledgement also covers a task a worker claimed first
+    (its claim removed the markers already; nothing conditional fails, nothing is reset)."""
+    import uuid
+
+    from chalicelib.models import TaskRecord
+    from chalicelib.tasks import outbox, records
+    from chalicelib.transactions import transaction
+    from chalicelib.upload_jobs import expire_upload
+
+    # Harmless when the workers resume: no such book, no such ingest record.
+    signatures = [expire_upload.s(str(uuid.uuid4()), 1, f"no-such-{i}", time.time()) for i in range(3)]
+    with transaction() as tx:
+        messages = outbox.stage(tx, signatures, "alice")
+    assert records.claim(messages[0].envelope, settings.default.name, 60).outcome == "claimed"
+    sent: list[int] = []
+    calls = _calls_of(monkeypatch, lambda: sent.append(outbox.send(messages, batch_ack=True)))
+    assert sent == [3] and calls == ["SendMessageBatch", "TransactWriteItems"]
+    stored = [TaskRecord.get(m.envelope.task_id, consistent_read=True) for m in messages]
+    assert [r.outbox_shard for r in stored] == [None, None, None]
+    assert [r.status for r in stored] == ["STARTED", "PENDING", "PENDING"]
