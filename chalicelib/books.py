@@ -42,8 +42,7 @@ def view(book: Book) -> dict[str, Any]:
     `cover.sizes` lists the square sizes that exist: a small cover is never upscaled, so
     it may have fewer (or one smaller) size than a large one.
     """
-    ready = book.thumbnails is not None and book.cover_status == "ready"
-    names: dict[str, str] = dict(book.thumbnails.attribute_values) if ready and book.thumbnails else {}
+    names = dict(book.thumbnails.as_dict()) if book.thumbnails and book.cover_status == "ready" else {}
     thumbnails = {name: {"key": key, "url": storage.presigned_url(key)} for name, key in names.items()}
     return {
         "id": book.id,
@@ -191,13 +190,13 @@ def list_books(author: str | None, page: Page) -> dict[str, Any]:
     scope = listing_scope("books", author=key)
     start = decode_cursor(page.cursor, scope)
     if key is not None:
-        index = BookAuthor.query(key, scan_index_forward=False, limit=page.limit, last_evaluated_key=start)
-        ids = [row.book_id for row in index]
+        by_author = BookAuthor.query(key, scan_index_forward=False, limit=page.limit, last_evaluated_key=start)
+        ids = [row.book_id for row in by_author]
         found = {book.id: book for book in Book.batch_get(ids)} if ids else {}
-        books, last_key = [found[i] for i in ids if i in found], index.last_evaluated_key
+        books, last_key = [found[i] for i in ids if i in found], by_author.last_evaluated_key
     else:
-        scan = Book.scan(limit=page.limit, last_evaluated_key=start)
-        books, last_key = list(scan), scan.last_evaluated_key
+        scanned = Book.scan(limit=page.limit, last_evaluated_key=start)
+        books, last_key = list(scanned), scanned.last_evaluated_key
     return {"items": [view(b) for b in books], "next_cursor": encode_cursor(last_key, scope)}
 
 
