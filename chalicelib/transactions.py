@@ -93,9 +93,10 @@ def transaction() -> Iterator[Transaction]:
 
 def _connection() -> Any:
     settings = get_settings()
+    # No host: botocore then reads AWS_ENDPOINT_URL_DYNAMODB before AWS_ENDPOINT_URL, as the models do.
     return Connection(
         region=settings.region,
-        host=settings.endpoint_url,
+        host=None,
         connect_timeout_seconds=5,
         read_timeout_seconds=20,
         max_retry_attempts=3,
