@@ -59,4 +59,3 @@ def test_transactions_honour_the_dynamodb_endpoint(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:3333")
     assert _connection().client.meta.endpoint_url == "http://127.0.0.1:3333"
-
