@@ -238,8 +238,8 @@ def run_tests(pytest_args: list[str], home: Path = HOME) -> int:
             print(f"LocalStack ready after {time.monotonic() - began:.1f}s; log: {localstack.log}", flush=True)
             env = {**os.environ, **environment(localstack.endpoint, emulator)}
             tests = time.monotonic()
-            # -rs: every skip is listed with its reason (fault injection needs the embedded emulator).
-            command = [sys.executable, "-m", "pytest", "-rs", *pytest_args]
+            # pyproject's addopts (-ra) list every skip with its reason (fault injection needs the emulator).
+            command = [sys.executable, "-m", "pytest", *pytest_args]
             code = subprocess.run(command, cwd=ROOT, env=env).returncode
             print(f"pytest against LocalStack took {time.monotonic() - tests:.0f}s (exit {code})", flush=True)
         finally:
