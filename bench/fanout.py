@@ -79,15 +79,13 @@ def worker(design: str, subscribers: int, rate: float, timeout_ms: int, threads:
     env = {"SES_MAX_SEND_RATE": str(rate), "FANOUT_SAFETY_MS": str(max(1000, timeout_ms // 4))}
     with emulator(env) as endpoint:
         import requests
-        from chalice.local import LambdaContext
 
         import app
-        from chalicelib.aws import client
         from chalicelib.books import create_book
         from chalicelib.config import get_settings
-        from chalicelib.queues import depth, queue_arn, queue_url
+        from chalicelib.queues import depth
         from chalicelib.schemas import BookCreate
-        from devtools.runner import lambda_record
+        from devtools.fanout_driver import Driver
 
         settings = get_settings()
         author = f"Bench Author {uuid.uuid4().hex[:6]}"
@@ -102,48 +100,25 @@ def worker(design: str, subscribers: int, rate: float, timeout_ms: int, threads:
         else:
             book = create_book("bench", BookCreate(title="Bench", authors=[author]))["book"]
         _calls.clear()
-        sqs, name = client("sqs"), settings.default.name
-        durations: list[float] = []
-        stop = threading.Event()
+        name = settings.default.name
         started = time.perf_counter()
+        old_ms = 0.0
         if design == "old":
             t0 = time.perf_counter()
             _old_design(book["id"])
-            durations.append((time.perf_counter() - t0) * 1000)
-
-        def consume() -> None:
-            while not stop.is_set():
-                messages = sqs.receive_message(
-                    QueueUrl=queue_url(name), MaxNumberOfMessages=10, WaitTimeSeconds=1, AttributeNames=["All"]
-                ).get("Messages", [])
-                if not messages:
-                    continue
-                event = {"Records": [lambda_record(m, queue_arn(name), settings.region) for m in messages]}
-                t0 = time.perf_counter()
-                try:
-                    app.default_worker(event, LambdaContext("default_worker", 512, max_runtime_ms=timeout_ms))
-                except Exception:  # noqa: BLE001 - a retried batch raises, as in Lambda
-                    pass
-                with _lock:
-                    durations.append((time.perf_counter() - t0) * 1000)
-
-        pool = [threading.Thread(target=consume, daemon=True) for _ in range(threads)]
-        for thread in pool:
-            thread.start()
+            old_ms = (time.perf_counter() - t0) * 1000
 
         def mails() -> list[dict[str, Any]]:
-            found: list[dict[str, Any]] = requests.get(f"{endpoint}/_aws/ses", timeout=60).json()["messages"]
+            found: list[dict[str, Any]] = requests.get(f"{endpoint}/_aws/ses", timeout=120).json()["messages"]
             return found
 
-        while True:
-            time.sleep(2)
+        def done() -> bool:
             d = depth(name)
-            if d.visible + d.in_flight + d.delayed == 0 and len(mails()) >= subscribers:
-                break
+            return d.visible + d.in_flight + d.delayed == 0 and len(mails()) >= subscribers
+
+        stats = Driver(app, settings, timeout_ms, threads=threads).run_until(done, limit_s=3600)
         elapsed = time.perf_counter() - started
-        stop.set()
-        for thread in pool:
-            thread.join(timeout=timeout_ms / 1000 + 5)
+        durations = [old_ms] if old_ms else []
         sent = mails()
         per_address = Counter(to for m in sent for to in set(m["Destination"]["ToAddresses"]))
         stamps = sorted(m["Timestamp"] for m in sent if "Timestamp" in m)
@@ -162,9 +137,9 @@ def worker(design: str, subscribers: int, rate: float, timeout_ms: int, threads:
             "mails": len(sent),
             "addresses_mailed_once": sum(1 for n in per_address.values() if n == 1),
             "addresses_mailed_twice_or_more": sum(1 for n in per_address.values() if n > 1),
-            "invocations": len(durations),
-            "longest_invocation_ms": max(durations, default=0.0),
-            "over_timeout": sum(1 for d in durations if d >= timeout_ms),
+            "invocations": stats.invocations + len(durations),
+            "longest_invocation_ms": max([stats.longest_ms, *durations]),
+            "over_timeout": stats.over_timeout + sum(1 for d in durations if d >= timeout_ms),
             "calls_per_recipient": {s: n / subscribers for s, n in sorted(by_service.items())},
             "dynamodb_writes_per_recipient": writes / subscribers,
             "calls": {f"{s}:{o}": n for (s, o), n in sorted(_calls.items())},

@@ -30,6 +30,9 @@ from chalicelib.authors import author_key
 from chalicelib.config import get_settings
 from chalicelib.models import Book, MailState, utcnow
 from chalicelib.observability import emit
+from chalicelib.tasks.dispatch import dispatch
+from chalicelib.tasks.errors import TransientTaskError
+from chalicelib.tasks.registry import get_task
 
 NAMESPACE = uuid.UUID("0b8f3f7e-3b5e-4a53-9d6e-5f2f5c3b8a21")
 ROOT_PAGE = "root"
@@ -37,7 +40,10 @@ MAX_FAILURES_LISTED = 100
 RESEND_ATTEMPTS = 3
 READ_CHUNKS = 10  # chunks read per Query: fewer reads, still a bounded few hundred rows in memory
 FIRST_CHUNK_ESTIMATE = 0.5  # seconds, until a chunk has been timed
-FANOUT_TASKS = ("books.notify_subscribers", "mail.fanout_page", "mail.resend")
+# The pages and resends are named, not imported: `chalicelib.jobs` declares them and imports
+# this module, so the fan-out asks the registry for them (as Celery's `signature(name)` does).
+PAGE_TASK, RESEND_TASK = "mail.fanout_page", "mail.resend"
+FANOUT_TASKS = ("books.notify_subscribers", PAGE_TASK, RESEND_TASK)
 
 
 def state_key(book_id: str) -> str:
@@ -64,6 +70,7 @@ class Budget:
 
     ends_at: float
     slowest: float = FIRST_CHUNK_ESTIMATE
+    slowest_read: float = FIRST_CHUNK_ESTIMATE
 
     @classmethod
     def now(cls) -> Budget:
@@ -73,6 +80,13 @@ class Budget:
     def room(self) -> bool:
         """Room for one more chunk (counted twice: they vary) and the hand-off after it (about one chunk)."""
         return time.monotonic() + 3 * self.slowest < self.ends_at
+
+    def room_to_read(self) -> bool:
+        """Room for a read (a Query may be slower than a chunk), then one chunk and the hand-off."""
+        return time.monotonic() + self.slowest_read + 3 * self.slowest < self.ends_at
+
+    def read_timed(self, started: float) -> None:
+        self.slowest_read = max(self.slowest_read, time.monotonic() - started)
 
     def latest_start(self) -> float:
         """The latest wall-clock time a chunk may start and still finish in budget."""
@@ -196,14 +210,12 @@ def _record_chunk(
 
 
 def _resend_signature(book_id: str, owner: str | None, retry: dict[str, Any]) -> Any:
-    from chalicelib import jobs  # jobs imports this module
-
-    return jobs.resend.s(book_id, retry["recipients"], retry["attempt"], task_id=retry["id"], countdown=retry["delay"])
+    return get_task(RESEND_TASK).s(
+        book_id, retry["recipients"], retry["attempt"], task_id=retry["id"], countdown=retry["delay"]
+    )
 
 
 def _dispatch(signatures: list[Any], owner: str | None) -> None:
-    from chalicelib.tasks.dispatch import dispatch
-
     dispatch(signatures, owner)
 
 
@@ -233,8 +245,10 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
     where: dict[str, Any] | None = state.position or recipients.START
     budget, size, listed = Budget.now(), ratelimit.chunk_size(), len(state.failures or [])
     delay = 0
-    while where is not None and budget.room() and not delay:
+    while where is not None and budget.room_to_read() and not delay:
+        read_started = time.monotonic()
         batch, batch_end = recipients.read(keys, where, size * READ_CHUNKS)
+        budget.read_timed(read_started)
         for i in range(0, max(len(batch), 1), size):
             if not budget.room():
                 break
@@ -273,8 +287,6 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
 
 def _hand_on(book: Book, state: MailState, result: PageResult, delay: int) -> None:
     """Name the next page in the item, then enqueue it (in that order, so no two pages advance)."""
-    from chalicelib import jobs  # jobs imports this module
-
     position = state.position or recipients.START
     if not state.next_page:
         next_page = page_id(book.id, int(state.pages or 0) + 1, position)
@@ -284,7 +296,8 @@ def _hand_on(book: Book, state: MailState, result: PageResult, delay: int) -> No
         )
     assert state.next_page is not None
     _dispatch(
-        [jobs.fanout_page.s(book.id, state.next_page, position, task_id=state.next_page, countdown=delay)], book.owner
+        [get_task(PAGE_TASK).s(book.id, state.next_page, position, task_id=state.next_page, countdown=delay)],
+        book.owner,
     )
     result.next = state.next_page
 
@@ -308,8 +321,6 @@ def resend(book_id: str, pairs: list[list[str]], attempt: int) -> dict[str, Any]
     budget = Budget.now()
     granted, start = ratelimit.reserve(len(chunk), budget.latest_start())
     if not granted:
-        from chalicelib.tasks.errors import TransientTaskError
-
         raise TransientTaskError(f"no SES send slot before {start:.0f}; will retry")
     ratelimit.wait_until(start)
     outcome = bulkmail.send_new_book(book, chunk)

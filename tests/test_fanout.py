@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fanout_driver import Driver
 from helpers import unique_author
 from mailtools import parsed
+
+from devtools.fanout_driver import Driver
 
 TIMEOUT_MS = 10_000  # the default worker's timeout here (30 s deployed)
 LEASE = "60"  # a task's lease (the queue's visibility timeout) outlasts an invocation, as on AWS (6x)
@@ -182,3 +183,13 @@ def test_page_ids_are_deterministic_per_hand_off_and_position() -> None:
     position = {"a": 0, "k": {"author_key": {"S": "x"}, "email": {"S": "m@x.org"}}}
     assert page_id("b", 1, position) == page_id("b", 1, dict(reversed(list(position.items()))))
     assert len({page_id("b", 1, position), page_id("b", 2, position), page_id("c", 1, position)}) == 3
+
+
+def test_a_slow_read_leaves_no_room_for_another_read_before_the_deadline() -> None:
+    from chalicelib.fanout import Budget
+
+    budget = Budget(time.monotonic() + 3.0, slowest=0.1)
+    assert budget.room() and budget.room_to_read()
+    budget.read_timed(time.monotonic() - 2.8)  # a Query of a hot partition took 2.8 s
+    assert budget.room()  # a chunk still fits
+    assert not budget.room_to_read()  # another read would not: the page hands off instead
