@@ -21,6 +21,7 @@ run: install
 
 test: install chromium
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -m "not slow"
 
 # The scale tests (20,000 subscribers, the shared SES send rate): long, so not part of `make test`
@@ -48,6 +49,7 @@ test-localstack: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: install
 	$(PY) -m pip install --quiet -r requirements-bench.txt

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import AuthResponse, Chalice, Rate, Response
-from chalice.app import AuthRequest, CloudWatchEvent, Request, SQSEvent
+from chalice.app import AuthRequest, AuthResponse, Chalice, CloudWatchEvent, Rate, Request, Response, SQSEvent
 
-from chalicelib import auth, books, chalice_errors, consent, pages, queues, subscribers, task_records
+from chalicelib import auth, books, chalice_errors, consent, pages, queues, subscribers
 from chalicelib.config import get_settings
 from chalicelib.dashboard import views as dashboard
 from chalicelib.dashboard import web as dashboard_web
-from chalicelib.http import body_json, json_errors, json_response, path_param, principal, query_params
+from chalicelib.http import (
+    body_json,
+    content_type,
+    json_errors,
+    json_response,
+    path_param,
+    principal,
+    query_params,
+    raw_body,
+)
 from chalicelib.idempotency import key_from as idempotency_key
 from chalicelib.schemas import BookCreate, BookUpdate, CoverUpload, SubscriberCreate, parse_page, validate
 from chalicelib.storage import IMAGE_TYPES
+from chalicelib.tasks import query as task_query
 from chalicelib.tasks.outbox import relay
 from chalicelib.tasks.reconcile import reconcile_dead_letters
 from chalicelib.tasks.worker import consume
@@ -80,10 +89,8 @@ def delete_book(book_id: str) -> Response:
 @json_errors
 def replace_cover(book_id: str) -> Response:
     request = app.current_request
-    caller = principal(request)
-    content_type = (request.headers.get("content-type") or "").split(";")[0].strip().lower()
-    key = idempotency_key(request)
-    return json_response(books.replace_cover(book_id, caller.user, request.raw_body or b"", content_type, key), 202)
+    caller, key = principal(request), idempotency_key(request)
+    return json_response(books.replace_cover(book_id, caller.user, raw_body(request), content_type(request), key), 202)
 
 
 # Direct cover uploads (presigned S3 POST; S3's event notification drives the media worker).
@@ -144,7 +151,7 @@ def unsubscribe_one_click() -> Response:
 @json_errors
 def get_task(task_id: str) -> Response:
     caller = principal(app.current_request)
-    return json_response(task_records.get_record(task_id, caller.user, caller.admin))
+    return json_response(task_query.get_record(task_id, caller.user, caller.admin))
 
 
 @app.route("/tasks", methods=["GET"], authorizer=api_key)
@@ -152,7 +159,7 @@ def get_task(task_id: str) -> Response:
 def list_tasks() -> Response:
     principal(app.current_request, admin=True)
     query = _query()
-    return json_response(task_records.list_records(query.get("status"), query.get("name"), parse_page(query)))
+    return json_response(task_query.list_records(query.get("status"), query.get("name"), parse_page(query)))
 
 
 @app.route("/queues", methods=["GET"], authorizer=api_key)

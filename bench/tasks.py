@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from chalicelib.tasks.registry import task
+from chalicelib.tasks.decorator import task
 
 
 @task("bench.noop")

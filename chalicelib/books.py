@@ -188,14 +188,14 @@ def list_books(author: str | None, page: Page) -> dict[str, Any]:
     scope = listing_scope("books", author=key)
     start = decode_cursor(page.cursor, scope)
     if key is not None:
-        rows = BookAuthor.query(key, scan_index_forward=False, limit=page.limit, last_evaluated_key=start)
-        ids = [row.book_id for row in rows]
+        by_author = BookAuthor.query(key, scan_index_forward=False, limit=page.limit, last_evaluated_key=start)
+        ids = [row.book_id for row in by_author]
         found = {book.id: book for book in Book.batch_get(ids)} if ids else {}
-        books = [found[i] for i in ids if i in found]
+        books, last_key = [found[i] for i in ids if i in found], by_author.last_evaluated_key
     else:
-        rows = Book.scan(limit=page.limit, last_evaluated_key=start)
-        books = list(rows)
-    return {"items": [view(b) for b in books], "next_cursor": encode_cursor(rows.last_evaluated_key, scope)}
+        scanned = Book.scan(limit=page.limit, last_evaluated_key=start)
+        books, last_key = list(scanned), scanned.last_evaluated_key
+    return {"items": [view(b) for b in books], "next_cursor": encode_cursor(last_key, scope)}
 
 
 def update_book(book_id: str, owner: str, data: BookUpdate) -> dict[str, Any]:

@@ -71,6 +71,7 @@ class Budget:
     ends_at: float
     slowest: float = FIRST_CHUNK_ESTIMATE
     slowest_read: float = FIRST_CHUNK_ESTIMATE
+    reads: int = 0
 
     @classmethod
     def now(cls) -> Budget:
@@ -82,10 +83,17 @@ class Budget:
         return time.monotonic() + 3 * self.slowest < self.ends_at
 
     def room_to_read(self) -> bool:
-        """Room for a read (a Query may be slower than a chunk), then one chunk and the hand-off."""
+        """Room for a read (a Query may be slower than a chunk), then one chunk and the hand-off.
+
+        Before the first read only the read's estimate counts: a page with a short budget
+        must still make progress, or its hand-offs would chain forever without mailing anyone.
+        """
+        if not self.reads:
+            return time.monotonic() + self.slowest_read < self.ends_at
         return time.monotonic() + self.slowest_read + 3 * self.slowest < self.ends_at
 
     def read_timed(self, started: float) -> None:
+        self.reads += 1
         self.slowest_read = max(self.slowest_read, time.monotonic() - started)
 
     def latest_start(self) -> float:

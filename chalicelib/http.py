@@ -74,6 +74,17 @@ def body_json(request: Request | None) -> Any:
     return parse_json(raw.encode() if isinstance(raw, str) else raw, get_settings().max_body_bytes)
 
 
+def raw_body(request: Request | None) -> bytes:
+    """The body as bytes (Chalice gives str or bytes; b"" when there is none)."""
+    raw = _current(request).raw_body
+    return raw.encode() if isinstance(raw, str) else bytes(raw or b"")
+
+
+def content_type(request: Request | None) -> str:
+    """The media type of the body, without parameters, lower case ("" when absent)."""
+    return str(_current(request).headers.get("content-type") or "").split(";")[0].strip().lower()
+
+
 def query_params(request: Request | None) -> dict[str, str]:
     """The query parameters, each checked for control characters (422 naming it).
 

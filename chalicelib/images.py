@@ -57,8 +57,8 @@ def _decode(data: bytes, largest: int, max_pixels: int) -> Image.Image:
             im.draft("RGB", (int(width / scale) + 1, int(height / scale) + 1))
     im.seek(0)
     im.load()
-    im = ImageOps.exif_transpose(im) or im
-    return _normalise_mode(im)
+    upright: Image.Image = ImageOps.exif_transpose(im) or im
+    return _normalise_mode(upright)
 
 
 def _encode(im: Image.Image, fmt: str) -> bytes:

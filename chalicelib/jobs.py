@@ -10,7 +10,7 @@ from chalicelib import consent, covers, fanout, mail, recipients, tokens
 from chalicelib.authors import author_key
 from chalicelib.models import Book
 from chalicelib.observability import emit
-from chalicelib.tasks.registry import task
+from chalicelib.tasks.decorator import task
 
 
 @task("covers.resize", max_retries=3)

@@ -50,7 +50,7 @@ class Book(Model):
     cover_version = NumberAttribute(default=0)
     cover_status = UnicodeAttribute(default="none")
     cover_error = UnicodeAttribute(null=True)
-    thumbnails = MapAttribute(null=True)
+    thumbnails: MapAttribute[str, str] = MapAttribute(null=True)  # size name -> S3 key
     created_at = UTCDateTimeAttribute(default_for_new=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     # Bumped by every API write; writes are conditioned on the revision they read, so two

@@ -8,9 +8,10 @@ import uuid
 from typing import Any
 
 from chalicelib import upload_ingest
+from chalicelib.tasks.decorator import task
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.envelope import Envelope
-from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS, task
+from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS
 from chalicelib.upload_events import INGEST_TASK, S3Message, ingest_task_id
 
 INGEST_MANY_TASK = "covers.ingest_uploads"

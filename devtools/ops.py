@@ -95,8 +95,9 @@ def _run(argv: list[str] | None) -> int:
     for name, value in stage_environment(args.stage).items():
         os.environ.setdefault(name, value)
 
-    from chalicelib import queues, task_records
+    from chalicelib import queues
     from chalicelib.schemas import Page
+    from chalicelib.tasks import query as task_query
 
     if args.command == "queues":
         _print(queues.overview())
@@ -107,7 +108,7 @@ def _run(argv: list[str] | None) -> int:
 
         _print(reconcile_dead_letters())
     elif args.command == "tasks":
-        _print(task_records.list_records(args.status, args.name, Page(limit=args.limit)))
+        _print(task_query.list_records(args.status, args.name, Page(limit=args.limit)))
     elif args.command == "create-api-key":
         from devtools.resources import create_api_key
 

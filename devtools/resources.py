@@ -90,7 +90,7 @@ def _ensure_queue(name: str, attributes: dict[str, str]) -> str:
     sqs = client("sqs")
     url = sqs.create_queue(QueueName=name)["QueueUrl"]
     sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
-    return url
+    return str(url)
 
 
 def create_queue_pair(queue: QueueSettings) -> None:

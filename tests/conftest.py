@@ -2,6 +2,12 @@
 
 Unless AWS_ENDPOINT_URL is set (e.g. LocalStack on :4566), the embedded emulator is started
 in a child process. Resource names get a unique prefix, so runs never collide.
+
+The endpoint starts lazily: the first test that needs AWS (through a fixture such as `api`,
+`aws`, `settings`, `workers`, `faults` or `mailbox`, or simply by not being marked `unit`)
+starts it and creates the resources; a run of only `unit` tests starts nothing
+(`pytest -m unit`). Its URL is fixed when pytest starts, because the application's modules
+read it when the test modules import them.
 """
 
 from __future__ import annotations
@@ -53,15 +59,37 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault(key, value)
     os.environ["RESOURCE_PREFIX"] = f"bookshelf-test-{uuid.uuid4().hex[:8]}"
     if not os.environ.get("AWS_ENDPOINT_URL"):
+        from devtools.emulator import free_port
+
+        port = free_port()  # the emulator listens here once a test needs it
+        _EMULATOR["port"] = port
+        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+
+
+def _start_aws() -> str:
+    """Start the embedded emulator (unless an endpoint was given) and create the stage's resources, once."""
+    if "ready" in _EMULATOR:
+        return os.environ["AWS_ENDPOINT_URL"]
+    if "port" in _EMULATOR:
         from devtools.emulator import start_process
 
         log = tempfile.NamedTemporaryFile(prefix="emulator-", suffix=".log", delete=False)
-        proc, endpoint = start_process(log=log)
+        proc, endpoint = start_process(port=_EMULATOR["port"], log=log)
         _EMULATOR.update(proc=proc, log=log.name)
-        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        if proc.poll() is not None or endpoint != os.environ["AWS_ENDPOINT_URL"]:
+            raise RuntimeError(f"the emulator could not listen on {os.environ['AWS_ENDPOINT_URL']}; see {log.name}")
     from devtools.resources import create_all
 
     create_all()
+    _EMULATOR["ready"] = True
+    return os.environ["AWS_ENDPOINT_URL"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Every test has the AWS endpoint except those marked `unit` (pure logic), before any of its fixtures."""
+    if item.get_closest_marker("unit") is None:
+        _start_aws()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -76,18 +104,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def endpoint() -> str:
-    return os.environ["AWS_ENDPOINT_URL"]
+    """The AWS endpoint, started (with the stage's resources) on first use."""
+    return _start_aws()
 
 
 @pytest.fixture(scope="session")
-def app_module() -> Any:
+def app_module(endpoint: str) -> Any:
     import app
 
     return app
 
 
 @pytest.fixture(scope="session")
-def keys() -> dict[str, str]:
+def keys(endpoint: str) -> dict[str, str]:
     from devtools.resources import create_api_key
 
     return {
@@ -173,14 +202,14 @@ def paused_workers(_workers: Workers) -> Iterator[Workers]:
 
 
 @pytest.fixture(scope="session")
-def aws() -> Callable[[str], Any]:
+def aws(endpoint: str) -> Callable[[str], Any]:
     from chalicelib.aws import client
 
     return client
 
 
 @pytest.fixture(scope="session")
-def settings() -> Any:
+def settings(endpoint: str) -> Any:
     from chalicelib.config import get_settings
 
     return get_settings()
@@ -237,7 +266,7 @@ class ServiceFaults:
 
 
 @pytest.fixture
-def faults() -> Iterator[ServiceFaults]:
+def faults(endpoint: str) -> Iterator[ServiceFaults]:
     """Fault injection at the embedded emulator (a test skips for a service served by LocalStack)."""
     client = ServiceFaults()
     for service in ("dynamodb", "sqs", "s3", "ses"):

@@ -8,9 +8,9 @@ from typing import Any
 
 import requests
 
+from chalicelib.tasks.decorator import task
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import PermanentTaskError
-from chalicelib.tasks.registry import task
 
 HEALED: set[str] = set()
 

@@ -7,6 +7,8 @@ import pytest
 from chalicelib.backlog import oldest_sent
 from chalicelib.tasks.subjects import book_id_of
 
+pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests
+
 
 @pytest.mark.parametrize(
     ("task", "args", "kwargs", "expected"),

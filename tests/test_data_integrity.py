@@ -18,8 +18,8 @@ from helpers import b64, eventually, final_record, jpeg_bytes, task_record, uniq
 from chalicelib.config import get_settings
 from chalicelib.models import TaskRecord, utcnow
 from chalicelib.tasks import records
+from chalicelib.tasks.decorator import task
 from chalicelib.tasks.envelope import Envelope
-from chalicelib.tasks.registry import task
 
 
 @task("tests.integrity.noop")

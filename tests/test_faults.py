@@ -7,7 +7,7 @@ from typing import Any
 from helpers import b64, dead_lettered, eventually, final_record, jpeg_bytes, unique_author, unique_email
 from mailtools import seed_confirmed
 
-from chalicelib.tasks.registry import task
+from chalicelib.tasks.decorator import task
 
 
 @task("tests.faults.echo")

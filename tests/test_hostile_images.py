@@ -11,6 +11,8 @@ from PIL import Image
 
 from chalicelib.images import UnreadableImage, make_thumbnails
 
+pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests
+
 
 def _save(im: Image.Image, fmt: str, **kw: object) -> bytes:
     buf = io.BytesIO()

@@ -8,6 +8,8 @@ import pytest
 
 from devtools import localstack
 
+pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests
+
 
 def test_each_service_goes_to_its_endpoint() -> None:
     env = localstack.environment("http://127.0.0.1:1111", "http://127.0.0.1:2222")

@@ -15,8 +15,8 @@ from helpers import b64, eventually, jpeg_bytes, unique_author, unique_email
 from mailtools import seed_confirmed
 
 from chalicelib import observability
+from chalicelib.tasks.decorator import task
 from chalicelib.tasks.errors import PermanentTaskError, TransientTaskError
-from chalicelib.tasks.registry import task
 
 
 @task("tests.obs.flaky")

@@ -222,7 +222,7 @@ def test_response_types_follow_the_setting() -> None:
 
 
 def test_a_time_limit_beyond_the_function_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.tasks import registry
+    from chalicelib.tasks import decorator, registry
     from devtools.infra import check_time_limits, function_settings
 
     # Only the application's tasks (the test modules register tasks of their own), restored afterwards.
@@ -232,7 +232,7 @@ def test_a_time_limit_beyond_the_function_timeout_is_refused(monkeypatch: pytest
     check_time_limits(functions)  # the application's own tasks fit
     timeout = functions["default_worker"]["lambda_timeout"]
 
-    @registry.task("tests.packaging.too_slow", time_limit=timeout + 1)
+    @decorator.task("tests.packaging.too_slow", time_limit=timeout + 1)
     def too_slow() -> None:
         return None
 

@@ -11,6 +11,8 @@ import pytest
 
 from devtools.s3_post_policy import PolicyError, check, sigv2_signature, sigv4_signature
 
+pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests
+
 NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 CREDENTIAL = "AKIDEXAMPLE/20261130/us-east-1/s3/aws4_request"
 SECRET = "s3cr3t"

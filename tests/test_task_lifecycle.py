@@ -16,9 +16,10 @@ from helpers import b64, dead_lettered, eventually, final_record, jpeg_bytes, ta
 from chalicelib import jobs
 from chalicelib.config import get_settings
 from chalicelib.queues import peek
+from chalicelib.tasks.decorator import task
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import TransientTaskError
-from chalicelib.tasks.registry import get_task, task
+from chalicelib.tasks.registry import get_task
 
 
 @task("tests.ok")

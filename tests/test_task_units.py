@@ -12,10 +12,13 @@ from botocore.exceptions import ClientError
 
 from chalicelib import jobs  # noqa: F401 - registers the application tasks
 from chalicelib.tasks.backoff import retry_delay
+from chalicelib.tasks.decorator import task
 from chalicelib.tasks.envelope import ENVELOPE_VERSION, Envelope, EnvelopeError, decode
 from chalicelib.tasks.errors import PermanentTaskError, TransientTaskError, is_permanent
-from chalicelib.tasks.registry import Task, UnknownTaskError, get_task, registered_tasks, task
+from chalicelib.tasks.registry import Task, UnknownTaskError, get_task, registered_tasks
 from chalicelib.tasks.routes import TASK_ROUTES, queue_for
+
+pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests
 
 
 def test_envelope_round_trip() -> None:

@@ -17,6 +17,8 @@ from chalicelib.upload_events import (
     upload_key,
 )
 
+pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests
+
 BOOK = str(uuid.UUID(int=7))
 
 

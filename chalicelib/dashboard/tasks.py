@@ -1,6 +1,6 @@
 """The dashboard's task list: newest first, by status, name, book and creation time, always paged.
 
-Without any filter it is `task_records.list_records` (the API's own listing). With one,
+Without any filter it is `tasks.query.list_records` (the API's own listing). With one,
 the most selective index answers: the book index, else the status index, else the name
 index, with the time window as the index's range condition and the other filters as a
 filter expression, so no query reads more than one page of one partition.
@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import task_records
 from chalicelib.errors import ValidationFailed
 from chalicelib.models import TaskRecord
 from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.schemas import parse_page
+from chalicelib.tasks import query as task_query
 from chalicelib.tasks.records import STATUSES
 from chalicelib.tasks.subjects import MAX_BOOK_ID
 
@@ -60,7 +60,7 @@ def list_tasks(query: dict[str, str]) -> dict[str, Any]:
     if since and until and since > until:
         raise _invalid("since", "must not be after until")
     if not (book or since or until):
-        return task_records.list_records(status, name, page)
+        return task_query.list_records(status, name, page)
     if since or until:
         if not (book or status or name):
             raise _invalid("since" if since else "until", "a time window needs a status, name or book filter too")
@@ -93,7 +93,7 @@ def list_tasks(query: dict[str, str]) -> dict[str, Any]:
         limit=page.limit,
         last_evaluated_key=decode_cursor(page.cursor, scope),
     )
-    items = [task_records.view(record) for record in rows]
+    items = [task_query.view(record) for record in rows]
     return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key, scope)}
 
 

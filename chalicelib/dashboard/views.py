@@ -13,11 +13,12 @@ from typing import Any
 
 from chalice.app import Request, Response
 
-from chalicelib import queues, task_records
+from chalicelib import queues
 from chalicelib.dashboard import session, tasks, web, workers
 from chalicelib.errors import NotFound, ValidationFailed
 from chalicelib.http import body_json, json_errors
 from chalicelib.observability import logger
+from chalicelib.tasks import query as task_query
 from chalicelib.tasks import records
 from chalicelib.tasks.rerun import rerun
 
@@ -70,7 +71,7 @@ def task_list(request: Request, query: dict[str, str]) -> Response:
 def task_detail(request: Request, task_id: str) -> Response:
     """One task record with arguments, result, error and traceback."""
     session.current(request)
-    return web.json_answer(task_records.get_record(_task_id(task_id), "", admin=True))
+    return web.json_answer(task_query.get_record(_task_id(task_id), "", admin=True))
 
 
 def dead_letters(request: Request, queue: str, query: dict[str, str]) -> Response:

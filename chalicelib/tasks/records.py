@@ -1,7 +1,9 @@
-"""Task records in DynamoDB: the state machine PENDING → STARTED → RETRY → SUCCESS | FAILURE.
+"""Task records' state machine: PENDING → STARTED → RETRY → SUCCESS | FAILURE.
 
-Every transition is a conditional write, so a duplicate SQS delivery cannot run a task
-that already succeeded or is running elsewhere under a live lease.
+Every transition is one conditional write to the store (`tasks/store.py`), so a duplicate
+SQS delivery cannot run a task that already succeeded or is running elsewhere under a live
+lease. The rules live here and nowhere else; the store only persists. The module-level
+functions are the machine over the DynamoDB store, as the workers and the API use it.
 """
 
 from __future__ import annotations
@@ -9,32 +11,27 @@ from __future__ import annotations
 import time
 import uuid
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pynamodb.exceptions import PutError, UpdateError
-
 from chalicelib.config import get_settings
-from chalicelib.models import TaskRecord, utcnow
+from chalicelib.models import TaskRecord
+from chalicelib.tasks import store
 from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.store import Change, DynamoTaskStore, Guard, TaskStore
 from chalicelib.tasks.subjects import book_id_of
 
-PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"
-STATUSES = (PENDING, STARTED, RETRY, SUCCESS, FAILURE)
+STATUSES = store.STATUSES  # defined once, with the records' schema
+PENDING, STARTED, RETRY, SUCCESS, FAILURE = STATUSES
+NOT_SUCCEEDED = frozenset({PENDING, STARTED, RETRY, FAILURE})
 MAX_TEXT = 32 * 1024
+OUTBOX_FIELDS = ("outbox_shard", "outbox_due")
 
 
-def _is_condition_failure(exc: PutError | UpdateError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
-
-
-def _expiry() -> Any:
-    return utcnow() + timedelta(days=get_settings().task_ttl_days)
-
-
-def _clip(text: str | None) -> str | None:
-    return None if text is None else text[-MAX_TEXT:]
+def _clip(text: str) -> str:
+    return text[-MAX_TEXT:]
 
 
 def _shard(task_id: str, shards: int) -> int:
@@ -51,63 +48,6 @@ def outbox_shard(task_id: str) -> str:
     return str(_shard(task_id, get_settings().outbox_shards))
 
 
-def new_record(env: Envelope, queue: str, owner: str | None = None, outbox: bool = False) -> TaskRecord:
-    """An unsaved PENDING record for an envelope; `outbox` marks it as not yet sent."""
-    now = utcnow()
-    record = TaskRecord(
-        id=env.task_id,
-        name=env.task,
-        queue=queue,
-        status=PENDING,
-        owner=owner,
-        book_id=book_id_of(env.task, env.args, env.kwargs),
-        args=env.args,
-        kwargs=env.kwargs,
-        attempts=0,
-        created_at=now,
-        created_bucket=bucket_of(env.task_id, now),
-        expires_at=_expiry(),
-    )
-    if outbox:
-        record.outbox_shard = outbox_shard(env.task_id)
-        record.outbox_due = int(now.timestamp()) + get_settings().outbox_relay_after_seconds
-    return record
-
-
-def create_pending(env: Envelope, queue: str, owner: str | None = None, outbox: bool = False) -> bool:
-    """Save a PENDING record; False when a record with that id exists already."""
-    try:
-        new_record(env, queue, owner, outbox).save(condition=TaskRecord.id.does_not_exist())
-    except PutError as exc:
-        if _is_condition_failure(exc):
-            return False
-        raise
-    return True
-
-
-def awaits_send(task_id: str) -> bool:
-    """True when the record exists, is PENDING and was never acknowledged as sent."""
-    try:
-        record = TaskRecord.get(task_id, consistent_read=True)
-    except TaskRecord.DoesNotExist:
-        return False
-    return record.status == PENDING and record.outbox_shard is not None
-
-
-def mark_sent(task_id: str) -> bool:
-    """Take the record out of the outbox: SQS accepted its message. False if it was out already."""
-    try:
-        TaskRecord(task_id).update(
-            actions=[TaskRecord.outbox_shard.remove(), TaskRecord.outbox_due.remove()],
-            condition=TaskRecord.outbox_shard.exists(),
-        )
-    except UpdateError as exc:
-        if _is_condition_failure(exc):
-            return False
-        raise
-    return True
-
-
 @dataclass(frozen=True)
 class Claim:
     """What `claim` found: run it (`token`), it is done, or it runs elsewhere."""
@@ -118,167 +58,168 @@ class Claim:
     retry_after: int = 0
 
 
-def claim(env: Envelope, queue: str, lease_seconds: int) -> Claim:
-    """Take the task for one attempt unless it succeeded or runs under a live lease."""
-    now = time.time()
-    token = uuid.uuid4().hex
-    record = TaskRecord(env.task_id)
-    condition = (
-        TaskRecord.id.does_not_exist()
-        | TaskRecord.status.is_in(PENDING, RETRY, FAILURE)
-        | ((TaskRecord.status == STARTED) & (TaskRecord.lease_until < int(now)))
-    )
-    try:
-        record.update(
-            actions=[
-                TaskRecord.name.set(TaskRecord.name | env.task),
-                TaskRecord.queue.set(TaskRecord.queue | queue),
-                TaskRecord.args.set(TaskRecord.args | env.args),
-                TaskRecord.kwargs.set(TaskRecord.kwargs | env.kwargs),
-                TaskRecord.created_at.set(TaskRecord.created_at | utcnow()),
-                TaskRecord.created_bucket.set(TaskRecord.created_bucket | bucket_of(env.task_id, utcnow())),
-                TaskRecord.expires_at.set(TaskRecord.expires_at | _expiry()),
-                TaskRecord.status.set(STARTED),
-                # A received message was sent: the record leaves the outbox (no extra write).
-                TaskRecord.outbox_shard.remove(),
-                TaskRecord.outbox_due.remove(),
-                TaskRecord.claim_token.set(token),
-                TaskRecord.lease_until.set(int(now) + lease_seconds),
-                TaskRecord.started_at.set(utcnow()),
-                TaskRecord.updated_at.set(utcnow()),
-                TaskRecord.attempts.add(1),
-            ],
-            condition=condition,
+class TaskRecords:
+    """The transitions of task records over a store; `clock` gives epoch seconds (tests move it)."""
+
+    def __init__(self, persistence: TaskStore, clock: Callable[[], float] = time.time) -> None:
+        self.store = persistence
+        self.clock = clock
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC)
+
+    def _expiry(self) -> datetime:
+        return self._now() + timedelta(days=get_settings().task_ttl_days)
+
+    def _identity(self, task_id: str, name: str, queue: str) -> dict[str, Any]:
+        """What a record needs to exist, written only where it is missing."""
+        now = self._now()
+        return {
+            "name": name,
+            "queue": queue,
+            "created_at": now,
+            "created_bucket": bucket_of(task_id, now),
+            "expires_at": self._expiry(),
+        }
+
+    def pending_fields(
+        self, env: Envelope, queue: str, owner: str | None = None, outbox: bool = False
+    ) -> dict[str, Any]:
+        """The fields of a new PENDING record; `outbox` marks it as not yet sent."""
+        fields: dict[str, Any] = {
+            **self._identity(env.task_id, env.task, queue),
+            "status": PENDING,
+            "owner": owner,
+            "book_id": book_id_of(env.task, env.args, env.kwargs),
+            "args": env.args,
+            "kwargs": env.kwargs,
+            "attempts": 0,
+        }
+        if outbox:
+            fields["outbox_shard"] = outbox_shard(env.task_id)
+            fields["outbox_due"] = int(self.clock()) + get_settings().outbox_relay_after_seconds
+        return fields
+
+    def create_pending(self, env: Envelope, queue: str, owner: str | None = None, outbox: bool = False) -> bool:
+        """Save a PENDING record; False when a record with that id exists already."""
+        return self.store.create(env.task_id, self.pending_fields(env, queue, owner, outbox))
+
+    def awaits_send(self, task_id: str) -> bool:
+        """True when the record exists, is PENDING and was never acknowledged as sent."""
+        state = self.store.get(task_id)
+        return state is not None and state.status == PENDING and state.in_outbox
+
+    def mark_sent(self, task_id: str) -> bool:
+        """Take the record out of the outbox: SQS accepted its message. False if it was out already."""
+        return self.store.write(task_id, Change(remove=OUTBOX_FIELDS), Guard(in_outbox=True)) is not None
+
+    def claim(self, env: Envelope, queue: str, lease_seconds: int) -> Claim:
+        """Take the task for one attempt unless it succeeded or runs under a live lease."""
+        now = int(self.clock())
+        token = uuid.uuid4().hex
+        change = Change(
+            set_if_absent={**self._identity(env.task_id, env.task, queue), "args": env.args, "kwargs": env.kwargs},
+            set={
+                "status": STARTED,
+                "claim_token": token,
+                "lease_until": now + lease_seconds,
+                "started_at": self._now(),
+                "updated_at": self._now(),
+            },
+            remove=OUTBOX_FIELDS,  # a received message was sent: the record leaves the outbox (no extra write)
+            add_attempts=1,
         )
-    except UpdateError as exc:
-        if not _is_condition_failure(exc):
-            raise
-        current = TaskRecord.get(env.task_id, consistent_read=True)
+        guard = Guard(missing=True, statuses=frozenset({PENDING, RETRY, FAILURE}), lease_ended_before=now)
+        claimed = self.store.write(env.task_id, change, guard)
+        if claimed is not None:
+            return Claim("claimed", token=token, attempts=claimed.attempts)
+        current = self.store.get(env.task_id)
+        if current is None:  # deleted in between (TTL): the message comes back and claims it then
+            return Claim("busy", retry_after=1)
         if current.status == SUCCESS:
-            return Claim("done", attempts=int(current.attempts))
-        remaining = max(1, int((current.lease_until or now) - now))
-        return Claim("busy", attempts=int(current.attempts), retry_after=remaining)
-    return Claim("claimed", token=token, attempts=int(record.attempts))
+            return Claim("done", attempts=current.attempts)
+        remaining = max(1, (current.lease_until or now) - now)
+        return Claim("busy", attempts=current.attempts, retry_after=remaining)
 
+    def _finish(self, task_id: str, token: str, fields: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
+        change = Change(set={**fields, "updated_at": self._now()}, remove=("lease_until", *remove))
+        # Only the claim's own attempt ends it, once: a final state is never overwritten.
+        return self.store.write(task_id, change, Guard(statuses=frozenset({STARTED}), token=token)) is not None
 
-def _finish(task_id: str, token: str, actions: list[Any]) -> bool:
-    try:
-        TaskRecord(task_id).update(
-            actions=[*actions, TaskRecord.updated_at.set(utcnow()), TaskRecord.lease_until.remove()],
-            condition=TaskRecord.claim_token == token,
+    def mark_success(self, task_id: str, token: str, result: Any) -> bool:
+        """Record the result; False when the lease was lost to another worker."""
+        fields = {"status": SUCCESS, "result": result, "finished_at": self._now()}
+        return self._finish(task_id, token, fields, remove=("error", "traceback"))
+
+    def mark_retry(self, task_id: str, token: str, error: str, traceback: str) -> bool:
+        """Record a transient failure that will be retried."""
+        return self._finish(task_id, token, {"status": RETRY, "error": _clip(error), "traceback": _clip(traceback)})
+
+    def mark_failure(self, task_id: str, token: str | None, error: str, traceback: str | None = None) -> bool:
+        """Record a final failure (with no token: for a message that never ran; never over a SUCCESS)."""
+        fields: dict[str, Any] = {"status": FAILURE, "error": _clip(error), "finished_at": self._now()}
+        if traceback:
+            fields["traceback"] = _clip(traceback)
+        if token is not None:
+            return self._finish(task_id, token, fields)
+        change = Change(set={**fields, "updated_at": self._now()})
+        return self.store.write(task_id, change, Guard(statuses=NOT_SUCCEEDED)) is not None
+
+    def _fail_unrun(self, task_id: str, name: str, queue: str, reason: str, guard: Guard) -> bool:
+        """Write FAILURE on a record that may not exist yet; False when `guard` does not hold."""
+        change = Change(
+            set_if_absent={**self._identity(task_id, name, queue), "attempts": 0},
+            set={"status": FAILURE, "error": _clip(reason), "finished_at": self._now(), "updated_at": self._now()},
+            remove=("lease_until", *OUTBOX_FIELDS),
         )
-    except UpdateError as exc:
-        if _is_condition_failure(exc):
-            return False
-        raise
-    return True
+        return self.store.write(task_id, change, guard) is not None
 
+    def record_poison(self, task_id: str, name: str, queue: str, reason: str) -> None:
+        """A FAILURE record for a message that could not even be run (unless it succeeded before)."""
+        self._fail_unrun(task_id, name, queue, reason, Guard(missing=True, statuses=NOT_SUCCEEDED))
 
-def mark_success(task_id: str, token: str, result: Any) -> bool:
-    """Record the result; False when the lease was lost to another worker."""
-    return _finish(
-        task_id,
-        token,
-        [
-            TaskRecord.status.set(SUCCESS),
-            TaskRecord.result.set(result),
-            TaskRecord.finished_at.set(utcnow()),
-            TaskRecord.error.remove(),
-            TaskRecord.traceback.remove(),
-        ],
-    )
+    def mark_dead_lettered(self, task_id: str, name: str, queue: str, reason: str) -> bool:
+        """FAILURE for a task whose message sits in a DLQ but whose record never got there.
 
+        Leaves alone a record that is final already or still runs under a live lease;
+        keeps the last error in the reason. True when the record was changed.
+        """
+        now = int(self.clock())
+        current = self.store.get(task_id)
+        if current is not None:
+            if current.status in (SUCCESS, FAILURE):
+                return False
+            if current.status == STARTED and (current.lease_until or 0) >= now:
+                return False
+            if current.error:
+                reason = f"{reason}; last error: {current.error}"
+        guard = Guard(missing=True, statuses=frozenset({PENDING, RETRY}), lease_ended_before=now)
+        return self._fail_unrun(task_id, name, queue, reason, guard)
 
-def mark_retry(task_id: str, token: str, error: str, traceback: str) -> bool:
-    """Record a transient failure that will be retried."""
-    return _finish(
-        task_id,
-        token,
-        [
-            TaskRecord.status.set(RETRY),
-            TaskRecord.error.set(_clip(error)),
-            TaskRecord.traceback.set(_clip(traceback)),
-        ],
-    )
-
-
-def mark_failure(task_id: str, token: str | None, error: str, traceback: str | None = None) -> bool:
-    """Record a final failure (with no token: for a message that never ran)."""
-    actions = [
-        TaskRecord.status.set(FAILURE),
-        TaskRecord.error.set(_clip(error)),
-        TaskRecord.finished_at.set(utcnow()),
-    ]
-    if traceback:
-        actions.append(TaskRecord.traceback.set(_clip(traceback)))
-    if token is not None:
-        return _finish(task_id, token, actions)
-    try:
-        TaskRecord(task_id).update(
-            actions=[*actions, TaskRecord.updated_at.set(utcnow())],
-            condition=TaskRecord.id.exists() & (TaskRecord.status != SUCCESS),
+    def requeue(self, task_id: str) -> bool:
+        """FAILURE → PENDING for a re-run under the same id; False unless it is FAILURE now."""
+        change = Change(
+            set={"status": PENDING, "attempts": 0, "updated_at": self._now()}, remove=("finished_at", "started_at")
         )
-    except UpdateError as exc:
-        if _is_condition_failure(exc):
-            return False
-        raise
-    return True
+        return self.store.write(task_id, change, Guard(statuses=frozenset({FAILURE}))) is not None
 
 
-def _fail_unrun(task_id: str, name: str, queue: str, reason: str, condition: Any) -> bool:
-    """Write FAILURE on a record that may not exist yet; False when `condition` fails."""
-    try:
-        TaskRecord(task_id).update(
-            actions=[
-                TaskRecord.name.set(TaskRecord.name | name),
-                TaskRecord.queue.set(TaskRecord.queue | queue),
-                TaskRecord.created_at.set(TaskRecord.created_at | utcnow()),
-                TaskRecord.created_bucket.set(TaskRecord.created_bucket | bucket_of(task_id, utcnow())),
-                TaskRecord.expires_at.set(TaskRecord.expires_at | _expiry()),
-                TaskRecord.attempts.set(TaskRecord.attempts | 0),
-                TaskRecord.outbox_shard.remove(),
-                TaskRecord.outbox_due.remove(),
-                TaskRecord.status.set(FAILURE),
-                TaskRecord.error.set(_clip(reason)),
-                TaskRecord.finished_at.set(utcnow()),
-                TaskRecord.updated_at.set(utcnow()),
-                TaskRecord.lease_until.remove(),
-            ],
-            condition=condition,
-        )
-    except UpdateError as exc:
-        if _is_condition_failure(exc):
-            return False
-        raise
-    return True
+_DYNAMO = DynamoTaskStore()
+_RECORDS = TaskRecords(_DYNAMO)
 
 
-def record_poison(task_id: str, name: str, queue: str, reason: str) -> None:
-    """A FAILURE record for a message that could not even be run (unless it succeeded before)."""
-    _fail_unrun(task_id, name, queue, reason, TaskRecord.id.does_not_exist() | (TaskRecord.status != SUCCESS))
+def new_record(env: Envelope, queue: str, owner: str | None = None, outbox: bool = False) -> TaskRecord:
+    """An unsaved PENDING record for an envelope (for a transaction); `outbox` marks it as not yet sent."""
+    return _DYNAMO.record(env.task_id, _RECORDS.pending_fields(env, queue, owner, outbox))
 
 
-def mark_dead_lettered(task_id: str, name: str, queue: str, reason: str) -> bool:
-    """FAILURE for a task whose message sits in a DLQ but whose record never got there.
-
-    Leaves alone a record that is final already or still runs under a live lease;
-    keeps the last error in the reason. True when the record was changed.
-    """
-    now = int(time.time())
-    try:
-        current = TaskRecord.get(task_id, consistent_read=True)
-    except TaskRecord.DoesNotExist:
-        current = None
-    if current is not None:
-        if current.status in (SUCCESS, FAILURE):
-            return False
-        if current.status == STARTED and (current.lease_until or 0) >= now:
-            return False
-        if current.error:
-            reason = f"{reason}; last error: {current.error}"
-    condition = (
-        TaskRecord.id.does_not_exist()
-        | TaskRecord.status.is_in(PENDING, RETRY)
-        | ((TaskRecord.status == STARTED) & (TaskRecord.lease_until < now))
-    )
-    return _fail_unrun(task_id, name, queue, reason, condition)
+create_pending = _RECORDS.create_pending
+awaits_send = _RECORDS.awaits_send
+mark_sent = _RECORDS.mark_sent
+claim = _RECORDS.claim
+mark_success = _RECORDS.mark_success
+mark_retry = _RECORDS.mark_retry
+mark_failure = _RECORDS.mark_failure
+record_poison = _RECORDS.record_poison
+mark_dead_lettered = _RECORDS.mark_dead_lettered
+requeue = _RECORDS.requeue

@@ -1,10 +1,14 @@
-"""Declaring tasks: `@task(...)` registers a function once under a name."""
+"""Task definitions and the registry of them by name.
+
+Definitions only: sending lives in `tasks/dispatch.py`, which imports this module, so this
+module never imports it back. A task gets its sender at declaration (`tasks/decorator.py`).
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS, retry_delay
@@ -20,6 +24,15 @@ class UnknownTaskError(LookupError):
     """No task is registered under that name."""
 
 
+#: Sends signatures and returns their task ids in order (`tasks.dispatch.dispatch`).
+Sender = Callable[[Sequence["Signature"]], list[str]]
+
+
+def _no_sender(signatures: Sequence[Signature]) -> list[str]:
+    names = ", ".join(sorted({sig.task.name for sig in signatures}))
+    raise RuntimeError(f"task {names} was not declared with @task, so it has no sender")
+
+
 @dataclass(frozen=True)
 class Signature:
     """A task call waiting to be dispatched (Celery's signature)."""
@@ -32,9 +45,7 @@ class Signature:
 
     def apply_async(self) -> str:
         """Dispatch this call; returns the task id."""
-        from chalicelib.tasks.dispatch import dispatch
-
-        return dispatch([self])[0]
+        return self.task.sender([self])[0]
 
 
 @dataclass(frozen=True)
@@ -87,6 +98,9 @@ class Task:
     #: Seconds after sending after which the task is not run any more: its record becomes FAILURE
     #: with reason "expired". Measured from the message's SentTimestamp (a countdown counts).
     expires: int | None = None
+
+    #: How `delay`/`apply_async` send (injected by `@task`; not a Celery option).
+    sender: Sender = field(default=_no_sender, compare=False, repr=False)
 
     @property
     def permanent(self) -> tuple[type[BaseException], ...]:
@@ -143,52 +157,20 @@ class Task:
 _REGISTRY: dict[str, Task] = {}
 
 
-def task(
-    name: str,
-    *,
-    max_retries: int = 3,
-    autoretry_for: tuple[type[BaseException], ...] = (Exception,),
-    dont_autoretry_for: tuple[type[BaseException], ...] = (),
-    retry_backoff: bool | float = True,
-    retry_backoff_max: int | None = None,
-    retry_jitter: bool = True,
-    default_retry_delay: int = 180,
-    time_limit: int | None = None,
-    expires: int | None = None,
-    permanent: tuple[type[BaseException], ...] = (),
-) -> Callable[[Callable[..., Any]], Task]:
-    """Register the decorated function as task `name` (options: see `Task`; `permanent` is
-    the old name of `dont_autoretry_for`). Refuses options that cannot work on Lambda and SQS."""
-    options = Task(
-        name=name,
-        func=_unset,
-        max_retries=max_retries,
-        autoretry_for=tuple(autoretry_for),
-        dont_autoretry_for=tuple(dont_autoretry_for) + tuple(permanent),
-        retry_backoff=retry_backoff,
-        retry_backoff_max=retry_backoff_max,
-        retry_jitter=retry_jitter,
-        default_retry_delay=default_retry_delay,
-        time_limit=time_limit,
-        expires=expires,
-    )
-    _check(options)
+def register(declared: Task) -> Task:
+    """Register `declared` under its name (once; the same function again is a no-op).
 
-    def register(func: Callable[..., Any]) -> Task:
-        if name in _REGISTRY and _REGISTRY[name].func is not func:
-            raise ValueError(f"task {name!r} is already registered")
-        registered = replace(options, func=func)
-        _REGISTRY[name] = registered
-        return registered
-
-    return register
+    Refuses options that cannot work on Lambda and SQS.
+    """
+    check(declared)
+    existing = _REGISTRY.get(declared.name)
+    if existing is not None and existing.func is not declared.func:
+        raise ValueError(f"task {declared.name!r} is already registered")
+    _REGISTRY[declared.name] = declared
+    return declared
 
 
-def _unset(*args: Any, **kwargs: Any) -> Any:
-    raise RuntimeError("task options without a function")
-
-
-def _check(options: Task) -> None:
+def check(options: Task) -> None:
     """Refuse options that cannot work on Lambda and SQS, naming the task and the option."""
     problems = []
     if isinstance(options.max_retries, bool) or not isinstance(options.max_retries, int) or options.max_retries < 0:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.aws import client
 from chalicelib.config import get_settings
 from chalicelib.errors import ApiError, NotFound
-from chalicelib.models import TaskRecord, utcnow
+from chalicelib.models import TaskRecord
 from chalicelib.queues import queue_url
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
@@ -41,21 +41,8 @@ def rerun(task_id: str) -> dict[str, Any]:
         raise Conflict(f"task {task_id} is {record.name!r}, which is not a registered task") from None
     env = Envelope(task_id=task_id, task=task.name, args=list(record.args or []), kwargs=dict(record.kwargs or {}))
     body = env.encode()
-    try:
-        record.update(
-            actions=[
-                TaskRecord.status.set(records.PENDING),
-                TaskRecord.attempts.set(0),
-                TaskRecord.finished_at.remove(),
-                TaskRecord.started_at.remove(),
-                TaskRecord.updated_at.set(utcnow()),
-            ],
-            condition=TaskRecord.status == records.FAILURE,
-        )
-    except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
-            raise Conflict(f"task {task_id} changed meanwhile; reload") from None
-        raise
+    if not records.requeue(task_id):
+        raise Conflict(f"task {task_id} changed meanwhile; reload")
     queue = get_settings().queues[task.queue]
     try:
         client("sqs").send_message(QueueUrl=queue_url(queue.name), MessageBody=body)

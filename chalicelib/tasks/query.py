@@ -1,4 +1,7 @@
-"""Reading task records for the API (the results backend's query side)."""
+"""Reading task records for the API and the dashboard (the results backend's query side).
+
+DynamoDB-specific on purpose: the listings page through its indexes; the state machine
+(`tasks/records.py`) never reads through here."""
 
 from __future__ import annotations
 
