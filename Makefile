@@ -24,7 +24,8 @@ test: install chromium
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -m "not slow"
 
-# The scale tests (20,000 subscribers, the shared SES send rate): long, so not part of `make test`.
+# The scale tests (20,000 subscribers, the shared SES send rate): long, so not part of `make test`
+# (CI runs both, .ci/run).
 test-scale: install
 	$(PY) -m pytest -m slow
 
@@ -40,7 +41,8 @@ screenshot: install chromium
 	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/test_dashboard_browser.py -k screenshot
 
 # The whole suite against LocalStack, installed and run by the project (host mode, no Docker, in
-# its own venv on Python >= 3.12 under .local/localstack), DynamoDB on the embedded emulator.
+# its own venv on Python >= 3.12, cached in ~/.cache/bookshelf-serverless); DynamoDB and SES on
+# the embedded emulator. It prints which service came from where, the skips' reasons and its time.
 test-localstack: install
 	$(PY) -m devtools.localstack test -m "not slow"
 

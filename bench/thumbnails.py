@@ -69,7 +69,7 @@ def _naive(data: bytes) -> int:
 def _pyvips(data: bytes) -> int:
     """pyvips as this project uses Pillow: decode once (one `thumbnail` to the largest size,
     shrink-on-load included), derive the smaller from it, JPEG + WebP of each."""
-    import pyvips
+    import pyvips  # type: ignore[import-untyped]
 
     largest = pyvips.Image.thumbnail_buffer(data, 200, height=200, crop="centre")
     total = 0

@@ -131,7 +131,9 @@ def _lost_race(book_id: str) -> ApiError:
 def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> dict[str, Any]:
     """Save a book, its author index rows and its tasks in one transaction, then send the tasks."""
     claim = idempotency.claim_for(client_key, owner, "POST /books", data.model_dump_json().encode())
-    if (stored := idempotency.replay(claim)) is not None:
+    # A retry is found by the transaction's condition on the key (no read first), except when
+    # the request stores an inline cover in S3 before the transaction: that upload is worth a read.
+    if data.cover is not None and (stored := idempotency.replay(claim)) is not None:
         return stored
     cover = decode_cover(data.cover, get_settings().max_cover_bytes) if data.cover is not None else None
     content_type = _checked_cover(cover, None, "cover") if cover is not None else None
@@ -156,6 +158,8 @@ def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> 
             for name in data.authors:
                 tx.put(f"author:{author_key(name)}", _index_row(book, author_key(name)))
             messages = outbox.stage(tx, staged, owner)
+            if upload is not None:
+                uploads.stage_pending(tx, upload, owner)
     except TransactionCancelled as exc:
         _discard(book.cover_key if cover is not None else None)
         if idempotency.LABEL in exc.failed:
@@ -164,8 +168,6 @@ def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> 
     except Exception:
         _discard(book.cover_key if cover is not None else None)
         raise
-    if upload is not None:
-        uploads.record_pending(upload, owner)
     deliver(staged, messages, owner)
     if get_settings().tasks_eager:
         return {**response, "book": view(get_book(book.id))}
@@ -326,8 +328,8 @@ def start_cover_upload(book_id: str, owner: str, spec: CoverUpload) -> dict[str,
         with transaction() as tx:
             tx.update("book", Book(book_id), actions, condition=condition)
             messages = outbox.stage(tx, upload.signatures, owner)
+            uploads.stage_pending(tx, upload, owner)
     except TransactionCancelled:
         raise _lost_race(book_id) from None
-    uploads.record_pending(upload, owner)
     deliver(upload.signatures, messages, owner)
     return {"book": view(book), "upload": upload.form, "tasks": [upload.ingest.task_id]}

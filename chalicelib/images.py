@@ -11,6 +11,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 MAX_PIXELS = 50_000_000
 REDUCING_GAP = 2.0
+WEBP_METHOD = 2
 
 
 class UnreadableImage(ValueError):
@@ -70,7 +71,9 @@ def _encode(im: Image.Image, fmt: str) -> bytes:
             im = background
         im.save(out, "JPEG", quality=85, optimize=True, progressive=True)
     else:
-        im.save(out, "WEBP", quality=80, method=4)
+        # method 2 instead of Pillow's default 4: half the encode time (the largest part of a
+        # set after the decode) for ~3 % larger files at the same quality setting.
+        im.save(out, "WEBP", quality=80, method=WEBP_METHOD)
     return out.getvalue()
 
 
@@ -94,10 +97,13 @@ def make_thumbnails(
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = _decode(data, largest, max_pixels)
-            box = _center_box(*im.size)
+            source, box = im, _center_box(*im.size)
             thumbs: list[Thumbnail] = []
             for side in sides_for(min(im.size), size, scales):
-                resized = im.resize((side, side), Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
+                # Largest first; each smaller size is derived from the one before (a small square,
+                # not the decoded image again).
+                resized = source.resize((side, side), Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
+                source, box = resized, (0, 0, side, side)
                 for fmt, ext, mime in (("JPEG", "jpg", "image/jpeg"), ("WEBP", "webp", "image/webp")):
                     thumbs.append(Thumbnail(f"{side}.{ext}", _encode(resized, fmt), mime, side, side))
             return thumbs

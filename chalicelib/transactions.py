@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 from pynamodb.connection import Connection
@@ -91,11 +92,15 @@ def transaction() -> Iterator[Transaction]:
     tx.commit()
 
 
+@cache
 def _connection() -> Any:
+    """One connection per process, like the models' own: a new one builds a botocore session and
+    client (loading the service model from disk), which cost more than the transaction itself."""
     settings = get_settings()
+    # No host: botocore then reads AWS_ENDPOINT_URL_DYNAMODB before AWS_ENDPOINT_URL, as the models do.
     return Connection(
         region=settings.region,
-        host=settings.endpoint_url,
+        host=None,
         connect_timeout_seconds=5,
         read_timeout_seconds=20,
         max_retry_attempts=3,

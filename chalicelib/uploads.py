@@ -16,11 +16,12 @@ from chalicelib import storage, upload_jobs
 from chalicelib.book_schemas import CoverUpload
 from chalicelib.config import get_settings
 from chalicelib.errors import PayloadTooLarge
-from chalicelib.models import Book
+from chalicelib.models import Book, TaskRecord
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS, Signature
 from chalicelib.tasks.routes import queue_for
+from chalicelib.transactions import Transaction
 from chalicelib.upload_events import INGEST_TASK, ingest_task_id, upload_key
 from chalicelib.upload_ingest import AWAITING_UPLOAD
 
@@ -66,6 +67,8 @@ def begin(book: Book, spec: CoverUpload, size_field: str) -> Upload:
     return Upload(form=form, ingest=ingest, signatures=signatures)
 
 
-def record_pending(upload: Upload, owner: str) -> None:
-    """The ingest task's PENDING record, so the client can follow it before S3 sends the event."""
-    records.create_pending(upload.ingest, queue_for(INGEST_TASK), owner)
+def stage_pending(tx: Transaction, upload: Upload, owner: str) -> None:
+    """Add the ingest task's PENDING record to the book's transaction, so the client can follow
+    it before S3 sends the event. Not in the outbox: S3, not the relay, sends its message."""
+    record = records.new_record(upload.ingest, queue_for(INGEST_TASK), owner)
+    tx.put(f"task:{upload.ingest.task_id}", record, condition=TaskRecord.id.does_not_exist())

@@ -1,11 +1,15 @@
 """LocalStack run by the project, in host mode (no Docker): install, start, test, stop.
 
-LocalStack 2026.x needs Python >= 3.12 (PEP 695 syntax), so it gets a virtualenv of its own
-under `.local/localstack/`, apart from the project's Python 3.11. It serves S3, SQS, SES,
-SSM, Secrets Manager, STS and API Gateway (the deploy's gateway responses); its DynamoDB
-needs Java and a DynamoDB Local download, so DynamoDB stays on the embedded emulator,
-reached through botocore's per-service variable `AWS_ENDPOINT_URL_DYNAMODB` (chalicelib/aws.py
-passes no endpoint, so botocore picks it up).
+LocalStack 2026.x needs Python >= 3.12 (PEP 695 syntax), so it gets a virtualenv of its own,
+apart from the project's Python 3.11, in the user's cache directory
+(`$XDG_CACHE_HOME/bookshelf-serverless/localstack-venv`, ~500 MB): installed from PyPI on first
+use, then reused by every clone and kept by `make clean`. Its log and files go to `.local/localstack/`.
+
+It serves S3, SQS, SSM, Secrets Manager, STS and API Gateway. Kept on the embedded emulator,
+reached through botocore's per-service variables (`AWS_ENDPOINT_URL_DYNAMODB`, ...; no client
+passes an explicit endpoint): DynamoDB (LocalStack's needs Java and a DynamoDB Local download)
+and SES v1 + v2 (LocalStack's free build has no SES v2, which the app sends with; v1 shares
+its account state, so it goes with v2). The run prints which service came from where.
 
   python -m devtools.localstack test [pytest args]   # make test-localstack: the whole suite
   python -m devtools.localstack serve                # both endpoints, until Ctrl-C
@@ -20,6 +24,7 @@ whose `start` runs the Docker container (host mode is only `localstack.runtime.m
 from __future__ import annotations
 
 import argparse
+import fcntl
 import hashlib
 import os
 import shutil
@@ -38,10 +43,15 @@ from devtools.stage import ROOT
 
 REQUIREMENTS = ROOT / "requirements-localstack.txt"
 HOME = ROOT / ".local" / "localstack"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "bookshelf-serverless"
 #: Services LocalStack serves in host mode here; the rest of what the app uses is below.
-LOCALSTACK_SERVICES = ("s3", "sqs", "ses", "ssm", "secretsmanager", "sts", "apigateway")
+LOCALSTACK_SERVICES = ("s3", "sqs", "ssm", "secretsmanager", "sts", "apigateway")
 #: Services kept on the embedded emulator, with the reason.
-EMULATED_SERVICES = {"dynamodb": "LocalStack's DynamoDB needs Java and DynamoDB Local downloads"}
+EMULATED_SERVICES = {
+    "dynamodb": "LocalStack's DynamoDB needs Java and DynamoDB Local downloads",
+    "sesv2": "LocalStack's free build has no SES v2 (it answers 501); the app sends mail through v2",
+    "ses": "v1 (send quota, sender identity) shares its account state with v2, so it goes where v2 is",
+}
 MIN_PYTHON = (3, 12)
 
 
@@ -57,8 +67,10 @@ def find_python() -> str:
     if pyenv.is_dir():
         candidates += [str(p / "bin" / "python") for p in sorted(pyenv.glob("3.1[2-9]*"), reverse=True)]
     check = f"import sys; sys.exit(0 if sys.version_info >= {MIN_PYTHON} else 1)"
-    for candidate in filter(None, candidates):
-        if Path(candidate).exists() and subprocess.run([candidate, "-c", check]).returncode == 0:
+    for candidate in (c for c in candidates if c and Path(c).exists()):
+        # Quiet: a pyenv shim for a version that is not selected prints a page of advice and fails.
+        probe = subprocess.run([candidate, "-c", check], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if probe.returncode == 0:
             return candidate
     raise LocalStackError(
         "LocalStack needs Python >= 3.12 and none was found: install one (e.g. pyenv install 3.13) "
@@ -66,23 +78,31 @@ def find_python() -> str:
     )
 
 
-def install(home: Path = HOME) -> Path:
-    """The virtualenv's python, with requirements-localstack.txt installed (once per change)."""
-    venv = home / "venv"
+def install(cache: Path = CACHE) -> Path:
+    """The virtualenv's python, with requirements-localstack.txt installed (once per change).
+
+    A lock file keeps two clones (or two runs) from installing into the same venv at once.
+    """
+    venv = cache / "localstack-venv"
     python = venv / "bin" / "python"
     digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
     stamp = venv / f".installed-{digest}"
-    if stamp.exists():
-        return python
-    print(f"installing LocalStack into {venv.relative_to(ROOT)} (once)", flush=True)
-    if not python.exists():
-        subprocess.run([find_python(), "-m", "venv", str(venv)], check=True)
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
-    for old in venv.glob(".installed-*"):
-        old.unlink()
-    stamp.touch()
+    cache.mkdir(parents=True, exist_ok=True)
+    with (cache / "localstack-venv.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists():
+            return python
+        began = time.monotonic()
+        print(f"installing LocalStack from PyPI into {venv} (once; kept for the next runs)", flush=True)
+        if not python.exists():
+            subprocess.run([find_python(), "-m", "venv", str(venv)], check=True)
+        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        subprocess.run([*pip, "--upgrade", "pip"], check=True)
+        subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
+        for old in venv.glob(".installed-*"):
+            old.unlink()
+        stamp.touch()
+        print(f"LocalStack installed in {time.monotonic() - began:.0f}s", flush=True)
     return python
 
 
@@ -196,7 +216,7 @@ def environment(localstack: str, emulator: str) -> dict[str, str]:
 
 
 def _started(home: Path, log: TextIO) -> tuple[Running, subprocess.Popen[bytes], str, str]:
-    python = install(home)
+    python = install()
     localstack_version = version(python)
     localstack = start(python, home)
     try:
@@ -218,7 +238,9 @@ def run_tests(pytest_args: list[str], home: Path = HOME) -> int:
             print(f"LocalStack ready after {time.monotonic() - began:.1f}s; log: {localstack.log}", flush=True)
             env = {**os.environ, **environment(localstack.endpoint, emulator)}
             tests = time.monotonic()
-            code = subprocess.run([sys.executable, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
+            # pyproject's addopts (-ra) list every skip with its reason (fault injection needs the emulator).
+            command = [sys.executable, "-m", "pytest", *pytest_args]
+            code = subprocess.run(command, cwd=ROOT, env=env).returncode
             print(f"pytest against LocalStack took {time.monotonic() - tests:.0f}s (exit {code})", flush=True)
         finally:
             stop(emulator_proc)
@@ -258,13 +280,15 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(f"unrecognized arguments: {' '.join(pytest_args)}")
     try:
         if args.command == "install":
-            print(f"LocalStack {version(install())} in {HOME / 'venv'}")
+            print(f"LocalStack {version(install())} in {CACHE / 'localstack-venv'}")
         elif args.command == "serve":
             serve()
         else:
             sys.exit(run_tests(pytest_args))
     except LocalStackError as exc:
         sys.exit(f"test-localstack: {exc}")
+    except KeyboardInterrupt:  # LocalStack and the emulator were stopped on the way out
+        sys.exit("test-localstack: interrupted")
 
 
 if __name__ == "__main__":

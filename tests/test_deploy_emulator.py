@@ -1,11 +1,15 @@
 """`chalice deploy` for real (`make deploy`'s code path): functions, roles, REST API, event
 source mappings with their batch sizes, concurrency and response types, schedule, dashboard, alarms.
 
-Against the endpoint the suite was given when that is not the embedded emulator (e.g. a
-LocalStack container); skipped when that endpoint lacks a service the deploy needs (host-mode
-LocalStack has no Lambda, IAM or API Gateway). With the embedded emulator, against a fresh one
-of its own, because moto would try to run the deployed functions (in Docker) as soon as a
-message reached a queue with an event source mapping.
+Where it deploys:
+- `make test` (the embedded emulator): a fresh emulator of its own, because moto would try to
+  run the deployed functions (in Docker) as soon as a message reached a queue with a mapping.
+- An endpoint that serves every service a deploy needs (e.g. the container of
+  localstack-compose.yml): that endpoint, with the per-service endpoints the suite was given.
+- `make test-localstack` (host-mode LocalStack: its Lambda functions never become Active
+  without Docker, and moto's mappings only accept moto's own queues, so Lambda cannot be
+  split off alone): the embedded emulator that run was given (DynamoDB's and SES's), for
+  every service of the deploy. Otherwise the module skips and says why.
 """
 
 from __future__ import annotations
@@ -49,6 +53,14 @@ def _missing_services() -> list[str]:
         except (ClientError, BotoCoreError):
             missing.append(service)
     return missing
+
+
+def _given_emulator() -> str | None:
+    """An embedded emulator among the per-service endpoints the suite was given, if any."""
+    from conftest import _is_emulator
+
+    given = {v for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL_")}
+    return next((url for url in sorted(given) if _is_emulator(url)), None)
 
 
 def _copy_project(project: Path) -> None:
@@ -102,16 +114,16 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, endpoint: str) -> Itera
         log = tempfile.NamedTemporaryFile(prefix="deploy-emulator-", suffix=".log", delete=False)
         proc, fresh = start_process(log=log)
         endpoints, endpoint_url = {"AWS_ENDPOINT_URL": fresh}, fresh
-    else:
-        missing = _missing_services()
-        if missing:
-            pytest.skip(
-                f"the endpoint {endpoint} does not serve {', '.join(missing)}, which chalice deploy needs "
-                "(make test-localstack runs LocalStack with S3, SQS, SES, SSM, Secrets Manager, STS and "
-                "API Gateway only; the container of localstack-compose.yml serves them all)"
-            )
+    elif not (missing := _missing_services()):
         endpoints = {k: v for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL")}
         endpoint_url = None  # botocore reads the per-service variables
+    elif emulator := _given_emulator():
+        endpoints, endpoint_url = {"AWS_ENDPOINT_URL": emulator}, emulator
+    else:
+        pytest.skip(
+            f"the endpoint {endpoint} does not serve {', '.join(missing)}, which chalice deploy needs, "
+            "and no embedded emulator was given beside it"
+        )
     project = tmp_path_factory.mktemp("project")
     _copy_project(project)
     prefix = f"bookshelf-deploy-{uuid.uuid4().hex[:8]}"

@@ -13,7 +13,12 @@ pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for thes
 
 def test_each_service_goes_to_its_endpoint() -> None:
     env = localstack.environment("http://127.0.0.1:1111", "http://127.0.0.1:2222")
-    assert env == {"AWS_ENDPOINT_URL": "http://127.0.0.1:1111", "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:2222"}
+    assert env == {
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:1111",
+        "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:2222",
+        "AWS_ENDPOINT_URL_SESV2": "http://127.0.0.1:2222",
+        "AWS_ENDPOINT_URL_SES": "http://127.0.0.1:2222",
+    }
     assert not set(localstack.LOCALSTACK_SERVICES) & set(localstack.EMULATED_SERVICES)
 
 
@@ -36,7 +41,7 @@ def test_localstack_starts_offline_on_loopback_without_the_callers_aws_settings(
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://elsewhere")
     env = localstack.localstack_environment(4567, tmp_path)
     assert env["GATEWAY_LISTEN"] == "127.0.0.1:4567"
-    assert env["SERVICES"] == "s3,sqs,ses,ssm,secretsmanager,sts,apigateway"
+    assert env["SERVICES"] == "s3,sqs,ssm,secretsmanager,sts,apigateway"
     assert (env["PERSISTENCE"], env["DISABLE_EVENTS"], env["SKIP_SSL_CERT_DOWNLOAD"]) == ("0", "1", "1")
     assert env["FILESYSTEM_ROOT"] == str(tmp_path / "filesystem")
     assert "LOCALSTACK_AUTH_TOKEN" not in env and "AWS_ENDPOINT_URL" not in env
@@ -48,3 +53,11 @@ def test_a_missing_python_for_localstack_is_named(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
     with pytest.raises(localstack.LocalStackError, match=r"Python >= 3\.12"):
         localstack.find_python()
+
+
+def test_transactions_honour_the_dynamodb_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A transaction goes where the models go (DynamoDB on the emulator under make test-localstack)."""
+    from chalicelib.transactions import _connection
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:3333")
+    assert _connection().client.meta.endpoint_url == "http://127.0.0.1:3333"

@@ -33,7 +33,9 @@ class MakeRun:
 
     def __init__(self, state_dir: Path, api_port: int, emulator_port: int, fresh: bool = False) -> None:
         self.state_dir, self.base = state_dir, f"http://127.0.0.1:{api_port}"
-        env = {k: v for k, v in os.environ.items() if k not in SESSION_ONLY}
+        # Per-service endpoints too (make test-localstack sets AWS_ENDPOINT_URL_DYNAMODB): make run's
+        # own emulator must serve every service, or its state (and FRESH=1) would be the session's.
+        env = {k: v for k, v in os.environ.items() if k not in SESSION_ONLY and not k.startswith("AWS_ENDPOINT_URL")}
         env.update(
             API_PORT=str(api_port),
             EMULATOR_PORT=str(emulator_port),

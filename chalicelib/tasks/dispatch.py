@@ -49,7 +49,7 @@ def deliver(signatures: Sequence[Signature], messages: Sequence[outbox.Outgoing]
         for sig in signatures:
             run_eagerly(sig, owner)
         return
-    outbox.send(messages)
+    outbox.send(messages, batch_ack=True)  # a request path: one acknowledgement for all
 
 
 def run_eagerly(sig: Signature, owner: str | None = None) -> None:
