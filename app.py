@@ -7,12 +7,8 @@ from typing import Any
 from chalice.app import AuthRequest, AuthResponse, Chalice, CloudWatchEvent, Rate, Request, Response, SQSEvent
 
 import chalicelib.jobs  # noqa: F401 - registers every task (the domains send them by name)
-from chalicelib import auth, books, chalice_errors, consent, pages, queues, subscribers, task_query
-from chalicelib.book_schemas import BookCreate, BookUpdate, CoverUpload
-from chalicelib.config import get_settings
-from chalicelib.dashboard import views as dashboard
-from chalicelib.dashboard import web as dashboard_web
-from chalicelib.http import (
+from chalicelib.api import auth, chalice_errors, pages
+from chalicelib.api.http import (
     body_json,
     content_type,
     json_errors,
@@ -22,10 +18,18 @@ from chalicelib.http import (
     query_params,
     raw_body,
 )
-from chalicelib.idempotency import key_from as idempotency_key
-from chalicelib.schemas import parse_page, validate
-from chalicelib.storage import IMAGE_TYPES
-from chalicelib.subscriber_schemas import SubscriberCreate
+from chalicelib.books import service as books
+from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload
+from chalicelib.covers.storage import IMAGE_TYPES
+from chalicelib.dashboard import views as dashboard
+from chalicelib.dashboard import web as dashboard_web
+from chalicelib.ops import queues, task_query
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.idempotency import key_from as idempotency_key
+from chalicelib.platform.schemas import parse_page, validate
+from chalicelib.subscriptions import consent
+from chalicelib.subscriptions import service as subscribers
+from chalicelib.subscriptions.schemas import SubscriberCreate
 from chalicelib.tasks.outbox import relay
 from chalicelib.tasks.reconcile import reconcile_dead_letters
 from chalicelib.tasks.worker import consume

@@ -73,8 +73,8 @@ def _drain(app_module: Any, queue_name: str, handler: str, durations: dict[str, 
     """Act as the event source mapping: receive, invoke, delete the batch on success."""
     from chalice.local import LambdaContext
 
-    from chalicelib.aws import client
-    from chalicelib.sqs import delete_messages, queue_arn, queue_url
+    from chalicelib.platform.aws import client
+    from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
     from devtools.runner import lambda_record
 
     handled = 0
@@ -138,8 +138,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         from chalice.test import Client
 
         import app
-        from chalicelib.config import get_settings
-        from chalicelib.sqs import queue_url
+        from chalicelib.platform.config import get_settings
+        from chalicelib.platform.sqs import queue_url
         from devtools.resources import create_api_key
 
         settings = get_settings()

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         key = create_api_key("bench")
         auth = {"Authorization": f"Bearer {key}"}
         samples: dict[str, list[float]] = {}
-        from chalicelib.config import get_settings
+        from chalicelib.platform.config import get_settings
 
         names = {"MEDIA_BUCKET": get_settings().media_bucket, "BOOKS_TABLE": get_settings().books_table}
         with chalice_local(ROOT / "bench" / "original_app", names) as url:

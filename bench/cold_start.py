@@ -24,7 +24,7 @@ from bench.common import ROOT, emulator, print_table, run_module, run_worker, sa
 # What each function's first invocation needs beyond `import app`: modules and clients.
 PATHS: dict[str, dict[str, list[str]]] = {
     "api": {"modules": [], "clients": ["dynamodb", "sqs", "s3"]},
-    "media_worker": {"modules": ["chalicelib.images"], "clients": ["dynamodb", "sqs", "s3"]},
+    "media_worker": {"modules": ["chalicelib.covers.images"], "clients": ["dynamodb", "sqs", "s3"]},
     "default_worker": {"modules": [], "clients": ["dynamodb", "sqs", "ses"]},
 }
 
@@ -40,7 +40,7 @@ def worker(path: str) -> dict[str, Any]:
     imported = time.perf_counter()
     for module in PATHS[path]["modules"]:
         importlib.import_module(module)
-    from chalicelib.aws import client
+    from chalicelib.platform.aws import client
 
     for service in PATHS[path]["clients"]:
         client(service)

@@ -41,8 +41,8 @@ def _count_calls() -> None:
 
 
 def _seed(author: str, count: int) -> None:
-    from chalicelib.authors import author_key
-    from chalicelib.models import Subscriber
+    from chalicelib.platform.authors import author_key
+    from chalicelib.subscriptions.models import Subscriber
 
     with Subscriber.batch_write() as batch:
         for i in range(count):
@@ -56,8 +56,9 @@ def _seed(author: str, count: int) -> None:
 def _old_design(book_id: str) -> None:
     """The fan-out before paging (kept here to measure it): every subscriber in one invocation."""
     from chalicelib import jobs
-    from chalicelib.authors import author_key
-    from chalicelib.models import Book, Subscriber
+    from chalicelib.books.models import Book
+    from chalicelib.platform.authors import author_key
+    from chalicelib.subscriptions.models import Subscriber
     from chalicelib.tasks.dispatch import dispatch
 
     book = Book.get(book_id)
@@ -81,10 +82,10 @@ def worker(design: str, subscribers: int, rate: float, timeout_ms: int, threads:
         import requests
 
         import app
-        from chalicelib.book_schemas import BookCreate
-        from chalicelib.books import create_book
-        from chalicelib.config import get_settings
-        from chalicelib.queues import depth
+        from chalicelib.books.schemas import BookCreate
+        from chalicelib.books.service import create_book
+        from chalicelib.ops.queues import depth
+        from chalicelib.platform.config import get_settings
         from devtools.fanout_driver import Driver
 
         settings = get_settings()
@@ -92,7 +93,7 @@ def worker(design: str, subscribers: int, rate: float, timeout_ms: int, threads:
         _seed(author, subscribers)
         _count_calls()
         if design == "old":  # the book alone: the old fan-out below is the only one
-            from chalicelib.models import Book
+            from chalicelib.books.models import Book
 
             saved = Book(str(uuid.uuid4()), owner="bench", title="Bench", authors=[author])
             saved.save()

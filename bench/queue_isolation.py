@@ -30,8 +30,8 @@ def worker(shared: bool, rounds: int, backlog: int) -> dict[str, Any]:
     with emulator(extra):
         import app
         from bench.tasks import mail_like
-        from chalicelib.config import get_settings
-        from chalicelib.queues import depth
+        from chalicelib.ops.queues import depth
+        from chalicelib.platform.config import get_settings
         from chalicelib.tasks.dispatch import dispatch
         from devtools.resources import create_api_key
         from devtools.runner import EventSourceRunner

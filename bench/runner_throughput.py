@@ -21,8 +21,8 @@ def worker(batch: int, messages: int) -> dict[str, Any]:
     with emulator({"DEFAULT_BATCH_SIZE": str(batch)}):
         import app
         from bench.tasks import noop
-        from chalicelib.config import get_settings
-        from chalicelib.queues import depth
+        from chalicelib.ops.queues import depth
+        from chalicelib.platform.config import get_settings
         from chalicelib.tasks.dispatch import dispatch
         from devtools.runner import EventSourceRunner
 

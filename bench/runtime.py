@@ -63,8 +63,8 @@ def invocation_costs(invocations: int, cold_starts: int) -> dict[str, Any]:
 
 
 def _count_books() -> int:
-    from chalicelib.aws import client
-    from chalicelib.config import get_settings
+    from chalicelib.platform.aws import client
+    from chalicelib.platform.config import get_settings
 
     ddb, total, kwargs = client("dynamodb"), 0, {"TableName": get_settings().books_table, "Select": "COUNT"}
     while True:
@@ -86,8 +86,8 @@ def _start(port: int, state: Path, log: Any) -> tuple[Any, str, float]:
 def restart(books: int) -> dict[str, Any]:
     """Fill a persistent emulator with `books` books (each with a 30 KB cover and a 3 KB thumbnail), restart it."""
     apply_env()
-    from chalicelib.book_schemas import BookCreate
-    from chalicelib.books import create_book
+    from chalicelib.books.schemas import BookCreate
+    from chalicelib.books.service import create_book
 
     state = Path(tempfile.mkdtemp(prefix="bench-state-")) / "emulator-state.pickle"
     log = tempfile.NamedTemporaryFile(prefix="bench-emulator-", suffix=".log", delete=False)
@@ -97,8 +97,8 @@ def restart(books: int) -> dict[str, Any]:
     proc, endpoint, empty_start = _start(port, state, log)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     try:
-        from chalicelib.aws import client
-        from chalicelib.config import get_settings
+        from chalicelib.platform.aws import client
+        from chalicelib.platform.config import get_settings
         from devtools.resources import create_all
 
         create_all()

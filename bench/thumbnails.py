@@ -45,13 +45,13 @@ def _inputs(folder: Path) -> dict[str, Path]:
 
 
 def _ours(data: bytes) -> int:
-    from chalicelib.images import make_thumbnails
+    from chalicelib.covers.images import make_thumbnails
 
     return sum(len(t.data) for t in make_thumbnails(data))
 
 
 def _ours_one(data: bytes) -> int:
-    from chalicelib.images import make_thumbnails
+    from chalicelib.covers.images import make_thumbnails
 
     return sum(len(t.data) for t in make_thumbnails(data, scales=(1,)) if t.content_type == "image/jpeg")
 

@@ -11,20 +11,16 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib import (
-    books,
-    consent,
-    covers,
-    fanout,
-    mail,
-    recipients,
-    subscribers,
-    tokens,
-    upload_jobs,  # noqa: F401 - the upload tasks and the media queue's S3 adapter
-)
-from chalicelib.authors import author_key
-from chalicelib.models import Book
-from chalicelib.observability import emit
+from chalicelib.books import service as books
+from chalicelib.books.models import Book
+from chalicelib.covers import service as covers
+from chalicelib.covers import upload_jobs  # noqa: F401 - the upload tasks and the media queue's S3 adapter
+from chalicelib.mail import fanout, recipients
+from chalicelib.platform import mailer as mail
+from chalicelib.platform.authors import author_key
+from chalicelib.platform.observability import emit
+from chalicelib.subscriptions import consent, tokens
+from chalicelib.subscriptions import service as subscribers
 from chalicelib.tasks.decorator import task
 
 

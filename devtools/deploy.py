@@ -47,7 +47,7 @@ def deploy(stage: str, project: Path = ROOT, endpoint: str | None = None) -> dic
     if endpoint:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
     use_stage(stage)
-    from chalicelib.config import get_settings
+    from chalicelib.platform.config import get_settings
     from devtools.resources import create_all
 
     wanted = response_types(get_settings())
@@ -73,9 +73,9 @@ def worker_mappings() -> dict[str, list[dict[str, Any]]]:
     Listed by queue ARN, which every implementation filters alike (moto matches
     FunctionName only as it was given at creation, name or ARN).
     """
-    from chalicelib.aws import client
-    from chalicelib.config import get_settings
-    from chalicelib.sqs import queue_arn
+    from chalicelib.platform.aws import client
+    from chalicelib.platform.config import get_settings
+    from chalicelib.platform.sqs import queue_arn
 
     settings, lam = get_settings(), client("lambda")
     found: dict[str, list[dict[str, Any]]] = {}
@@ -103,7 +103,7 @@ def set_response_types(wanted: list[str], timeout: float = 120.0) -> list[dict[s
     """
     from botocore.exceptions import ClientError
 
-    from chalicelib.aws import client
+    from chalicelib.platform.aws import client
 
     lam, changed = client("lambda"), []
     for name, mappings in worker_mappings().items():
@@ -129,7 +129,7 @@ def verify_response_types(wanted: list[str]) -> None:
     A worker that returns batchItemFailures to a mapping without ReportBatchItemFailures has
     its whole batch deleted, failed messages included; this refuses to leave a stage so.
     """
-    from chalicelib.aws import client
+    from chalicelib.platform.aws import client
 
     lam, problems = client("lambda"), []
     for name, mappings in worker_mappings().items():
@@ -175,7 +175,7 @@ def _mappings(stage: str, endpoint: str | None, change: bool) -> None:
     if endpoint:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
     use_stage(stage)
-    from chalicelib.config import get_settings
+    from chalicelib.platform.config import get_settings
 
     wanted = response_types(get_settings())
     _report(set_response_types(wanted) if change else [])

@@ -46,8 +46,8 @@ class Driver:
     def _step(self) -> None:
         from chalice.local import LambdaContext
 
-        from chalicelib.aws import client
-        from chalicelib.sqs import delete_messages, queue_arn, queue_url
+        from chalicelib.platform.aws import client
+        from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
         from devtools.runner import batch_item_failures, lambda_record
 
         name = self.settings.default.name

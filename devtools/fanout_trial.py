@@ -36,8 +36,8 @@ OWNER = "fanout-trial"
 
 
 def _seed(author: str, count: int) -> list[str]:
-    from chalicelib.authors import author_key
-    from chalicelib.models import Subscriber
+    from chalicelib.platform.authors import author_key
+    from chalicelib.subscriptions.models import Subscriber
 
     key, tag = author_key(author), uuid.uuid4().hex[:6]
     emails = [f"reader{i:07d}-{tag}@example.org" for i in range(count)]

@@ -16,7 +16,7 @@ is what `make run` and the tests use instead. Faithful to API Gateway + Lambda:
   keeps running, an exception escaping the function → 502;
 - binary media types: request bodies base64 in the event, base64 responses decoded.
 
-Every error the gateway itself produces is `chalicelib.errors.error_body` JSON.
+Every error the gateway itself produces is `chalicelib.platform.errors.error_body` JSON.
 
 The server is the standard library's threading HTTP server with the listen backlog raised:
 one thread per connection keeps request bodies and every early answer (413 before reading a
@@ -50,7 +50,7 @@ from urllib.parse import parse_qs, urlsplit
 from chalice.app import Chalice, ChaliceAuthorizer, RouteEntry
 from chalice.local import LocalChalice
 
-from chalicelib.errors import RETRY_AFTER_SECONDS, error_body
+from chalicelib.platform.errors import RETRY_AFTER_SECONDS, error_body
 from devtools.gateway_auth import AuthorizerError, TokenAuthorizers
 from devtools.gateway_invoke import (
     LAMBDA_PAYLOAD_LIMIT,

@@ -22,7 +22,7 @@ from typing import Any
 
 from chalice.constants import DEFAULT_LAMBDA_TIMEOUT
 
-from chalicelib.errors import RETRY_AFTER_SECONDS
+from chalicelib.platform.errors import RETRY_AFTER_SECONDS
 from devtools.stage import ROOT, stage_environment
 
 # Logical ids chalice gives the functions (see `chalice package` output).
@@ -456,7 +456,7 @@ def apply_gateway_responses(deployed_resources: list[dict[str, Any]], stage: str
     and overwrites the API on every deploy; so this runs after each one. Takes the
     `resources` of `.chalice/deployed/<stage>.json`; returns the response types put.
     """
-    from chalicelib.aws import client
+    from chalicelib.platform.aws import client
 
     rest_apis = [r for r in deployed_resources if r.get("resource_type") == "rest_api"]
     if not rest_apis:
@@ -481,8 +481,8 @@ def apply_gateway_responses(deployed_resources: list[dict[str, Any]], stage: str
 
 def build(stage: str) -> dict[str, Any]:
     """The merge template for `stage` (the environment must hold the stage's settings)."""
-    from chalicelib.config import get_settings
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.platform.config import get_settings
+    from chalicelib.tables import ALL_MODELS
 
     settings = get_settings()
     functions = function_settings(stage)
@@ -575,8 +575,8 @@ def apply_monitoring() -> dict[str, Any]:
     The `chalice deploy` path has no CloudFormation stack; this puts the very same
     dashboard and alarms as the template, resolved for the current region.
     """
-    from chalicelib.aws import client
-    from chalicelib.config import get_settings
+    from chalicelib.platform.aws import client
+    from chalicelib.platform.config import get_settings
 
     settings = get_settings()
     cloudwatch = client("cloudwatch")

@@ -95,8 +95,8 @@ def _run(argv: list[str] | None) -> int:
     for name, value in stage_environment(args.stage).items():
         os.environ.setdefault(name, value)
 
-    from chalicelib import queues, task_query
-    from chalicelib.schemas import Page
+    from chalicelib.ops import queues, task_query
+    from chalicelib.platform.schemas import Page
 
     if args.command == "queues":
         _print(queues.overview())

@@ -12,11 +12,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.auth import forget_cached_keys, hash_key
-from chalicelib.aws import client
-from chalicelib.config import QueueSettings, Settings, get_settings
-from chalicelib.models import ALL_MODELS, IdempotencyRecord, TaskRecord
-from chalicelib.upload_events import UPLOADS_PREFIX
+from chalicelib.api.auth import forget_cached_keys, hash_key
+from chalicelib.covers.upload_events import UPLOADS_PREFIX
+from chalicelib.platform.aws import client
+from chalicelib.platform.config import QueueSettings, Settings, get_settings
+from chalicelib.platform.idempotency_model import IdempotencyRecord
+from chalicelib.tables import ALL_MODELS
+from chalicelib.tasks.models import TaskRecord
 
 
 def create_tables() -> None:

@@ -40,9 +40,9 @@ from typing import Any, Protocol
 from chalice.app import Chalice, Rate, ScheduledEventConfig, SQSEventConfig
 from chalice.local import LambdaContext
 
-from chalicelib.aws import client
-from chalicelib.config import get_settings
-from chalicelib.sqs import delete_messages, queue_arn, queue_url
+from chalicelib.platform.aws import client
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
 from devtools.sandbox import FunctionSpec, Invocation, SandboxPool
 from devtools.sandbox_limits import function_limits
 from devtools.sandbox_stats import FunctionStats, RuntimeStats, StatsServer

@@ -203,14 +203,14 @@ def paused_workers(_workers: Workers) -> Iterator[Workers]:
 
 @pytest.fixture(scope="session")
 def aws(endpoint: str) -> Callable[[str], Any]:
-    from chalicelib.aws import client
+    from chalicelib.platform.aws import client
 
     return client
 
 
 @pytest.fixture(scope="session")
 def settings(endpoint: str) -> Any:
-    from chalicelib.config import get_settings
+    from chalicelib.platform.config import get_settings
 
     return get_settings()
 
@@ -230,7 +230,7 @@ class ServiceFaults:
     """
 
     def __init__(self) -> None:
-        from chalicelib.aws import client
+        from chalicelib.platform.aws import client
 
         self._client = client
         self._emulators: dict[str, bool] = {}
@@ -279,6 +279,6 @@ def faults(endpoint: str) -> Iterator[ServiceFaults]:
 @pytest.fixture(scope="session")
 def mailbox(endpoint: str) -> Mailbox:
     """The mail recorded where SES v2 (the app's sending API) is served: it may have its own endpoint."""
-    from chalicelib.aws import client
+    from chalicelib.platform.aws import client
 
     return Mailbox(str(client("sesv2").meta.endpoint_url))

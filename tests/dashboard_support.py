@@ -53,7 +53,7 @@ def sign_in(url: str, key: str) -> Signed:
 
 def dead_letter_marker(queue: Any, reason: str = "for the dashboard test") -> str:
     """Put one message of a succeeding task in `queue`'s DLQ; returns its task id."""
-    from chalicelib.sqs import dead_letter
+    from chalicelib.platform.sqs import dead_letter
 
     task_id = str(uuid.uuid4())
     dead_letter(queue, Envelope(task_id=task_id, task="tests.dashboard_ok", args=[7]).encode(), reason, task_id)
@@ -62,8 +62,8 @@ def dead_letter_marker(queue: Any, reason: str = "for the dashboard test") -> st
 
 def drop_dead_letter(queue: Any, task_id: str) -> None:
     """Remove this test's own message from `queue`'s DLQ (never a redrive: other tests' dead letters stay put)."""
-    from chalicelib.queues import delete_dead_letter, message_task
-    from chalicelib.sqs import peek
+    from chalicelib.ops.queues import delete_dead_letter, message_task
+    from chalicelib.platform.sqs import peek
 
     for message in peek(queue.dlq_name):
         if message_task(message)[0] == task_id:

@@ -10,7 +10,7 @@ from typing import Any
 from chalice import AuthResponse, Chalice, Response
 from chalice.app import AuthRequest, Request
 
-from chalicelib import chalice_errors
+from chalicelib.api import chalice_errors
 
 app = Chalice(app_name="gateway-test")
 app.api.binary_types.append("image/png")

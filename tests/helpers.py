@@ -140,7 +140,7 @@ def dead_lettered(dlq_name: str) -> dict[str, dict[str, Any]]:
     The id is the `task-id` attribute when the worker dead-lettered the message, else the
     envelope's `id` (a message moved by the redrive policy carries no attributes).
     """
-    from chalicelib.sqs import peek
+    from chalicelib.platform.sqs import peek
 
     found: dict[str, dict[str, Any]] = {}
     for message in peek(dlq_name):

@@ -73,8 +73,9 @@ def subscribe_confirmed(api: Any, mailbox: Any, author: str, email: str, user: s
 
 def seed_confirmed(author: str, email: str, owner: str = "alice") -> None:
     """A confirmed subscription written straight to the table (setup for tests about other things)."""
-    from chalicelib.authors import author_key
-    from chalicelib.models import Subscriber, utcnow
+    from chalicelib.platform.authors import author_key
+    from chalicelib.platform.dynamodb import utcnow
+    from chalicelib.subscriptions.models import Subscriber
 
     Subscriber(
         author_key(author), email.lower(), author=author, owner=owner, status="confirmed", confirmed_at=utcnow()

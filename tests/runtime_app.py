@@ -22,7 +22,7 @@ from typing import Any
 from chalice.app import SQSEvent
 
 from app import app, dead_letter_reconciler, default_worker, media_worker  # noqa: F401 - the handlers to invoke
-from chalicelib.aws import client
+from chalicelib.platform.aws import client
 from chalicelib.tasks.decorator import task
 
 _SANDBOX = {"invocations": 0}

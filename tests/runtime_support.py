@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def private_queues(visibility: int, max_receives: int) -> dict[str, str]:
     """Fresh media/default queue pairs (and probe queues) for one runner; returns their env settings."""
-    from chalicelib.aws import client
-    from chalicelib.config import QueueSettings
+    from chalicelib.platform.aws import client
+    from chalicelib.platform.config import QueueSettings
     from devtools.resources import create_queue_pair
 
     tag = f"{os.environ['RESOURCE_PREFIX']}-rt-{uuid.uuid4().hex[:6]}"
@@ -77,8 +77,8 @@ class RunnerProcess:
 
 def send_task(queue_name: str, task_name: str, *args: Any) -> str:
     """A task's record and message, sent to `queue_name` (a private queue the session's settings do not know)."""
-    from chalicelib.aws import client
-    from chalicelib.sqs import queue_url
+    from chalicelib.platform.aws import client
+    from chalicelib.platform.sqs import queue_url
     from chalicelib.tasks import records
     from chalicelib.tasks.envelope import Envelope
 
@@ -90,8 +90,8 @@ def send_task(queue_name: str, task_name: str, *args: Any) -> str:
 
 def send_probes(queue_name: str, commands: list[dict[str, Any]]) -> None:
     """Probe commands in one SendMessageBatch."""
-    from chalicelib.aws import client
-    from chalicelib.sqs import queue_url
+    from chalicelib.platform.aws import client
+    from chalicelib.platform.sqs import queue_url
 
     entries = [{"Id": str(i), "MessageBody": json.dumps(c)} for i, c in enumerate(commands)]
     client("sqs").send_message_batch(QueueUrl=queue_url(queue_name), Entries=entries)
@@ -105,8 +105,8 @@ class Replies:
         self.seen: list[dict[str, Any]] = []
 
     def read(self) -> list[dict[str, Any]]:
-        from chalicelib.aws import client
-        from chalicelib.sqs import delete_messages, queue_url
+        from chalicelib.platform.aws import client
+        from chalicelib.platform.sqs import delete_messages, queue_url
 
         messages = (
             client("sqs")

@@ -37,7 +37,7 @@ def _book_and_fanout_done(api: Any, author: str, title: str = "A Book") -> str:
 
 def _settled(api: Any, book_id: str) -> None:
     """Wait until every mail task of a book's fan-out is final (so 'no mail' is meaningful)."""
-    from chalicelib.models import TaskRecord
+    from chalicelib.tasks.models import TaskRecord
 
     def done() -> bool:
         rows = [r for r in TaskRecord.scan(TaskRecord.args.contains(book_id)) if r.name != "covers.resize"]
@@ -120,8 +120,8 @@ def test_unsubscribe_link_stops_mail_and_wins_over_a_later_subscribe(api: Any, m
 
 
 def test_bad_expired_and_used_tokens_are_json_errors(api: Any, mailbox: Any) -> None:
-    from chalicelib.authors import author_key
-    from chalicelib.models import Subscriber
+    from chalicelib.platform.authors import author_key
+    from chalicelib.subscriptions.models import Subscriber
 
     author, email = unique_author("Tokens"), unique_email("tokens")
     api.post(subscribers_path(author), {"email": email})
@@ -150,7 +150,7 @@ def test_bad_expired_and_used_tokens_are_json_errors(api: Any, mailbox: Any) -> 
 def test_no_header_injection_from_a_title_in_the_table(api: Any, mailbox: Any) -> None:
     """The title is written past the API's validation: the mail layer must be safe on its own."""
     from chalicelib import jobs
-    from chalicelib.models import Book
+    from chalicelib.books.models import Book
 
     author, email = unique_author("Inject"), unique_email("inject")
     subscribe_confirmed(api, mailbox, author, email)
@@ -169,8 +169,8 @@ def test_no_header_injection_from_a_title_in_the_table(api: Any, mailbox: Any) -
 
 
 def test_owner_reads_the_task_records_of_their_books_mails(api: Any, mailbox: Any) -> None:
-    from chalicelib.fanout import FANOUT_TASKS
-    from chalicelib.models import TaskRecord
+    from chalicelib.mail.fanout import FANOUT_TASKS
+    from chalicelib.tasks.models import TaskRecord
 
     author, email = unique_author("Records"), unique_email("records")
     subscribe_confirmed(api, mailbox, author, email)
@@ -185,7 +185,7 @@ def test_owner_reads_the_task_records_of_their_books_mails(api: Any, mailbox: An
 
 
 def test_header_text_removes_every_line_break_and_override() -> None:
-    from chalicelib.mail import build_message, header_text
+    from chalicelib.platform.mailer import build_message, header_text
 
     for evil in ("a\r\nb", "a\nb", "a\u0085b", "a\u2028b", "a\u2029b", "a\x00b", "a\u202eb", "a\x1bb"):
         assert header_text(evil) == "a b"

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from chalicelib.errors import MalformedRequest
-from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
+from chalicelib.platform.errors import MalformedRequest
+from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 
 KEY = {"author_key": {"S": "le guin"}, "sort_key": {"S": "2026-01-01T00:00:00#abc"}}
 

@@ -136,7 +136,7 @@ def test_page_and_assets_have_types_caching_and_security_headers(base_url) -> No
 
 
 def test_dead_letters_are_peeked_without_being_consumed(admin, settings, paused_workers) -> None:
-    from chalicelib.queues import depth
+    from chalicelib.ops.queues import depth
 
     task_id = dead_letter_marker(settings.media, "the reason shown")
     first = admin.get("/dashboard/api/queues/media/dead-letters?limit=100").json()
@@ -155,9 +155,9 @@ def test_dead_letters_are_peeked_without_being_consumed(admin, settings, paused_
 def test_purge_deletes_exactly_one_dead_letter_and_makes_its_record_final(admin, settings, paused_workers) -> None:
     from helpers import dead_lettered
 
-    from chalicelib.models import TaskRecord
-    from chalicelib.sqs import dead_letter
+    from chalicelib.platform.sqs import dead_letter
     from chalicelib.tasks.envelope import Envelope
+    from chalicelib.tasks.models import TaskRecord
     from chalicelib.tasks.records import create_pending
 
     # A task whose record never became final: its message was moved by the redrive policy.
@@ -248,8 +248,8 @@ def stats_url(workers, monkeypatch) -> Iterator[str]:
     """The in-process runner's own counters, served by the runtime's StatsServer (what `make run` exports)."""
     import dataclasses
 
-    from chalicelib.config import get_settings
     from chalicelib.dashboard import workers as panel
+    from chalicelib.platform.config import get_settings
     from devtools.sandbox_stats import StatsServer
 
     server = StatsServer(workers.runner.stats).start()
@@ -272,8 +272,8 @@ def test_workers_view_reads_the_runtime_counters(admin, api, stats_url) -> None:
 def test_workers_view_says_why_when_the_runtime_does_not_answer(admin, monkeypatch) -> None:
     import dataclasses
 
-    from chalicelib.config import get_settings
     from chalicelib.dashboard import workers
+    from chalicelib.platform.config import get_settings
     from devtools.emulator import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/stats"
@@ -298,7 +298,7 @@ def _unb64(text: str) -> bytes:
 
 def test_a_kept_task_table_gets_the_book_index_it_lacks(aws, settings) -> None:
     """Local state kept from an earlier run (before the book index existed) is brought up to date."""
-    from chalicelib.models import TaskRecord
+    from chalicelib.tasks.models import TaskRecord
     from devtools.resources import create_tables
 
     ddb = aws("dynamodb")

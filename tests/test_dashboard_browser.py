@@ -154,7 +154,7 @@ def test_queue_depth_rises_while_consumers_are_paused_and_falls_when_they_run(ad
 
 
 def final_record_ok(task_id: str) -> bool:
-    from chalicelib.models import TaskRecord
+    from chalicelib.tasks.models import TaskRecord
 
     return eventually(lambda: TaskRecord.get(task_id, consistent_read=True).status == "SUCCESS", timeout=60)
 
@@ -226,7 +226,7 @@ def test_redrive_a_dead_letter_queue_from_the_page(admin_tab, paused_workers, se
 
 
 def test_purge_one_dead_letter_after_confirmation(admin_tab, paused_workers, settings) -> None:
-    from chalicelib.queues import depth
+    from chalicelib.ops.queues import depth
 
     kept, purged = dead_letter_marker(settings.media), dead_letter_marker(settings.media)
     admin_tab.go("#/dead-letters")

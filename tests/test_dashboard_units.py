@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.backlog import oldest_sent
+from chalicelib.ops.backlog import oldest_sent
 from chalicelib.tasks.subjects import book_id_of
 
 pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests

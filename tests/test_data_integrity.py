@@ -15,11 +15,12 @@ from typing import Any
 import pytest
 from helpers import b64, eventually, final_record, jpeg_bytes, task_record, unique_author, unique_email
 
-from chalicelib.config import get_settings
-from chalicelib.models import TaskRecord, utcnow
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.dynamodb import utcnow
 from chalicelib.tasks import records
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.models import TaskRecord
 
 
 @task("tests.integrity.noop")
@@ -128,7 +129,7 @@ def test_a_failed_update_transaction_changes_nothing(api, faults) -> None:
 
 def test_an_update_from_a_stale_read_is_a_conflict(api, monkeypatch) -> None:
     """Two updates that read the same revision: the second to commit gets 409, not a lost update."""
-    from chalicelib import books
+    from chalicelib.books import service as books
 
     author = unique_author("Race")
     book_id = _create(api, author)["book"]["id"]
@@ -228,8 +229,8 @@ def test_cover_replacement_with_the_same_key_happens_once(api) -> None:
 
 
 def test_relay_sends_a_committed_task_once_and_leaves_the_rest(api, workers, app_module, relay_soon) -> None:
+    from chalicelib.platform.transactions import transaction
     from chalicelib.tasks import outbox
-    from chalicelib.transactions import transaction
 
     stranded, sent = noop.s(1), noop.s(2)
     with transaction() as tx:  # committed, but the process "died" before sending
@@ -247,8 +248,8 @@ def test_relay_sends_a_committed_task_once_and_leaves_the_rest(api, workers, app
 
 
 def test_relay_stops_when_the_invocation_time_is_nearly_up(relay_soon) -> None:
+    from chalicelib.platform.transactions import transaction
     from chalicelib.tasks import outbox
-    from chalicelib.transactions import transaction
 
     sig = noop.s(3)
     with transaction() as tx:
@@ -328,7 +329,7 @@ def test_task_listing_is_newest_first_across_day_buckets(api) -> None:
 
 
 def test_task_listing_refuses_a_forged_cursor(api) -> None:
-    from chalicelib.pagination import encode_cursor, listing_scope
+    from chalicelib.platform.pagination import encode_cursor, listing_scope
 
     for key in (
         {"created_day": {"S": "9999-12-31"}},
@@ -344,7 +345,7 @@ def test_task_listing_refuses_a_forged_cursor(api) -> None:
 
 
 def test_reconciler_writes_one_record_for_one_poison_message(api, workers, aws, settings, chalice_client) -> None:
-    from chalicelib.sqs import peek, queue_url
+    from chalicelib.platform.sqs import peek, queue_url
 
     body = f"not json {uuid.uuid4()}"
     aws("sqs").send_message(QueueUrl=queue_url(settings.default.name), MessageBody=body)
@@ -365,7 +366,7 @@ def test_reconciler_writes_one_record_for_one_poison_message(api, workers, aws, 
 
 def test_a_retry_racing_the_first_request_gets_its_answer(api, monkeypatch) -> None:
     """Both requests read 'no key yet'; the transaction's condition on the key decides the race."""
-    from chalicelib import idempotency
+    from chalicelib.platform import idempotency
 
     real, calls = idempotency.replay, []
 
@@ -385,7 +386,7 @@ def test_a_retry_racing_the_first_request_gets_its_answer(api, monkeypatch) -> N
 
 
 def test_task_listing_pages_through_ties_across_shards_without_loss_or_duplicates(api) -> None:
-    from chalicelib.pagination import encode_cursor, listing_scope
+    from chalicelib.platform.pagination import encode_cursor, listing_scope
 
     moment = (utcnow() - timedelta(days=2)).replace(microsecond=123456)
     ids = sorted(f"tie-{uuid.uuid4()}" for _ in range(7))

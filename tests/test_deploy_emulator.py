@@ -36,7 +36,7 @@ def _missing_services() -> list[str]:
     """The services chalice deploy needs that the given endpoints do not serve."""
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from chalicelib.aws import client
+    from chalicelib.platform.aws import client
 
     probes = {
         "lambda": lambda c: c.list_functions(MaxItems=1),

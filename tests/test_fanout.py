@@ -21,8 +21,8 @@ LEASE = "60"  # a task's lease (the queue's visibility timeout) outlasts an invo
 
 def _seed(author: str, confirmed: int, pending: int = 0) -> list[str]:
     """Subscribers written with BatchWriteItem (25 per call); returns the confirmed addresses."""
-    from chalicelib.authors import author_key
-    from chalicelib.models import Subscriber
+    from chalicelib.platform.authors import author_key
+    from chalicelib.subscriptions.models import Subscriber
 
     key, tag = author_key(author), uuid.uuid4().hex[:6]
     emails = [f"fan{i:06d}-{tag}@example.org" for i in range(confirmed)]
@@ -41,7 +41,7 @@ def _book(api: Any, author: str, title: str) -> tuple[str, str]:
 
 
 def _done(book_id: str) -> bool:
-    from chalicelib.fanout import progress
+    from chalicelib.mail.fanout import progress
 
     state = progress(book_id)
     return bool(state and state["complete"] and state["pending"] == 0)
@@ -55,7 +55,7 @@ def _mail_to(mailbox: Any, title: str) -> tuple[Counter[str], list[dict[str, Any
 @pytest.fixture
 def send_rate(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Set SES_MAX_SEND_RATE for one test, with a task lease longer than TIMEOUT_MS (settings are re-read)."""
-    from chalicelib.config import get_settings
+    from chalicelib.platform.config import get_settings
 
     monkeypatch.setenv("DEFAULT_VISIBILITY_TIMEOUT", LEASE)
     get_settings.cache_clear()
@@ -161,7 +161,7 @@ def test_twenty_thousand_subscribers_each_get_exactly_one_mail(
 
 
 def test_per_destination_results_are_sorted_into_mailed_failed_and_retry() -> None:
-    from chalicelib.bulkmail import classify
+    from chalicelib.mail.bulk import classify
 
     outcome = classify(
         [("a@x.org", "k"), ("b@x.org", "k"), ("c@x.org", "k"), ("d@x.org", "k")],
@@ -178,7 +178,7 @@ def test_per_destination_results_are_sorted_into_mailed_failed_and_retry() -> No
 
 
 def test_page_ids_are_deterministic_per_hand_off_and_position() -> None:
-    from chalicelib.fanout import page_id
+    from chalicelib.mail.fanout import page_id
 
     position = {"a": 0, "k": {"author_key": {"S": "x"}, "email": {"S": "m@x.org"}}}
     assert page_id("b", 1, position) == page_id("b", 1, dict(reversed(list(position.items()))))
@@ -186,7 +186,7 @@ def test_page_ids_are_deterministic_per_hand_off_and_position() -> None:
 
 
 def test_a_slow_read_leaves_no_room_for_another_read_before_the_deadline() -> None:
-    from chalicelib.fanout import Budget
+    from chalicelib.mail.fanout import Budget
 
     budget = Budget(time.monotonic() + 3.0, slowest=0.1)
     assert budget.room() and budget.room_to_read()

@@ -179,7 +179,7 @@ def test_authorizer_raising_is_503_with_retry_after(test_gateway: tuple[Any, str
 
 
 def test_ssm_outage_in_the_authorizer_is_503_with_retry_after(api: Any, faults: Any) -> None:
-    from chalicelib import auth
+    from chalicelib.api import auth
 
     auth.forget_cached_keys()  # the authorizer must read SSM for this never-seen key
     faults.add(service="ssm", action="GetParameter", code="ServiceUnavailable", status=503)
@@ -232,7 +232,7 @@ def test_authorizer_result_is_cached_per_token_for_its_ttl() -> None:
 def test_revoked_api_key_keeps_working_until_the_cache_ends_and_a_new_key_works_at_once(
     api: Any, gateway: Any, aws: Any, settings: Any
 ) -> None:
-    from chalicelib import auth
+    from chalicelib.api import auth
     from devtools.resources import create_api_key
 
     key = create_api_key("carol")  # new: never in the gateway's cache, works at once

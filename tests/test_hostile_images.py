@@ -9,7 +9,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from chalicelib.images import UnreadableImage, make_thumbnails
+from chalicelib.covers.images import UnreadableImage, make_thumbnails
 
 pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests
 

@@ -246,8 +246,8 @@ def test_aws_outage_is_a_503_json_with_retry_after(api: Any, faults: Any) -> Non
 
 
 def test_key_store_outage_makes_the_authorizer_raise_503(faults: Any) -> None:
-    from chalicelib import auth
-    from chalicelib.errors import ServiceUnavailable
+    from chalicelib.api import auth
+    from chalicelib.platform.errors import ServiceUnavailable
 
     auth.forget_cached_keys()
     faults.add(service="ssm", action="GetParameter", code="ServiceUnavailable", status=503)
@@ -261,7 +261,7 @@ def test_key_store_outage_makes_the_authorizer_raise_503(faults: Any) -> None:
 
 
 def test_key_store_outage_answers_503_over_http(api: Any, faults: Any) -> None:
-    from chalicelib import auth
+    from chalicelib.api import auth
 
     api.keys["never-seen"] = f"unseen-{uuid.uuid4().hex}"  # not in any authorizer cache
     auth.forget_cached_keys()

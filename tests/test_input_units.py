@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from chalicelib import auth, validation
-from chalicelib.errors import MalformedRequest, NotFound, ValidationFailed
-from chalicelib.pagination import listing_scope
-from chalicelib.schemas import MAX_JSON_DEPTH, parse_json
+from chalicelib.api import auth
+from chalicelib.platform import validation
+from chalicelib.platform.errors import MalformedRequest, NotFound, ValidationFailed
+from chalicelib.platform.pagination import listing_scope
+from chalicelib.platform.schemas import MAX_JSON_DEPTH, parse_json
 
 pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests
 
@@ -220,7 +221,7 @@ def test_known_keys_use_the_cache_until_it_expires(key_store: Any) -> None:
 def test_which_aws_errors_are_outages(code: str, status: int, outage: bool) -> None:
     from botocore.exceptions import ClientError
 
-    from chalicelib.http import _is_outage
+    from chalicelib.api.http import _is_outage
 
     error = ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
     assert _is_outage(error) is outage

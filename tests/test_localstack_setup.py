@@ -24,8 +24,8 @@ def test_each_service_goes_to_its_endpoint() -> None:
 
 def test_clients_and_models_honour_per_service_endpoints(monkeypatch: pytest.MonkeyPatch) -> None:
     """No explicit endpoint_url anywhere, so botocore's AWS_ENDPOINT_URL_<SERVICE> applies."""
-    from chalicelib.aws import client
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.platform.aws import client
+    from chalicelib.tables import ALL_MODELS
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:3333")
     fresh = client.__wrapped__  # type: ignore[attr-defined] - bypass the process-wide cache
@@ -57,7 +57,7 @@ def test_a_missing_python_for_localstack_is_named(monkeypatch: pytest.MonkeyPatc
 
 def test_transactions_honour_the_dynamodb_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     """A transaction goes where the models go (DynamoDB on the emulator under make test-localstack)."""
-    from chalicelib.transactions import _connection
+    from chalicelib.platform.transactions import _connection
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:3333")
     assert _connection().client.meta.endpoint_url == "http://127.0.0.1:3333"

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from chalicelib.covers.upload_events import INGEST_TASK, ingest_task_id, upload_key
+from chalicelib.covers.upload_jobs import INGEST_MANY_TASK, adapt_s3_notification
 from chalicelib.tasks import adapters
 from chalicelib.tasks.envelope import Envelope, EnvelopeError
-from chalicelib.upload_events import INGEST_TASK, ingest_task_id, upload_key
-from chalicelib.upload_jobs import INGEST_MANY_TASK, adapt_s3_notification
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,7 +79,7 @@ def test_importing_the_app_registers_the_upload_adapter_in_a_fresh_process() -> 
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-1] == "['chalicelib.upload_jobs.adapt_s3_notification']"
+    assert done.stdout.strip().splitlines()[-1] == "['chalicelib.covers.upload_jobs.adapt_s3_notification']"
 
 
 def test_a_worker_without_the_adapter_dead_letters_uploads_instead_of_dropping_them(
@@ -87,9 +87,9 @@ def test_a_worker_without_the_adapter_dead_letters_uploads_instead_of_dropping_t
 ) -> None:
     """Fail visibly, keep the message: the poison path (DLQ with its reason, a FAILURE record),
     from where a redrive replays it once the adapter is registered again."""
-    from chalicelib.models import TaskRecord
-    from chalicelib.queues import delete_dead_letter
-    from chalicelib.sqs import peek
+    from chalicelib.ops.queues import delete_dead_letter
+    from chalicelib.platform.sqs import peek
+    from chalicelib.tasks.models import TaskRecord
 
     monkeypatch.setattr(adapters, "_ADAPTERS", [])
     body = _s3_body(upload_key(str(uuid.uuid4()), 1), bucket=f"b-{uuid.uuid4().hex}")

@@ -14,7 +14,7 @@ import pytest
 from helpers import b64, eventually, jpeg_bytes, unique_author, unique_email
 from mailtools import seed_confirmed
 
-from chalicelib import observability
+from chalicelib.platform import observability
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.errors import PermanentTaskError, TransientTaskError
 
@@ -33,8 +33,8 @@ def _invoke(app_module: Any, handler: str, queue_name: str, wanted: set[str]) ->
     """Receive messages until the `wanted` task ids were handled by `handler` (others too)."""
     from chalice.local import LambdaContext
 
-    from chalicelib.aws import client
-    from chalicelib.sqs import delete_messages, queue_arn, queue_url
+    from chalicelib.platform.aws import client
+    from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
     from devtools.runner import lambda_record
 
     sqs, pending = client("sqs"), set(wanted)

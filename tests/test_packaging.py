@@ -191,7 +191,7 @@ def test_api_gzips_answers_and_serves_the_dashboard_assets_as_text(template: dic
 
 def test_table_definitions_match_the_emulator_tables_made_by_pynamodb(aws: Any, settings: Any) -> None:
     """The template's tables and the ones PynamoDB creates locally have the same keys and indexes."""
-    from chalicelib.models import ALL_MODELS
+    from chalicelib.tables import ALL_MODELS
     from devtools.infra import table_resource
 
     for model in ALL_MODELS:
@@ -207,7 +207,7 @@ def test_table_definitions_match_the_emulator_tables_made_by_pynamodb(aws: Any, 
         }
         assert {i["IndexName"]: i["KeySchema"] for i in props.get("GlobalSecondaryIndexes", [])} == indexes
     ttl = aws("dynamodb").describe_time_to_live(TableName=settings.tasks_table)["TimeToLiveDescription"]
-    from chalicelib.models import TaskRecord
+    from chalicelib.tasks.models import TaskRecord
 
     assert table_resource(TaskRecord)["Properties"]["TimeToLiveSpecification"]["AttributeName"] == ttl["AttributeName"]
 
@@ -283,7 +283,7 @@ def _render(template_text: str) -> dict[str, Any]:
 
 
 def test_gateway_responses_answer_in_the_one_error_shape(template: dict[str, Any]) -> None:
-    from chalicelib.errors import RETRY_AFTER_SECONDS
+    from chalicelib.platform.errors import RETRY_AFTER_SECONDS
 
     body = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
     responses = body["x-amazon-apigateway-gateway-responses"]

@@ -25,7 +25,7 @@ def test_queues_show_the_age_of_the_oldest_waiting_task_and_dead_letter(api, pau
     assert default["dead_letter"]["oldest_age_seconds"] >= 2
     assert default["visible"] >= 1 and default["dead_letter"]["visible"] >= 1
     paused_workers.resume()
-    from chalicelib.models import TaskRecord
+    from chalicelib.tasks.models import TaskRecord
 
     eventually(lambda: TaskRecord.get(task_id, consistent_read=True).status == "SUCCESS", timeout=60)
     drop_dead_letter(settings.default, marker)
@@ -40,7 +40,7 @@ def test_an_empty_queue_has_no_age(api, settings) -> None:
 
 def test_peeking_for_the_age_never_touches_a_work_queue(api, paused_workers, aws, settings) -> None:
     """Receiving from a work queue would raise the task's attempt number; the age comes from records."""
-    from chalicelib.sqs import queue_url
+    from chalicelib.platform.sqs import queue_url
 
     body = f'{{"v": 1, "id": "{uuid.uuid4()}", "task": "tests.dashboard_ok", "args": [1]}}'
     url = queue_url(settings.media.name)

@@ -15,7 +15,7 @@ import pytest
 from helpers import eventually, final_record
 from runtime_support import Replies, RunnerProcess, private_queues, send_probes, send_task
 
-from chalicelib.queues import depth
+from chalicelib.ops.queues import depth
 from devtools.runner import batch_item_failures, settle
 from devtools.sandbox import Invocation
 
@@ -180,7 +180,7 @@ def test_settle_deletes_per_mode_and_never_after_a_failed_invocation() -> None:
 def test_queues_show_the_runners_counters_when_a_runner_serves_them(monkeypatch, settings) -> None:
     import dataclasses
 
-    from chalicelib import queues, runtime_stats
+    from chalicelib.ops import queues, runtime_stats
     from devtools.sandbox_stats import FunctionStats, RuntimeStats, StatsServer
 
     stats = RuntimeStats()

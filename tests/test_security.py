@@ -12,7 +12,7 @@ import pytest
 import requests
 from helpers import b64, eventually, jpeg_bytes, unique_author
 
-from chalicelib.config import get_settings
+from chalicelib.platform.config import get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +62,7 @@ def test_malformed_or_wrong_credentials_are_refused(api: Any, header: str) -> No
 
 
 def test_local_auth_mode_trusts_the_user_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib import auth
+    from chalicelib.api import auth
 
     monkeypatch.setenv("AUTH_MODE", "local")
     get_settings.cache_clear()
@@ -77,7 +77,7 @@ def test_local_auth_mode_trusts_the_user_name(monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_unknown_auth_mode_refuses_everyone(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib import auth
+    from chalicelib.api import auth
 
     monkeypatch.setenv("AUTH_MODE", "none")
     get_settings.cache_clear()

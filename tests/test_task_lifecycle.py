@@ -14,8 +14,8 @@ import pytest
 from helpers import b64, dead_lettered, eventually, final_record, jpeg_bytes, task_record, unique_author, unique_email
 
 from chalicelib import jobs
-from chalicelib.config import get_settings
-from chalicelib.sqs import peek
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.sqs import peek
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import TransientTaskError
@@ -58,7 +58,7 @@ def _dlq_reason(queue: Any, task_id: str) -> str | None:
 
 
 def _send_raw(aws: Any, queue_name: str, body: str) -> None:
-    from chalicelib.sqs import queue_url
+    from chalicelib.platform.sqs import queue_url
 
     aws("sqs").send_message(QueueUrl=queue_url(queue_name), MessageBody=body)
 
@@ -169,8 +169,8 @@ def test_poison_message_travels_to_the_dlq_and_back_by_redrive(api, workers, aws
 
 
 def test_redrive_cli_moves_messages_back(paused_workers, aws, settings, capsys) -> None:
-    from chalicelib.queues import depth
-    from chalicelib.sqs import dead_letter
+    from chalicelib.ops.queues import depth
+    from chalicelib.platform.sqs import dead_letter
     from devtools import ops
 
     marker = Envelope(task_id=str(uuid.uuid4()), task="tests.ok", args=[1]).encode()
@@ -206,7 +206,7 @@ def test_duplicate_delivery_does_the_work_once(api, workers, aws, settings, mail
 
 
 def _queued(name: str) -> int:
-    from chalicelib.queues import depth
+    from chalicelib.ops.queues import depth
 
     d = depth(name)
     return d.visible + d.in_flight + d.delayed
@@ -218,7 +218,7 @@ def _queue_empty(name: str) -> bool:
 
 def _one_good_one_failing_batch(aws: Any, settings: Any) -> tuple[dict[str, Any], Envelope, Envelope]:
     """Receive a Lambda-shaped event holding a task that succeeds and one that must retry."""
-    from chalicelib.sqs import queue_arn, queue_url
+    from chalicelib.platform.sqs import queue_arn, queue_url
     from devtools.runner import lambda_record
 
     url = queue_url(settings.default.name)
@@ -266,8 +266,8 @@ def test_handler_reports_only_the_failed_message_and_deletes_nothing(paused_work
     """ReportBatchItemFailures (the default): no invocation error, Lambda deletes the rest."""
     from chalice.local import LambdaContext
 
-    from chalicelib.models import TaskRecord
-    from chalicelib.sqs import queue_url
+    from chalicelib.platform.sqs import queue_url
+    from chalicelib.tasks.models import TaskRecord
 
     assert settings.report_batch_item_failures
     event, good, bad = _one_good_one_failing_batch(aws, settings)
@@ -292,8 +292,8 @@ def test_legacy_handler_deletes_what_it_handled_and_raises_for_the_rest(
     """REPORT_BATCH_ITEM_FAILURES=false, for a mapping without the response type."""
     from chalice.local import LambdaContext
 
-    from chalicelib.models import TaskRecord
-    from chalicelib.sqs import queue_url
+    from chalicelib.platform.sqs import queue_url
+    from chalicelib.tasks.models import TaskRecord
     from chalicelib.tasks.worker import BatchIncomplete
 
     event, good, bad = _one_good_one_failing_batch(aws, settings)
@@ -320,7 +320,7 @@ def test_local_runner_deletes_on_return_and_keeps_on_raise(paused_workers, aws) 
 
     from chalice import Chalice
 
-    from chalicelib.queues import depth
+    from chalicelib.ops.queues import depth
     from devtools.runner import EventSourceRunner
 
     name = f"{get_settings().default.name}-runner-{uuid.uuid4().hex[:6]}"
@@ -371,7 +371,7 @@ def test_task_list_filters_by_status_and_name_with_pagination(api, workers) -> N
 
 
 def test_records_expire_by_ttl(api, aws, settings) -> None:
-    from chalicelib.models import TaskRecord
+    from chalicelib.tasks.models import TaskRecord
 
     task_id = ok_task.delay(1)
     record = TaskRecord.get(task_id)
@@ -475,7 +475,7 @@ def test_reconciler_keeps_the_last_error_of_a_retried_task(api, paused_workers, 
 
 def _event_for(aws: Any, settings: Any, env: Envelope, send: bool = True) -> dict[str, Any]:
     """Send `env` to the default queue (unless it is there already) and receive it as a Lambda event."""
-    from chalicelib.sqs import queue_arn, queue_url
+    from chalicelib.platform.sqs import queue_arn, queue_url
     from devtools.runner import lambda_record
 
     url = queue_url(settings.default.name)
@@ -503,7 +503,7 @@ def test_expired_message_is_not_run_and_says_why(paused_workers, app_module, aws
 
     assert response == {"batchItemFailures": []}  # handled: the message goes, nothing to retry
     assert marker not in RAN
-    from chalicelib.models import TaskRecord
+    from chalicelib.tasks.models import TaskRecord
 
     record = TaskRecord.get(env.task_id)
     assert record.status == "FAILURE" and record.error.startswith("expired: sent")
@@ -524,7 +524,7 @@ def test_task_is_not_started_with_less_time_left_than_its_time_limit(paused_work
     event = _event_for(aws, settings, env, send=False)  # the same message, back after a short deferral
     response = app_module.default_worker(event, LambdaContext("default_worker", 512, max_runtime_ms=120_000))
     assert response == {"batchItemFailures": []} and marker in RAN
-    from chalicelib.sqs import queue_url
+    from chalicelib.platform.sqs import queue_url
 
     aws("sqs").delete_message(
         QueueUrl=queue_url(settings.default.name), ReceiptHandle=event["Records"][0]["receiptHandle"]

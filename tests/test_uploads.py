@@ -120,7 +120,7 @@ def test_upload_over_the_policy_limit_is_refused_by_s3_and_the_book_expires(
 
 
 def test_an_expiry_past_the_sqs_delay_limit_is_reached_in_hops(api: Any, paused_workers: Any) -> None:
-    from chalicelib.upload_jobs import expire_upload
+    from chalicelib.covers.upload_jobs import expire_upload
 
     book_id = _new_book(api)["book"]["id"]
     deadline = time.time() + 3600
@@ -203,7 +203,7 @@ def test_upload_that_is_not_an_image_fails_clearly_and_dead_letters(api: Any, wo
 
 
 def test_duplicate_s3_event_resizes_once(api: Any, paused_workers: Any, aws: Any, settings: Any) -> None:
-    from chalicelib.sqs import queue_url
+    from chalicelib.platform.sqs import queue_url
 
     photo = jpeg_bytes(1600, 1200)
     payload = _new_book(api, size=len(photo))
@@ -248,7 +248,7 @@ def test_s3_test_event_is_not_a_poison_message(chalice_client: Any, settings: An
 
 
 def _dlq(settings: Any) -> list[dict[str, Any]]:
-    from chalicelib.sqs import peek
+    from chalicelib.platform.sqs import peek
 
     return peek(settings.media.dlq_name)
 
@@ -318,7 +318,7 @@ def test_bucket_sends_upload_events_to_the_media_queue_and_expires_abandoned_upl
     assert rules[0]["Filter"] == {"Prefix": "uploads/"} and rules[0]["Expiration"] == {"Days": 1}
     cors = s3.get_bucket_cors(Bucket=settings.media_bucket)["CORSRules"]
     assert cors[0]["AllowedMethods"] == ["POST"]
-    from chalicelib.sqs import queue_url
+    from chalicelib.platform.sqs import queue_url
 
     policy = json.loads(
         aws("sqs").get_queue_attributes(QueueUrl=queue_url(settings.media.name), AttributeNames=["Policy"])[
@@ -331,7 +331,7 @@ def test_bucket_sends_upload_events_to_the_media_queue_and_expires_abandoned_upl
 
 
 def test_expired_presigned_post_is_refused(settings: Any) -> None:
-    from chalicelib import storage
+    from chalicelib.covers import storage
 
     upload = storage.presigned_post("uploads/expiry-check", "image/jpeg", 1000, ttl_seconds=1)
     time.sleep(2.1)
@@ -424,7 +424,7 @@ def test_a_book_with_cover_upload_costs_three_aws_calls(
     assert sorted(calls) == ["SendMessageBatch", "TransactWriteItems", "TransactWriteItems"]
     payload = json.loads(answers[0].body)
     ingest, *sent = payload["tasks"]
-    from chalicelib.models import TaskRecord
+    from chalicelib.tasks.models import TaskRecord
 
     record = TaskRecord.get(ingest, consistent_read=True)
     assert record.status == "PENDING" and record.outbox_shard is None  # S3 sends its message, not the relay
@@ -442,10 +442,10 @@ def test_one_acknowledgement_takes_every_sent_task_out_of_the_outbox(
     (its claim removed the markers already; nothing conditional fails, nothing is reset)."""
     import uuid
 
-    from chalicelib.models import TaskRecord
+    from chalicelib.covers.upload_jobs import expire_upload
+    from chalicelib.platform.transactions import transaction
     from chalicelib.tasks import outbox, records
-    from chalicelib.transactions import transaction
-    from chalicelib.upload_jobs import expire_upload
+    from chalicelib.tasks.models import TaskRecord
 
     # Harmless when the workers resume: no such book, no such ingest record.
     signatures = [expire_upload.s(str(uuid.uuid4()), 1, f"no-such-{i}", time.time()) for i in range(3)]

@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 from chalice.app import Request
 
-from chalicelib import signing
-from chalicelib.auth import authenticate
-from chalicelib.config import get_settings
-from chalicelib.errors import Forbidden, Unauthorized, ValidationFailed
+from chalicelib.api.auth import authenticate
+from chalicelib.platform import signing
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.errors import Forbidden, Unauthorized, ValidationFailed
 
 COOKIE = "dashboard_session"
 CSRF_HEADER = "x-csrf-token"

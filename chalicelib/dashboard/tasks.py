@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib import task_query
-from chalicelib.errors import ValidationFailed
-from chalicelib.models import TaskRecord
-from chalicelib.pagination import decode_cursor, encode_cursor, listing_scope
-from chalicelib.schemas import parse_page
+from chalicelib.ops import task_query
+from chalicelib.platform.errors import ValidationFailed
+from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
+from chalicelib.platform.schemas import parse_page
+from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.records import STATUSES
 from chalicelib.tasks.subjects import MAX_BOOK_ID
 

@@ -1,7 +1,7 @@
 """What each dashboard route does with its request: the session check, then one service call.
 
 The routes in app.py stay a line or two; this module is the glue between Chalice requests
-and the services (queues, task records, the task framework), like `chalicelib.http` is for
+and the services (queues, task records, the task framework), like `chalicelib.api.http` is for
 the API's other routes. JSON answers use the one error shape and the dashboard's headers.
 """
 
@@ -13,11 +13,12 @@ from typing import Any
 
 from chalice.app import Request, Response
 
-from chalicelib import queues, sqs, task_query
+from chalicelib.api.http import body_json, json_errors
 from chalicelib.dashboard import session, tasks, web, workers
-from chalicelib.errors import NotFound, ValidationFailed
-from chalicelib.http import body_json, json_errors
-from chalicelib.observability import logger
+from chalicelib.ops import queues, task_query
+from chalicelib.platform import sqs
+from chalicelib.platform.errors import NotFound, ValidationFailed
+from chalicelib.platform.observability import logger
 from chalicelib.tasks import records
 from chalicelib.tasks.rerun import rerun
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from chalice.app import Response
 
-from chalicelib.errors import ApiError, NotFound
+from chalicelib.platform.errors import ApiError, NotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from chalicelib.config import get_settings
+from chalicelib.platform.config import get_settings
 
 TIMEOUT_SECONDS = 2
 MAX_BYTES = 256 * 1024

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from chalicelib.config import get_settings
-from chalicelib.observability import logger
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.observability import logger
 from chalicelib.tasks import outbox, records
 from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.registry import Signature

@@ -10,8 +10,8 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from chalicelib.config import get_settings
-from chalicelib.observability import emit, logger
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.observability import emit, logger
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import is_permanent

@@ -20,16 +20,16 @@ from dataclasses import dataclass
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
 
-from chalicelib.aws import client
-from chalicelib.config import get_settings
-from chalicelib.errors import ServiceUnavailable
-from chalicelib.models import TaskRecord
-from chalicelib.observability import emit, logger
-from chalicelib.sqs import chunks, queue_url
+from chalicelib.platform.aws import client
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.errors import ServiceUnavailable
+from chalicelib.platform.observability import emit, logger
+from chalicelib.platform.sqs import chunks, queue_url
+from chalicelib.platform.transactions import Transaction, TransactionCancelled, transaction
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.registry import Signature
-from chalicelib.transactions import Transaction, TransactionCancelled, transaction
 
 RELAY_PAGE = 100
 RELAY_SAFETY_MS = 5_000  # stop a relay run while this much invocation time is left

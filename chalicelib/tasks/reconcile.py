@@ -10,9 +10,9 @@ marks those FAILURE with the reason.
 
 from __future__ import annotations
 
-from chalicelib.config import QueueSettings, get_settings
-from chalicelib.observability import emit, logger
-from chalicelib.sqs import peek
+from chalicelib.platform.config import QueueSettings, get_settings
+from chalicelib.platform.observability import emit, logger
+from chalicelib.platform.sqs import peek
 from chalicelib.tasks import records
 from chalicelib.tasks.adapters import identity
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chalicelib.config import get_settings
-from chalicelib.models import TaskRecord
+from chalicelib.platform.config import get_settings
 from chalicelib.tasks import store
 from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.store import Change, DynamoTaskStore, Guard, TaskStore
 from chalicelib.tasks.subjects import book_id_of
 

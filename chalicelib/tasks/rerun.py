@@ -13,13 +13,13 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.aws import client
-from chalicelib.config import get_settings
-from chalicelib.errors import ApiError, NotFound
-from chalicelib.models import TaskRecord
-from chalicelib.sqs import queue_url
+from chalicelib.platform.aws import client
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.errors import ApiError, NotFound
+from chalicelib.platform.sqs import queue_url
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.registry import UnknownTaskError, get_task
 
 

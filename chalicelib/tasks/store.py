@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from pynamodb.exceptions import PutError, UpdateError
 
-from chalicelib.models import TaskRecord
+from chalicelib.tasks.models import TaskRecord
 
 #: The statuses a record can have (their transitions are the state machine's, tasks/records.py).
 PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"

@@ -21,10 +21,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from chalicelib import deadline
-from chalicelib.config import QueueSettings, get_settings
-from chalicelib.observability import emit, logger, record_cold_start
-from chalicelib.sqs import change_visibility, dead_letter, delete_messages, queue_settings
+from chalicelib.platform import deadline
+from chalicelib.platform.config import QueueSettings, get_settings
+from chalicelib.platform.observability import emit, logger, record_cold_start
+from chalicelib.platform.sqs import change_visibility, dead_letter, delete_messages, queue_settings
 from chalicelib.tasks import records
 from chalicelib.tasks.adapters import identity, read
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS

@@ -1,0 +1,1 @@
+"""Books and their author index."""

@@ -1,0 +1,337 @@
+"""Books: create, read, list by author, update, delete, replace cover.
+
+Every write of a book goes through one DynamoDB transaction with its author index rows,
+its PENDING task records (the outbox) and its Idempotency-Key record, conditioned on the
+owner and the revision it read; SQS sends happen after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.books.models import Book, BookAuthor
+from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload, decode_cover
+from chalicelib.covers import storage, uploads
+from chalicelib.platform import idempotency, validation
+from chalicelib.platform.authors import author_key
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.dynamodb import utcnow
+from chalicelib.platform.errors import (
+    ApiError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from chalicelib.platform.observability import logger
+from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
+from chalicelib.platform.schemas import Page
+from chalicelib.platform.transactions import TransactionCancelled, transaction
+from chalicelib.tasks import outbox
+from chalicelib.tasks.dispatch import deliver
+from chalicelib.tasks.registry import Signature, get_task
+
+# Named, not imported: `chalicelib.jobs` declares these tasks and sits above the domains
+# (as `fanout.PAGE_TASK` does; Celery's `signature(name)`). `app` imports `jobs`.
+RESIZE_TASK, NOTIFY_TASK = "covers.resize", "books.notify_subscribers"
+
+
+def view(book: Book) -> dict[str, Any]:
+    """The JSON form of a book; thumbnails (presigned URLs) only once the current cover is ready.
+
+    `cover.sizes` lists the square sizes that exist: a small cover is never upscaled, so
+    it may have fewer (or one smaller) size than a large one.
+    """
+    names = dict(book.thumbnails.as_dict()) if book.thumbnails and book.cover_status == "ready" else {}
+    thumbnails = {name: {"key": key, "url": storage.presigned_url(key)} for name, key in names.items()}
+    return {
+        "id": book.id,
+        "title": book.title,
+        "authors": list(book.authors),
+        "description": book.description,
+        "owner": book.owner,
+        "cover_status": book.cover_status,
+        "cover": {
+            "status": book.cover_status,
+            "version": int(book.cover_version or 0),
+            "error": book.cover_error,
+            "sizes": sorted({int(name.split(".", 1)[0]) for name in names if name.split(".", 1)[0].isdigit()}),
+            "thumbnails": thumbnails,
+        },
+        "created_at": book.created_at.isoformat(),
+        "updated_at": book.updated_at.isoformat(),
+    }
+
+
+def _checked_cover(data: bytes, content_type: str | None, field: str) -> str:
+    settings = get_settings()
+    if len(data) > settings.max_cover_bytes:
+        raise PayloadTooLarge(
+            f"cover is larger than {settings.max_cover_bytes} bytes", [{"field": field, "message": "too large"}]
+        )
+    sniffed = storage.sniff_image_type(data)
+    if sniffed is None:
+        raise UnsupportedMediaType(
+            "cover must be a JPEG, PNG or WebP image", [{"field": field, "message": "not a JPEG, PNG or WebP image"}]
+        )
+    if content_type is not None and content_type != sniffed:
+        raise UnsupportedMediaType(
+            f"Content-Type {content_type} does not match the image ({sniffed})",
+            [{"field": "Content-Type", "message": f"body is {sniffed}"}],
+        )
+    return sniffed
+
+
+def _upload_cover(book: Book, data: bytes, content_type: str, unique: bool) -> str:
+    """Store the original of the next cover version in S3 (before the transaction); returns its key.
+
+    `unique` adds a random suffix, so two concurrent replacements that both pick the same
+    next version number cannot overwrite each other's original: only the transaction's
+    winner is referenced, and the loser deletes its own object.
+    """
+    version = int(book.cover_version or 0) + 1
+    key = storage.original_key(book.id, version) + (f"-{uuid.uuid4().hex[:12]}" if unique else "")
+    storage.put(key, data, content_type)
+    return key
+
+
+def _discard(key: str | None) -> None:
+    """Delete an uploaded original whose transaction did not commit (best effort: it is unreferenced)."""
+    if key is None:
+        return
+    try:
+        storage.delete_prefix(key)
+    except (ClientError, BotoCoreError):
+        logger.warning("could not delete an unreferenced cover original", extra={"key": key})
+
+
+def _index_row(book: Book, key: str) -> BookAuthor:
+    return BookAuthor(key, f"{book.created_at.isoformat()}#{book.id}", book_id=book.id)
+
+
+def _unchanged_since_read(book: Book, owner: str) -> Any:
+    """The condition that the book is still the owner's and at the revision this request read."""
+    revision = Book.revision == book.revision if book.revision is not None else Book.revision.does_not_exist()
+    return (Book.owner == owner) & revision
+
+
+def _lost_race(book_id: str) -> ApiError:
+    get_book(book_id)  # 404 when it was deleted meanwhile
+    return Conflict(
+        f"book {book_id} was changed by another request; read it again and retry",
+        [{"field": "book", "message": "changed concurrently"}],
+    )
+
+
+def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> dict[str, Any]:
+    """Save a book, its author index rows and its tasks in one transaction, then send the tasks."""
+    claim = idempotency.claim_for(client_key, owner, "POST /books", data.model_dump_json().encode())
+    # A retry is found by the transaction's condition on the key (no read first), except when
+    # the request stores an inline cover in S3 before the transaction: that upload is worth a read.
+    if data.cover is not None and (stored := idempotency.replay(claim)) is not None:
+        return stored
+    cover = decode_cover(data.cover, get_settings().max_cover_bytes) if data.cover is not None else None
+    content_type = _checked_cover(cover, None, "cover") if cover is not None else None
+    book = Book(str(uuid.uuid4()), owner=owner, title=data.title, authors=data.authors, description=data.description)
+    book.revision = 1
+    signatures: list[Signature] = []
+    if cover is not None and content_type is not None:
+        book.cover_key = _upload_cover(book, cover, content_type, unique=False)
+        book.cover_version, book.cover_status = 1, "pending"
+        signatures.append(get_task(RESIZE_TASK).s(book.id, book.cover_version))
+    upload = uploads.begin(book, data.cover_upload, "cover_upload.size") if data.cover_upload else None
+    signatures.append(get_task(NOTIFY_TASK).s(book.id))
+    task_ids = [sig.task_id for sig in signatures]
+    staged = [*signatures, *(upload.signatures if upload else [])]
+    response: dict[str, Any] = {"book": view(book), "tasks": task_ids}
+    if upload is not None:
+        response = {"book": view(book), "upload": upload.form, "tasks": [upload.ingest.task_id, *task_ids]}
+    try:
+        with transaction() as tx:
+            idempotency.stage(tx, claim, response, 202)
+            tx.put("book", book, condition=Book.id.does_not_exist())
+            for name in data.authors:
+                tx.put(f"author:{author_key(name)}", _index_row(book, author_key(name)))
+            messages = outbox.stage(tx, staged, owner)
+            if upload is not None:
+                uploads.stage_pending(tx, upload, owner)
+    except TransactionCancelled as exc:
+        _discard(book.cover_key if cover is not None else None)
+        if idempotency.LABEL in exc.failed:
+            return idempotency.after_conflict(claim)
+        raise Conflict("the book could not be saved (an id was taken); retry", []) from None
+    except Exception:
+        _discard(book.cover_key if cover is not None else None)
+        raise
+    deliver(staged, messages, owner)
+    if get_settings().tasks_eager:
+        return {**response, "book": view(get_book(book.id))}
+    return response
+
+
+def get_book(book_id: str) -> Book:
+    """The book with this id, or 404."""
+    try:
+        return Book.get(book_id, consistent_read=True)
+    except DoesNotExist:
+        raise NotFound(f"book {book_id} not found") from None
+
+
+def _owned(book_id: str, owner: str) -> Book:
+    book = get_book(book_id)
+    if book.owner != owner:
+        raise Forbidden(f"book {book_id} belongs to another user")
+    return book
+
+
+def list_books(author: str | None, page: Page) -> dict[str, Any]:
+    """A page of books, by one author (newest first) or all."""
+    key = author_key(validation.author(author, "author")) if author is not None else None
+    scope = listing_scope("books", author=key)
+    start = decode_cursor(page.cursor, scope)
+    if key is not None:
+        by_author = BookAuthor.query(key, scan_index_forward=False, limit=page.limit, last_evaluated_key=start)
+        ids = [row.book_id for row in by_author]
+        found = {book.id: book for book in Book.batch_get(ids)} if ids else {}
+        books, last_key = [found[i] for i in ids if i in found], by_author.last_evaluated_key
+    else:
+        scanned = Book.scan(limit=page.limit, last_evaluated_key=start)
+        books, last_key = list(scanned), scanned.last_evaluated_key
+    return {"items": [view(b) for b in books], "next_cursor": encode_cursor(last_key, scope)}
+
+
+def update_book(book_id: str, owner: str, data: BookUpdate) -> dict[str, Any]:
+    """Change title, authors or description: the book and its index rows in one transaction."""
+    book = _owned(book_id, owner)
+    changes = data.model_dump(exclude_unset=True)
+    if not changes:
+        raise ValidationFailed(
+            "nothing to update", [{"field": "body", "message": "give title, authors or description"}]
+        )
+    required = [name for name in ("title", "authors") if name in changes and changes[name] is None]
+    if required:
+        raise ValidationFailed(
+            f"invalid {', '.join(required)}", [{"field": name, "message": "must not be null"} for name in required]
+        )
+    now, revision = utcnow(), int(book.revision or 0) + 1
+    actions: list[Any] = [Book.updated_at.set(now), Book.revision.set(revision)]
+    for name, value in changes.items():
+        attribute = getattr(Book, name)
+        actions.append(attribute.remove() if value is None else attribute.set(value))
+    old = {author_key(str(a)) for a in book.authors}
+    new = {author_key(str(a)) for a in changes.get("authors") or book.authors}
+    try:
+        with transaction() as tx:
+            tx.update("book", Book(book_id), actions, condition=_unchanged_since_read(book, owner))
+            for key in sorted(old - new):
+                tx.delete(f"unindex:{key}", _index_row(book, key))
+            for key in sorted(new - old):
+                tx.put(f"index:{key}", _index_row(book, key))
+    except TransactionCancelled as exc:
+        if "book" in exc.failed:
+            raise _lost_race(book_id) from None
+        raise
+    for name, value in changes.items():
+        setattr(book, name, value)
+    book.updated_at, book.revision = now, revision
+    return view(book)
+
+
+def delete_book(book_id: str, owner: str) -> None:
+    """Delete a book and its author index rows in one transaction, then its S3 objects."""
+    book = _owned(book_id, owner)
+    try:
+        with transaction() as tx:
+            tx.delete("book", Book(book_id), condition=_unchanged_since_read(book, owner))
+            for key in sorted({author_key(str(a)) for a in book.authors}):
+                tx.delete(f"unindex:{key}", _index_row(book, key))
+    except TransactionCancelled as exc:
+        if "book" in exc.failed:
+            raise _lost_race(book_id) from None
+        raise
+    try:
+        storage.delete_prefix(f"covers/{book.id}/")
+    except (ClientError, BotoCoreError):
+        # The book is gone; its objects are unreachable (no URL is ever presigned for them).
+        logger.warning("could not delete the covers of a deleted book", extra={"book_id": book.id})
+
+
+def replace_cover(
+    book_id: str, owner: str, data: bytes, content_type: str | None, client_key: str | None = None
+) -> dict[str, Any]:
+    """Store a new cover version; the book and its resize task in one transaction; answer its pending state."""
+    request = f"{book_id}\n{content_type}\n".encode() + hashlib.sha256(data).digest()
+    claim = idempotency.claim_for(client_key, owner, "PUT /books/{id}/cover", request)
+    if (stored := idempotency.replay(claim)) is not None:
+        return stored
+    book = _owned(book_id, owner)
+    media_type = _checked_cover(data, content_type, "body")
+    condition = _unchanged_since_read(book, owner)
+    key = _upload_cover(book, data, media_type, unique=True)
+    now = utcnow()
+    book.cover_version, book.cover_key, book.cover_status = int(book.cover_version or 0) + 1, key, "pending"
+    book.cover_error, book.thumbnails, book.updated_at = None, None, now
+    book.revision = int(book.revision or 0) + 1
+    signatures = [get_task(RESIZE_TASK).s(book.id, book.cover_version)]
+    response = {"book": view(book), "tasks": [signatures[0].task_id]}
+    actions = [
+        Book.cover_version.set(book.cover_version),
+        Book.cover_key.set(key),
+        Book.cover_status.set("pending"),
+        Book.cover_error.remove(),
+        Book.thumbnails.remove(),  # the old version's thumbnails are deleted once the new one is ready
+        Book.updated_at.set(now),
+        Book.revision.set(book.revision),
+    ]
+    try:
+        with transaction() as tx:
+            idempotency.stage(tx, claim, response, 202)
+            tx.update("book", Book(book_id), actions, condition=condition)
+            messages = outbox.stage(tx, signatures, owner)
+    except TransactionCancelled as exc:
+        _discard(key)
+        if idempotency.LABEL in exc.failed:
+            return idempotency.after_conflict(claim)
+        raise _lost_race(book_id) from None
+    except Exception:
+        _discard(key)
+        raise
+    deliver(signatures, messages, owner)
+    return {"book": view(get_book(book.id)), "tasks": response["tasks"]} if get_settings().tasks_eager else response
+
+
+def start_cover_upload(book_id: str, owner: str, spec: CoverUpload) -> dict[str, Any]:
+    """A new cover version that the client uploads to S3 itself (presigned POST).
+
+    The book's new version and the upload's expiry task are one transaction, like a replacement.
+    """
+    book = _owned(book_id, owner)
+    condition = _unchanged_since_read(book, owner)
+    upload = uploads.begin(book, spec, "size")
+    now = utcnow()
+    book.thumbnails, book.updated_at, book.revision = None, now, int(book.revision or 0) + 1
+    actions = [
+        Book.cover_version.set(book.cover_version),
+        Book.cover_key.set(book.cover_key),
+        Book.cover_status.set(book.cover_status),
+        Book.cover_error.remove(),
+        Book.thumbnails.remove(),
+        Book.updated_at.set(now),
+        Book.revision.set(book.revision),
+    ]
+    try:
+        with transaction() as tx:
+            tx.update("book", Book(book_id), actions, condition=condition)
+            messages = outbox.stage(tx, upload.signatures, owner)
+            uploads.stage_pending(tx, upload, owner)
+    except TransactionCancelled:
+        raise _lost_race(book_id) from None
+    deliver(upload.signatures, messages, owner)
+    return {"book": view(book), "upload": upload.form, "tasks": [upload.ingest.task_id]}

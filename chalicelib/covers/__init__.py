@@ -1,0 +1,1 @@
+"""Cover images: inline and direct uploads, S3 storage, thumbnails."""

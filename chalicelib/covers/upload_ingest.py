@@ -1,0 +1,115 @@
+"""The worker side of direct uploads: check what landed in S3, move it, resize it; give up on
+uploads that never came.
+
+The object is checked by its bytes, never by what the client declared: a HEAD for the size
+and a ranged GET of the first bytes for the type. It is then copied server-side to the
+version's `original` key, so every later step (resize, older-version cleanup, delete of the
+book) sees a cover exactly like an inline one.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from chalicelib.books.models import Book
+from chalicelib.covers import service as covers
+from chalicelib.covers import storage
+from chalicelib.covers.upload_events import parse_upload_key
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.dynamodb import utcnow
+from chalicelib.platform.observability import logger
+from chalicelib.tasks.errors import PermanentTaskError
+from chalicelib.tasks.models import TaskRecord
+
+AWAITING_UPLOAD, UPLOAD_EXPIRED = "awaiting_upload", "upload_expired"
+
+
+def _book(book_id: str) -> Book | None:
+    try:
+        return Book.get(book_id, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def _update_book(book_id: str, version: int, actions: list[Any], status: str | None = None) -> bool:
+    """Apply `actions` if cover `version` is still current (and in `status`, when given)."""
+    condition = Book.id.exists() & (Book.cover_version == version)
+    if status is not None:
+        condition = condition & (Book.cover_status == status)
+    try:
+        Book(book_id).update(actions=[*actions, Book.updated_at.set(utcnow())], condition=condition)
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def _fail(book_id: str, version: int, reason: str) -> PermanentTaskError:
+    _update_book(book_id, version, [Book.cover_status.set("failed"), Book.cover_error.set(reason)])
+    return PermanentTaskError(reason)
+
+
+def ingest(bucket: str, key: str) -> dict[str, Any]:
+    """Turn the object a client uploaded into cover `version` of its book, with thumbnails."""
+    settings = get_settings()
+    target = parse_upload_key(key)
+    if bucket != settings.media_bucket or target is None:
+        logger.warning("S3 event for an object this stage never asked for; ignored", extra={"key": key})
+        return {"skipped": f"not an upload of this stage: s3://{bucket}/{key}"}
+    book_id, version = target
+    book = _book(book_id)
+    if book is None or int(book.cover_version or 0) != version:
+        storage.delete(key)
+        return {"skipped": "book deleted or cover replaced"}
+    if book.cover_status == "ready":  # a run that finished but could not record it
+        storage.delete(key)
+        return {"skipped": "cover already ingested"}
+    info = storage.head(key)
+    if info is None:
+        return {"skipped": "the uploaded object is gone"}
+    if info.size > settings.max_upload_bytes:
+        raise _fail(book_id, version, f"upload of {info.size} bytes exceeds the limit of {settings.max_upload_bytes}")
+    detected = storage.sniff_image_type(storage.first_bytes(key))
+    declared = info.content_type or "no Content-Type"
+    if detected is None:
+        raise _fail(book_id, version, f"the upload is not a JPEG, PNG or WebP image (declared {declared})")
+    if detected != info.content_type:
+        logger.warning("upload declared one type and is another; using its bytes' type", extra={"declared": declared})
+    storage.copy(key, storage.original_key(book_id, version), detected)
+    if not _update_book(book_id, version, [Book.cover_status.set("pending"), Book.cover_error.remove()]):
+        storage.delete(key)
+        return {"skipped": "book deleted or cover replaced"}
+    result = covers.resize(book_id, version)  # a wrong or hostile image fails here, as an inline one does
+    storage.delete(key)  # kept until now, so a transient failure can simply run again
+    return {**result, "upload": {"bytes": info.size, "declared": declared, "detected": detected}}
+
+
+def expire(book_id: str, version: int, ingest_task_id: str, deadline: float) -> dict[str, Any]:
+    """Give up on an upload that never came: the book says `upload_expired`, the PENDING
+    ingest record FAILURE. A late upload (the policy was valid when it started) still wins."""
+    when = datetime.fromtimestamp(deadline, UTC).isoformat(timespec="seconds")
+    reason = f"no upload arrived before {when}"
+    expired = _update_book(
+        book_id,
+        version,
+        [Book.cover_status.set(UPLOAD_EXPIRED), Book.cover_error.set(reason)],
+        status=AWAITING_UPLOAD,
+    )
+    try:
+        TaskRecord(ingest_task_id).update(
+            actions=[
+                TaskRecord.status.set("FAILURE"),
+                TaskRecord.error.set(reason),
+                TaskRecord.finished_at.set(utcnow()),
+                TaskRecord.updated_at.set(utcnow()),
+            ],
+            condition=TaskRecord.status == "PENDING",  # never touch an ingest that started
+        )
+    except UpdateError as exc:
+        if exc.cause_response_code != "ConditionalCheckFailedException":
+            raise
+    return {"expired": expired}

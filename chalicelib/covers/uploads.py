@@ -1,0 +1,75 @@
+"""The API side of direct uploads: a presigned S3 POST for a new cover version.
+
+The API never touches the bytes. It points the book at a new cover version that is
+`awaiting_upload`, signs a POST policy that pins the key, the Content-Type and the size,
+and schedules the expiry. S3's event notification to the media queue does the rest
+(`upload_jobs`, `upload_ingest`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib.books.models import Book
+from chalicelib.books.schemas import CoverUpload
+from chalicelib.covers import storage, upload_jobs
+from chalicelib.covers.upload_events import INGEST_TASK, ingest_task_id, upload_key
+from chalicelib.covers.upload_ingest import AWAITING_UPLOAD
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.errors import PayloadTooLarge
+from chalicelib.platform.transactions import Transaction
+from chalicelib.tasks import records
+from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.models import TaskRecord
+from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS, Signature
+from chalicelib.tasks.routes import queue_for
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A started upload: the form the client posts, its ingest task and what to dispatch."""
+
+    form: dict[str, Any]
+    ingest: Envelope
+    signatures: list[Signature] = field(default_factory=list)
+
+
+def begin(book: Book, spec: CoverUpload, size_field: str) -> Upload:
+    """Point `book` (saved by the caller) at a new cover version the client uploads to S3."""
+    settings = get_settings()
+    if spec.size > settings.max_upload_bytes:
+        raise PayloadTooLarge(
+            f"cover is larger than {settings.max_upload_bytes} bytes",
+            [{"field": size_field, "message": f"at most {settings.max_upload_bytes} bytes"}],
+        )
+    book.cover_version = int(book.cover_version or 0) + 1
+    book.cover_key = storage.original_key(book.id, book.cover_version)
+    book.cover_status = AWAITING_UPLOAD
+    book.cover_error = None
+    key = upload_key(book.id, book.cover_version)
+    form = storage.presigned_post(key, spec.content_type, settings.max_upload_bytes, settings.upload_ttl_seconds)
+    ingest = Envelope(
+        task_id=ingest_task_id(settings.media_bucket, key), task=INGEST_TASK, args=[settings.media_bucket, key]
+    )
+    signatures: list[Signature] = []
+    if not settings.tasks_eager:  # eager tasks ignore countdowns: the expiry would run at once
+        wait = settings.upload_ttl_seconds + settings.upload_expiry_margin_seconds
+        signatures.append(
+            upload_jobs.expire_upload.s(
+                book.id,
+                book.cover_version,
+                ingest.task_id,
+                time.time() + wait,
+                countdown=min(MAX_COUNTDOWN_SECONDS, wait),
+            )
+        )
+    return Upload(form=form, ingest=ingest, signatures=signatures)
+
+
+def stage_pending(tx: Transaction, upload: Upload, owner: str) -> None:
+    """Add the ingest task's PENDING record to the book's transaction, so the client can follow
+    it before S3 sends the event. Not in the outbox: S3, not the relay, sends its message."""
+    record = records.new_record(upload.ingest, queue_for(INGEST_TASK), owner)
+    tx.put(f"task:{upload.ingest.task_id}", record, condition=TaskRecord.id.does_not_exist())

@@ -1,0 +1,373 @@
+"""A book's mail fan-out in pages that fit the invocation, so no subscriber count times it out.
+
+Each page task reads confirmed subscribers one chunk (≤ 50, ≤ one second of the SES rate)
+at a time, reserves a slot in the shared SES rate schedule, sends one `SendBulkEmail`,
+and records the chunk in the fan-out's one DynamoDB item (position after the chunk and
+counts, in one conditional update). When the time left, less FANOUT_SAFETY_MS, would not
+fit another chunk, the page hands off: it writes the next page's id into the item, then
+enqueues that page. Ids are deterministic (book, hand-off number, position), so a
+duplicate or retried page finds its work recorded and sends nothing twice, and only the
+page named in the item may advance it. Transient per-destination failures are retried
+alone by `mail.resend` tasks; permanent ones are counted and listed, never retried.
+
+At-least-once remains in one place, as with any mail system: a crash after SES accepted
+a chunk and before its progress write repeats that chunk once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+
+from chalicelib.books.models import Book
+from chalicelib.mail import bulk as bulkmail
+from chalicelib.mail import ratelimit, recipients
+from chalicelib.mail.models import MailState
+from chalicelib.platform import deadline
+from chalicelib.platform.authors import author_key
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.dynamodb import utcnow
+from chalicelib.platform.observability import emit
+from chalicelib.tasks.dispatch import dispatch
+from chalicelib.tasks.errors import TransientTaskError
+from chalicelib.tasks.registry import get_task
+
+NAMESPACE = uuid.UUID("0b8f3f7e-3b5e-4a53-9d6e-5f2f5c3b8a21")
+ROOT_PAGE = "root"
+MAX_FAILURES_LISTED = 100
+RESEND_ATTEMPTS = 3
+READ_CHUNKS = 10  # chunks read per Query: fewer reads, still a bounded few hundred rows in memory
+FIRST_CHUNK_ESTIMATE = 0.5  # seconds, until a chunk has been timed
+# The pages and resends are named, not imported: `chalicelib.jobs` declares them and imports
+# this module, so the fan-out asks the registry for them (as Celery's `signature(name)` does).
+PAGE_TASK, RESEND_TASK = "mail.fanout_page", "mail.resend"
+FANOUT_TASKS = ("books.notify_subscribers", PAGE_TASK, RESEND_TASK)
+
+
+def state_key(book_id: str) -> str:
+    """The fan-out item's key."""
+    return f"fanout#{book_id}"
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def page_id(book_id: str, hop: int, position: dict[str, Any]) -> str:
+    """The id of the page that starts at `position` after `hop` hand-offs."""
+    return str(uuid.uuid5(NAMESPACE, f"{book_id}:{hop}:{_json(position)}"))
+
+
+def _conflict(exc: PutError | UpdateError) -> bool:
+    return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+@dataclass
+class Budget:
+    """Time this invocation may still spend on chunks (monotonic clock)."""
+
+    ends_at: float
+    slowest: float = FIRST_CHUNK_ESTIMATE
+    slowest_read: float = FIRST_CHUNK_ESTIMATE
+    reads: int = 0
+
+    @classmethod
+    def now(cls) -> Budget:
+        usable_ms = deadline.remaining_ms() - get_settings().fanout_safety_ms
+        return cls(time.monotonic() + usable_ms / 1000)
+
+    def room(self) -> bool:
+        """Room for one more chunk (counted twice: they vary) and the hand-off after it (about one chunk)."""
+        return time.monotonic() + 3 * self.slowest < self.ends_at
+
+    def room_to_read(self) -> bool:
+        """Room for a read (a Query may be slower than a chunk), then one chunk and the hand-off.
+
+        Before the first read only the read's estimate counts: a page with a short budget
+        must still make progress, or its hand-offs would chain forever without mailing anyone.
+        """
+        if not self.reads:
+            return time.monotonic() + self.slowest_read < self.ends_at
+        return time.monotonic() + self.slowest_read + 3 * self.slowest < self.ends_at
+
+    def read_timed(self, started: float) -> None:
+        self.reads += 1
+        self.slowest_read = max(self.slowest_read, time.monotonic() - started)
+
+    def latest_start(self) -> float:
+        """The latest wall-clock time a chunk may start and still finish in budget."""
+        return time.time() + (self.ends_at - time.monotonic()) - 3 * self.slowest
+
+    def timed(self, started: float) -> None:
+        self.slowest = max(self.slowest, time.monotonic() - started)
+
+
+@dataclass
+class PageResult:
+    """What one page did (its task result)."""
+
+    mailed: int = 0
+    failed: int = 0
+    retrying: int = 0
+    chunks: int = 0
+    ses_calls: int = 0
+    next: str | None = None
+    complete: bool = False
+    skipped: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def add(self, outcome: bulkmail.Outcome) -> None:
+        self.mailed += len(outcome.mailed)
+        self.failed += len(outcome.failed)
+        self.retrying += len(outcome.retry)
+        self.ses_calls += outcome.calls
+        self.chunks += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        body = {k: v for k, v in self.__dict__.items() if k != "extra" and v is not None}
+        return {**body, **self.extra}
+
+
+# ------------------------------------------------------------------ the fan-out item
+
+
+def _begin(book: Book, page: str, position: dict[str, Any]) -> MailState | None:
+    """The fan-out item if `page` may work on it now (creating it for the first page), else None."""
+    key = state_key(book.id)
+    try:
+        if page != ROOT_PAGE:  # only the first page creates the item
+            raise DoesNotExist()
+        fresh = MailState(
+            key,
+            owner=book.owner,
+            page=page,
+            position=position,
+            failures=[],
+            expires_at=utcnow() + timedelta(days=get_settings().task_ttl_days),
+        )
+        fresh.save(condition=MailState.pk.does_not_exist())
+        return fresh
+    except PutError as exc:
+        if not _conflict(exc):
+            raise
+    except DoesNotExist:
+        pass
+    try:
+        state = MailState.get(key, consistent_read=True)
+    except DoesNotExist:
+        return None  # no fan-out of this book was started (or it expired)
+    if state.complete:
+        return None
+    if state.page == page:
+        return state
+    if state.next_page != page:
+        return None  # an older page, or one that lost the hand-off: nothing is its to do
+    try:
+        state.update(
+            actions=[MailState.page.set(page), MailState.next_page.remove(), MailState.updated_at.set(utcnow())],
+            condition=MailState.next_page == page,
+        )
+    except UpdateError as exc:
+        if _conflict(exc):
+            return None
+        raise
+    return state
+
+
+class PageSuperseded(Exception):
+    """Another run of the same page advanced the fan-out first (this run outlived its lease)."""
+
+
+def _record_chunk(
+    state: MailState,
+    page: str,
+    start: dict[str, Any] | None,
+    position: dict[str, Any] | None,
+    outcome: bulkmail.Outcome,
+    retry: dict[str, Any] | None,
+    listed: int,
+) -> None:
+    actions: list[Any] = [
+        MailState.mailed.add(len(outcome.mailed)),
+        MailState.failed.add(len(outcome.failed)),
+        MailState.retrying.add(len(outcome.retry)),
+        MailState.updated_at.set(utcnow()),
+        MailState.position.set(position) if position is not None else MailState.position.remove(),
+    ]
+    room = max(0, MAX_FAILURES_LISTED - listed)
+    if outcome.failed and room:
+        actions.append(
+            MailState.failures.set(MailState.failures.append([f"{e} {r}" for e, r in outcome.failed[:room]]))
+        )
+    if retry is not None:
+        actions.append(MailState.retry_pending.set(retry))
+    # Fenced on the position the chunk started from: a twin of this page (one that outlived
+    # its lease) fails here instead of going on to send the chunks after it.
+    fence = MailState.position == start if start is not None else MailState.position.does_not_exist()
+    try:
+        state.update(actions=actions, condition=(MailState.page == page) & MailState.next_page.does_not_exist() & fence)
+    except UpdateError as exc:
+        if _conflict(exc):
+            raise PageSuperseded(f"page {page} lost its place; another run advanced the fan-out") from None
+        raise
+
+
+# ------------------------------------------------------------------ pages
+
+
+def _resend_signature(book_id: str, owner: str | None, retry: dict[str, Any]) -> Any:
+    return get_task(RESEND_TASK).s(
+        book_id, retry["recipients"], retry["attempt"], task_id=retry["id"], countdown=retry["delay"]
+    )
+
+
+def _dispatch(signatures: list[Any], owner: str | None) -> None:
+    dispatch(signatures, owner)
+
+
+def run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, Any]:
+    """Mail as many chunks as this invocation has time for, from where the fan-out stands."""
+    try:
+        return _run_page(book_id, page, position)
+    except PageSuperseded as exc:
+        return PageResult(skipped=str(exc)).as_dict()
+
+
+def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, Any]:
+    try:
+        book = Book.get(book_id, consistent_read=True)
+    except DoesNotExist:
+        return PageResult(skipped="book deleted").as_dict()
+    state = _begin(book, page, position)
+    if state is None:
+        return PageResult(skipped="this page's work was done or handed on").as_dict()
+    if state.retry_pending:
+        _dispatch([_resend_signature(book_id, book.owner, state.retry_pending)], book.owner)
+    result = PageResult()
+    if state.next_page:  # handed off before a crash: enqueue again (same id, so at most once)
+        _hand_on(book, state, result, delay=0)
+        return result.as_dict()
+    keys = list(dict.fromkeys(author_key(str(a)) for a in book.authors))
+    where: dict[str, Any] | None = state.position or recipients.START
+    budget, size, listed = Budget.now(), ratelimit.chunk_size(), len(state.failures or [])
+    delay = 0
+    while where is not None and budget.room_to_read() and not delay:
+        read_started = time.monotonic()
+        batch, batch_end = recipients.read(keys, where, size * READ_CHUNKS)
+        budget.read_timed(read_started)
+        for i in range(0, max(len(batch), 1), size):
+            if not budget.room():
+                break
+            chunk = batch[i : i + size]
+            after = batch_end if i + size >= len(batch) else recipients.after(chunk[-1])
+            started = time.monotonic()
+            outcome = bulkmail.Outcome()
+            retry = None
+            if chunk:
+                granted, start = ratelimit.reserve(len(chunk), budget.latest_start())
+                if not granted:
+                    delay = max(1, min(900, int(start - time.time()) + 1))
+                    break
+                ratelimit.wait_until(start)
+                outcome = bulkmail.send_new_book(book, [(r.email, r.author_key) for r in chunk])
+                if outcome.retry:
+                    retry = _retry_plan(book_id, page, where or {}, outcome.retry, attempt=1)
+            _record_chunk(state, page, state.position, after, outcome, retry, listed)
+            if retry is not None:
+                _dispatch([_resend_signature(book_id, book.owner, retry)], book.owner)
+            emit("EmailsSent", len(outcome.mailed))
+            listed += len(outcome.failed)
+            result.add(outcome)
+            budget.timed(started)
+            where = after
+    if where is None:
+        state.update(
+            actions=[MailState.complete.set(1), MailState.pages.add(1), MailState.updated_at.set(utcnow())],
+            condition=MailState.page == page,
+        )
+        result.complete = True
+        return result.as_dict()
+    _hand_on(book, state, result, delay)
+    return result.as_dict()
+
+
+def _hand_on(book: Book, state: MailState, result: PageResult, delay: int) -> None:
+    """Name the next page in the item, then enqueue it (in that order, so no two pages advance)."""
+    position = state.position or recipients.START
+    if not state.next_page:
+        next_page = page_id(book.id, int(state.pages or 0) + 1, position)
+        state.update(
+            actions=[MailState.next_page.set(next_page), MailState.pages.add(1), MailState.updated_at.set(utcnow())],
+            condition=(MailState.page == state.page) & MailState.next_page.does_not_exist(),
+        )
+    assert state.next_page is not None
+    _dispatch(
+        [get_task(PAGE_TASK).s(book.id, state.next_page, position, task_id=state.next_page, countdown=delay)],
+        book.owner,
+    )
+    result.next = state.next_page
+
+
+def _retry_plan(
+    book_id: str, page: str, where: dict[str, Any], failed: list[tuple[str, str]], attempt: int
+) -> dict[str, Any]:
+    ident = str(uuid.uuid5(NAMESPACE, f"{book_id}:resend:{page}:{_json(where)}:{attempt}"))
+    base = get_settings().retry_backoff_base
+    delay = int(min(900, base * 2**attempt))
+    return {"id": ident, "recipients": [list(pair) for pair in failed], "attempt": attempt, "delay": delay}
+
+
+def resend(book_id: str, pairs: list[list[str]], attempt: int) -> dict[str, Any]:
+    """Retry the destinations SES refused for a passing reason, alone (not their whole chunk)."""
+    try:
+        book = Book.get(book_id, consistent_read=True)
+    except DoesNotExist:
+        return {"skipped": "book deleted"}
+    chunk = [(email, key) for email, key in pairs]
+    budget = Budget.now()
+    granted, start = ratelimit.reserve(len(chunk), budget.latest_start())
+    if not granted:
+        raise TransientTaskError(f"no SES send slot before {start:.0f}; will retry")
+    ratelimit.wait_until(start)
+    outcome = bulkmail.send_new_book(book, chunk)
+    again = outcome.retry if attempt < RESEND_ATTEMPTS else []
+    gave_up = [(email, "retries exhausted") for email, _ in outcome.retry] if attempt >= RESEND_ATTEMPTS else []
+    failed = outcome.failed + gave_up
+    actions: list[Any] = [
+        MailState.mailed.add(len(outcome.mailed)),
+        MailState.failed.add(len(failed)),
+        MailState.retrying.add(len(again) - len(chunk)),
+        MailState.updated_at.set(utcnow()),
+    ]
+    if failed:
+        actions.append(MailState.failures.set(MailState.failures.append([f"{e} {r}" for e, r in failed[:10]])))
+    MailState(state_key(book_id)).update(actions=actions)
+    emit("EmailsSent", len(outcome.mailed))
+    if again:
+        plan = _retry_plan(
+            book_id, f"resend-{attempt}", {"a": 0, "k": None, "r": sorted(e for e, _ in again)}, again, attempt + 1
+        )
+        _dispatch([_resend_signature(book_id, book.owner, plan)], book.owner)
+    return {"mailed": len(outcome.mailed), "failed": len(failed), "retrying": len(again)}
+
+
+def progress(book_id: str) -> dict[str, Any] | None:
+    """Counts of a book's fan-out for `GET /tasks/{id}`: mailed, failed, pending (awaiting a retry)."""
+    try:
+        state = MailState.get(state_key(book_id), consistent_read=True)
+    except DoesNotExist:
+        return None
+    return {
+        "mailed": int(state.mailed or 0),
+        "failed": int(state.failed or 0),
+        "pending": int(state.retrying or 0),
+        "complete": bool(state.complete),
+        "pages": int(state.pages or 0),
+        "failures": list(state.failures or []),
+    }

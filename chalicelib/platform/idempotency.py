@@ -1,0 +1,102 @@
+"""`Idempotency-Key`: a client retry gets the first answer instead of doing the work twice.
+
+Powertools' idempotency utility did not fit: its INPROGRESS/COMPLETED records are written
+in their own calls, outside the book's transaction, so a crash between them and the book
+write leaves one without the other. Here the key's record is a conditional put INSIDE the
+transaction that creates the work (`stage`): either the book, its tasks and the key are
+all written, or none is, and a concurrent duplicate fails that condition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.dynamodb import utcnow
+from chalicelib.platform.errors import Conflict, ValidationFailed
+from chalicelib.platform.idempotency_model import IdempotencyRecord
+from chalicelib.platform.transactions import Transaction
+
+HEADER = "Idempotency-Key"
+LABEL = "idempotency"
+MAX_KEY = 255
+
+
+def _field(message: str) -> list[dict[str, str]]:
+    return [{"field": HEADER, "message": message}]
+
+
+def key_from(request: Any) -> str | None:
+    """The request's Idempotency-Key (None when absent); 422 when it is not 1-255 printable ASCII."""
+    headers = getattr(request, "headers", None)
+    value = headers.get(HEADER.lower()) if headers is not None else None
+    if value is None:
+        return None
+    value = str(value)
+    if not 0 < len(value) <= MAX_KEY or not all(33 <= ord(ch) <= 126 for ch in value):
+        raise ValidationFailed(f"invalid {HEADER}", _field("must be 1 to 255 printable ASCII characters, no spaces"))
+    return value
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A key for one route and user, with the fingerprint of the request it came with."""
+
+    key: str
+    owner: str
+    scope: str
+    fingerprint: str
+
+
+def claim_for(client_key: str | None, owner: str, scope: str, request: bytes) -> Claim | None:
+    """The key's identity for this user and route (None without a header)."""
+    if client_key is None:
+        return None
+    digest = hashlib.sha256(json.dumps([owner, scope, client_key]).encode()).hexdigest()
+    return Claim(digest, owner, scope, hashlib.sha256(request).hexdigest())
+
+
+def replay(claim: Claim | None) -> dict[str, Any] | None:
+    """The stored answer when this key was used before with the same request; 422 if with another."""
+    if claim is None:
+        return None
+    try:
+        record = IdempotencyRecord.get(claim.key, consistent_read=True)
+    except IdempotencyRecord.DoesNotExist:
+        return None
+    if record.expires_at is not None and record.expires_at < utcnow():  # TTL deletion lags
+        return None
+    if record.fingerprint != claim.fingerprint:
+        raise ValidationFailed(
+            f"{HEADER} was used for a different request", _field("reuse a key only to retry the same request")
+        )
+    return dict(record.response)
+
+
+def stage(tx: Transaction, claim: Claim | None, response: dict[str, Any], status_code: int) -> None:
+    """Add the key's record (its answer) to `tx`; the transaction fails if the key exists."""
+    if claim is None:
+        return
+    record = IdempotencyRecord(
+        claim.key,
+        owner=claim.owner,
+        scope=claim.scope,
+        fingerprint=claim.fingerprint,
+        status_code=status_code,
+        response=response,
+        expires_at=utcnow() + timedelta(hours=get_settings().idempotency_ttl_hours),
+    )
+    # An expired record may linger until TTL removes it; it may be replaced.
+    tx.put(LABEL, record, condition=IdempotencyRecord.key.does_not_exist() | (IdempotencyRecord.expires_at < utcnow()))
+
+
+def after_conflict(claim: Claim | None) -> dict[str, Any]:
+    """The answer for a request that lost the race to the same key: the winner's, or 409."""
+    stored = replay(claim)
+    if stored is None:
+        raise Conflict(f"a request with this {HEADER} is still being processed; retry", _field("in use"))
+    return stored

@@ -1,0 +1,1 @@
+"""Subscribers of authors and their consent (double opt-in, unsubscribe)."""

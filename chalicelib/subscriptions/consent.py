@@ -1,0 +1,132 @@
+"""Double opt-in: confirmation mails, confirming by link, unsubscribing by link.
+
+Only the address's owner acts here (whoever holds the mail): the API caller who made a
+subscription can start it but never confirm it, so the confirmation token is made inside
+the mail task and never appears in a task record or an API answer.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pynamodb.exceptions import DoesNotExist, UpdateError
+
+from chalicelib.platform import mailer as mail
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.dynamodb import utcnow
+from chalicelib.subscriptions import tokens
+from chalicelib.subscriptions.models import Subscriber
+from chalicelib.subscriptions.tokens import BadToken, GoneToken
+
+PENDING, CONFIRMED, UNSUBSCRIBED = "pending", "confirmed", "unsubscribed"
+
+
+def _condition_failed(exc: UpdateError) -> bool:
+    return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+def _get(author_key: str, email: str) -> Subscriber | None:
+    try:
+        return Subscriber.get(author_key, email, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
+    """Mail a fresh single-use confirmation link (unless the address is confirmed already)."""
+    sub = _get(author_key, email)
+    if sub is None or sub.status == CONFIRMED:
+        return {"skipped": "nothing to confirm"}
+    token, digest = tokens.new_confirmation(author_key, email)
+    now = int(time.time())
+    try:
+        sub.update(
+            actions=[
+                Subscriber.confirm_hash.set(digest),
+                Subscriber.confirm_expires.set(now + get_settings().confirm_token_ttl_seconds),
+                Subscriber.confirm_sent_at.set(now),
+            ],
+            condition=Subscriber.status != CONFIRMED,
+        )
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            return {"skipped": "confirmed meanwhile"}
+        raise
+    days = max(1, get_settings().confirm_token_ttl_seconds // 86400)
+    text = (
+        f"Someone asked to send this address news of books by {sub.author}.\n\n"
+        f"To confirm, open this link (valid for {days} day(s), once):\n{tokens.confirm_url(token)}\n\n"
+        "If this was not you, ignore this mail: nothing will be sent without your confirmation.\n"
+    )
+    message_id = mail.send_email(email, f"Confirm your subscription to {sub.author}", text)
+    return {"message_id": message_id}
+
+
+def confirm(token: str | None) -> dict[str, Any]:
+    """Confirm the subscription a confirmation link names; 400 bad token, 410 expired/used."""
+    author_key, email, digest = tokens.read_confirmation(token)
+    sub = _get(author_key, email)
+    if sub is None:
+        raise BadToken()
+    if sub.used_hash == digest:
+        raise GoneToken("this link was used already")
+    if sub.confirm_hash != digest:
+        raise BadToken()
+    now = int(time.time())
+    if int(sub.confirm_expires or 0) <= now:
+        raise GoneToken("this link has expired; subscribe again for a new one")
+    try:
+        sub.update(
+            actions=[
+                Subscriber.status.set(CONFIRMED),
+                Subscriber.confirmed_at.set(utcnow()),
+                Subscriber.used_hash.set(digest),
+                Subscriber.confirm_hash.remove(),
+                Subscriber.confirm_expires.remove(),
+                Subscriber.confirm_sent_at.remove(),
+            ],
+            condition=(Subscriber.confirm_hash == digest) & (Subscriber.confirm_expires > now),
+        )
+    except UpdateError as exc:
+        if _condition_failed(exc):
+            raise GoneToken("this link was used already") from None
+        raise
+    return {"status": CONFIRMED, "author": sub.author, "email": email}
+
+
+def unsubscribe_target(token: str | None) -> dict[str, Any]:
+    """What an unsubscribe link would stop (for the page a GET shows); 400 when not ours."""
+    author_key, email = tokens.read_unsubscribe(token)
+    sub = _get(author_key, email)
+    return {
+        "author": sub.author if sub else author_key,
+        "email": email,
+        "status": sub.status if sub else UNSUBSCRIBED,
+    }
+
+
+def unsubscribe(token: str | None) -> dict[str, Any]:
+    """Stop mail for the subscription an unsubscribe link names (idempotent).
+
+    The row stays, marked unsubscribed: an API subscribe of the same address later cannot
+    turn mail back on; only the address confirming a new link can.
+    """
+    author_key, email = tokens.read_unsubscribe(token)
+    sub = _get(author_key, email)
+    if sub is not None:
+        try:
+            sub.update(
+                actions=[
+                    Subscriber.status.set(UNSUBSCRIBED),
+                    Subscriber.unsubscribed_at.set(utcnow()),
+                    Subscriber.confirm_hash.remove(),
+                    Subscriber.confirm_expires.remove(),
+                    Subscriber.confirm_sent_at.remove(),
+                ],
+                condition=Subscriber.email.exists(),
+            )
+        except UpdateError as exc:
+            if not _condition_failed(exc):
+                raise
+    return {"status": UNSUBSCRIBED, "author": sub.author if sub else author_key, "email": email}

@@ -1,0 +1,120 @@
+"""Task records and their indexes, declared with PynamoDB."""
+
+from __future__ import annotations
+
+from pynamodb.attributes import (
+    JSONAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.dynamodb import _Meta, utcnow
+
+_settings = get_settings()
+
+
+class TaskStatusIndex(GlobalSecondaryIndex["TaskRecord"]):
+    """Tasks by status, newest first."""
+
+    class Meta:
+        index_name = "status-created-index"
+        projection = AllProjection()
+
+    status = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class TaskNameIndex(GlobalSecondaryIndex["TaskRecord"]):
+    """Tasks by task name, newest first."""
+
+    class Meta:
+        index_name = "name-created-index"
+        projection = AllProjection()
+
+    name = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class TaskBookIndex(GlobalSecondaryIndex["TaskRecord"]):
+    """Tasks about one book, newest first (sparse: only tasks with a book_id)."""
+
+    class Meta:
+        index_name = "book-created-index"
+        projection = AllProjection()
+
+    book_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class TaskDayIndex(GlobalSecondaryIndex["TaskRecord"]):
+    """All tasks newest first: partitions per UTC day and shard, read day by day backwards.
+
+    A day bucket keeps `GET /tasks` a Query at any table size (a Scan has no order); the
+    TASK_DAY_SHARDS shards of a day (`2026-11-30#0` …) spread a burst of new tasks over
+    several partition keys (each takes ~1,000 writes/s), and a page merges them.
+    """
+
+    class Meta:
+        index_name = "bucket-created-index"
+        projection = AllProjection()
+
+    created_bucket = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
+class TaskOutboxIndex(GlobalSecondaryIndex["TaskRecord"]):
+    """The transactional outbox: records written but not yet acknowledged as sent to SQS.
+
+    Sparse (only records that carry `outbox_shard` are in it, for the milliseconds between
+    the commit and the send, or until the relay re-sends them), so the relay reads only
+    stranded work however many tasks exist; sharded so a burst of dispatches spreads over
+    several partition keys instead of one hot one.
+    """
+
+    class Meta:
+        index_name = "outbox-due-index"
+        projection = AllProjection()
+
+    outbox_shard = UnicodeAttribute(hash_key=True)
+    outbox_due = NumberAttribute(range_key=True)
+
+
+class TaskRecord(Model):
+    """The result record of one task: the serverless results backend."""
+
+    class Meta(_Meta):
+        table_name = _settings.tasks_table
+
+    id = UnicodeAttribute(hash_key=True)
+    name = UnicodeAttribute()
+    queue = UnicodeAttribute()
+    status = UnicodeAttribute()
+    owner = UnicodeAttribute(null=True)
+    book_id = UnicodeAttribute(null=True)
+    args = JSONAttribute(default=list)
+    kwargs = JSONAttribute(default=dict)
+    result = JSONAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    traceback = UnicodeAttribute(null=True)
+    attempts = NumberAttribute(default=0)
+    claim_token = UnicodeAttribute(null=True)
+    lease_until = NumberAttribute(null=True)
+    created_at = UTCDateTimeAttribute(default_for_new=utcnow)
+    started_at = UTCDateTimeAttribute(null=True)
+    finished_at = UTCDateTimeAttribute(null=True)
+    updated_at = UTCDateTimeAttribute(default=utcnow)
+    expires_at = TTLAttribute(null=True)
+    created_bucket = UnicodeAttribute(null=True)
+    outbox_shard = UnicodeAttribute(null=True)
+    outbox_due = NumberAttribute(null=True)
+
+    status_index = TaskStatusIndex()
+    name_index = TaskNameIndex()
+    book_index = TaskBookIndex()
+    day_index = TaskDayIndex()
+    outbox_index = TaskOutboxIndex()
