@@ -59,5 +59,9 @@ def test_transactions_honour_the_dynamodb_endpoint(monkeypatch: pytest.MonkeyPat
     """A transaction goes where the models go (DynamoDB on the emulator under make test-localstack)."""
     from chalicelib.platform.transactions import _connection
 
+    _connection.cache_clear()  # one connection per process: build it under this environment
     monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:3333")
-    assert _connection().client.meta.endpoint_url == "http://127.0.0.1:3333"
+    try:
+        assert _connection().client.meta.endpoint_url == "http://127.0.0.1:3333"
+    finally:
+        _connection.cache_clear()  # later transactions build theirs under the session's endpoints
