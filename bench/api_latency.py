@@ -11,51 +11,12 @@ from __future__ import annotations
 
 import argparse
 import base64
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import requests
 
-from bench.common import ROOT, emulator, photo_jpeg, print_table, save, summary, wait_until_answering
-
-# `chalice local` with Nagle's algorithm off on its sockets. Its http.server writes the headers
-# and the body of an answer in two sends; with Nagle on, the second waits for the client's
-# delayed ACK (~40 ms on Linux) on every keep-alive request, a constant of the local server that
-# API Gateway does not have and that drowned the difference between the designs. Every design
-# below is served the same way.
-_CHALICE_LOCAL = (
-    "import socketserver, sys; socketserver.StreamRequestHandler.disable_nagle_algorithm = True; "
-    "from chalice.cli import main; sys.argv[0] = 'chalice'; sys.exit(main())"
-)
-
-
-@contextmanager
-def chalice_local(project: Path, env: dict[str, str]) -> Iterator[str]:
-    """`chalice local` for `project` on a free port, Nagle off; yields its base URL."""
-    from devtools.emulator import free_port
-
-    port = free_port()
-    command = [sys.executable, "-c", _CHALICE_LOCAL, "local", "--stage", "local", "--port", str(port)]
-    proc = subprocess.Popen(
-        [*command, "--no-autoreload"],
-        cwd=project,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_answering(url + "/", timeout=1)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+from bench.common import ROOT, chalice_local, emulator, photo_jpeg, print_table, save, summary
 
 
 def _measure(url: str, body: dict[str, Any], headers: dict[str, str], count: int) -> list[float]:
