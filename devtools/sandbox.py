@@ -239,28 +239,39 @@ class Sandbox:
             init_ms=init_ms,
         )
 
-    def _timed_out(self, request_id: str, started: float, init_ms: float | None) -> Invocation:
+    def _ended(
+        self,
+        status: Status,
+        request_id: str,
+        started: float,
+        init_ms: float | None,
+        error_type: str | None,
+        error_message: str | None,
+        max_memory_mb: int | None = None,
+    ) -> Invocation:
+        """Kill the sandbox (it is never reused after a failure) and report how the invocation ended."""
         self.kill()
         return Invocation(
-            "timeout",
+            status,
             request_id,
             (time.monotonic() - started) * 1000,
-            error_type="Sandbox.Timedout",
-            error_message=f"Task timed out after {self.spec.timeout_seconds:.2f} seconds",
+            error_type=error_type,
+            error_message=error_message,
+            max_memory_mb=max_memory_mb,
             init_ms=init_ms,
         )
 
+    def _timed_out(self, request_id: str, started: float, init_ms: float | None) -> Invocation:
+        message = f"Task timed out after {self.spec.timeout_seconds:.2f} seconds"
+        return self._ended("timeout", request_id, started, init_ms, "Sandbox.Timedout", message)
+
     def _out_of_memory(self, request_id: str, started: float, init_ms: float | None, rss: int) -> Invocation:
-        self.kill()
-        return Invocation(
-            "oom",
-            request_id,
-            (time.monotonic() - started) * 1000,
-            error_type="Runtime.OutOfMemory",
-            error_message=f"Runtime exited with error: memory use {rss // (1024 * 1024)} MB exceeded the "
-            f"function's {self.spec.memory_mb} MB",
-            max_memory_mb=self.spec.memory_mb,
-            init_ms=init_ms,
+        message = (
+            f"Runtime exited with error: memory use {rss // (1024 * 1024)} MB exceeded the "
+            f"function's {self.spec.memory_mb} MB"
+        )
+        return self._ended(
+            "oom", request_id, started, init_ms, "Runtime.OutOfMemory", message, max_memory_mb=self.spec.memory_mb
         )
 
     def _died(
@@ -268,25 +279,13 @@ class Sandbox:
     ) -> Invocation:
         """The process ended (or failed its init) before answering."""
         if answer is not None and answer.get("type") == "error":  # init error: import failed or timed out
-            self.kill()
-            return Invocation(
-                "error",
-                request_id,
-                (time.monotonic() - started) * 1000,
-                error_type=answer.get("errorType"),
-                error_message=answer.get("errorMessage"),
-                init_ms=init_ms,
+            return self._ended(
+                "error", request_id, started, init_ms, answer.get("errorType"), answer.get("errorMessage")
             )
         code = self.proc.wait() if self.proc else None
-        self.kill()
         how = f"signal: {_signal_name(-code)}" if code is not None and code < 0 else f"exit status {code}"
-        return Invocation(
-            "crash",
-            request_id,
-            (time.monotonic() - started) * 1000,
-            error_type="Runtime.ExitError",
-            error_message=f"Runtime exited with error: {how}",
-            init_ms=init_ms,
+        return self._ended(
+            "crash", request_id, started, init_ms, "Runtime.ExitError", f"Runtime exited with error: {how}"
         )
 
     def kill(self) -> None:
