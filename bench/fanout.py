@@ -40,19 +40,6 @@ def _count_calls() -> None:
     BaseClient._make_api_call = counted
 
 
-def _seed(author: str, count: int) -> None:
-    from chalicelib.platform.authors import author_key
-    from chalicelib.subscriptions.models import Subscriber
-
-    with Subscriber.batch_write() as batch:
-        for i in range(count):
-            batch.save(
-                Subscriber(
-                    author_key(author), f"r{i:07d}@example.org", author=author, owner="bench", status="confirmed"
-                )
-            )
-
-
 def _old_design(book_id: str) -> None:
     """The fan-out before paging (kept here to measure it): every subscriber in one invocation."""
     from chalicelib import jobs
@@ -87,10 +74,11 @@ def worker(design: str, subscribers: int, rate: float, timeout_ms: int, threads:
         from chalicelib.ops.queues import depth
         from chalicelib.platform.config import get_settings
         from devtools.fanout_driver import Driver
+        from devtools.seed import seed_subscribers
 
         settings = get_settings()
         author = f"Bench Author {uuid.uuid4().hex[:6]}"
-        _seed(author, subscribers)
+        seed_subscribers(author, "bench", confirmed=subscribers)
         _count_calls()
         if design == "old":  # the book alone: the old fan-out below is the only one
             from chalicelib.books.models import Book

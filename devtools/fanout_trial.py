@@ -3,8 +3,7 @@
   python -m devtools.fanout_trial [--subscribers 20000] [--timeout-s 1800]
 
 Seeds N confirmed subscribers of a fresh author straight into the Subscribers table
-(`BatchWriteItem`, 25 a call: subscribing 20,000 people through the double opt-in would
-take longer than the fan-out under test), then adds a book by that author through the API
+(`devtools.seed`, `BatchWriteItem`), then adds a book by that author through the API
 with the development key, and follows `GET /tasks/{id}` until the fan-out is complete.
 It then checks what a user would: every subscriber got exactly one mail and nobody else
 did (the emulator's `/_aws/ses`), and the default worker's sandboxes hit no timeout
@@ -29,22 +28,11 @@ from typing import Any
 import requests
 
 from devtools.ops import OpsError, use_local_emulator
+from devtools.seed import seed_subscribers
 from devtools.stage import ROOT, stage_environment
 
 STAGE = "local"
 OWNER = "fanout-trial"
-
-
-def _seed(author: str, count: int) -> list[str]:
-    from chalicelib.platform.authors import author_key
-    from chalicelib.subscriptions.models import Subscriber
-
-    key, tag = author_key(author), uuid.uuid4().hex[:6]
-    emails = [f"reader{i:07d}-{tag}@example.org" for i in range(count)]
-    with Subscriber.batch_write() as batch:
-        for email in emails:
-            batch.save(Subscriber(key, email, author=author, owner=OWNER, status="confirmed"))
-    return emails
 
 
 class Api:
@@ -84,7 +72,7 @@ def _mail_counts(endpoint: str, title: str) -> Counter[str]:
 def trial(api: Api, endpoint: str, subscribers: int, timeout_s: float) -> int:
     author, title = f"Trial Author {uuid.uuid4().hex[:6]}", f"Trial {uuid.uuid4().hex[:6]}"
     started = time.monotonic()
-    emails = _seed(author, subscribers)
+    emails = seed_subscribers(author, OWNER, confirmed=subscribers)
     print(f"seeded {subscribers:,} confirmed subscribers of {author!r} in {time.monotonic() - started:.1f}s")
     invocations0, timeouts0 = _timeouts(api)
     started = time.monotonic()

@@ -14,24 +14,10 @@ from helpers import unique_author
 from mailtools import parsed
 
 from devtools.fanout_driver import Driver
+from devtools.seed import seed_subscribers
 
 TIMEOUT_MS = 10_000  # the default worker's timeout here (30 s deployed)
 LEASE = "60"  # a task's lease (the queue's visibility timeout) outlasts an invocation, as on AWS (6x)
-
-
-def _seed(author: str, confirmed: int, pending: int = 0) -> list[str]:
-    """Subscribers written with BatchWriteItem (25 per call); returns the confirmed addresses."""
-    from chalicelib.platform.authors import author_key
-    from chalicelib.subscriptions.models import Subscriber
-
-    key, tag = author_key(author), uuid.uuid4().hex[:6]
-    emails = [f"fan{i:06d}-{tag}@example.org" for i in range(confirmed)]
-    with Subscriber.batch_write() as batch:
-        for email in emails:
-            batch.save(Subscriber(key, email, author=author, owner="alice", status="confirmed"))
-        for i in range(pending):
-            batch.save(Subscriber(key, f"pending{i:05d}-{tag}@example.org", author=author, owner="alice"))
-    return emails
 
 
 def _book(api: Any, author: str, title: str) -> tuple[str, str]:
@@ -74,7 +60,7 @@ def test_pages_fit_the_deadline_and_duplicates_and_a_failed_bulk_call_send_nothi
 ) -> None:
     send_rate(100)  # 1,200 mails at 100/s take 12 s: pages must hand off within 10 s invocations
     author, title = unique_author("Paged"), f"Paged {uuid.uuid4().hex[:6]}"
-    confirmed = _seed(author, confirmed=1200, pending=150)
+    confirmed = seed_subscribers(author, "alice", confirmed=1200, pending=150)
     faults.add(
         service="ses",
         action="SendBulkEmail",
@@ -119,7 +105,7 @@ def test_send_rate_stays_under_the_limit_across_consumers(
     authors = [unique_author("Rated"), unique_author("Rated")]
     title = f"Rated {uuid.uuid4().hex[:6]}"
     for author in authors:
-        _seed(author, confirmed=1000)
+        seed_subscribers(author, "alice", confirmed=1000)
     books = [_book(api, author, title)[0] for author in authors]  # two fan-outs at once, one shared rate
 
     Driver(app_module, settings, TIMEOUT_MS, threads=4).run_until(lambda: all(_done(b) for b in books), limit_s=240)
@@ -141,7 +127,7 @@ def test_twenty_thousand_subscribers_each_get_exactly_one_mail(
     send_rate(5000)
     author, title = unique_author("Popular"), f"Popular {uuid.uuid4().hex[:6]}"
     started = time.monotonic()
-    confirmed = _seed(author, confirmed=20_000, pending=500)
+    confirmed = seed_subscribers(author, "alice", confirmed=20_000, pending=500)
     seeded = time.monotonic() - started
     faults.add(
         service="ses", action="SendBulkEmail", code="Throttling", status=400, pattern=[False] * 40 + [True], times=41
