@@ -12,7 +12,7 @@ from pynamodb.attributes import (
 from pynamodb.models import Model
 
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import _Meta, utcnow
+from chalicelib.platform.dynamodb import TableMeta, utcnow
 
 _settings = get_settings()
 
@@ -20,7 +20,7 @@ _settings = get_settings()
 class Book(Model):
     """A book; `thumbnails` maps `<size>.<format>` to its S3 key once resized."""
 
-    class Meta(_Meta):
+    class Meta(TableMeta):
         table_name = _settings.books_table
 
     id = UnicodeAttribute(hash_key=True)
@@ -44,7 +44,7 @@ class Book(Model):
 class BookAuthor(Model):
     """One row per (author, book): the index behind `GET /books?author=`."""
 
-    class Meta(_Meta):
+    class Meta(TableMeta):
         table_name = _settings.book_authors_table
 
     author_key = UnicodeAttribute(hash_key=True)

@@ -10,7 +10,7 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 from chalicelib.books.models import Book
 from chalicelib.covers import storage
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import utcnow
+from chalicelib.platform.dynamodb import condition_failed, utcnow
 from chalicelib.platform.observability import emit, logger
 from chalicelib.tasks.errors import PermanentTaskError
 
@@ -30,7 +30,7 @@ def _set_on_version(book_id: str, version: int, actions: list[Any]) -> bool:
             condition=Book.id.exists() & (Book.cover_version == version),
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             return False
         raise
     return True

@@ -19,7 +19,7 @@ from chalicelib.covers import service as covers
 from chalicelib.covers import storage
 from chalicelib.covers.upload_events import parse_upload_key
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import utcnow
+from chalicelib.platform.dynamodb import condition_failed, utcnow
 from chalicelib.platform.observability import logger
 from chalicelib.tasks.errors import PermanentTaskError
 from chalicelib.tasks.models import TaskRecord
@@ -42,7 +42,7 @@ def _update_book(book_id: str, version: int, actions: list[Any], status: str | N
     try:
         Book(book_id).update(actions=[*actions, Book.updated_at.set(utcnow())], condition=condition)
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             return False
         raise
     return True
@@ -110,6 +110,6 @@ def expire(book_id: str, version: int, ingest_task_id: str, deadline: float) -> 
             condition=TaskRecord.status == "PENDING",  # never touch an ingest that started
         )
     except UpdateError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(exc):
             raise
     return {"expired": expired}

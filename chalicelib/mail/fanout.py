@@ -32,7 +32,7 @@ from chalicelib.mail.models import MailState
 from chalicelib.platform import deadline
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import utcnow
+from chalicelib.platform.dynamodb import condition_failed, utcnow
 from chalicelib.platform.observability import emit
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.errors import TransientTaskError
@@ -62,10 +62,6 @@ def _json(value: Any) -> str:
 def page_id(book_id: str, hop: int, position: dict[str, Any]) -> str:
     """The id of the page that starts at `position` after `hop` hand-offs."""
     return str(uuid.uuid5(NAMESPACE, f"{book_id}:{hop}:{_json(position)}"))
-
-
-def _conflict(exc: PutError | UpdateError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 @dataclass
@@ -154,7 +150,7 @@ def _begin(book: Book, page: str, position: dict[str, Any]) -> MailState | None:
         fresh.save(condition=MailState.pk.does_not_exist())
         return fresh
     except PutError as exc:
-        if not _conflict(exc):
+        if not condition_failed(exc):
             raise
     except DoesNotExist:
         pass
@@ -174,7 +170,7 @@ def _begin(book: Book, page: str, position: dict[str, Any]) -> MailState | None:
             condition=MailState.next_page == page,
         )
     except UpdateError as exc:
-        if _conflict(exc):
+        if condition_failed(exc):
             return None
         raise
     return state
@@ -213,7 +209,7 @@ def _record_chunk(
     try:
         state.update(actions=actions, condition=(MailState.page == page) & MailState.next_page.does_not_exist() & fence)
     except UpdateError as exc:
-        if _conflict(exc):
+        if condition_failed(exc):
             raise PageSuperseded(f"page {page} lost its place; another run advanced the fan-out") from None
         raise
 
@@ -221,14 +217,12 @@ def _record_chunk(
 # ------------------------------------------------------------------ pages
 
 
-def _resend_signature(book_id: str, owner: str | None, retry: dict[str, Any]) -> Any:
-    return get_task(RESEND_TASK).s(
+def _send_resend(book_id: str, owner: str | None, retry: dict[str, Any]) -> None:
+    """Queue the resend task a retry plan describes (its id is the plan's, so at most once)."""
+    signature = get_task(RESEND_TASK).s(
         book_id, retry["recipients"], retry["attempt"], task_id=retry["id"], countdown=retry["delay"]
     )
-
-
-def _dispatch(signatures: list[Any], owner: str | None) -> None:
-    dispatch(signatures, owner)
+    dispatch([signature], owner)
 
 
 def run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, Any]:
@@ -248,7 +242,7 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
     if state is None:
         return PageResult(skipped="this page's work was done or handed on").as_dict()
     if state.retry_pending:
-        _dispatch([_resend_signature(book_id, book.owner, state.retry_pending)], book.owner)
+        _send_resend(book_id, book.owner, state.retry_pending)
     result = PageResult()
     if state.next_page:  # handed off before a crash: enqueue again (same id, so at most once)
         _hand_on(book, state, result, delay=0)
@@ -280,7 +274,7 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
                     retry = _retry_plan(book_id, page, where or {}, outcome.retry, attempt=1)
             _record_chunk(state, page, state.position, after, outcome, retry, listed)
             if retry is not None:
-                _dispatch([_resend_signature(book_id, book.owner, retry)], book.owner)
+                _send_resend(book_id, book.owner, retry)
             emit("EmailsSent", len(outcome.mailed))
             listed += len(outcome.failed)
             result.add(outcome)
@@ -307,7 +301,7 @@ def _hand_on(book: Book, state: MailState, result: PageResult, delay: int) -> No
             condition=(MailState.page == state.page) & MailState.next_page.does_not_exist(),
         )
     assert state.next_page is not None
-    _dispatch(
+    dispatch(
         [get_task(PAGE_TASK).s(book.id, state.next_page, position, task_id=state.next_page, countdown=delay)],
         book.owner,
     )
@@ -353,7 +347,7 @@ def resend(book_id: str, pairs: list[list[str]], attempt: int) -> dict[str, Any]
         plan = _retry_plan(
             book_id, f"resend-{attempt}", {"a": 0, "k": None, "r": sorted(e for e, _ in again)}, again, attempt + 1
         )
-        _dispatch([_resend_signature(book_id, book.owner, plan)], book.owner)
+        _send_resend(book_id, book.owner, plan)
     return {"mailed": len(outcome.mailed), "failed": len(failed), "retrying": len(again)}
 
 

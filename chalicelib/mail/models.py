@@ -13,7 +13,7 @@ from pynamodb.attributes import (
 from pynamodb.models import Model
 
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import _Meta, utcnow
+from chalicelib.platform.dynamodb import TableMeta, utcnow
 
 _settings = get_settings()
 
@@ -25,7 +25,7 @@ class MailState(Model):
     per recipient low (one update per bulk call of up to 50).
     """
 
-    class Meta(_Meta):
+    class Meta(TableMeta):
         table_name = _settings.mail_table
 
     pk = UnicodeAttribute(hash_key=True)

@@ -20,6 +20,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from chalicelib.mail.models import MailState
 from chalicelib.platform.aws import client
 from chalicelib.platform.config import get_settings
+from chalicelib.platform.dynamodb import condition_failed
 from chalicelib.tasks.errors import TransientTaskError
 
 BUCKET = "ratelimit#ses"
@@ -41,10 +42,6 @@ def send_rate() -> float:
 def chunk_size() -> int:
     """Destinations per bulk call: SES allows 50; never more than one second of the rate."""
     return max(1, min(50, int(send_rate())))
-
-
-def _conflict(exc: PutError | UpdateError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 def reserve(count: int, latest_start: float) -> tuple[bool, float]:
@@ -75,7 +72,7 @@ def reserve(count: int, latest_start: float) -> tuple[bool, float]:
                     condition=MailState.tat == known if known > 0 else MailState.pk.exists(),
                 )
         except (PutError, UpdateError) as exc:
-            if not _conflict(exc):
+            if not condition_failed(exc):
                 raise
             known = None  # another worker moved the schedule: read it
             time.sleep(random.uniform(0.002, 0.02))

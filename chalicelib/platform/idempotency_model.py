@@ -12,7 +12,7 @@ from pynamodb.attributes import (
 from pynamodb.models import Model
 
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import _Meta, utcnow
+from chalicelib.platform.dynamodb import TableMeta, utcnow
 
 _settings = get_settings()
 
@@ -25,7 +25,7 @@ class IdempotencyRecord(Model):
     the work it answers for; expires by TTL.
     """
 
-    class Meta(_Meta):
+    class Meta(TableMeta):
         table_name = _settings.idempotency_table
 
     key = UnicodeAttribute(hash_key=True)

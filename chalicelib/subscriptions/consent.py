@@ -14,16 +14,12 @@ from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.platform import mailer as mail
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import utcnow
+from chalicelib.platform.dynamodb import condition_failed, utcnow
 from chalicelib.subscriptions import tokens
 from chalicelib.subscriptions.models import Subscriber
 from chalicelib.subscriptions.tokens import BadToken, GoneToken
 
 PENDING, CONFIRMED, UNSUBSCRIBED = "pending", "confirmed", "unsubscribed"
-
-
-def _condition_failed(exc: UpdateError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
 
 
 def _get(author_key: str, email: str) -> Subscriber | None:
@@ -50,7 +46,7 @@ def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
             condition=Subscriber.status != CONFIRMED,
         )
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             return {"skipped": "confirmed meanwhile"}
         raise
     days = max(1, get_settings().confirm_token_ttl_seconds // 86400)
@@ -89,7 +85,7 @@ def confirm(token: str | None) -> dict[str, Any]:
             condition=(Subscriber.confirm_hash == digest) & (Subscriber.confirm_expires > now),
         )
     except UpdateError as exc:
-        if _condition_failed(exc):
+        if condition_failed(exc):
             raise GoneToken("this link was used already") from None
         raise
     return {"status": CONFIRMED, "author": sub.author, "email": email}
@@ -127,6 +123,6 @@ def unsubscribe(token: str | None) -> dict[str, Any]:
                 condition=Subscriber.email.exists(),
             )
         except UpdateError as exc:
-            if not _condition_failed(exc):
+            if not condition_failed(exc):
                 raise
     return {"status": UNSUBSCRIBED, "author": sub.author if sub else author_key, "email": email}

@@ -10,7 +10,7 @@ from pynamodb.attributes import (
 from pynamodb.models import Model
 
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import _Meta, utcnow
+from chalicelib.platform.dynamodb import TableMeta, utcnow
 
 _settings = get_settings()
 
@@ -22,7 +22,7 @@ class Subscriber(Model):
     confirmation link). Only a SHA-256 of the live confirmation token is kept.
     """
 
-    class Meta(_Meta):
+    class Meta(TableMeta):
         table_name = _settings.subscribers_table
 
     author_key = UnicodeAttribute(hash_key=True)

@@ -9,6 +9,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
+from chalicelib.platform.dynamodb import condition_failed
 from chalicelib.platform.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.platform.schemas import Page
@@ -42,7 +43,7 @@ def subscribe(author: str, email: str, owner: str) -> dict[str, Any]:
         sub.save(condition=Subscriber.email.does_not_exist())
         mail_now = True
     except PutError as exc:
-        if exc.cause_response_code != "ConditionalCheckFailedException":
+        if not condition_failed(exc):
             raise
         sub = Subscriber.get(key, email, consistent_read=True)
         mail_now = _take_resend_slot(sub)
@@ -70,7 +71,7 @@ def _take_resend_slot(sub: Subscriber) -> bool:
             ),
         )
     except UpdateError as exc:
-        if exc.cause_response_code == "ConditionalCheckFailedException":
+        if condition_failed(exc):
             return False
         raise
     return True

@@ -13,7 +13,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import _Meta, utcnow
+from chalicelib.platform.dynamodb import TableMeta, utcnow
 
 _settings = get_settings()
 
@@ -87,7 +87,7 @@ class TaskOutboxIndex(GlobalSecondaryIndex["TaskRecord"]):
 class TaskRecord(Model):
     """The result record of one task: the serverless results backend."""
 
-    class Meta(_Meta):
+    class Meta(TableMeta):
         table_name = _settings.tasks_table
 
     id = UnicodeAttribute(hash_key=True)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from pynamodb.exceptions import PutError, UpdateError
 
+from chalicelib.platform.dynamodb import condition_failed
 from chalicelib.tasks.models import TaskRecord
 
 #: The statuses a record can have (their transitions are the state machine's, tasks/records.py).
@@ -144,10 +145,6 @@ class MemoryTaskStore:
             return _state(item)
 
 
-def _condition_failed(exc: PutError | UpdateError) -> bool:
-    return exc.cause_response_code == "ConditionalCheckFailedException"
-
-
 def _attribute(name: str) -> Any:
     """The TaskRecord attribute named `name` (typed Any: it is used for any field)."""
     return getattr(TaskRecord, name)
@@ -180,7 +177,7 @@ class DynamoTaskStore:
         try:
             self.record(task_id, fields).save(condition=TaskRecord.id.does_not_exist())
         except PutError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return False
             raise
         return True
@@ -202,7 +199,7 @@ class DynamoTaskStore:
         try:
             record.update(actions=actions, condition=_condition(guard))
         except UpdateError as exc:
-            if _condition_failed(exc):
+            if condition_failed(exc):
                 return None
             raise
         return _state(record.attribute_values)
