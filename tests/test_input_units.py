@@ -167,8 +167,15 @@ def key_store(monkeypatch: pytest.MonkeyPatch) -> Any:
         return dict(store["keys"])
 
     clock = _Clock()
+
+    def sleep(seconds: float) -> None:
+        store["slept"].append(seconds)
+        clock.now += seconds
+
+    store["slept"] = []
     monkeypatch.setattr(auth, "_load_keys", load)
     monkeypatch.setattr(auth, "_clock", clock)
+    monkeypatch.setattr(auth, "_sleep", sleep)
     monkeypatch.setitem(auth._cache, "at", float("-inf"))
     monkeypatch.setitem(auth._cache, "keys", {})
     store["clock"] = clock
@@ -183,15 +190,34 @@ def test_a_new_key_works_within_a_second(key_store: Any) -> None:
     assert key_store["reads"] == 2
 
 
+def test_a_key_stored_a_moment_after_a_read_works_on_its_first_use(key_store: Any) -> None:
+    """The gateway caches a refusal for 300 s: refusing a new key from a list read before it
+    existed would lock the key out for five minutes."""
+    assert auth.authenticate("Bearer old-key") == auth.Principal("alice")  # the list is read now
+    key_store["keys"][auth.hash_key("new-key")] = {"user": "carol"}
+    key_store["clock"].now += 0.1
+    assert auth.authenticate("Bearer new-key") == auth.Principal("carol")
+    assert key_store["reads"] == 2
+    assert key_store["slept"] == [pytest.approx(auth.UNKNOWN_KEY_REFRESH_SECONDS - 0.1)]
+
+
 def test_unknown_keys_read_the_store_at_most_once_a_second(key_store: Any) -> None:
     assert auth.authenticate("Bearer old-key") is not None
+    started = key_store["clock"].now
     for i in range(1000):
         key_store["clock"].now += 0.0009
         assert auth.authenticate(f"Bearer random-{i}") is None
-    assert key_store["reads"] == 1  # the whole second went by on the cached list
-    key_store["clock"].now += 1
-    assert auth.authenticate("Bearer random-again") is None
-    assert key_store["reads"] == 2
+    elapsed = key_store["clock"].now - started
+    assert key_store["reads"] - 1 <= elapsed / auth.UNKNOWN_KEY_REFRESH_SECONDS + 1
+    assert all(0 <= s <= auth.UNKNOWN_KEY_REFRESH_SECONDS for s in key_store["slept"])
+
+
+def test_known_keys_never_wait_for_a_read(key_store: Any) -> None:
+    assert auth.authenticate("Bearer old-key") is not None
+    for _ in range(100):
+        key_store["clock"].now += 0.01
+        assert auth.authenticate("Bearer old-key") is not None
+    assert key_store["reads"] == 1 and key_store["slept"] == []
 
 
 def test_known_keys_use_the_cache_until_it_expires(key_store: Any) -> None:

@@ -23,13 +23,17 @@ from chalicelib.platform.errors import ServiceUnavailable
 from chalicelib.platform.observability import logger
 
 # A revoked key keeps working in a warm container for up to CACHE_SECONDS (and in API
-# Gateway's authorizer cache for the authorizer's TTL). A key nobody has seen is looked up
-# again once the cached list is UNKNOWN_KEY_REFRESH_SECONDS old, so a key created a moment
-# ago works at once, while random keys cost each container at most one SSM read a second.
+# Gateway's authorizer cache for the authorizer's TTL). A key the cached list lacks is
+# looked up in a list read after the request arrived, so a key created before its first
+# use always works: API Gateway caches the authorizer's refusal for the TTL (300 s), so a
+# refusal from a list that was a moment too old would lock a brand-new key out for five
+# minutes. Reads stay at most one per UNKNOWN_KEY_REFRESH_SECONDS per container: a miss
+# that comes sooner waits out the rest of that second (which also slows guessing).
 CACHE_SECONDS = 60
 UNKNOWN_KEY_REFRESH_SECONDS = 1.0
 _cache: dict[str, Any] = {"at": float("-inf"), "keys": {}}
 _clock = time.monotonic
+_sleep = time.sleep
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,25 @@ def _load_keys() -> dict[str, Any]:
 
 def _stored_keys(max_age: float) -> dict[str, Any]:
     if _clock() - _cache["at"] > max_age:
-        _cache["keys"] = _load_keys()
-        _cache["at"] = _clock()
+        _reload()
+    keys: dict[str, Any] = _cache["keys"]
+    return keys
+
+
+def _reload() -> None:
+    # `at` is taken before the read: a key stored while the read is under way may be missing
+    # from it, so the list counts as no newer than the moment the read began.
+    at = _clock()
+    _cache["keys"] = _load_keys()
+    _cache["at"] = at
+
+
+def _keys_read_since(arrived: float) -> dict[str, Any]:
+    """A key list read no earlier than `arrived`, reading at most once a refresh interval."""
+    if _cache["at"] < arrived:
+        _sleep(max(0.0, _cache["at"] + UNKNOWN_KEY_REFRESH_SECONDS - _clock()))
+        if _cache["at"] < arrived:  # nobody (another thread of this process) read it meanwhile
+            _reload()
     keys: dict[str, Any] = _cache["keys"]
     return keys
 
@@ -100,8 +121,8 @@ def authenticate(header: str | None) -> Principal | None:
     if mode != "api_key":
         logger.error("unknown AUTH_MODE; refusing every request", extra={"auth_mode": mode})
         return None
-    digest = hash_key(token)
+    arrived, digest = _clock(), hash_key(token)
     found = _find(_stored_keys(CACHE_SECONDS), digest)
     if found is None:
-        found = _find(_stored_keys(UNKNOWN_KEY_REFRESH_SECONDS), digest)
+        found = _find(_keys_read_since(arrived), digest)
     return found
