@@ -241,7 +241,10 @@ def make_app(
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     patch_moto()
+    from devtools import moto_transactions
     from devtools.s3_post_policy import guard
+
+    moto_transactions.patch()  # TransactWriteItems without a copy of the whole table
 
     moto_app = guard(DomainDispatcherApplication(create_backend_app))  # S3's POST policy check, which moto lacks
     table = faults or FaultTable()
