@@ -17,7 +17,7 @@ from bench.common import ROOT
 # (module, quick arguments), in the order of issue 5.
 BENCHMARKS: list[tuple[str, list[str]]] = [
     ("api_latency", ["--requests", "10"]),
-    ("thumbnails", ["--repeat", "3"]),
+    ("thumbnails", ["--repeat", "3", "--rounds", "2"]),
     ("queue_isolation", ["--rounds", "1", "--backlog", "1000"]),
     ("api_calls", ["--books", "3"]),
     ("cold_start", ["--runs", "3"]),

@@ -1,7 +1,12 @@
 """Thumbnail throughput and peak memory: this project's resizer vs the original's naive
 `Image.open(...).resize((100, 100))` vs pyvips `thumbnail`, each in a fresh process.
 
-  python -m bench.thumbnails [--repeat 5]
+  python -m bench.thumbnails [--repeat 5] [--rounds 3]
+
+Each round runs every variant on every image once (a fresh process timing `--repeat`
+calls), so the variants are interleaved in time: on a shared 2-core machine the speed
+drifts by ±25 % over a minute, and measuring one variant after the other put that drift
+into their ratio. The medians are over every round's timings.
 """
 
 from __future__ import annotations
@@ -125,6 +130,7 @@ def available(variant: str) -> bool:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--image", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -134,16 +140,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         inputs = _inputs(folder)
-        results: dict[str, dict[str, Any]] = {}
-        for variant in VARIANTS:
-            if not available(variant):
-                print(f"{variant}: not installed (pip install -r requirements-bench.txt); skipped", file=sys.stderr)
-                continue
-            results[variant] = {}
+        variants = [v for v in VARIANTS if available(v)]
+        for skipped in set(VARIANTS) - set(variants):
+            print(f"{skipped}: not installed (pip install -r requirements-bench.txt); skipped", file=sys.stderr)
+        empty = {"timings": [], "peak_rss_mb": 0.0}
+        results: dict[str, dict[str, Any]] = {v: {n: dict(empty, timings=[]) for n in inputs} for v in variants}
+        for _ in range(args.rounds):
             for name, path in inputs.items():
-                results[variant][name] = run_worker(
-                    "bench.thumbnails", variant, "--image", str(path), "--repeat", str(args.repeat)
-                )
+                for variant in variants:
+                    run = run_worker("bench.thumbnails", variant, "--image", str(path), "--repeat", str(args.repeat))
+                    pooled = results[variant][name]
+                    pooled["timings"] += run["timings"]
+                    pooled["peak_rss_mb"] = max(pooled["peak_rss_mb"], run["peak_rss_mb"])
 
     def total_seconds(variant: str) -> float:
         return sum(summary(r["timings"])["p50"] for r in results[variant].values())
@@ -162,8 +170,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 total_seconds("naive (original)") / total_seconds(variant),
             ]
         )
+    naive = {n: summary(results["naive (original)"][n]["timings"])["p50"] for n in inputs}
+    for variant in ("ours, full set", "pyvips"):
+        if variant in results:
+            medians = {n: summary(results[variant][n]["timings"])["p50"] for n in inputs}
+            ratios = [f"{naive[n] / medians[n]:.1f}x" for n in inputs]
+            rows.append([f"{variant}: speed-up vs naive", "per image", *ratios, "", ""])
     print_table(
-        "Thumbnail throughput, one core (median ms / peak RSS MB per image, fresh process each)",
+        f"Thumbnail throughput, one core (median ms / peak RSS MB per image; {args.rounds} rounds of a fresh process "
+        f"timing {args.repeat} calls, variants interleaved)",
         ["variant", "output", *inputs, "images/s/core", "speed vs naive"],
         rows,
     )

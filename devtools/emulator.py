@@ -225,6 +225,16 @@ def patch_moto() -> None:
     APIGatewayBackend.put_rest_api = put_rest_api  # type: ignore[method-assign]
 
 
+def _list_moto_modules_once() -> None:
+    """moto's dispatcher lists its own package directory (a listdir and ~60 stats) on every
+    request to match the Host header; the listing cannot change while the server runs, and
+    reading it once takes ~1 ms off each AWS call (a third of moto's own time for a PutItem)."""
+    from moto import backends
+
+    listing = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: listing
+
+
 _DYNAMODB_WRITES = frozenset(
     {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems", "ExecuteStatement"}
 )
@@ -245,6 +255,7 @@ def make_app(
     from devtools.s3_post_policy import guard
 
     moto_transactions.patch()  # TransactWriteItems without a copy of the whole table
+    _list_moto_modules_once()
 
     moto_app = guard(DomainDispatcherApplication(create_backend_app))  # S3's POST policy check, which moto lacks
     table = faults or FaultTable()
