@@ -30,33 +30,51 @@ def broken() -> None:
 
 
 def _invoke(app_module: Any, handler: str, queue_name: str, wanted: set[str]) -> None:
-    """Receive messages until the `wanted` task ids were handled by `handler` (others too)."""
+    """Receive messages until the `wanted` task ids were handled by `handler`, which sees no
+    other message: the log and metric assertions are about these tasks alone. Other messages
+    (an earlier test's, S3's test event) are set aside while this runs and then made visible
+    again, for the workers to handle when they resume."""
     from chalice.local import LambdaContext
 
     from chalicelib.platform.aws import client
     from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
     from devtools.runner import lambda_record
 
-    sqs, pending = client("sqs"), set(wanted)
+    sqs, pending, url = client("sqs"), set(wanted), queue_url(queue_name)
+    aside: list[str] = []
+
+    def task_id(message: dict[str, Any]) -> Any:
+        try:
+            return json.loads(message["Body"]).get("id")
+        except (ValueError, AttributeError):
+            return None
 
     def step() -> bool:
         messages = sqs.receive_message(
-            QueueUrl=queue_url(queue_name),
+            QueueUrl=url,
             MaxNumberOfMessages=10,
             WaitTimeSeconds=1,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
-        if messages:
-            event = {"Records": [lambda_record(m, queue_arn(queue_name), "us-east-1") for m in messages]}
+        mine = [m for m in messages if task_id(m) in pending]
+        for other in (m for m in messages if m not in mine):
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=other["ReceiptHandle"], VisibilityTimeout=120)
+            aside.append(other["ReceiptHandle"])
+        if mine:
+            event = {"Records": [lambda_record(m, queue_arn(queue_name), "us-east-1") for m in mine]}
             response = getattr(app_module, handler)(event, LambdaContext(handler, 512))
             kept = {f["itemIdentifier"] for f in response["batchItemFailures"]}
-            done = [m["ReceiptHandle"] for m in messages if m["MessageId"] not in kept]
+            done = [m["ReceiptHandle"] for m in mine if m["MessageId"] not in kept]
             delete_messages(queue_name, done)  # what Lambda does with a partial batch response
-            pending.difference_update(json.loads(m["Body"]).get("id") for m in messages)
+            pending.difference_update(task_id(m) for m in mine)
         return not pending
 
-    eventually(step, timeout=30, interval=0, what=f"messages {wanted}")
+    try:
+        eventually(step, timeout=30, interval=0, what=f"messages {wanted}")
+    finally:
+        for handle in aside:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
 
 
 def _lines(out: str) -> list[dict[str, Any]]:
