@@ -259,6 +259,51 @@ def test_relay_stops_when_the_invocation_time_is_nearly_up(relay_soon) -> None:
     assert TaskRecord.get(sig.task_id).outbox_shard is not None  # left for the next run
 
 
+def _visible_task_ids(queue_name: str) -> set[str]:
+    """Every task id visible in the queue now (workers paused); the messages are left visible."""
+    from chalicelib.platform.aws import client
+    from chalicelib.platform.sqs import queue_url
+
+    sqs, url, seen, handles = client("sqs"), queue_url(queue_name), set(), []
+    try:
+        while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages"):
+            handles += [m["ReceiptHandle"] for m in batch]
+            seen |= {json.loads(m["Body"]).get("id") for m in batch if m["Body"].startswith("{")}
+    finally:
+        for handle in handles:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
+    return seen
+
+
+def test_the_relay_keeps_the_delay_a_stranded_countdown_task_has_left(
+    app_module, paused_workers, relay_soon, settings
+) -> None:
+    from chalicelib.platform.transactions import transaction
+    from chalicelib.tasks import outbox
+
+    later = noop.s(6, countdown=600)  # e.g. an upload's expiry, due in 10 minutes
+    with transaction() as tx:  # committed, but the process "died" before sending
+        outbox.stage(tx, [later], "alice")
+    assert TaskRecord.get(later.task_id).outbox_eta >= time.time() + 590
+    time.sleep(1.5)
+    assert _run_relay(app_module)["relayed"] >= 1
+    assert TaskRecord.get(later.task_id).outbox_shard is None  # SQS accepted it
+    assert later.task_id not in _visible_task_ids(settings.default.name)  # delayed, not due at once
+
+
+def test_a_resent_task_gets_the_delay_it_has_left_within_what_sqs_allows() -> None:
+    from chalicelib.tasks import outbox
+
+    def record(eta: float | None) -> TaskRecord:
+        return TaskRecord("t-1", name="tests.integrity.noop", queue="default", status="PENDING", outbox_eta=eta)
+
+    assert outbox.resend_of(record(None), 1_000).countdown == 0
+    assert outbox.resend_of(record(1_600), 1_000).countdown == 600
+    assert outbox.resend_of(record(1_000.2), 1_000).countdown == 1
+    assert outbox.resend_of(record(900), 1_000).countdown == 0  # overdue: at once
+    assert outbox.resend_of(record(9_000), 1_000).countdown == 900  # SQS's limit; the task checks its own time
+
+
 def test_dispatch_from_a_task_leaves_unsent_records_to_the_relay(api, faults, relay_soon) -> None:
     faults.add(service="sqs", action="SendMessageBatch", code="ServiceUnavailable", status=503)
     task_id = noop.delay(4)  # no exception: the record waits in the outbox

@@ -35,7 +35,8 @@ def dispatch(signatures: Sequence[Signature], owner: str | None = None) -> list[
     to_send = []
     for message in messages:
         env = message.envelope
-        if records.create_pending(env, message.queue, owner, outbox=True) or records.awaits_send(env.task_id):
+        created = records.create_pending(env, message.queue, owner, outbox=True, countdown=message.countdown)
+        if created or records.awaits_send(env.task_id):
             to_send.append(message)
         else:
             logger.info("task id exists already; not sent again", extra={"task_id": env.task_id})

@@ -11,6 +11,7 @@ twice runs once.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections import defaultdict
@@ -29,12 +30,12 @@ from chalicelib.platform.transactions import Transaction, TransactionCancelled, 
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.models import TaskRecord
-from chalicelib.tasks.registry import Signature
+from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS, Signature
 
 RELAY_PAGE = 100
 RELAY_SAFETY_MS = 5_000  # stop a relay run while this much invocation time is left
 ACK_BATCH = 100  # TransactWriteItems limit
-_UNMARK = [TaskRecord.outbox_shard.remove(), TaskRecord.outbox_due.remove()]
+_UNMARK = [TaskRecord.outbox_shard.remove(), TaskRecord.outbox_due.remove(), TaskRecord.outbox_eta.remove()]
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ def stage(tx: Transaction, signatures: Sequence[Signature], owner: str | None) -
     """Add the PENDING records of `signatures` to `tx`; send the result after the commit."""
     messages = [outgoing(sig) for sig in signatures]
     for message in messages:
-        record = records.new_record(message.envelope, message.queue, owner, outbox=True)
+        record = records.new_record(message.envelope, message.queue, owner, outbox=True, countdown=message.countdown)
         tx.put(f"task:{message.envelope.task_id}", record, condition=TaskRecord.id.does_not_exist())
     return messages
 
@@ -176,14 +177,22 @@ def relay(remaining_ms: Callable[[], int], now: float | None = None) -> dict[str
     return {"due": found, "relayed": relayed, "complete": 1}
 
 
+def resend_of(record: TaskRecord, now: float) -> Outgoing:
+    """The message that sends a stranded record again: a countdown task keeps the delay it
+    has left (SQS delays 15 minutes at most; a task due later checks its own time, as
+    `covers.expire_upload` does)."""
+    env = Envelope(task_id=record.id, task=record.name, args=list(record.args), kwargs=dict(record.kwargs))
+    left = math.ceil(record.outbox_eta - now) if record.outbox_eta is not None else 0
+    return Outgoing(env, record.queue, max(0, min(MAX_COUNTDOWN_SECONDS, left)))
+
+
 def _relay_page(due: list[TaskRecord]) -> int:
     messages: list[Outgoing] = []
     for record in due:
         if record.status != records.PENDING:  # ran already (its marker outlived a lost write)
             records.mark_sent(record.id)
             continue
-        env = Envelope(task_id=record.id, task=record.name, args=list(record.args), kwargs=dict(record.kwargs))
-        messages.append(Outgoing(env, record.queue))
+        messages.append(resend_of(record, time.time()))
     sent = send(messages)
     if sent:
         emit("OutboxRelayed", sent)

@@ -27,7 +27,7 @@ STATUSES = store.STATUSES  # defined once, with the records' schema
 PENDING, STARTED, RETRY, SUCCESS, FAILURE = STATUSES
 NOT_SUCCEEDED = frozenset({PENDING, STARTED, RETRY, FAILURE})
 MAX_TEXT = 32 * 1024
-OUTBOX_FIELDS = ("outbox_shard", "outbox_due")
+OUTBOX_FIELDS = ("outbox_shard", "outbox_due", "outbox_eta")
 
 
 def _clip(text: str) -> str:
@@ -83,9 +83,13 @@ class TaskRecords:
         }
 
     def pending_fields(
-        self, env: Envelope, queue: str, owner: str | None = None, outbox: bool = False
+        self, env: Envelope, queue: str, owner: str | None = None, outbox: bool = False, countdown: int = 0
     ) -> dict[str, Any]:
-        """The fields of a new PENDING record; `outbox` marks it as not yet sent."""
+        """The fields of a new PENDING record; `outbox` marks it as not yet sent.
+
+        A task sent with a countdown keeps its due time (`outbox_eta`) while it waits in the
+        outbox, so that the relay re-sends it with the delay that is left, not at once.
+        """
         fields: dict[str, Any] = {
             **self._identity(env.task_id, env.task, queue),
             "status": PENDING,
@@ -98,11 +102,15 @@ class TaskRecords:
         if outbox:
             fields["outbox_shard"] = outbox_shard(env.task_id)
             fields["outbox_due"] = int(self.clock()) + get_settings().outbox_relay_after_seconds
+            if countdown > 0:
+                fields["outbox_eta"] = int(self.clock()) + countdown
         return fields
 
-    def create_pending(self, env: Envelope, queue: str, owner: str | None = None, outbox: bool = False) -> bool:
+    def create_pending(
+        self, env: Envelope, queue: str, owner: str | None = None, outbox: bool = False, countdown: int = 0
+    ) -> bool:
         """Save a PENDING record; False when a record with that id exists already."""
-        return self.store.create(env.task_id, self.pending_fields(env, queue, owner, outbox))
+        return self.store.create(env.task_id, self.pending_fields(env, queue, owner, outbox, countdown))
 
     def awaits_send(self, task_id: str) -> bool:
         """True when the record exists, is PENDING and was never acknowledged as sent."""
@@ -208,9 +216,11 @@ _DYNAMO = DynamoTaskStore()
 _RECORDS = TaskRecords(_DYNAMO)
 
 
-def new_record(env: Envelope, queue: str, owner: str | None = None, outbox: bool = False) -> TaskRecord:
+def new_record(
+    env: Envelope, queue: str, owner: str | None = None, outbox: bool = False, countdown: int = 0
+) -> TaskRecord:
     """An unsaved PENDING record for an envelope (for a transaction); `outbox` marks it as not yet sent."""
-    return _DYNAMO.record(env.task_id, _RECORDS.pending_fields(env, queue, owner, outbox))
+    return _DYNAMO.record(env.task_id, _RECORDS.pending_fields(env, queue, owner, outbox, countdown))
 
 
 create_pending = _RECORDS.create_pending
