@@ -19,8 +19,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 from devtools.stage import ROOT, stage_environment
@@ -121,6 +124,25 @@ def _write_pids(supervisor: Supervisor) -> None:
     (STATE_DIR / "pids.json").write_text(json.dumps(pids) + "\n")
 
 
+def _announce_when_listening(port: int, message: str, within: float = 120) -> None:
+    """Print `message` once the API accepts connections, so that it is true when it is read
+    (the gateway takes a few seconds to import the app); say so if it never does."""
+
+    def wait() -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            except OSError:
+                time.sleep(0.2)
+                continue
+            print(message, flush=True)
+            return
+        print(f"the API is not listening on port {port} after {within:.0f} s; see its output above", flush=True)
+
+    threading.Thread(target=wait, name="announce-api", daemon=True).start()
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -150,7 +172,9 @@ def main() -> None:
         api_env = {**os.environ, "RUNTIME_STATS_URL": stats_url}
         supervisor.add(Child("api", api_command(STAGE, API_PORT), env=api_env, cwd=ROOT))
         supervisor.add(Child("runner", runner_command(stats_port), env=dict(os.environ), cwd=ROOT))
-        print(f"API on http://127.0.0.1:{API_PORT}; runner counters at {stats_url}. Ctrl-C to stop.", flush=True)
+        _announce_when_listening(
+            API_PORT, f"API on http://127.0.0.1:{API_PORT}; runner counters at {stats_url}. Ctrl-C to stop."
+        )
         supervisor.run()
     except KeyboardInterrupt:
         print("\nstopping: workers, API, then the emulator (which saves its state)", flush=True)
