@@ -43,7 +43,7 @@ from chalice.local import LambdaContext
 from chalicelib.platform.aws import client
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
-from devtools.sandbox import FunctionSpec, Invocation, SandboxPool
+from devtools.sandbox import IDLE_RECLAIM_SECONDS, FunctionSpec, Invocation, SandboxPool
 from devtools.sandbox_limits import function_limits
 from devtools.sandbox_stats import FunctionStats, RuntimeStats, StatsServer
 
@@ -180,9 +180,9 @@ class InProcessFunction:
 class SandboxFunction:
     """Invokes the handler in the function's own sandboxes (`devtools/sandbox.py`)."""
 
-    def __init__(self, spec: FunctionSpec) -> None:
+    def __init__(self, spec: FunctionSpec, idle_seconds: float = IDLE_RECLAIM_SECONDS) -> None:
         self.spec = spec
-        self.pool = SandboxPool(spec)
+        self.pool = SandboxPool(spec, idle_seconds)
 
     def invoke(self, event: dict[str, Any]) -> Invocation:
         return self.pool.invoke(event)
@@ -355,6 +355,7 @@ class EventSourceRunner:
         schedule_seconds: float | None = None,
         sandboxes: bool = False,
         limits: dict[str, dict[str, float]] | None = None,
+        idle_seconds: float = IDLE_RECLAIM_SECONDS,
     ) -> None:
         app: Chalice = app_module.app
         settings = get_settings()
@@ -372,7 +373,9 @@ class EventSourceRunner:
             module_name = getattr(app_module, "__name__", "app")  # sandboxes import the app module by name
             spec = self._spec(source.name, module_name, handler_name, settings.stage, limits or {})
             function: Function = (
-                SandboxFunction(spec) if sandboxes else InProcessFunction(spec, getattr(app_module, handler_name))
+                SandboxFunction(spec, idle_seconds)
+                if sandboxes
+                else InProcessFunction(spec, getattr(app_module, handler_name))
             )
             if isinstance(source, SQSEventConfig):
                 limit = (concurrency or {}).get(source.name) or source.maximum_concurrency or 1
@@ -451,6 +454,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--schedule-seconds", type=float, default=60.0, help="run scheduled handlers this often (0: at their rate)"
     )
+    parser.add_argument(
+        "--sandbox-idle-seconds",
+        type=float,
+        default=IDLE_RECLAIM_SECONDS,
+        help="reclaim a sandbox idle this long, as Lambda reclaims idle environments (the next start is cold)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     limits: dict[str, dict[str, float]] = {}
@@ -466,6 +475,7 @@ def main(argv: list[str] | None = None) -> None:
         schedule_seconds=args.schedule_seconds or None,
         sandboxes=not args.in_process,
         limits=limits,
+        idle_seconds=args.sandbox_idle_seconds,
     )
     server = StatsServer(runner.stats, args.stats_port).start()
     stop = threading.Event()

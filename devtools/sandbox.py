@@ -320,20 +320,32 @@ def _signal_name(number: int) -> str:
         return str(number)
 
 
-class SandboxPool:
-    """The execution environments of one function: warm ones are reused, dead ones replaced."""
+# Lambda reclaims an execution environment that has sat idle for a while (the time is not
+# published: minutes to hours); the next invocation is a cold start again. A pool that kept
+# its sandboxes forever would hide those cold starts and hold their memory.
+IDLE_RECLAIM_SECONDS = 600.0
 
-    def __init__(self, spec: FunctionSpec) -> None:
+
+class SandboxPool:
+    """The execution environments of one function: warm ones are reused, dead ones replaced,
+    idle ones reclaimed after `idle_seconds`."""
+
+    def __init__(self, spec: FunctionSpec, idle_seconds: float = IDLE_RECLAIM_SECONDS) -> None:
         self.spec = spec
-        self._idle: list[Sandbox] = []
+        self.idle_seconds = idle_seconds
+        self._idle: list[Sandbox] = []  # the most recently used last: it is reused first, as on Lambda
+        self._idle_since: dict[Sandbox, float] = {}
         self._busy: set[Sandbox] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._stopping = threading.Event()
+        threading.Thread(target=self._reap_forever, name=f"reaper-{spec.name}", daemon=True).start()
 
     def invoke(self, event: dict[str, Any]) -> Invocation:
         """Invoke the function in a warm sandbox, or a new one (a cold start)."""
         with self._lock:
             sandbox = self._idle.pop() if self._idle else Sandbox(self.spec)
+            self._idle_since.pop(sandbox, None)
             self._busy.add(sandbox)
         invocation = sandbox.invoke(event)
         report(self.spec, invocation)
@@ -341,6 +353,7 @@ class SandboxPool:
             self._busy.discard(sandbox)
             if sandbox.alive and not self._closed:
                 self._idle.append(sandbox)
+                self._idle_since[sandbox] = time.monotonic()
             else:
                 sandbox.kill()
         if invocation.status == "crash":
@@ -353,10 +366,29 @@ class SandboxPool:
         with self._lock:
             return sum(1 for s in (*self._idle, *self._busy) if s.initialized and s.alive)
 
+    def reap(self) -> int:
+        """Stop the sandboxes idle for longer than `idle_seconds`; returns how many."""
+        now = time.monotonic()
+        with self._lock:
+            expired = [s for s in self._idle if now - self._idle_since.get(s, now) > self.idle_seconds]
+            for sandbox in expired:
+                self._idle.remove(sandbox)
+                self._idle_since.pop(sandbox, None)
+        for sandbox in expired:
+            log.info("%s: sandbox %s reclaimed after %.0f s idle", self.spec.name, sandbox.pid, self.idle_seconds)
+            sandbox.stop()
+        return len(expired)
+
+    def _reap_forever(self) -> None:
+        while not self._stopping.wait(min(30.0, max(0.2, self.idle_seconds / 4))):
+            self.reap()
+
     def close(self) -> None:
         """Stop every idle sandbox; busy ones are killed when their invocation returns."""
+        self._stopping.set()
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
+            self._idle_since.clear()
         for sandbox in idle:
             sandbox.stop()

@@ -83,6 +83,28 @@ def test_sandboxes_are_reused_while_warm_and_the_remaining_time_is_true(start_ru
     assert runner.stats()["probe_worker"]["warm_sandboxes"] >= 1
 
 
+def test_an_idle_sandbox_is_reclaimed_and_the_next_invocation_starts_cold(start_runner) -> None:
+    runner, queues = start_runner("--only", "probe_worker", "--sandbox-idle-seconds", "2")
+    replies = Replies(queues["RUNTIME_PROBE_REPLIES"])
+    send_probes(queues["RUNTIME_PROBE_QUEUE"], [{"id": "before"}])
+    before = eventually(lambda: replies.of("before"), timeout=60, what="the first reply")[0]
+    eventually(lambda: runner.stats()["probe_worker"]["warm_sandboxes"] == 0, timeout=30, what="the idle sandbox gone")
+    eventually(lambda: not _alive(before["pid"]), timeout=10, what="its process ended")
+    assert "reclaimed after 2 s idle" in runner.output()
+
+    send_probes(queues["RUNTIME_PROBE_QUEUE"], [{"id": "after"}])
+    after = eventually(lambda: replies.of("after"), timeout=60, what="the reply after the idle time")[0]
+    assert after["pid"] != before["pid"] and after["sandbox_invocations"] == 1  # a cold start
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def test_a_killed_sandbox_fails_its_invocation_only_and_the_work_completes(start_runner) -> None:
     runner, queues = start_runner("--only", "probe_worker", visibility=3, max_receives=5)
     replies = Replies(queues["RUNTIME_PROBE_REPLIES"])
