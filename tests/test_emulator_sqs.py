@@ -39,7 +39,9 @@ def test_counts_say_what_is_visible_in_flight_and_delayed(aws: Any, queue: str) 
             {"Id": "later", "MessageBody": "later", "DelaySeconds": 120},
         ],
     )
-    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, VisibilityTimeout=120)["Messages"]
+    received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, VisibilityTimeout=120, WaitTimeSeconds=5)[
+        "Messages"
+    ]
     assert len(received) == 1
     assert _counts(sqs, queue) == {
         "ApproximateNumberOfMessages": 1,
@@ -52,11 +54,15 @@ def test_delays_and_visibility_timeouts_hold(aws: Any, queue: str) -> None:
     sqs = aws("sqs")
     sqs.send_message(QueueUrl=queue, MessageBody="later", DelaySeconds=120)
     sqs.send_message(QueueUrl=queue, MessageBody="now")
-    (first,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=2)["Messages"]
+    # Long polls where a message is expected: a short poll may sample no message on SQS (and
+    # LocalStack's visibility clock ticks about once a second).
+    (first,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=2, WaitTimeSeconds=5)[
+        "Messages"
+    ]
     assert first["Body"] == "now"  # the delayed one is not due
     assert "Messages" not in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)  # in flight
-    time.sleep(2.5)
-    (again,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    time.sleep(2)
+    (again,) = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=10)["Messages"]
     assert again["MessageId"] == first["MessageId"]  # visible again after its timeout
     sqs.delete_message(QueueUrl=queue, ReceiptHandle=again["ReceiptHandle"])
     assert _counts(sqs, queue)["ApproximateNumberOfMessagesDelayed"] == 1
