@@ -121,7 +121,11 @@ def describe_functions(stage: str) -> list[str]:
 def _write_pids(supervisor: Supervisor) -> None:
     """`<state dir>/pids.json`: the current pid of each part (for ops scripts and the tests)."""
     pids = {child.name: child.proc.pid for child in supervisor.children if child.proc is not None}
-    (STATE_DIR / "pids.json").write_text(json.dumps(pids) + "\n")
+    # Written aside and renamed: a reader never sees the file half written (or empty, as the
+    # make-run test once did while the supervisor replaced a killed part).
+    partial = STATE_DIR / "pids.json.partial"
+    partial.write_text(json.dumps(pids) + "\n")
+    partial.replace(STATE_DIR / "pids.json")
 
 
 def _announce_when_listening(port: int, message: str, within: float = 120) -> None:
