@@ -101,9 +101,10 @@ class TaskRecords:
         }
         if outbox:
             fields["outbox_shard"] = outbox_shard(env.task_id)
-            fields["outbox_due"] = int(self.clock()) + get_settings().outbox_relay_after_seconds
+            now = int(self.clock())
+            fields["outbox_due"] = now + get_settings().outbox_relay_after_seconds
             if countdown > 0:
-                fields["outbox_eta"] = int(self.clock()) + countdown
+                fields["outbox_eta"] = now + countdown
         return fields
 
     def create_pending(
