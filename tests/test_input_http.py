@@ -319,3 +319,30 @@ def test_missing_key_is_a_401_with_the_scheme_to_use(api: Any) -> None:
     status, headers, body = _raw(api, "GET", "/queues")
     assert status == 401 and body["error"] == "Unauthorized" and body["fields"] == []
     assert headers["WWW-Authenticate"] == "Bearer"
+
+
+# ---------------------------------------------------------------- issue 21, item 1: bounded error bodies
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "left_out"),
+    [
+        ("/books", {**OK, **{f"k{i:06d}": 1 for i in range(120_000)}}, 120_000 - 20),  # a 502 before
+        ("/books", {**OK, "k" * 3_000_000: 1}, 0),  # one key of 3 MB, named twice
+        ("/authors/Someone/subscribers", {f"x{i:06d}": 1 for i in range(90_000)}, 90_000 + 1 - 20),  # + email
+    ],
+    ids=["120k-unknown-keys", "one-3MB-key", "90k-keys-subscribe"],
+)
+def test_every_error_body_is_bounded_whatever_the_input(
+    api: Any, route: str, body: dict[str, Any], left_out: int
+) -> None:
+    response = api.request("POST", route, api.headers("alice"), json.dumps(body).encode())
+    assert response.status_code == 422, response.text[:300]
+    assert len(response.content) < 8 * 1024, len(response.content)
+    payload = response.json()
+    assert set(payload) == {"error", "message", "fields"} and payload["error"] == "ValidationError"
+    assert 1 <= len(payload["fields"]) <= 20
+    assert all(len(f["field"]) <= 200 and len(f["message"]) <= 200 for f in payload["fields"])
+    assert len(payload["message"]) <= 1000
+    if left_out:  # the message says how many are not listed
+        assert payload["message"].endswith(f"({left_out:,} more fields not listed)"), payload["message"]

@@ -251,3 +251,21 @@ def test_which_aws_errors_are_outages(code: str, status: int, outage: bool) -> N
 
     error = ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
     assert _is_outage(error) is outage
+
+
+# ---------------------------------------------------------------- bounded error bodies (issue 21, item 1)
+
+
+def test_error_body_lists_twenty_fields_cut_and_counts_the_rest() -> None:
+    from chalicelib.platform.errors import error_body
+
+    fields = [{"field": f"k{i}" * 100, "message": "x" * 5000, "accepted": ["a"]} for i in range(1000)]
+    body = error_body("ValidationError", "m" * 50_000, fields)
+    assert set(body) == {"error", "message", "fields"} and len(body["fields"]) == 20
+    assert all(len(f["field"]) <= 200 and len(f["message"]) == 200 and f["accepted"] == ["a"] for f in body["fields"])
+    assert len(body["message"]) == 1000 and body["message"].endswith("(980 more fields not listed)")
+    assert error_body("NotFound", "short", [{"field": "a", "message": "b"}]) == {
+        "error": "NotFound",
+        "message": "short",
+        "fields": [{"field": "a", "message": "b"}],
+    }
