@@ -346,3 +346,20 @@ def test_every_error_body_is_bounded_whatever_the_input(
     assert len(payload["message"]) <= 1000
     if left_out:  # the message says how many are not listed
         assert payload["message"].endswith(f"({left_out:,} more fields not listed)"), payload["message"]
+
+
+# ---------------------------------------------------------------- issue 21, item 5: no subscription oracle
+
+
+def test_deleting_someone_elses_subscription_answers_as_deleting_none(api: Any) -> None:
+    author = unique_author("Oracle")
+    path = f"/authors/{_q(author)}/subscribers"
+    taken, free = unique_email("taken"), unique_email("free")
+    assert api.post(path, {"email": taken}, user="alice")[0] == 201
+
+    theirs = api.request("DELETE", f"{path}/{_q(taken)}", api.headers("bob", None))
+    nobody = api.request("DELETE", f"{path}/{_q(free)}", api.headers("bob", None))
+    assert theirs.status_code == nobody.status_code == 404
+    assert theirs.content == nobody.content  # the same bytes: nothing tells bob the address is taken
+    assert set(theirs.json()) == {"error", "message", "fields"}
+    assert api.get(path, user="alice")[1]["items"][0]["email"] == taken  # and alice's is still there
