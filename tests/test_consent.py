@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from helpers import eventually, final_record, unique_author, unique_email
@@ -193,3 +194,42 @@ def test_header_text_removes_every_line_break_and_override() -> None:
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert b"\r\nBcc:" not in head and b"\nBcc:" not in head
     assert b"Subject: =?utf-8?" in head  # non-ASCII is RFC 2047-encoded
+
+
+# ---------------------------------------------------------------- issue 21, item 6: addresses that can be mailed
+
+
+@pytest.mark.parametrize("email", ["jörg@example.org", "用户@例子.example", '"quoted"@example.org', "a@[127.0.0.1]"])
+def test_an_address_no_mail_can_reach_is_refused(api: Any, email: str) -> None:
+    status, body = api.post(subscribers_path(unique_author("Unmailable")), {"email": email})
+    assert status == 422 and [f["field"] for f in body["fields"]] == ["email"], body
+
+
+def test_an_internationalised_domain_is_stored_and_mailed_in_its_ascii_form(api: Any, mailbox: Any) -> None:
+    author, local = unique_author("Idna"), f"Reader-{uuid.uuid4().hex[:8]}"
+    path = subscribers_path(author)
+    status, body = api.post(path, {"email": f"{local}@Bücher.example"})
+    ascii_form = f"{local.lower()}@xn--bcher-kva.example"
+    assert (status, body["email"]) == (201, ascii_form)
+    assert api.post(path, {"email": ascii_form})[0] == 201  # the same address spelt in ASCII: the same row
+    assert [s["email"] for s in api.get(path)[1]["items"]] == [ascii_form]
+
+    (mail,) = eventually(lambda: confirmation_mails(mailbox, ascii_form), what="confirmation mail")
+    head = mail["RawData"].replace("\r\n", "\n").split("\n\n", 1)[0]
+    (to,) = [line for line in head.splitlines() if line.lower().startswith("to:")]
+    assert to == f"To: {ascii_form}"  # never an RFC 2047 encoded word inside an address
+    assert set(mail["Destination"]["ToAddresses"]) == {ascii_form}  # the emulator may list it twice
+    assert api.delete(f"{path}/{quote(local + '@bücher.example', safe='@')}")[0] == 204  # either spelling
+
+
+def test_a_stored_address_that_cannot_be_mailed_fails_at_once_not_in_a_loop(api: Any) -> None:
+    """A row written before the API refused such addresses: the mail task fails for good, once."""
+    from chalicelib import jobs
+    from chalicelib.platform.authors import author_key
+    from chalicelib.subscriptions.models import Subscriber
+
+    author, email = unique_author("Legacy"), f"jörg-{uuid.uuid4().hex[:8]}@example.org"
+    Subscriber(author_key(author), email, author=author, owner="alice", status="pending").save()
+    record = final_record(api, jobs.send_confirmation.delay(author_key(author), email))
+    assert record["status"] == "FAILURE" and record["attempts"] == 1, record
+    assert "cannot mail" in record["error"], record["error"]

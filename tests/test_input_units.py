@@ -269,3 +269,17 @@ def test_error_body_lists_twenty_fields_cut_and_counts_the_rest() -> None:
         "message": "short",
         "fields": [{"field": "a", "message": "b"}],
     }
+
+
+# ---------------------------------------------------------------- mail addresses (issue 21, item 6)
+
+
+def test_the_message_names_the_ascii_domain_and_refuses_a_non_ascii_local_part() -> None:
+    from chalicelib.platform.mailer import UnmailableAddress, build_message
+    from chalicelib.tasks.errors import is_permanent
+
+    raw = build_message("a@bücher.example", "s", "t")
+    assert b"To: a@xn--bcher-kva.example\r\n" in raw and b"=?" not in raw.split(b"Subject")[0]
+    with pytest.raises(UnmailableAddress) as refused:
+        build_message("jörg@example.org", "s", "t")
+    assert is_permanent(refused.value)

@@ -6,11 +6,16 @@ carry `List-Unsubscribe` headers. Anything that lands in a header goes through
 `header_text` first: controls (C0, C1, DEL), line and paragraph separators and bidi
 overrides become spaces, so a title such as "Line1\\r\\nBcc: v@example.org" stays one
 subject line; non-ASCII text is then RFC 2047-encoded by the `email` policy.
+
+Addresses are never encoded that way (RFC 2047 forbids an encoded word inside an address):
+`mailbox` gives the ASCII form, the domain in IDNA, and an address that has none (a
+non-ASCII local part) is an `UnmailableAddress`, which a task treats as permanent.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from email.errors import MessageError
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -18,9 +23,26 @@ from email.utils import formatdate, make_msgid
 
 from chalicelib.platform.aws import client
 from chalicelib.platform.config import get_settings
+from chalicelib.platform.validation import mail_address
 
 MAX_HEADER_CHARS = 400
 _BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
+
+
+class UnmailableAddress(MessageError):
+    """No mail can ever reach this address as it is written (retrying cannot help)."""
+
+
+def mailbox(address: str) -> str:
+    """`address` as it goes into `To:` and SES: ASCII, the domain in IDNA; else UnmailableAddress.
+
+    Rows written before the API refused such addresses may still hold a Unicode domain or
+    a non-ASCII local part, so the mail layer checks for itself.
+    """
+    try:
+        return mail_address(address)
+    except ValueError as exc:
+        raise UnmailableAddress(f"cannot mail {address[:254]!r}: {exc}") from None
 
 
 def header_text(value: str, limit: int = MAX_HEADER_CHARS) -> str:
@@ -52,7 +74,7 @@ def build_message(to: str, subject: str, text: str, headers: dict[str, str] | No
     settings = get_settings()
     message = EmailMessage(policy=SMTP)
     message["From"] = Address(addr_spec=header_text(settings.mail_sender))
-    message["To"] = Address(addr_spec=header_text(to))
+    message["To"] = Address(addr_spec=mailbox(to))
     message["Subject"] = header_text(subject)
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = make_msgid(domain=settings.mail_sender.rpartition("@")[2] or None)
@@ -66,7 +88,7 @@ def send_email(to: str, subject: str, text: str, headers: dict[str, str] | None 
     """Send one plain-text mail; returns the SES message id."""
     response = client("sesv2").send_email(
         FromEmailAddress=get_settings().mail_sender,
-        Destination={"ToAddresses": [to]},
+        Destination={"ToAddresses": [mailbox(to)]},
         Content={"Raw": {"Data": build_message(to, subject, text, headers)}},
     )
     return str(response["MessageId"])

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import re
 
+from email_validator import EmailNotValidError, validate_email
+
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.errors import NotFound, ValidationFailed
 
@@ -114,3 +116,22 @@ def email(value: str, field: str = "email") -> str:
     if len(value) > MAX_EMAIL or not at or not local or not domain or " " in value:
         raise _invalid(field, f"must be an e-mail address of at most {MAX_EMAIL} characters")
     return value
+
+
+def mail_address(value: str) -> str:
+    """An address mail can be sent to, in the one form it is stored and mailed in; ValueError if none.
+
+    email-validator (pydantic's EmailStr uses it too) with SMTPUTF8 refused: SES and most
+    mail servers cannot deliver to a non-ASCII local part, so "jörg@example.org" is refused
+    here rather than accepted and never mailed. An internationalised domain is kept in its
+    ASCII (IDNA) form, the form a `To:` header and SES need, so "a@bücher.example" and
+    "a@xn--bcher-kva.example" are one subscription. Lower case, as the table always kept it.
+    """
+    single_line(value)
+    try:
+        found = validate_email(value, allow_smtputf8=False, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"must be an e-mail address that can be mailed: {exc}") from None
+    if found.ascii_email is None:  # only with SMTPUTF8 allowed; kept for the type checker
+        raise ValueError("must be an e-mail address with an ASCII form")
+    return found.ascii_email.lower()

@@ -7,6 +7,7 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from chalicelib.platform import validation
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import condition_failed
@@ -84,7 +85,7 @@ def unsubscribe(author: str, email: str, owner: str) -> None:
     same body): a 403 would tell any caller which addresses are subscribed to an author.
     """
     try:
-        sub = Subscriber.get(_key(author), email.lower())
+        sub = Subscriber.get(_key(author), _stored_form(email))
     except DoesNotExist:
         sub = None
     if sub is None or sub.owner != owner:
@@ -93,6 +94,14 @@ def unsubscribe(author: str, email: str, owner: str) -> None:
             [{"field": "email", "message": "not among your subscriptions to this author"}],
         )
     sub.delete()
+
+
+def _stored_form(email: str) -> str:
+    """The address as `subscribe` stored it (IDNA domain, lower case), so either spelling finds it."""
+    try:
+        return validation.mail_address(email)
+    except ValueError:
+        return email.lower()  # no such row can exist; the lookup answers 404
 
 
 def list_subscribers(author: str, owner: str, page: Page) -> dict[str, Any]:
