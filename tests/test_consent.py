@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 import uuid
 from typing import Any
@@ -10,6 +12,7 @@ from urllib.parse import quote
 import pytest
 from helpers import eventually, final_record, unique_author, unique_email
 from mailtools import (
+    FORM,
     book_mails,
     confirm,
     confirmation_mails,
@@ -18,6 +21,7 @@ from mailtools import (
     path_of,
     subscribe_confirmed,
     subscribers_path,
+    text,
 )
 
 pytestmark = pytest.mark.usefixtures("workers")
@@ -58,7 +62,11 @@ def test_subscription_is_pending_until_the_link_is_followed(api: Any, mailbox: A
     _settled(api, book_id)
     assert book_mails(mailbox, email) == []  # a pending address gets no book mail
 
-    status, _ = api.get(path_of(links(mail, "confirm")[0]), user=None)
+    link = path_of(links(mail, "confirm")[0])
+    status, page = api.get(link, user=None)  # opening the link only shows a button (scanners GET)
+    assert status == 200 and '<form method="post"' in page
+    assert api.get(subscribers_path(author))[1]["items"][0]["status"] == "pending"
+    status, _ = api.post(link, user=None, raw=b"confirm=yes", content_type=FORM)  # the button
     assert status == 200
     assert api.get(subscribers_path(author))[1]["items"][0]["status"] == "confirmed"
 
@@ -137,15 +145,22 @@ def test_bad_expired_and_used_tokens_are_json_errors(api: Any, mailbox: Any) -> 
     status, body = api.get("/subscriptions/unsubscribe?token=" + link.split("token=")[1], user=None)
     assert status == 400 and set(body) == {"error", "message", "fields"}  # a confirm token is not an unsubscribe one
 
+    for bad in ("?token=nonsense", link[:-3] + "xyz"):  # the button of a forged page confirms nothing either
+        status, body = api.post(bad if bad.startswith("/") else f"/subscriptions/confirm{bad}", user=None, raw=b"")
+        assert status == 400 and body["error"] == "InvalidToken"
+
     sub = Subscriber.get(author_key(author), email)
     sub.update(actions=[Subscriber.confirm_expires.set(int(time.time()) - 1)])
-    status, body = api.get(link, user=None)
-    assert status == 410 and "expired" in body["message"]
+    for call in (api.get, api.post):  # an expired link shows no button, and its POST confirms nothing
+        status, body = call(link, user=None)
+        assert status == 410 and "expired" in body["message"]
 
     sub.update(actions=[Subscriber.confirm_expires.set(int(time.time()) + 600)])
     assert api.get(link, user=None)[0] == 200
-    status, body = api.get(link, user=None)
-    assert status == 410 and "used" in body["message"]
+    assert api.post(link, user=None)[0] == 200
+    for call in (api.get, api.post):
+        status, body = call(link, user=None)
+        assert status == 410 and "used" in body["message"]
 
 
 def test_no_header_injection_from_a_title_in_the_table(api: Any, mailbox: Any) -> None:
@@ -233,3 +248,63 @@ def test_a_stored_address_that_cannot_be_mailed_fails_at_once_not_in_a_loop(api:
     record = final_record(api, jobs.send_confirmation.delay(author_key(author), email))
     assert record["status"] == "FAILURE" and record["attempts"] == 1, record
     assert "cannot mail" in record["error"], record["error"]
+
+
+# ---------------------------------------------------------------- issue 21, item 8: confirmation needs a POST
+
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def _browser(api: Any, method: str, path: str, body: bytes = b"") -> Any:
+    headers = {"Accept": BROWSER, **({"Content-Type": FORM} if method == "POST" else {})}
+    return api.request(method, path, headers, body)
+
+
+def test_fetching_the_confirmation_link_does_not_confirm(api: Any, mailbox: Any) -> None:
+    """Mail scanners and link previews fetch every link in a mail, as a browser would."""
+    from chalicelib.platform.authors import author_key
+    from chalicelib.subscriptions.models import Subscriber
+
+    author, email = unique_author("Scanner"), unique_email("scanned")
+    assert api.post(subscribers_path(author), {"email": email})[0] == 201
+    (mail,) = eventually(lambda: confirmation_mails(mailbox, email), what="confirmation mail")
+    assert "press the button" in text(mail)
+    link = path_of(links(mail, "confirm")[0])
+
+    for _ in range(3):  # a scanner, a preview, the reader opening it
+        page = _browser(api, "GET", link)
+        assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert Subscriber.get(author_key(author), email).status == "pending"
+    assert page.headers["X-Frame-Options"] == "DENY" and "form-action 'self'" in page.headers["Content-Security-Policy"]
+    form = re.search(r'<form method="post" action="([^"]+)">', page.text)
+    assert form is not None and html.unescape(form.group(1)) == link[link.index("?") :]  # POSTs back to the link
+
+    done = _browser(api, "POST", link, b"confirm=yes")  # the button
+    assert done.status_code == 200 and "Subscription confirmed" in done.text
+    assert Subscriber.get(author_key(author), email).status == "confirmed"
+
+
+@pytest.mark.parametrize("route", ["confirm", "unsubscribe"])
+def test_a_failed_link_shows_a_page_to_a_browser_and_json_to_a_client(api: Any, route: str) -> None:
+    for method in ("GET", "POST"):
+        for token, status in (("nonsense", 400), ("A" * 5000, 422), ("eyJ4Ijp9.Zm9v", 400)):
+            path = f"/subscriptions/{route}?token={token}"
+            page = _browser(api, method, path)
+            assert page.status_code == status and page.headers["Content-Type"].startswith("text/html"), page.text
+            assert "<h1>This link is not valid</h1>" in page.text and '{"error"' not in page.text
+            status_json, body = api.call(method.lower(), path, user=None)
+            assert status_json == status and set(body) == {"error", "message", "fields"}
+
+
+def test_an_expired_confirmation_link_shows_a_page_saying_so(api: Any, mailbox: Any) -> None:
+    from chalicelib.platform.authors import author_key
+    from chalicelib.subscriptions.models import Subscriber
+
+    author, email = unique_author("Expired"), unique_email("expired")
+    api.post(subscribers_path(author), {"email": email})
+    (mail,) = eventually(lambda: confirmation_mails(mailbox, email), what="confirmation mail")
+    Subscriber.get(author_key(author), email).update(actions=[Subscriber.confirm_expires.set(int(time.time()) - 1)])
+    for method in ("GET", "POST"):
+        page = _browser(api, method, path_of(links(mail, "confirm")[0]))
+        assert page.status_code == 410 and "<h1>This link can no longer be used</h1>" in page.text
+        assert "expired" in page.text and Subscriber.get(author_key(author), email).status == "pending"
