@@ -14,6 +14,7 @@ non-ASCII local part) is an `UnmailableAddress`, which a task treats as permanen
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from email.errors import MessageError
 from email.headerregistry import Address
@@ -29,6 +30,10 @@ MAX_HEADER_CHARS = 400
 _BIDI_CONTROLS = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
 
 
+_ATEXT = r"[!#-'*+\-/-9=?A-Z^-~]+"  # RFC 5322 atext: a dot-atom local part is these, split by dots
+_PLAIN_ASCII_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
 class UnmailableAddress(MessageError):
     """No mail can ever reach this address as it is written (retrying cannot help)."""
 
@@ -39,6 +44,8 @@ def mailbox(address: str) -> str:
     Rows written before the API refused such addresses may still hold a Unicode domain or
     a non-ASCII local part, so the mail layer checks for itself.
     """
+    if address.isascii() and _PLAIN_ASCII_ADDRESS.fullmatch(address):
+        return address  # the common case, checked when it was stored; email-validator costs ≈ 0.15 ms
     try:
         return mail_address(address)
     except ValueError as exc:
