@@ -46,14 +46,17 @@ PROVIDED_TOP_LEVEL = {
 #: Imported from the zip under the runtime's Python; prints what Pillow can do, as JSON.
 PILLOW_PROBE = """
 import io, json, os, sys
-root = os.path.realpath(sys.argv[1])
-sys.path.insert(0, root)
+sys.path.insert(0, os.path.realpath(sys.argv[1]))
 out = {"python": "%d.%d" % sys.version_info[:2], "errors": {}}
 try:
-    import PIL, pydantic_core
+    import pydantic_core  # the app's other compiled dependency
+    out["pydantic_core"] = os.path.realpath(pydantic_core.__file__)
+except Exception as exc:
+    out["errors"]["pydantic_core"] = f"{type(exc).__name__}: {exc}"
+try:
+    import PIL
     from PIL import Image, features
     out["pil"] = os.path.realpath(PIL.__file__)
-    out["pydantic_core"] = os.path.realpath(pydantic_core.__file__)
     out["features"] = {name: bool(features.check(name)) for name in ("jpg", "webp", "zlib")}
     for fmt in ("JPEG", "WEBP", "PNG"):
         try:
@@ -63,9 +66,9 @@ try:
                 back.load()
                 assert back.format == fmt and back.size == (16, 16)
         except Exception as exc:
-            out["errors"][fmt] = f"{type(exc).__name__}: {exc}"
+            out["errors"]["Pillow " + fmt] = f"{type(exc).__name__}: {exc}"
 except Exception as exc:
-    out["errors"]["import"] = f"{type(exc).__name__}: {exc}"
+    out["errors"]["Pillow"] = f"{type(exc).__name__}: {exc}"
 print(json.dumps(out))
 """
 
@@ -187,7 +190,7 @@ def pillow_report(zip_path: Path, python: str) -> dict[str, Any]:
 
 def pillow_problems(report: dict[str, Any]) -> list[str]:
     """What Pillow from the zip cannot do (check 2)."""
-    problems = [f"Pillow/{what}: {error}" for what, error in report.get("errors", {}).items()]
+    problems = [f"{what} from the zip: {error}" for what, error in report.get("errors", {}).items()]
     runtime = "{}.{}".format(*lambda_build.RUNTIME_PYTHON)
     if report.get("python") not in (None, runtime):
         problems.append(f"the probe ran Python {report['python']}, not the runtime's {runtime}")
