@@ -163,3 +163,15 @@ def test_pillow_without_webp_or_on_another_python_is_a_problem() -> None:
     assert "Pillow WEBP from the zip: KeyError: 'WEBP'" in problems
     assert "Pillow: PIL.features.check('webp') is False" in problems
     assert any("not the runtime's 3.13" in p for p in problems)
+
+
+@pytest.mark.unit
+def test_the_build_refuses_a_package_that_needs_more_than_the_runtime_provides() -> None:
+    bundled = [
+        {"name": "pynamodb", "requires_dist": ["botocore>=1.12.54", 'typing-extensions>=4; python_version < "3.11"']},
+        {"name": "powertools", "requires_dist": ["jmespath<2.0.0,>=1.0.1", 'boto3<2,>=1.40; extra == "aws"']},
+        {"name": "botocore", "requires_dist": ["urllib3!=2.2.0,<3,>=1.25.4"]},  # provided: not judged
+    ]
+    assert lambda_build.needs_beyond_runtime(bundled) == []
+    greedy = [{"name": "newlib", "requires_dist": ["botocore>=1.99", "six"]}]
+    assert lambda_build.needs_beyond_runtime(greedy) == ["newlib needs botocore>=1.99 (runtime assumed: 1.34.0)"]
