@@ -202,7 +202,11 @@ def chalice(args: list[str], project: Path = ROOT, env: dict[str, str] | None = 
 
 
 def main(argv: list[str] | None = None) -> None:
-    chalice(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    env = dict(os.environ)
+    if args[:1] == ["package"]:  # chalice wants a region even to write a template; never to deploy
+        env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    chalice(args, env=env)
 
 
 if __name__ == "__main__":
