@@ -2,7 +2,8 @@
 
   python -m bench.run_all [--only thumbnails,cold_start]
 
-Each benchmark is also runnable alone with fuller settings (see bench/README.md).
+Each benchmark is also runnable alone with fuller settings (see bench/README.md). A full run
+ends with the summary of goals (bench/summary.py), printed and written into bench/README.md.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 
+from bench import summary
 from bench.common import ROOT
 
 # (module, quick arguments), in the order of issue 5.
@@ -49,6 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     for name, seconds in timings:
         print(f"- {name}: {seconds:.0f} s")
     print(f"- total: {sum(s for _, s in timings):.0f} s")
+    if not args.only:  # a partial run would mix today's figures with an older run's
+        print("\n## summary (also in bench/README.md)\n")
+        print(summary.write(dict(timings)))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import requests
 
 from bench.common import apply_env, emulator, print_table, run_worker, save, summary
 
+
 def _noop_batches(count: int) -> list[dict[str, Any]]:
     """`count` one-record SQS events as Lambda sends them, each a real `bench.noop` task message.
 
