@@ -9,12 +9,13 @@ ends with the summary of goals (bench/summary.py), printed and written into benc
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 
 from bench import summary
-from bench.common import ROOT
+from bench.common import ROOT, save
 
 # (module, quick arguments), in the order of issue 5.
 BENCHMARKS: list[tuple[str, list[str]]] = [
@@ -52,8 +53,9 @@ def main(argv: list[str] | None = None) -> None:
         print(f"- {name}: {seconds:.0f} s")
     print(f"- total: {sum(s for _, s in timings):.0f} s")
     if not args.only:  # a partial run would mix today's figures with an older run's
+        save("run_all", {"wall_seconds": dict(timings), "load_average": os.getloadavg()})
         print("\n## summary (also in bench/README.md)\n")
-        print(summary.write(dict(timings)))
+        print(summary.write())
 
 
 if __name__ == "__main__":
