@@ -463,3 +463,23 @@ def test_one_acknowledgement_takes_every_sent_task_out_of_the_outbox(
     stored = [TaskRecord.get(m.envelope.task_id, consistent_read=True) for m in messages]
     assert [r.outbox_shard for r in stored] == [None, None, None]
     assert [r.status for r in stored] == ["STARTED", "PENDING", "PENDING"]
+
+
+def test_ingest_task_is_filed_under_its_book_not_the_bucket(
+    api: Any, workers: Any, settings: Any, gateway_url: str, keys: dict[str, str]
+) -> None:
+    """Issue 21 item 3: the ingest record's book_id is the book's, so `?book=<id>` lists it."""
+    from dashboard_support import sign_in
+
+    photo = jpeg_bytes(400, 400)
+    payload = _new_book(api, size=len(photo))
+    book_id, ingest_id = payload["book"]["id"], payload["tasks"][0]
+    assert api.get(f"/tasks/{ingest_id}")[1]["book_id"] == book_id  # the PENDING record, before any upload
+    assert _post(payload["upload"], photo).status_code == 204
+    assert final_record(api, ingest_id, timeout=90)["status"] == "SUCCESS"
+    assert api.get(f"/tasks/{ingest_id}")[1]["book_id"] == book_id
+    admin = sign_in(gateway_url, keys["admin"])
+    listed = admin.get(f"/dashboard/api/tasks?book={book_id}&name=covers.ingest_upload").json()["items"]
+    assert [item["id"] for item in listed] == [ingest_id]
+    by_bucket = admin.get(f"/dashboard/api/tasks?book={settings.media_bucket}").json()["items"]
+    assert ingest_id not in [item["id"] for item in by_bucket]

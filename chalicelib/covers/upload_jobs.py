@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from chalicelib.covers import upload_ingest
-from chalicelib.covers.upload_events import INGEST_TASK, S3Message, ingest_task_id, parse
+from chalicelib.covers.upload_events import INGEST_TASK, S3Message, ingest_envelope, parse
 from chalicelib.tasks import adapters
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.dispatch import dispatch
@@ -20,15 +20,18 @@ _MANY_NAMESPACE = uuid.UUID("a4c1f0e6-2a7e-4b52-9c61-0d6f1d3e8b77")
 
 
 @task(INGEST_TASK, max_retries=3)
-def ingest_upload(bucket: str, key: str) -> dict[str, Any]:
-    """Check, move and resize one uploaded cover (the S3 event is the message)."""
+def ingest_upload(bucket: str, key: str, book_id: str | None = None) -> dict[str, Any]:
+    """Check, move and resize one uploaded cover (the S3 event is the message).
+
+    `book_id` only files the record under its book; the key names the book that is changed."""
     return upload_ingest.ingest(bucket, key)
 
 
 @task(INGEST_MANY_TASK, max_retries=3)
 def ingest_uploads(objects: list[list[str]]) -> dict[str, Any]:
     """An S3 message naming several objects: one ingest task each, under their own ids."""
-    signatures = [ingest_upload.s(b, k, task_id=ingest_task_id(b, k)) for b, k in objects]
+    envelopes = [ingest_envelope(b, k) for b, k in objects]
+    signatures = [ingest_upload.s(*e.args, task_id=e.task_id, **e.kwargs) for e in envelopes]
     return {"tasks": dispatch(signatures)}
 
 
@@ -53,8 +56,7 @@ def envelope_for(message: S3Message) -> Envelope | None:
     if message.test_event or not objects:
         return None
     if len(objects) == 1:
-        obj = objects[0]
-        return Envelope(task_id=ingest_task_id(obj.bucket, obj.key), task=INGEST_TASK, args=[obj.bucket, obj.key])
+        return ingest_envelope(objects[0].bucket, objects[0].key)
     pairs = [[o.bucket, o.key] for o in objects]
     task_id = str(uuid.uuid5(_MANY_NAMESPACE, "|".join(f"{b}/{k}" for b, k in pairs)))
     return Envelope(task_id=task_id, task=INGEST_MANY_TASK, args=[pairs])
