@@ -69,5 +69,5 @@ def begin(book: Book, spec: CoverUpload, size_field: str) -> Upload:
 def stage_pending(tx: Transaction, upload: Upload, owner: str) -> None:
     """Add the ingest task's PENDING record to the book's transaction, so the client can follow
     it before S3 sends the event. Not in the outbox: S3, not the relay, sends its message."""
-    record = records.new_record(upload.ingest, queue_for(INGEST_TASK), owner)
+    record = records.new_record(upload.ingest, queue_for(INGEST_TASK), owner, queued=False)
     tx.put(f"task:{upload.ingest.task_id}", record, condition=TaskRecord.id.does_not_exist())

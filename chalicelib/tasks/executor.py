@@ -86,7 +86,7 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
         reason = f"retries exhausted after {attempt} attempts: {error}"
     else:
         delay = task.retry_delay(attempt, settings.retry_backoff_base, settings.retry_backoff_cap)
-        records.mark_retry(env.task_id, token, error, trace)
+        records.mark_retry(env.task_id, token, error, trace, task.queue, delay)
         emit("TaskRetried", task=task.name)
         logger.warning("task failed; will retry", extra={"error": error, "retry_in_seconds": delay})
         return Outcome("retry", delay=delay, reason=error)
