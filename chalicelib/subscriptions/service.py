@@ -11,11 +11,12 @@ from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import condition_failed
 from chalicelib.platform.errors import Forbidden, NotFound, ValidationFailed
+from chalicelib.platform.observability import logger
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.platform.schemas import Page
 from chalicelib.subscriptions.consent import CONFIRMED, PENDING
 from chalicelib.subscriptions.models import Subscriber
-from chalicelib.tasks.dispatch import DispatchError, dispatch
+from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.registry import get_task
 
 # Named, not imported: `chalicelib.jobs` declares it and sits above the domains. `app` imports `jobs`.
@@ -50,8 +51,11 @@ def subscribe(author: str, email: str, owner: str) -> dict[str, Any]:
     if mail_now:
         try:
             dispatch([get_task(CONFIRM_TASK).s(key, email)])
-        except DispatchError:
-            sub.update(actions=[Subscriber.confirm_sent_at.remove()])  # a client retry may send again
+        except Exception:
+            # The task's record could not be written, so no mail will go: give the resend slot
+            # back, so the client's retry of this 503 sends one (SQS failures do not raise: the
+            # outbox relay sends those).
+            _release_resend_slot(sub)
             raise
     return {"author": author.strip(), "email": email, "status": sub.status if sub.owner == owner else PENDING}
 
@@ -75,6 +79,14 @@ def _take_resend_slot(sub: Subscriber) -> bool:
             return False
         raise
     return True
+
+
+def _release_resend_slot(sub: Subscriber) -> None:
+    """Forget the last confirmation mail's time (best effort: the caller re-raises its own error)."""
+    try:
+        sub.update(actions=[Subscriber.confirm_sent_at.remove()])
+    except Exception:  # noqa: BLE001 - the outage that failed the dispatch may fail this too
+        logger.warning("could not release the confirmation resend slot", extra={"author": sub.author_key})
 
 
 def unsubscribe(author: str, email: str, owner: str) -> None:

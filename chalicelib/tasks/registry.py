@@ -72,7 +72,7 @@ class Task:
     #: PermanentTaskError and the AWS error codes in tasks/errors.py).
     autoretry_for: tuple[type[BaseException], ...] = (Exception,)
 
-    #: Exception types that fail the task at once, without retry (the old `permanent=`).
+    #: Exception types that fail the task at once, without retry.
     dont_autoretry_for: tuple[type[BaseException], ...] = ()
 
     #: Exponential backoff between retries: True = the stage's RETRY_BACKOFF_BASE seconds as the
@@ -101,11 +101,6 @@ class Task:
 
     #: How `delay`/`apply_async` send (injected by `@task`; not a Celery option).
     sender: Sender = field(default=_no_sender, compare=False, repr=False)
-
-    @property
-    def permanent(self) -> tuple[type[BaseException], ...]:
-        """The old name of `dont_autoretry_for`."""
-        return self.dont_autoretry_for
 
     def retries(self, exc: BaseException) -> bool:
         """True when `exc` is worth another attempt under this task's options."""
