@@ -7,19 +7,31 @@ import time
 import uuid
 from typing import Any
 
+from chalicelib.covers import service as covers
 from chalicelib.covers import upload_ingest
-from chalicelib.covers.upload_events import INGEST_TASK, S3Message, ingest_envelope, parse
+from chalicelib.covers.upload_events import INGEST_TASK, S3Message, ingest_envelope, parse, parse_upload_key
 from chalicelib.tasks import adapters
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.envelope import Envelope
-from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS
+from chalicelib.tasks.errors import PermanentTaskError
+from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS, FailureInfo
 
 INGEST_MANY_TASK = "covers.ingest_uploads"
 _MANY_NAMESPACE = uuid.UUID("a4c1f0e6-2a7e-4b52-9c61-0d6f1d3e8b77")
 
 
-@task(INGEST_TASK, max_retries=3)
+def _upload_failed(
+    exc: BaseException, task_id: str, args: list[Any], kwargs: dict[str, Any], einfo: FailureInfo
+) -> None:
+    """on_failure of covers.ingest_upload: the uploaded version says `failed` and why, whatever the cause."""
+    target = parse_upload_key(str(args[1])) if len(args) > 1 else None
+    if target is not None:
+        reason = str(exc) if isinstance(exc, PermanentTaskError) else einfo.reason
+        covers.mark_failed(target[0], target[1], reason)
+
+
+@task(INGEST_TASK, max_retries=3, on_failure=_upload_failed)
 def ingest_upload(bucket: str, key: str, book_id: str | None = None) -> dict[str, Any]:
     """Check, move and resize one uploaded cover (the S3 event is the message).
 

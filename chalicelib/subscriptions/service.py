@@ -14,7 +14,7 @@ from chalicelib.platform.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.platform.observability import logger
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.platform.schemas import Page
-from chalicelib.subscriptions.consent import CONFIRMED, PENDING
+from chalicelib.subscriptions.consent import CONFIRMATION_FAILED, CONFIRMED, PENDING
 from chalicelib.subscriptions.models import Subscriber
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.registry import get_task
@@ -50,7 +50,7 @@ def subscribe(author: str, email: str, owner: str) -> dict[str, Any]:
         mail_now = _take_resend_slot(sub)
     if mail_now:
         try:
-            dispatch([get_task(CONFIRM_TASK).s(key, email)])
+            dispatch([get_task(CONFIRM_TASK).s(key, email)], owner=owner)
         except Exception:
             # The task's record could not be written, so no mail will go: give the resend slot
             # back, so the client's retry of this 503 sends one (SQS failures do not raise: the
@@ -65,10 +65,13 @@ def _take_resend_slot(sub: Subscriber) -> bool:
     if sub.status == CONFIRMED:
         return False
     now = int(time.time())
+    # A subscription whose last mail failed is pending again with the new mail.
+    retry = [Subscriber.status.set(PENDING), Subscriber.confirm_error.remove()]
+    failed = sub.status == CONFIRMATION_FAILED
     try:
         sub.update(
-            actions=[Subscriber.confirm_sent_at.set(now)],
-            condition=(Subscriber.status != CONFIRMED)
+            actions=[Subscriber.confirm_sent_at.set(now), *(retry if failed else [])],
+            condition=(Subscriber.status == CONFIRMATION_FAILED if failed else Subscriber.status != CONFIRMED)
             & (
                 Subscriber.confirm_sent_at.does_not_exist()
                 | (Subscriber.confirm_sent_at < now - get_settings().confirm_resend_seconds)

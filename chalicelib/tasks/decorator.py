@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.tasks.dispatch import dispatch
-from chalicelib.tasks.registry import Task, check, register
+from chalicelib.tasks.registry import FailureHook, Task, check, register
 
 
 def task(
@@ -26,6 +26,7 @@ def task(
     default_retry_delay: int = 180,
     time_limit: int | None = None,
     expires: int | None = None,
+    on_failure: FailureHook | None = None,
 ) -> Callable[[Callable[..., Any]], Task]:
     """Register the decorated function as task `name` (options: see `Task`). Options that
     cannot work on Lambda and SQS are refused when the module is imported, before any
@@ -43,6 +44,7 @@ def task(
         default_retry_delay=default_retry_delay,
         time_limit=time_limit,
         expires=expires,
+        on_failure=on_failure,
         sender=dispatch,
     )
     check(options)

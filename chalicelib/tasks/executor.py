@@ -15,7 +15,8 @@ from chalicelib.platform.observability import emit, logger
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import is_permanent
-from chalicelib.tasks.registry import Task
+from chalicelib.tasks.failures import task_failed
+from chalicelib.tasks.registry import FailureInfo, Task
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
         emit("TaskRetried", task=task.name)
         logger.warning("task failed; will retry", extra={"error": error, "retry_in_seconds": delay})
         return Outcome("retry", delay=delay, reason=error)
-    records.mark_failure(env.task_id, token, reason, trace)
+    if records.mark_failure(env.task_id, token, reason, trace):  # False: the lease was lost, not ours to end
+        task_failed(task, env.task_id, env.args, env.kwargs, exc, FailureInfo(reason, trace))
     emit("TaskFailed", task=task.name)
     logger.error("task failed for good", extra={"error": reason})
     return Outcome("failure", reason=reason)

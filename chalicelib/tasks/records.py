@@ -211,27 +211,27 @@ class TaskRecords:
         )
         return self.store.write(task_id, change, guard) is not None
 
-    def record_poison(self, task_id: str, name: str, queue: str, reason: str) -> None:
+    def record_poison(self, task_id: str, name: str, queue: str, reason: str) -> bool:
         """A FAILURE record for a message that could not even be run (unless it succeeded before)."""
-        self._fail_unrun(task_id, name, queue, reason, Guard(missing=True, statuses=NOT_SUCCEEDED))
+        return self._fail_unrun(task_id, name, queue, reason, Guard(missing=True, statuses=NOT_SUCCEEDED))
 
-    def mark_dead_lettered(self, task_id: str, name: str, queue: str, reason: str) -> bool:
+    def mark_dead_lettered(self, task_id: str, name: str, queue: str, reason: str) -> str | None:
         """FAILURE for a task whose message sits in a DLQ but whose record never got there.
 
         Leaves alone a record that is final already or still runs under a live lease;
-        keeps the last error in the reason. True when the record was changed.
+        keeps the last error in the reason. The reason recorded, or None when unchanged.
         """
         now = int(self.clock())
         current = self.store.get(task_id)
         if current is not None:
             if current.status in (SUCCESS, FAILURE):
-                return False
+                return None
             if current.status == STARTED and (current.lease_until or 0) >= now:
-                return False
+                return None
             if current.error:
                 reason = f"{reason}; last error: {current.error}"
         guard = Guard(missing=True, statuses=frozenset({PENDING, RETRY}), lease_ended_before=now)
-        return self._fail_unrun(task_id, name, queue, reason, guard)
+        return reason if self._fail_unrun(task_id, name, queue, reason, guard) else None
 
     def requeue(self, task_id: str, queue: str | None = None) -> bool:
         """FAILURE → PENDING for a re-run under the same id (sent to `queue` now); False unless it is FAILURE now."""

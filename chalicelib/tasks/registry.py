@@ -24,6 +24,17 @@ class UnknownTaskError(LookupError):
     """No task is registered under that name."""
 
 
+@dataclass(frozen=True)
+class FailureInfo:
+    """Celery's `einfo`, adapted: why the record says FAILURE, and the traceback when the task raised."""
+
+    reason: str
+    traceback: str | None = None
+
+
+#: Celery's `Task.on_failure(exc, task_id, args, kwargs, einfo)` as a function given to `@task`.
+FailureHook = Callable[[BaseException, str, list[Any], dict[str, Any], FailureInfo], None]
+
 #: Sends signatures and returns their task ids in order (`tasks.dispatch.dispatch`).
 Sender = Callable[[Sequence["Signature"]], list[str]]
 
@@ -98,6 +109,13 @@ class Task:
     #: Seconds after sending after which the task is not run any more: its record becomes FAILURE
     #: with reason "expired". Measured from the message's SentTimestamp (a countdown counts).
     expires: int | None = None
+
+    #: Called once when the task fails for good, whatever the cause (Celery's `on_failure`): a
+    #: permanent error, retries exhausted, expired, or a message the redrive policy moved to a
+    #: DLQ (timeout, crash; found by the reconciler). `exc` is what the task raised, else a
+    #: `DeadLettered`/`TaskExpired`; `einfo` has the recorded reason and traceback. It runs after
+    #: the record says FAILURE; an exception from it is logged, never retried.
+    on_failure: FailureHook | None = field(default=None, compare=False, repr=False)
 
     #: How `delay`/`apply_async` send (injected by `@task`; not a Celery option).
     sender: Sender = field(default=_no_sender, compare=False, repr=False)
