@@ -6,16 +6,20 @@ module never imports it back. A task gets its sender at declaration (`tasks/deco
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS, retry_delay
 from chalicelib.tasks.errors import TransientTaskError, is_permanent
 from chalicelib.tasks.routes import queue_for
 
-MAX_COUNTDOWN_SECONDS = 900  # SQS DelaySeconds limit
+MAX_COUNTDOWN_SECONDS = 900  # SQS DelaySeconds limit: a longer countdown waits in the outbox (tasks/outbox.py)
+MAX_ETA_SECONDS = 365 * 86_400  # the longest countdown or ETA accepted (a year)
 MAX_VISIBILITY_SECONDS = 43_200  # SQS ChangeMessageVisibility limit (12 hours)
 MAX_LAMBDA_TIMEOUT_SECONDS = 900
 
@@ -130,11 +134,12 @@ class Task:
         """The routing key of this task's queue."""
         return queue_for(self.name)
 
-    def s(self, *args: Any, task_id: str | None = None, countdown: int = 0, **kwargs: Any) -> Signature:
-        """A signature of this task with these arguments."""
-        if not 0 <= countdown <= MAX_COUNTDOWN_SECONDS:
-            raise ValueError(f"countdown must be between 0 and {MAX_COUNTDOWN_SECONDS} seconds")
-        return Signature(self, tuple(args), dict(kwargs), task_id or str(uuid.uuid4()), countdown)
+    def s(self, *args: Any, task_id: str | None = None, countdown: float = 0, **kwargs: Any) -> Signature:
+        """A signature of this task with these arguments (`countdown`: seconds, up to a year)."""
+        number = isinstance(countdown, int | float) and not isinstance(countdown, bool)
+        if not number or not 0 <= countdown <= MAX_ETA_SECONDS:
+            raise ValueError(f"countdown must be between 0 and {MAX_ETA_SECONDS} seconds (a year)")
+        return Signature(self, tuple(args), dict(kwargs), task_id or str(uuid.uuid4()), math.ceil(countdown))
 
     def delay(self, *args: Any, **kwargs: Any) -> str:
         """Dispatch now; returns the task id."""
@@ -144,14 +149,27 @@ class Task:
         self,
         args: tuple[Any, ...] | list[Any] = (),
         kwargs: dict[str, Any] | None = None,
-        countdown: int = 0,
+        countdown: float = 0,
         task_id: str | None = None,
+        eta: datetime | None = None,
     ) -> str:
-        """Dispatch with options, Celery style; returns the task id."""
-        return self.s(*args, task_id=task_id, countdown=countdown, **(kwargs or {})).apply_async()
+        """Dispatch with options, Celery style; returns the task id.
+
+        `countdown` (seconds) or `eta` (a datetime; naive means UTC, as Celery's default
+        `enable_utc`) may lie up to a year ahead; past SQS's 15 minutes the task waits in the
+        outbox's due index until the relay sends it (README "ETA and countdown").
+        """
+        delay = countdown_until(eta) if eta is not None else countdown
+        return self.s(*args, task_id=task_id, countdown=delay, **(kwargs or {})).apply_async()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)
+
+
+def countdown_until(eta: datetime, now: float | None = None) -> int:
+    """Whole seconds from now until `eta` (0 when it has passed); a naive `eta` is UTC."""
+    moment = eta if eta.tzinfo is not None else eta.replace(tzinfo=UTC)
+    return max(0, math.ceil(moment.timestamp() - (time.time() if now is None else now)))
 
 
 _REGISTRY: dict[str, Task] = {}
