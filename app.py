@@ -157,7 +157,7 @@ def unsubscribe_one_click() -> Response:
 @json_errors
 def get_task(task_id: str) -> Response:
     caller = principal(app.current_request)
-    return json_response(task_query.get_record(task_id, caller.user, caller.admin))
+    return json_response(task_query.get_record(task_id, caller.user, caller.admin, _query().get("wait")))
 
 
 @app.route("/tasks", methods=["GET"], authorizer=api_key)

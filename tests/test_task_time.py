@@ -5,18 +5,94 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
+import pytest
 from helpers import final_record
 
 from chalicelib.tasks import outbox
 from chalicelib.tasks.decorator import task
+from chalicelib.tasks.errors import PermanentTaskError
 from chalicelib.tasks.models import TaskRecord
+from chalicelib.tasks.result import AsyncResult, TaskError
 
 
 @task("tests.time.double")
 def double(value: int) -> dict[str, int]:
     return {"double": value * 2}
+
+
+@task("tests.time.slow")
+def slow(seconds: float) -> str:
+    time.sleep(seconds)
+    return "slept"
+
+
+@task("tests.time.bad_isbn", dont_autoretry_for=(ValueError,))
+def bad_isbn(isbn: str) -> None:
+    raise ValueError(f"not an ISBN: {isbn}")
+
+
+@task("tests.time.refused")
+def refused() -> None:
+    raise PermanentTaskError("the book was deleted")
+
+
+# ---------------------------------------------------------------- waiting for a result
+
+
+def test_get_waits_for_the_result_like_celery(workers) -> None:
+    result = double.delay(4)
+    assert isinstance(result, AsyncResult) and result.id == str(result)  # still the task id callers use
+    assert result.get(timeout=30) == {"double": 8}
+    assert result.ready() and result.successful() and result.state == "SUCCESS"
+
+
+def test_get_raises_the_tasks_error_unless_propagate_is_false(workers) -> None:
+    failing = bad_isbn.delay("12")
+    with pytest.raises(ValueError, match="not an ISBN: 12") as raised:
+        failing.get(timeout=30)
+    assert isinstance(raised.value, TaskError) and raised.value.task_id == failing.id
+    assert "permanent error: ValueError: not an ISBN: 12" == failing.get(timeout=1, propagate=False)
+    assert failing.failed()
+    with pytest.raises(TaskError, match="the book was deleted"):
+        refused.delay().get(timeout=30)
+
+
+def test_get_times_out_while_the_task_waits(paused_workers) -> None:
+    result = double.delay(1)
+    with pytest.raises(TimeoutError):
+        result.get(timeout=0.5)
+    assert result.state == "PENDING" and not result.ready()
+
+
+def test_get_task_with_wait_answers_when_the_record_is_final(api, workers) -> None:
+    task_id = slow.delay(2)
+    status, body = api.get(f"/tasks/{task_id}?wait=20", user="admin")
+    assert status == 200 and body["status"] == "SUCCESS" and body["result"] == "slept"  # not STARTED: it waited
+
+
+def test_get_task_with_wait_answers_the_current_record_when_the_wait_is_over(api, paused_workers) -> None:
+    task_id = double.delay(3)
+    status, body = api.get(f"/tasks/{task_id}?wait=1", user="admin")
+    assert status == 200 and body["status"] == "PENDING" and body["id"] == task_id
+
+
+@pytest.mark.parametrize("wait", ["21", "-1", "2.5", "abc", "", "1000000", "٣"])
+def test_get_task_with_a_bad_wait_is_422(api, wait) -> None:
+    task_id = double.delay(3)
+    status, body = api.get(f"/tasks/{task_id}?wait={wait}", user="admin")
+    assert status == 422 and set(body) == {"error", "message", "fields"}
+    assert [f["field"] for f in body["fields"]] == ["wait"]
+
+
+def test_a_stranger_waiting_on_a_task_is_refused_at_once(api, paused_workers) -> None:
+    status, payload = api.post("/books", {"title": "Wait for me", "authors": ["Wait Author"]})
+    assert status == 202
+    task_id = payload["tasks"][0]
+    started = time.monotonic()
+    status, body = api.get(f"/tasks/{task_id}?wait=20", user="bob")
+    assert status in (403, 404) and set(body) == {"error", "message", "fields"}
+    assert time.monotonic() - started < 15  # refused before any wait, not after 20 s
 
 
 # ---------------------------------------------------------------- ETA and countdown of any length

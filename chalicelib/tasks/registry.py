@@ -16,6 +16,7 @@ from typing import Any
 
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS, retry_delay
 from chalicelib.tasks.errors import TransientTaskError, is_permanent
+from chalicelib.tasks.result import AsyncResult
 from chalicelib.tasks.routes import queue_for
 
 MAX_COUNTDOWN_SECONDS = 900  # SQS DelaySeconds limit: a longer countdown waits in the outbox (tasks/outbox.py)
@@ -47,9 +48,9 @@ class Signature:
     task_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     countdown: int = 0
 
-    def apply_async(self) -> str:
-        """Dispatch this call; returns the task id."""
-        return self.task.sender([self])[0]
+    def apply_async(self) -> AsyncResult:
+        """Dispatch this call; returns the task id, as an AsyncResult (`.get(timeout=...)`)."""
+        return AsyncResult(self.task.sender([self])[0])
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,8 @@ class Task:
             raise ValueError(f"countdown must be between 0 and {MAX_ETA_SECONDS} seconds (a year)")
         return Signature(self, tuple(args), dict(kwargs), task_id or str(uuid.uuid4()), math.ceil(countdown))
 
-    def delay(self, *args: Any, **kwargs: Any) -> str:
-        """Dispatch now; returns the task id."""
+    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        """Dispatch now; returns the task id, as an AsyncResult."""
         return self.s(*args, **kwargs).apply_async()
 
     def apply_async(
@@ -152,7 +153,7 @@ class Task:
         countdown: float = 0,
         task_id: str | None = None,
         eta: datetime | None = None,
-    ) -> str:
+    ) -> AsyncResult:
         """Dispatch with options, Celery style; returns the task id.
 
         `countdown` (seconds) or `eta` (a datetime; naive means UTC, as Celery's default
