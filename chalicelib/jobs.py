@@ -72,7 +72,10 @@ def send_new_book_email(book_id: str, email: str, subscribed_to: str | None = No
     return {"message_id": message_id, "to": email}
 
 
-@task(subscribers.CONFIRM_TASK, max_retries=3)
+# rate_limit: a burst of sign-ups (or a bot) mails addresses that have not agreed to anything; at
+# most 20 a second for the whole app keeps it from spending the SES send rate the fan-out needs
+# and from souring the sender's reputation in one go. Over the rate they wait, never fail.
+@task(subscribers.CONFIRM_TASK, max_retries=3, rate_limit="20/s")
 def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
     """Mail the address a single-use link that confirms its subscription."""
     return consent.send_confirmation(author_key, email)

@@ -3,11 +3,13 @@ result, per-task rate limits and periodic tasks. Over real HTTP or the task API 
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from helpers import final_record
+from helpers import dead_lettered, final_record
 
 from chalicelib.tasks import outbox
 from chalicelib.tasks.decorator import task
@@ -30,6 +32,11 @@ def slow(seconds: float) -> str:
 @task("tests.time.bad_isbn", dont_autoretry_for=(ValueError,))
 def bad_isbn(isbn: str) -> None:
     raise ValueError(f"not an ISBN: {isbn}")
+
+
+@task("tests.time.limited", rate_limit="4/s", max_retries=0)
+def limited(index: int) -> dict[str, Any]:
+    return {"index": index, "started": time.time()}
 
 
 @task("tests.time.refused")
@@ -128,3 +135,65 @@ def test_the_relay_sends_an_eta_task_with_the_delay_it_has_left(paused_workers) 
 def test_a_naive_eta_is_utc_and_a_past_eta_runs_at_once(api, workers) -> None:
     task_id = double.apply_async((5,), eta=datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=5))
     assert final_record(api, task_id)["result"] == {"double": 10}
+
+
+# ---------------------------------------------------------------- rate_limit
+
+
+def _invocations(settings: Any, stop: threading.Event, threads: int, batch: int) -> list[threading.Thread]:
+    """`threads` concurrent stand-ins for Lambda: receive, call the real SQS handler, delete
+    what it did not report as failed (as an event source mapping with ReportBatchItemFailures)."""
+    from chalice.local import LambdaContext
+
+    from chalicelib.platform.aws import client
+    from chalicelib.platform.sqs import queue_url
+    from chalicelib.tasks.worker import consume
+    from devtools.runner import lambda_record
+
+    sqs, url = client("sqs"), queue_url(settings.default.name)
+    arn = f"arn:aws:sqs:{settings.region}:000000000000:{settings.default.name}"
+
+    def loop() -> None:
+        while not stop.is_set():
+            messages = sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=batch,
+                WaitTimeSeconds=1,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            if not messages:
+                continue
+            event = {"Records": [lambda_record(m, arn, settings.region) for m in messages]}
+            answer = consume(event, LambdaContext("default_worker", 512, max_runtime_ms=30_000))
+            failed = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+            for message in messages:
+                if message["MessageId"] not in failed:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+    return [threading.Thread(target=loop, daemon=True) for _ in range(threads)]
+
+
+def test_a_rate_limit_holds_across_concurrent_invocations_and_never_reaches_the_dlq(
+    api, paused_workers, settings
+) -> None:
+    ids = [limited.delay(i) for i in range(16)]
+    stop = threading.Event()
+    threads = _invocations(settings, stop, threads=4, batch=3)
+    for thread in threads:
+        thread.start()
+    try:
+        records = [final_record(api, task_id, timeout=90) for task_id in ids]
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=40)
+    assert [r["status"] for r in records] == ["SUCCESS"] * 16
+    assert [r["attempts"] for r in records] == [1] * 16  # put off, never retried: attempts unchanged
+    starts = sorted(r["result"]["started"] for r in records)
+    # 4 per second for all invocations together (unlimited, all 16 start within a second): any
+    # second holds 4 slots; a start is its slot plus the claim's write (on a busy machine, tenths
+    # of a second) or up to LATE_SLOT_SECONDS late, so allow 2 more. 16 slots span 3.75 s.
+    assert max(sum(1 for t in starts if first <= t < first + 1) for first in starts) <= 6, starts
+    assert starts[-1] - starts[0] >= 3, starts
+    assert not set(ids) & set(dead_lettered(settings.default.dlq_name))

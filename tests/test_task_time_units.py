@@ -1,8 +1,10 @@
-"""Pure logic of the time verbs (issue 22): polling schedule, error rebuilding, parsing."""
+"""Pure logic of the time verbs (issue 22): polling, error rebuilding, rates, slots, cron."""
 
 from __future__ import annotations
 
 import itertools
+import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,7 +12,10 @@ import pytest
 
 from chalicelib.ops.task_query import wait_seconds
 from chalicelib.platform.errors import ValidationFailed
-from chalicelib.tasks.registry import countdown_until
+from chalicelib.platform.ratelimit import parse_rate, reserve
+from chalicelib.tasks.decorator import task
+from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.registry import Task, countdown_until
 from chalicelib.tasks.result import TaskError, error_for, poll_delays, wait_for
 
 pytestmark = pytest.mark.unit
@@ -74,3 +79,100 @@ def test_an_eta_becomes_the_whole_seconds_left() -> None:
     assert countdown_until(now + timedelta(hours=1), now=now.timestamp()) == 3600
     assert countdown_until((now + timedelta(seconds=1.2)).replace(tzinfo=None), now=now.timestamp()) == 2
     assert countdown_until(now - timedelta(days=1), now=now.timestamp()) == 0
+
+
+# ---------------------------------------------------------------- rate limits
+
+
+@pytest.mark.parametrize(
+    ("text", "per_second"), [("10/s", 10.0), ("100/m", 100 / 60), ("1000/h", 1000 / 3600), ("5", 5.0), ("0.5/s", 0.5)]
+)
+def test_celery_rate_strings(text: str, per_second: float) -> None:
+    assert parse_rate(text) == pytest.approx(per_second)
+
+
+@pytest.mark.parametrize("text", ["0/s", "10/d", "/m", "ten/s", "", "-1/s", "1e9/s/s"])
+def test_bad_rate_strings_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="rate"):
+        parse_rate(text)
+
+
+def test_a_task_with_a_bad_rate_limit_is_refused_at_declaration() -> None:
+    with pytest.raises(ValueError, match="rate_limit"):
+        task("tests.units.bad_rate", rate_limit="100/week")
+
+
+class _MemorySlots:
+    """A SlotStore in memory, with the same compare-and-swap as the DynamoDB one."""
+
+    def __init__(self) -> None:
+        self.key = f"memory-{id(self)}"
+        self.tat: float | None = None
+        self.lock = threading.Lock()
+
+    def read(self) -> float | None:
+        with self.lock:
+            return self.tat
+
+    def swap(self, old: float | None, new: float) -> bool:
+        with self.lock:
+            if self.tat != old:
+                return False
+            self.tat = new
+            return True
+
+
+def test_concurrent_reservations_never_share_a_slot() -> None:
+    slots, now = _MemorySlots(), 1_000.0
+    starts: list[float] = []
+
+    def take() -> None:
+        for _ in range(10):
+            granted, start = reserve(slots, 1, 10.0, clock=lambda: now)
+            assert granted
+            starts.append(start)
+
+    threads = [threading.Thread(target=take) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(starts) == pytest.approx([now + i / 10 for i in range(50)])  # 10/s, one slot each
+
+
+def test_a_reservation_with_a_deadline_takes_nothing_when_too_late() -> None:
+    slots = _MemorySlots()
+    assert reserve(slots, 10, 1.0, clock=lambda: 0.0) == (True, 0.0)
+    assert reserve(slots, 1, 1.0, latest_start=5.0, clock=lambda: 0.0) == (False, 10.0)
+    assert slots.tat == 10.0
+
+
+def _limited(rate: str) -> Task:
+    @task(f"tests.units.limited.{uuid.uuid4().hex}", rate_limit=rate)
+    def run() -> None:
+        return None
+
+    return run
+
+
+def test_a_carried_slot_counts_only_on_the_first_receive_and_only_while_fresh(monkeypatch) -> None:
+    from chalicelib.tasks import throttle
+
+    limited = _limited("1/s")
+    taken: list[str] = []
+    monkeypatch.setattr(throttle.ratelimit, "reserve", lambda *a, **k: (taken.append("new"), (True, 500.0))[1])
+    env = Envelope(task_id="t-1", task=limited.name, slot=200.0)
+    assert throttle.admit(limited, env, receives=1, clock=lambda: 100.0) == 200.0  # its own slot, still ahead
+    assert taken == []
+    assert throttle.admit(limited, env, receives=2, clock=lambda: 100.0) == 500.0  # a retry takes a new slot
+    assert throttle.admit(limited, env, receives=1, clock=lambda: 210.0) == 500.0  # stale: others ran since
+    assert taken == ["new", "new"]
+
+
+def test_an_envelope_carries_its_slot_and_older_bodies_have_none() -> None:
+    from chalicelib.tasks.envelope import decode
+
+    env = Envelope(task_id="t-1", task="x", slot=1_700_000_000.25)
+    assert decode(env.encode()) == env
+    assert decode(Envelope(task_id="t-1", task="x").encode()).slot is None
+    assert '"slot"' not in Envelope(task_id="t-1", task="x").encode()

@@ -17,6 +17,7 @@ from chalicelib.platform.dynamodb import utcnow
 from chalicelib.platform.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.platform.schemas import Page
+from chalicelib.tasks.control import is_control_id
 from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.records import STATUSES
 from chalicelib.tasks.result import FINAL_STATUSES, wait_for
@@ -70,6 +71,8 @@ def get_record(task_id: str, principal: str, admin: bool, wait: str | None = Non
     with the record as it is then (`tasks/result.py`: bounded polling, ~17 reads for 20 s).
     """
     seconds = wait_seconds(wait)
+    if is_control_id(task_id):  # the framework's own items (rate schedules, leases) are no tasks
+        raise NotFound(f"task {task_id} not found")
     try:
         record = TaskRecord.get(task_id, consistent_read=True)
     except DoesNotExist:

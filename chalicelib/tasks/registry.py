@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.platform.ratelimit import parse_rate
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS, retry_delay
 from chalicelib.tasks.errors import TransientTaskError, is_permanent
 from chalicelib.tasks.result import AsyncResult
@@ -103,6 +104,12 @@ class Task:
     #: Seconds after sending after which the task is not run any more: its record becomes FAILURE
     #: with reason "expired". Measured from the message's SentTimestamp (a countdown counts).
     expires: int | None = None
+
+    #: Runs allowed per second, minute or hour ("10/s", "100/m", "1000/h"; a bare number is per
+    #: second), for ALL workers together, unlike Celery's (per worker instance). A run over the
+    #: rate is put off to its slot, not failed, and does not count toward maxReceiveCount
+    #: (tasks/throttle.py). None: no limit.
+    rate_limit: str | None = None
 
     #: How `delay`/`apply_async` send (injected by `@task`; not a Celery option).
     sender: Sender = field(default=_no_sender, compare=False, repr=False)
@@ -210,6 +217,11 @@ def check(options: Task) -> None:
         problems.append(f"time_limit must be between 1 and {MAX_LAMBDA_TIMEOUT_SECONDS} seconds (Lambda's limit)")
     if options.expires is not None and options.expires <= 0:
         problems.append("expires must be a number of seconds > 0")
+    if options.rate_limit is not None:
+        try:
+            parse_rate(options.rate_limit)
+        except ValueError as exc:
+            problems.append(f"rate_limit: {exc}")
     if problems:
         raise ValueError(f"task {options.name!r}: " + "; ".join(problems))
 
