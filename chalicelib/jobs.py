@@ -16,12 +16,17 @@ from chalicelib.books.models import Book
 from chalicelib.covers import service as covers
 from chalicelib.covers import upload_jobs  # noqa: F401 - the upload tasks and the media queue's S3 adapter
 from chalicelib.mail import fanout, recipients
+from chalicelib.platform import deadline
 from chalicelib.platform import mailer as mail
 from chalicelib.platform.authors import author_key
+from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import emit
 from chalicelib.subscriptions import consent, tokens
 from chalicelib.subscriptions import service as subscribers
+from chalicelib.tasks import outbox
 from chalicelib.tasks.decorator import task
+from chalicelib.tasks.periodic import periodic_task
+from chalicelib.tasks.reconcile import reconcile_dead_letters
 
 
 @task(books.RESIZE_TASK, max_retries=3)
@@ -79,3 +84,23 @@ def send_new_book_email(book_id: str, email: str, subscribed_to: str | None = No
 def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
     """Mail the address a single-use link that confirms its subscription."""
     return consent.send_confirmation(author_key, email)
+
+
+# ---------------------------------------------------------------- periodic tasks (tasks/periodic.py)
+
+
+def _minutes(count: int) -> str:
+    return f"{count} minutes"
+
+
+@periodic_task("outbox_relay", rate=lambda: _minutes(get_settings().outbox_relay_minutes))
+def relay_outbox() -> dict[str, int]:
+    """Send the tasks whose records were committed but whose SQS send failed or never happened,
+    and those whose ETA is now within SQS's 15 minutes."""
+    return outbox.relay(deadline.remaining_ms)
+
+
+@periodic_task("dead_letter_reconciler", rate=lambda: _minutes(get_settings().reconcile_minutes))
+def reconcile() -> dict[str, int]:
+    """Mark FAILURE the tasks whose messages the redrive policy moved to a DLQ."""
+    return reconcile_dead_letters()

@@ -197,3 +197,103 @@ def test_a_rate_limit_holds_across_concurrent_invocations_and_never_reaches_the_
     assert max(sum(1 for t in starts if first <= t < first + 1) for first in starts) <= 6, starts
     assert starts[-1] - starts[0] >= 3, starts
     assert not set(ids) & set(dead_lettered(settings.default.dlq_name))
+
+
+# ---------------------------------------------------------------- periodic tasks
+
+
+def _context(name: str, seconds: int = 60) -> Any:
+    from chalice.local import LambdaContext
+
+    return LambdaContext(name, 256, max_runtime_ms=seconds * 1000)
+
+
+def _invoke(app_module: Any, name: str) -> Any:
+    """The scheduled function as EventBridge (and the local runner) invokes it."""
+    from devtools.runner import scheduled_event
+
+    return getattr(app_module, name)(scheduled_event(name, "us-east-1"), _context(name))
+
+
+def _schedules(api: Any) -> dict[str, dict[str, Any]]:
+    status, body = api.get("/schedules", user="admin")
+    assert status == 200, body
+    return {row["name"]: row for row in body["schedules"]}
+
+
+def test_the_relay_and_the_reconciler_are_periodic_tasks_listed_with_their_last_run(api, app_module) -> None:
+    before = _schedules(api)
+    assert before["outbox_relay"]["schedule"] == "rate(1 minute)"
+    assert before["dead_letter_reconciler"]["schedule"] == "rate(5 minutes)"
+    result = _invoke(app_module, "outbox_relay")
+    assert result["complete"] == 1
+    assert "records_marked" in _invoke(app_module, "dead_letter_reconciler")
+    after = _schedules(api)
+    for name in ("outbox_relay", "dead_letter_reconciler"):
+        row = after[name]
+        assert row["runs"] == before[name]["runs"] + 1 and row["last_status"] == "SUCCESS"
+        assert row["last_run_at"] and row["last_finished_at"] and not row["running"] and row["last_error"] is None
+    assert api.get("/schedules", user="alice")[0] == 403
+
+
+def test_a_run_that_would_overlap_the_previous_one_is_skipped_and_recorded(api, app_module) -> None:
+    from chalicelib.tasks.periodic import acquire, registered_periodic
+
+    relay = registered_periodic()["outbox_relay"]
+    before = _schedules(api)["outbox_relay"]
+    assert acquire(relay, lease_seconds=60) is not None  # a run in progress (its function's 60 s)
+    try:
+        assert _invoke(app_module, "outbox_relay") == {"skipped": "the previous run still holds the lease"}
+        row = _schedules(api)["outbox_relay"]
+        assert row["running"] and row["skipped"] == before["skipped"] + 1 and row["last_skipped_at"]
+    finally:
+        from chalicelib.tasks.control import TaskControl
+
+        TaskControl(relay.key).update(actions=[TaskControl.lease_until.remove(), TaskControl.lease_token.remove()])
+
+
+def test_two_concurrent_runs_of_a_periodic_task_run_it_once() -> None:
+    from chalicelib.tasks.control import TaskControl
+    from chalicelib.tasks.periodic import PeriodicTask, run
+
+    ran: list[float] = []
+
+    def nightly() -> str:
+        ran.append(time.time())
+        time.sleep(1.5)
+        return "done"
+
+    periodic = PeriodicTask(f"tests_nightly_{time.time_ns()}", nightly, cron="0 3 * * *")
+    results: list[Any] = []
+    threads = [threading.Thread(target=lambda: results.append(run(periodic, _context("nightly")))) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(ran) == 1 and sorted(map(str, results)) == sorted(
+        ["done", str({"skipped": "the previous run still holds the lease"})]
+    )
+    state = TaskControl.get(periodic.key, consistent_read=True)
+    assert state.runs == 1 and state.skipped == 1 and state.last_status == "SUCCESS" and state.lease_until is None
+    assert state.schedule == "cron(0 3 * * ? *)"
+    assert run(periodic, _context("nightly")) == "done"  # the lease was released: the next run runs
+
+
+def test_a_failed_periodic_run_is_recorded_and_its_lease_released() -> None:
+    from chalicelib.tasks.control import TaskControl
+    from chalicelib.tasks.periodic import PeriodicTask, run
+
+    def broken() -> None:
+        raise RuntimeError("the report store is down")
+
+    periodic = PeriodicTask(f"tests_broken_{time.time_ns()}", broken, rate="1 hour")
+    with pytest.raises(RuntimeError):
+        run(periodic, _context("broken"))
+    state = TaskControl.get(periodic.key, consistent_read=True)
+    assert state.last_status == "FAILURE" and "the report store is down" in state.last_error
+    assert state.lease_until is None
+
+
+def test_control_items_are_not_tasks_over_http(api) -> None:
+    status, body = api.get("/tasks/control%23periodic%23outbox_relay", user="admin")
+    assert status == 404 and set(body) == {"error", "message", "fields"}

@@ -15,8 +15,10 @@ from chalicelib.platform.errors import ValidationFailed
 from chalicelib.platform.ratelimit import parse_rate, reserve
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.periodic import periodic_task
 from chalicelib.tasks.registry import Task, countdown_until
 from chalicelib.tasks.result import TaskError, error_for, poll_delays, wait_for
+from chalicelib.tasks.schedules import cron_expression, matches, next_run, rate_expression, rate_seconds
 
 pytestmark = pytest.mark.unit
 
@@ -176,3 +178,71 @@ def test_an_envelope_carries_its_slot_and_older_bodies_have_none() -> None:
     assert decode(env.encode()) == env
     assert decode(Envelope(task_id="t-1", task="x").encode()).slot is None
     assert '"slot"' not in Envelope(task_id="t-1", task="x").encode()
+
+
+# ---------------------------------------------------------------- periodic schedules
+
+
+@pytest.mark.parametrize(
+    ("cron", "expression"),
+    [
+        ("0 3 * * *", "cron(0 3 * * ? *)"),
+        ("*/15 9-17 * * 1-5", "cron(*/15 9-17 ? * 2-6 *)"),
+        ("30 6 1 * *", "cron(30 6 1 * ? *)"),
+        ("0 0 * * 0", "cron(0 0 ? * 1 *)"),
+        ("0 0 * * 7", "cron(0 0 ? * 1 *)"),
+        ("0 12 * * MON,FRI", "cron(0 12 ? * MON,FRI *)"),
+    ],
+)
+def test_unix_cron_becomes_eventbridge_cron(cron: str, expression: str) -> None:
+    assert cron_expression(cron) == expression
+
+
+@pytest.mark.parametrize(
+    "cron",
+    ["0 3 * *", "60 * * * *", "0 24 * * *", "0 0 1 * 1", "0 0 * * */2", "0 0 32 * *", "x * * * *", "5-1 * * * *"],
+)
+def test_cron_that_eventbridge_cannot_run_is_refused(cron: str) -> None:
+    with pytest.raises(ValueError):
+        cron_expression(cron)
+
+
+@pytest.mark.parametrize(
+    ("rate", "expression"),
+    [
+        ("1 minute", "rate(1 minute)"),
+        ("1 minutes", "rate(1 minute)"),
+        ("5 minute", "rate(5 minutes)"),
+        ("2 hours", "rate(2 hours)"),
+        ("1 day", "rate(1 day)"),
+    ],
+)
+def test_rates_become_eventbridge_rates(rate: str, expression: str) -> None:
+    assert rate_expression(rate) == expression
+    assert rate_seconds(expression) == {"minute": 60, "hour": 3600, "day": 86400}[
+        expression.split()[1].rstrip("s)")
+    ] * int(expression[5:].split()[0])
+
+
+@pytest.mark.parametrize("rate", ["0 minutes", "1 week", "5", "every minute", "1.5 hours"])
+def test_bad_rates_are_refused(rate: str) -> None:
+    with pytest.raises(ValueError):
+        rate_expression(rate)
+
+
+def test_the_local_runner_finds_the_next_cron_time_as_eventbridge_would() -> None:
+    saturday = datetime(2026, 12, 5, 10, 7, tzinfo=UTC)
+    assert next_run("cron(*/15 9-17 ? * 2-6 *)", saturday) == datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # Monday
+    assert next_run("cron(0 3 * * ? *)", saturday) == datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+    assert next_run("cron(0 0 ? * 1 *)", saturday) == datetime(2026, 12, 6, 0, 0, tzinfo=UTC)  # Sunday
+    assert matches("cron(30 6 1 * ? *)", datetime(2027, 1, 1, 6, 30, 59, tzinfo=UTC))
+
+
+def test_a_periodic_task_needs_one_schedule_and_a_function_name() -> None:
+    for bad in ({}, {"cron": "0 3 * * *", "rate": "1 day"}):
+        with pytest.raises(ValueError, match="exactly one"):
+            periodic_task("tests_units_nothing", **bad)
+    with pytest.raises(ValueError, match="identifier"):
+        periodic_task("Bad-Name", rate="1 day")
+    with pytest.raises(ValueError):
+        periodic_task("tests_units_bad_cron", cron="0 0 1 * 1")
