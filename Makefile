@@ -16,8 +16,10 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 # FRESH=1 starts with an empty emulator (the state is kept in .local/ otherwise).
+# `exec`: no shell in between, so make's SIGTERM reaches devtools.local, which also watches make
+# for the signals make does not pass on (SIGHUP, SIGINT) and stops everything in order.
 run: install
-	FRESH=$(FRESH) $(PY) -m devtools.local
+	exec env FRESH=$(FRESH) $(PY) -m devtools.local
 
 test: install chromium
 	$(VENV)/bin/ruff check .
