@@ -239,7 +239,7 @@ def _request() -> Request:
 
 @app.route("/dashboard", methods=["GET"])
 def dashboard_page() -> Response:
-    return dashboard_web.page()
+    return dashboard.page(_request())
 
 
 @app.route("/dashboard/static/{name}", methods=["GET"])
