@@ -50,12 +50,14 @@ class TaskQuery(Page):
     name: str | None = Field(default=None, min_length=1, max_length=200, description="a task name, e.g. covers.resize")
 
 
-class DashboardTaskQuery(TaskQuery):
-    """`GET /dashboard/api/tasks`: the API's filters plus a book and a time window (ISO 8601)."""
+class DashboardTaskQuery(Page):
+    """`GET /dashboard/api/tasks`: the API's filters plus a book and a time window; "" is no filter (the page's empty inputs)."""
 
+    status: Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", ""] | None = None
+    name: str | None = Field(default=None, max_length=200)
     book: str | None = Field(default=None, max_length=MAX_BOOK_ID)
-    since: datetime | None = Field(default=None, description="ISO 8601, e.g. 2026-01-31T12:00:00Z")
-    until: datetime | None = Field(default=None, description="ISO 8601, e.g. 2026-01-31T12:00:00Z")
+    since: datetime | Literal[""] | None = Field(default=None, description="ISO 8601, e.g. 2026-01-31T12:00:00Z")
+    until: datetime | Literal[""] | None = Field(default=None, description="ISO 8601, e.g. 2026-01-31T12:00:00Z")
 
 
 class DeadLetterQuery(StrictModel):
