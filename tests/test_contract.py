@@ -32,7 +32,7 @@ from chalicelib.api import openapi
 
 pytestmark = pytest.mark.contract
 
-EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "15"))
+EXAMPLES = int(os.environ.get("CONTRACT_EXAMPLES", "40"))
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -63,13 +63,14 @@ def _report(request: pytest.FixtureRequest) -> Iterator[None]:
     """Say what ran: cases, operations, time (the issue's closing note quotes it)."""
     began = time.monotonic()
     yield
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None and STATS:
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if capture is not None and STATS:
         statuses = ", ".join(f"{status}: {count}" for status, count in sorted(STATS.items()))
-        reporter.write_line(
-            f"schemathesis: {STATS.total()} cases over {len(SEEN)} operations in {time.monotonic() - began:.0f}s"
-            f" (answers by status: {statuses})"
-        )
+        with capture.global_and_fixture_disabled():
+            print(
+                f"\nschemathesis: {STATS.total()} cases over {len(SEEN)} operations in {time.monotonic() - began:.0f}s"
+                f" (answers by status: {statuses})"
+            )
 
 
 def _dashboard_session(gateway_url: str, admin_key: str) -> dict[str, str]:

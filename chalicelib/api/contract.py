@@ -40,7 +40,9 @@ class Auth(Enum):
 class BookQuery(Page):
     """`GET /books`: all books, or one author's newest first."""
 
-    author: str | None = Field(default=None, min_length=1, max_length=MAX_AUTHOR, description="only this author's books")
+    author: str | None = Field(
+        default=None, min_length=1, max_length=MAX_AUTHOR, description="only this author's books"
+    )
 
 
 class TaskQuery(Page):
@@ -51,7 +53,7 @@ class TaskQuery(Page):
 
 
 class DashboardTaskQuery(Page):
-    """`GET /dashboard/api/tasks`: the API's filters plus a book and a time window; "" is no filter (the page's empty inputs)."""
+    """`GET /dashboard/api/tasks`: the API's filters, a book and a time window; "" is no filter (an empty input)."""
 
     status: Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", ""] | None = None
     name: str | None = Field(default=None, max_length=200)
@@ -75,7 +77,7 @@ class TokenQuery(StrictModel):
 class AssetQuery(StrictModel):
     """`GET /dashboard/static/{name}`: the asset's version pins a year-long cache."""
 
-    v: str | None = Field(default=None, max_length=64)
+    v: str | None = Field(default=None, max_length=MAX_PARAMETER)
 
 
 class DashboardLogin(StrictModel):
@@ -129,81 +131,247 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("GET", "/openapi.json", "This document (OpenAPI 3.1)", 200, r.SpecDocument, tag="meta"),
     # ---- books
     Operation(
-        "POST", "/books", "Add a book (and its cover, inline or by direct upload)", 202, r.BookAccepted,
-        Auth.API_KEY, BookCreate, errors=(409,),
-    ),  # fmt: skip
+        "POST",
+        "/books",
+        "Add a book (and its cover, inline or by direct upload)",
+        202,
+        r.BookAccepted,
+        Auth.API_KEY,
+        BookCreate,
+        errors=(409,),
+    ),
     Operation("GET", "/books", "List books, all or by author", 200, r.BookPage, query=BookQuery),
     Operation("GET", "/books/{book_id}", "One book", 200, r.Book),
     Operation(
-        "PUT", "/books/{book_id}", "Change a book's title, authors or description", 200, r.Book, Auth.API_KEY,
-        BookUpdate, errors=(409,),
-    ),  # fmt: skip
+        "PUT",
+        "/books/{book_id}",
+        "Change a book's title, authors or description",
+        200,
+        r.Book,
+        Auth.API_KEY,
+        BookUpdate,
+        errors=(409,),
+    ),
     Operation("DELETE", "/books/{book_id}", "Delete a book", 204, None, Auth.API_KEY, errors=(409,)),
     Operation(
-        "PUT", "/books/{book_id}/cover", "Replace a book's cover (the image is the body)", 202, r.BookAccepted,
-        Auth.API_KEY, body_types=tuple(IMAGE_TYPES), errors=(409,),
-    ),  # fmt: skip
+        "PUT",
+        "/books/{book_id}/cover",
+        "Replace a book's cover (the image is the body)",
+        202,
+        r.BookAccepted,
+        Auth.API_KEY,
+        body_types=tuple(IMAGE_TYPES),
+        errors=(409,),
+    ),
     Operation(
-        "POST", "/books/{book_id}/cover/upload", "Start a direct cover upload (a presigned S3 POST)", 201,
-        r.BookAccepted, Auth.API_KEY, CoverUpload, errors=(409,),
-    ),  # fmt: skip
+        "POST",
+        "/books/{book_id}/cover/upload",
+        "Start a direct cover upload (a presigned S3 POST)",
+        201,
+        r.BookAccepted,
+        Auth.API_KEY,
+        CoverUpload,
+        errors=(409,),
+    ),
     # ---- subscriptions
     Operation(
-        "POST", "/authors/{name}/subscribers", "Subscribe an address to an author's new books", 201, r.Subscription,
-        Auth.API_KEY, SubscriberCreate, errors=(409, 429), tag="subscriptions",
-    ),  # fmt: skip
-    Operation(
-        "GET", "/authors/{name}/subscribers", "Your subscriptions to an author", 200, r.SubscriberPage, Auth.API_KEY,
-        query=Page, tag="subscriptions",
-    ),  # fmt: skip
-    Operation(
-        "DELETE", "/authors/{name}/subscribers/{email}", "Remove your subscription", 204, None, Auth.API_KEY,
+        "POST",
+        "/authors/{name}/subscribers",
+        "Subscribe an address to an author's new books",
+        201,
+        r.Subscription,
+        Auth.API_KEY,
+        SubscriberCreate,
+        errors=(409, 429),
         tag="subscriptions",
-    ),  # fmt: skip
+    ),
     Operation(
-        "GET", "/subscriptions/confirm", "The confirmation link of a mail", 200, None, query=TokenQuery,
-        media=_HTML, errors=(410,), tag="subscriptions",
-    ),  # fmt: skip
+        "GET",
+        "/authors/{name}/subscribers",
+        "Your subscriptions to an author",
+        200,
+        r.SubscriberPage,
+        Auth.API_KEY,
+        query=Page,
+        tag="subscriptions",
+    ),
     Operation(
-        "GET", "/subscriptions/unsubscribe", "The unsubscribe link of a mail (a page with a button)", 200, None,
-        query=TokenQuery, media=_HTML, errors=(410,), tag="subscriptions",
-    ),  # fmt: skip
+        "DELETE",
+        "/authors/{name}/subscribers/{email}",
+        "Remove your subscription",
+        204,
+        None,
+        Auth.API_KEY,
+        tag="subscriptions",
+    ),
     Operation(
-        "POST", "/subscriptions/unsubscribe", "Unsubscribe (RFC 8058 one-click, and the page's button)", 200, None,
-        query=TokenQuery, body_types=_FORMS, media=_HTML, errors=(410,), tag="subscriptions",
-    ),  # fmt: skip
+        "GET",
+        "/subscriptions/confirm",
+        "The confirmation link of a mail",
+        200,
+        None,
+        query=TokenQuery,
+        media=_HTML,
+        errors=(410,),
+        tag="subscriptions",
+    ),
+    Operation(
+        "GET",
+        "/subscriptions/unsubscribe",
+        "The unsubscribe link of a mail (a page with a button)",
+        200,
+        None,
+        query=TokenQuery,
+        media=_HTML,
+        errors=(410,),
+        tag="subscriptions",
+    ),
+    Operation(
+        "POST",
+        "/subscriptions/unsubscribe",
+        "Unsubscribe (RFC 8058 one-click, and the page's button)",
+        200,
+        None,
+        query=TokenQuery,
+        body_types=_FORMS,
+        media=_HTML,
+        errors=(410,),
+        tag="subscriptions",
+    ),
     # ---- tasks and queues
-    Operation("GET", "/tasks/{task_id}", "One task record (yours; any for admins)", 200, r.TaskRecord, Auth.API_KEY, tag="tasks"),
-    Operation("GET", "/tasks", "Task records, newest first", 200, r.TaskPage, Auth.ADMIN_KEY, query=TaskQuery, tag="tasks"),
+    Operation(
+        "GET",
+        "/tasks/{task_id}",
+        "One task record (yours; any for admins)",
+        200,
+        r.TaskRecord,
+        Auth.API_KEY,
+        tag="tasks",
+    ),
+    Operation(
+        "GET", "/tasks", "Task records, newest first", 200, r.TaskPage, Auth.ADMIN_KEY, query=TaskQuery, tag="tasks"
+    ),
     Operation("GET", "/queues", "Queues and their dead-letter queues", 200, r.Queues, Auth.ADMIN_KEY, tag="tasks"),
-    Operation("POST", "/queues/{name}/redrive", "Move a dead-letter queue's messages back", 202, r.Redrive, Auth.ADMIN_KEY, tag="tasks"),
+    Operation(
+        "POST",
+        "/queues/{name}/redrive",
+        "Move a dead-letter queue's messages back",
+        202,
+        r.Redrive,
+        Auth.ADMIN_KEY,
+        tag="tasks",
+    ),
     # ---- the dashboard (admins; a session cookie, not a Bearer key)
     Operation("GET", "/dashboard", "The dashboard page", 200, None, media=_HTML, tag="dashboard"),
     Operation(
-        "GET", "/dashboard/static/{name}", "A dashboard asset (script, style)", 200, None, query=AssetQuery,
-        media=("text/javascript", "text/css", "image/svg+xml"), tag="dashboard",
-    ),  # fmt: skip
-    Operation("POST", "/dashboard/login", "Sign in with an admin key", 200, r.DashboardSession, body=DashboardLogin, errors=(401, 403), tag="dashboard"),
-    Operation("POST", "/dashboard/logout", "Sign out", 200, r.SignedOut, Auth.SESSION_ACTION, body_types=("application/json",), tag="dashboard"),
-    Operation("GET", "/dashboard/api/session", "The session: user, expiry, CSRF token", 200, r.DashboardSession, Auth.SESSION, tag="dashboard"),
-    Operation("GET", "/dashboard/api/queues", "Queues and their dead-letter queues", 200, r.Queues, Auth.SESSION, tag="dashboard"),
+        "GET",
+        "/dashboard/static/{name}",
+        "A dashboard asset (script, style)",
+        200,
+        None,
+        query=AssetQuery,
+        media=("text/javascript", "text/css", "image/svg+xml"),
+        tag="dashboard",
+    ),
     Operation(
-        "POST", "/dashboard/api/queues/{name}/redrive", "Move a dead-letter queue's messages back", 202, r.Redrive,
-        Auth.SESSION_ACTION, body_types=("application/json",), tag="dashboard",
-    ),  # fmt: skip
+        "POST",
+        "/dashboard/login",
+        "Sign in with an admin key",
+        200,
+        r.DashboardSession,
+        body=DashboardLogin,
+        errors=(401, 403),
+        tag="dashboard",
+    ),
     Operation(
-        "GET", "/dashboard/api/queues/{name}/dead-letters", "Peek at a dead-letter queue's messages", 200,
-        r.DeadLetters, Auth.SESSION, query=DeadLetterQuery, tag="dashboard",
-    ),  # fmt: skip
+        "POST",
+        "/dashboard/logout",
+        "Sign out",
+        200,
+        r.SignedOut,
+        Auth.SESSION_ACTION,
+        body_types=("application/json",),
+        tag="dashboard",
+    ),
     Operation(
-        "POST", "/dashboard/api/queues/{name}/dead-letters/purge", "Delete one dead letter", 200, r.Purged,
-        Auth.SESSION_ACTION, DeadLetterPurge, tag="dashboard",
-    ),  # fmt: skip
-    Operation("GET", "/dashboard/api/tasks", "Task records, filtered", 200, r.TaskPage, Auth.SESSION, query=DashboardTaskQuery, tag="dashboard"),
-    Operation("GET", "/dashboard/api/tasks/{task_id}", "One task record", 200, r.TaskRecord, Auth.SESSION, tag="dashboard"),
+        "GET",
+        "/dashboard/api/session",
+        "The session: user, expiry, CSRF token",
+        200,
+        r.DashboardSession,
+        Auth.SESSION,
+        tag="dashboard",
+    ),
     Operation(
-        "POST", "/dashboard/api/tasks/{task_id}/rerun", "Send a failed task again", 202, r.Rerun, Auth.SESSION_ACTION,
-        body_types=("application/json",), errors=(409,), tag="dashboard",
-    ),  # fmt: skip
-    Operation("GET", "/dashboard/api/workers", "The local runtime's counters", 200, r.WorkerStats, Auth.SESSION, tag="dashboard"),
+        "GET",
+        "/dashboard/api/queues",
+        "Queues and their dead-letter queues",
+        200,
+        r.Queues,
+        Auth.SESSION,
+        tag="dashboard",
+    ),
+    Operation(
+        "POST",
+        "/dashboard/api/queues/{name}/redrive",
+        "Move a dead-letter queue's messages back",
+        202,
+        r.Redrive,
+        Auth.SESSION_ACTION,
+        body_types=("application/json",),
+        tag="dashboard",
+    ),
+    Operation(
+        "GET",
+        "/dashboard/api/queues/{name}/dead-letters",
+        "Peek at a dead-letter queue's messages",
+        200,
+        r.DeadLetters,
+        Auth.SESSION,
+        query=DeadLetterQuery,
+        tag="dashboard",
+    ),
+    Operation(
+        "POST",
+        "/dashboard/api/queues/{name}/dead-letters/purge",
+        "Delete one dead letter",
+        200,
+        r.Purged,
+        Auth.SESSION_ACTION,
+        DeadLetterPurge,
+        tag="dashboard",
+    ),
+    Operation(
+        "GET",
+        "/dashboard/api/tasks",
+        "Task records, filtered",
+        200,
+        r.TaskPage,
+        Auth.SESSION,
+        query=DashboardTaskQuery,
+        tag="dashboard",
+    ),
+    Operation(
+        "GET", "/dashboard/api/tasks/{task_id}", "One task record", 200, r.TaskRecord, Auth.SESSION, tag="dashboard"
+    ),
+    Operation(
+        "POST",
+        "/dashboard/api/tasks/{task_id}/rerun",
+        "Send a failed task again",
+        202,
+        r.Rerun,
+        Auth.SESSION_ACTION,
+        body_types=("application/json",),
+        errors=(409,),
+        tag="dashboard",
+    ),
+    Operation(
+        "GET",
+        "/dashboard/api/workers",
+        "The local runtime's counters",
+        200,
+        r.WorkerStats,
+        Auth.SESSION,
+        tag="dashboard",
+    ),
 )
