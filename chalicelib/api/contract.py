@@ -118,6 +118,7 @@ class Operation:
     media: tuple[str, ...] = ()  # non-JSON answers (HTML pages, assets)
     errors: tuple[int, ...] = ()  # statuses beyond those every operation of its kind has
     tag: str = "books"
+    link_page: bool = False  # a mail link's route: errors are a page when Accept asks for text/html
 
     @property
     def key(self) -> tuple[str, str]:
@@ -207,13 +208,27 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "GET",
         "/subscriptions/confirm",
-        "The confirmation link of a mail",
+        "The confirmation link of a mail (a page with a button: link scanners only GET)",
         200,
         None,
         query=TokenQuery,
         media=_HTML,
         errors=(410,),
         tag="subscriptions",
+        link_page=True,
+    ),
+    Operation(
+        "POST",
+        "/subscriptions/confirm",
+        "Confirm a subscription (the page's button)",
+        200,
+        None,
+        query=TokenQuery,
+        body_types=_FORMS,
+        media=_HTML,
+        errors=(410,),
+        tag="subscriptions",
+        link_page=True,
     ),
     Operation(
         "GET",
@@ -225,6 +240,7 @@ OPERATIONS: tuple[Operation, ...] = (
         media=_HTML,
         errors=(410,),
         tag="subscriptions",
+        link_page=True,
     ),
     Operation(
         "POST",
@@ -237,6 +253,7 @@ OPERATIONS: tuple[Operation, ...] = (
         media=_HTML,
         errors=(410,),
         tag="subscriptions",
+        link_page=True,
     ),
     # ---- tasks and queues
     Operation(

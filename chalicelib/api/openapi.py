@@ -105,8 +105,11 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _error(status: int) -> dict[str, Any]:
-    answer: dict[str, Any] = {"description": _REASONS[status], "content": _json({"$ref": _REF.format(model="Error")})}
+def _error(status: int, page: bool) -> dict[str, Any]:
+    content = _json({"$ref": _REF.format(model="Error")})
+    if page:
+        content["text/html"] = {"schema": {"type": "string"}}
+    answer: dict[str, Any] = {"description": _REASONS[status], "content": content}
     if status == 503:
         answer["headers"] = {
             "Retry-After": {
@@ -151,7 +154,7 @@ def _operation(op: Operation) -> dict[str, Any]:
         "summary": op.summary,
         "tags": [op.tag],
         "security": _SECURITY[op.auth],
-        "responses": {str(op.status): success, **{str(s): _error(s) for s in error_statuses(op)}},
+        "responses": {str(op.status): success, **{str(s): _error(s, op.link_page) for s in error_statuses(op)}},
     }
     if params:
         doc["parameters"] = params
