@@ -3,10 +3,11 @@
 Every operation of the document is called over HTTP through the local API Gateway (the embedded
 emulator behind it) with cases generated from the document, valid ones and invalid ones, with an
 admin key (Bearer) for the API and a fresh dashboard session (cookie and CSRF token) for the
-dashboard. Each answer must be no 5xx, a documented status, a documented Content-Type and match
-its schema; invalid input must be refused. Bounded by CONTRACT_EXAMPLES per operation and mode, so
-`make test-contract` takes a few minutes on 2 cores (not part of `make test`: it writes books,
-subscriptions and redrives the DLQs, so it runs alone, in its own session and stage).
+dashboard. Each answer must be no 5xx, a documented status, a documented Content-Type, match its
+schema and carry its documented headers; invalid input must be refused. Bounded by
+CONTRACT_EXAMPLES per operation and mode, so `make test-contract` takes a few minutes on 2 cores
+(not part of `make test`: it writes books and subscriptions and redrives the DLQs, so it runs
+alone, in its own session and stage).
 """
 
 from __future__ import annotations
@@ -109,11 +110,17 @@ def real_ids(request: pytest.FixtureRequest, gateway_url: str, keys: dict[str, s
     tag = uuid.uuid4().hex[:8]
     author, email, auth = f"Contract Author {tag}", f"contract-{tag}@example.org", f"Bearer {keys['admin']}"
     book = requests.post(
-        f"{gateway_url}/books", json={"title": "Contract", "authors": [author]}, headers={"Authorization": auth}
+        f"{gateway_url}/books",
+        json={"title": "Contract", "authors": [author]},
+        headers={"Authorization": auth},
+        timeout=60,
     )
     assert book.status_code == 202, book.text
     subscribed = requests.post(
-        f"{gateway_url}/authors/{author}/subscribers", json={"email": email}, headers={"Authorization": auth}
+        f"{gateway_url}/authors/{author}/subscribers",
+        json={"email": email},
+        headers={"Authorization": auth},
+        timeout=60,
     )
     assert subscribed.status_code == 201, subscribed.text
     name = author if "/authors/" in path else "app.js" if "/static/" in path else "default"
