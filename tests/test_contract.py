@@ -137,6 +137,8 @@ def test_the_api_keeps_its_published_contract(
 ) -> None:
     if real_ids and case.path_parameters and case.meta.generation.mode is GenerationMode.POSITIVE and next(_TURN) % 2:
         case.path_parameters = {name: real_ids.get(name, value) for name, value in case.path_parameters.items()}
+        if isinstance(case.query, dict) and "wait" in case.query:  # a real task stays PENDING: wait 1 s, not 20
+            case.query = {**case.query, "wait": min(int(case.query["wait"]), 1)}
     response = case.call(base_url=gateway_url, headers=_credentials(case, gateway_url, keys), timeout=60)
     STATS[str(response.status_code)] += 1
     SEEN.add(case.operation.label)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from chalicelib.api import responses as r
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload
 from chalicelib.covers.storage import IMAGE_TYPES
+from chalicelib.ops.task_query import MAX_WAIT_SECONDS
 from chalicelib.platform.schemas import Page, StrictModel
 from chalicelib.platform.validation import MAX_AUTHOR, MAX_EMAIL, MAX_PARAMETER, MAX_TASK_ID
 from chalicelib.subscriptions.schemas import SubscriberCreate
@@ -60,6 +61,12 @@ class DashboardTaskQuery(Page):
     book: str | None = Field(default=None, max_length=MAX_BOOK_ID)
     since: datetime | Literal[""] | None = Field(default=None, description="ISO 8601, e.g. 2026-01-31T12:00:00Z")
     until: datetime | Literal[""] | None = Field(default=None, description="ISO 8601, e.g. 2026-01-31T12:00:00Z")
+
+
+class TaskWait(StrictModel):
+    """`GET /tasks/{task_id}`: wait up to this many seconds for the record to be final."""
+
+    wait: int = Field(default=0, ge=0, le=MAX_WAIT_SECONDS)
 
 
 class DeadLetterQuery(StrictModel):
@@ -119,6 +126,7 @@ class Operation:
     errors: tuple[int, ...] = ()  # statuses beyond those every operation of its kind has
     tag: str = "books"
     link_page: bool = False  # a mail link's route: errors are a page when Accept asks for text/html
+    redirects: bool = False  # 308 to the canonical path (`…/dashboard/` → `…/dashboard`)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -263,6 +271,7 @@ OPERATIONS: tuple[Operation, ...] = (
         200,
         r.TaskRecord,
         Auth.API_KEY,
+        query=TaskWait,
         tag="tasks",
     ),
     Operation(
@@ -278,8 +287,11 @@ OPERATIONS: tuple[Operation, ...] = (
         Auth.ADMIN_KEY,
         tag="tasks",
     ),
+    Operation(
+        "GET", "/schedules", "The periodic tasks and their last runs", 200, r.Schedules, Auth.ADMIN_KEY, tag="tasks"
+    ),
     # ---- the dashboard (admins; a session cookie, not a Bearer key)
-    Operation("GET", "/dashboard", "The dashboard page", 200, None, media=_HTML, tag="dashboard"),
+    Operation("GET", "/dashboard", "The dashboard page", 200, None, media=_HTML, tag="dashboard", redirects=True),
     Operation(
         "GET",
         "/dashboard/static/{name}",

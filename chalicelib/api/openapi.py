@@ -149,12 +149,16 @@ def _operation(op: Operation) -> dict[str, Any]:
         success["content"] = _json({"$ref": _REF.format(model=op.answer.__name__)})
     elif op.media:
         success["content"] = {media: {"schema": {"type": "string"}} for media in op.media}
+    answers = {str(op.status): success, **{str(s): _error(s, op.link_page) for s in error_statuses(op)}}
+    if op.redirects:
+        location = {"required": True, "schema": {"type": "string"}}
+        answers["308"] = {"description": "the same page at its canonical path", "headers": {"Location": location}}
     doc: dict[str, Any] = {
         "operationId": f"{op.method.lower()}_{re.sub(r'[^a-z0-9]+', '_', op.path.lower()).strip('_')}",
         "summary": op.summary,
         "tags": [op.tag],
         "security": _SECURITY[op.auth],
-        "responses": {str(op.status): success, **{str(s): _error(s, op.link_page) for s in error_statuses(op)}},
+        "responses": dict(sorted(answers.items())),
     }
     if params:
         doc["parameters"] = params

@@ -154,6 +154,19 @@ class Rerun(Shape):
     status: str
 
 
+class Schedule(Shape):
+    name: str
+    schedule: str = Field(description="rate(…) or cron(…)")
+    running: bool
+    runs: int
+    skipped: int
+    last_status: str | None
+
+
+class Schedules(Shape):
+    schedules: list[Schedule]
+
+
 class DashboardSession(Shape):
     user: str
     expires_at: int
