@@ -160,6 +160,13 @@ def get_task(task_id: str) -> Response:
     return json_response(task_query.get_record(task_id, caller.user, caller.admin))
 
 
+@app.route("/tasks/{task_id}/revoke", methods=["POST"], authorizer=api_key)
+@json_errors
+def revoke_task(task_id: str) -> Response:
+    caller = principal(app.current_request)
+    return json_response(task_query.revoke(path_param(task_id), caller.user, caller.admin))
+
+
 @app.route("/tasks", methods=["GET"], authorizer=api_key)
 @json_errors
 def list_tasks() -> Response:

@@ -24,18 +24,23 @@ class Envelope:
     kwargs: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
     version: int = ENVELOPE_VERSION
+    #: Callbacks told when the task is final (`link`, `link_error`, chord membership; tasks/canvas.py).
+    links: dict[str, Any] | None = None
 
     def encode(self) -> str:
         """The message body."""
+        data: dict[str, Any] = {
+            "v": self.version,
+            "id": self.task_id,
+            "task": self.task,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "attempt": self.attempt,
+        }
+        if self.links:
+            data["links"] = self.links  # optional: older consumers never see it on their own tasks
         body = json.dumps(
-            {
-                "v": self.version,
-                "id": self.task_id,
-                "task": self.task,
-                "args": self.args,
-                "kwargs": self.kwargs,
-                "attempt": self.attempt,
-            },
+            data,
             separators=(",", ":"),
             ensure_ascii=False,
         )
@@ -68,4 +73,7 @@ def decode(body: str) -> Envelope:
     attempt = data.get("attempt", 1)
     if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
         raise EnvelopeError("envelope field 'attempt' must be a positive integer")
-    return Envelope(task_id=task_id, task=task, args=args, kwargs=kwargs, attempt=attempt)
+    links = data.get("links")
+    if links is not None and not isinstance(links, dict):
+        raise EnvelopeError("envelope field 'links' must be an object")
+    return Envelope(task_id=task_id, task=task, args=args, kwargs=kwargs, attempt=attempt, links=links or None)
