@@ -21,6 +21,7 @@ from chalicelib.platform.authors import author_key
 from chalicelib.platform.observability import emit
 from chalicelib.subscriptions import consent, tokens
 from chalicelib.subscriptions import service as subscribers
+from chalicelib.tasks import canvas  # noqa: F401 - the chord unlock task and the callbacks' hook
 from chalicelib.tasks.decorator import task
 
 

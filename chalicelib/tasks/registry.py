@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS, retry_delay
@@ -42,6 +42,26 @@ class Signature:
     kwargs: dict[str, Any] = field(default_factory=dict)
     task_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     countdown: int = 0
+    #: What to tell when this task is final: "link" and "link_error" (lists of `as_link()`
+    #: dicts) and "chord" ({"id", "index"}); carried in the envelope (tasks/canvas.py reads it).
+    links: dict[str, Any] | None = None
+
+    def as_link(self) -> dict[str, Any]:
+        """This call as a callback to send later (JSON: it travels in the envelope)."""
+        return {"task": self.task.name, "args": list(self.args), "kwargs": dict(self.kwargs)}
+
+    def linked(self, **links: Any) -> Signature:
+        """A copy that also tells `links` (Celery's `link=`/`link_error=`; None values are ignored)."""
+        merged = dict(self.links or {})
+        for key, value in links.items():
+            if value is None:
+                continue
+            if key in ("link", "link_error"):
+                callbacks = value if isinstance(value, list | tuple) else [value]
+                merged[key] = [*merged.get(key, []), *(c.as_link() for c in callbacks)]
+            else:
+                merged[key] = value
+        return replace(self, links=merged or None)
 
     def apply_async(self) -> str:
         """Dispatch this call; returns the task id."""
@@ -146,9 +166,16 @@ class Task:
         kwargs: dict[str, Any] | None = None,
         countdown: int = 0,
         task_id: str | None = None,
+        link: Signature | Sequence[Signature] | None = None,
+        link_error: Signature | Sequence[Signature] | None = None,
     ) -> str:
-        """Dispatch with options, Celery style; returns the task id."""
-        return self.s(*args, task_id=task_id, countdown=countdown, **(kwargs or {})).apply_async()
+        """Dispatch with options, Celery style; returns the task id.
+
+        `link` callbacks are sent with this task's result as their first argument once it
+        succeeds; `link_error` ones with (task id, error) once it fails or is revoked.
+        """
+        sig = self.s(*args, task_id=task_id, countdown=countdown, **(kwargs or {}))
+        return sig.linked(link=link, link_error=link_error).apply_async()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)
