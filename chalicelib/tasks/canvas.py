@@ -248,3 +248,11 @@ def chord_unlock(chord_id: str) -> Any:
     spec = head.callback or {}
     results = chord_results(chord_id, int(head.total or 0))
     return get_task(spec["task"]).func(results, *spec.get("args", []), **spec.get("kwargs", {}))
+
+
+def chord_progress(chord_id: str) -> int:
+    """How many members of a chord are final so far (0 before it started)."""
+    try:
+        return int(ChordItem.get(head_key(chord_id)).done or 0)
+    except DoesNotExist:
+        return 0
