@@ -146,3 +146,16 @@ def test_a_large_member_result_is_kept_by_reference() -> None:
     assert canvas._bounded(big, "t-1") == {"ref": "t-1", "truncated": True}
     assert canvas._bounded({"small": 1}, "t-1") == {"small": 1}
     assert json.dumps(canvas._bounded(None, "t-1")) == "null"
+
+
+def test_a_revoked_member_is_marked_and_the_chord_still_calls_back(api, workers) -> None:
+    marker = f"revoked-{uuid.uuid4()}"
+    members = [member.s(marker, 0), member.s(marker, 1, countdown=600)]
+    started = chord(members, collect.s(marker)).apply_async()
+    eventually(lambda: task_record(api, started.task_ids[0])["status"] == "SUCCESS", what="member 0")
+    status, body = api.post(f"/tasks/{started.task_ids[1]}/revoke", user="admin")
+    assert status == 200 and body["status"] == "REVOKED"
+    assert final_record(api, started.callback_id)["status"] == "SUCCESS"  # not 600 s later: told at revoke time
+    (results,) = CALLS[marker]
+    assert [r["status"] for r in results] == ["SUCCESS", "REVOKED"] and results[1]["error"] == "revoked"
+    assert f"{marker}:1" not in RUNS

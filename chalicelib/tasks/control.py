@@ -10,8 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pynamodb.exceptions import DoesNotExist
+
 from chalicelib.platform.observability import emit, logger
 from chalicelib.tasks import current, records
+from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.hooks import Final, run_final_hooks
+from chalicelib.tasks.models import TaskRecord
+from chalicelib.tasks.registry import UnknownTaskError, get_task
+
+
+class TaskRevokedError(Exception):
+    """What a revoked task's `on_failure` hook is given as its exception (Celery's `TaskRevokedError`)."""
 
 
 @dataclass(frozen=True)
@@ -33,7 +43,26 @@ def revoke(task_id: str) -> Revocation:
         return Revocation(False, found)
     logger.info("task revoked", extra={"task_id": task_id})
     emit("TasksRevoked")
+    _tell(task_id)
     return Revocation(True, records.REVOKED)
+
+
+def _tell(task_id: str) -> None:
+    """Tell the revoked task's callbacks and its `on_failure` hook now, not when its message comes.
+
+    Best effort: the message's arrival tells the callbacks again (they are idempotent).
+    """
+    try:
+        record = TaskRecord.get(task_id, consistent_read=True)
+        env = Envelope(task_id, record.name, list(record.args or []), dict(record.kwargs or {}), links=record.links)
+        run_final_hooks(env, Final(records.REVOKED, error="revoked"))
+        handler = getattr(get_task(record.name), "on_failure", None)
+        if callable(handler):  # the Celery-style hook (issue 21): a revoked task ends like a failed one
+            handler(TaskRevokedError("revoked"), task_id, env.args, env.kwargs, None)
+    except (DoesNotExist, UnknownTaskError):
+        return
+    except Exception as exc:  # noqa: BLE001 - the revoke stands; the message's arrival tells the callbacks
+        logger.warning("could not tell a revoked task's callbacks yet", extra={"task_id": task_id, "error": str(exc)})
 
 
 def revoked(task_id: str | None = None) -> bool:
