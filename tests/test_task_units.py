@@ -144,8 +144,9 @@ def test_autoretry_for_and_dont_autoretry_for_choose_what_is_retried() -> None:
     assert not t.retries(PermanentTaskError("x")) and not t.retries(_client_error("AccessDenied"))
     everything = _options()
     assert everything.retries(ValueError("x")) and everything.retries(_client_error("Throttling"))
-    old_name = _options(permanent=(KeyError,))
-    assert old_name.dont_autoretry_for == (KeyError,) == old_name.permanent and not old_name.retries(KeyError())
+    with pytest.raises(TypeError):  # the legacy name `permanent=` is gone: dont_autoretry_for only
+        _options(permanent=(KeyError,))
+    assert not _options(dont_autoretry_for=(KeyError,)).retries(KeyError())
 
 
 def test_retry_backoff_options_shape_the_delay() -> None:

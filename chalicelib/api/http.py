@@ -18,7 +18,6 @@ from chalicelib.platform.config import get_settings
 from chalicelib.platform.errors import ApiError, Forbidden, InternalError, ServiceUnavailable, Unauthorized
 from chalicelib.platform.observability import logger
 from chalicelib.platform.schemas import parse_json
-from chalicelib.tasks.dispatch import DispatchError
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 _RETRYABLE = {
@@ -130,9 +129,6 @@ def json_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             return view(*args, **kwargs)
         except ApiError as exc:
             return error_response(exc)
-        except DispatchError as exc:
-            logger.error("task dispatch failed", extra={"error": str(exc)})
-            return error_response(ServiceUnavailable(str(exc)))
         except (ClientError, BotoCoreError, PynamoDBException) as exc:
             logger.exception("AWS call failed", extra={"error": str(exc)})
             if not _is_outage(exc):

@@ -48,11 +48,6 @@ def _update_book(book_id: str, version: int, actions: list[Any], status: str | N
     return True
 
 
-def _fail(book_id: str, version: int, reason: str) -> PermanentTaskError:
-    _update_book(book_id, version, [Book.cover_status.set("failed"), Book.cover_error.set(reason)])
-    return PermanentTaskError(reason)
-
-
 def ingest(bucket: str, key: str) -> dict[str, Any]:
     """Turn the object a client uploaded into cover `version` of its book, with thumbnails."""
     settings = get_settings()
@@ -68,15 +63,27 @@ def ingest(bucket: str, key: str) -> dict[str, Any]:
     if book.cover_status == "ready":  # a run that finished but could not record it
         storage.delete(key)
         return {"skipped": "cover already ingested"}
+    try:
+        return _ingest(book_id, version, key)
+    except Exception:
+        # A version replaced meanwhile does not fail (no FAILURE, no dead letter): it is of no use.
+        if (current := _book(book_id)) is None or int(current.cover_version or 0) != version:
+            storage.delete(key)
+            return {"skipped": "book deleted or cover replaced while ingesting"}
+        raise
+
+
+def _ingest(book_id: str, version: int, key: str) -> dict[str, Any]:
+    settings = get_settings()
     info = storage.head(key)
     if info is None:
         return {"skipped": "the uploaded object is gone"}
     if info.size > settings.max_upload_bytes:
-        raise _fail(book_id, version, f"upload of {info.size} bytes exceeds the limit of {settings.max_upload_bytes}")
+        raise PermanentTaskError(f"upload of {info.size} bytes exceeds the limit of {settings.max_upload_bytes}")
     detected = storage.sniff_image_type(storage.first_bytes(key))
     declared = info.content_type or "no Content-Type"
     if detected is None:
-        raise _fail(book_id, version, f"the upload is not a JPEG, PNG or WebP image (declared {declared})")
+        raise PermanentTaskError(f"the upload is not a JPEG, PNG or WebP image (declared {declared})")
     if detected != info.content_type:
         logger.warning("upload declared one type and is another; using its bytes' type", extra={"declared": declared})
     storage.copy(key, storage.original_key(book_id, version), detected)

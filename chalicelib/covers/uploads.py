@@ -15,7 +15,7 @@ from typing import Any
 from chalicelib.books.models import Book
 from chalicelib.books.schemas import CoverUpload
 from chalicelib.covers import storage, upload_jobs
-from chalicelib.covers.upload_events import INGEST_TASK, ingest_task_id, upload_key
+from chalicelib.covers.upload_events import INGEST_TASK, ingest_envelope, upload_key
 from chalicelib.covers.upload_ingest import AWAITING_UPLOAD
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.errors import PayloadTooLarge
@@ -50,9 +50,7 @@ def begin(book: Book, spec: CoverUpload, size_field: str) -> Upload:
     book.cover_error = None
     key = upload_key(book.id, book.cover_version)
     form = storage.presigned_post(key, spec.content_type, settings.max_upload_bytes, settings.upload_ttl_seconds)
-    ingest = Envelope(
-        task_id=ingest_task_id(settings.media_bucket, key), task=INGEST_TASK, args=[settings.media_bucket, key]
-    )
+    ingest = ingest_envelope(settings.media_bucket, key)
     signatures: list[Signature] = []
     if not settings.tasks_eager:  # eager tasks ignore countdowns: the expiry would run at once
         wait = settings.upload_ttl_seconds + settings.upload_expiry_margin_seconds
@@ -71,5 +69,5 @@ def begin(book: Book, spec: CoverUpload, size_field: str) -> Upload:
 def stage_pending(tx: Transaction, upload: Upload, owner: str) -> None:
     """Add the ingest task's PENDING record to the book's transaction, so the client can follow
     it before S3 sends the event. Not in the outbox: S3, not the relay, sends its message."""
-    record = records.new_record(upload.ingest, queue_for(INGEST_TASK), owner)
+    record = records.new_record(upload.ingest, queue_for(INGEST_TASK), owner, queued=False)
     tx.put(f"task:{upload.ingest.task_id}", record, condition=TaskRecord.id.does_not_exist())

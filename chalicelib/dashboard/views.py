@@ -19,7 +19,7 @@ from chalicelib.ops import queues, task_query
 from chalicelib.platform import sqs
 from chalicelib.platform.errors import NotFound, ValidationFailed
 from chalicelib.platform.observability import logger
-from chalicelib.tasks import records
+from chalicelib.tasks.reconcile import settle_dead_letter
 from chalicelib.tasks.rerun import rerun
 
 
@@ -111,7 +111,7 @@ def purge_one(request: Request, queue: str) -> Response:
     # The reconciler only fixes records of messages it still finds in a DLQ: once the message is
     # gone, this is the last chance to make a record stuck in PENDING/STARTED/RETRY final.
     reason = f"dead letter purged from the dashboard by {admin.user}"
-    records.mark_dead_lettered(task_id, name, sqs.queue_settings(queue).key, reason)
+    settle_dead_letter(str(deleted.get("Body", "")), task_id, name, sqs.queue_settings(queue).key, reason)
     logger.warning("dashboard purged a dead letter", extra={"user": admin.user, "task_id": task_id})
     return web.json_answer({"purged": message_id, "task_id": task_id})
 

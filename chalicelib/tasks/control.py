@@ -15,9 +15,10 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.platform.observability import emit, logger
 from chalicelib.tasks import current, records
 from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.failures import task_failed
 from chalicelib.tasks.hooks import Final, run_final_hooks
 from chalicelib.tasks.models import TaskRecord
-from chalicelib.tasks.registry import UnknownTaskError, get_task
+from chalicelib.tasks.registry import FailureInfo, UnknownTaskError, get_task
 
 
 class TaskRevokedError(Exception):
@@ -56,9 +57,10 @@ def _tell(task_id: str) -> None:
         record = TaskRecord.get(task_id, consistent_read=True)
         env = Envelope(task_id, record.name, list(record.args or []), dict(record.kwargs or {}), links=record.links)
         run_final_hooks(env, Final(records.REVOKED, error="revoked"))
-        handler = getattr(get_task(record.name), "on_failure", None)
-        if callable(handler):  # the Celery-style hook (issue 21): a revoked task ends like a failed one
-            handler(TaskRevokedError("revoked"), task_id, env.args, env.kwargs, None)
+        # A revoked task ends like a failed one for its `on_failure` hook (a cover is marked failed, not left pending).
+        task_failed(
+            get_task(record.name), task_id, env.args, env.kwargs, TaskRevokedError("revoked"), FailureInfo("revoked")
+        )
     except (DoesNotExist, UnknownTaskError):
         return
     except Exception as exc:  # noqa: BLE001 - the revoke stands; the message's arrival tells the callbacks

@@ -16,8 +16,9 @@ from chalicelib.tasks import current, records
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import is_permanent
+from chalicelib.tasks.failures import task_failed
 from chalicelib.tasks.hooks import Final, run_final_hooks
-from chalicelib.tasks.registry import Task
+from chalicelib.tasks.registry import FailureInfo, Task
 
 
 @dataclass(frozen=True)
@@ -115,18 +116,20 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
         reason = f"retries exhausted after {attempt} attempts: {error}"
     else:
         delay = task.retry_delay(attempt, settings.retry_backoff_base, settings.retry_backoff_cap)
-        if not records.mark_retry(env.task_id, token, error, trace) and _was_revoked(env):
+        if not records.mark_retry(env.task_id, token, error, trace, task.queue, delay) and _was_revoked(env):
             return _revoked(task, env)
         emit("TaskRetried", task=task.name)
         logger.warning("task failed; will retry", extra={"error": error, "retry_in_seconds": delay})
         return Outcome("retry", delay=delay, reason=error)
-    if not records.mark_failure(env.task_id, token, reason, trace):
-        if _was_revoked(env):
-            return _revoked(task, env)
-        return Outcome("failure", reason=reason)
+    final: Final | None = None
+    if records.mark_failure(env.task_id, token, reason, trace):  # False: the lease was lost, not ours to end
+        task_failed(task, env.task_id, env.args, env.kwargs, exc, FailureInfo(reason, trace))
+        final = Final(records.FAILURE, error=reason)
+    elif _was_revoked(env):
+        return _revoked(task, env)
     emit("TaskFailed", task=task.name)
     logger.error("task failed for good", extra={"error": reason})
-    return _tell(env, Outcome("failure", reason=reason), Final(records.FAILURE, error=reason))
+    return _tell(env, Outcome("failure", reason=reason), final)
 
 
 def _was_revoked(env: Envelope) -> bool:
