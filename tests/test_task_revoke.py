@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from helpers import dead_lettered, eventually, task_record, unique_author
+from helpers import b64, dead_lettered, eventually, jpeg_bytes, task_record, unique_author
 
 from chalicelib.tasks import control
 from chalicelib.tasks.decorator import task
@@ -120,3 +120,19 @@ def test_revoking_a_succeeded_task_is_a_409_and_changes_nothing(api, workers) ->
     status, body = api.post(f"/tasks/{task_id}/revoke", user="admin")
     assert status == 409 and "is SUCCESS already" in body["message"]
     assert _status(api, task_id) == "SUCCESS"
+
+
+def test_a_revoked_cover_task_leaves_the_book_failed_not_pending(api, paused_workers) -> None:
+    body = {"title": "Revoked cover", "authors": [unique_author("Cover")], "cover": b64(jpeg_bytes())}
+    status, created = api.post("/books", body)
+    assert status == 202 and created["book"]["cover_status"] == "pending"
+    resize_id = created["tasks"][0]
+    assert task_record(api, resize_id)["name"] == "covers.resize"
+    status, revoked = api.post(f"/tasks/{resize_id}/revoke")
+    assert status == 200 and revoked["status"] == "REVOKED"
+    status, book = api.get(f"/books/{created['book']['id']}")
+    assert status == 200 and book["cover_status"] == "failed" and book["cover"]["error"] == "revoked"
+    paused_workers.resume()
+    time.sleep(3)  # the resize message arrives and is dropped: the cover stays failed
+    status, book = api.get(f"/books/{created['book']['id']}")
+    assert book["cover_status"] == "failed" and task_record(api, resize_id)["status"] == "REVOKED"
