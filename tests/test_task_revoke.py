@@ -136,3 +136,31 @@ def test_a_revoked_cover_task_leaves_the_book_failed_not_pending(api, paused_wor
     time.sleep(3)  # the resize message arrives and is dropped: the cover stays failed
     status, book = api.get(f"/books/{created['book']['id']}")
     assert book["cover_status"] == "failed" and task_record(api, resize_id)["status"] == "REVOKED"
+
+
+def test_a_revoked_fan_out_page_stops_between_chunks(api, workers, monkeypatch) -> None:
+    from chalicelib.mail.fanout import progress
+    from chalicelib.platform.config import get_settings
+    from devtools.seed import seed_subscribers
+
+    monkeypatch.setenv("SES_MAX_SEND_RATE", "10")  # chunks of 10 mails, one a second
+    get_settings.cache_clear()
+    try:
+        author = unique_author("Revoked fan-out")
+        seed_subscribers(author, "alice", confirmed=300)
+        status, created = api.post("/books", {"title": "Stop the mail", "authors": [author]})
+        assert status == 202
+        book_id, root = created["book"]["id"], created["tasks"][-1]
+        eventually(lambda: (p := progress(book_id)) is not None and p["mailed"] >= 20, timeout=60, what="mailing")
+        status, body = api.post(f"/tasks/{root}/revoke")
+        assert status == 200 and body["status"] == "REVOKED"
+        time.sleep(3)  # the page sees the revoke before its next chunk
+        stopped = progress(book_id)
+        time.sleep(3)
+        assert stopped is not None and progress(book_id) == stopped, "the fan-out went on after the revoke"
+        assert 20 <= stopped["mailed"] < 300 and not stopped["complete"] and stopped["pages"] == 0  # no hand-off
+        record = task_record(api, root)
+        assert record is not None and record["status"] == "REVOKED" and record["result"] is None
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
