@@ -159,3 +159,28 @@ def test_a_revoked_member_is_marked_and_the_chord_still_calls_back(api, workers)
     (results,) = CALLS[marker]
     assert [r["status"] for r in results] == ["SUCCESS", "REVOKED"] and results[1]["error"] == "revoked"
     assert f"{marker}:1" not in RUNS
+
+
+def test_a_member_the_redrive_policy_dead_lettered_is_counted_by_the_reconciler(
+    api, paused_workers, chalice_client, aws, settings
+) -> None:
+    from chalicelib.platform.sqs import queue_url
+    from chalicelib.tasks import records
+
+    marker = f"stranded-{uuid.uuid4()}"
+    started = chord([member.s(marker, 0, countdown=900)], collect.s(marker)).apply_async()  # not delivered here
+    # Every attempt crashed: the record stays STARTED under an ended lease, and SQS moved the message.
+    env = Envelope(
+        started.task_ids[0], "tests.canvas.member", [marker, 0, "ok"], links={"chord": {"id": started.id, "index": 0}}
+    )
+    assert records.claim(env, "default", -1).outcome == "claimed"
+    aws("sqs").send_message(QueueUrl=queue_url(settings.default.dlq_name), MessageBody=env.encode())
+    event = chalice_client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
+    )
+    chalice_client.lambda_.invoke("dead_letter_reconciler", event)
+    paused_workers.resume()
+    callback = final_record(api, started.callback_id)
+    assert callback["status"] == "SUCCESS"
+    (results,) = CALLS[marker]
+    assert results[0]["status"] == "FAILURE" and "redrive policy" in results[0]["error"]
