@@ -14,8 +14,9 @@ its account state, so it goes with v2). The run prints which service came from w
   python -m devtools.localstack test [pytest args]   # make test-localstack: the whole suite
   python -m devtools.localstack serve                # both endpoints, until Ctrl-C
 
-With Docker, `localstack-compose.yml` runs the same LocalStack version as a container with
-its own DynamoDB; point AWS_ENDPOINT_URL at it and run `make test` (docs/DEPLOY.md).
+With Docker, `localstack-compose.yml` runs LocalStack 4.14.0 (its last image that needs no
+account) as a container with its own DynamoDB; point AWS_ENDPOINT_URL at it and run `make test`
+(docs/DEPLOY.md).
 Nothing here reaches the internet after the pip install: telemetry, the TLS certificate
 download and the DNS server are switched off. Hand-written rather than the `localstack` CLI,
 whose `start` runs the Docker container (host mode is only `localstack.runtime.main`).
@@ -24,10 +25,7 @@ whose `start` runs the Docker container (host mode is only `localstack.runtime.m
 from __future__ import annotations
 
 import argparse
-import fcntl
-import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,6 +36,7 @@ from typing import TextIO
 
 import requests
 
+from devtools import pythons
 from devtools.emulator import free_port, start_process
 from devtools.stage import ROOT
 
@@ -61,49 +60,15 @@ class LocalStackError(RuntimeError):
 
 def find_python() -> str:
     """A Python >= 3.12 for LocalStack: $LOCALSTACK_PYTHON, python3.13/3.12 on PATH, or pyenv's."""
-    candidates = [os.environ.get("LOCALSTACK_PYTHON", "")]
-    candidates += [shutil.which(name) or "" for name in ("python3.13", "python3.12")]
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    if pyenv.is_dir():
-        candidates += [str(p / "bin" / "python") for p in sorted(pyenv.glob("3.1[2-9]*"), reverse=True)]
-    check = f"import sys; sys.exit(0 if sys.version_info >= {MIN_PYTHON} else 1)"
-    for candidate in (c for c in candidates if c and Path(c).exists()):
-        # Quiet: a pyenv shim for a version that is not selected prints a page of advice and fails.
-        probe = subprocess.run([candidate, "-c", check], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if probe.returncode == 0:
-            return candidate
-    raise LocalStackError(
-        "LocalStack needs Python >= 3.12 and none was found: install one (e.g. pyenv install 3.13) "
-        "or set LOCALSTACK_PYTHON to its interpreter"
-    )
+    try:
+        return pythons.find_python(MIN_PYTHON, variable="LOCALSTACK_PYTHON", purpose="LocalStack")
+    except pythons.PythonNotFound as missing:
+        raise LocalStackError(str(missing)) from None
 
 
 def install(cache: Path = CACHE) -> Path:
-    """The virtualenv's python, with requirements-localstack.txt installed (once per change).
-
-    A lock file keeps two clones (or two runs) from installing into the same venv at once.
-    """
-    venv = cache / "localstack-venv"
-    python = venv / "bin" / "python"
-    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
-    stamp = venv / f".installed-{digest}"
-    cache.mkdir(parents=True, exist_ok=True)
-    with (cache / "localstack-venv.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists():
-            return python
-        began = time.monotonic()
-        print(f"installing LocalStack from PyPI into {venv} (once; kept for the next runs)", flush=True)
-        if not python.exists():
-            subprocess.run([find_python(), "-m", "venv", str(venv)], check=True)
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, "--upgrade", "pip"], check=True)
-        subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
-        for old in venv.glob(".installed-*"):
-            old.unlink()
-        stamp.touch()
-        print(f"LocalStack installed in {time.monotonic() - began:.0f}s", flush=True)
-    return python
+    """The virtualenv's python, with requirements-localstack.txt installed (once per change)."""
+    return pythons.cached_venv(cache / "localstack-venv", [REQUIREMENTS], find_python, "LocalStack")
 
 
 def version(python: Path) -> str:
