@@ -17,14 +17,21 @@ from chalicelib.covers import service as covers
 from chalicelib.covers import upload_jobs  # noqa: F401 - the upload tasks and the media queue's S3 adapter
 from chalicelib.imports import service as imports
 from chalicelib.mail import fanout, recipients
+from chalicelib.platform import deadline
 from chalicelib.platform import mailer as mail
 from chalicelib.platform.authors import author_key
+from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import emit
 from chalicelib.subscriptions import consent, tokens
 from chalicelib.subscriptions import service as subscribers
-from chalicelib.tasks import canvas  # noqa: F401 - the chord unlock task and the callbacks' hook
+from chalicelib.tasks import (
+    canvas,  # noqa: F401 - the chord unlock task and the callbacks' hook
+    outbox,
+)
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.errors import PermanentTaskError
+from chalicelib.tasks.periodic import periodic_task
+from chalicelib.tasks.reconcile import reconcile_dead_letters
 from chalicelib.tasks.registry import FailureInfo
 
 
@@ -90,7 +97,10 @@ def send_new_book_email(book_id: str, email: str, subscribed_to: str | None = No
     return {"message_id": message_id, "to": email}
 
 
-@task(subscribers.CONFIRM_TASK, max_retries=3, on_failure=_confirmation_failed)
+# rate_limit: a burst of sign-ups (or a bot) mails addresses that have not agreed to anything; at
+# most 20 a second for the whole app keeps it from spending the SES send rate the fan-out needs
+# and from souring the sender's reputation in one go. Over the rate they wait, never fail.
+@task(subscribers.CONFIRM_TASK, max_retries=3, rate_limit="20/s", on_failure=_confirmation_failed)
 def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
     """Mail the address a single-use link that confirms its subscription."""
     return consent.send_confirmation(author_key, email)
@@ -112,3 +122,23 @@ def create_imported_book(import_id: str, index: int, owner: str, book: dict[str,
 def finish_import(results: list[dict[str, Any]], import_id: str) -> dict[str, Any]:
     """The import chord's callback: write the report once every book is final."""
     return imports.write_report(results, import_id)
+
+
+# ---------------------------------------------------------------- periodic tasks (tasks/periodic.py)
+
+
+def _minutes(count: int) -> str:
+    return f"{count} minutes"
+
+
+@periodic_task("outbox_relay", rate=lambda: _minutes(get_settings().outbox_relay_minutes))
+def relay_outbox() -> dict[str, int]:
+    """Send the tasks whose records were committed but whose SQS send failed or never happened,
+    and those whose ETA is now within SQS's 15 minutes."""
+    return outbox.relay(deadline.remaining_ms)
+
+
+@periodic_task("dead_letter_reconciler", rate=lambda: _minutes(get_settings().reconcile_minutes))
+def reconcile() -> dict[str, int]:
+    """Mark FAILURE the tasks whose messages the redrive policy moved to a DLQ."""
+    return reconcile_dead_letters()

@@ -10,7 +10,7 @@ import uuid
 
 from helpers import b64, dead_lettered, eventually, jpeg_bytes, task_record, unique_author
 
-from chalicelib.tasks import control
+from chalicelib.tasks import revocation
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.errors import TransientTaskError
 
@@ -37,7 +37,7 @@ def steps(marker: str) -> dict[str, int]:
     """A long task that checks for a revoke between its steps, as the mail fan-out does between chunks."""
     for step in range(300):
         STEPS[marker] = step
-        if control.revoked():
+        if revocation.revoked():
             return {"stopped_at": step}
         time.sleep(0.1)
     return {"stopped_at": -1}

@@ -34,7 +34,7 @@ from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import condition_failed, utcnow
 from chalicelib.platform.observability import emit
-from chalicelib.tasks import control
+from chalicelib.tasks import revocation
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.errors import TransientTaskError
 from chalicelib.tasks.registry import get_task
@@ -259,7 +259,7 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
         for i in range(0, max(len(batch), 1), size):
             if not budget.room():
                 break
-            if result.chunks and control.revoked():  # between chunks: a revoked page stops, no hand-off
+            if result.chunks and revocation.revoked():  # between chunks: a revoked page stops, no hand-off
                 stopped = True
                 break
             chunk = batch[i : i + size]

@@ -1,73 +1,71 @@
-"""Revoking tasks (Celery's `app.control.revoke`), and the check a long task makes for it.
+"""Framework bookkeeping that is not a task record: rate-limit schedules and periodic-task leases.
 
-SQS cannot delete a message it has not delivered, so a revoke is a mark on the record: one
-conditional write to REVOKED. The message is dropped when it arrives, because a claim never
-takes a REVOKED record; a running task is not killed but may ask `revoked()` between steps
-(the mail fan-out does, between chunks); whatever it returns afterwards is not kept.
+Kept in the task table (so every function that may use it already has its IAM grant) under
+ids that cannot be task ids (`control#…`). These items carry none of the indexes' keys, so
+they never show in `GET /tasks` or the outbox; `GET /tasks/{id}` answers 404 for them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.models import Model
 
-from pynamodb.exceptions import DoesNotExist
+from chalicelib.platform.config import get_settings
+from chalicelib.platform.dynamodb import TableMeta, condition_failed
 
-from chalicelib.platform.observability import emit, logger
-from chalicelib.tasks import current, records
-from chalicelib.tasks.envelope import Envelope
-from chalicelib.tasks.failures import task_failed
-from chalicelib.tasks.hooks import Final, run_final_hooks
-from chalicelib.tasks.models import TaskRecord
-from chalicelib.tasks.registry import FailureInfo, UnknownTaskError, get_task
+PREFIX = "control#"
+_settings = get_settings()
 
 
-class TaskRevokedError(Exception):
-    """What a revoked task's `on_failure` hook is given as its exception (Celery's `TaskRevokedError`)."""
+class TaskControl(Model):
+    """One rate-limit schedule (`control#rate#<task>`) or periodic task (`control#periodic#<name>`)."""
+
+    class Meta(TableMeta):
+        table_name = _settings.tasks_table
+
+    id = UnicodeAttribute(hash_key=True)
+    tat = NumberAttribute(null=True)  # rate limit: the next free slot (epoch seconds)
+    # periodic tasks: the lease of the run in progress, and what the last runs did
+    lease_until = NumberAttribute(null=True)
+    lease_token = UnicodeAttribute(null=True)
+    schedule = UnicodeAttribute(null=True)
+    runs = NumberAttribute(null=True)
+    skipped = NumberAttribute(null=True)
+    last_run_at = UTCDateTimeAttribute(null=True)
+    last_finished_at = UTCDateTimeAttribute(null=True)
+    last_status = UnicodeAttribute(null=True)
+    last_error = UnicodeAttribute(null=True)
+    last_duration_ms = NumberAttribute(null=True)
+    last_skipped_at = UTCDateTimeAttribute(null=True)
 
 
-@dataclass(frozen=True)
-class Revocation:
-    """What `revoke` did: `revoked` now, or not because the record is `status` ("missing": none)."""
-
-    revoked: bool
-    status: str | None = None
+def is_control_id(task_id: str) -> bool:
+    """True for the id of a control item (never a task's)."""
+    return task_id.startswith(PREFIX)
 
 
-def revoke(task_id: str) -> Revocation:
-    """Revoke a PENDING, RETRY, delayed or running task: its record becomes REVOKED (final).
+class TaskRateSlots:
+    """The GCRA schedule of one task's `rate_limit` (`platform/ratelimit.py`'s SlotStore)."""
 
-    Unlike Celery, there is no `terminate`: a running task stops where it checks `revoked()`.
-    A task that is final already is left alone (`revoked=False` with its status).
-    """
-    found = records.revoke(task_id)
-    if found is not None:
-        return Revocation(False, found)
-    logger.info("task revoked", extra={"task_id": task_id})
-    emit("TasksRevoked")
-    _tell(task_id)
-    return Revocation(True, records.REVOKED)
+    def __init__(self, task_name: str) -> None:
+        self.key = f"{PREFIX}rate#{task_name}"
 
+    def read(self) -> float | None:
+        try:
+            return float(TaskControl.get(self.key, consistent_read=True).tat or 0.0)
+        except TaskControl.DoesNotExist:
+            return None
 
-def _tell(task_id: str) -> None:
-    """Tell the revoked task's callbacks and its `on_failure` hook now, not when its message comes.
-
-    Best effort: the message's arrival tells the callbacks again (they are idempotent).
-    """
-    try:
-        record = TaskRecord.get(task_id, consistent_read=True)
-        env = Envelope(task_id, record.name, list(record.args or []), dict(record.kwargs or {}), links=record.links)
-        run_final_hooks(env, Final(records.REVOKED, error="revoked"))
-        # A revoked task ends like a failed one for its `on_failure` hook (a cover is marked failed, not left pending).
-        task_failed(
-            get_task(record.name), task_id, env.args, env.kwargs, TaskRevokedError("revoked"), FailureInfo("revoked")
-        )
-    except (DoesNotExist, UnknownTaskError):
-        return
-    except Exception as exc:  # noqa: BLE001 - the revoke stands; the message's arrival tells the callbacks
-        logger.warning("could not tell a revoked task's callbacks yet", extra={"task_id": task_id, "error": str(exc)})
-
-
-def revoked(task_id: str | None = None) -> bool:
-    """True when the task (by default the one running here) was revoked: one consistent GetItem."""
-    ident = task_id or current.task_id()
-    return ident is not None and records.status_of(ident) == records.REVOKED
+    def swap(self, old: float | None, new: float) -> bool:
+        try:
+            if old is None:
+                TaskControl(self.key, tat=new).save(condition=TaskControl.id.does_not_exist())
+            else:
+                condition = TaskControl.tat == old if old > 0 else TaskControl.tat.does_not_exist()
+                TaskControl(self.key).update(actions=[TaskControl.tat.set(new)], condition=condition)
+        except (PutError, UpdateError) as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True

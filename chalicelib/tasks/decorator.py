@@ -27,6 +27,7 @@ def task(
     time_limit: int | None = None,
     expires: int | None = None,
     on_failure: FailureHook | None = None,
+    rate_limit: str | None = None,
 ) -> Callable[[Callable[..., Any]], Task]:
     """Register the decorated function as task `name` (options: see `Task`). Options that
     cannot work on Lambda and SQS are refused when the module is imported, before any
@@ -45,6 +46,7 @@ def task(
         time_limit=time_limit,
         expires=expires,
         on_failure=on_failure,
+        rate_limit=rate_limit,
         sender=dispatch,
     )
     check(options)

@@ -24,12 +24,15 @@ class Envelope:
     kwargs: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
     version: int = ENVELOPE_VERSION
+    #: The rate-limit slot (epoch seconds) reserved for this message when it was put off
+    #: (`tasks/throttle.py`); optional, so older workers ignore it.
+    slot: float | None = None
     #: Callbacks told when the task is final (`link`, `link_error`, chord membership; tasks/canvas.py).
     links: dict[str, Any] | None = None
 
     def encode(self) -> str:
         """The message body."""
-        data: dict[str, Any] = {
+        fields: dict[str, Any] = {
             "v": self.version,
             "id": self.task_id,
             "task": self.task,
@@ -37,10 +40,12 @@ class Envelope:
             "kwargs": self.kwargs,
             "attempt": self.attempt,
         }
+        if self.slot is not None:
+            fields["slot"] = self.slot
         if self.links:
-            data["links"] = self.links  # optional: older consumers never see it on their own tasks
+            fields["links"] = self.links  # optional: older consumers never see it on their own tasks
         body = json.dumps(
-            data,
+            fields,
             separators=(",", ":"),
             ensure_ascii=False,
         )
@@ -73,7 +78,12 @@ def decode(body: str) -> Envelope:
     attempt = data.get("attempt", 1)
     if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
         raise EnvelopeError("envelope field 'attempt' must be a positive integer")
+    slot = data.get("slot")
+    if slot is not None and (isinstance(slot, bool) or not isinstance(slot, int | float) or slot < 0):
+        raise EnvelopeError("envelope field 'slot' must be a number of epoch seconds")
     links = data.get("links")
     if links is not None and not isinstance(links, dict):
         raise EnvelopeError("envelope field 'links' must be an object")
-    return Envelope(task_id=task_id, task=task, args=args, kwargs=kwargs, attempt=attempt, links=links or None)
+    return Envelope(
+        task_id=task_id, task=task, args=args, kwargs=kwargs, attempt=attempt, slot=slot, links=links or None
+    )

@@ -21,7 +21,7 @@ from chalicelib.tasks.models import TaskRecord
 
 #: The statuses a record can have (their transitions are the state machine's, tasks/records.py).
 PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"
-REVOKED = "REVOKED"  # final, like SUCCESS and FAILURE: written by `tasks/control.revoke`
+REVOKED = "REVOKED"  # final, like SUCCESS and FAILURE: written by `tasks/revocation.revoke`
 STATUSES = (PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED)
 
 
