@@ -7,6 +7,7 @@ from pynamodb.models import Model
 from chalicelib.books.models import Book, BookAuthor
 from chalicelib.imports.models import ImportItem
 from chalicelib.mail.models import MailState
+from chalicelib.platform.dashboard_session_model import DashboardSession
 from chalicelib.platform.idempotency_model import IdempotencyRecord
 from chalicelib.subscriptions.models import Subscriber
 from chalicelib.tasks.models import TaskRecord
@@ -18,5 +19,6 @@ ALL_MODELS: tuple[type[Model], ...] = (
     TaskRecord,
     IdempotencyRecord,
     MailState,
+    DashboardSession,
     ImportItem,
 )

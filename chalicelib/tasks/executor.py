@@ -15,7 +15,7 @@ from chalicelib.platform.observability import emit, logger
 from chalicelib.tasks import current, records
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import Envelope
-from chalicelib.tasks.errors import is_permanent
+from chalicelib.tasks.errors import PERMANENT_REASON, is_permanent
 from chalicelib.tasks.failures import task_failed
 from chalicelib.tasks.hooks import Final, run_final_hooks
 from chalicelib.tasks.registry import FailureInfo, Task
@@ -109,7 +109,7 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
     error = f"{type(exc).__name__}: {exc}"
     trace = traceback.format_exc()
     if is_permanent(exc, task.dont_autoretry_for):
-        reason = f"permanent error: {error}"
+        reason = f"{PERMANENT_REASON}: {error}"
     elif not task.retries(exc):
         reason = f"not retried (not in autoretry_for): {error}"
     elif attempt >= max_attempts:

@@ -31,7 +31,7 @@ from chalicelib.tasks import records, throttle
 from chalicelib.tasks.adapters import identity, read
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import Envelope, EnvelopeError
-from chalicelib.tasks.errors import TaskExpired
+from chalicelib.tasks.errors import POISON_REASON, TaskExpired
 from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.failures import task_failed
 from chalicelib.tasks.registry import FailureInfo, Task, UnknownTaskError, get_task
@@ -58,7 +58,7 @@ def handle_record(record: SQSRecord, context: Any = None) -> str:
             return "ignored"
         task = get_task(env.task)
     except (EnvelopeError, UnknownTaskError) as exc:
-        return _poison(record, queue, f"poison message: {exc}")
+        return _poison(record, queue, f"{POISON_REASON}: {exc}")
     age = _age_seconds(record)
     if age is not None and task.expired(age):
         return _expired(queue, task, env, age)
@@ -72,7 +72,7 @@ def handle_record(record: SQSRecord, context: Any = None) -> str:
     max_attempts = min(task.max_retries + 1, queue.max_receive_count)
     outcome = run_attempt(task, env, receives, max_attempts, queue.visibility_timeout)
     if outcome.kind == "failure":
-        dead_letter(queue, record.body, outcome.reason, env.task_id)
+        dead_letter(queue, record.body, outcome.reason, env.task_id, receives=receives)
         return "dead-lettered"
     if outcome.kind in ("retry", "busy"):
         change_visibility(queue.name, record.receipt_handle, outcome.delay)
@@ -125,7 +125,7 @@ def _poison(record: SQSRecord, queue: QueueSettings, reason: str) -> str:
         "poison message moved to the dead-letter queue",
         extra={"reason": reason, "message_id": record.message_id, "queue": queue.name, "task_id": task_id},
     )
-    dead_letter(queue, record.body, reason, task_id)
+    dead_letter(queue, record.body, reason, task_id, receives=int(record.attributes.approximate_receive_count or 1))
     records.record_poison(task_id, name, queue.key, reason)
     emit("PoisonMessages", queue=queue.key)
     return "dead-lettered"
