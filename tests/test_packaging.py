@@ -236,10 +236,13 @@ def test_response_types_follow_the_setting() -> None:
 
 
 def test_a_time_limit_beyond_the_function_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import app  # noqa: F401 - registers the app's tasks now, in the real registry
     from chalicelib.tasks import decorator, registry
     from devtools.infra import check_time_limits, function_settings
 
     # Only the application's tasks (the test modules register tasks of their own), restored afterwards.
+    # The app is imported above: imported first by check_time_limits, under the patch, its tasks would
+    # land in the copy and be gone for every later test ("unknown task 'covers.resize'").
     app_tasks = {name: t for name, t in registry._REGISTRY.items() if not name.startswith("tests.")}
     monkeypatch.setattr(registry, "_REGISTRY", app_tasks)
     functions = function_settings("dev")
