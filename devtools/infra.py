@@ -99,8 +99,8 @@ def snapstart_resources(logical_ids: list[str]) -> dict[str, Any]:
     version (snapshotted then) and moves the alias to it. SAM points the events it
     generates (SQS mappings, schedules) at the alias itself; the REST API's integrations
     and authorizer come from chalice's swagger with the plain function ARN, so their URIs
-    and invoke permissions are overridden here, or API Gateway would call `$LATEST`,
-    which never uses a snapshot.
+    are overridden here and API Gateway gets leave to invoke the aliases, or it would call
+    `$LATEST`, which never restores a snapshot. SAM names an alias `<Function>Alias<name>`.
     """
     import app  # the routes, for the API's integrations
 
@@ -109,23 +109,37 @@ def snapstart_resources(logical_ids: list[str]) -> dict[str, Any]:
         for logical in logical_ids
     }
 
+    def alias(logical: str) -> str:
+        return f"{logical}Alias{SNAPSTART_ALIAS}"
+
     def uri(logical: str) -> dict[str, str]:
         return {
             "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31"
-            f"/functions/${{{logical}.Alias}}/invocations"
+            f"/functions/${{{alias(logical)}}}/invocations"
         }
 
     paths = {
         path: {method.lower(): {"x-amazon-apigateway-integration": {"uri": uri("APIHandler")}} for method in methods}
         for path, methods in app.app.routes.items()
     }
-    authorizers = {
-        "api_key_auth": {"x-amazon-apigateway-authorizer": {"authorizerUri": uri(FUNCTIONS["api_key_auth"])}}
-    }
-    resources["RestAPI"] = {"Properties": {"DefinitionBody": {"paths": paths, "securityDefinitions": authorizers}}}
-    resources["APIHandlerInvokePermission"] = {"Properties": {"FunctionName": {"Ref": "APIHandler.Alias"}}}
     auth = FUNCTIONS["api_key_auth"]
-    resources[f"{auth}InvokePermission"] = {"Properties": {"FunctionName": {"Ref": f"{auth}.Alias"}}}
+    authorizers = {"api_key_auth": {"x-amazon-apigateway-authorizer": {"authorizerUri": uri(auth)}}}
+    resources["RestAPI"] = {"Properties": {"DefinitionBody": {"paths": paths, "securityDefinitions": authorizers}}}
+    for logical in ("APIHandler", auth):
+        resources[f"{alias(logical)}InvokePermission"] = {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "FunctionName": {"Ref": alias(logical)},
+                "Action": "lambda:InvokeFunction",
+                "Principal": "apigateway.amazonaws.com",
+                "SourceArn": {
+                    "Fn::Sub": [
+                        "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${RestAPIId}/*",
+                        {"RestAPIId": {"Ref": "RestAPI"}},
+                    ]
+                },
+            },
+        }
     return resources
 
 

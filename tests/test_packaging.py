@@ -426,10 +426,13 @@ def test_snapstart_setting_snapshots_published_versions_and_every_caller_uses_th
         for operation in path.values()
         if "uri" in operation.get("x-amazon-apigateway-integration", {})
     ]
-    assert uris and all("${APIHandler.Alias}" in uri for uri in uris), uris
+    # SAM names the alias it publishes `<Function>Alias<name>`.
+    assert uris and all("${APIHandlerAliaslive}" in uri for uri in uris), uris
     authorizer = body["securityDefinitions"]["api_key_auth"]["x-amazon-apigateway-authorizer"]
-    assert "${ApiKeyAuth.Alias}" in authorizer["authorizerUri"]["Fn::Sub"]
-    assert snap["Resources"]["APIHandlerInvokePermission"]["Properties"]["FunctionName"] == {"Ref": "APIHandler.Alias"}
-    assert snap["Resources"]["ApiKeyAuthInvokePermission"]["Properties"]["FunctionName"] == {"Ref": "ApiKeyAuth.Alias"}
-    # Nothing else changes: the same resources as the default template.
-    assert set(snap["Resources"]) == set(template["Resources"])
+    assert "${ApiKeyAuthAliaslive}" in authorizer["authorizerUri"]["Fn::Sub"]
+    permissions = {"APIHandlerAliasliveInvokePermission", "ApiKeyAuthAliasliveInvokePermission"}
+    for name in permissions:
+        alias = name.removesuffix("InvokePermission")
+        assert snap["Resources"][name]["Properties"]["FunctionName"] == {"Ref": alias}
+    # Nothing else changes: the default template's resources and the aliases' permissions.
+    assert set(snap["Resources"]) == set(template["Resources"]) | permissions
