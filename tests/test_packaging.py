@@ -240,6 +240,7 @@ def test_response_types_follow_the_setting() -> None:
 
 
 def test_a_time_limit_beyond_the_function_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    import app  # noqa: F401 - fills the registry first: registered during the swap, the app's tasks would vanish after it
     from chalicelib.tasks import decorator, registry
     from devtools.infra import check_time_limits, function_settings
 
