@@ -3,11 +3,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAGE ?= dev
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-build.txt | cksum | cut -d' ' -f1)
 
 .PHONY: install run test test-scale test-localstack test-deployed lint bench package deploy clean chromium screenshot
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
@@ -61,14 +61,16 @@ bench: install
 	$(PY) -m pip install --quiet -r requirements-bench.txt
 	$(PY) -m bench.run_all
 
-# One CloudFormation/SAM template with the functions and every resource (docs/DEPLOY.md).
+# One CloudFormation/SAM template with the functions and every resource (docs/DEPLOY.md). The zip is
+# built under the Lambda runtime's Python 3.13 (.venv-build, made on first use; devtools/lambda_build.py).
 package: install
 	$(PY) -m devtools.infra --stage $(STAGE) --package build/package-$(STAGE)
 	$(VENV)/bin/cfn-lint build/package-$(STAGE)/sam.json
+	$(PY) -m devtools.zipcheck build/package-$(STAGE)/deployment.zip
 
 # Resources, dashboard and alarms, then `chalice deploy` (AWS_ENDPOINT_URL for LocalStack).
 deploy: install
 	$(PY) -m devtools.deploy --stage $(STAGE)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .local build
+	rm -rf $(VENV) .venv-build .venv-build.lock .pytest_cache .ruff_cache .local build

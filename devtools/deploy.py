@@ -19,12 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from devtools import lambda_build
 from devtools.infra import (
     WORKERS,
     apply_gateway_responses,
@@ -58,8 +58,7 @@ def deploy(stage: str, project: Path = ROOT, endpoint: str | None = None) -> dic
         # Existing mappings get the response type before the new code, which relies on it, is
         # deployed: the old code (delete handled, raise) is safe with it, the reverse is not.
         set_response_types(wanted)
-    chalice = Path(sys.executable).parent / "chalice"
-    subprocess.run([str(chalice), "deploy", "--stage", stage], cwd=project, env=dict(os.environ), check=True)
+    lambda_build.chalice(["deploy", "--stage", stage], project=project)  # under the runtime's Python
     mappings = set_response_types(wanted)
     verify_response_types(wanted)
     deployed = json.loads((project / ".chalice" / "deployed" / f"{stage}.json").read_text())

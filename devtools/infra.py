@@ -15,14 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from chalice.constants import DEFAULT_LAMBDA_TIMEOUT
 
 from chalicelib.platform.errors import RETRY_AFTER_SECONDS
+from devtools import lambda_build
 from devtools.stage import ROOT, stage_environment
 
 # Logical ids chalice gives the functions (see `chalice package` output).
@@ -607,15 +606,9 @@ def use_stage(stage: str) -> None:
 
 
 def package(stage: str, out_dir: Path, merge_template: Path) -> Path:
-    """Run `chalice package` with the merge template; returns the SAM template's path."""
-    chalice = Path(sys.executable).parent / "chalice"
+    """Run `chalice package` with the merge template (devtools/lambda_build.py); returns the SAM template's path."""
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
-    subprocess.run(
-        [str(chalice), "package", "--stage", stage, "--merge-template", str(merge_template), str(out_dir)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-    )
+    lambda_build.chalice(["package", "--stage", stage, "--merge-template", str(merge_template), str(out_dir)], env=env)
     return out_dir / "sam.json"
 
 

@@ -24,21 +24,18 @@ whose `start` runs the Docker container (host mode is only `localstack.runtime.m
 from __future__ import annotations
 
 import argparse
-import fcntl
-import hashlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 import requests
 
+from devtools import pythons
 from devtools.emulator import free_port, start_process
 from devtools.stage import ROOT
 
@@ -60,61 +57,17 @@ class LocalStackError(RuntimeError):
     """LocalStack could not be installed or started; the message says why and where to look."""
 
 
-def find_python(exact: tuple[int, int] | None = None, variable: str = "LOCALSTACK_PYTHON") -> str:
-    """A Python >= 3.12 for LocalStack (or exactly `exact`): $variable, pythonX.Y on PATH, or pyenv's."""
-    names = [f"python{exact[0]}.{exact[1]}"] if exact else ["python3.13", "python3.12"]
-    candidates = [os.environ.get(variable, "")]
-    if exact and sys.version_info[:2] == exact:
-        candidates.append(sys.executable)
-    candidates += [shutil.which(name) or "" for name in names]
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
-    pattern = f"{exact[0]}.{exact[1]}.*" if exact else "3.1[2-9]*"
-    if pyenv.is_dir():
-        candidates += [str(p / "bin" / "python") for p in sorted(pyenv.glob(pattern), reverse=True)]
-    wanted = f"sys.version_info[:2] == {exact}" if exact else f"sys.version_info >= {MIN_PYTHON}"
-    check = f"import sys; sys.exit(0 if {wanted} else 1)"
-    for candidate in (c for c in candidates if c and Path(c).exists()):
-        # Quiet: a pyenv shim for a version that is not selected prints a page of advice and fails.
-        probe = subprocess.run([candidate, "-c", check], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if probe.returncode == 0:
-            return candidate
-    version = f"Python {exact[0]}.{exact[1]}" if exact else "Python >= 3.12"
-    raise LocalStackError(
-        f"{version} is needed and none was found: install one (e.g. pyenv install {exact[0] if exact else 3}."
-        f"{exact[1] if exact else 13}) or set {variable} to its interpreter"
-    )
+def find_python() -> str:
+    """A Python >= 3.12 for LocalStack: $LOCALSTACK_PYTHON, python3.13/3.12 on PATH, or pyenv's."""
+    try:
+        return pythons.find_python(MIN_PYTHON, variable="LOCALSTACK_PYTHON", purpose="LocalStack")
+    except pythons.PythonNotFound as missing:
+        raise LocalStackError(str(missing)) from None
 
 
 def install(cache: Path = CACHE) -> Path:
     """The virtualenv's python, with requirements-localstack.txt installed (once per change)."""
-    return install_venv(REQUIREMENTS, cache / "localstack-venv", find_python, "LocalStack")
-
-
-def install_venv(requirements: Path, venv: Path, interpreter: Callable[[], str], label: str) -> Path:
-    """`venv`'s python, with `requirements` installed (once per change of the file).
-
-    A lock file keeps two clones (or two runs) from installing into the same venv at once.
-    """
-    python = venv / "bin" / "python"
-    digest = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
-    stamp = venv / f".installed-{digest}"
-    venv.parent.mkdir(parents=True, exist_ok=True)
-    with venv.with_name(venv.name + ".lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if stamp.exists():
-            return python
-        began = time.monotonic()
-        print(f"installing {label} from PyPI into {venv} (once; kept for the next runs)", flush=True)
-        if not python.exists():
-            subprocess.run([interpreter(), "-m", "venv", str(venv)], check=True)
-        pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, "--upgrade", "pip"], check=True)
-        subprocess.run([*pip, "-r", str(requirements)], check=True)
-        for old in venv.glob(".installed-*"):
-            old.unlink()
-        stamp.touch()
-        print(f"{label} installed in {time.monotonic() - began:.0f}s", flush=True)
-    return python
+    return pythons.cached_venv(cache / "localstack-venv", [REQUIREMENTS], find_python, "LocalStack")
 
 
 def version(python: Path) -> str:

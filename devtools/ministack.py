@@ -28,8 +28,10 @@ from typing import Any
 
 import requests
 
+from devtools import pythons
 from devtools.emulator import free_port
-from devtools.localstack import CACHE, LocalStackError, Running, find_python, install_venv, stop
+from devtools.lambda_build import RUNTIME_PYTHON
+from devtools.localstack import CACHE, LocalStackError, Running, stop
 from devtools.stage import ROOT
 
 REQUIREMENTS = ROOT / "requirements-ministack.txt"
@@ -47,27 +49,18 @@ class MiniStackError(LocalStackError):
     """MiniStack could not be installed, started or deployed into; the message says why."""
 
 
-def runtime() -> tuple[int, int]:
-    """The functions' Python version: chalice takes it from the interpreter that runs it.
+def install(version: tuple[int, int] = RUNTIME_PYTHON) -> Path:
+    """MiniStack's venv on the functions' runtime Python `version` (it runs the functions with it)."""
+    major, minor = version
 
-    `DEPLOY_RUNTIME=python3.13` overrides it (for a build made by another interpreter).
-    """
-    named = os.environ.get("DEPLOY_RUNTIME", "")
-    if named.startswith("python3."):
-        return 3, int(named.removeprefix("python3."))
-    return sys.version_info.major, sys.version_info.minor
+    def interpreter() -> str:
+        try:
+            return pythons.find_python(version, variable="MINISTACK_PYTHON", exact=True, purpose="MiniStack")
+        except pythons.PythonNotFound as missing:
+            raise MiniStackError(str(missing)) from None
 
-
-def install(version: tuple[int, int] | None = None) -> Path:
-    """MiniStack's venv for the runtime `version` (the one it runs the functions with)."""
-    major, minor = version or runtime()
     venv = CACHE / f"ministack-venv-python{major}.{minor}"
-    return install_venv(
-        REQUIREMENTS,
-        venv,
-        lambda: find_python((major, minor), "MINISTACK_PYTHON"),
-        f"MiniStack (Python {major}.{minor})",
-    )
+    return pythons.cached_venv(venv, [REQUIREMENTS], interpreter, f"MiniStack (Python {major}.{minor})")
 
 
 def ministack_environment(port: int, home: Path) -> dict[str, str]:
@@ -180,7 +173,7 @@ def _api_key(env: dict[str, str], stage: str, name: str, admin: bool) -> str:
 def run_tests(pytest_args: list[str], home: Path = HOME) -> int:
     """Deploy the app into a fresh MiniStack and run tests/deployed against it; pytest's exit code."""
     began = time.monotonic()
-    version = runtime()
+    version = RUNTIME_PYTHON
     python = install(version)
     ministack = start(python, home)
     deployed = "not finished"

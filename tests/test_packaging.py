@@ -29,6 +29,12 @@ def _clean_env() -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from devtools import lambda_build, pythons
+
+    try:
+        lambda_build.runtime_python()  # chalice runs under the runtime's Python 3.13
+    except pythons.PythonNotFound as missing:
+        pytest.skip(str(missing))
     out = tmp_path_factory.mktemp("package")
     subprocess.run(
         [
@@ -71,6 +77,14 @@ def test_packaged_template_passes_cfn_lint(package_dir: Path) -> None:
         text=True,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_functions_run_on_the_runtime_the_zip_is_built_for(template: dict[str, Any]) -> None:
+    """python3.13 (Amazon Linux 2023) on x86_64: the zip's wheels are chosen for exactly that
+    (tests/test_package_zip.py); chalice took python3.11 from the project's venv before."""
+    functions = _of_type(template, "AWS::Serverless::Function").values()
+    assert {f["Properties"]["Runtime"] for f in functions} == {"python3.13"}
+    assert {tuple(f["Properties"]["Architectures"]) for f in functions} == {("x86_64",)}
 
 
 def test_event_source_mappings_carry_batch_size_and_maximum_concurrency(template: dict[str, Any]) -> None:
