@@ -187,6 +187,7 @@ def run_tests(pytest_args: list[str], home: Path = HOME) -> int:
         print(
             f"one stack: packaged in {target['stack_package_seconds']}s, deployed in {target['stack_deploy_seconds']}s"
         )
+        (home / "timings.json").unlink(missing_ok=True)
         target_file = home / "target.json"
         target_file.write_text(json.dumps({**target, "log": str(ministack.log)}, indent=2))
         env = {**deploy_environment(ministack.endpoint), "DEPLOYED_TARGET": str(target_file)}
@@ -194,6 +195,9 @@ def run_tests(pytest_args: list[str], home: Path = HOME) -> int:
         command = [sys.executable, "-m", "pytest", "tests/deployed", "--confcutdir", "tests/deployed", *pytest_args]
         code = subprocess.run(command, cwd=ROOT, env=env).returncode
         print(f"tests/deployed took {time.monotonic() - tests:.0f}s (exit {code})")
+        measured = home / "timings.json"
+        if measured.exists():
+            print(f"on the deployed stack: {measured.read_text()}")
     finally:
         stop(ministack)
     print(f"make test-deployed: {time.monotonic() - began:.0f}s in all (deploy {deployed})")
