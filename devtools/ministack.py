@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -75,7 +76,7 @@ def ministack_environment(port: int, home: Path) -> dict[str, str]:
         "LAMBDA_EXECUTOR": "local",  # functions in worker processes of this venv's Python (no Docker)
         "IOT_MTLS_PORT": "0",  # its MQTT listener would take the fixed port 8883
         "PERSIST_STATE": "0",
-        "TMPDIR": str(home / "tmp"),  # the functions' unpacked code, and MiniStack's scratch files
+        "TMPDIR": str((home / "tmp").resolve()),  # the functions' unpacked code, and MiniStack's scratch files
     }
 
 
@@ -142,12 +143,10 @@ def deploy_stack(endpoint: str, stage: str = STACK_STAGE, bucket: str = "bookshe
     began = time.monotonic()
     subprocess.run(["make", "package", f"STAGE={stage}"], cwd=ROOT, env=env, check=True)
     packaged = time.monotonic() - began
-    import boto3
-
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    s3, cfn = _client("s3", endpoint), _client("cloudformation", endpoint)
+    s3.create_bucket(Bucket=bucket)
     command = [sys.executable, "-m", "devtools.stack", "--stage", stage, "--s3-bucket", bucket]
     subprocess.run([*command, "--parameter-overrides", "AlarmEmail=ops@example.com"], cwd=ROOT, env=env, check=True)
-    cfn = boto3.client("cloudformation", endpoint_url=endpoint, region_name="us-east-1")
     outputs = {
         o["OutputKey"]: o["OutputValue"]
         for o in cfn.describe_stacks(StackName=f"bookshelf-{stage}")["Stacks"][0]["Outputs"]
@@ -159,6 +158,18 @@ def deploy_stack(endpoint: str, stage: str = STACK_STAGE, bucket: str = "bookshe
         "stack_package_seconds": round(packaged, 1),
         "stack_deploy_seconds": round(time.monotonic() - began - packaged, 1),
     }
+
+
+def _client(service: str, endpoint: str) -> Any:
+    import boto3
+
+    return boto3.client(
+        service,
+        endpoint_url=endpoint,
+        region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    )
 
 
 def _api_key(env: dict[str, str], stage: str, name: str, admin: bool) -> str:
@@ -207,6 +218,8 @@ def run_tests(pytest_args: list[str], home: Path = HOME) -> int:
 def serve(home: Path = HOME, port: int | None = None) -> None:
     """Start MiniStack and print how to deploy into it, until Ctrl-C."""
     ministack = start(install(), home, port)
+    # Stopped by SIGTERM too (a background job ignores Ctrl-C's SIGINT): MiniStack and its workers go with it.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         print(f"MiniStack at {ministack.endpoint} (log {ministack.log}); deploy into it with:")
         print(f"  AWS_ENDPOINT_URL={ministack.endpoint} make deploy STAGE={STAGE}")

@@ -149,9 +149,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     parameters = dict(item.split("=", 1) for item in args.parameter_overrides)
     began = time.monotonic()
+    from botocore.exceptions import ClientError
+
     try:
         stack = deploy(args.stage, args.s3_bucket, args.stack_name, parameters)
-    except StackError as exc:
+    except (StackError, ClientError) as exc:
         sys.exit(f"stack: {exc}")
     print(f"{stack['StackName']}: {stack['StackStatus']} in {time.monotonic() - began:.0f}s")
     for output in stack.get("Outputs", []):
