@@ -66,7 +66,7 @@ def install(version: tuple[int, int] = RUNTIME_PYTHON) -> Path:
 
 def ministack_environment(port: int, home: Path) -> dict[str, str]:
     """MiniStack's variables: loopback only, local executor, no fixed side ports, no caller AWS_*."""
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL")}
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "MINISTACK_UNPATCHED")}
     return {
         **keep,
         **CREDENTIALS,
