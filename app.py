@@ -133,21 +133,32 @@ def unsubscribe(name: str, email: str) -> Response:
 _FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain", "application/json"]
 
 
+_link_page = pages.link_view(lambda: app.current_request)  # errors: a page for browsers, else JSON
+
+
 @app.route("/subscriptions/confirm", methods=["GET"])
-@json_errors
+@_link_page
+def confirm_page() -> Response:
+    """A page with one button: mail scanners fetch every link, so a GET must not confirm."""
+    token = _query().get("token")
+    return pages.confirm_form(consent.confirm_target(token), token or "")
+
+
+@app.route("/subscriptions/confirm", methods=["POST"], content_types=_FORM_TYPES)
+@_link_page
 def confirm_subscription() -> Response:
     return pages.confirmed(consent.confirm(_query().get("token")))
 
 
 @app.route("/subscriptions/unsubscribe", methods=["GET"])
-@json_errors
+@_link_page
 def unsubscribe_page() -> Response:
     token = _query().get("token")
     return pages.unsubscribe_form(consent.unsubscribe_target(token), token or "")
 
 
 @app.route("/subscriptions/unsubscribe", methods=["POST"], content_types=_FORM_TYPES)
-@json_errors
+@_link_page
 def unsubscribe_one_click() -> Response:
     """RFC 8058 one-click (body `List-Unsubscribe=One-Click`) and the page's button."""
     return pages.unsubscribed(consent.unsubscribe(_query().get("token")))

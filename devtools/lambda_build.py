@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from devtools import pythons
 from devtools.stage import ROOT
@@ -40,11 +41,21 @@ ABI = "cp{}{}".format(*RUNTIME_PYTHON)
 RUNTIME_GLIBC = (2, 34)
 #: Lambda's architecture names to the CPU names in wheel tags.
 MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
-#: What the python3.13 runtime provides (boto3 and its dependencies, in /var/runtime): left out of
-#: the zip. Safe because nothing in requirements.txt pins them tighter than the runtime's SDK
-#: (pynamodb wants botocore >= 1.12, Powertools jmespath >= 1.0.1), and shipping botocore without
-#: boto3, as before, paired the runtime's boto3 with another botocore.
-RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "urllib3", "python-dateutil", "six"})
+#: What the runtime provides (boto3 and botocore with their dependencies, in /var/runtime), left
+#: out of the zip, each with the oldest version assumed there. AWS publishes no fixed version (it
+#: varies with the region and runtime updates; docs: "Runtime-included SDK versions"); these floors
+#: are well below what python3.12/3.13 have carried since launch. The build fails if a bundled
+#: package asks for more (today pynamodb wants botocore >= 1.12.54). Shipping botocore without
+#: boto3, as before, paired the runtime's boto3 with another botocore. jmespath stays in the zip:
+#: Powertools needs >= 1.0.1 itself, while the runtime's copy only has to satisfy botocore.
+RUNTIME_PROVIDED = {
+    "boto3": "1.34.0",
+    "botocore": "1.34.0",
+    "s3transfer": "0.10.0",
+    "urllib3": "1.26.18",
+    "python-dateutil": "2.8.2",
+    "six": "1.16.0",
+}
 BUILD_REQUIREMENTS = ROOT / "requirements-build.txt"
 BUILD_VENV = ROOT / ".venv-build"
 
@@ -99,7 +110,7 @@ def _pip(python: Path, arch: str) -> list[str]:
 
 def vendor(requirements: Path, arch: str) -> Path:
     """The runtime's dependencies for `requirements`, minus what the runtime provides; cached by content."""
-    key = json.dumps([requirements.read_text(), RUNTIME, arch, RUNTIME_GLIBC, sorted(RUNTIME_PROVIDED)])
+    key = json.dumps([requirements.read_text(), RUNTIME, arch, RUNTIME_GLIBC, RUNTIME_PROVIDED])
     target = BUILD_VENV / f"lambda-vendor-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
     python = build_python()
     with pythons.file_lock(BUILD_VENV / "lambda-vendor.lock"):
@@ -128,7 +139,34 @@ def _resolve(python: Path, arch: str, requirements: Path, scratch: Path) -> dict
     report = scratch / "report.json"
     resolve = [*_pip(python, arch), "--dry-run", "--ignore-installed", "--report", str(report)]
     subprocess.run([*resolve, "--target", str(scratch / "resolve"), "-r", str(requirements)], check=True)
-    return {i["metadata"]["name"]: i["metadata"]["version"] for i in json.loads(report.read_text())["install"]}
+    installs = json.loads(report.read_text())["install"]
+    if unmet := needs_beyond_runtime([i["metadata"] for i in installs]):
+        raise SystemExit(
+            f"{'; '.join(unmet)}: more than the runtime is assumed to provide. Raise the floor in "
+            "RUNTIME_PROVIDED (after checking the runtime's version) or bundle the package"
+        )
+    return {i["metadata"]["name"]: i["metadata"]["version"] for i in installs}
+
+
+def needs_beyond_runtime(metadata: list[dict[str, Any]]) -> list[str]:
+    """Bundled packages' requirements on a runtime-provided one that its assumed floor does not meet.
+
+    `metadata` is pip's installation report's per-package metadata (name, requires_dist).
+    """
+    from packaging.requirements import Requirement
+
+    marker_env = {"python_version": "{}.{}".format(*RUNTIME_PYTHON), "extra": ""}
+    unmet = []
+    for package in metadata:
+        if _canonical(package["name"]) in RUNTIME_PROVIDED:
+            continue
+        for line in package.get("requires_dist", []):
+            needed = Requirement(line)
+            floor = RUNTIME_PROVIDED.get(_canonical(needed.name))
+            applies = needed.marker is None or needed.marker.evaluate(marker_env)
+            if floor and applies and not needed.specifier.contains(floor, prereleases=True):
+                unmet.append(f"{package['name']} needs {needed} (runtime assumed: {floor})")
+    return unmet
 
 
 def _canonical(name: str) -> str:
@@ -164,7 +202,11 @@ def chalice(args: list[str], project: Path = ROOT, env: dict[str, str] | None = 
 
 
 def main(argv: list[str] | None = None) -> None:
-    chalice(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else argv
+    env = dict(os.environ)
+    if args[:1] == ["package"]:  # chalice wants a region even to write a template; never to deploy
+        env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    chalice(args, env=env)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ its account state, so it goes with v2). The run prints which service came from w
   python -m devtools.localstack test [pytest args]   # make test-localstack: the whole suite
   python -m devtools.localstack serve                # both endpoints, until Ctrl-C
 
-With Docker, `localstack-compose.yml` runs the same LocalStack version as a container with
-its own DynamoDB; point AWS_ENDPOINT_URL at it and run `make test` (docs/DEPLOY.md).
+With Docker, `localstack-compose.yml` runs LocalStack 4.14.0 (its last image that needs no
+account) as a container with its own DynamoDB; point AWS_ENDPOINT_URL at it and run `make test`
+(docs/DEPLOY.md).
 Nothing here reaches the internet after the pip install: telemetry, the TLS certificate
 download and the DNS server are switched off. Hand-written rather than the `localstack` CLI,
 whose `start` runs the Docker container (host mode is only `localstack.runtime.main`).

@@ -38,7 +38,6 @@ PROVIDED_TOP_LEVEL = {
     "boto3": ["boto3/"],
     "botocore": ["botocore/"],
     "s3transfer": ["s3transfer/"],
-    "jmespath": ["jmespath/"],
     "urllib3": ["urllib3/"],
     "python-dateutil": ["dateutil/"],
     "six": ["six.py"],

@@ -11,6 +11,7 @@ from urllib.parse import quote, urlsplit
 
 from helpers import eventually
 
+FORM = "application/x-www-form-urlencoded"
 LINK = re.compile(r"https?://[^\s<>]+/subscriptions/(?:confirm|unsubscribe)\?token=[^\s<>]+")
 
 
@@ -59,9 +60,16 @@ def confirm(api: Any, mailbox: Any, email: str, count: int = 1) -> dict[str, Any
         timeout=60,
         what=f"confirmation mail #{count} to {email}",
     )
-    status, _ = api.get(path_of(links(mails[-1], "confirm")[0]), user=None)
-    assert status == 200
+    follow(api, links(mails[-1], "confirm")[0])
     return mails[-1]
+
+
+def follow(api: Any, link: str) -> None:
+    """Confirm as a reader does: open the link (a page with a button), then press the button (a POST)."""
+    status, page = api.get(path_of(link), user=None)
+    assert status == 200 and '<form method="post"' in page, page
+    status, page = api.post(path_of(link), user=None, raw=b"confirm=yes", content_type=FORM)
+    assert status == 200 and "Subscription confirmed" in page, page
 
 
 def subscribe_confirmed(api: Any, mailbox: Any, author: str, email: str, user: str = "alice") -> None:

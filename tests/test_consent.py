@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import html
+import re
 import time
 import uuid
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from helpers import eventually, final_record, unique_author, unique_email
 from mailtools import (
+    FORM,
     book_mails,
     confirm,
     confirmation_mails,
@@ -17,6 +21,7 @@ from mailtools import (
     path_of,
     subscribe_confirmed,
     subscribers_path,
+    text,
 )
 
 pytestmark = pytest.mark.usefixtures("workers")
@@ -57,7 +62,11 @@ def test_subscription_is_pending_until_the_link_is_followed(api: Any, mailbox: A
     _settled(api, book_id)
     assert book_mails(mailbox, email) == []  # a pending address gets no book mail
 
-    status, _ = api.get(path_of(links(mail, "confirm")[0]), user=None)
+    link = path_of(links(mail, "confirm")[0])
+    status, page = api.get(link, user=None)  # opening the link only shows a button (scanners GET)
+    assert status == 200 and '<form method="post"' in page
+    assert api.get(subscribers_path(author))[1]["items"][0]["status"] == "pending"
+    status, _ = api.post(link, user=None, raw=b"confirm=yes", content_type=FORM)  # the button
     assert status == 200
     assert api.get(subscribers_path(author))[1]["items"][0]["status"] == "confirmed"
 
@@ -136,15 +145,22 @@ def test_bad_expired_and_used_tokens_are_json_errors(api: Any, mailbox: Any) -> 
     status, body = api.get("/subscriptions/unsubscribe?token=" + link.split("token=")[1], user=None)
     assert status == 400 and set(body) == {"error", "message", "fields"}  # a confirm token is not an unsubscribe one
 
+    for bad in ("?token=nonsense", link[:-3] + "xyz"):  # the button of a forged page confirms nothing either
+        status, body = api.post(bad if bad.startswith("/") else f"/subscriptions/confirm{bad}", user=None, raw=b"")
+        assert status == 400 and body["error"] == "InvalidToken"
+
     sub = Subscriber.get(author_key(author), email)
     sub.update(actions=[Subscriber.confirm_expires.set(int(time.time()) - 1)])
-    status, body = api.get(link, user=None)
-    assert status == 410 and "expired" in body["message"]
+    for call in (api.get, api.post):  # an expired link shows no button, and its POST confirms nothing
+        status, body = call(link, user=None)
+        assert status == 410 and "expired" in body["message"]
 
     sub.update(actions=[Subscriber.confirm_expires.set(int(time.time()) + 600)])
     assert api.get(link, user=None)[0] == 200
-    status, body = api.get(link, user=None)
-    assert status == 410 and "used" in body["message"]
+    assert api.post(link, user=None)[0] == 200
+    for call in (api.get, api.post):
+        status, body = call(link, user=None)
+        assert status == 410 and "used" in body["message"]
 
 
 def test_no_header_injection_from_a_title_in_the_table(api: Any, mailbox: Any) -> None:
@@ -193,3 +209,102 @@ def test_header_text_removes_every_line_break_and_override() -> None:
     head = raw.split(b"\r\n\r\n", 1)[0]
     assert b"\r\nBcc:" not in head and b"\nBcc:" not in head
     assert b"Subject: =?utf-8?" in head  # non-ASCII is RFC 2047-encoded
+
+
+# ---------------------------------------------------------------- issue 21, item 6: addresses that can be mailed
+
+
+@pytest.mark.parametrize("email", ["jörg@example.org", "用户@例子.example", '"quoted"@example.org', "a@[127.0.0.1]"])
+def test_an_address_no_mail_can_reach_is_refused(api: Any, email: str) -> None:
+    status, body = api.post(subscribers_path(unique_author("Unmailable")), {"email": email})
+    assert status == 422 and [f["field"] for f in body["fields"]] == ["email"], body
+
+
+def test_an_internationalised_domain_is_stored_and_mailed_in_its_ascii_form(api: Any, mailbox: Any) -> None:
+    author, local = unique_author("Idna"), f"Reader-{uuid.uuid4().hex[:8]}"
+    path = subscribers_path(author)
+    status, body = api.post(path, {"email": f"{local}@Bücher.example"})
+    ascii_form = f"{local.lower()}@xn--bcher-kva.example"
+    assert (status, body["email"]) == (201, ascii_form)
+    assert api.post(path, {"email": ascii_form})[0] == 201  # the same address spelt in ASCII: the same row
+    assert [s["email"] for s in api.get(path)[1]["items"]] == [ascii_form]
+
+    (mail,) = eventually(lambda: confirmation_mails(mailbox, ascii_form), what="confirmation mail")
+    head = mail["RawData"].replace("\r\n", "\n").split("\n\n", 1)[0]
+    (to,) = [line for line in head.splitlines() if line.lower().startswith("to:")]
+    assert to == f"To: {ascii_form}"  # never an RFC 2047 encoded word inside an address
+    assert set(mail["Destination"]["ToAddresses"]) == {ascii_form}  # the emulator may list it twice
+    assert api.delete(f"{path}/{quote(local + '@bücher.example', safe='@')}")[0] == 204  # either spelling
+
+
+def test_a_stored_address_that_cannot_be_mailed_fails_at_once_not_in_a_loop(api: Any) -> None:
+    """A row written before the API refused such addresses: the mail task fails for good, once."""
+    from chalicelib import jobs
+    from chalicelib.platform.authors import author_key
+    from chalicelib.subscriptions.models import Subscriber
+
+    author, email = unique_author("Legacy"), f"jörg-{uuid.uuid4().hex[:8]}@example.org"
+    Subscriber(author_key(author), email, author=author, owner="alice", status="pending").save()
+    record = final_record(api, jobs.send_confirmation.delay(author_key(author), email))
+    assert record["status"] == "FAILURE" and record["attempts"] == 1, record
+    assert "cannot mail" in record["error"], record["error"]
+
+
+# ---------------------------------------------------------------- issue 21, item 8: confirmation needs a POST
+
+BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
+def _browser(api: Any, method: str, path: str, body: bytes = b"") -> Any:
+    headers = {"Accept": BROWSER, **({"Content-Type": FORM} if method == "POST" else {})}
+    return api.request(method, path, headers, body)
+
+
+def test_fetching_the_confirmation_link_does_not_confirm(api: Any, mailbox: Any) -> None:
+    """Mail scanners and link previews fetch every link in a mail, as a browser would."""
+    from chalicelib.platform.authors import author_key
+    from chalicelib.subscriptions.models import Subscriber
+
+    author, email = unique_author("Scanner"), unique_email("scanned")
+    assert api.post(subscribers_path(author), {"email": email})[0] == 201
+    (mail,) = eventually(lambda: confirmation_mails(mailbox, email), what="confirmation mail")
+    assert "press the button" in text(mail)
+    link = path_of(links(mail, "confirm")[0])
+
+    for _ in range(3):  # a scanner, a preview, the reader opening it
+        page = _browser(api, "GET", link)
+        assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+        assert Subscriber.get(author_key(author), email).status == "pending"
+    assert page.headers["X-Frame-Options"] == "DENY" and "form-action 'self'" in page.headers["Content-Security-Policy"]
+    form = re.search(r'<form method="post" action="([^"]+)">', page.text)
+    assert form is not None and html.unescape(form.group(1)) == link[link.index("?") :]  # POSTs back to the link
+
+    done = _browser(api, "POST", link, b"confirm=yes")  # the button
+    assert done.status_code == 200 and "Subscription confirmed" in done.text
+    assert Subscriber.get(author_key(author), email).status == "confirmed"
+
+
+@pytest.mark.parametrize("route", ["confirm", "unsubscribe"])
+def test_a_failed_link_shows_a_page_to_a_browser_and_json_to_a_client(api: Any, route: str) -> None:
+    for method in ("GET", "POST"):
+        for token, status in (("nonsense", 400), ("A" * 5000, 422), ("eyJ4Ijp9.Zm9v", 400)):
+            path = f"/subscriptions/{route}?token={token}"
+            page = _browser(api, method, path)
+            assert page.status_code == status and page.headers["Content-Type"].startswith("text/html"), page.text
+            assert "<h1>This link is not valid</h1>" in page.text and '{"error"' not in page.text
+            status_json, body = api.call(method.lower(), path, user=None)
+            assert status_json == status and set(body) == {"error", "message", "fields"}
+
+
+def test_an_expired_confirmation_link_shows_a_page_saying_so(api: Any, mailbox: Any) -> None:
+    from chalicelib.platform.authors import author_key
+    from chalicelib.subscriptions.models import Subscriber
+
+    author, email = unique_author("Expired"), unique_email("expired")
+    api.post(subscribers_path(author), {"email": email})
+    (mail,) = eventually(lambda: confirmation_mails(mailbox, email), what="confirmation mail")
+    Subscriber.get(author_key(author), email).update(actions=[Subscriber.confirm_expires.set(int(time.time()) - 1)])
+    for method in ("GET", "POST"):
+        page = _browser(api, method, path_of(links(mail, "confirm")[0]))
+        assert page.status_code == 410 and "<h1>This link can no longer be used</h1>" in page.text
+        assert "expired" in page.text and Subscriber.get(author_key(author), email).status == "pending"

@@ -319,3 +319,90 @@ def test_missing_key_is_a_401_with_the_scheme_to_use(api: Any) -> None:
     status, headers, body = _raw(api, "GET", "/queues")
     assert status == 401 and body["error"] == "Unauthorized" and body["fields"] == []
     assert headers["WWW-Authenticate"] == "Bearer"
+
+
+# ---------------------------------------------------------------- issue 21, item 1: bounded error bodies
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "left_out"),
+    [
+        ("/books", {**OK, **{f"k{i:06d}": 1 for i in range(120_000)}}, 120_000 - 20),  # a 502 before
+        ("/books", {**OK, "k" * 3_000_000: 1}, 0),  # one key of 3 MB, named twice
+        ("/authors/Someone/subscribers", {f"x{i:06d}": 1 for i in range(90_000)}, 90_000 + 1 - 20),  # + email
+    ],
+    ids=["120k-unknown-keys", "one-3MB-key", "90k-keys-subscribe"],
+)
+def test_every_error_body_is_bounded_whatever_the_input(
+    api: Any, route: str, body: dict[str, Any], left_out: int
+) -> None:
+    response = api.request("POST", route, api.headers("alice"), json.dumps(body).encode())
+    assert response.status_code == 422, response.text[:300]
+    assert len(response.content) < 8 * 1024, len(response.content)
+    payload = response.json()
+    assert set(payload) == {"error", "message", "fields"} and payload["error"] == "ValidationError"
+    assert 1 <= len(payload["fields"]) <= 20
+    assert all(len(f["field"]) <= 200 and len(f["message"]) <= 200 for f in payload["fields"])
+    assert len(payload["message"]) <= 1000
+    if left_out:  # the message says how many are not listed
+        assert payload["message"].endswith(f"({left_out:,} more fields not listed)"), payload["message"]
+
+
+# ---------------------------------------------------------------- issue 21, item 5: no subscription oracle
+
+
+def test_deleting_someone_elses_subscription_answers_as_deleting_none(api: Any) -> None:
+    author = unique_author("Oracle")
+    path = f"/authors/{_q(author)}/subscribers"
+    taken, free = unique_email("taken"), unique_email("free")
+    assert api.post(path, {"email": taken}, user="alice")[0] == 201
+
+    theirs = api.request("DELETE", f"{path}/{_q(taken)}", api.headers("bob", None))
+    nobody = api.request("DELETE", f"{path}/{_q(free)}", api.headers("bob", None))
+    assert theirs.status_code == nobody.status_code == 404
+    assert theirs.content == nobody.content  # the same bytes: nothing tells bob the address is taken
+    assert set(theirs.json()) == {"error", "message", "fields"}
+    assert api.get(path, user="alice")[1]["items"][0]["email"] == taken  # and alice's is still there
+
+
+# ---------------------------------------------------------------- issue 21, item 7: one text rule, valid UTF-8
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"title": "Caf\xe9", "authors": ["A"]}', "title"),  # Latin-1, not UTF-8
+        (b'{"title": "T", "authors": ["\xff\xfe"]}', "authors.0"),
+        (b'{"title": "T", "authors": ["A"], "description": "half \xe2\x82 a euro"}', "description"),
+        (b'{"title": "T", "authors": ["A"], "description": "ls\xe2\x80\xa8inside"}', "description"),  # U+2028
+        (b'{"title": "T", "authors": ["A"], "description": "ps\\u2029inside"}', "description"),  # U+2029
+        (b'{"title": "T", "authors": ["A"], "description": "nel\\u0085inside"}', "description"),
+    ],
+    ids=["latin1-title", "bytes-author", "cut-description", "ls-description", "ps-description", "nel-description"],
+)
+def test_invalid_utf8_and_separators_are_refused_in_every_text_field(api: Any, raw: bytes, field: str) -> None:
+    status, payload = api.post("/books", raw=raw)
+    assert status == 422 and _fields(payload) == [field], payload
+    book_id = _book(api, unique_author("Utf8"))
+    status, payload = api.put(f"/books/{book_id}", raw=raw)
+    assert status == 422 and _fields(payload) == [field], payload
+
+
+def test_invalid_utf8_is_refused_in_the_address_and_in_parameters(api: Any) -> None:
+    status, payload = api.post("/authors/Someone/subscribers", raw=b'{"email": "caf\xe9@example.org"}')
+    assert status == 422 and _fields(payload) == ["email"], payload
+    for path, field in (
+        ("/books?author=caf%E9", "author"),
+        ("/authors/caf%E9/subscribers", "name"),
+        (f"/authors/Someone/subscribers/{_q('a@example.org')}%FF", "email"),
+    ):
+        method = "DELETE" if path.count("/") == 4 else "GET"
+        response = api.request(method, path, api.headers("alice", None))
+        assert response.status_code == 422 and _fields(response.json()) == [field], (path, response.text)
+
+
+def test_a_description_keeps_real_text_in_any_script(api: Any) -> None:
+    text = "Мастер и Маргарита.\n\t\u05e9\u05dc\u05d5\u05dd — 李白 🐈‍⬛ \u200f(mark)"
+    status, payload = api.post("/books", {**OK, "description": text})
+    assert status == 202, payload
+    assert api.get(f"/books/{payload['book']['id']}", user=None)[1]["description"] == text

@@ -251,3 +251,105 @@ def test_which_aws_errors_are_outages(code: str, status: int, outage: bool) -> N
 
     error = ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
     assert _is_outage(error) is outage
+
+
+# ---------------------------------------------------------------- bounded error bodies (issue 21, item 1)
+
+
+def test_error_body_lists_twenty_fields_cut_and_counts_the_rest() -> None:
+    from chalicelib.platform.errors import error_body
+
+    fields = [{"field": f"k{i}" * 100, "message": "x" * 5000, "accepted": ["a"]} for i in range(1000)]
+    body = error_body("ValidationError", "m" * 50_000, fields)
+    assert set(body) == {"error", "message", "fields"} and len(body["fields"]) == 20
+    assert all(len(f["field"]) <= 200 and len(f["message"]) == 200 and f["accepted"] == ["a"] for f in body["fields"])
+    assert len(body["message"]) == 1000 and body["message"].endswith("(980 more fields not listed)")
+    assert error_body("NotFound", "short", [{"field": "a", "message": "b"}]) == {
+        "error": "NotFound",
+        "message": "short",
+        "fields": [{"field": "a", "message": "b"}],
+    }
+
+
+# ---------------------------------------------------------------- mail addresses (issue 21, item 6)
+
+
+def test_the_message_names_the_ascii_domain_and_refuses_a_non_ascii_local_part() -> None:
+    from chalicelib.platform.mailer import UnmailableAddress, build_message
+    from chalicelib.tasks.errors import is_permanent
+
+    raw = build_message("a@bücher.example", "s", "t")
+    assert b"To: a@xn--bcher-kva.example\r\n" in raw and b"=?" not in raw.split(b"Subject")[0]
+    with pytest.raises(UnmailableAddress) as refused:
+        build_message("jörg@example.org", "s", "t")
+    assert is_permanent(refused.value)
+
+
+# ---------------------------------------------------------------- one text rule (issue 21, item 7)
+
+
+def test_multi_line_text_refuses_separators_and_replacement_characters() -> None:
+    for bad in ("a\u2028b", "a\u2029b", "caf\ufffd"):
+        assert validation.text_problem(bad, multiline=True) is not None, repr(bad)
+        assert validation.text_problem(bad) is not None, repr(bad)
+    assert "UTF-8" in (validation.text_problem("caf\ufffd") or "")
+    assert "U+2028" in (validation.text_problem("a\u2028b", multiline=True) or "")
+
+
+_TEXT_CHECKS = {validation.single_line, validation.multi_line, validation.mail_address}
+# str fields that are not text: checked whole by their own rule, never stored as text.
+_NOT_TEXT = {("BookCreate", "cover"), ("Page", "cursor")}  # base64 (decoded strictly); an opaque cursor (400)
+
+
+def _str_leaves(annotation: Any, metadata: list[Any]) -> list[list[Any]]:
+    """The metadata of every `str` inside an annotation (list items, optional values, nested Annotated)."""
+    from typing import Annotated, Literal, get_args, get_origin
+
+    if get_origin(annotation) is Annotated:
+        base, *extra = get_args(annotation)
+        return _str_leaves(base, [*metadata, *extra])
+    if annotation is str:
+        return [metadata]
+    if get_origin(annotation) is Literal:
+        return []
+    return [leaf for arg in get_args(annotation) for leaf in _str_leaves(arg, [])]
+
+
+def _unchecked_text(models: list[type[Any]]) -> list[str]:
+    found = []
+    for model in models:
+        for name, info in model.model_fields.items():
+            for leaf in _str_leaves(info.annotation, list(info.metadata)):
+                if (model.__name__, name) not in _NOT_TEXT and not any(
+                    getattr(m, "func", None) in _TEXT_CHECKS for m in leaf
+                ):
+                    found.append(f"{model.__name__}.{name}")
+    return found
+
+
+def _strict_models() -> list[type[Any]]:
+    import chalicelib.books.schemas
+    import chalicelib.subscriptions.schemas  # noqa: F401 - every request body is a StrictModel
+    from chalicelib.platform.schemas import StrictModel
+
+    models, todo = [], [StrictModel]
+    while todo:
+        models += (found := todo.pop().__subclasses__())
+        todo += found
+    return models
+
+
+def test_every_text_field_of_every_request_body_uses_the_one_text_rule() -> None:
+    models = _strict_models()
+    assert {"BookCreate", "BookUpdate", "CoverUpload", "SubscriberCreate", "Page"} <= {m.__name__ for m in models}
+    assert _unchecked_text(models) == []
+
+
+def test_the_text_rule_check_sees_a_plain_str_field() -> None:
+    from pydantic import BaseModel
+
+    class Loose(BaseModel):
+        name: str
+        tags: list[str] | None = None
+
+    assert _unchecked_text([Loose]) == ["Loose.name", "Loose.tags"]

@@ -65,3 +65,27 @@ def test_transactions_honour_the_dynamodb_endpoint(monkeypatch: pytest.MonkeyPat
         assert _connection().client.meta.endpoint_url == "http://127.0.0.1:3333"
     finally:
         _connection.cache_clear()  # later transactions build theirs under the session's endpoints
+
+
+def test_the_compose_file_starts_without_an_account() -> None:
+    """LocalStack's images since 2026-03-23 refuse to start without an account's token: the compose
+    file pins the last one that does not (4.14.0), and offers MiniStack beside it."""
+    import re
+
+    import yaml
+
+    root = Path(__file__).resolve().parent.parent
+    services = yaml.safe_load((root / "localstack-compose.yml").read_text())["services"]
+    image, tag = services["localstack"]["image"].split(":")
+    assert image == "localstack/localstack"
+    assert tuple(int(p) for p in tag.split(".")) <= (4, 14, 0)  # 2026.x tags need LOCALSTACK_AUTH_TOKEN
+    ministack = services["ministack"]
+    assert ministack["profiles"] == ["ministack"]  # opt-in: `--profile ministack`
+    # The glibc image: its Python runs the functions, and the zip's wheels are manylinux (not musl).
+    image, tag = ministack["image"].split(":")
+    assert image == "ministackorg/ministack" and re.fullmatch(r"\d+\.\d+\.\d+-full", tag)
+    pin = root / "requirements-ministack.txt"
+    if pin.exists():  # the same release as `make test-deployed`
+        assert f"=={tag.removesuffix('-full')}" in pin.read_text()
+    for service in services.values():  # loopback only
+        assert all(port.startswith("127.0.0.1:") for port in service["ports"])

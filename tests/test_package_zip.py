@@ -163,3 +163,31 @@ def test_pillow_without_webp_or_on_another_python_is_a_problem() -> None:
     assert "Pillow WEBP from the zip: KeyError: 'WEBP'" in problems
     assert "Pillow: PIL.features.check('webp') is False" in problems
     assert any("not the runtime's 3.13" in p for p in problems)
+
+
+@pytest.mark.unit
+def test_the_build_refuses_a_package_that_needs_more_than_the_runtime_provides() -> None:
+    bundled = [
+        {"name": "pynamodb", "requires_dist": ["botocore>=1.12.54", 'typing-extensions>=4; python_version < "3.11"']},
+        {"name": "powertools", "requires_dist": ["jmespath<2.0.0,>=1.0.1", 'boto3<2,>=1.40; extra == "aws"']},
+        {"name": "botocore", "requires_dist": ["urllib3!=2.2.0,<3,>=1.25.4"]},  # provided: not judged
+    ]
+    assert lambda_build.needs_beyond_runtime(bundled) == []
+    greedy = [{"name": "newlib", "requires_dist": ["botocore>=1.99", "six"]}]
+    assert lambda_build.needs_beyond_runtime(greedy) == ["newlib needs botocore>=1.99 (runtime assumed: 1.34.0)"]
+
+
+@pytest.mark.unit
+def test_the_build_takes_exactly_the_runtimes_python(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Chalice names the runtime after its interpreter: a 3.12 must not stand in for 3.13."""
+    for name in ("python3.12", "python3.14"):  # answer yes to any version probe
+        (tmp_path / name).write_text("#!/bin/sh\nexit 0\n")
+        (tmp_path / name).chmod(0o755)
+    monkeypatch.delenv("BUILD_PYTHON", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    with pytest.raises(pythons.PythonNotFound, match=r"The Lambda build needs Python 3\.13 .*BUILD_PYTHON"):
+        lambda_build.runtime_python()
+    (tmp_path / "python3.13").write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "python3.13").chmod(0o755)
+    assert lambda_build.runtime_python() == str(tmp_path / "python3.13")

@@ -122,6 +122,11 @@ def check_path_params(params: dict[str, Any]) -> None:
 def json_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     """Check path parameters, turn domain errors into JSON 4xx and AWS outages into 503 with
     Retry-After; anything unexpected is a logged 500 in the same shape, never a bare one."""
+    return answer_errors(view, error_response)
+
+
+def answer_errors(view: Callable[..., Response], render: Callable[[ApiError], Response]) -> Callable[..., Response]:
+    """`json_errors` with another rendering of the error (the HTML pages of mail links)."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Response:
@@ -129,18 +134,18 @@ def json_errors(view: Callable[..., Response]) -> Callable[..., Response]:
             check_path_params(kwargs)
             return view(*args, **kwargs)
         except ApiError as exc:
-            return error_response(exc)
+            return render(exc)
         except DispatchError as exc:
             logger.error("task dispatch failed", extra={"error": str(exc)})
-            return error_response(ServiceUnavailable(str(exc)))
+            return render(ServiceUnavailable(str(exc)))
         except (ClientError, BotoCoreError, PynamoDBException) as exc:
             logger.exception("AWS call failed", extra={"error": str(exc)})
             if not _is_outage(exc):
-                return error_response(InternalError("unexpected error; it has been logged"))
-            return error_response(ServiceUnavailable("a backing service is unavailable; try again"))
+                return render(InternalError("unexpected error; it has been logged"))
+            return render(ServiceUnavailable("a backing service is unavailable; try again"))
         except Exception:  # noqa: BLE001 - the last line of defence: one JSON shape, logged
             logger.exception("unexpected error")
-            return error_response(InternalError("unexpected error; it has been logged"))
+            return render(InternalError("unexpected error; it has been logged"))
 
     return wrapper
 

@@ -86,15 +86,34 @@ def send_new_book(book: Book, recipients: list[tuple[str, str]]) -> Outcome:
     if len(recipients) > MAX_DESTINATIONS:
         raise ValueError(f"at most {MAX_DESTINATIONS} destinations per call")
     shared = book_data(book)
-    if _mode["bulk"]:
+    recipients, unmailable = _mailable(recipients)
+    outcome = Outcome()
+    if recipients and _mode["bulk"]:
         try:
-            return _bulk(shared, recipients)
+            outcome = _bulk(shared, recipients)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") not in _UNSUPPORTED:
                 raise
             logger.warning("SendBulkEmail is not available here; sending one raw mail per recipient")
             _mode["bulk"] = False
-    return _one_by_one(shared, recipients)
+    if recipients and not _mode["bulk"]:
+        outcome = _one_by_one(shared, recipients)
+    outcome.failed.extend(unmailable)
+    return outcome
+
+
+def _mailable(recipients: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """Recipients that can be mailed, and (email, reason) of those that never can (a row
+    stored before the API refused non-ASCII local parts): failed for good, not retried."""
+    good, never = [], []
+    for email, key in recipients:
+        try:
+            mail.mailbox(email)
+        except mail.UnmailableAddress as exc:
+            never.append((email, f"INVALID_PARAMETER: {exc}"))
+        else:
+            good.append((email, key))
+    return good, never
 
 
 def _bulk(shared: dict[str, str], recipients: list[tuple[str, str]]) -> Outcome:
@@ -103,7 +122,7 @@ def _bulk(shared: dict[str, str], recipients: list[tuple[str, str]]) -> Outcome:
         url = tokens.unsubscribe_url(key, email)
         entries.append(
             {
-                "Destination": {"ToAddresses": [email]},
+                "Destination": {"ToAddresses": [mail.mailbox(email)]},  # the domain in IDNA
                 "ReplacementEmailContent": {
                     "ReplacementTemplate": {"ReplacementTemplateData": json.dumps({**shared, "unsubscribe_url": url})}
                 },

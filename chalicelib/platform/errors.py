@@ -9,14 +9,33 @@ from typing import Any
 # responses (devtools/infra.py) send the same value.
 RETRY_AFTER_SECONDS = 5
 
+# An error body is bounded whatever the input: a body of 120,000 unknown keys would otherwise
+# list each one twice and pass Lambda's 6 MB response limit (a 502). At most this many fields
+# are listed, each text cut to MAX_ERROR_TEXT characters, the message to MAX_ERROR_MESSAGE.
+MAX_ERROR_FIELDS = 20
+MAX_ERROR_TEXT = 200
+MAX_ERROR_MESSAGE = 1000
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 def error_body(code: str, message: str, fields: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The one error shape of every 4xx/5xx the API answers, whoever produces it.
 
     The routes, the authorizer, the local gateway and API Gateway's gateway responses all
-    answer `{"error", "message", "fields"}`, so a client parses one shape.
+    answer `{"error", "message", "fields"}`, so a client parses one shape. It is bounded (a
+    few KB): the first MAX_ERROR_FIELDS fields, and the message says how many were left out.
     """
-    return {"error": code, "message": message, "fields": list(fields or [])}
+    every = list(fields or [])
+    shown = [
+        {key: _cut(value, MAX_ERROR_TEXT) if isinstance(value, str) else value for key, value in field.items()}
+        for field in every[:MAX_ERROR_FIELDS]
+    ]
+    left_out = len(every) - len(shown)
+    suffix = f" ({left_out:,} more fields not listed)" if left_out else ""
+    return {"error": code, "message": _cut(message, MAX_ERROR_MESSAGE - len(suffix)) + suffix, "fields": shown}
 
 
 class ApiError(Exception):

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from chalicelib.platform.errors import MalformedRequest, PayloadTooLarge, ValidationFailed
+from chalicelib.platform.errors import MAX_ERROR_FIELDS, MalformedRequest, PayloadTooLarge, ValidationFailed
 
 MAX_PAGE = 100
 MAX_JSON_DEPTH = 32
@@ -101,7 +101,8 @@ def validate(model: type[M], data: Any) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         fields = _fields(exc)
-        raise ValidationFailed(f"invalid {', '.join(f['field'] for f in fields)}", fields) from None
+        named = ", ".join(f["field"] for f in fields[:MAX_ERROR_FIELDS])  # the body lists no more (errors.py)
+        raise ValidationFailed(f"invalid {named}", fields) from None
 
 
 def parse_page(params: dict[str, str] | None) -> Page:

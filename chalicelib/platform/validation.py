@@ -3,9 +3,17 @@
 Every text field, query parameter and path parameter goes through here, so one rule holds
 everywhere: no C0/C1 control characters (a CR/LF in a title ends up in a mail header, a NUL
 in a key confuses every tool downstream), no bidirectional overrides or isolates (they make
-text read differently from what it is: "Trojan Source"), no lone surrogates (not encodable
-as UTF-8, so they would fail later, at DynamoDB or at the JSON encoder). Multi-line fields
-may keep `\\n` and `\\t`, nothing else.
+text read differently from what it is: "Trojan Source"), no Unicode line or paragraph
+separators (U+2028/U+2029: JavaScript and many viewers break lines on them), no lone
+surrogates (not encodable as UTF-8, so they would fail later, at DynamoDB or at the JSON
+encoder), and no U+FFFD. Multi-line fields may keep `\\n` and `\\t`, nothing else.
+
+U+FFFD, the replacement character, is what bytes that are not UTF-8 become before the app
+sees them: API Gateway (and the local gateway, as it) hands a non-binary body to the Lambda
+as text, decoding invalid bytes to U+FFFD, and a query string's `%FF` decodes the same way.
+The app cannot see the bytes, so it refuses their trace: a title sent as Latin-1 is a 422
+naming the field instead of a title that silently reads "caf\ufffd". A body that reaches the
+app as bytes is decoded strictly (`schemas.parse_json`).
 
 Ids are checked against what this API ever creates before they reach DynamoDB: a key over
 2,048 bytes is a ValidationException there (a 500), not a 404.
@@ -14,6 +22,8 @@ Ids are checked against what this API ever creates before they reach DynamoDB: a
 from __future__ import annotations
 
 import re
+
+from email_validator import EmailNotValidError, validate_email
 
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.errors import NotFound, ValidationFailed
@@ -27,9 +37,10 @@ _BIDI = "\u202a-\u202e\u2066-\u2069"
 _SURROGATES = "\ud800-\udfff"
 # Single-line: every C0 control (tab and newlines included), DEL, every C1 control (NEL
 # U+0085 among them), the Unicode line and paragraph separators.
-_SINGLE_LINE_BAD = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}{_SURROGATES}]")
-# Multi-line: the same, but a line feed and a tab may stay. CR is refused: one line ending.
-_MULTI_LINE_BAD = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_BIDI}{_SURROGATES}]")
+_SINGLE_LINE_BAD = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}{_SURROGATES}\ufffd]")
+# Multi-line: the same, but a line feed and a tab may stay. CR is refused: one line ending;
+# U+2028/U+2029 too: a line break is `\\n`.
+_MULTI_LINE_BAD = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029{_BIDI}{_SURROGATES}\ufffd]")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _TASK_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
 
@@ -43,10 +54,14 @@ def text_problem(value: str, multiline: bool = False) -> str | None:
     code = f"U+{ord(char):04X}"
     if "\ud800" <= char <= "\udfff":
         return f"must be valid Unicode (lone surrogate {code})"
+    if char == "\ufffd":
+        return "must be valid UTF-8 (found U+FFFD, which bytes that are not UTF-8 become)"
     if "\u202a" <= char <= "\u202e" or "\u2066" <= char <= "\u2069":
         return f"must not contain bidirectional control characters ({code})"
     if multiline and char == "\r":
         return "must not contain carriage returns (U+000D); use \\n for line breaks"
+    if char in "\u2028\u2029" and multiline:
+        return f"must not contain Unicode line or paragraph separators ({code}); use \\n for line breaks"
     if char in "\n\r\u0085\u2028\u2029":
         return f"must be a single line (found {code})"
     return f"must not contain control characters ({code})"
@@ -114,3 +129,22 @@ def email(value: str, field: str = "email") -> str:
     if len(value) > MAX_EMAIL or not at or not local or not domain or " " in value:
         raise _invalid(field, f"must be an e-mail address of at most {MAX_EMAIL} characters")
     return value
+
+
+def mail_address(value: str) -> str:
+    """An address mail can be sent to, in the one form it is stored and mailed in; ValueError if none.
+
+    email-validator (pydantic's EmailStr uses it too) with SMTPUTF8 refused: SES and most
+    mail servers cannot deliver to a non-ASCII local part, so "jörg@example.org" is refused
+    here rather than accepted and never mailed. An internationalised domain is kept in its
+    ASCII (IDNA) form, the form a `To:` header and SES need, so "a@bücher.example" and
+    "a@xn--bcher-kva.example" are one subscription. Lower case, as the table always kept it.
+    """
+    single_line(value)
+    try:
+        found = validate_email(value, allow_smtputf8=False, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValueError(f"must be an e-mail address that can be mailed: {exc}") from None
+    if found.ascii_email is None:  # only with SMTPUTF8 allowed; kept for the type checker
+        raise ValueError("must be an e-mail address with an ASCII form")
+    return found.ascii_email.lower()

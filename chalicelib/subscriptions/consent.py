@@ -52,15 +52,16 @@ def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
     days = max(1, get_settings().confirm_token_ttl_seconds // 86400)
     text = (
         f"Someone asked to send this address news of books by {sub.author}.\n\n"
-        f"To confirm, open this link (valid for {days} day(s), once):\n{tokens.confirm_url(token)}\n\n"
+        f"To confirm, open this link and press the button on the page (valid for {days} day(s), once):\n"
+        f"{tokens.confirm_url(token)}\n\n"
         "If this was not you, ignore this mail: nothing will be sent without your confirmation.\n"
     )
     message_id = mail.send_email(email, f"Confirm your subscription to {sub.author}", text)
     return {"message_id": message_id}
 
 
-def confirm(token: str | None) -> dict[str, Any]:
-    """Confirm the subscription a confirmation link names; 400 bad token, 410 expired/used."""
+def _live_confirmation(token: str | None) -> tuple[Subscriber, str, int]:
+    """The subscription a confirmation token may still confirm, its hash and now; else 400/410."""
     author_key, email, digest = tokens.read_confirmation(token)
     sub = _get(author_key, email)
     if sub is None:
@@ -72,6 +73,23 @@ def confirm(token: str | None) -> dict[str, Any]:
     now = int(time.time())
     if int(sub.confirm_expires or 0) <= now:
         raise GoneToken("this link has expired; subscribe again for a new one")
+    return sub, digest, now
+
+
+def confirm_target(token: str | None) -> dict[str, Any]:
+    """What a confirmation link would confirm (for the page a GET shows), changing nothing.
+
+    Mail scanners and link previews fetch every link in a mail, so a GET must not confirm:
+    only the page's button (a POST) does. A bad, expired or used link fails here already.
+    """
+    sub, _, _ = _live_confirmation(token)
+    return {"author": sub.author, "email": sub.email, "status": sub.status}
+
+
+def confirm(token: str | None) -> dict[str, Any]:
+    """Confirm the subscription a confirmation link names (a POST); 400 bad token, 410 expired/used."""
+    sub, digest, now = _live_confirmation(token)
+    email = sub.email
     try:
         sub.update(
             actions=[

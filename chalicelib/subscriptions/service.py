@@ -7,10 +7,11 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
+from chalicelib.platform import validation
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import condition_failed
-from chalicelib.platform.errors import Forbidden, NotFound, ValidationFailed
+from chalicelib.platform.errors import NotFound, ValidationFailed
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.platform.schemas import Page
 from chalicelib.subscriptions.consent import CONFIRMED, PENDING
@@ -78,14 +79,29 @@ def _take_resend_slot(sub: Subscriber) -> bool:
 
 
 def unsubscribe(author: str, email: str, owner: str) -> None:
-    """Remove a subscription made by `owner`."""
+    """Remove a subscription made by `owner`.
+
+    Someone else's subscription is answered exactly as no subscription (the same 404, the
+    same body): a 403 would tell any caller which addresses are subscribed to an author.
+    """
     try:
-        sub = Subscriber.get(_key(author), email.lower())
+        sub = Subscriber.get(_key(author), _stored_form(email))
     except DoesNotExist:
-        raise NotFound(f"{email} is not subscribed to {author}") from None
-    if sub.owner != owner:
-        raise Forbidden("that subscription belongs to another user")
+        sub = None
+    if sub is None or sub.owner != owner:
+        raise NotFound(
+            "you have no subscription of this address to this author",
+            [{"field": "email", "message": "not among your subscriptions to this author"}],
+        )
     sub.delete()
+
+
+def _stored_form(email: str) -> str:
+    """The address as `subscribe` stored it (IDNA domain, lower case), so either spelling finds it."""
+    try:
+        return validation.mail_address(email)
+    except ValueError:
+        return email.lower()  # no such row can exist; the lookup answers 404
 
 
 def list_subscribers(author: str, owner: str, page: Page) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.errors import MessageDefect, MessageError
+
 from botocore.exceptions import ClientError
 
 
@@ -37,6 +39,8 @@ def is_permanent(exc: BaseException, permanent: tuple[type[BaseException], ...] 
         return False
     if isinstance(exc, PermanentTaskError) or (permanent and isinstance(exc, permanent)):
         return True
+    if isinstance(exc, MessageError | MessageDefect):
+        return True  # a mail the email package cannot build (e.g. a non-ASCII local part) never builds
     if isinstance(exc, ClientError):
         return exc.response.get("Error", {}).get("Code", "") in PERMANENT_AWS_CODES
     return False
