@@ -4,11 +4,19 @@ from the resize tasks' own start and finish times; the relay and reconciler sche
 from __future__ import annotations
 
 import base64
+import io
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
-from support import Api, Target, eventually, image, unique
+from PIL import Image
+from support import Api, Target, eventually, unique
+
+
+def _gradient_png(width: int, height: int, shade: int) -> bytes:
+    out = io.BytesIO()
+    Image.linear_gradient("L").resize((width, height)).point(lambda v: (v + shade * 40) % 256).save(out, "PNG")
+    return out.getvalue()
 
 
 def _overlap(intervals: list[tuple[datetime, datetime]]) -> int:
@@ -29,13 +37,14 @@ def test_media_mapping_never_runs_more_than_its_maximum_concurrency(
     assert limit == 2
 
     def create(i: int) -> dict[str, Any]:
-        cover = base64.b64encode(image("JPEG", (2400, 1800), (i * 20, 80, 120))).decode()
+        # 25-megapixel PNGs (about 100 KB each): long enough resizes for two to overlap when two may run.
+        cover = base64.b64encode(_gradient_png(5000, 5000, i)).decode()
         status, created = api.post("/books", {"title": f"Burst {i}", "authors": [unique("Burst")], "cover": cover})
         assert status == 202, created
         return dict(created)
 
-    with ThreadPoolExecutor(8) as pool:
-        created = list(pool.map(create, range(8)))
+    with ThreadPoolExecutor(6) as pool:
+        created = list(pool.map(create, range(6)))
     for c in created:
         api.ready(c["book"]["id"], timeout=300)
     records = [api.task(t) for c in created for t in c["tasks"]]

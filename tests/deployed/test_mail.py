@@ -22,8 +22,12 @@ def test_subscribe_confirm_then_a_new_book_is_mailed_in_bulk(api: Api, mailbox: 
     confirmation = eventually(
         lambda: [m for m in mailbox.messages(email) if links(m, "confirm")], timeout=90, what="confirmation mail"
     )[0]
-    status, page = api.get(_path(links(confirmation, "confirm")[0]), user=None)
-    assert status == 200, page
+    # As a reader confirms: the link opens a page with one button (nothing confirmed yet), the button POSTs.
+    link = _path(links(confirmation, "confirm")[0])
+    status, page = api.get(link, user=None)
+    assert status == 200 and '<form method="post"' in page, page
+    status, page = api.post(link, user=None, data=b"confirm=yes", content_type="application/x-www-form-urlencoded")
+    assert status == 200 and "Subscription confirmed" in page, page
     status, mine = api.get(f"/authors/{quote(author, safe='')}/subscribers")
     assert status == 200, mine
     assert [s["status"] for s in mine["items"] if s["email"] == email] == ["confirmed"], mine
