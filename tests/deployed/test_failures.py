@@ -65,8 +65,9 @@ def test_task_past_its_function_timeout_is_killed_and_retried(api: Api, aws: Any
     book_id = created["book"]["id"]
     log = Path(target.log)
     offset = log.stat().st_size
-    # A 1 s timeout kills the resize; a 15 s visibility timeout brings its message back within the test
-    # (the stage keeps 6 x the function's timeout). Both are restored once the kill is seen.
+    # A 1 s timeout kills the resize; a 15 s visibility timeout brings its message back at once, while the
+    # killed attempt still holds the task's lease (the stage's visibility timeout): the task waits for it
+    # to run out, then runs again. Both settings are restored once the kill is seen.
     lam.update_function_configuration(FunctionName=worker, Timeout=1)
     sqs.set_queue_attributes(QueueUrl=queue, Attributes={"VisibilityTimeout": "15"})
     try:
