@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-build.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run test test-scale test-localstack test-deployed lint bench package deploy clean chromium screenshot
+.PHONY: install run sample-images test test-scale test-localstack test-deployed lint bench package deploy clean chromium screenshot
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,14 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-build.txt
 install: $(STAMP)
 
 # FRESH=1 starts with an empty emulator (the state is kept in .local/ otherwise).
+# `exec`: no shell in between, so make's SIGTERM reaches devtools.local, which also watches make
+# for the signals make does not pass on (SIGHUP, SIGINT) and stops everything in order.
 run: install
-	FRESH=$(FRESH) $(PY) -m devtools.local
+	exec env FRESH=$(FRESH) $(PY) -m devtools.local
+
+# cover.jpg, photo.jpg and new.png in this directory, for the README's examples (drawn with Pillow).
+sample-images: install
+	$(PY) -m devtools.samples
 
 test: install chromium
 	$(VENV)/bin/ruff check .

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice.app import AuthRequest, AuthResponse, Chalice, CloudWatchEvent, Rate, Request, Response, SQSEvent
+from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response, SQSEvent
 
 import chalicelib.jobs  # noqa: F401 - registers every task (the domains send them by name)
 from chalicelib.api import auth, chalice_errors, pages
@@ -23,15 +23,14 @@ from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload
 from chalicelib.covers.storage import IMAGE_TYPES
 from chalicelib.dashboard import views as dashboard
 from chalicelib.dashboard import web as dashboard_web
-from chalicelib.ops import queues, task_query
+from chalicelib.ops import queues, schedules, task_query
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.idempotency import key_from as idempotency_key
 from chalicelib.platform.schemas import parse_page, validate
 from chalicelib.subscriptions import consent
 from chalicelib.subscriptions import service as subscribers
 from chalicelib.subscriptions.schemas import SubscriberCreate
-from chalicelib.tasks.outbox import relay
-from chalicelib.tasks.reconcile import reconcile_dead_letters
+from chalicelib.tasks import beat
 from chalicelib.tasks.worker import consume
 
 settings = get_settings()
@@ -168,7 +167,7 @@ def unsubscribe_one_click() -> Response:
 @json_errors
 def get_task(task_id: str) -> Response:
     caller = principal(app.current_request)
-    return json_response(task_query.get_record(task_id, caller.user, caller.admin))
+    return json_response(task_query.get_record(task_id, caller.user, caller.admin, _query().get("wait")))
 
 
 @app.route("/tasks", methods=["GET"], authorizer=api_key)
@@ -215,10 +214,16 @@ def default_worker(event: SQSEvent) -> dict[str, Any]:
     return consume(event.to_dict(), event.context)
 
 
-@app.schedule(Rate(settings.reconcile_minutes, unit=Rate.MINUTES), name="dead_letter_reconciler")
-def dead_letter_reconciler(event: CloudWatchEvent) -> dict[str, int]:
-    """Mark FAILURE the tasks whose messages the redrive policy moved to a DLQ."""
-    return reconcile_dead_letters()
+# Every @periodic_task (chalicelib/jobs.py: outbox_relay, dead_letter_reconciler) is a scheduled
+# function; Chalice finds each by its name in this module.
+globals().update(beat.install(app))
+
+
+@app.route("/schedules", methods=["GET"], authorizer=api_key)
+@json_errors
+def list_schedules() -> Response:
+    principal(app.current_request, admin=True)
+    return json_response({"schedules": schedules.overview()})
 
 
 # ---------------------------------------------------------------- dashboard (admins; session cookie, not Bearer)
@@ -234,7 +239,7 @@ def _request() -> Request:
 
 @app.route("/dashboard", methods=["GET"])
 def dashboard_page() -> Response:
-    return dashboard_web.page()
+    return dashboard.page(_request())
 
 
 @app.route("/dashboard/static/{name}", methods=["GET"])
@@ -307,10 +312,3 @@ def dashboard_rerun(task_id: str) -> Response:
 @dashboard.answers
 def dashboard_workers() -> Response:
     return dashboard.worker_stats(_request())
-
-
-@app.schedule(Rate(settings.outbox_relay_minutes, unit=Rate.MINUTES), name="outbox_relay")
-def outbox_relay(event: CloudWatchEvent) -> dict[str, int]:
-    """Send the tasks whose records were committed but whose SQS send failed or never happened."""
-    context: Any = event.context  # the Lambda context object
-    return relay(context.get_remaining_time_in_millis)

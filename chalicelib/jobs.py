@@ -16,12 +16,17 @@ from chalicelib.books.models import Book
 from chalicelib.covers import service as covers
 from chalicelib.covers import upload_jobs  # noqa: F401 - the upload tasks and the media queue's S3 adapter
 from chalicelib.mail import fanout, recipients
+from chalicelib.platform import deadline
 from chalicelib.platform import mailer as mail
 from chalicelib.platform.authors import author_key
+from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import emit
 from chalicelib.subscriptions import consent, tokens
 from chalicelib.subscriptions import service as subscribers
+from chalicelib.tasks import outbox
 from chalicelib.tasks.decorator import task
+from chalicelib.tasks.periodic import periodic_task
+from chalicelib.tasks.reconcile import reconcile_dead_letters
 
 
 @task(books.RESIZE_TASK, max_retries=3)
@@ -72,7 +77,30 @@ def send_new_book_email(book_id: str, email: str, subscribed_to: str | None = No
     return {"message_id": message_id, "to": email}
 
 
-@task(subscribers.CONFIRM_TASK, max_retries=3)
+# rate_limit: a burst of sign-ups (or a bot) mails addresses that have not agreed to anything; at
+# most 20 a second for the whole app keeps it from spending the SES send rate the fan-out needs
+# and from souring the sender's reputation in one go. Over the rate they wait, never fail.
+@task(subscribers.CONFIRM_TASK, max_retries=3, rate_limit="20/s")
 def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
     """Mail the address a single-use link that confirms its subscription."""
     return consent.send_confirmation(author_key, email)
+
+
+# ---------------------------------------------------------------- periodic tasks (tasks/periodic.py)
+
+
+def _minutes(count: int) -> str:
+    return f"{count} minutes"
+
+
+@periodic_task("outbox_relay", rate=lambda: _minutes(get_settings().outbox_relay_minutes))
+def relay_outbox() -> dict[str, int]:
+    """Send the tasks whose records were committed but whose SQS send failed or never happened,
+    and those whose ETA is now within SQS's 15 minutes."""
+    return outbox.relay(deadline.remaining_ms)
+
+
+@periodic_task("dead_letter_reconciler", rate=lambda: _minutes(get_settings().reconcile_minutes))
+def reconcile() -> dict[str, int]:
+    """Mark FAILURE the tasks whose messages the redrive policy moved to a DLQ."""
+    return reconcile_dead_letters()

@@ -72,6 +72,17 @@ def check_time_limits(functions: dict[str, dict[str, Any]]) -> None:
             )
 
 
+def periodic_functions() -> dict[str, str]:
+    """Logical ids of the scheduled functions of the app's periodic tasks (`@periodic_task`).
+
+    Imports the app, so every periodic task is registered.
+    """
+    import app  # noqa: F401 - registers every periodic task
+    from chalicelib.tasks.periodic import registered_periodic
+
+    return {name: _logical(name) for name in registered_periodic()}
+
+
 def function_settings(stage: str) -> dict[str, dict[str, Any]]:
     """Per-function settings of the stage (timeout, memory, policy file)."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
@@ -498,7 +509,7 @@ def build(stage: str) -> dict[str, Any]:
         # The event source mapping names its queue by ARN string: create the queue first.
         resources[FUNCTIONS[worker]] = {"DependsOn": [f"{_logical(queue.key)}Queue"]}
     resources.update(upload_resources(settings, resources["MediaBucket"]))
-    for name, logical in FUNCTIONS.items():
+    for name, logical in {**FUNCTIONS, **periodic_functions()}.items():
         # The names `chalice deploy` gives, so log groups and IAM scopes match on both paths.
         resources.setdefault(logical, {})["Properties"] = {"FunctionName": function_name(settings, name)}
     check_time_limits(functions)

@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from chalice.app import Chalice, Rate, ScheduledEventConfig, SQSEventConfig
@@ -43,6 +44,7 @@ from chalice.local import LambdaContext
 from chalicelib.platform.aws import client
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
+from chalicelib.tasks.schedules import next_run, rate_seconds
 from devtools.sandbox import IDLE_RECLAIM_SECONDS, FunctionSpec, Invocation, SandboxPool
 from devtools.sandbox_limits import function_limits
 from devtools.sandbox_stats import FunctionStats, RuntimeStats, StatsServer
@@ -315,11 +317,27 @@ class SchedulePoller:
 
     @staticmethod
     def interval(source: ScheduledEventConfig) -> float:
-        """Seconds between invocations of a `Rate` schedule (cron schedules: hourly)."""
+        """Seconds between invocations of a rate schedule (a cron schedule: see `cron`)."""
         expression = source.schedule_expression
         if isinstance(expression, Rate):
             return float(expression.value * _RATE_SECONDS[expression.unit])
-        return 3600.0
+        if isinstance(expression, str) and expression.startswith("rate("):
+            return rate_seconds(expression)
+        return 60.0
+
+    @property
+    def cron(self) -> str | None:
+        """The EventBridge cron expression of a periodic task's schedule (run at its times, always)."""
+        expression = self.source.schedule_expression
+        return expression if isinstance(expression, str) and expression.startswith("cron(") else None
+
+    def _pause(self) -> float:
+        """Seconds until the next invocation: the rate's period, or the cron's next minute."""
+        if self.cron is None:
+            return self.every
+        now = datetime.now(UTC)
+        due = next_run(self.cron, now)
+        return (due - now).total_seconds() if due is not None else 86_400.0
 
     def start(self) -> None:
         self._thread.start()
@@ -330,7 +348,7 @@ class SchedulePoller:
         self.function.close()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.every):
+        while not self._stop.wait(self._pause()):
             invocation = self.function.invoke(scheduled_event(self.source.name, self.region))
             self.stats.record(invocation)
             if invocation.failed:
@@ -407,7 +425,12 @@ class EventSourceRunner:
         """One line per function: its source, batch size, concurrency, timeout and memory."""
         lines = []
         for name, stats in self.stats.functions.items():
-            source = f"queue {stats.queue}" if stats.queue else f"every {self.schedules[name].every:.0f} s"
+            schedule = self.schedules.get(name)
+            if stats.queue:
+                source = f"queue {stats.queue}"
+            else:
+                assert schedule is not None
+                source = schedule.cron or f"every {schedule.every:.0f} s"
             batch = f"batch {stats.batch_size}, " if stats.batch_size else ""
             lines.append(
                 f"{name}: {source}, {batch}max concurrency {stats.max_concurrency}, "

@@ -367,3 +367,26 @@ def test_upload_permissions_are_scoped_to_the_uploads_prefix() -> None:
     assert [(s["Action"], s["Resource"]) for s in api] == [(["s3:PutObject"], [uploads])]  # signs the POST policy
     worker = [s for s in statements("policy-media-worker.json") if uploads in s["Resource"]]
     assert [(s["Action"], s["Resource"]) for s in worker] == [(["s3:GetObject", "s3:DeleteObject"], [uploads])]
+
+
+def test_periodic_tasks_are_eventbridge_schedules_on_both_deploy_paths(
+    template: dict[str, Any], app_module: Any
+) -> None:
+    from chalice.app import ScheduledEventConfig
+
+    from chalicelib.tasks.periodic import registered_periodic
+
+    periodic = {name: p.expression() for name, p in registered_periodic().items() if not name.startswith("tests_")}
+    assert periodic["outbox_relay"] == "rate(1 minute)" and periodic["dead_letter_reconciler"] == "rate(5 minutes)"
+    # `chalice deploy` builds its EventBridge rules from the app's event sources; Lambda then
+    # imports the handler string, which must name an attribute of the app module.
+    scheduled = {s.name: s for s in app_module.app.event_sources if isinstance(s, ScheduledEventConfig)}
+    for name, expression in periodic.items():
+        assert scheduled[name].schedule_expression == expression
+        module, handler = scheduled[name].handler_string.split(".")
+        assert module == "app" and callable(getattr(app_module, handler))
+        # `make package`: a Schedule event on the function, with the name `chalice deploy` gives it.
+        function = template["Resources"]["".join(part.capitalize() for part in name.split("_"))]
+        events = list(function["Properties"]["Events"].values())
+        assert events == [{"Type": "Schedule", "Properties": {"Schedule": expression}}]
+        assert function["Properties"]["FunctionName"] == f"bookshelf-dev-{name}"

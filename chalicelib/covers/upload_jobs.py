@@ -13,7 +13,6 @@ from chalicelib.tasks import adapters
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.envelope import Envelope
-from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS
 
 INGEST_MANY_TASK = "covers.ingest_uploads"
 _MANY_NAMESPACE = uuid.UUID("a4c1f0e6-2a7e-4b52-9c61-0d6f1d3e8b77")
@@ -36,14 +35,14 @@ def ingest_uploads(objects: list[list[str]]) -> dict[str, Any]:
 def expire_upload(book_id: str, version: int, ingest_id: str, deadline: float) -> dict[str, Any]:
     """At `deadline` (epoch seconds), give up on an upload that never came.
 
-    SQS delays a message by 15 minutes at most, so a later deadline is reached in hops.
+    It is sent with a countdown to the deadline (of any length: the outbox parks it past 15
+    minutes); a message that still arrives early (clocks, an old hop) is sent again, once,
+    for the time that is left.
     """
     remaining = deadline - time.time()
     if remaining > 1:
-        hop = expire_upload.s(
-            book_id, version, ingest_id, deadline, countdown=min(MAX_COUNTDOWN_SECONDS, math.ceil(remaining))
-        )
-        return {"rescheduled": dispatch([hop])[0]}
+        later = expire_upload.s(book_id, version, ingest_id, deadline, countdown=math.ceil(remaining))
+        return {"rescheduled": dispatch([later])[0]}
     return upload_ingest.expire(book_id, version, ingest_id, deadline)
 
 

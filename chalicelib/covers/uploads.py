@@ -23,7 +23,7 @@ from chalicelib.platform.transactions import Transaction
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.models import TaskRecord
-from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS, Signature
+from chalicelib.tasks.registry import Signature
 from chalicelib.tasks.routes import queue_for
 
 
@@ -62,7 +62,7 @@ def begin(book: Book, spec: CoverUpload, size_field: str) -> Upload:
                 book.cover_version,
                 ingest.task_id,
                 time.time() + wait,
-                countdown=min(MAX_COUNTDOWN_SECONDS, wait),
+                countdown=wait,  # any length: past 15 minutes it waits in the outbox (tasks/outbox.py)
             )
         )
     return Upload(form=form, ingest=ingest, signatures=signatures)

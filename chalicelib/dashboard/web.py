@@ -81,6 +81,13 @@ def page() -> Response:
     return Response(body=body, status_code=200, headers=_headers("text/html; charset=utf-8", "no-cache", ETag=etag))
 
 
+def redirect(location: str) -> Response:
+    """A permanent redirect that keeps the method (308), with the dashboard's headers."""
+    return Response(
+        body="", status_code=308, headers=_headers("text/plain; charset=utf-8", "no-cache", Location=location)
+    )
+
+
 def static(name: str, version: str | None) -> Response:
     """A shipped asset; cached for a year when asked for by its current version."""
     asset = assets().get(name)

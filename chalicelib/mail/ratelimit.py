@@ -1,31 +1,52 @@
 """One SES send rate for every default-queue consumer: a shared schedule in DynamoDB.
 
-A generic cell rate algorithm (GCRA): one item holds the theoretical arrival time (`tat`)
-of the next free slot. Sending n mails takes the slot [max(tat, now), +n/rate) with a
-conditional write on the old value, then waits for its start. Whatever the number of
-concurrent workers, the calls are spaced so the sent mails never exceed the rate over
-any stretch longer than one call. Powertools has no distributed rate limiter, and the
-event source mapping's maximum concurrency cannot express "mails per second" (a call
-carries up to 50), hence this small module.
+The schedule is the generic cell rate algorithm of `platform/ratelimit.py`, kept in the
+mail table's `ratelimit#ses` item. Sending n mails takes the slot [max(tat, now), +n/rate),
+then waits for its start, so the sent mails never exceed the rate over any stretch longer than
+one call. The event source mapping's maximum concurrency cannot express "mails per second"
+(a call carries up to 50).
 """
 
 from __future__ import annotations
 
-import random
-import time
 from functools import lru_cache
 
 from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.mail.models import MailState
+from chalicelib.platform import ratelimit
 from chalicelib.platform.aws import client
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import condition_failed
 from chalicelib.tasks.errors import TransientTaskError
 
 BUCKET = "ratelimit#ses"
-MAX_ATTEMPTS = 25
-_last: dict[str, float] = {}
+wait_until = ratelimit.wait_until
+
+
+class _SesSlots:
+    """The SES schedule's `tat` in the mail table."""
+
+    key = BUCKET
+
+    def read(self) -> float | None:
+        try:
+            return float(MailState.get(BUCKET, consistent_read=True).tat or 0.0)
+        except MailState.DoesNotExist:
+            return None
+
+    def swap(self, old: float | None, new: float) -> bool:
+        try:
+            if old is None:
+                MailState(BUCKET, tat=new).save(condition=MailState.pk.does_not_exist())
+            else:
+                condition = MailState.tat == old if old > 0 else MailState.tat.does_not_exist()
+                MailState(BUCKET).update(actions=[MailState.tat.set(new)], condition=condition)
+        except (PutError, UpdateError) as exc:
+            if condition_failed(exc):
+                return False
+            raise
+        return True
 
 
 @lru_cache(maxsize=1)
@@ -48,42 +69,9 @@ def reserve(count: int, latest_start: float) -> tuple[bool, float]:
     """Reserve a slot for `count` mails starting by `latest_start` (epoch seconds).
 
     Returns (True, start) when reserved, or (False, earliest start) when the next free
-    slot begins too late (nothing is reserved then). The schedule's last value this
-    container wrote is tried first, so an uncontended reservation is one write, no read.
+    slot begins too late (nothing is reserved then).
     """
-    interval = count / send_rate()
-    known = _last.get("tat")
-    for _ in range(MAX_ATTEMPTS):
-        if known is None:
-            try:
-                known = float(MailState.get(BUCKET, consistent_read=True).tat or 0.0)
-            except MailState.DoesNotExist:
-                known = -1.0  # no schedule yet
-        now = time.time()
-        start = max(known, now)
-        if start > latest_start:
-            return False, start
-        try:
-            if known < 0:
-                MailState(BUCKET, tat=start + interval).save(condition=MailState.pk.does_not_exist())
-            else:
-                MailState(BUCKET).update(
-                    actions=[MailState.tat.set(start + interval)],
-                    condition=MailState.tat == known if known > 0 else MailState.pk.exists(),
-                )
-        except (PutError, UpdateError) as exc:
-            if not condition_failed(exc):
-                raise
-            known = None  # another worker moved the schedule: read it
-            time.sleep(random.uniform(0.002, 0.02))
-            continue
-        _last["tat"] = start + interval
-        return True, start
-    raise TransientTaskError("the SES rate schedule is contended; will retry")
-
-
-def wait_until(start: float) -> None:
-    """Sleep until a reserved slot begins."""
-    delay = start - time.time()
-    if delay > 0:
-        time.sleep(delay)
+    try:
+        return ratelimit.reserve(_SesSlots(), count, send_rate(), latest_start)
+    except ratelimit.RateContended as exc:
+        raise TransientTaskError(f"{exc}; will retry") from None

@@ -17,8 +17,12 @@ from chalicelib.platform.dynamodb import utcnow
 from chalicelib.platform.errors import Forbidden, NotFound, ValidationFailed
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.platform.schemas import Page
+from chalicelib.tasks.control import is_control_id
 from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.records import STATUSES
+from chalicelib.tasks.result import FINAL_STATUSES, wait_for
+
+MAX_WAIT_SECONDS = 20  # API Gateway answers within 29 s; the API function's timeout is 29 s
 
 _CURSOR_KEYS = {"created_day", "created_at", "id"}
 
@@ -50,14 +54,33 @@ def view(record: TaskRecord) -> dict[str, Any]:
     }
 
 
-def get_record(task_id: str, principal: str, admin: bool) -> dict[str, Any]:
-    """One task record, or 404; only its owner or an admin may read it."""
+def wait_seconds(raw: str | None) -> int:
+    """The `?wait=` of `GET /tasks/{id}`: whole seconds, 0 to MAX_WAIT_SECONDS (absent: 0)."""
+    if raw is None:
+        return 0
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 3 and int(raw) <= MAX_WAIT_SECONDS):
+        message = f"a whole number of seconds from 0 to {MAX_WAIT_SECONDS}"
+        raise ValidationFailed("invalid wait", [{"field": "wait", "message": message}])
+    return int(raw)
+
+
+def get_record(task_id: str, principal: str, admin: bool, wait: str | None = None) -> dict[str, Any]:
+    """One task record, or 404; only its owner or an admin may read it.
+
+    With `wait` (seconds), answers as soon as the record is final or when the wait is over,
+    with the record as it is then (`tasks/result.py`: bounded polling, ~17 reads for 20 s).
+    """
+    seconds = wait_seconds(wait)
+    if is_control_id(task_id):  # the framework's own items (rate schedules, leases) are no tasks
+        raise NotFound(f"task {task_id} not found")
     try:
         record = TaskRecord.get(task_id, consistent_read=True)
     except DoesNotExist:
         raise NotFound(f"task {task_id} not found") from None
     if not admin and record.owner != principal:
-        raise Forbidden(f"task {task_id} belongs to another user")
+        raise Forbidden(f"task {task_id} belongs to another user")  # before any wait: nobody else holds it
+    if seconds and record.status not in FINAL_STATUSES:
+        record = wait_for(task_id, seconds, first=record) or record
     body = view(record)
     if record.name in fanout.FANOUT_TASKS and record.args:  # the book's mail counts, across all its pages
         body["mail"] = fanout.progress(str(record.args[0]))

@@ -31,3 +31,8 @@ def remaining_ms() -> int:
     context = _context.get()
     getter = getattr(context, "get_remaining_time_in_millis", None)
     return int(getter()) if callable(getter) else NO_CONTEXT_BUDGET_MS
+
+
+def active() -> bool:
+    """True inside an invocation that recorded its context (a worker's)."""
+    return _context.get() is not None

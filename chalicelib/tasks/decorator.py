@@ -26,6 +26,7 @@ def task(
     default_retry_delay: int = 180,
     time_limit: int | None = None,
     expires: int | None = None,
+    rate_limit: str | None = None,
     permanent: tuple[type[BaseException], ...] = (),
 ) -> Callable[[Callable[..., Any]], Task]:
     """Register the decorated function as task `name` (options: see `Task`; `permanent` is
@@ -44,6 +45,7 @@ def task(
         default_retry_delay=default_retry_delay,
         time_limit=time_limit,
         expires=expires,
+        rate_limit=rate_limit,
         sender=dispatch,
     )
     check(options)

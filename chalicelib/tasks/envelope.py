@@ -24,18 +24,24 @@ class Envelope:
     kwargs: dict[str, Any] = field(default_factory=dict)
     attempt: int = 1
     version: int = ENVELOPE_VERSION
+    #: The rate-limit slot (epoch seconds) reserved for this message when it was put off
+    #: (`tasks/throttle.py`); optional, so older workers ignore it.
+    slot: float | None = None
 
     def encode(self) -> str:
         """The message body."""
+        fields: dict[str, Any] = {
+            "v": self.version,
+            "id": self.task_id,
+            "task": self.task,
+            "args": self.args,
+            "kwargs": self.kwargs,
+            "attempt": self.attempt,
+        }
+        if self.slot is not None:
+            fields["slot"] = self.slot
         body = json.dumps(
-            {
-                "v": self.version,
-                "id": self.task_id,
-                "task": self.task,
-                "args": self.args,
-                "kwargs": self.kwargs,
-                "attempt": self.attempt,
-            },
+            fields,
             separators=(",", ":"),
             ensure_ascii=False,
         )
@@ -68,4 +74,7 @@ def decode(body: str) -> Envelope:
     attempt = data.get("attempt", 1)
     if not isinstance(attempt, int) or isinstance(attempt, bool) or attempt < 1:
         raise EnvelopeError("envelope field 'attempt' must be a positive integer")
-    return Envelope(task_id=task_id, task=task, args=args, kwargs=kwargs, attempt=attempt)
+    slot = data.get("slot")
+    if slot is not None and (isinstance(slot, bool) or not isinstance(slot, int | float) or slot < 0):
+        raise EnvelopeError("envelope field 'slot' must be a number of epoch seconds")
+    return Envelope(task_id=task_id, task=task, args=args, kwargs=kwargs, attempt=attempt, slot=slot)

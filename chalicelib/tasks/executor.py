@@ -14,7 +14,7 @@ from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import emit, logger
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
-from chalicelib.tasks.errors import is_permanent
+from chalicelib.tasks.errors import PERMANENT_REASON, is_permanent
 from chalicelib.tasks.registry import Task
 
 
@@ -79,7 +79,7 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
     error = f"{type(exc).__name__}: {exc}"
     trace = traceback.format_exc()
     if is_permanent(exc, task.dont_autoretry_for):
-        reason = f"permanent error: {error}"
+        reason = f"{PERMANENT_REASON}: {error}"
     elif not task.retries(exc):
         reason = f"not retried (not in autoretry_for): {error}"
     elif attempt >= max_attempts:

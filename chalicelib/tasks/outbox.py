@@ -66,6 +66,9 @@ def stage(tx: Transaction, signatures: Sequence[Signature], owner: str | None) -
 def send(messages: Sequence[Outgoing], batch_ack: bool = False) -> int:
     """Send committed tasks; returns how many SQS accepted.
 
+    A task with a countdown past SQS's 15 minutes is not sent: its record waits in the
+    outbox's due index, and the relay sends it when it is 15 minutes from due.
+
     Never raises for SQS: what was not accepted stays in the outbox for the relay, so a
     caller's data and its work are safe once the transaction has committed. `batch_ack`
     takes all accepted tasks out of the outbox in one transaction: a request path saves a
@@ -73,6 +76,8 @@ def send(messages: Sequence[Outgoing], batch_ack: bool = False) -> int:
     """
     by_queue: dict[str, list[Outgoing]] = defaultdict(list)
     for message in messages:
+        if message.countdown > MAX_COUNTDOWN_SECONDS:
+            continue  # parked: its record is due for the relay 15 minutes before its ETA
         by_queue[message.queue].append(message)
     accepted: list[str] = []
     for key, items in by_queue.items():
@@ -169,7 +174,7 @@ def relay(remaining_ms: Callable[[], int], now: float | None = None) -> dict[str
             due = list(page)
             last_key = page.last_evaluated_key
             found += len(due)
-            relayed += _relay_page(due)
+            relayed += _relay_page(due, now if now is not None else time.time())
             if not last_key:
                 break
     if relayed:
@@ -180,19 +185,19 @@ def relay(remaining_ms: Callable[[], int], now: float | None = None) -> dict[str
 def resend_of(record: TaskRecord, now: float) -> Outgoing:
     """The message that sends a stranded record again: a countdown task keeps the delay it
     has left (SQS delays 15 minutes at most; a task due later checks its own time, as
-    `covers.expire_upload` does)."""
+    an ETA further away is not due for the relay before it is 15 minutes from its time)."""
     env = Envelope(task_id=record.id, task=record.name, args=list(record.args), kwargs=dict(record.kwargs))
     left = math.ceil(record.outbox_eta - now) if record.outbox_eta is not None else 0
     return Outgoing(env, record.queue, max(0, min(MAX_COUNTDOWN_SECONDS, left)))
 
 
-def _relay_page(due: list[TaskRecord]) -> int:
+def _relay_page(due: list[TaskRecord], now: float) -> int:
     messages: list[Outgoing] = []
     for record in due:
         if record.status != records.PENDING:  # ran already (its marker outlived a lost write)
             records.mark_sent(record.id)
             continue
-        messages.append(resend_of(record, time.time()))
+        messages.append(resend_of(record, now))
     sent = send(messages)
     if sent:
         emit("OutboxRelayed", sent)

@@ -20,6 +20,7 @@ from chalicelib.platform.config import get_settings
 from chalicelib.tasks import store
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.models import TaskRecord
+from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS
 from chalicelib.tasks.store import Change, DynamoTaskStore, Guard, TaskStore
 from chalicelib.tasks.subjects import book_id_of
 
@@ -88,7 +89,9 @@ class TaskRecords:
         """The fields of a new PENDING record; `outbox` marks it as not yet sent.
 
         A task sent with a countdown keeps its due time (`outbox_eta`) while it waits in the
-        outbox, so that the relay re-sends it with the delay that is left, not at once.
+        outbox, so that the relay re-sends it with the delay that is left, not at once. A
+        countdown past SQS's 15 minutes is not sent at all: it is due for the relay 15 minutes
+        before its time, and the relay sends it then with the delay left (an ETA of any length).
         """
         fields: dict[str, Any] = {
             **self._identity(env.task_id, env.task, queue),
@@ -103,6 +106,8 @@ class TaskRecords:
             fields["outbox_shard"] = outbox_shard(env.task_id)
             now = int(self.clock())
             fields["outbox_due"] = now + get_settings().outbox_relay_after_seconds
+            if countdown > MAX_COUNTDOWN_SECONDS:
+                fields["outbox_due"] = now + countdown - MAX_COUNTDOWN_SECONDS
             if countdown > 0:
                 fields["outbox_eta"] = now + countdown
         return fields

@@ -6,16 +6,22 @@ module never imports it back. A task gets its sender at declaration (`tasks/deco
 
 from __future__ import annotations
 
+import math
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.platform.ratelimit import parse_rate
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS, retry_delay
 from chalicelib.tasks.errors import TransientTaskError, is_permanent
+from chalicelib.tasks.result import AsyncResult
 from chalicelib.tasks.routes import queue_for
 
-MAX_COUNTDOWN_SECONDS = 900  # SQS DelaySeconds limit
+MAX_COUNTDOWN_SECONDS = 900  # SQS DelaySeconds limit: a longer countdown waits in the outbox (tasks/outbox.py)
+MAX_ETA_SECONDS = 365 * 86_400  # the longest countdown or ETA accepted (a year)
 MAX_VISIBILITY_SECONDS = 43_200  # SQS ChangeMessageVisibility limit (12 hours)
 MAX_LAMBDA_TIMEOUT_SECONDS = 900
 
@@ -43,9 +49,9 @@ class Signature:
     task_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     countdown: int = 0
 
-    def apply_async(self) -> str:
-        """Dispatch this call; returns the task id."""
-        return self.task.sender([self])[0]
+    def apply_async(self) -> AsyncResult:
+        """Dispatch this call; returns the task id, as an AsyncResult (`.get(timeout=...)`)."""
+        return AsyncResult(self.task.sender([self])[0])
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,12 @@ class Task:
     #: with reason "expired". Measured from the message's SentTimestamp (a countdown counts).
     expires: int | None = None
 
+    #: Runs allowed per second, minute or hour ("10/s", "100/m", "1000/h"; a bare number is per
+    #: second), for ALL workers together, unlike Celery's (per worker instance). A run over the
+    #: rate is put off to its slot, not failed, and does not count toward maxReceiveCount
+    #: (tasks/throttle.py). None: no limit.
+    rate_limit: str | None = None
+
     #: How `delay`/`apply_async` send (injected by `@task`; not a Celery option).
     sender: Sender = field(default=_no_sender, compare=False, repr=False)
 
@@ -130,28 +142,42 @@ class Task:
         """The routing key of this task's queue."""
         return queue_for(self.name)
 
-    def s(self, *args: Any, task_id: str | None = None, countdown: int = 0, **kwargs: Any) -> Signature:
-        """A signature of this task with these arguments."""
-        if not 0 <= countdown <= MAX_COUNTDOWN_SECONDS:
-            raise ValueError(f"countdown must be between 0 and {MAX_COUNTDOWN_SECONDS} seconds")
-        return Signature(self, tuple(args), dict(kwargs), task_id or str(uuid.uuid4()), countdown)
+    def s(self, *args: Any, task_id: str | None = None, countdown: float = 0, **kwargs: Any) -> Signature:
+        """A signature of this task with these arguments (`countdown`: seconds, up to a year)."""
+        number = isinstance(countdown, int | float) and not isinstance(countdown, bool)
+        if not number or not 0 <= countdown <= MAX_ETA_SECONDS:
+            raise ValueError(f"countdown must be between 0 and {MAX_ETA_SECONDS} seconds (a year)")
+        return Signature(self, tuple(args), dict(kwargs), task_id or str(uuid.uuid4()), math.ceil(countdown))
 
-    def delay(self, *args: Any, **kwargs: Any) -> str:
-        """Dispatch now; returns the task id."""
+    def delay(self, *args: Any, **kwargs: Any) -> AsyncResult:
+        """Dispatch now; returns the task id, as an AsyncResult."""
         return self.s(*args, **kwargs).apply_async()
 
     def apply_async(
         self,
         args: tuple[Any, ...] | list[Any] = (),
         kwargs: dict[str, Any] | None = None,
-        countdown: int = 0,
+        countdown: float = 0,
         task_id: str | None = None,
-    ) -> str:
-        """Dispatch with options, Celery style; returns the task id."""
-        return self.s(*args, task_id=task_id, countdown=countdown, **(kwargs or {})).apply_async()
+        eta: datetime | None = None,
+    ) -> AsyncResult:
+        """Dispatch with options, Celery style; returns the task id.
+
+        `countdown` (seconds) or `eta` (a datetime; naive means UTC, as Celery's default
+        `enable_utc`) may lie up to a year ahead; past SQS's 15 minutes the task waits in the
+        outbox's due index until the relay sends it (README "ETA and countdown").
+        """
+        delay = countdown_until(eta) if eta is not None else countdown
+        return self.s(*args, task_id=task_id, countdown=delay, **(kwargs or {})).apply_async()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)
+
+
+def countdown_until(eta: datetime, now: float | None = None) -> int:
+    """Whole seconds from now until `eta` (0 when it has passed); a naive `eta` is UTC."""
+    moment = eta if eta.tzinfo is not None else eta.replace(tzinfo=UTC)
+    return max(0, math.ceil(moment.timestamp() - (time.time() if now is None else now)))
 
 
 _REGISTRY: dict[str, Task] = {}
@@ -191,6 +217,11 @@ def check(options: Task) -> None:
         problems.append(f"time_limit must be between 1 and {MAX_LAMBDA_TIMEOUT_SECONDS} seconds (Lambda's limit)")
     if options.expires is not None and options.expires <= 0:
         problems.append("expires must be a number of seconds > 0")
+    if options.rate_limit is not None:
+        try:
+            parse_rate(options.rate_limit)
+        except ValueError as exc:
+            problems.append(f"rate_limit: {exc}")
     if problems:
         raise ValueError(f"task {options.name!r}: " + "; ".join(problems))
 

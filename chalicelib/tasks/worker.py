@@ -20,17 +20,20 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.platform import deadline
 from chalicelib.platform.config import QueueSettings, get_settings
 from chalicelib.platform.observability import emit, logger, record_cold_start
+from chalicelib.platform.ratelimit import RateContended
 from chalicelib.platform.sqs import change_visibility, dead_letter, delete_messages, queue_settings
-from chalicelib.tasks import records
+from chalicelib.tasks import records, throttle
 from chalicelib.tasks.adapters import identity, read
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import Envelope, EnvelopeError
+from chalicelib.tasks.errors import POISON_REASON
 from chalicelib.tasks.executor import run_attempt
-from chalicelib.tasks.registry import UnknownTaskError, get_task
+from chalicelib.tasks.registry import Task, UnknownTaskError, get_task
 
 
 class TaskDeferred(Exception):
@@ -54,7 +57,7 @@ def handle_record(record: SQSRecord, context: Any = None) -> str:
             return "ignored"
         task = get_task(env.task)
     except (EnvelopeError, UnknownTaskError) as exc:
-        return _poison(record, queue, f"poison message: {exc}")
+        return _poison(record, queue, f"{POISON_REASON}: {exc}")
     age = _age_seconds(record)
     if age is not None and task.expired(age):
         return _expired(record, queue, env.task_id, env.task, age)
@@ -63,15 +66,33 @@ def handle_record(record: SQSRecord, context: Any = None) -> str:
         # Starting it would risk the function's timeout, which fails the whole invocation.
         change_visibility(queue.name, record.receipt_handle, MIN_DELAY_SECONDS)
         raise TaskDeferred(f"{env.task_id} needs {task.time_limit}s, {remaining:.1f}s left in this invocation")
+    if task.rate_limit is not None and _put_off(record, queue, env, task, receives):
+        return "rate-limited"
     max_attempts = min(task.max_retries + 1, queue.max_receive_count)
     outcome = run_attempt(task, env, receives, max_attempts, queue.visibility_timeout)
     if outcome.kind == "failure":
-        dead_letter(queue, record.body, outcome.reason, env.task_id)
+        dead_letter(queue, record.body, outcome.reason, env.task_id, receives=receives)
         return "dead-lettered"
     if outcome.kind in ("retry", "busy"):
         change_visibility(queue.name, record.receipt_handle, outcome.delay)
         raise TaskDeferred(f"{env.task_id} {outcome.kind} in {outcome.delay}s")
     return outcome.kind
+
+
+def _put_off(record: SQSRecord, queue: QueueSettings, env: Envelope, task: Task, receives: int) -> bool:
+    """True when the task is over its rate and was sent again for its slot (this message then goes)."""
+    try:
+        slot = throttle.admit(task, env, receives)
+        if slot is None:
+            return False
+        delay = throttle.put_off(queue.name, env, slot)
+    except (RateContended, ClientError, BotoCoreError) as exc:
+        # Only when DynamoDB or SQS fail: the message comes back in a second (a receive counts).
+        change_visibility(queue.name, record.receipt_handle, MIN_DELAY_SECONDS)
+        raise TaskDeferred(f"{env.task_id}: rate limit not applied ({exc})") from None
+    logger.info("task over its rate limit; sent again for its slot", extra={"task_id": env.task_id, "delay": delay})
+    emit("TaskRateLimited", task=task.name)
+    return True
 
 
 def _age_seconds(record: SQSRecord) -> float | None:
@@ -102,7 +123,7 @@ def _poison(record: SQSRecord, queue: QueueSettings, reason: str) -> str:
         "poison message moved to the dead-letter queue",
         extra={"reason": reason, "message_id": record.message_id, "queue": queue.name, "task_id": task_id},
     )
-    dead_letter(queue, record.body, reason, task_id)
+    dead_letter(queue, record.body, reason, task_id, receives=int(record.attributes.approximate_receive_count or 1))
     records.record_poison(task_id, name, queue.key, reason)
     emit("PoisonMessages", queue=queue.key)
     return "dead-lettered"
