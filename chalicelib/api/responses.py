@@ -41,12 +41,21 @@ class Thumbnail(Shape):
     url: str = Field(description="a presigned GET URL, valid for a limited time")
 
 
+class CoverUpload(Shape):
+    """A direct upload waiting beside a ready cover, which stays served until this one is ready."""
+
+    version: int
+    status: str = Field(description="awaiting_upload, pending, failed or upload_expired")
+    error: str | None
+
+
 class Cover(Shape):
-    status: str = Field(description="none, pending, awaiting_upload, ready or failed")
+    status: str = Field(description="none, pending, awaiting_upload, upload_expired, ready or failed")
     version: int
     error: str | None
     sizes: list[int]
     thumbnails: dict[str, Thumbnail]
+    upload: CoverUpload | None = None
 
 
 class Book(Shape):
@@ -82,7 +91,7 @@ class BookAccepted(Shape):
 class Subscription(Shape):
     author: str
     email: str
-    status: str
+    status: str = Field(description="pending, confirmed, unsubscribed or confirmation_failed")
 
 
 class Subscriber(Subscription):
