@@ -1,17 +1,24 @@
 """A book's mail fan-out in pages that fit the invocation, so no subscriber count times it out.
 
-Each page task reads confirmed subscribers one chunk (≤ 50, ≤ one second of the SES rate)
-at a time, reserves a slot in the shared SES rate schedule, sends one `SendBulkEmail`,
-and records the chunk in the fan-out's one DynamoDB item (position after the chunk and
-counts, in one conditional update). When the time left, less FANOUT_SAFETY_MS, would not
-fit another chunk, the page hands off: it writes the next page's id into the item, then
-enqueues that page. Ids are deterministic (book, hand-off number, position), so a
+Each page task reads confirmed subscribers in key order and mails them one round at a
+time: up to FANOUT_PARALLEL_SENDS chunks (each ≤ 50, ≤ one second of the SES rate; the
+round ≤ one second of the rate too) under one slot of the shared SES rate schedule, sent
+as concurrent `SendBulkEmail` calls (`rounds.py`), then records the round in the fan-out's
+one DynamoDB item (position after the round and counts, in one conditional update). When
+the time left, less FANOUT_SAFETY_MS, would not fit another round, the page hands off: it
+writes the next page's id into the item, then enqueues that page. Ids are deterministic (book, hand-off number, position), so a
 duplicate or retried page finds its work recorded and sends nothing twice, and only the
 page named in the item may advance it. Transient per-destination failures are retried
-alone by `mail.resend` tasks; permanent ones are counted and listed, never retried.
+alone by `mail.resend` tasks, and so are the recipients of a call that failed whole (the
+round's other calls did mail theirs); permanent failures are counted and listed, never retried.
 
 At-least-once remains in one place, as with any mail system: a crash after SES accepted
-a chunk and before its progress write repeats that chunk once.
+a round and before its progress write repeats that round (≤ 500 mails) once.
+
+One chain per book, not segments mailed by parallel chains: with the calls of a round
+concurrent, one chain is bound by the account's rate (2,000/s needs 6 calls in flight at
+~150 ms), not by its own latency, and one position keeps the exactly-once fences and a
+deterministic rule for subscriptions made during a fan-out (bench/README §10).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.books.models import Book
 from chalicelib.mail import bulk as bulkmail
-from chalicelib.mail import ratelimit, recipients
+from chalicelib.mail import ratelimit, recipients, rounds
 from chalicelib.mail.models import MailState
 from chalicelib.platform import deadline
 from chalicelib.platform.authors import author_key
@@ -43,6 +50,7 @@ ROOT_PAGE = "root"
 MAX_FAILURES_LISTED = 100
 RESEND_ATTEMPTS = 3
 READ_CHUNKS = 10  # chunks read per Query: fewer reads, still a bounded few hundred rows in memory
+READ_ROUNDS = 4  # rounds read per Query when rounds are large (at most 4 x 10 x 50 = 2,000 rows, ~200 KB)
 FIRST_CHUNK_ESTIMATE = 0.5  # seconds, until a chunk has been timed
 # The pages and resends are named, not imported: `chalicelib.jobs` declares them and imports
 # this module, so the fan-out asks the registry for them (as Celery's `signature(name)` does).
@@ -118,12 +126,12 @@ class PageResult:
     skipped: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, outcome: bulkmail.Outcome) -> None:
+    def add(self, outcome: bulkmail.Outcome, chunks: int = 1) -> None:
         self.mailed += len(outcome.mailed)
         self.failed += len(outcome.failed)
         self.retrying += len(outcome.retry)
         self.ses_calls += outcome.calls
-        self.chunks += 1
+        self.chunks += chunks
 
     def as_dict(self) -> dict[str, Any]:
         body = {k: v for k, v in self.__dict__.items() if k != "extra" and v is not None}
@@ -250,26 +258,30 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
     keys = list(dict.fromkeys(author_key(str(a)) for a in book.authors))
     where: dict[str, Any] | None = state.position or recipients.START
     budget, size, listed = Budget.now(), ratelimit.chunk_size(), len(state.failures or [])
+    per_round = rounds.chunks_per_round(get_settings().fanout_parallel_sends, size, ratelimit.send_rate())
+    read_size = size * max(READ_CHUNKS, READ_ROUNDS * per_round)
     delay = 0
     while where is not None and budget.room_to_read() and not delay:
         read_started = time.monotonic()
-        batch, batch_end = recipients.read(keys, where, size * READ_CHUNKS)
+        batch, batch_end = recipients.read(keys, where, read_size)
         budget.read_timed(read_started)
-        for i in range(0, max(len(batch), 1), size):
+        for chunks, after in rounds.split(batch, batch_end, size, per_round, recipients.after):
             if not budget.room():
                 break
-            chunk = batch[i : i + size]
-            after = batch_end if i + size >= len(batch) else recipients.after(chunk[-1])
             started = time.monotonic()
             outcome = bulkmail.Outcome()
             retry = None
-            if chunk:
-                granted, start = ratelimit.reserve(len(chunk), budget.latest_start())
+            count = sum(len(chunk) for chunk in chunks)
+            if count:
+                granted, start = ratelimit.reserve(count, budget.latest_start())
                 if not granted:
                     delay = max(1, min(900, int(start - time.time()) + 1))
                     break
                 ratelimit.wait_until(start)
-                outcome = bulkmail.send_new_book(book, [(r.email, r.author_key) for r in chunk])
+                outcome = rounds.send(
+                    lambda pairs: bulkmail.send_new_book(book, pairs),
+                    [[(r.email, r.author_key) for r in chunk] for chunk in chunks],
+                )
                 if outcome.retry:
                     retry = _retry_plan(book_id, page, where or {}, outcome.retry, attempt=1)
             _record_chunk(state, page, state.position, after, outcome, retry, listed)
@@ -277,7 +289,7 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
                 _send_resend(book_id, book.owner, retry)
             emit("EmailsSent", len(outcome.mailed))
             listed += len(outcome.failed)
-            result.add(outcome)
+            result.add(outcome, max(1, len(chunks)))
             budget.timed(started)
             where = after
     if where is None:
@@ -329,7 +341,10 @@ def resend(book_id: str, pairs: list[list[str]], attempt: int) -> dict[str, Any]
     if not granted:
         raise TransientTaskError(f"no SES send slot before {start:.0f}; will retry")
     ratelimit.wait_until(start)
-    outcome = bulkmail.send_new_book(book, chunk)
+    size = ratelimit.chunk_size()  # a round's retries may be more than one call's 50
+    outcome = rounds.send(
+        lambda part: bulkmail.send_new_book(book, part), [chunk[i : i + size] for i in range(0, len(chunk), size)]
+    )
     again = outcome.retry if attempt < RESEND_ATTEMPTS else []
     gave_up = [(email, "retries exhausted") for email, _ in outcome.retry] if attempt >= RESEND_ATTEMPTS else []
     failed = outcome.failed + gave_up
