@@ -157,7 +157,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.subscribers, args.rate, args.timeout_ms, args.threads, args.ses_latency_ms)))
+        print(
+            json.dumps(
+                worker(args.worker, args.subscribers, args.rate, args.timeout_ms, args.threads, args.ses_latency_ms)
+            )
+        )
         return {}
     runs = [("paged", args.subscribers)] + ([("old", args.old)] if args.old else [])
     results = [

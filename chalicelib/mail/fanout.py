@@ -6,11 +6,12 @@ round ≤ one second of the rate too) under one slot of the shared SES rate sche
 as concurrent `SendBulkEmail` calls (`rounds.py`), then records the round in the fan-out's
 one DynamoDB item (position after the round and counts, in one conditional update). When
 the time left, less FANOUT_SAFETY_MS, would not fit another round, the page hands off: it
-writes the next page's id into the item, then enqueues that page. Ids are deterministic (book, hand-off number, position), so a
-duplicate or retried page finds its work recorded and sends nothing twice, and only the
-page named in the item may advance it. Transient per-destination failures are retried
-alone by `mail.resend` tasks, and so are the recipients of a call that failed whole (the
-round's other calls did mail theirs); permanent failures are counted and listed, never retried.
+writes the next page's id into the item, then enqueues that page. Ids are deterministic
+(book, hand-off number, position), so a duplicate or retried page finds its work recorded
+and sends nothing twice, and only the page named in the item may advance it. Transient
+per-destination failures are retried alone by `mail.resend` tasks, and so are the
+recipients of a call that failed whole (the round's other calls did mail theirs);
+permanent failures are counted and listed, never retried.
 
 At-least-once remains in one place, as with any mail system: a crash after SES accepted
 a round and before its progress write repeats that round (≤ 500 mails) once.

@@ -42,9 +42,7 @@ def chunks_per_round(parallel: int, size: int, rate: float) -> int:
     return max(1, min(parallel, int(rate // max(size, 1))))
 
 
-def split(
-    batch: Sequence[T], batch_end: Any, size: int, per_round: int, after: Callable[[T], Any]
-) -> list[Round]:
+def split(batch: Sequence[T], batch_end: Any, size: int, per_round: int, after: Callable[[T], Any]) -> list[Round]:
     """Cut one read into rounds of up to `per_round` chunks of up to `size`, in key order.
 
     Each round's `after` is the position just past its last recipient (the read's own end for
