@@ -271,3 +271,15 @@ def test_a_round_sends_its_calls_at_once_and_a_call_that_fails_whole_is_retried_
     outcome = send(send_one, chunks)
     assert outcome.mailed == [e for c in (0, 1, 3) for e, _ in chunks[c]]
     assert outcome.retry == chunks[2] and outcome.failed == [] and outcome.calls == 4
+
+
+@pytest.mark.unit
+def test_a_page_reads_no_more_rounds_than_fit_before_its_deadline() -> None:
+    from chalicelib.mail.fanout import Budget
+
+    budget = Budget(time.monotonic() + 10.0, slowest=1.0, slowest_read=1.0)
+    assert budget.rounds_left() == 1  # the first read: one round, until reads have been timed
+    budget.read_timed(time.monotonic() - 1.0)
+    assert budget.rounds_left() in (6, 7)  # 9 s after the read: rounds may start while 3 rounds' time is left
+    budget.timed(time.monotonic() - 4.0)  # a round took 4 s
+    assert budget.rounds_left() == 1  # still one: a page always makes progress

@@ -101,6 +101,16 @@ class Budget:
             return time.monotonic() + self.slowest_read < self.ends_at
         return time.monotonic() + self.slowest_read + 3 * self.slowest < self.ends_at
 
+    def rounds_left(self) -> int:
+        """Rounds that still fit after one more read (at least one): a page reads no more than it can send,
+        since what it read and did not send is read again by the next page. The first read is one
+        round: its time is not known yet, and a page that spent its budget on a long first read
+        would hand off without sending, as would every page after it."""
+        if not self.reads:
+            return 1
+        spare = self.ends_at - time.monotonic() - self.slowest_read
+        return max(1, int(spare / self.slowest) - 2)
+
     def read_timed(self, started: float) -> None:
         self.reads += 1
         self.slowest_read = max(self.slowest_read, time.monotonic() - started)
@@ -260,10 +270,11 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
     where: dict[str, Any] | None = state.position or recipients.START
     budget, size, listed = Budget.now(), ratelimit.chunk_size(), len(state.failures or [])
     per_round = rounds.chunks_per_round(get_settings().fanout_parallel_sends, size, ratelimit.send_rate())
-    read_size = size * max(READ_CHUNKS, READ_ROUNDS * per_round)
+    wanted = max(READ_CHUNKS, READ_ROUNDS * per_round)  # chunks per read, were there time to send them
     delay = 0
     while where is not None and budget.room_to_read() and not delay:
         read_started = time.monotonic()
+        read_size = size * max(per_round, min(wanted, budget.rounds_left() * per_round))
         batch, batch_end = recipients.read(keys, where, read_size)
         budget.read_timed(read_started)
         for chunks, after in rounds.split(batch, batch_end, size, per_round, recipients.after):
