@@ -62,8 +62,9 @@ def patch() -> None:
         if not _fast(self, hash_key, start, forward, index):
             return query_original(self, hash_key, range_comparison, range_objs, limit, *args, **kwargs)
         _view.items = (self, _partition_after(self, hash_key, start))
+        no_start: Any = None  # the view already begins after the start key
         try:
-            return query_original(self, hash_key, range_comparison, range_objs, limit, None, *args[1:], **kwargs)
+            return query_original(self, hash_key, range_comparison, range_objs, limit, no_start, *args[1:], **kwargs)
         finally:
             _view.items = None
 
