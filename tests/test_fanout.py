@@ -283,3 +283,15 @@ def test_a_page_reads_no_more_rounds_than_fit_before_its_deadline() -> None:
     assert budget.rounds_left() in (6, 7)  # 9 s after the read: rounds may start while 3 rounds' time is left
     budget.timed(time.monotonic() - 4.0)  # a round took 4 s
     assert budget.rounds_left() == 1  # still one: a page always makes progress
+
+
+@pytest.mark.unit
+def test_a_wider_round_is_estimated_from_the_last_round_per_call() -> None:
+    from chalicelib.mail.fanout import Budget
+
+    budget = Budget(time.monotonic() + 10.0, slowest=0.5)
+    budget.timed(time.monotonic() - 1.0, chunks=1)  # one call took 1 s
+    assert budget.estimate(4) == pytest.approx(4.0, rel=0.05)  # calls that might not overlap: 4 s for 4
+    assert not budget.room(4) and budget.room(1)  # 3 x 4 s does not fit in 10 s; 3 x 1 s does
+    budget.timed(time.monotonic() - 1.0, chunks=10)  # ten calls at once took 1 s (they overlapped)
+    assert budget.estimate(10) == pytest.approx(1.0, rel=0.05) and budget.room(10)

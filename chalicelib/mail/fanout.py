@@ -75,52 +75,69 @@ def page_id(book_id: str, hop: int, position: dict[str, Any]) -> str:
 
 @dataclass
 class Budget:
-    """Time this invocation may still spend on chunks (monotonic clock)."""
+    """Time this invocation may still spend on rounds (monotonic clock).
+
+    A round of k calls is estimated from the last round, per call, times k, and never below
+    the last round: on Lambda a round's calls overlap and its time hardly grows with k; where
+    they do not (the emulator on a busy machine runs them one after another) it grows with k.
+    """
 
     ends_at: float
     slowest: float = FIRST_CHUNK_ESTIMATE
     slowest_read: float = FIRST_CHUNK_ESTIMATE
     reads: int = 0
+    last_round: float = 0.0
+    per_chunk: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.last_round = self.last_round or self.slowest
+        self.per_chunk = self.per_chunk or self.slowest
 
     @classmethod
     def now(cls) -> Budget:
         usable_ms = deadline.remaining_ms() - get_settings().fanout_safety_ms
         return cls(time.monotonic() + usable_ms / 1000)
 
-    def room(self) -> bool:
-        """Room for one more chunk (counted twice: they vary) and the hand-off after it (about one chunk)."""
-        return time.monotonic() + 3 * self.slowest < self.ends_at
+    def estimate(self, chunks: int = 1) -> float:
+        """Seconds a round of `chunks` calls is expected to take."""
+        return max(self.per_chunk * chunks, self.last_round)
 
-    def room_to_read(self) -> bool:
-        """Room for a read (a Query may be slower than a chunk), then one chunk and the hand-off.
+    def room(self, chunks: int = 1) -> bool:
+        """Room for one more round (counted twice: they vary) and the hand-off after it (about one round)."""
+        return time.monotonic() + 3 * self.estimate(chunks) < self.ends_at
+
+    def room_to_read(self, chunks: int = 1) -> bool:
+        """Room for a read (a Query may be slower than a round), then one round and the hand-off.
 
         Before the first read only the read's estimate counts: a page with a short budget
         must still make progress, or its hand-offs would chain forever without mailing anyone.
         """
         if not self.reads:
             return time.monotonic() + self.slowest_read < self.ends_at
-        return time.monotonic() + self.slowest_read + 3 * self.slowest < self.ends_at
+        return time.monotonic() + self.slowest_read + 3 * self.estimate(chunks) < self.ends_at
 
-    def rounds_left(self) -> int:
-        """Rounds that still fit after one more read (at least one): a page reads no more than it can send,
-        since what it read and did not send is read again by the next page. The first read is one
-        round: its time is not known yet, and a page that spent its budget on a long first read
-        would hand off without sending, as would every page after it."""
+    def rounds_left(self, chunks: int = 1) -> int:
+        """Rounds of `chunks` calls that still fit after one more read (at least one): a page reads
+        no more than it can send, since what it read and did not send is read again by the next
+        page. The first read is one round: its time is not known yet, and a page that spent its
+        budget on a long first read would hand off without sending, as would every page after it."""
         if not self.reads:
             return 1
         spare = self.ends_at - time.monotonic() - self.slowest_read
-        return max(1, int(spare / self.slowest) - 2)
+        return max(1, int(spare / self.estimate(chunks)) - 2)
 
     def read_timed(self, started: float) -> None:
         self.reads += 1
         self.slowest_read = max(self.slowest_read, time.monotonic() - started)
 
-    def latest_start(self) -> float:
-        """The latest wall-clock time a chunk may start and still finish in budget."""
-        return time.time() + (self.ends_at - time.monotonic()) - 3 * self.slowest
+    def latest_start(self, chunks: int = 1) -> float:
+        """The latest wall-clock time a round may start and still finish in budget."""
+        return time.time() + (self.ends_at - time.monotonic()) - 3 * self.estimate(chunks)
 
-    def timed(self, started: float) -> None:
-        self.slowest = max(self.slowest, time.monotonic() - started)
+    def timed(self, started: float, chunks: int = 1) -> None:
+        elapsed = time.monotonic() - started
+        self.slowest = max(self.slowest, elapsed)
+        self.last_round, self.per_chunk = elapsed, elapsed / max(1, chunks)
 
 
 @dataclass
@@ -271,21 +288,23 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
     budget, size, listed = Budget.now(), ratelimit.chunk_size(), len(state.failures or [])
     per_round = rounds.chunks_per_round(get_settings().fanout_parallel_sends, size, ratelimit.send_rate())
     wanted = max(READ_CHUNKS, READ_ROUNDS * per_round)  # chunks per read, were there time to send them
+    width = 1  # calls per round: doubled after every read up to per_round, as their time is learnt
     delay = 0
-    while where is not None and budget.room_to_read() and not delay:
+    while where is not None and budget.room_to_read(width) and not delay:
         read_started = time.monotonic()
-        read_size = size * max(per_round, min(wanted, budget.rounds_left() * per_round))
+        read_size = size * max(width, min(wanted, budget.rounds_left(width) * width))
         batch, batch_end = recipients.read(keys, where, read_size)
         budget.read_timed(read_started)
-        for chunks, after in rounds.split(batch, batch_end, size, per_round, recipients.after):
-            if not budget.room():
+        for chunks, after in rounds.split(batch, batch_end, size, width, recipients.after):
+            calls = max(1, len(chunks))
+            if not budget.room(calls):
                 break
             started = time.monotonic()
             outcome = bulkmail.Outcome()
             retry = None
             count = sum(len(chunk) for chunk in chunks)
             if count:
-                granted, start = ratelimit.reserve(count, budget.latest_start())
+                granted, start = ratelimit.reserve(count, budget.latest_start(calls))
                 if not granted:
                     delay = max(1, min(900, int(start - time.time()) + 1))
                     break
@@ -301,9 +320,10 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
                 _send_resend(book_id, book.owner, retry)
             emit("EmailsSent", len(outcome.mailed))
             listed += len(outcome.failed)
-            result.add(outcome, max(1, len(chunks)))
-            budget.timed(started)
+            result.add(outcome, calls)
+            budget.timed(started, calls)
             where = after
+        width = min(per_round, 2 * width)
     if where is None:
         state.update(
             actions=[MailState.complete.set(1), MailState.pages.add(1), MailState.updated_at.set(utcnow())],
