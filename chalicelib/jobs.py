@@ -25,11 +25,27 @@ from chalicelib.subscriptions import consent, tokens
 from chalicelib.subscriptions import service as subscribers
 from chalicelib.tasks import outbox
 from chalicelib.tasks.decorator import task
+from chalicelib.tasks.errors import PermanentTaskError
 from chalicelib.tasks.periodic import periodic_task
 from chalicelib.tasks.reconcile import reconcile_dead_letters
+from chalicelib.tasks.registry import FailureInfo
 
 
-@task(books.RESIZE_TASK, max_retries=3)
+def _cover_failed(
+    exc: BaseException, task_id: str, args: list[Any], kwargs: dict[str, Any], einfo: FailureInfo
+) -> None:
+    """on_failure of covers.resize: the cover version says `failed` and why, whatever the cause."""
+    covers.mark_failed(str(args[0]), int(args[1]), str(exc) if isinstance(exc, PermanentTaskError) else einfo.reason)
+
+
+def _confirmation_failed(
+    exc: BaseException, task_id: str, args: list[Any], kwargs: dict[str, Any], einfo: FailureInfo
+) -> None:
+    """on_failure of the confirmation mail: the subscription says so, and subscribing again resends."""
+    consent.confirmation_failed(str(args[0]), str(args[1]), einfo.reason)
+
+
+@task(books.RESIZE_TASK, max_retries=3, on_failure=_cover_failed)
 def resize_cover(book_id: str, version: int) -> dict[str, Any]:
     """Make the cover's thumbnails in S3 and mark the book ready."""
     return covers.resize(book_id, version)
@@ -80,7 +96,7 @@ def send_new_book_email(book_id: str, email: str, subscribed_to: str | None = No
 # rate_limit: a burst of sign-ups (or a bot) mails addresses that have not agreed to anything; at
 # most 20 a second for the whole app keeps it from spending the SES send rate the fan-out needs
 # and from souring the sender's reputation in one go. Over the rate they wait, never fail.
-@task(subscribers.CONFIRM_TASK, max_retries=3, rate_limit="20/s")
+@task(subscribers.CONFIRM_TASK, max_retries=3, rate_limit="20/s", on_failure=_confirmation_failed)
 def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
     """Mail the address a single-use link that confirms its subscription."""
     return consent.send_confirmation(author_key, email)

@@ -7,6 +7,8 @@
    "pattern": [true, true, true, false], "times": 20}. `pattern` repeats (true = fail);
   `times` bounds how many calls the rule sees. `DELETE /_emulator/faults` clears them,
   `GET /_emulator/faults` lists them with their hit counts.
+- S3 refuses anonymous calls and forged or expired presigned URLs (`devtools/s3_auth.py`)
+  and checks browser uploads' POST policies (`devtools/s3_post_policy.py`), as AWS does.
 - With `--state FILE` the state of the app's services is restored from FILE at start and
   saved to it every `--snapshot-seconds` and on stop (`devtools/emulator_state.py`);
   `POST /_emulator/snapshot` saves it at once.
@@ -251,15 +253,15 @@ def make_app(
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     patch_moto()
-    from devtools import moto_query, moto_sqs, moto_transactions
-    from devtools.s3_post_policy import guard
+    from devtools import moto_query, moto_sqs, moto_transactions, s3_auth, s3_post_policy
 
     moto_transactions.patch()  # TransactWriteItems without a copy of the whole table
     moto_sqs.patch()  # sends and receives without counting the whole queue per message
     moto_query.patch()  # a table Query walks its partition from the start key, not the sorted table
     _list_moto_modules_once()
 
-    moto_app = guard(DomainDispatcherApplication(create_backend_app))  # S3's POST policy check, which moto lacks
+    # S3's request authentication and POST policy check, which moto lacks.
+    moto_app = s3_auth.guard(s3_post_policy.guard(DomainDispatcherApplication(create_backend_app)))
     table = faults or FaultTable()
 
     def app(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:

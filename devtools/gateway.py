@@ -14,7 +14,12 @@ is what `make run` and the tests use instead. Faithful to API Gateway + Lambda:
 - limits: request bodies over 10 MiB → 413 (API Gateway), an invocation event or a response
   over 6 MiB → 413 / 502 (Lambda), a view past the 29 s integration timeout → 504 while it
   keeps running, an exception escaping the function → 502;
-- binary media types: request bodies base64 in the event, base64 responses decoded.
+- binary media types: request bodies base64 in the event, base64 responses decoded;
+- slow clients: a keep-alive connection idle for IDLE_TIMEOUT_SECONDS is closed, and a
+  request whose line, headers and body have not all arrived REQUEST_TIMEOUT_SECONDS after
+  its first byte is dropped (a half-sent or trickled request never holds a thread for long).
+  AWS documents no such value for REST APIs; 60 s is the idle timeout its HTTP front ends
+  default to (Application Load Balancer's `idle_timeout.timeout_seconds`).
 
 Every error the gateway itself produces is `chalicelib.platform.errors.error_body` JSON.
 
@@ -70,6 +75,8 @@ INTEGRATION_TIMEOUT_SECONDS = 29.0
 SANDBOXES = 10  # invocations at once; more wait in line (see gateway_invoke.Invoker)
 LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
 DRAIN_LIMIT = 32 * 1024 * 1024  # an oversize body up to this is read and dropped, so the client sees the 413
+IDLE_TIMEOUT_SECONDS = 60.0  # a connection with nothing arriving is closed
+REQUEST_TIMEOUT_SECONDS = 60.0  # a whole request (line, headers, body) must arrive within this
 API_FUNCTION = "api_handler"  # Chalice's name for the function behind every route
 
 log = logging.getLogger("bookshelf.gateway")
@@ -286,13 +293,72 @@ def _is_binary(content_type: str | None, binary_types: list[str]) -> bool:
 # ---------------------------------------------------------------------- HTTP
 
 
+class _TimedReader:
+    """The request stream with the gateway's timeouts: idle between requests, one deadline per request.
+
+    A socket timeout alone bounds each read, so a client sending a byte now and then would
+    hold its thread forever; here every read also stops at the request's deadline.
+    """
+
+    def __init__(self, raw: Any, sock: socket.socket, idle: float, whole: float) -> None:
+        self.raw, self.sock, self.idle, self.whole = raw, sock, idle, whole
+        self.deadline: float | None = None
+
+    def next_request(self) -> None:
+        self.deadline = None
+
+    def _arm(self) -> None:
+        if self.deadline is None:  # idle: wait for the first byte of the next request
+            self.sock.settimeout(self.idle)
+            self.raw.peek(1)
+            self.deadline = time.monotonic() + self.whole
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        self.sock.settimeout(min(self.idle, left))
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = bytearray()
+        while limit < 0 or len(line) < limit:
+            self._arm()
+            chunk = self.raw.peek(1)
+            if not chunk:
+                break
+            want = len(chunk) if limit < 0 else min(len(chunk), limit - len(line))
+            end = chunk.find(b"\n", 0, want)
+            line += self.raw.read(want if end < 0 else end + 1)
+            if end >= 0:
+                break
+        return bytes(line)
+
+    def read(self, size: int = -1) -> bytes:
+        data = bytearray()
+        while size < 0 or len(data) < size:
+            self._arm()
+            chunk = self.raw.read1(65536 if size < 0 else min(size - len(data), 65536))
+            if not chunk:
+                break
+            data += chunk
+        return bytes(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
 class _Handler(BaseHTTPRequestHandler):
     """HTTP/1.1 with keep-alive; every method reaches the gateway (TRACE included)."""
 
     protocol_version = "HTTP/1.1"
     server_version = "bookshelf-local-gateway"
-    timeout = 120  # seconds a connection may sit idle or stall mid-request
     server: GatewayServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _TimedReader(self.rfile, self.connection, self.server.idle_timeout, self.server.request_timeout)  # type: ignore[assignment]
+
+    def handle_one_request(self) -> None:
+        self.rfile.next_request()  # type: ignore[attr-defined]
+        super().handle_one_request()
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("do_"):
@@ -407,8 +473,17 @@ class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, gateway: Gateway, host: str, port: int, access_log: bool = False) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        host: str,
+        port: int,
+        access_log: bool = False,
+        idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+        request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+    ) -> None:
         self.gateway, self.access_log = gateway, access_log
+        self.idle_timeout, self.request_timeout = idle_timeout, request_timeout
         super().__init__((host, port), _Handler)
 
     def server_bind(self) -> None:
@@ -423,9 +498,15 @@ class GatewayServer(ThreadingHTTPServer):
 
 
 @contextmanager
-def serving(gateway: Gateway, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+def serving(
+    gateway: Gateway,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    idle_timeout: float = IDLE_TIMEOUT_SECONDS,
+    request_timeout: float = REQUEST_TIMEOUT_SECONDS,
+) -> Iterator[str]:
     """Serve `gateway` from a thread of this process; yields its base URL (port 0: any free port)."""
-    server = GatewayServer(gateway, host, port)
+    server = GatewayServer(gateway, host, port, idle_timeout=idle_timeout, request_timeout=request_timeout)
     thread = threading.Thread(target=server.serve_forever, name="local-gateway", daemon=True)
     thread.start()
     try:

@@ -5,7 +5,8 @@ with its state in `.local/emulator-state.pickle` (restored at start, saved every
 seconds and on stop; `FRESH=1` starts empty), creates every resource, prints a development
 API key and each function's limits, then serves the API (`api_command()`) on
 http://127.0.0.1:8000 and runs the SQS/schedule runner with sandboxes. A supervisor
-restarts the API or the runner when they die; only the emulator's death or Ctrl-C stops
+restarts the API or the runner when they die; only the emulator's death or a stop signal
+(SIGINT/Ctrl-C, SIGTERM, SIGHUP, also when sent to `make` alone: `_watch_parent`) stops
 everything, in order: the workers, the API, the emulator last (which saves its state).
 
 The API is served through the local API Gateway (devtools/gateway.py, `api_command()`).
@@ -77,7 +78,11 @@ def _dev_key() -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     key = path.read_text().strip() if path.exists() else ""
     key = create_api_key("dev", admin=True, key=key or None)
-    path.write_text(key + "\n")
+    # An admin key: readable by its owner only (0600), also when an older run wrote it 0644.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key + "\n")
     return key
 
 
@@ -147,13 +152,62 @@ def _announce_when_listening(port: int, message: str, within: float = 120) -> No
     threading.Thread(target=wait, name="announce-api", daemon=True).start()
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _already_stopping(signum: int, frame: object) -> None:
+    print(f"{signal.Signals(signum).name} while stopping: still stopping in order", flush=True)
+
+
+def _caught_signals(pid: int) -> int | None:
+    """The mask of signals process `pid` handles (Linux /proc), or None where it cannot be read."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("SigCgt:"):
+                return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _watch_parent(every: float = 0.5) -> None:
+    """Stop like on SIGTERM when our parent (`make`) dies or is being stopped by a signal.
+
+    `make run` execs us, so `make` is our parent. GNU make passes a SIGTERM on to its
+    children, but on a SIGHUP or SIGINT sent to it alone it only waits for them (it expects
+    the terminal to have signalled the whole group), and a SIGKILL leaves us orphaned. make
+    resets a fatal signal to its default while it handles it (to re-raise it after), so a stop
+    signal it caught at our start and no longer catches means it is stopping.
+    """
+    parent = os.getppid()
+    try:
+        is_make = Path(f"/proc/{parent}/comm").read_text().strip() in ("make", "gmake")
+    except OSError:
+        is_make = False
+    watched = sum(1 << (sig - 1) for sig in STOP_SIGNALS)
+    caught_at_start = (_caught_signals(parent) or 0) & watched if is_make else 0
+
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            caught = _caught_signals(parent)
+            gone = os.getppid() != parent
+            if gone or (caught is not None and caught & caught_at_start != caught_at_start):
+                print(f"\nthe parent process {parent} {'went away' if gone else 'got a stop signal'}", flush=True)
+                os.kill(os.getpid(), signal.SIGTERM)
+                return
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
 def main() -> None:
-    signal.signal(signal.SIGINT, _interrupt)  # also when started with SIGINT ignored
-    signal.signal(signal.SIGTERM, _interrupt)
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, _interrupt)  # SIGINT also when started with it ignored
+    _watch_parent()
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor()
     supervisor.on_start = lambda child: _write_pids(supervisor)
@@ -183,6 +237,8 @@ def main() -> None:
     except KeyboardInterrupt:
         print("\nstopping: workers, API, then the emulator (which saves its state)", flush=True)
     finally:
+        for sig in STOP_SIGNALS:  # a second signal must not cut the ordered stop short (orphans)
+            signal.signal(sig, _already_stopping)
         supervisor.stop()
 
 

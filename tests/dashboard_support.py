@@ -22,10 +22,16 @@ def dashboard_ok(value: int) -> dict[str, int]:
 
 @task("tests.dashboard_boom", max_retries=0)
 def dashboard_boom(token: str) -> dict[str, str]:
-    """Fails for good (with a traceback) until the test heals `token`."""
+    """Fails (with a traceback, no retry left) until the test heals `token`: worth running again."""
     if token not in HEALED:
-        raise PermanentTaskError(f"boom for {token}")
+        raise RuntimeError(f"boom for {token}")
     return {"healed": token}
+
+
+@task("tests.dashboard_permanent")
+def dashboard_permanent(token: str) -> dict[str, str]:
+    """Fails permanently: running it again with the same arguments cannot help."""
+    raise PermanentTaskError(f"never for {token}")
 
 
 @dataclass
@@ -56,7 +62,8 @@ def dead_letter_marker(queue: Any, reason: str = "for the dashboard test") -> st
     from chalicelib.platform.sqs import dead_letter
 
     task_id = str(uuid.uuid4())
-    dead_letter(queue, Envelope(task_id=task_id, task="tests.dashboard_ok", args=[7]).encode(), reason, task_id)
+    body = Envelope(task_id=task_id, task="tests.dashboard_ok", args=[7]).encode()
+    dead_letter(queue, body, reason, task_id, receives=1)  # as the worker does after one delivery
     return task_id
 
 

@@ -109,6 +109,28 @@ def test_logout_clears_the_cookie(base_url, keys) -> None:
     assert response.status_code == 200 and "Max-Age=0" in response.headers["Set-Cookie"]
 
 
+def test_logout_revokes_the_session_on_the_server(base_url, keys) -> None:
+    """GIVEN two sessions WHEN the first signs out THEN its old cookie gets 401 and the other still works."""
+    session, other = sign_in(base_url, keys["admin"]), sign_in(base_url, keys["admin"])
+    assert session.get("/dashboard/api/session").status_code == 200
+    assert session.post("/dashboard/logout").status_code == 200
+    _error(session.get("/dashboard/api/session"), 401)
+    _error(session.get("/dashboard/api/queues"), 401)
+    _error(session.post(f"/dashboard/api/tasks/{uuid.uuid4()}/rerun"), 401)
+    _error(session.post("/dashboard/logout"), 401)
+    assert other.get("/dashboard/api/session").status_code == 200
+
+
+def test_trailing_slash_redirects_to_the_page(base_url) -> None:
+    """GIVEN `/dashboard/` WHEN fetched THEN a redirect to `/dashboard`, where the relative asset links resolve."""
+    response = requests.get(base_url + "/dashboard/", allow_redirects=False, timeout=30)
+    assert response.status_code == 308 and response.headers["Location"] == "../dashboard"
+    assert response.headers["X-Frame-Options"] == "DENY"
+    followed = requests.get(base_url + "/dashboard/", timeout=30)
+    assert followed.status_code == 200 and followed.url == base_url + "/dashboard"
+    assert 'src="dashboard/static/app.js?v=' in followed.text
+
+
 # ------------------------------------------------------------------ page and assets
 
 
@@ -150,6 +172,33 @@ def test_dead_letters_are_peeked_without_being_consumed(admin, settings, paused_
     _error(admin.get("/dashboard/api/queues/media/dead-letters?limit=1000"), 422)
     _error(admin.get("/dashboard/api/queues/nope/dead-letters"), 404)
     drop_dead_letter(settings.media, task_id)
+
+
+def test_receives_of_a_dead_letter_do_not_count_peeks(admin, api, workers, settings) -> None:
+    """GIVEN a task dead-lettered after one delivery WHEN the list is read three times THEN Receives stays 1."""
+    task_id = dashboard_boom.delay(uuid.uuid4().hex)
+    assert final_record(api, task_id)["status"] == "FAILURE"
+    path = "/dashboard/api/queues/default/dead-letters?limit=100"
+
+    def item() -> dict[str, Any] | None:
+        return next((i for i in admin.get(path).json()["items"] if i["task_id"] == task_id), None)
+
+    first = eventually(item, timeout=30, what="the dead letter")
+    later = [eventually(item, timeout=30, what="the dead letter again") for _ in range(3)]
+    assert first["receive_count"] == 1 and all(i["receive_count"] == 1 for i in later)
+    assert later[-1]["dlq_receive_count"] > first["dlq_receive_count"]  # the raw count does count the peeks
+    drop_dead_letter(settings.default, task_id)
+
+
+def test_rerun_of_a_permanent_failure_is_refused(admin, api, workers, settings) -> None:
+    """GIVEN a task that failed with a permanent error WHEN asked to run again THEN 409, and the detail says so."""
+    from dashboard_support import dashboard_permanent
+
+    task_id = dashboard_permanent.delay(uuid.uuid4().hex)
+    assert final_record(api, task_id)["status"] == "FAILURE"
+    assert admin.get(f"/dashboard/api/tasks/{task_id}").json()["rerunnable"] is False
+    assert "permanently" in _error(admin.post(f"/dashboard/api/tasks/{task_id}/rerun"), 409)["message"]
+    drop_dead_letter(settings.default, task_id)
 
 
 def test_purge_deletes_exactly_one_dead_letter_and_makes_its_record_final(admin, settings, paused_workers) -> None:

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_support import HEALED, dashboard_boom, dashboard_ok, dead_letter_marker, drop_dead_letter
+from dashboard_support import (
+    HEALED,
+    dashboard_boom,
+    dashboard_ok,
+    dashboard_permanent,
+    dead_letter_marker,
+    drop_dead_letter,
+)
 from helpers import eventually, final_record
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -167,7 +174,7 @@ def test_failure_task_page_shows_the_traceback_and_runs_it_again(admin_tab, work
     admin_tab.page.click(f'#tasks-body tr[data-task="{task_id}"] a')
     admin_tab.page.wait_for_selector("#task-rerun:not([hidden])")
     traceback = admin_tab.text("#task-traceback")
-    assert "Traceback (most recent call last)" in traceback and f"PermanentTaskError: boom for {token}" in traceback
+    assert "Traceback (most recent call last)" in traceback and f"RuntimeError: boom for {token}" in traceback
     assert "FAILURE" in admin_tab.text("#task-fields")
     HEALED.add(token)
     admin_tab.page.click("#task-rerun")
@@ -272,3 +279,59 @@ def test_screenshot_of_the_dashboard(admin_tab, paused_workers, settings, tmp_pa
     admin_tab.page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 10_000
     drop_dead_letter(settings.default, marker)
+
+
+ISO_UTC = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z"
+
+
+def test_dashboard_with_a_trailing_slash_loads_the_page(tab, keys) -> None:
+    """GIVEN `/dashboard/` WHEN opened THEN the page works (no asset is looked for under /dashboard/dashboard/)."""
+    response = tab.page.goto(f"{tab.base_url}/dashboard/")
+    assert response.status == 200 and response.url == f"{tab.base_url}/dashboard"
+    tab.page.wait_for_selector("#login:not([hidden])")
+    assert not any("/dashboard/dashboard/" in url for url in tab.urls)
+    tab.page.fill("#key", keys["admin"])
+    tab.page.click("#login-form button")
+    tab.page.wait_for_selector("#queues-body tr")
+
+
+def test_signing_out_ends_the_session_on_the_server(admin_tab, base_url) -> None:
+    """GIVEN a signed-in tab WHEN it signs out THEN its old cookie no longer works, even sent again by hand."""
+    import requests
+
+    cookie = next(c for c in admin_tab.context.cookies() if c["name"] == "dashboard_session")["value"]
+    session_url = f"{base_url}/dashboard/api/session"
+    assert requests.get(session_url, headers={"Cookie": f"dashboard_session={cookie}"}, timeout=30).status_code == 200
+    admin_tab.page.click("#logout")
+    admin_tab.page.wait_for_selector("#login:not([hidden])")
+    assert requests.get(session_url, headers={"Cookie": f"dashboard_session={cookie}"}, timeout=30).status_code == 401
+
+
+def test_every_time_is_iso_utc(admin_tab, workers, api) -> None:
+    """GIVEN the queues and a task WHEN shown THEN times read like 2026-01-31T12:00:00Z, never a local 12-hour clock."""
+    import re
+
+    eventually(lambda: "updated" in admin_tab.text("#queues-updated"), timeout=20, what="the queues' time")
+    assert re.fullmatch(f"updated {ISO_UTC}", admin_tab.text("#queues-updated").strip())
+    task_id = dashboard_ok.delay(3)
+    final_record(api, task_id)
+    admin_tab.go("#/tasks?status=SUCCESS&name=tests.dashboard_ok")
+    admin_tab.page.wait_for_selector(f'#tasks-body tr[data-task="{task_id}"]')
+    created = admin_tab.text(f'#tasks-body tr[data-task="{task_id}"] td:nth-child(1)')
+    assert re.fullmatch(ISO_UTC, created), created
+    admin_tab.go(f"#/tasks/{task_id}")
+    admin_tab.page.wait_for_selector("#task-fields dd")
+    fields = admin_tab.page.eval_on_selector_all("#task-fields dt, #task-fields dd", "n => n.map(e => e.textContent)")
+    shown = dict(zip(fields[::2], fields[1::2], strict=True))
+    for name in ("Created", "Started", "Finished", "Updated"):
+        assert re.fullmatch(ISO_UTC, shown[name]), (name, shown[name])
+    assert not re.search(r"\b(AM|PM)\b", admin_tab.text("main"))
+
+
+def test_run_again_is_not_offered_for_a_permanent_failure(admin_tab, workers, api) -> None:
+    """GIVEN a task that failed with a permanent error WHEN its page is shown THEN no "Run again", and why."""
+    task_id = dashboard_permanent.delay(uuid.uuid4().hex)
+    assert final_record(api, task_id)["status"] == "FAILURE"
+    admin_tab.go(f"#/tasks/{task_id}")
+    eventually(lambda: "permanently" in admin_tab.text("#task-error"), timeout=20, what="the explanation")
+    assert admin_tab.page.locator("#task-rerun").is_hidden()

@@ -423,3 +423,45 @@ def test_gateway_module_runs_as_a_script() -> None:
         [sys.executable, "-m", "devtools.gateway", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and "--integration-timeout" in done.stdout
+
+
+def test_half_sent_and_trickled_requests_are_dropped_and_normal_clients_are_not() -> None:
+    """GIVEN short timeouts WHEN a client stops mid-request or trickles it THEN the gateway drops it;
+    a keep-alive client that sends whole requests is served throughout."""
+    import socket
+    import time
+
+    from devtools.gateway import Gateway, serving
+
+    def dropped(sock: socket.socket, within: float) -> bool:
+        """The server closed the connection (EOF or reset) before `within` seconds."""
+        sock.settimeout(within)
+        try:
+            return sock.recv(65536) == b""
+        except ConnectionResetError:
+            return True
+        except TimeoutError:
+            return False
+
+    with serving(Gateway(gateway_app.app, "test"), idle_timeout=1.0, request_timeout=2.0) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as half_headers:
+            half_headers.sendall(b"GET /echo/x HTTP/1.1\r\nHost: x\r\n")
+            assert dropped(half_headers, within=10)
+        with socket.create_connection(("127.0.0.1", port)) as half_body:
+            half_body.sendall(b"POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+            assert dropped(half_body, within=10)
+        with socket.create_connection(("127.0.0.1", port)) as trickle:
+            trickle.sendall(b"POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+            started = time.monotonic()
+            try:
+                while time.monotonic() - started < 10:  # a byte every 0.5 s: never idle for 1 s
+                    trickle.sendall(b" ")
+                    time.sleep(0.5)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            assert time.monotonic() - started < 10 and dropped(trickle, within=5)
+        with requests.Session() as client:  # keep-alive: requests 0.5 s apart on one connection
+            for _ in range(4):
+                assert client.get(f"{url}/echo/x", timeout=10).status_code == 200
+                time.sleep(0.5)

@@ -148,3 +148,83 @@ def test_make_run_restarts_dead_parts_and_keeps_its_state(make_run) -> None:
     again.stop()
     fresh = make_run(fresh=True)
     assert fresh.call("GET", f"/books/{book_id}")[0] == 404
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid` (Linux /proc), whichever session it runs in."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc to find the processes")
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT], ids=lambda s: s.name)
+def test_any_stop_signal_to_make_stops_everything_in_order(tmp_path: Path, stop: signal.Signals) -> None:
+    """GIVEN `make run` WHEN only the make process gets a stop signal THEN no part stays behind holding a port."""
+    api_port, emulator_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if k not in SESSION_ONLY and not k.startswith("AWS_ENDPOINT_URL")}
+    env.update(API_PORT=str(api_port), EMULATOR_PORT=str(emulator_port), LOCAL_STATE_DIR=str(tmp_path), FRESH="1")
+    env.pop("MAKEFLAGS", None)
+    log = tmp_path / "make.log"
+    with log.open("wb") as out:
+        make = subprocess.Popen(
+            ["make", "--no-print-directory", "run"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    parts: set[int] = set()
+    try:
+
+        def up() -> bool:
+            try:
+                return requests.get(f"http://127.0.0.1:{api_port}/books", timeout=5).status_code == 200
+            except requests.RequestException:
+                return False
+
+        eventually(up, timeout=180, interval=0.5, what="the API under make run")
+        assert oct((tmp_path / "api-key").stat().st_mode & 0o777) == "0o600"
+        pids = json.loads((tmp_path / "pids.json").read_text())
+        parts = _descendants(make.pid)
+        assert set(pids.values()) <= parts
+        make.send_signal(stop)
+        make.wait(timeout=120)
+        eventually(lambda: not any(_alive(pid) for pid in parts), timeout=30, what="every part of make run gone")
+        assert _port_free(api_port) and _port_free(emulator_port)
+        text = log.read_text(errors="replace")
+        assert text.index("[supervisor] runner stopped") < text.index("[supervisor] api stopped")
+        assert text.index("[supervisor] api stopped") < text.index("[supervisor] emulator stopped")
+    finally:
+        for pid in [make.pid, *parts]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+        make.wait(timeout=30)

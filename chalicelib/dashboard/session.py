@@ -3,8 +3,10 @@
 The key never travels in a URL and is never stored in the browser: the cookie holds only
 the user name, an expiry and a random session id, signed with the stage's secret
 (`signing.sign`, purpose "dashboard-session"), and it is HttpOnly, Secure and
-SameSite=Strict. Sessions are stateless (no table to look up on each request), so a
-revoked key keeps a session open until it expires: DASHBOARD_SESSION_SECONDS is short.
+SameSite=Strict. The session id is also an item of the sessions table (`platform/dashboard_session_model.py`):
+signing out deletes it, so the old cookie is refused at once, server-side. Each request
+costs one GetItem by key (checked after the signature, so a forged cookie costs none). A
+revoked API key keeps a session open until it expires: DASHBOARD_SESSION_SECONDS is short.
 Every action is a POST that must carry a CSRF token derived from the session id (purpose
 "dashboard-csrf") in a header, and whose Origin, when the browser sends one, is this host.
 """
@@ -16,6 +18,7 @@ import json
 import secrets
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,6 +28,7 @@ from chalice.app import Request
 from chalicelib.api.auth import authenticate
 from chalicelib.platform import signing
 from chalicelib.platform.config import get_settings
+from chalicelib.platform.dashboard_session_model import DashboardSession
 from chalicelib.platform.errors import Forbidden, Unauthorized, ValidationFailed
 
 COOKIE = "dashboard_session"
@@ -89,7 +93,23 @@ def login(body: Any) -> tuple[Session, str]:
         raise Forbidden("the dashboard needs an admin key")
     lifetime = get_settings().dashboard_session_seconds
     session = Session(caller.user, secrets.token_urlsafe(16), int(time.time()) + lifetime)
+    expires = datetime.fromtimestamp(session.expires_at, UTC)
+    DashboardSession(session.session_id, user=session.user, expires_at=expires).save()
     return session, cookie_header(_encode(session), lifetime)
+
+
+def revoke(session: Session) -> None:
+    """Sign out server-side: the session's cookie is refused from now on, wherever it is kept."""
+    DashboardSession(session.session_id).delete()
+
+
+def _live(session: Session) -> bool:
+    """Not signed out (consistent read: a sign-out is seen by the very next request)."""
+    try:
+        stored = DashboardSession.get(session.session_id, consistent_read=True)
+    except DashboardSession.DoesNotExist:
+        return False
+    return stored.user == session.user
 
 
 def cookie_header(value: str, max_age: int) -> str:
@@ -128,7 +148,7 @@ def current(request: Request, action: bool = False) -> Session:
     """The signed-in admin of this request; for actions (POSTs) also the CSRF token and Origin."""
     value = _cookie_value(request)
     session = _decode(value) if value else None
-    if session is None:
+    if session is None or not _live(session):
         raise Unauthorized("sign in to the dashboard")
     if action:
         check_origin(request)

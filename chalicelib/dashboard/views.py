@@ -20,6 +20,8 @@ from chalicelib.platform import sqs
 from chalicelib.platform.errors import NotFound, ValidationFailed
 from chalicelib.platform.observability import logger
 from chalicelib.tasks import records
+from chalicelib.tasks.errors import is_permanent_reason
+from chalicelib.tasks.reconcile import settle_dead_letter
 from chalicelib.tasks.rerun import rerun
 
 
@@ -37,6 +39,16 @@ def answers(view: Callable[..., Response]) -> Callable[..., Response]:
     return wrapper
 
 
+def page(request: Request) -> Response:
+    """The page; `…/dashboard/` is sent to `…/dashboard`, where its relative asset links resolve.
+
+    The Location is relative, so it holds behind any stage or base path (`/api/dashboard/`).
+    """
+    if str((request.context or {}).get("path") or "").endswith("/"):
+        return web.redirect("../dashboard")
+    return web.page()
+
+
 def login(request: Request) -> Response:
     """Exchange an admin key (posted once, in the body) for the session cookie."""
     session.check_origin(request)
@@ -46,8 +58,8 @@ def login(request: Request) -> Response:
 
 
 def logout(request: Request) -> Response:
-    """End the session in this browser."""
-    session.current(request, action=True)
+    """End the session: server-side (its cookie stops working everywhere) and in this browser."""
+    session.revoke(session.current(request, action=True))
     return web.json_answer({"signed_out": True}, 200, **{"Set-Cookie": session.logout_cookie()})
 
 
@@ -71,7 +83,10 @@ def task_list(request: Request, query: dict[str, str]) -> Response:
 def task_detail(request: Request, task_id: str) -> Response:
     """One task record with arguments, result, error and traceback."""
     session.current(request)
-    return web.json_answer(task_query.get_record(_task_id(task_id), "", admin=True))
+    record = task_query.get_record(_task_id(task_id), "", admin=True)
+    # "Run again" only where it can help: not after a permanent error (see tasks/rerun.py).
+    record["rerunnable"] = record["status"] == records.FAILURE and not is_permanent_reason(record["error"])
+    return web.json_answer(record)
 
 
 def dead_letters(request: Request, queue: str, query: dict[str, str]) -> Response:
@@ -111,7 +126,7 @@ def purge_one(request: Request, queue: str) -> Response:
     # The reconciler only fixes records of messages it still finds in a DLQ: once the message is
     # gone, this is the last chance to make a record stuck in PENDING/STARTED/RETRY final.
     reason = f"dead letter purged from the dashboard by {admin.user}"
-    records.mark_dead_lettered(task_id, name, sqs.queue_settings(queue).key, reason)
+    settle_dead_letter(str(deleted.get("Body", "")), task_id, name, sqs.queue_settings(queue).key, reason)
     logger.warning("dashboard purged a dead letter", extra={"user": admin.user, "task_id": task_id})
     return web.json_answer({"purged": message_id, "task_id": task_id})
 

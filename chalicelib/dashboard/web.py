@@ -17,7 +17,7 @@ from typing import Any
 
 from chalice.app import Response
 
-from chalicelib.platform.errors import ApiError, NotFound
+from chalicelib.platform.errors import NotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {
@@ -81,6 +81,13 @@ def page() -> Response:
     return Response(body=body, status_code=200, headers=_headers("text/html; charset=utf-8", "no-cache", ETag=etag))
 
 
+def redirect(location: str) -> Response:
+    """A permanent redirect that keeps the method (308), with the dashboard's headers."""
+    return Response(
+        body="", status_code=308, headers=_headers("text/plain; charset=utf-8", "no-cache", Location=location)
+    )
+
+
 def static(name: str, version: str | None) -> Response:
     """A shipped asset; cached for a year when asked for by its current version."""
     asset = assets().get(name)
@@ -101,8 +108,3 @@ def json_answer(body: Any, status: int = 200, **extra: str) -> Response:
         status_code=status,
         headers=_headers("application/json", "no-store", **extra),
     )
-
-
-def error_answer(exc: ApiError) -> Response:
-    """An API error in the one error shape, with the dashboard's headers."""
-    return json_answer(exc.body(), exc.status)

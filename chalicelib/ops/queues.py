@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from chalicelib.ops import backlog
 from chalicelib.ops.runtime_stats import runtime_by_queue, runtime_of
 from chalicelib.platform.aws import client
-from chalicelib.platform.config import get_settings
+from chalicelib.platform.config import QueueSettings, get_settings
 from chalicelib.platform.observability import logger
 from chalicelib.platform.sqs import (
     FAILURE_ATTRIBUTES,
@@ -80,13 +80,14 @@ def dead_letter_depth(name: str) -> QueueDepth:
 def overview() -> list[dict[str, Any]]:
     """Each work queue with its DLQ: the Flower-like view behind `GET /queues`."""
     result, runtime = [], runtime_by_queue()
-    queues = get_settings().queues
-    ages = backlog.oldest_waiting(queues)
-    for queue in queues.values():
+    for queue in get_settings().queues.values():
+        counts = depth(queue.name)
+        if counts.visible:  # nothing visible, nothing waiting: no age, and no read of the records
+            counts = replace(counts, oldest_age_seconds=backlog.oldest_waiting([queue.key])[queue.key])
         result.append(
             {
                 "queue": queue.key,
-                **depth(queue.name, ages[queue.key]).as_dict(),
+                **counts.as_dict(),
                 "max_concurrency": queue.max_concurrency,
                 "batch_size": queue.batch_size,
                 "max_receive_count": queue.max_receive_count,
@@ -159,6 +160,18 @@ def _attribute(message: dict[str, Any], name: str) -> str | None:
     return str(value) if value is not None else None
 
 
+def _receives_before(message: dict[str, Any], queue: QueueSettings) -> int | None:
+    """How often the work queue delivered the message before it was dead-lettered (peeks do not count).
+
+    The worker records it when it dead-letters (`receive-count`); the redrive policy moves a
+    message on the receive after maxReceiveCount, so that is its count; None when unknown.
+    """
+    recorded = _attribute(message, "receive-count")
+    if recorded is not None and recorded.isdigit():
+        return int(recorded)
+    return queue.max_receive_count if _attribute(message, "failure-reason") is None else None
+
+
 def message_task(message: dict[str, Any]) -> tuple[str, str]:
     """The task id (the `task-id` attribute, else the envelope's) and name a queued message carries."""
     task_id, name = identity(str(message.get("Body", "")), str(message["MessageId"]))
@@ -182,7 +195,9 @@ def dead_letters(key_or_name: str, limit: int = 50) -> dict[str, Any]:
                 "task": name,
                 "failure_reason": _attribute(message, "failure-reason"),
                 "source_queue": _attribute(message, "source-queue") or queue.name,
-                "receive_count": int(attributes.get("ApproximateReceiveCount", 0)),
+                "receive_count": _receives_before(message, queue),
+                # Every read of the DLQ counts, this listing's peeks included: not the task's deliveries.
+                "dlq_receive_count": int(attributes.get("ApproximateReceiveCount", 0)),
                 "sent_at": int(attributes.get("SentTimestamp", 0)) / 1000 or None,
                 "body": body[:MAX_BODY_PREVIEW],
                 "body_truncated": len(body) > MAX_BODY_PREVIEW,

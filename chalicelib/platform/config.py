@@ -79,8 +79,9 @@ class Settings:
     ses_max_send_rate: float
     fanout_safety_ms: int
     fanout_parallel_sends: int
-    # Dashboard: admin session lifetime.
+    # Dashboard: admin session lifetime, and the table of live sessions (sign-out revokes).
     dashboard_session_seconds: int
+    dashboard_session_table: str
     # Local runtime: the runner's counters (`GET <url>`), exported by `make run`; None on AWS.
     runtime_stats_url: str | None
     # Direct cover uploads (presigned S3 POST); see the uploads block in get_settings.
@@ -165,6 +166,7 @@ def get_settings() -> Settings:
         fanout_parallel_sends=max(1, _int("FANOUT_PARALLEL_SENDS", 10)),
         # Dashboard: a short session, so a stolen cookie or a revoked key is good for minutes at most.
         dashboard_session_seconds=_int("DASHBOARD_SESSION_SECONDS", 900),
+        dashboard_session_table=os.environ.get("DASHBOARD_SESSION_TABLE", f"{prefix}-dashboard-sessions"),
         # Local runtime (make run): where the runner serves its per-function counters.
         runtime_stats_url=os.environ.get("RUNTIME_STATS_URL") or None,
         # Direct cover uploads: the POST policy's size cap, the upload URL's lifetime, how much

@@ -17,7 +17,7 @@ from chalicelib.platform.observability import logger
 
 SQS_BATCH = 10
 MAX_REASON = 1000
-FAILURE_ATTRIBUTES = ("failure-reason", "source-queue", "task-id")
+FAILURE_ATTRIBUTES = ("failure-reason", "source-queue", "task-id", "receive-count")
 
 
 @cache
@@ -67,14 +67,22 @@ def change_visibility(name: str, receipt_handle: str, seconds: int) -> None:
     )
 
 
-def dead_letter(queue: QueueSettings, body: str, reason: str, task_id: str | None = None) -> None:
-    """Send a message body to the queue's DLQ, tagged with why it failed."""
+def dead_letter(
+    queue: QueueSettings, body: str, reason: str, task_id: str | None = None, receives: int | None = None
+) -> None:
+    """Send a message body to the queue's DLQ, tagged with why it failed and how often its queue delivered it.
+
+    The DLQ message's own ApproximateReceiveCount counts every read of the DLQ (each look at
+    the dashboard's list is one), so the deliveries that led here travel as an attribute.
+    """
     attributes = {
         "failure-reason": {"DataType": "String", "StringValue": (reason or "unknown")[:MAX_REASON]},
         "source-queue": {"DataType": "String", "StringValue": queue.name},
     }
     if task_id:
         attributes["task-id"] = {"DataType": "String", "StringValue": task_id[:256]}
+    if receives is not None:
+        attributes["receive-count"] = {"DataType": "Number", "StringValue": str(int(receives))}
     client("sqs").send_message(QueueUrl=queue_url(queue.dlq_name), MessageBody=body, MessageAttributes=attributes)
 
 

@@ -15,6 +15,15 @@ class TransientTaskError(Exception):
     """A passing fault: retry with backoff."""
 
 
+class DeadLettered(Exception):
+    """What `on_failure` gets for a message the redrive policy moved to a DLQ (timeouts, crashes):
+    the task raised nothing the worker could see."""
+
+
+class TaskExpired(Exception):
+    """What `on_failure` gets for a task not run because it was past its `expires`."""
+
+
 PERMANENT_AWS_CODES = frozenset(
     {
         "AccessDenied",
@@ -44,3 +53,14 @@ def is_permanent(exc: BaseException, permanent: tuple[type[BaseException], ...] 
     if isinstance(exc, ClientError):
         return exc.response.get("Error", {}).get("Code", "") in PERMANENT_AWS_CODES
     return False
+
+
+#: How the executor's reason for a permanent failure begins (the record's `error`), and a
+#: message that could not even be read: running either again with the same arguments fails the same way.
+PERMANENT_REASON = "permanent error"
+POISON_REASON = "poison message"
+
+
+def is_permanent_reason(error: str | None) -> bool:
+    """True for a FAILURE record whose error says a re-run cannot help."""
+    return bool(error) and str(error).startswith((f"{PERMANENT_REASON}:", f"{POISON_REASON}:"))

@@ -14,8 +14,9 @@ from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import emit, logger
 from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
-from chalicelib.tasks.errors import is_permanent
-from chalicelib.tasks.registry import Task
+from chalicelib.tasks.errors import PERMANENT_REASON, is_permanent
+from chalicelib.tasks.failures import task_failed
+from chalicelib.tasks.registry import FailureInfo, Task
 
 
 @dataclass(frozen=True)
@@ -79,18 +80,19 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
     error = f"{type(exc).__name__}: {exc}"
     trace = traceback.format_exc()
     if is_permanent(exc, task.dont_autoretry_for):
-        reason = f"permanent error: {error}"
+        reason = f"{PERMANENT_REASON}: {error}"
     elif not task.retries(exc):
         reason = f"not retried (not in autoretry_for): {error}"
     elif attempt >= max_attempts:
         reason = f"retries exhausted after {attempt} attempts: {error}"
     else:
         delay = task.retry_delay(attempt, settings.retry_backoff_base, settings.retry_backoff_cap)
-        records.mark_retry(env.task_id, token, error, trace)
+        records.mark_retry(env.task_id, token, error, trace, task.queue, delay)
         emit("TaskRetried", task=task.name)
         logger.warning("task failed; will retry", extra={"error": error, "retry_in_seconds": delay})
         return Outcome("retry", delay=delay, reason=error)
-    records.mark_failure(env.task_id, token, reason, trace)
+    if records.mark_failure(env.task_id, token, reason, trace):  # False: the lease was lost, not ours to end
+        task_failed(task, env.task_id, env.args, env.kwargs, exc, FailureInfo(reason, trace))
     emit("TaskFailed", task=task.name)
     logger.error("task failed for good", extra={"error": reason})
     return Outcome("failure", reason=reason)

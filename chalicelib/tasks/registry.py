@@ -30,6 +30,17 @@ class UnknownTaskError(LookupError):
     """No task is registered under that name."""
 
 
+@dataclass(frozen=True)
+class FailureInfo:
+    """Celery's `einfo`, adapted: why the record says FAILURE, and the traceback when the task raised."""
+
+    reason: str
+    traceback: str | None = None
+
+
+#: Celery's `Task.on_failure(exc, task_id, args, kwargs, einfo)` as a function given to `@task`.
+FailureHook = Callable[[BaseException, str, list[Any], dict[str, Any], FailureInfo], None]
+
 #: Sends signatures and returns their task ids in order (`tasks.dispatch.dispatch`).
 Sender = Callable[[Sequence["Signature"]], list[str]]
 
@@ -78,7 +89,7 @@ class Task:
     #: PermanentTaskError and the AWS error codes in tasks/errors.py).
     autoretry_for: tuple[type[BaseException], ...] = (Exception,)
 
-    #: Exception types that fail the task at once, without retry (the old `permanent=`).
+    #: Exception types that fail the task at once, without retry.
     dont_autoretry_for: tuple[type[BaseException], ...] = ()
 
     #: Exponential backoff between retries: True = the stage's RETRY_BACKOFF_BASE seconds as the
@@ -111,13 +122,15 @@ class Task:
     #: (tasks/throttle.py). None: no limit.
     rate_limit: str | None = None
 
+    #: Called once when the task fails for good, whatever the cause (Celery's `on_failure`): a
+    #: permanent error, retries exhausted, expired, or a message the redrive policy moved to a
+    #: DLQ (timeout, crash; found by the reconciler). `exc` is what the task raised, else a
+    #: `DeadLettered`/`TaskExpired`; `einfo` has the recorded reason and traceback. It runs after
+    #: the record says FAILURE; an exception from it is logged, never retried.
+    on_failure: FailureHook | None = field(default=None, compare=False, repr=False)
+
     #: How `delay`/`apply_async` send (injected by `@task`; not a Celery option).
     sender: Sender = field(default=_no_sender, compare=False, repr=False)
-
-    @property
-    def permanent(self) -> tuple[type[BaseException], ...]:
-        """The old name of `dont_autoretry_for`."""
-        return self.dont_autoretry_for
 
     def retries(self, exc: BaseException) -> bool:
         """True when `exc` is worth another attempt under this task's options."""

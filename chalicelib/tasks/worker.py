@@ -31,8 +31,10 @@ from chalicelib.tasks import records, throttle
 from chalicelib.tasks.adapters import identity, read
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import Envelope, EnvelopeError
+from chalicelib.tasks.errors import POISON_REASON, TaskExpired
 from chalicelib.tasks.executor import run_attempt
-from chalicelib.tasks.registry import Task, UnknownTaskError, get_task
+from chalicelib.tasks.failures import task_failed
+from chalicelib.tasks.registry import FailureInfo, Task, UnknownTaskError, get_task
 
 
 class TaskDeferred(Exception):
@@ -56,10 +58,10 @@ def handle_record(record: SQSRecord, context: Any = None) -> str:
             return "ignored"
         task = get_task(env.task)
     except (EnvelopeError, UnknownTaskError) as exc:
-        return _poison(record, queue, f"poison message: {exc}")
+        return _poison(record, queue, f"{POISON_REASON}: {exc}")
     age = _age_seconds(record)
     if age is not None and task.expired(age):
-        return _expired(record, queue, env.task_id, env.task, age)
+        return _expired(queue, task, env, age)
     remaining = _remaining_seconds(context)
     if task.time_limit is not None and remaining is not None and remaining < task.time_limit:
         # Starting it would risk the function's timeout, which fails the whole invocation.
@@ -70,7 +72,7 @@ def handle_record(record: SQSRecord, context: Any = None) -> str:
     max_attempts = min(task.max_retries + 1, queue.max_receive_count)
     outcome = run_attempt(task, env, receives, max_attempts, queue.visibility_timeout)
     if outcome.kind == "failure":
-        dead_letter(queue, record.body, outcome.reason, env.task_id)
+        dead_letter(queue, record.body, outcome.reason, env.task_id, receives=receives)
         return "dead-lettered"
     if outcome.kind in ("retry", "busy"):
         change_visibility(queue.name, record.receipt_handle, outcome.delay)
@@ -106,12 +108,13 @@ def _remaining_seconds(context: Any) -> float | None:
     return remaining() / 1000 if callable(remaining) else None
 
 
-def _expired(record: SQSRecord, queue: QueueSettings, task_id: str, name: str, age: float) -> str:
+def _expired(queue: QueueSettings, task: Task, env: Envelope, age: float) -> str:
     """Do not run a task past its `expires`: a FAILURE record says so, and the message goes."""
-    reason = f"expired: sent {age:.0f}s ago, the task expires after {get_task(name).expires}s"
-    logger.warning("task expired; not run", extra={"task_id": task_id, "task": name, "queue": queue.name})
-    records.record_poison(task_id, name, queue.key, reason)
-    emit("TaskExpired", task=name)
+    reason = f"expired: sent {age:.0f}s ago, the task expires after {task.expires}s"
+    logger.warning("task expired; not run", extra={"task_id": env.task_id, "task": task.name, "queue": queue.name})
+    if records.record_poison(env.task_id, task.name, queue.key, reason):
+        task_failed(task, env.task_id, env.args, env.kwargs, TaskExpired(reason), FailureInfo(reason))
+    emit("TaskExpired", task=task.name)
     return "expired"
 
 
@@ -122,7 +125,7 @@ def _poison(record: SQSRecord, queue: QueueSettings, reason: str) -> str:
         "poison message moved to the dead-letter queue",
         extra={"reason": reason, "message_id": record.message_id, "queue": queue.name, "task_id": task_id},
     )
-    dead_letter(queue, record.body, reason, task_id)
+    dead_letter(queue, record.body, reason, task_id, receives=int(record.attributes.approximate_receive_count or 1))
     records.record_poison(task_id, name, queue.key, reason)
     emit("PoisonMessages", queue=queue.key)
     return "dead-lettered"

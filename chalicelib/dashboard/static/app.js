@@ -5,6 +5,7 @@
   const API = "dashboard/api/";
   const HISTORY_KEY = "bookshelf-dashboard-history";
   const WINDOW_MS = 10 * 60 * 1000;
+  const RECEIVES_NOTE = "How often its queue delivered the message before it was dead-lettered (looking at this list does not count).";
   const COLORS = ["#2456c7", "#c2410c", "#047857", "#7c3aed"];
   let csrf = "";
   let timer = null;
@@ -20,6 +21,12 @@
     return node;
   }
   const num = (v) => el("td", { class: "num" }, v == null ? "–" : v);
+  // Every time on the page in one form: ISO 8601 UTC to the second (never the browser's local 12-hour clock).
+  const iso = (v) => {
+    if (v == null || v === "") return "";
+    const moment = new Date(typeof v === "number" ? v : String(v));
+    return Number.isNaN(moment.getTime()) ? String(v) : moment.toISOString().replace(/\.\d{3}Z$/, "Z");
+  };
   const flash = (text) => { $("flash").textContent = text; setTimeout(() => { if ($("flash").textContent === text) $("flash").textContent = ""; }, 4000); };
 
   async function call(path, options = {}) {
@@ -103,7 +110,7 @@
     drawChart($("chart-depth"), names, points.map((p) => ({ t: p.t, v: p.d })));
     drawChart($("chart-rate"), names, rates(points, names));
     $("legend").replaceChildren(...names.map((n, i) => el("span", { class: `c${i % COLORS.length}` }, `■ ${n}  `)));
-    $("queues-updated").textContent = `updated ${new Date(now).toLocaleTimeString()}`;
+    $("queues-updated").textContent = `updated ${iso(now)}`;
   }
   // Messages leaving a queue per second, estimated from the fall of its depth between two samples
   // (SQS has no delete counter without CloudWatch; a queue that fills while it drains shows less).
@@ -158,7 +165,7 @@
     try { page = await call(`${API}tasks?${query}`); } catch (error) { if (listing === taskListing) $("tasks-error").textContent = error.message; return; }
     if (listing !== taskListing) return;
     $("tasks-body").append(...page.items.map((t) => el("tr", { "data-task": t.id },
-      el("td", {}, t.created_at), el("td", { class: `status-${t.status}` }, t.status), el("td", {}, t.name),
+      el("td", {}, iso(t.created_at)), el("td", { class: `status-${t.status}` }, t.status), el("td", {}, t.name),
       el("td", {}, bookLink(t.book_id)), num(t.attempts), el("td", {}, taskLink(t.id)))));
     taskCursor = page.next_cursor;
     $("tasks-more").hidden = !taskCursor;
@@ -181,12 +188,13 @@
     const json = (v) => el("code", {}, JSON.stringify(v));
     const rows = [["Status", el("span", { class: `status-${t.status}` }, t.status)], ["Name", t.name], ["Queue", t.queue],
       ["Book", bookLink(t.book_id)], ["Owner", t.owner], ["Args", json(t.args)], ["Kwargs", json(t.kwargs)],
-      ["Result", json(t.result)], ["Error", t.error], ["Attempts", t.attempts], ["Created", t.created_at],
-      ["Started", t.started_at], ["Finished", t.finished_at], ["Duration", duration(t)], ["Updated", t.updated_at]];
+      ["Result", json(t.result)], ["Error", t.error], ["Attempts", t.attempts], ["Created", iso(t.created_at)],
+      ["Started", iso(t.started_at)], ["Finished", iso(t.finished_at)], ["Duration", duration(t)], ["Updated", iso(t.updated_at)]];
     $("task-fields").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
     $("task-traceback").textContent = t.traceback || "(none)";
     const rerun = $("task-rerun");
-    rerun.hidden = t.status !== "FAILURE";
+    rerun.hidden = !t.rerunnable;
+    if (t.status === "FAILURE" && !t.rerunnable) $("task-error").textContent = "Failed permanently: running it again would fail the same way.";
     rerun.onclick = async () => {
       try { await call(`${API}tasks/${encodeURIComponent(id)}/rerun`, { method: "POST" }); flash("queued again"); showTask(id); } catch (error) { $("task-error").textContent = error.message; }
     };
@@ -214,11 +222,11 @@
     } }, `Redrive ${queue}`);
     const rows = data.items.map((m) => el("tr", { "data-message": m.message_id },
       el("td", {}, taskLink(m.task_id)), el("td", {}, m.task), el("td", {}, m.failure_reason || "(moved by the redrive policy)"),
-      num(m.receive_count), el("td", {}, m.sent_at ? new Date(m.sent_at * 1000).toISOString() : ""),
+      num(m.receive_count), el("td", {}, m.sent_at ? iso(m.sent_at * 1000) : ""),
       el("td", {}, el("button", { type: "button", class: "danger purge", onclick: () => purge(queue, m) }, "Purge"))));
     box.append(el("h3", {}, `${queue}: ${data.dead_letter_queue}`),
       el("p", { class: "dl-count" }, `${data.visible} visible, ${data.in_flight} in flight`), redrive,
-      el("table", {}, el("thead", {}, el("tr", {}, ...["Task", "Name", "Reason", "Receives", "Sent", ""].map((h) => el("th", {}, h)))), el("tbody", {}, ...rows)));
+      el("table", {}, el("thead", {}, el("tr", {}, ...[["Task"], ["Name"], ["Reason"], ["Receives", RECEIVES_NOTE], ["Sent (UTC)"], [""]].map(([h, title]) => el("th", title ? { title } : {}, h)))), el("tbody", {}, ...rows)));
     return box;
   }
   async function purge(queue, message) {
@@ -230,7 +238,7 @@
   async function loadWorkers() {
     let data;
     try { data = await call(API + "workers"); } catch (error) { flash(error.message); return; }
-    $("workers-note").textContent = data.available ? `local runtime counters, updated ${data.updated_at || "?"}` : `Not available: ${data.reason}`;
+    $("workers-note").textContent = data.available ? `local runtime counters, updated ${iso(data.updated_at) || "?"}` : `Not available: ${data.reason}`;
     $("workers-body").replaceChildren(...Object.entries(data.functions || {}).map(([name, f]) => el("tr", { "data-function": name },
       el("td", {}, name), el("td", {}, f.queue || ""), num(f.invocations), num(f.errors), num(f.timeouts), num(f.throttles),
       num(f.p50_ms == null ? null : f.p50_ms.toFixed(1)), num(f.p95_ms == null ? null : f.p95_ms.toFixed(1)),
