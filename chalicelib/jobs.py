@@ -15,6 +15,7 @@ from chalicelib.books import service as books
 from chalicelib.books.models import Book
 from chalicelib.covers import service as covers
 from chalicelib.covers import upload_jobs  # noqa: F401 - the upload tasks and the media queue's S3 adapter
+from chalicelib.imports import service as imports
 from chalicelib.mail import fanout, recipients
 from chalicelib.platform import deadline
 from chalicelib.platform import mailer as mail
@@ -23,7 +24,10 @@ from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import emit
 from chalicelib.subscriptions import consent, tokens
 from chalicelib.subscriptions import service as subscribers
-from chalicelib.tasks import outbox
+from chalicelib.tasks import (
+    canvas,  # noqa: F401 - the chord unlock task and the callbacks' hook
+    outbox,
+)
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.errors import PermanentTaskError
 from chalicelib.tasks.periodic import periodic_task
@@ -100,6 +104,24 @@ def send_new_book_email(book_id: str, email: str, subscribed_to: str | None = No
 def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
     """Mail the address a single-use link that confirms its subscription."""
     return consent.send_confirmation(author_key, email)
+
+
+@task(imports.START_TASK, max_retries=5)
+def start_import(import_id: str) -> dict[str, Any]:
+    """Send an import's member tasks as a chord (safe to retry: the ids derive from the import)."""
+    return imports.send_members(import_id)
+
+
+@task(imports.CREATE_TASK, max_retries=3)
+def create_imported_book(import_id: str, index: int, owner: str, book: dict[str, Any]) -> dict[str, Any]:
+    """Create one book of an import (a chord member)."""
+    return imports.create_member(import_id, index, owner, book)
+
+
+@task(imports.FINISH_TASK, max_retries=5)
+def finish_import(results: list[dict[str, Any]], import_id: str) -> dict[str, Any]:
+    """The import chord's callback: write the report once every book is final."""
+    return imports.write_report(results, import_id)
 
 
 # ---------------------------------------------------------------- periodic tasks (tasks/periodic.py)

@@ -106,7 +106,7 @@ class SubscriberPage(Shape):
 class TaskRecord(Shape):
     id: str
     name: str
-    status: str = Field(description="PENDING, STARTED, RETRY, SUCCESS or FAILURE")
+    status: str = Field(description="PENDING, STARTED, RETRY, SUCCESS, FAILURE or REVOKED")
     queue: str | None = None
     owner: str | None = None
     book_id: str | None = None
@@ -121,6 +121,43 @@ class TaskRecord(Shape):
     started_at: str | None = None
     finished_at: str | None = None
     updated_at: str | None = None
+
+
+class ImportSummary(Shape):
+    id: str
+    status: str = Field(description="running, then finished")
+    total: int
+
+
+class ItemErrors(Shape):
+    index: int
+    errors: list[ErrorField]
+
+
+class ImportAccepted(Shape):
+    import_: ImportSummary = Field(alias="import")
+    invalid: list[ItemErrors] = Field(description="the items refused at once, each with its own errors")
+    tasks: list[str]
+
+
+class ImportCounts(ImportSummary):
+    created: int | None = Field(description="null while running")
+    failed: int | None = Field(description="null while running")
+    invalid: int
+    done: int | None = Field(default=None, description="items final so far, while running")
+
+
+class ImportOutcome(Shape):
+    index: int
+    status: str = Field(description="created or failed")
+    book_id: str | None = None
+    upload: UploadForm | None = Field(default=None, description="the item's presigned POST, for cover_upload")
+    errors: list[ErrorField] | None = None
+
+
+class ImportReport(Shape):
+    import_: ImportCounts = Field(alias="import")
+    items: list[ImportOutcome] = Field(description="every item's outcome in order, once finished")
 
 
 class TaskPage(Shape):

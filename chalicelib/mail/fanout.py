@@ -42,6 +42,7 @@ from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import condition_failed, utcnow
 from chalicelib.platform.observability import emit
+from chalicelib.tasks import revocation
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.errors import TransientTaskError
 from chalicelib.tasks.registry import get_task
@@ -289,8 +290,8 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
     per_round = rounds.chunks_per_round(get_settings().fanout_parallel_sends, size, ratelimit.send_rate())
     wanted = max(READ_CHUNKS, READ_ROUNDS * per_round)  # chunks per read, were there time to send them
     width = 1  # calls per round: doubled after every read up to per_round, as their time is learnt
-    delay = 0
-    while where is not None and budget.room_to_read(width) and not delay:
+    delay, stopped = 0, False
+    while where is not None and budget.room_to_read(width) and not delay and not stopped:
         read_started = time.monotonic()
         read_size = size * max(width, min(wanted, budget.rounds_left(width) * width))
         batch, batch_end = recipients.read(keys, where, read_size)
@@ -298,6 +299,9 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
         for chunks, after in rounds.split(batch, batch_end, size, width, recipients.after):
             calls = max(1, len(chunks))
             if not budget.room(calls):
+                break
+            if result.chunks and revocation.revoked():  # between rounds: a revoked page stops, no hand-off
+                stopped = True
                 break
             started = time.monotonic()
             outcome = bulkmail.Outcome()
@@ -324,6 +328,9 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
             budget.timed(started, calls)
             where = after
         width = min(per_round, 2 * width)
+    if stopped:
+        result.skipped = "revoked: stopped between rounds"
+        return result.as_dict()
     if where is None:
         state.update(
             actions=[MailState.complete.set(1), MailState.pages.add(1), MailState.updated_at.set(utcnow())],

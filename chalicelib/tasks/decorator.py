@@ -26,8 +26,8 @@ def task(
     default_retry_delay: int = 180,
     time_limit: int | None = None,
     expires: int | None = None,
-    rate_limit: str | None = None,
     on_failure: FailureHook | None = None,
+    rate_limit: str | None = None,
 ) -> Callable[[Callable[..., Any]], Task]:
     """Register the decorated function as task `name` (options: see `Task`). Options that
     cannot work on Lambda and SQS are refused when the module is imported, before any
@@ -45,8 +45,8 @@ def task(
         default_retry_delay=default_retry_delay,
         time_limit=time_limit,
         expires=expires,
-        rate_limit=rate_limit,
         on_failure=on_failure,
+        rate_limit=rate_limit,
         sender=dispatch,
     )
     check(options)

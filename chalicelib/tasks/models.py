@@ -130,6 +130,7 @@ class TaskRecord(Model):
     created_bucket = UnicodeAttribute(null=True)
     outbox_shard = UnicodeAttribute(null=True)
     outbox_due = NumberAttribute(null=True)
+    links = JSONAttribute(null=True)  # link / link_error / chord membership (tasks/canvas.py)
     outbox_eta = NumberAttribute(null=True)  # epoch seconds a countdown task is due (while in the outbox)
     waiting_key = UnicodeAttribute(null=True)  # `<queue>#<shard>` while its message waits (TaskWaitingIndex)
     queued_at = NumberAttribute(null=True)  # epoch seconds its message is visible from (countdown, backoff)

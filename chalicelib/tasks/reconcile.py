@@ -18,6 +18,7 @@ from chalicelib.tasks.adapters import identity, read
 from chalicelib.tasks.envelope import Envelope, EnvelopeError
 from chalicelib.tasks.errors import DeadLettered
 from chalicelib.tasks.failures import task_failed
+from chalicelib.tasks.hooks import Final, run_final_hooks
 from chalicelib.tasks.registry import FailureInfo, UnknownTaskError, get_task
 
 
@@ -78,4 +79,9 @@ def settle_dead_letter(body: str, task_id: str, name: str, queue_key: str, reaso
         return recorded
     if task is not None and isinstance(env, Envelope):
         task_failed(task, task_id, env.args, env.kwargs, DeadLettered(recorded), FailureInfo(recorded))
+    if isinstance(env, Envelope) and env.links:  # its chord counts it, its link_error callbacks are sent
+        try:
+            run_final_hooks(env, Final(records.FAILURE, error=recorded))
+        except Exception as exc:  # noqa: BLE001 - the record is FAILURE; a redrive would tell them again
+            logger.warning("could not tell a dead letter's callbacks", extra={"task_id": task_id, "error": str(exc)})
     return recorded

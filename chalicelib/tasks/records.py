@@ -1,4 +1,7 @@
-"""Task records' state machine: PENDING → STARTED → RETRY → SUCCESS | FAILURE.
+"""Task records' state machine: PENDING → STARTED → RETRY → SUCCESS | FAILURE, and REVOKED.
+
+REVOKED (`revoke`) is reached from PENDING, RETRY or STARTED and is final: a claim never
+takes a revoked record, so its message is dropped when it arrives.
 
 Every transition is one conditional write to the store (`tasks/store.py`), so a duplicate
 SQS delivery cannot run a task that already succeeded or is running elsewhere under a live
@@ -25,7 +28,9 @@ from chalicelib.tasks.store import Change, DynamoTaskStore, Guard, TaskStore
 from chalicelib.tasks.subjects import book_id_of
 
 STATUSES = store.STATUSES  # defined once, with the records' schema
-PENDING, STARTED, RETRY, SUCCESS, FAILURE = STATUSES
+PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED = STATUSES
+REVOCABLE = frozenset({PENDING, RETRY, STARTED})
+FINAL = frozenset({SUCCESS, FAILURE, REVOKED})
 NOT_SUCCEEDED = frozenset({PENDING, STARTED, RETRY, FAILURE})
 MAX_TEXT = 32 * 1024
 OUTBOX_FIELDS = ("outbox_shard", "outbox_due", "outbox_eta")
@@ -64,7 +69,7 @@ def _waiting(task_id: str, queue: str, visible_at: float) -> dict[str, Any]:
 class Claim:
     """What `claim` found: run it (`token`), it is done, or it runs elsewhere."""
 
-    outcome: str  # "claimed" | "done" | "busy"
+    outcome: str  # "claimed" | "done" | "busy" | "revoked"
     token: str | None = None
     attempts: int = 0
     retry_after: int = 0
@@ -121,6 +126,8 @@ class TaskRecords:
             "kwargs": env.kwargs,
             "attempts": 0,
         }
+        if env.links:
+            fields["links"] = env.links  # so that the relay re-sends the callbacks with the task
         if queued:
             fields.update(_waiting(env.task_id, queue, self.clock() + countdown))
         if outbox:
@@ -175,6 +182,8 @@ class TaskRecords:
             return Claim("busy", retry_after=1)
         if current.status == SUCCESS:
             return Claim("done", attempts=current.attempts)
+        if current.status == REVOKED:
+            return Claim("revoked", attempts=current.attempts)
         remaining = max(1, (current.lease_until or now) - now)
         return Claim("busy", attempts=current.attempts, retry_after=remaining)
 
@@ -229,7 +238,7 @@ class TaskRecords:
         now = int(self.clock())
         current = self.store.get(task_id)
         if current is not None:
-            if current.status in (SUCCESS, FAILURE):
+            if current.status in FINAL:
                 return None
             if current.status == STARTED and (current.lease_until or 0) >= now:
                 return None
@@ -246,6 +255,32 @@ class TaskRecords:
             remove=("finished_at", "started_at"),
         )
         return self.store.write(task_id, change, Guard(statuses=frozenset({FAILURE}))) is not None
+
+    def revoke(self, task_id: str) -> str | None:
+        """PENDING, RETRY or STARTED → REVOKED; None when revoked now, else the status found
+        ("missing" when there is no record).
+
+        The outbox markers stay: the relay still sends an unsent message, so that its arrival
+        is seen (and dropped) like any other, and callbacks that wait for it are told.
+        """
+        change = Change(
+            set={"status": REVOKED, "error": "revoked", "finished_at": self._now(), "updated_at": self._now()},
+            remove=("lease_until", *WAITING_FIELDS),  # its message is no work any more: not counted as waiting
+        )
+        if self.store.write(task_id, change, Guard(statuses=REVOCABLE)) is not None:
+            return None
+        current = self.store.get(task_id)
+        return "missing" if current is None else current.status
+
+    def stored_result(self, task_id: str) -> Any:
+        """The result a record keeps (None when it has none)."""
+        current = self.store.get(task_id)
+        return None if current is None else current.result
+
+    def status_of(self, task_id: str) -> str | None:
+        """The record's status (a strongly consistent read), or None."""
+        current = self.store.get(task_id)
+        return None if current is None else current.status
 
 
 _DYNAMO = DynamoTaskStore()
@@ -269,3 +304,6 @@ mark_failure = _RECORDS.mark_failure
 record_poison = _RECORDS.record_poison
 mark_dead_lettered = _RECORDS.mark_dead_lettered
 requeue = _RECORDS.requeue
+revoke = _RECORDS.revoke
+status_of = _RECORDS.status_of
+stored_result = _RECORDS.stored_result
