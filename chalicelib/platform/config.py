@@ -78,6 +78,7 @@ class Settings:
     confirm_resend_seconds: int
     ses_max_send_rate: float
     fanout_safety_ms: int
+    fanout_parallel_sends: int
     # Dashboard: admin session lifetime, and the table of live sessions (sign-out revokes).
     dashboard_session_seconds: int
     dashboard_session_table: str
@@ -162,6 +163,9 @@ def get_settings() -> Settings:
         confirm_resend_seconds=_int("CONFIRM_RESEND_SECONDS", 300),
         ses_max_send_rate=_float("SES_MAX_SEND_RATE", 0.0),
         fanout_safety_ms=_int("FANOUT_SAFETY_MS", 3000),
+        # SendBulkEmail calls a fan-out page makes at once (each ~150 ms): 10 x 50 mails per
+        # round reach 2,000/s; a round never holds more than one second of the send rate.
+        fanout_parallel_sends=max(1, _int("FANOUT_PARALLEL_SENDS", 10)),
         # Dashboard: a short session, so a stolen cookie or a revoked key is good for minutes at most.
         dashboard_session_seconds=_int("DASHBOARD_SESSION_SECONDS", 900),
         dashboard_session_table=os.environ.get("DASHBOARD_SESSION_TABLE", f"{prefix}-dashboard-sessions"),
