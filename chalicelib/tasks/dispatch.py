@@ -44,13 +44,20 @@ def dispatch(signatures: Sequence[Signature], owner: str | None = None) -> list[
     return [sig.task_id for sig in signatures]
 
 
-def deliver(signatures: Sequence[Signature], messages: Sequence[outbox.Outgoing], owner: str | None) -> None:
-    """After a commit that staged `messages`: send them, or run them inline when eager."""
-    if get_settings().tasks_eager:
+def launch(messages: Sequence[outbox.Outgoing]) -> outbox.Launch | None:
+    """Inside a transaction that staged `messages` (`concurrent=True`), as its last step:
+    start sending them while it commits (none when eager: `deliver` runs them then)."""
+    return None if get_settings().tasks_eager else outbox.Launch(messages)
+
+
+def deliver(signatures: Sequence[Signature], launched: outbox.Launch | None, owner: str | None) -> None:
+    """After the commit: wait for the launched sends (their acknowledgement is off the path),
+    or run the tasks inline when eager."""
+    if launched is None:
         for sig in signatures:
             run_eagerly(sig, owner)
         return
-    outbox.send(messages, batch_ack=True)  # a request path: one acknowledgement for all
+    launched.committed()
 
 
 def run_eagerly(sig: Signature, owner: str | None = None) -> None:

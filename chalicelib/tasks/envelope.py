@@ -27,6 +27,9 @@ class Envelope:
     #: The rate-limit slot (epoch seconds) reserved for this message when it was put off
     #: (`tasks/throttle.py`); optional, so older workers ignore it.
     slot: float | None = None
+    #: Sent while its record's transaction commits (`tasks/outbox.py`): a worker must not
+    #: create a missing record but wait for it (`records.claim`); optional, like `slot`.
+    staged: bool = False
 
     def encode(self) -> str:
         """The message body."""
@@ -40,6 +43,8 @@ class Envelope:
         }
         if self.slot is not None:
             fields["slot"] = self.slot
+        if self.staged:
+            fields["staged"] = True
         body = json.dumps(
             fields,
             separators=(",", ":"),
@@ -77,4 +82,7 @@ def decode(body: str) -> Envelope:
     slot = data.get("slot")
     if slot is not None and (isinstance(slot, bool) or not isinstance(slot, int | float) or slot < 0):
         raise EnvelopeError("envelope field 'slot' must be a number of epoch seconds")
-    return Envelope(task_id=task_id, task=task, args=args, kwargs=kwargs, attempt=attempt, slot=slot)
+    staged = data.get("staged", False)
+    if not isinstance(staged, bool):
+        raise EnvelopeError("envelope field 'staged' must be a boolean")
+    return Envelope(task_id=task_id, task=task, args=args, kwargs=kwargs, attempt=attempt, slot=slot, staged=staged)

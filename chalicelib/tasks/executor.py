@@ -22,7 +22,8 @@ from chalicelib.tasks.registry import Task
 class Outcome:
     """What became of an attempt.
 
-    kind: "success", "duplicate" (already succeeded), "busy" (runs elsewhere),
+    kind: "success", "duplicate" (already succeeded), "busy" (runs elsewhere), "absent"
+    (a staged message whose record is not committed: the worker waits for it),
     "retry" (try again after `delay`), or "failure" (final; `reason` says why).
     """
 
@@ -48,6 +49,9 @@ def run_attempt(task: Task, env: Envelope, attempt: int, max_attempts: int, leas
     if claim.outcome == "done":
         logger.info("duplicate delivery of a task that already succeeded; skipped", extra=_log_keys(env))
         return Outcome("duplicate")
+    if claim.outcome == "absent":
+        logger.info("the task's record is not committed yet; will look again", extra=_log_keys(env))
+        return Outcome("absent")
     if claim.outcome == "busy":
         logger.info("task is running elsewhere; will look again", extra=_log_keys(env))
         return Outcome("busy", delay=claim.retry_after)
