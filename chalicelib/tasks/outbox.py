@@ -20,6 +20,8 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
+from typing import TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import PynamoDBException
@@ -108,6 +110,7 @@ def send(messages: Sequence[Outgoing], batch_ack: bool = False) -> int:
 # still marked, which the relay sends again. If that thread never runs (a Lambda frozen
 # and reclaimed), the worker's claim clears the marker, else the relay re-sends once.
 ACK_WINDOW_SECONDS = 5.0
+T = TypeVar("T")
 _POOL_LOCK = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 
@@ -117,11 +120,11 @@ def _executor() -> ThreadPoolExecutor:
     global _pool
     with _POOL_LOCK:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="outbox")
+            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="outbox")
         return _pool
 
 
-def _in_thread(func: Callable[[], object]) -> Future[object]:
+def _in_thread(func: Callable[[], T]) -> Future[T]:
     # The caller's context (log keys, the benchmarks' call counters) goes with the call.
     return _executor().submit(contextvars.copy_context().run, func)
 
@@ -132,33 +135,30 @@ class Launch:
     def __init__(self, messages: Sequence[Outgoing]) -> None:
         self.messages = list(messages)
         self.started = time.monotonic()
-        self._accepted: list[str] = []
-        self._future = _in_thread(self._send) if self.messages else None
-
-    def _send(self) -> None:
-        self._accepted = _send_all(self.messages)
+        # One thread per queue: a book with a cover sends to `media` and `default` at once.
+        by_queue = _by_queue(self.messages)
+        self._sends = [_in_thread(partial(_send_queue, name, items)) for name, items in by_queue.items()]
 
     def committed(self) -> int:
         """After the commit: wait for the sends; acknowledge off the path; how many SQS accepted."""
-        if self._future is None:
-            return 0
-        self._future.result()  # _send_all never raises for SQS
-        if self._accepted and time.monotonic() - self.started <= ACK_WINDOW_SECONDS:
-            accepted = list(self._accepted)
+        accepted = [task_id for send in self._sends for task_id in send.result()]  # never raise for SQS
+        if accepted and time.monotonic() - self.started <= ACK_WINDOW_SECONDS:
             _in_thread(lambda: _acknowledge(accepted))  # not awaited: the relay is the backstop
-        return len(self._accepted)
+        return len(accepted)
 
 
-def _send_all(messages: Sequence[Outgoing]) -> list[str]:
+def _by_queue(messages: Sequence[Outgoing]) -> dict[str, list[Outgoing]]:
+    """The messages to send now, by queue name (a countdown past SQS's 15 minutes waits)."""
     by_queue: dict[str, list[Outgoing]] = defaultdict(list)
     for message in messages:
         if message.countdown > MAX_COUNTDOWN_SECONDS:
             continue  # parked: its record is due for the relay 15 minutes before its ETA
-        by_queue[message.queue].append(message)
-    accepted: list[str] = []
-    for key, items in by_queue.items():
-        accepted += _send_queue(get_settings().queues[key].name, items)
-    return accepted
+        by_queue[get_settings().queues[message.queue].name].append(message)
+    return by_queue
+
+
+def _send_all(messages: Sequence[Outgoing]) -> list[str]:
+    return [task_id for name, items in _by_queue(messages).items() for task_id in _send_queue(name, items)]
 
 
 def _send_queue(queue_name: str, items: list[Outgoing]) -> list[str]:
