@@ -12,18 +12,12 @@ from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.registry import Signature
 
 
-class DispatchError(RuntimeError):
-    """Kept for callers that still catch it; dispatch no longer raises it.
-
-    SQS failures leave the tasks in the outbox for the relay instead (see `tasks/outbox.py`).
-    """
-
-
 def dispatch(signatures: Sequence[Signature], owner: str | None = None) -> list[str]:
     """Dispatch task calls on behalf of `owner`; returns their ids in order.
 
     Each record is written PENDING with outbox markers, then the messages are sent; a
-    send that fails is retried by the outbox relay. A record that exists already is sent
+    send that fails is retried by the outbox relay, so only a failed record write raises
+    (the caller's error: nothing was sent). A record that exists already is sent
     again only while it still waits in the outbox (a retried fan-out whose first send
     never happened), never once it ran.
     """
@@ -50,9 +44,18 @@ def launch(messages: Sequence[outbox.Outgoing]) -> outbox.Launch | None:
     return None if get_settings().tasks_eager else outbox.Launch(messages)
 
 
-def deliver(signatures: Sequence[Signature], launched: outbox.Launch | None, owner: str | None) -> None:
-    """After the commit: wait for the launched sends (their acknowledgement is off the path),
-    or run the tasks inline when eager."""
+def deliver(signatures: Sequence[Signature], messages: Sequence[outbox.Outgoing], owner: str | None) -> None:
+    """After a commit that staged `messages`: send them, or run them inline when eager."""
+    if get_settings().tasks_eager:
+        for sig in signatures:
+            run_eagerly(sig, owner)
+        return
+    outbox.send(messages, batch_ack=True)  # one acknowledgement for all
+
+
+def deliver_launched(signatures: Sequence[Signature], launched: outbox.Launch | None, owner: str | None) -> None:
+    """After a commit whose sends were launched before it (`launch`): wait for them (their
+    acknowledgement is off the path), or run the tasks inline when eager."""
     if launched is None:
         for sig in signatures:
             run_eagerly(sig, owner)

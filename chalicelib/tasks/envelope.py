@@ -27,6 +27,8 @@ class Envelope:
     #: The rate-limit slot (epoch seconds) reserved for this message when it was put off
     #: (`tasks/throttle.py`); optional, so older workers ignore it.
     slot: float | None = None
+    #: Callbacks told when the task is final (`link`, `link_error`, chord membership; tasks/canvas.py).
+    links: dict[str, Any] | None = None
     #: Sent while its record's transaction commits (`tasks/outbox.py`): a worker must not
     #: create a missing record but wait for it (`records.claim`); optional, like `slot`.
     staged: bool = False
@@ -45,6 +47,8 @@ class Envelope:
             fields["slot"] = self.slot
         if self.staged:
             fields["staged"] = True
+        if self.links:
+            fields["links"] = self.links  # optional: older consumers never see it on their own tasks
         body = json.dumps(
             fields,
             separators=(",", ":"),
@@ -85,4 +89,16 @@ def decode(body: str) -> Envelope:
     staged = data.get("staged", False)
     if not isinstance(staged, bool):
         raise EnvelopeError("envelope field 'staged' must be a boolean")
-    return Envelope(task_id=task_id, task=task, args=args, kwargs=kwargs, attempt=attempt, slot=slot, staged=staged)
+    links = data.get("links")
+    if links is not None and not isinstance(links, dict):
+        raise EnvelopeError("envelope field 'links' must be an object")
+    return Envelope(
+        task_id=task_id,
+        task=task,
+        args=args,
+        kwargs=kwargs,
+        attempt=attempt,
+        slot=slot,
+        links=links or None,
+        staged=staged,
+    )
