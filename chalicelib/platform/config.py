@@ -98,6 +98,7 @@ class Settings:
     outbox_relay_minutes: int
     outbox_relay_after_seconds: int
     outbox_shards: int
+    outbox_await_commit_seconds: int
     task_day_shards: int
 
     @property
@@ -189,6 +190,9 @@ def get_settings() -> Settings:
         outbox_relay_minutes=_int("OUTBOX_RELAY_MINUTES", 1),
         outbox_relay_after_seconds=_int("OUTBOX_RELAY_AFTER_SECONDS", 60),
         outbox_shards=_int("OUTBOX_SHARDS", 8),
+        # How long a worker waits for the record of a message sent while its transaction
+        # committed (tasks/outbox.py): a record that has not appeared by then never will.
+        outbox_await_commit_seconds=_int("OUTBOX_AWAIT_COMMIT_SECONDS", 30),
         # Partitions per day of the index behind `GET /tasks` (newest first).
         task_day_shards=_int("TASK_DAY_SHARDS", 4),
     )

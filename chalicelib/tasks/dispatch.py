@@ -38,13 +38,29 @@ def dispatch(signatures: Sequence[Signature], owner: str | None = None) -> list[
     return [sig.task_id for sig in signatures]
 
 
+def launch(messages: Sequence[outbox.Outgoing]) -> outbox.Launch | None:
+    """Inside a transaction that staged `messages` (`concurrent=True`), as its last step:
+    start sending them while it commits (none when eager: `deliver` runs them then)."""
+    return None if get_settings().tasks_eager else outbox.Launch(messages)
+
+
 def deliver(signatures: Sequence[Signature], messages: Sequence[outbox.Outgoing], owner: str | None) -> None:
     """After a commit that staged `messages`: send them, or run them inline when eager."""
     if get_settings().tasks_eager:
         for sig in signatures:
             run_eagerly(sig, owner)
         return
-    outbox.send(messages, batch_ack=True)  # a request path: one acknowledgement for all
+    outbox.send(messages, batch_ack=True)  # one acknowledgement for all
+
+
+def deliver_launched(signatures: Sequence[Signature], launched: outbox.Launch | None, owner: str | None) -> None:
+    """After a commit whose sends were launched before it (`launch`): wait for them (their
+    acknowledgement is off the path), or run the tasks inline when eager."""
+    if launched is None:
+        for sig in signatures:
+            run_eagerly(sig, owner)
+        return
+    launched.committed()
 
 
 def run_eagerly(sig: Signature, owner: str | None = None) -> None:

@@ -25,7 +25,8 @@ from chalicelib.tasks.registry import FailureInfo, Task
 class Outcome:
     """What became of an attempt.
 
-    kind: "success", "duplicate" (already succeeded), "busy" (runs elsewhere),
+    kind: "success", "duplicate" (already succeeded), "busy" (runs elsewhere), "absent"
+    (a staged message whose record is not committed: the worker waits for it),
     "retry" (try again after `delay`), "failure" (final; `reason` says why), or
     "revoked" (the record was revoked: the message is dropped, not dead-lettered).
     """
@@ -56,6 +57,9 @@ def run_attempt(task: Task, env: Envelope, attempt: int, max_attempts: int, leas
         return _tell(env, Outcome("duplicate"), Final(records.SUCCESS, result=stored) if env.links else None)
     if claim.outcome == "revoked":
         return _revoked(task, env)
+    if claim.outcome == "absent":
+        logger.info("the task's record is not committed yet; will look again", extra=_log_keys(env))
+        return Outcome("absent")
     if claim.outcome == "busy":
         logger.info("task is running elsewhere; will look again", extra=_log_keys(env))
         return Outcome("busy", delay=claim.retry_after)

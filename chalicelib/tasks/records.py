@@ -69,7 +69,7 @@ def _waiting(task_id: str, queue: str, visible_at: float) -> dict[str, Any]:
 class Claim:
     """What `claim` found: run it (`token`), it is done, or it runs elsewhere."""
 
-    outcome: str  # "claimed" | "done" | "busy" | "revoked"
+    outcome: str  # "claimed" | "done" | "busy" | "revoked" | "absent" (a staged message's record is not committed)
     token: str | None = None
     attempts: int = 0
     retry_after: int = 0
@@ -173,11 +173,15 @@ class TaskRecords:
             remove=(*OUTBOX_FIELDS, *WAITING_FIELDS),
             add_attempts=1,
         )
-        guard = Guard(missing=True, statuses=frozenset({PENDING, RETRY, FAILURE}), lease_ended_before=now)
+        # A staged message (sent while its transaction commits) never creates its record:
+        # until the commit lands it is "absent", and a transaction that failed never writes it.
+        guard = Guard(missing=not env.staged, statuses=frozenset({PENDING, RETRY, FAILURE}), lease_ended_before=now)
         claimed = self.store.write(env.task_id, change, guard)
         if claimed is not None:
             return Claim("claimed", token=token, attempts=claimed.attempts)
         current = self.store.get(env.task_id)
+        if current is None and env.staged:
+            return Claim("absent")
         if current is None:  # deleted in between (TTL): the message comes back and claims it then
             return Claim("busy", retry_after=1)
         if current.status == SUCCESS:
