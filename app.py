@@ -23,6 +23,7 @@ from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload
 from chalicelib.covers.storage import IMAGE_TYPES
 from chalicelib.dashboard import views as dashboard
 from chalicelib.dashboard import web as dashboard_web
+from chalicelib.imports import service as imports
 from chalicelib.ops import queues, schedules, task_query
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.idempotency import key_from as idempotency_key
@@ -106,6 +107,21 @@ def start_cover_upload(book_id: str) -> Response:
     return json_response(books.start_cover_upload(book_id, principal(app.current_request).user, data), 201)
 
 
+@app.route("/imports", methods=["POST"], authorizer=api_key, content_types=["application/json"])
+@json_errors
+def start_import() -> Response:
+    caller = principal(app.current_request)
+    return json_response(
+        imports.start_import(caller.user, body_json(app.current_request), idempotency_key(app.current_request)), 202
+    )
+
+
+@app.route("/imports/{import_id}", methods=["GET"], authorizer=api_key)
+@json_errors
+def get_import(import_id: str) -> Response:
+    return json_response(imports.get_import(path_param(import_id), principal(app.current_request).user))
+
+
 @app.route("/authors/{name}/subscribers", methods=["POST"], authorizer=api_key, content_types=["application/json"])
 @json_errors
 def subscribe(name: str) -> Response:
@@ -168,6 +184,13 @@ def unsubscribe_one_click() -> Response:
 def get_task(task_id: str) -> Response:
     caller = principal(app.current_request)
     return json_response(task_query.get_record(task_id, caller.user, caller.admin, _query().get("wait")))
+
+
+@app.route("/tasks/{task_id}/revoke", methods=["POST"], authorizer=api_key)
+@json_errors
+def revoke_task(task_id: str) -> Response:
+    caller = principal(app.current_request)
+    return json_response(task_query.revoke(path_param(task_id), caller.user, caller.admin))
 
 
 @app.route("/tasks", methods=["GET"], authorizer=api_key)

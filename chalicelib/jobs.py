@@ -15,6 +15,7 @@ from chalicelib.books import service as books
 from chalicelib.books.models import Book
 from chalicelib.covers import service as covers
 from chalicelib.covers import upload_jobs  # noqa: F401 - the upload tasks and the media queue's S3 adapter
+from chalicelib.imports import service as imports
 from chalicelib.mail import fanout, recipients
 from chalicelib.platform import deadline
 from chalicelib.platform import mailer as mail
@@ -23,13 +24,32 @@ from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import emit
 from chalicelib.subscriptions import consent, tokens
 from chalicelib.subscriptions import service as subscribers
-from chalicelib.tasks import outbox
+from chalicelib.tasks import (
+    canvas,  # noqa: F401 - the chord unlock task and the callbacks' hook
+    outbox,
+)
 from chalicelib.tasks.decorator import task
+from chalicelib.tasks.errors import PermanentTaskError
 from chalicelib.tasks.periodic import periodic_task
 from chalicelib.tasks.reconcile import reconcile_dead_letters
+from chalicelib.tasks.registry import FailureInfo
 
 
-@task(books.RESIZE_TASK, max_retries=3)
+def _cover_failed(
+    exc: BaseException, task_id: str, args: list[Any], kwargs: dict[str, Any], einfo: FailureInfo
+) -> None:
+    """on_failure of covers.resize: the cover version says `failed` and why, whatever the cause."""
+    covers.mark_failed(str(args[0]), int(args[1]), str(exc) if isinstance(exc, PermanentTaskError) else einfo.reason)
+
+
+def _confirmation_failed(
+    exc: BaseException, task_id: str, args: list[Any], kwargs: dict[str, Any], einfo: FailureInfo
+) -> None:
+    """on_failure of the confirmation mail: the subscription says so, and subscribing again resends."""
+    consent.confirmation_failed(str(args[0]), str(args[1]), einfo.reason)
+
+
+@task(books.RESIZE_TASK, max_retries=3, on_failure=_cover_failed)
 def resize_cover(book_id: str, version: int) -> dict[str, Any]:
     """Make the cover's thumbnails in S3 and mark the book ready."""
     return covers.resize(book_id, version)
@@ -80,10 +100,28 @@ def send_new_book_email(book_id: str, email: str, subscribed_to: str | None = No
 # rate_limit: a burst of sign-ups (or a bot) mails addresses that have not agreed to anything; at
 # most 20 a second for the whole app keeps it from spending the SES send rate the fan-out needs
 # and from souring the sender's reputation in one go. Over the rate they wait, never fail.
-@task(subscribers.CONFIRM_TASK, max_retries=3, rate_limit="20/s")
+@task(subscribers.CONFIRM_TASK, max_retries=3, rate_limit="20/s", on_failure=_confirmation_failed)
 def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
     """Mail the address a single-use link that confirms its subscription."""
     return consent.send_confirmation(author_key, email)
+
+
+@task(imports.START_TASK, max_retries=5)
+def start_import(import_id: str) -> dict[str, Any]:
+    """Send an import's member tasks as a chord (safe to retry: the ids derive from the import)."""
+    return imports.send_members(import_id)
+
+
+@task(imports.CREATE_TASK, max_retries=3)
+def create_imported_book(import_id: str, index: int, owner: str, book: dict[str, Any]) -> dict[str, Any]:
+    """Create one book of an import (a chord member)."""
+    return imports.create_member(import_id, index, owner, book)
+
+
+@task(imports.FINISH_TASK, max_retries=5)
+def finish_import(results: list[dict[str, Any]], import_id: str) -> dict[str, Any]:
+    """The import chord's callback: write the report once every book is final."""
+    return imports.write_report(results, import_id)
 
 
 # ---------------------------------------------------------------- periodic tasks (tasks/periodic.py)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pynamodb.models import Model
 
 from chalicelib.books.models import Book, BookAuthor
+from chalicelib.imports.models import ImportItem
 from chalicelib.mail.models import MailState
 from chalicelib.platform.dashboard_session_model import DashboardSession
 from chalicelib.platform.idempotency_model import IdempotencyRecord
@@ -19,4 +20,5 @@ ALL_MODELS: tuple[type[Model], ...] = (
     IdempotencyRecord,
     MailState,
     DashboardSession,
+    ImportItem,
 )

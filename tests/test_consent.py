@@ -211,6 +211,29 @@ def test_header_text_removes_every_line_break_and_override() -> None:
     assert b"Subject: =?utf-8?" in head  # non-ASCII is RFC 2047-encoded
 
 
+def test_a_subscribe_that_could_not_dispatch_its_mail_can_be_retried_at_once(api: Any, mailbox: Any, faults) -> None:
+    """Issue 21 item 10: when the confirmation task cannot be written (DynamoDB down), the
+    subscribe is a 503 and gives back its resend slot, so the client's retry mails the link."""
+    author, email = unique_author("Retry"), unique_email("retry")
+    # The subscription's own PutItem passes; the task record's PutItem fails on every try
+    # (botocore's and PynamoDB's retries included).
+    faults.add(
+        service="dynamodb",
+        action="PutItem",
+        code="ThrottlingException",
+        status=400,
+        pattern=[False] + [True] * 10,
+        times=11,
+    )
+    status, body = api.post(subscribers_path(author), {"email": email})
+    faults.clear()
+    assert status == 503 and body["error"] == "ServiceUnavailable", body
+    status, body = api.post(subscribers_path(author), {"email": email})
+    assert status == 201 and body["status"] == "pending", body
+    assert len(eventually(lambda: confirmation_mails(mailbox, email), what="the confirmation mail of the retry")) == 1
+    confirm(api, mailbox, email)
+
+
 # ---------------------------------------------------------------- issue 21, item 6: addresses that can be mailed
 
 

@@ -116,13 +116,21 @@ PACKAGES: dict[str, str] = {
     "covers": "domain",
     "subscriptions": "domain",
     "mail": "domain",
+    "imports": "domain",
     "tasks": "tasks",
     "platform": "platform",
 }
 
 # Which domain may use which: the fan-out mails subscribers about books; a book replaces its
-# cover; and covers may use the books' models and schemas (the cover upload body), nothing else of books.
-DOMAIN_USES = {("mail", "books"), ("mail", "subscriptions"), ("books", "covers")}
+# cover; and covers may use the books' models and schemas (the cover upload body), nothing else of books;
+# a bulk import creates books (and keeps its items in the media bucket).
+DOMAIN_USES = {
+    ("mail", "books"),
+    ("mail", "subscriptions"),
+    ("books", "covers"),
+    ("imports", "books"),
+    ("imports", "covers"),
+}
 MODEL_USES = {("covers", "chalicelib.books.models"), ("covers", "chalicelib.books.schemas")}
 
 

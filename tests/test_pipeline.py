@@ -131,8 +131,12 @@ def test_handlers_take_events_from_generate_sqs_event(
     # (FANOUT_SAFETY_MS + three chunk estimates), so the page hands on instead of completing here.
     assert record["status"] == "SUCCESS" and record["result"]["mailed"] == 0
 
-    poison = chalice_client.events.generate_sqs_event(message_bodies=["{not json"], queue_name=settings.media.name)
+    body = f"{{not json {book_id}"  # unique, so only this test's copy is looked for in the shared DLQ
+    poison = chalice_client.events.generate_sqs_event(message_bodies=[body], queue_name=settings.media.name)
     assert chalice_client.lambda_.invoke("media_worker", poison).payload == {"batchItemFailures": []}
+    from chalicelib.platform.sqs import peek
+
+    assert eventually(lambda: any(m["Body"] == body for m in peek(settings.media.dlq_name)), what="the poison copy")
 
 
 def test_queue_overview_counts_messages(api: Any, aws: Any, settings: Any) -> None:

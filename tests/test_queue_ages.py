@@ -7,7 +7,9 @@ import uuid
 from typing import Any
 
 from dashboard_support import dashboard_ok, dead_letter_marker, drop_dead_letter
-from helpers import eventually
+from helpers import eventually, unique_author
+
+from chalicelib.tasks.decorator import task
 
 
 def _queues(api: Any) -> dict[str, dict[str, Any]]:
@@ -53,3 +55,40 @@ def test_peeking_for_the_age_never_touches_a_work_queue(api, paused_workers, aws
     mine = [m for m in messages if m["Body"] == body]
     assert mine and mine[0]["Attributes"]["ApproximateReceiveCount"] == "1"
     aws("sqs").delete_message(QueueUrl=url, ReceiptHandle=mine[0]["ReceiptHandle"])
+
+
+@task("tests.queue_age_probe")
+def queue_age_probe(value: int) -> dict[str, int]:
+    return {"value": value}
+
+
+def test_age_counts_only_visible_messages_not_delayed_or_unsent_tasks(api, paused_workers, monkeypatch) -> None:
+    """Issue 21 item 4: an upload's PENDING ingest record (no message until S3 sends one) and a
+    task delayed by a countdown are not waiting yet; the age is that of the oldest visible message."""
+    from chalicelib.tasks import routes
+
+    monkeypatch.setitem(routes.TASK_ROUTES, "tests.queue_age_probe", "media")  # a queue no book task shares
+    paused_workers.resume()  # drain what others left (S3's test event arrives when the bucket is configured)
+    eventually(lambda: _queues(api)["media"]["visible"] == 0, timeout=60, what="an empty media queue")
+    paused_workers.pause()
+    start = time.time()
+    status, _ = api.post(
+        "/books",
+        {"title": "Waiting", "authors": [unique_author()], "cover_upload": {"content_type": "image/png", "size": 10}},
+    )
+    assert status == 202
+    queue_age_probe.apply_async(args=[1], countdown=600)
+    time.sleep(4)
+    media = _queues(api)["media"]
+    assert (media["visible"], media["oldest_age_seconds"]) == (0, None), media
+    sent = time.time()
+    visible_id = queue_age_probe.delay(2)
+    time.sleep(2)
+    media = _queues(api)["media"]
+    looked = time.time()
+    assert media["visible"] >= 1
+    assert 2 <= media["oldest_age_seconds"] <= looked - sent + 1 < looked - start, media
+    paused_workers.resume()
+    from chalicelib.tasks.models import TaskRecord
+
+    eventually(lambda: TaskRecord.get(visible_id, consistent_read=True).status == "SUCCESS", timeout=60)

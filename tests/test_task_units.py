@@ -147,8 +147,9 @@ def test_autoretry_for_and_dont_autoretry_for_choose_what_is_retried() -> None:
     assert not t.retries(PermanentTaskError("x")) and not t.retries(_client_error("AccessDenied"))
     everything = _options()
     assert everything.retries(ValueError("x")) and everything.retries(_client_error("Throttling"))
-    old_name = _options(permanent=(KeyError,))
-    assert old_name.dont_autoretry_for == (KeyError,) == old_name.permanent and not old_name.retries(KeyError())
+    with pytest.raises(TypeError):  # the legacy name `permanent=` is gone: dont_autoretry_for only
+        _options(permanent=(KeyError,))
+    assert not _options(dont_autoretry_for=(KeyError,)).retries(KeyError())
 
 
 def test_retry_backoff_options_shape_the_delay() -> None:
@@ -187,3 +188,23 @@ def test_expires_is_measured_from_sending() -> None:
 def test_options_that_cannot_work_on_lambda_are_refused_at_registration(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         _options(**options)
+
+
+def test_on_failure_gets_celerys_arguments_and_its_own_error_is_only_logged() -> None:
+    from chalicelib.tasks.errors import DeadLettered
+    from chalicelib.tasks.failures import task_failed
+    from chalicelib.tasks.registry import FailureInfo
+
+    calls: list[tuple[Any, ...]] = []
+
+    def hook(exc: BaseException, task_id: str, args: list[Any], kwargs: dict[str, Any], einfo: FailureInfo) -> None:
+        calls.append((type(exc).__name__, task_id, args, kwargs, einfo.reason))
+        raise RuntimeError("the hook broke")  # logged, never raised into the worker
+
+    t = _options(on_failure=hook)
+    task_failed(t, "t-1", ("book", 2), {"k": 1}, DeadLettered("moved"), FailureInfo("moved"))
+    assert calls == [("DeadLettered", "t-1", ["book", 2], {"k": 1}, "moved")]
+    task_failed(_options(), "t-2", (), {}, DeadLettered("moved"), FailureInfo("moved"))  # no hook: nothing
+    assert get_task("covers.resize").on_failure is not None
+    assert get_task("covers.ingest_upload").on_failure is not None
+    assert get_task("subscriptions.send_confirmation").on_failure is not None

@@ -18,7 +18,6 @@ from chalicelib.platform.config import get_settings
 from chalicelib.platform.errors import ApiError, Forbidden, InternalError, ServiceUnavailable, Unauthorized
 from chalicelib.platform.observability import logger
 from chalicelib.platform.schemas import parse_json
-from chalicelib.tasks.dispatch import DispatchError
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 _RETRYABLE = {
@@ -135,9 +134,6 @@ def answer_errors(view: Callable[..., Response], render: Callable[[ApiError], Re
             return view(*args, **kwargs)
         except ApiError as exc:
             return render(exc)
-        except DispatchError as exc:
-            logger.error("task dispatch failed", extra={"error": str(exc)})
-            return render(ServiceUnavailable(str(exc)))
         except (ClientError, BotoCoreError, PynamoDBException) as exc:
             logger.exception("AWS call failed", extra={"error": str(exc)})
             if not _is_outage(exc):

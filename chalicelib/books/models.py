@@ -33,6 +33,11 @@ class Book(Model):
     cover_status = UnicodeAttribute(default="none")
     cover_error = UnicodeAttribute(null=True)
     thumbnails: MapAttribute[str, str] = MapAttribute(null=True)  # size name -> S3 key
+    # A direct upload asked for while the cover is ready waits beside it until it is ready
+    # itself (covers/versions.py), so the ready cover is served meanwhile.
+    upload_version = NumberAttribute(null=True)
+    upload_status = UnicodeAttribute(null=True)
+    upload_error = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(default_for_new=utcnow)
     updated_at = UTCDateTimeAttribute(default=utcnow)
     # Bumped by every API write; writes are conditioned on the revision they read, so two

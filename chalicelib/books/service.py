@@ -16,7 +16,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.books.models import Book, BookAuthor
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload, decode_cover
-from chalicelib.covers import storage, uploads
+from chalicelib.covers import storage, uploads, versions
 from chalicelib.platform import idempotency, validation
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
@@ -47,7 +47,8 @@ def view(book: Book) -> dict[str, Any]:
     """The JSON form of a book; thumbnails (presigned URLs) only once the current cover is ready.
 
     `cover.sizes` lists the square sizes that exist: a small cover is never upscaled, so
-    it may have fewer (or one smaller) size than a large one.
+    it may have fewer (or one smaller) size than a large one. `cover.upload` is a direct
+    upload waiting beside a ready cover (its version, status and error), else null.
     """
     names = dict(book.thumbnails.as_dict()) if book.thumbnails and book.cover_status == "ready" else {}
     thumbnails = {name: {"key": key, "url": storage.presigned_url(key)} for name, key in names.items()}
@@ -64,10 +65,17 @@ def view(book: Book) -> dict[str, Any]:
             "error": book.cover_error,
             "sizes": sorted({int(name.split(".", 1)[0]) for name in names if name.split(".", 1)[0].isdigit()}),
             "thumbnails": thumbnails,
+            "upload": _upload_view(book),
         },
         "created_at": book.created_at.isoformat(),
         "updated_at": book.updated_at.isoformat(),
     }
+
+
+def _upload_view(book: Book) -> dict[str, Any] | None:
+    if book.upload_version is None:
+        return None
+    return {"version": int(book.upload_version), "status": book.upload_status, "error": book.upload_error}
 
 
 def _checked_cover(data: bytes, content_type: str | None, field: str) -> str:
@@ -276,8 +284,9 @@ def replace_cover(
     condition = _unchanged_since_read(book, owner)
     key = _upload_cover(book, data, media_type, unique=True)
     now = utcnow()
-    book.cover_version, book.cover_key, book.cover_status = int(book.cover_version or 0) + 1, key, "pending"
+    book.cover_version, book.cover_key, book.cover_status = versions.next_version(book), key, "pending"
     book.cover_error, book.thumbnails, book.updated_at = None, None, now
+    book.upload_version = book.upload_status = book.upload_error = None  # a waiting upload is replaced too
     book.revision = int(book.revision or 0) + 1
     signatures = [get_task(RESIZE_TASK).s(book.id, book.cover_version)]
     response = {"book": view(book), "tasks": [signatures[0].task_id]}
@@ -287,6 +296,9 @@ def replace_cover(
         Book.cover_status.set("pending"),
         Book.cover_error.remove(),
         Book.thumbnails.remove(),  # the old version's thumbnails are deleted once the new one is ready
+        Book.upload_version.remove(),
+        Book.upload_status.remove(),
+        Book.upload_error.remove(),
         Book.updated_at.set(now),
         Book.revision.set(book.revision),
     ]
@@ -316,16 +328,8 @@ def start_cover_upload(book_id: str, owner: str, spec: CoverUpload) -> dict[str,
     condition = _unchanged_since_read(book, owner)
     upload = uploads.begin(book, spec, "size")
     now = utcnow()
-    book.thumbnails, book.updated_at, book.revision = None, now, int(book.revision or 0) + 1
-    actions = [
-        Book.cover_version.set(book.cover_version),
-        Book.cover_key.set(book.cover_key),
-        Book.cover_status.set(book.cover_status),
-        Book.cover_error.remove(),
-        Book.thumbnails.remove(),
-        Book.updated_at.set(now),
-        Book.revision.set(book.revision),
-    ]
+    book.updated_at, book.revision = now, int(book.revision or 0) + 1
+    actions = [*upload.actions, Book.updated_at.set(now), Book.revision.set(book.revision)]
     try:
         with transaction() as tx:
             tx.update("book", Book(book_id), actions, condition=condition)

@@ -5,72 +5,65 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
-from pynamodb.exceptions import DoesNotExist, UpdateError
 
 from chalicelib.books.models import Book
-from chalicelib.covers import storage
+from chalicelib.covers import storage, versions
+from chalicelib.covers.versions import Role
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import condition_failed, utcnow
 from chalicelib.platform.observability import emit, logger
 from chalicelib.tasks.errors import PermanentTaskError
 
-
-def _current(book_id: str, version: int) -> Book | None:
-    try:
-        book = Book.get(book_id, consistent_read=True)
-    except DoesNotExist:
-        return None
-    return book if int(book.cover_version or 0) == version else None
-
-
-def _set_on_version(book_id: str, version: int, actions: list[Any]) -> bool:
-    try:
-        Book(book_id).update(
-            actions=[*actions, Book.updated_at.set(utcnow())],
-            condition=Book.id.exists() & (Book.cover_version == version),
-        )
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+SUPERSEDED = {"skipped": "book deleted or cover replaced"}
 
 
 def resize(book_id: str, version: int) -> dict[str, Any]:
-    """Make the thumbnails of cover `version`, unless the book or the version is gone."""
+    """Make the thumbnails of cover `version`, unless the book or the version is gone.
+
+    A version replaced while it was being resized does not fail, whatever went wrong: its
+    result is of no use, so the task ends skipped (no FAILURE, no dead letter), as it does
+    when the replacement came first.
+    """
+    book = versions.load(book_id)
+    role = versions.role_of(book, version)
+    if book is None or role is None:
+        logger.info("cover superseded or book deleted; nothing to do")
+        return SUPERSEDED
+    try:
+        return _resize(book, version, role)
+    except Exception:
+        if versions.role_of(versions.load(book_id), version) is None:
+            logger.info("cover superseded while it failed; its failure does not matter", exc_info=True)
+            return {"skipped": "book deleted or cover replaced while resizing"}
+        raise
+
+
+def _resize(book: Book, version: int, role: Role) -> dict[str, Any]:
     from chalicelib.covers.images import UnreadableImage, make_thumbnails  # Pillow stays out of the API
 
-    book = _current(book_id, version)
-    if book is None:
-        logger.info("cover superseded or book deleted; nothing to do")
-        return {"skipped": "book deleted or cover replaced"}
-    settings = get_settings()
-    # The book names its original (a replaced cover's key carries a random suffix). Inline covers
-    # are capped by MAX_COVER_BYTES, direct uploads by MAX_UPLOAD_BYTES (the POST policy).
+    book_id, settings = book.id, get_settings()
+    # Inline covers are capped by MAX_COVER_BYTES, direct uploads by MAX_UPLOAD_BYTES (the POST policy).
     limit = max(settings.max_cover_bytes, settings.max_upload_bytes)
-    original = storage.get(book.cover_key or storage.original_key(book_id, version), limit)
+    original = storage.get(versions.original_of(book, version, role), limit)
     try:
         thumbs = make_thumbnails(original, size=settings.thumbnail_size)
     except UnreadableImage as exc:
-        _set_on_version(book_id, version, [Book.cover_status.set("failed"), Book.cover_error.set(str(exc))])
-        raise PermanentTaskError(str(exc)) from None
+        raise PermanentTaskError(str(exc)) from None  # the task's on_failure marks the version failed
     keys: dict[str, str] = {}
     for thumb in thumbs:
         key = storage.thumbnail_key(book_id, version, thumb.name)
         storage.put(key, thumb.data, thumb.content_type)
         keys[thumb.name] = key
         emit("ThumbnailBytes", len(thumb.data), MetricUnit.Bytes, format=thumb.content_type)
-    # Older versions are unreferenced since this one was committed (a replacement removes the
-    # book's thumbnails), so they go first: once the book says ready, only its version is left.
-    _delete_older_versions(book_id, version)
-    if not _set_on_version(
-        book_id, version, [Book.cover_status.set("ready"), Book.thumbnails.set(keys), Book.cover_error.remove()]
-    ):
+    if not versions.mark_ready(book_id, version, role, keys):
         storage.delete_prefix(f"covers/{book_id}/v{version}/")
         return {"skipped": "book deleted or cover replaced while resizing"}
+    # Only now are older versions unreferenced (an upload waiting beside a ready cover left that
+    # cover served until this write); a retry after a failed delete finds the version ready.
+    versions.delete_older(book_id, version)
     return {"thumbnails": keys}
 
 
-def _delete_older_versions(book_id: str, version: int) -> None:
-    for old in range(1, version):
-        storage.delete_prefix(f"covers/{book_id}/v{old}/")
+def mark_failed(book_id: str, version: int, reason: str) -> bool:
+    """Cover `version` failed for good (any cause): it says `failed` and why, unless it was
+    replaced or is ready (a ready cover beside a failed upload stays served)."""
+    return versions.mark_failed(book_id, version, reason)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
+from chalicelib.tasks.envelope import Envelope
+
 UPLOADS_PREFIX = "uploads/"
 INGEST_TASK = "covers.ingest_upload"
 _KEY_RE = re.compile(r"^uploads/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/v([1-9][0-9]{0,8})$")
@@ -54,6 +56,14 @@ def ingest_task_id(bucket: str, key: str) -> str:
     """The task id of ingesting one upload: known when the URL is issued, the same for every
     duplicate S3 event of that object, so a duplicate resizes once (the key carries the version)."""
     return str(uuid.uuid5(_NAMESPACE, f"{bucket}/{key}"))
+
+
+def ingest_envelope(bucket: str, key: str) -> Envelope:
+    """The ingest task of one uploaded object. The book id rides in `kwargs` so the task record
+    is filed under its book (the first argument is the bucket, not a book)."""
+    target = parse_upload_key(key)
+    kwargs = {"book_id": target[0]} if target is not None else {}
+    return Envelope(task_id=ingest_task_id(bucket, key), task=INGEST_TASK, args=[bucket, key], kwargs=kwargs)
 
 
 def _load(body: str) -> dict[str, Any] | None:

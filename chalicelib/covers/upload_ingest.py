@@ -12,12 +12,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
+from pynamodb.exceptions import UpdateError
 
-from chalicelib.books.models import Book
 from chalicelib.covers import service as covers
-from chalicelib.covers import storage
+from chalicelib.covers import storage, versions
 from chalicelib.covers.upload_events import parse_upload_key
+from chalicelib.covers.versions import Role
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import condition_failed, utcnow
 from chalicelib.platform.observability import logger
@@ -25,32 +25,6 @@ from chalicelib.tasks.errors import PermanentTaskError
 from chalicelib.tasks.models import TaskRecord
 
 AWAITING_UPLOAD, UPLOAD_EXPIRED = "awaiting_upload", "upload_expired"
-
-
-def _book(book_id: str) -> Book | None:
-    try:
-        return Book.get(book_id, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
-def _update_book(book_id: str, version: int, actions: list[Any], status: str | None = None) -> bool:
-    """Apply `actions` if cover `version` is still current (and in `status`, when given)."""
-    condition = Book.id.exists() & (Book.cover_version == version)
-    if status is not None:
-        condition = condition & (Book.cover_status == status)
-    try:
-        Book(book_id).update(actions=[*actions, Book.updated_at.set(utcnow())], condition=condition)
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
-
-
-def _fail(book_id: str, version: int, reason: str) -> PermanentTaskError:
-    _update_book(book_id, version, [Book.cover_status.set("failed"), Book.cover_error.set(reason)])
-    return PermanentTaskError(reason)
 
 
 def ingest(bucket: str, key: str) -> dict[str, Any]:
@@ -61,26 +35,40 @@ def ingest(bucket: str, key: str) -> dict[str, Any]:
         logger.warning("S3 event for an object this stage never asked for; ignored", extra={"key": key})
         return {"skipped": f"not an upload of this stage: s3://{bucket}/{key}"}
     book_id, version = target
-    book = _book(book_id)
-    if book is None or int(book.cover_version or 0) != version:
+    book = versions.load(book_id)
+    role = versions.role_of(book, version)
+    if book is None or role is None:
         storage.delete(key)
         return {"skipped": "book deleted or cover replaced"}
-    if book.cover_status == "ready":  # a run that finished but could not record it
+    if versions.status_of(book, role) == versions.READY:  # a run that finished but could not record it
         storage.delete(key)
+        versions.delete_older(book_id, version)
         return {"skipped": "cover already ingested"}
+    try:
+        return _ingest(book_id, version, role, key)
+    except Exception:
+        # A version replaced meanwhile does not fail (no FAILURE, no dead letter): it is of no use.
+        if versions.role_of(versions.load(book_id), version) is None:
+            storage.delete(key)
+            return {"skipped": "book deleted or cover replaced while ingesting"}
+        raise
+
+
+def _ingest(book_id: str, version: int, role: Role, key: str) -> dict[str, Any]:
+    settings = get_settings()
     info = storage.head(key)
     if info is None:
         return {"skipped": "the uploaded object is gone"}
     if info.size > settings.max_upload_bytes:
-        raise _fail(book_id, version, f"upload of {info.size} bytes exceeds the limit of {settings.max_upload_bytes}")
+        raise PermanentTaskError(f"upload of {info.size} bytes exceeds the limit of {settings.max_upload_bytes}")
     detected = storage.sniff_image_type(storage.first_bytes(key))
     declared = info.content_type or "no Content-Type"
     if detected is None:
-        raise _fail(book_id, version, f"the upload is not a JPEG, PNG or WebP image (declared {declared})")
+        raise PermanentTaskError(f"the upload is not a JPEG, PNG or WebP image (declared {declared})")
     if detected != info.content_type:
         logger.warning("upload declared one type and is another; using its bytes' type", extra={"declared": declared})
     storage.copy(key, storage.original_key(book_id, version), detected)
-    if not _update_book(book_id, version, [Book.cover_status.set("pending"), Book.cover_error.remove()]):
+    if not versions.set_status(book_id, version, role, "pending"):
         storage.delete(key)
         return {"skipped": "book deleted or cover replaced"}
     result = covers.resize(book_id, version)  # a wrong or hostile image fails here, as an inline one does
@@ -93,11 +81,10 @@ def expire(book_id: str, version: int, ingest_task_id: str, deadline: float) -> 
     ingest record FAILURE. A late upload (the policy was valid when it started) still wins."""
     when = datetime.fromtimestamp(deadline, UTC).isoformat(timespec="seconds")
     reason = f"no upload arrived before {when}"
-    expired = _update_book(
-        book_id,
-        version,
-        [Book.cover_status.set(UPLOAD_EXPIRED), Book.cover_error.set(reason)],
-        status=AWAITING_UPLOAD,
+    # Wherever the version sits: the book's cover, or an upload beside a ready cover (which stays).
+    expired = any(
+        versions.set_status(book_id, version, role, UPLOAD_EXPIRED, reason, only_from=AWAITING_UPLOAD)
+        for role in versions.Role
     )
     try:
         TaskRecord(ingest_task_id).update(

@@ -14,8 +14,8 @@ from typing import Any
 
 from chalicelib.books.models import Book
 from chalicelib.books.schemas import CoverUpload
-from chalicelib.covers import storage, upload_jobs
-from chalicelib.covers.upload_events import INGEST_TASK, ingest_task_id, upload_key
+from chalicelib.covers import storage, upload_jobs, versions
+from chalicelib.covers.upload_events import INGEST_TASK, ingest_envelope, upload_key
 from chalicelib.covers.upload_ingest import AWAITING_UPLOAD
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.errors import PayloadTooLarge
@@ -29,11 +29,13 @@ from chalicelib.tasks.routes import queue_for
 
 @dataclass(frozen=True)
 class Upload:
-    """A started upload: the form the client posts, its ingest task and what to dispatch."""
+    """A started upload: the form the client posts, its ingest task, what to dispatch, and the
+    book's update (the same change `begin` made to the book object)."""
 
     form: dict[str, Any]
     ingest: Envelope
     signatures: list[Signature] = field(default_factory=list)
+    actions: list[Any] = field(default_factory=list)
 
 
 def begin(book: Book, spec: CoverUpload, size_field: str) -> Upload:
@@ -44,32 +46,51 @@ def begin(book: Book, spec: CoverUpload, size_field: str) -> Upload:
             f"cover is larger than {settings.max_upload_bytes} bytes",
             [{"field": size_field, "message": f"at most {settings.max_upload_bytes} bytes"}],
         )
-    book.cover_version = int(book.cover_version or 0) + 1
-    book.cover_key = storage.original_key(book.id, book.cover_version)
-    book.cover_status = AWAITING_UPLOAD
-    book.cover_error = None
-    key = upload_key(book.id, book.cover_version)
+    version = versions.next_version(book)
+    actions = _wait_beside(book, version) if book.cover_status == versions.READY else _replace(book, version)
+    key = upload_key(book.id, version)
     form = storage.presigned_post(key, spec.content_type, settings.max_upload_bytes, settings.upload_ttl_seconds)
-    ingest = Envelope(
-        task_id=ingest_task_id(settings.media_bucket, key), task=INGEST_TASK, args=[settings.media_bucket, key]
-    )
+    ingest = ingest_envelope(settings.media_bucket, key)
     signatures: list[Signature] = []
     if not settings.tasks_eager:  # eager tasks ignore countdowns: the expiry would run at once
         wait = settings.upload_ttl_seconds + settings.upload_expiry_margin_seconds
         signatures.append(
             upload_jobs.expire_upload.s(
                 book.id,
-                book.cover_version,
+                version,
                 ingest.task_id,
                 time.time() + wait,
                 countdown=wait,  # any length: past 15 minutes it waits in the outbox (tasks/outbox.py)
             )
         )
-    return Upload(form=form, ingest=ingest, signatures=signatures)
+    return Upload(form=form, ingest=ingest, signatures=signatures, actions=actions)
+
+
+def _wait_beside(book: Book, version: int) -> list[Any]:
+    """A ready cover stays served: the new version waits beside it until it is ready itself."""
+    book.upload_version, book.upload_status, book.upload_error = version, AWAITING_UPLOAD, None
+    return [Book.upload_version.set(version), Book.upload_status.set(AWAITING_UPLOAD), Book.upload_error.remove()]
+
+
+def _replace(book: Book, version: int) -> list[Any]:
+    """No cover to keep (none, or one not ready): the new version is the cover."""
+    book.cover_version, book.cover_key = version, storage.original_key(book.id, version)
+    book.cover_status, book.cover_error, book.thumbnails = AWAITING_UPLOAD, None, None
+    book.upload_version = book.upload_status = book.upload_error = None
+    return [
+        Book.cover_version.set(version),
+        Book.cover_key.set(book.cover_key),
+        Book.cover_status.set(AWAITING_UPLOAD),
+        Book.cover_error.remove(),
+        Book.thumbnails.remove(),
+        Book.upload_version.remove(),
+        Book.upload_status.remove(),
+        Book.upload_error.remove(),
+    ]
 
 
 def stage_pending(tx: Transaction, upload: Upload, owner: str) -> None:
     """Add the ingest task's PENDING record to the book's transaction, so the client can follow
     it before S3 sends the event. Not in the outbox: S3, not the relay, sends its message."""
-    record = records.new_record(upload.ingest, queue_for(INGEST_TASK), owner)
+    record = records.new_record(upload.ingest, queue_for(INGEST_TASK), owner, queued=False)
     tx.put(f"task:{upload.ingest.task_id}", record, condition=TaskRecord.id.does_not_exist())

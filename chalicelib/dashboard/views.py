@@ -21,6 +21,7 @@ from chalicelib.platform.errors import NotFound, ValidationFailed
 from chalicelib.platform.observability import logger
 from chalicelib.tasks import records
 from chalicelib.tasks.errors import is_permanent_reason
+from chalicelib.tasks.reconcile import settle_dead_letter
 from chalicelib.tasks.rerun import rerun
 
 
@@ -125,7 +126,7 @@ def purge_one(request: Request, queue: str) -> Response:
     # The reconciler only fixes records of messages it still finds in a DLQ: once the message is
     # gone, this is the last chance to make a record stuck in PENDING/STARTED/RETRY final.
     reason = f"dead letter purged from the dashboard by {admin.user}"
-    records.mark_dead_lettered(task_id, name, sqs.queue_settings(queue).key, reason)
+    settle_dead_letter(str(deleted.get("Body", "")), task_id, name, sqs.queue_settings(queue).key, reason)
     logger.warning("dashboard purged a dead letter", extra={"user": admin.user, "task_id": task_id})
     return web.json_answer({"purged": message_id, "task_id": task_id})
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from chalice.app import Response
 
-from chalicelib.platform.errors import ApiError, NotFound
+from chalicelib.platform.errors import NotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
 CONTENT_TYPES = {
@@ -108,8 +108,3 @@ def json_answer(body: Any, status: int = 200, **extra: str) -> Response:
         status_code=status,
         headers=_headers("application/json", "no-store", **extra),
     )
-
-
-def error_answer(exc: ApiError) -> Response:
-    """An API error in the one error shape, with the dashboard's headers."""
-    return json_answer(exc.body(), exc.status)

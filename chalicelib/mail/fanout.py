@@ -34,6 +34,7 @@ from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import condition_failed, utcnow
 from chalicelib.platform.observability import emit
+from chalicelib.tasks import revocation
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.errors import TransientTaskError
 from chalicelib.tasks.registry import get_task
@@ -250,13 +251,16 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
     keys = list(dict.fromkeys(author_key(str(a)) for a in book.authors))
     where: dict[str, Any] | None = state.position or recipients.START
     budget, size, listed = Budget.now(), ratelimit.chunk_size(), len(state.failures or [])
-    delay = 0
-    while where is not None and budget.room_to_read() and not delay:
+    delay, stopped = 0, False
+    while where is not None and budget.room_to_read() and not delay and not stopped:
         read_started = time.monotonic()
         batch, batch_end = recipients.read(keys, where, size * READ_CHUNKS)
         budget.read_timed(read_started)
         for i in range(0, max(len(batch), 1), size):
             if not budget.room():
+                break
+            if result.chunks and revocation.revoked():  # between chunks: a revoked page stops, no hand-off
+                stopped = True
                 break
             chunk = batch[i : i + size]
             after = batch_end if i + size >= len(batch) else recipients.after(chunk[-1])
@@ -280,6 +284,9 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
             result.add(outcome)
             budget.timed(started)
             where = after
+    if stopped:
+        result.skipped = "revoked: stopped between chunks"
+        return result.as_dict()
     if where is None:
         state.update(
             actions=[MailState.complete.set(1), MailState.pages.add(1), MailState.updated_at.set(utcnow())],

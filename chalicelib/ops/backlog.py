@@ -6,8 +6,11 @@ queue is not an option either: every ReceiveMessage raises the message's receive
 which is the task's attempt number and counts towards maxReceiveCount, so looking would
 eat retries and could push a task into its DLQ. So:
 
-- a work queue's age is that of its oldest unfinished task still waiting in the queue
-  (PENDING or RETRY), read from the task records' status index (oldest first, bounded);
+- a work queue's age is that of its oldest task whose message is visible now: the sparse
+  waiting index of the task records (`queued_at`, the moment the message became visible:
+  sent, plus its countdown or retry backoff), one Query of one item per shard. A delayed task
+  (an upload's expiry) counts only from its due time, and an ingest record waiting for its
+  upload not at all (its message does not exist yet);
 - a DLQ's age is read from the messages themselves (SentTimestamp of a peek of at most one
   batch): DLQs have no redrive policy, so a receive there costs nothing.
 """
@@ -19,31 +22,27 @@ from collections.abc import Iterable
 from typing import Any
 
 from chalicelib.tasks.models import TaskRecord
-from chalicelib.tasks.records import PENDING, RETRY
-
-# Records read per status before giving up on a queue that has no waiting task among the
-# oldest ones (e.g. 1M PENDING mails on `default` and none on `media`): bounded cost per call.
-MAX_RECORDS_PER_STATUS = 200
-WAITING_STATUSES = (PENDING, RETRY)
+from chalicelib.tasks.records import waiting_keys
 
 
 def oldest_waiting(queue_keys: Iterable[str], now: float | None = None) -> dict[str, int | None]:
-    """Seconds since the oldest PENDING/RETRY task of each queue was created (None: none found)."""
-    wanted = set(queue_keys)
-    oldest: dict[str, float] = {}
-    for status in WAITING_STATUSES:
-        found: set[str] = set()
-        rows = TaskRecord.status_index.query(status, scan_index_forward=True, limit=MAX_RECORDS_PER_STATUS)
-        for record in rows:
-            queue = record.queue
-            if queue in wanted and queue not in found:
-                found.add(queue)
-                created = record.created_at.timestamp()
-                oldest[queue] = min(created, oldest.get(queue, created))
-            if found == wanted:
-                break
+    """Seconds since the oldest message of each queue became visible (None: none waits).
+
+    Costs one Query returning at most one item per shard and queue, whatever the table holds.
+    """
     now = time.time() if now is None else now
-    return {key: (max(0, int(now - oldest[key])) if key in oldest else None) for key in wanted}
+    ages: dict[str, int | None] = {}
+    for queue in queue_keys:
+        visible_since = [
+            int(record.queued_at)
+            for key in waiting_keys(queue)
+            for record in TaskRecord.waiting_index.query(
+                key, TaskRecord.queued_at <= int(now), scan_index_forward=True, limit=1
+            )
+            if record.queued_at is not None
+        ]
+        ages[queue] = max(0, int(now - min(visible_since))) if visible_since else None
+    return ages
 
 
 def oldest_sent(messages: Iterable[dict[str, Any]], now: float | None = None) -> int | None:

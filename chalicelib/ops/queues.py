@@ -80,13 +80,14 @@ def dead_letter_depth(name: str) -> QueueDepth:
 def overview() -> list[dict[str, Any]]:
     """Each work queue with its DLQ: the Flower-like view behind `GET /queues`."""
     result, runtime = [], runtime_by_queue()
-    queues = get_settings().queues
-    ages = backlog.oldest_waiting(queues)
-    for queue in queues.values():
+    for queue in get_settings().queues.values():
+        counts = depth(queue.name)
+        if counts.visible:  # nothing visible, nothing waiting: no age, and no read of the records
+            counts = replace(counts, oldest_age_seconds=backlog.oldest_waiting([queue.key])[queue.key])
         result.append(
             {
                 "queue": queue.key,
-                **depth(queue.name, ages[queue.key]).as_dict(),
+                **counts.as_dict(),
                 "max_concurrency": queue.max_concurrency,
                 "batch_size": queue.batch_size,
                 "max_receive_count": queue.max_receive_count,

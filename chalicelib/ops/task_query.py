@@ -14,9 +14,10 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.mail import fanout
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import utcnow
-from chalicelib.platform.errors import Forbidden, NotFound, ValidationFailed
+from chalicelib.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.platform.schemas import Page
+from chalicelib.tasks import revocation
 from chalicelib.tasks.control import is_control_id
 from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.records import STATUSES
@@ -85,6 +86,23 @@ def get_record(task_id: str, principal: str, admin: bool, wait: str | None = Non
     if record.name in fanout.FANOUT_TASKS and record.args:  # the book's mail counts, across all its pages
         body["mail"] = fanout.progress(str(record.args[0]))
     return body
+
+
+def revoke(task_id: str, principal: str, admin: bool) -> dict[str, Any]:
+    """Revoke a task of `principal` (any task for an admin): 404 for others, 409 when final."""
+    try:
+        record = TaskRecord.get(task_id, consistent_read=True)
+    except DoesNotExist:
+        record = None
+    if record is None or not record.name or (not admin and record.owner != principal):
+        raise NotFound(f"task {task_id} not found")
+    done = revocation.revoke(task_id)
+    if not done.revoked:
+        raise Conflict(
+            f"task {task_id} is {done.status} already; only PENDING, RETRY or STARTED tasks can be revoked",
+            [{"field": "status", "message": f"is {done.status}"}],
+        )
+    return view(TaskRecord.get(task_id, consistent_read=True))
 
 
 def list_records(status: str | None, name: str | None, page: Page) -> dict[str, Any]:

@@ -91,6 +91,8 @@ class Settings:
     upload_retention_days: int
     # Transactional outbox and Idempotency-Key (data integrity)
     idempotency_table: str
+    # Bulk imports (POST /imports): the import records and their reports.
+    imports_table: str
     idempotency_ttl_hours: int
     outbox_relay_minutes: int
     outbox_relay_after_seconds: int
@@ -178,6 +180,7 @@ def get_settings() -> Settings:
         # Transactional outbox and Idempotency-Key: the relay re-sends tasks whose records were
         # committed but not acknowledged as sent after OUTBOX_RELAY_AFTER_SECONDS.
         idempotency_table=os.environ.get("IDEMPOTENCY_TABLE", f"{prefix}-idempotency"),
+        imports_table=os.environ.get("IMPORTS_TABLE", f"{prefix}-imports"),
         idempotency_ttl_hours=_int("IDEMPOTENCY_TTL_HOURS", 24),
         outbox_relay_minutes=_int("OUTBOX_RELAY_MINUTES", 1),
         outbox_relay_after_seconds=_int("OUTBOX_RELAY_AFTER_SECONDS", 60),

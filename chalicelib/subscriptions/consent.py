@@ -20,6 +20,9 @@ from chalicelib.subscriptions.models import Subscriber
 from chalicelib.subscriptions.tokens import BadToken, GoneToken
 
 PENDING, CONFIRMED, UNSUBSCRIBED = "pending", "confirmed", "unsubscribed"
+# The confirmation mail could not be sent (e.g. SES refused the address): nothing will come,
+# so the owner sees why, and subscribing again sends a new mail at once (the resend slot is free).
+CONFIRMATION_FAILED = "confirmation_failed"
 
 
 def _get(author_key: str, email: str) -> Subscriber | None:
@@ -58,6 +61,34 @@ def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
     )
     message_id = mail.send_email(email, f"Confirm your subscription to {sub.author}", text)
     return {"message_id": message_id}
+
+
+def confirmation_failed(author_key: str, email: str, reason: str) -> bool:
+    """The confirmation mail failed for good: a pending subscription says so (with why), and the
+    resend slot is freed so that subscribing again mails a new link. False when nothing changed."""
+    for actions, condition in (
+        (
+            [Subscriber.status.set(CONFIRMATION_FAILED), Subscriber.confirm_error.set(reason[:1000])],
+            Subscriber.status == PENDING,
+        ),
+        ([], Subscriber.status == UNSUBSCRIBED),  # stays unsubscribed; a new subscribe may mail again
+    ):
+        try:
+            Subscriber(author_key, email).update(
+                actions=[
+                    *actions,
+                    Subscriber.confirm_sent_at.remove(),
+                    Subscriber.confirm_hash.remove(),
+                    Subscriber.confirm_expires.remove(),
+                ],
+                condition=Subscriber.email.exists() & condition,
+            )
+        except UpdateError as exc:
+            if condition_failed(exc):
+                continue
+            raise
+        return True
+    return False
 
 
 def _live_confirmation(token: str | None) -> tuple[Subscriber, str, int]:

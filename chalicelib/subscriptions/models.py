@@ -19,7 +19,8 @@ class Subscriber(Model):
     """An email address that wants to hear of new books by an author (double opt-in).
 
     `status` is pending → confirmed → unsubscribed (→ confirmed again only through a new
-    confirmation link). Only a SHA-256 of the live confirmation token is kept.
+    confirmation link); pending → confirmation_failed when the mail cannot be sent (→ pending
+    again when subscribed again). Only a SHA-256 of the live confirmation token is kept.
     """
 
     class Meta(TableMeta):
@@ -33,6 +34,7 @@ class Subscriber(Model):
     confirm_hash = UnicodeAttribute(null=True)
     confirm_expires = NumberAttribute(null=True)
     confirm_sent_at = NumberAttribute(null=True)
+    confirm_error = UnicodeAttribute(null=True)  # why the last confirmation mail failed
     used_hash = UnicodeAttribute(null=True)
     confirmed_at = UTCDateTimeAttribute(null=True)
     unsubscribed_at = UTCDateTimeAttribute(null=True)

@@ -12,11 +12,12 @@ from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import condition_failed
 from chalicelib.platform.errors import NotFound, ValidationFailed
+from chalicelib.platform.observability import logger
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.platform.schemas import Page
-from chalicelib.subscriptions.consent import CONFIRMED, PENDING
+from chalicelib.subscriptions.consent import CONFIRMATION_FAILED, CONFIRMED, PENDING
 from chalicelib.subscriptions.models import Subscriber
-from chalicelib.tasks.dispatch import DispatchError, dispatch
+from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.registry import get_task
 
 # Named, not imported: `chalicelib.jobs` declares it and sits above the domains. `app` imports `jobs`.
@@ -50,9 +51,12 @@ def subscribe(author: str, email: str, owner: str) -> dict[str, Any]:
         mail_now = _take_resend_slot(sub)
     if mail_now:
         try:
-            dispatch([get_task(CONFIRM_TASK).s(key, email)])
-        except DispatchError:
-            sub.update(actions=[Subscriber.confirm_sent_at.remove()])  # a client retry may send again
+            dispatch([get_task(CONFIRM_TASK).s(key, email)], owner=owner)
+        except Exception:
+            # The task's record could not be written, so no mail will go: give the resend slot
+            # back, so the client's retry of this 503 sends one (SQS failures do not raise: the
+            # outbox relay sends those).
+            _release_resend_slot(sub)
             raise
     return {"author": author.strip(), "email": email, "status": sub.status if sub.owner == owner else PENDING}
 
@@ -62,10 +66,13 @@ def _take_resend_slot(sub: Subscriber) -> bool:
     if sub.status == CONFIRMED:
         return False
     now = int(time.time())
+    # A subscription whose last mail failed is pending again with the new mail.
+    retry = [Subscriber.status.set(PENDING), Subscriber.confirm_error.remove()]
+    failed = sub.status == CONFIRMATION_FAILED
     try:
         sub.update(
-            actions=[Subscriber.confirm_sent_at.set(now)],
-            condition=(Subscriber.status != CONFIRMED)
+            actions=[Subscriber.confirm_sent_at.set(now), *(retry if failed else [])],
+            condition=(Subscriber.status == CONFIRMATION_FAILED if failed else Subscriber.status != CONFIRMED)
             & (
                 Subscriber.confirm_sent_at.does_not_exist()
                 | (Subscriber.confirm_sent_at < now - get_settings().confirm_resend_seconds)
@@ -76,6 +83,14 @@ def _take_resend_slot(sub: Subscriber) -> bool:
             return False
         raise
     return True
+
+
+def _release_resend_slot(sub: Subscriber) -> None:
+    """Forget the last confirmation mail's time (best effort: the caller re-raises its own error)."""
+    try:
+        sub.update(actions=[Subscriber.confirm_sent_at.remove()])
+    except Exception:  # noqa: BLE001 - the outage that failed the dispatch may fail this too
+        logger.warning("could not release the confirmation resend slot", extra={"author": sub.author_key})
 
 
 def unsubscribe(author: str, email: str, owner: str) -> None:

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.tasks.dispatch import dispatch
-from chalicelib.tasks.registry import Task, check, register
+from chalicelib.tasks.registry import FailureHook, Task, check, register
 
 
 def task(
@@ -26,25 +26,26 @@ def task(
     default_retry_delay: int = 180,
     time_limit: int | None = None,
     expires: int | None = None,
+    on_failure: FailureHook | None = None,
     rate_limit: str | None = None,
-    permanent: tuple[type[BaseException], ...] = (),
 ) -> Callable[[Callable[..., Any]], Task]:
-    """Register the decorated function as task `name` (options: see `Task`; `permanent` is
-    the old name of `dont_autoretry_for`). Options that cannot work on Lambda and SQS are
-    refused when the module is imported, before any function is given."""
+    """Register the decorated function as task `name` (options: see `Task`). Options that
+    cannot work on Lambda and SQS are refused when the module is imported, before any
+    function is given."""
 
     options = Task(
         name=name,
         func=_no_function,
         max_retries=max_retries,
         autoretry_for=tuple(autoretry_for),
-        dont_autoretry_for=tuple(dont_autoretry_for) + tuple(permanent),
+        dont_autoretry_for=tuple(dont_autoretry_for),
         retry_backoff=retry_backoff,
         retry_backoff_max=retry_backoff_max,
         retry_jitter=retry_jitter,
         default_retry_delay=default_retry_delay,
         time_limit=time_limit,
         expires=expires,
+        on_failure=on_failure,
         rate_limit=rate_limit,
         sender=dispatch,
     )

@@ -12,18 +12,12 @@ from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.registry import Signature
 
 
-class DispatchError(RuntimeError):
-    """Kept for callers that still catch it; dispatch no longer raises it.
-
-    SQS failures leave the tasks in the outbox for the relay instead (see `tasks/outbox.py`).
-    """
-
-
 def dispatch(signatures: Sequence[Signature], owner: str | None = None) -> list[str]:
     """Dispatch task calls on behalf of `owner`; returns their ids in order.
 
     Each record is written PENDING with outbox markers, then the messages are sent; a
-    send that fails is retried by the outbox relay. A record that exists already is sent
+    send that fails is retried by the outbox relay, so only a failed record write raises
+    (the caller's error: nothing was sent). A record that exists already is sent
     again only while it still waits in the outbox (a retried fan-out whose first send
     never happened), never once it ran.
     """

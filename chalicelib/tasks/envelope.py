@@ -27,6 +27,8 @@ class Envelope:
     #: The rate-limit slot (epoch seconds) reserved for this message when it was put off
     #: (`tasks/throttle.py`); optional, so older workers ignore it.
     slot: float | None = None
+    #: Callbacks told when the task is final (`link`, `link_error`, chord membership; tasks/canvas.py).
+    links: dict[str, Any] | None = None
 
     def encode(self) -> str:
         """The message body."""
@@ -40,6 +42,8 @@ class Envelope:
         }
         if self.slot is not None:
             fields["slot"] = self.slot
+        if self.links:
+            fields["links"] = self.links  # optional: older consumers never see it on their own tasks
         body = json.dumps(
             fields,
             separators=(",", ":"),
@@ -77,4 +81,9 @@ def decode(body: str) -> Envelope:
     slot = data.get("slot")
     if slot is not None and (isinstance(slot, bool) or not isinstance(slot, int | float) or slot < 0):
         raise EnvelopeError("envelope field 'slot' must be a number of epoch seconds")
-    return Envelope(task_id=task_id, task=task, args=args, kwargs=kwargs, attempt=attempt, slot=slot)
+    links = data.get("links")
+    if links is not None and not isinstance(links, dict):
+        raise EnvelopeError("envelope field 'links' must be an object")
+    return Envelope(
+        task_id=task_id, task=task, args=args, kwargs=kwargs, attempt=attempt, slot=slot, links=links or None
+    )

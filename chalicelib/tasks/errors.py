@@ -15,6 +15,15 @@ class TransientTaskError(Exception):
     """A passing fault: retry with backoff."""
 
 
+class DeadLettered(Exception):
+    """What `on_failure` gets for a message the redrive policy moved to a DLQ (timeouts, crashes):
+    the task raised nothing the worker could see."""
+
+
+class TaskExpired(Exception):
+    """What `on_failure` gets for a task not run because it was past its `expires`."""
+
+
 PERMANENT_AWS_CODES = frozenset(
     {
         "AccessDenied",

@@ -12,10 +12,13 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import emit, logger
-from chalicelib.tasks import records
+from chalicelib.tasks import current, records
+from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import PERMANENT_REASON, is_permanent
-from chalicelib.tasks.registry import Task
+from chalicelib.tasks.failures import task_failed
+from chalicelib.tasks.hooks import Final, run_final_hooks
+from chalicelib.tasks.registry import FailureInfo, Task
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,8 @@ class Outcome:
     """What became of an attempt.
 
     kind: "success", "duplicate" (already succeeded), "busy" (runs elsewhere),
-    "retry" (try again after `delay`), or "failure" (final; `reason` says why).
+    "retry" (try again after `delay`), "failure" (final; `reason` says why), or
+    "revoked" (the record was revoked: the message is dropped, not dead-lettered).
     """
 
     kind: str
@@ -47,7 +51,11 @@ def run_attempt(task: Task, env: Envelope, attempt: int, max_attempts: int, leas
     claim = records.claim(env, task.queue, lease_seconds)
     if claim.outcome == "done":
         logger.info("duplicate delivery of a task that already succeeded; skipped", extra=_log_keys(env))
-        return Outcome("duplicate")
+        # Its callbacks are told again (they are idempotent): the first run may have died before.
+        stored = records.stored_result(env.task_id) if env.links else None
+        return _tell(env, Outcome("duplicate"), Final(records.SUCCESS, result=stored) if env.links else None)
+    if claim.outcome == "revoked":
+        return _revoked(task, env)
     if claim.outcome == "busy":
         logger.info("task is running elsewhere; will look again", extra=_log_keys(env))
         return Outcome("busy", delay=claim.retry_after)
@@ -60,18 +68,40 @@ def run_attempt(task: Task, env: Envelope, attempt: int, max_attempts: int, leas
         logger.thread_safe_remove_keys(["task_id", "task", "book_id", "attempt"])
 
 
+def _tell(env: Envelope, outcome: Outcome, final: Final | None) -> Outcome:
+    """Run the final-state hooks; if one fails, keep the message so that they run again."""
+    if final is None:
+        return outcome
+    try:
+        run_final_hooks(env, final)
+    except Exception as exc:  # noqa: BLE001 - the message comes back and the hooks run again
+        logger.warning("a final-state hook failed; the message comes back", extra={"error": str(exc)})
+        return Outcome("busy", delay=MIN_DELAY_SECONDS, reason=str(exc))
+    return outcome
+
+
+def _revoked(task: Task, env: Envelope) -> Outcome:
+    logger.info("task was revoked; its message is dropped", extra=_log_keys(env))
+    emit("TaskRevoked", task=task.name)
+    return _tell(env, Outcome("revoked", reason="revoked"), Final(records.REVOKED, error="revoked"))
+
+
 def _run_claimed(task: Task, env: Envelope, token: str, attempt: int, max_attempts: int, started: float) -> Outcome:
     try:
-        result = task.func(*env.args, **env.kwargs)
+        with current.running(env.task_id):
+            result = task.func(*env.args, **env.kwargs)
         json.dumps(result)
     except Exception as exc:  # noqa: BLE001 - every task error is recorded, none escapes
         return _failed(task, env, token, exc, attempt, max_attempts)
     finally:
         emit("TaskDuration", (time.perf_counter() - started) * 1000, MetricUnit.Milliseconds, task=task.name)
-    records.mark_success(env.task_id, token, result)
+    if not records.mark_success(env.task_id, token, result):
+        if records.status_of(env.task_id) == records.REVOKED:  # revoked while it ran: its result is not kept
+            return _revoked(task, env)
+        return Outcome("success", result=result)  # the lease went to another run, which tells the hooks
     emit("TaskSucceeded", task=task.name)
     logger.info("task succeeded")
-    return Outcome("success", result=result)
+    return _tell(env, Outcome("success", result=result), Final(records.SUCCESS, result=result))
 
 
 def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int, max_attempts: int) -> Outcome:
@@ -86,11 +116,21 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
         reason = f"retries exhausted after {attempt} attempts: {error}"
     else:
         delay = task.retry_delay(attempt, settings.retry_backoff_base, settings.retry_backoff_cap)
-        records.mark_retry(env.task_id, token, error, trace)
+        if not records.mark_retry(env.task_id, token, error, trace, task.queue, delay) and _was_revoked(env):
+            return _revoked(task, env)
         emit("TaskRetried", task=task.name)
         logger.warning("task failed; will retry", extra={"error": error, "retry_in_seconds": delay})
         return Outcome("retry", delay=delay, reason=error)
-    records.mark_failure(env.task_id, token, reason, trace)
+    final: Final | None = None
+    if records.mark_failure(env.task_id, token, reason, trace):  # False: the lease was lost, not ours to end
+        task_failed(task, env.task_id, env.args, env.kwargs, exc, FailureInfo(reason, trace))
+        final = Final(records.FAILURE, error=reason)
+    elif _was_revoked(env):
+        return _revoked(task, env)
     emit("TaskFailed", task=task.name)
     logger.error("task failed for good", extra={"error": reason})
-    return Outcome("failure", reason=reason)
+    return _tell(env, Outcome("failure", reason=reason), final)
+
+
+def _was_revoked(env: Envelope) -> bool:
+    return records.status_of(env.task_id) == records.REVOKED

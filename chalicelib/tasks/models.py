@@ -84,6 +84,24 @@ class TaskOutboxIndex(GlobalSecondaryIndex["TaskRecord"]):
     outbox_due = NumberAttribute(range_key=True)
 
 
+class TaskWaitingIndex(GlobalSecondaryIndex["TaskRecord"]):
+    """Tasks whose message waits in a queue, by the moment it is (or becomes) visible.
+
+    Sparse: `waiting_key` (`<queue>#<shard>`) is set while a record is PENDING or RETRY with a
+    message in its queue, and removed when a worker claims it or it ends. So the oldest
+    visible message of a queue is one Query per shard (`queued_at <= now`, ascending, limit 1)
+    at any table size, and a delayed task (an upload's expiry) or an ingest that waits for its
+    upload is not counted before its message can be received.
+    """
+
+    class Meta:
+        index_name = "waiting-queued-index"
+        projection = AllProjection()
+
+    waiting_key = UnicodeAttribute(hash_key=True)
+    queued_at = NumberAttribute(range_key=True)
+
+
 class TaskRecord(Model):
     """The result record of one task: the serverless results backend."""
 
@@ -112,10 +130,14 @@ class TaskRecord(Model):
     created_bucket = UnicodeAttribute(null=True)
     outbox_shard = UnicodeAttribute(null=True)
     outbox_due = NumberAttribute(null=True)
+    links = JSONAttribute(null=True)  # link / link_error / chord membership (tasks/canvas.py)
     outbox_eta = NumberAttribute(null=True)  # epoch seconds a countdown task is due (while in the outbox)
+    waiting_key = UnicodeAttribute(null=True)  # `<queue>#<shard>` while its message waits (TaskWaitingIndex)
+    queued_at = NumberAttribute(null=True)  # epoch seconds its message is visible from (countdown, backoff)
 
     status_index = TaskStatusIndex()
     name_index = TaskNameIndex()
     book_index = TaskBookIndex()
     day_index = TaskDayIndex()
     outbox_index = TaskOutboxIndex()
+    waiting_index = TaskWaitingIndex()

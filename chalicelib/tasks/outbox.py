@@ -49,7 +49,9 @@ class Outgoing:
 
 def outgoing(sig: Signature) -> Outgoing:
     """The message of a signature (its envelope is checked for size here, before any write)."""
-    env = Envelope(task_id=sig.task_id, task=sig.task.name, args=list(sig.args), kwargs=dict(sig.kwargs))
+    env = Envelope(
+        task_id=sig.task_id, task=sig.task.name, args=list(sig.args), kwargs=dict(sig.kwargs), links=sig.links
+    )
     env.encode()  # raises EnvelopeError for an oversized envelope
     return Outgoing(env, sig.task.queue, sig.countdown)
 
@@ -186,7 +188,9 @@ def resend_of(record: TaskRecord, now: float) -> Outgoing:
     """The message that sends a stranded record again: a countdown task keeps the delay it
     has left (SQS delays 15 minutes at most; a task due later checks its own time, as
     an ETA further away is not due for the relay before it is 15 minutes from its time)."""
-    env = Envelope(task_id=record.id, task=record.name, args=list(record.args), kwargs=dict(record.kwargs))
+    env = Envelope(
+        task_id=record.id, task=record.name, args=list(record.args), kwargs=dict(record.kwargs), links=record.links
+    )
     left = math.ceil(record.outbox_eta - now) if record.outbox_eta is not None else 0
     return Outgoing(env, record.queue, max(0, min(MAX_COUNTDOWN_SECONDS, left)))
 
@@ -194,7 +198,8 @@ def resend_of(record: TaskRecord, now: float) -> Outgoing:
 def _relay_page(due: list[TaskRecord], now: float) -> int:
     messages: list[Outgoing] = []
     for record in due:
-        if record.status != records.PENDING:  # ran already (its marker outlived a lost write)
+        # A REVOKED one is still sent: its arrival is dropped, and tells its callbacks.
+        if record.status not in (records.PENDING, records.REVOKED):  # ran already (its marker outlived a lost write)
             records.mark_sent(record.id)
             continue
         messages.append(resend_of(record, now))

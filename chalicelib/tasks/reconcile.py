@@ -14,7 +14,12 @@ from chalicelib.platform.config import QueueSettings, get_settings
 from chalicelib.platform.observability import emit, logger
 from chalicelib.platform.sqs import peek
 from chalicelib.tasks import records
-from chalicelib.tasks.adapters import identity
+from chalicelib.tasks.adapters import identity, read
+from chalicelib.tasks.envelope import Envelope, EnvelopeError
+from chalicelib.tasks.errors import DeadLettered
+from chalicelib.tasks.failures import task_failed
+from chalicelib.tasks.hooks import Final, run_final_hooks
+from chalicelib.tasks.registry import FailureInfo, UnknownTaskError, get_task
 
 
 def _reason(message: dict[str, object], queue: QueueSettings) -> str:
@@ -44,14 +49,39 @@ def reconcile_dead_letters(limit_per_queue: int = 1000) -> dict[str, int]:
             seen += 1
             # The worker's tag first: a poison body has no id of its own, and the copy in the
             # DLQ has a new message id, so `identity` alone would name a second task.
-            task_id, name = identity(str(message.get("Body", "")), str(message["MessageId"]))
+            body = str(message.get("Body", ""))
+            task_id, name = identity(body, str(message["MessageId"]))
             task_id = _task_id_attribute(message) or task_id
-            reason = _reason(message, queue)
-            if records.mark_dead_lettered(task_id, name, queue.key, reason):
+            recorded = settle_dead_letter(body, task_id, name, queue.key, _reason(message, queue))
+            if recorded is not None:
                 marked += 1
                 logger.warning(
                     "task record marked FAILURE from its dead-lettered message",
-                    extra={"task_id": task_id, "task": name, "queue": queue.name, "reason": reason},
+                    extra={"task_id": task_id, "task": name, "queue": queue.name, "reason": recorded},
                 )
                 emit("DeadLettersReconciled", queue=queue.key)
     return {"dead_lettered": seen, "records_marked": marked}
+
+
+def settle_dead_letter(body: str, task_id: str, name: str, queue_key: str, reason: str) -> str | None:
+    """Make the record of a dead letter FAILURE if it is not final, then call its task's
+    `on_failure` with the arguments the message carries (none for a poison body).
+
+    The reason recorded, or None when the record was final already (or runs under a lease).
+    """
+    recorded = records.mark_dead_lettered(task_id, name, queue_key, reason)
+    if recorded is None:
+        return None
+    try:
+        env = read(body)
+        task = get_task(env.task) if isinstance(env, Envelope) else None
+    except (EnvelopeError, UnknownTaskError):
+        return recorded
+    if task is not None and isinstance(env, Envelope):
+        task_failed(task, task_id, env.args, env.kwargs, DeadLettered(recorded), FailureInfo(recorded))
+    if isinstance(env, Envelope) and env.links:  # its chord counts it, its link_error callbacks are sent
+        try:
+            run_final_hooks(env, Final(records.FAILURE, error=recorded))
+        except Exception as exc:  # noqa: BLE001 - the record is FAILURE; a redrive would tell them again
+            logger.warning("could not tell a dead letter's callbacks", extra={"task_id": task_id, "error": str(exc)})
+    return recorded

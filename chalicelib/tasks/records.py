@@ -1,4 +1,7 @@
-"""Task records' state machine: PENDING → STARTED → RETRY → SUCCESS | FAILURE.
+"""Task records' state machine: PENDING → STARTED → RETRY → SUCCESS | FAILURE, and REVOKED.
+
+REVOKED (`revoke`) is reached from PENDING, RETRY or STARTED and is final: a claim never
+takes a revoked record, so its message is dropped when it arrives.
 
 Every transition is one conditional write to the store (`tasks/store.py`), so a duplicate
 SQS delivery cannot run a task that already succeeded or is running elsewhere under a live
@@ -25,10 +28,13 @@ from chalicelib.tasks.store import Change, DynamoTaskStore, Guard, TaskStore
 from chalicelib.tasks.subjects import book_id_of
 
 STATUSES = store.STATUSES  # defined once, with the records' schema
-PENDING, STARTED, RETRY, SUCCESS, FAILURE = STATUSES
+PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED = STATUSES
+REVOCABLE = frozenset({PENDING, RETRY, STARTED})
+FINAL = frozenset({SUCCESS, FAILURE, REVOKED})
 NOT_SUCCEEDED = frozenset({PENDING, STARTED, RETRY, FAILURE})
 MAX_TEXT = 32 * 1024
 OUTBOX_FIELDS = ("outbox_shard", "outbox_due", "outbox_eta")
+WAITING_FIELDS = ("waiting_key", "queued_at")  # in the waiting index only while the message waits
 
 
 def _clip(text: str) -> str:
@@ -49,11 +55,21 @@ def outbox_shard(task_id: str) -> str:
     return str(_shard(task_id, get_settings().outbox_shards))
 
 
+def waiting_keys(queue: str) -> list[str]:
+    """Every partition of a queue in the waiting index (OUTBOX_SHARDS of them, like the outbox's)."""
+    return [f"{queue}#{shard}" for shard in range(max(1, get_settings().outbox_shards))]
+
+
+def _waiting(task_id: str, queue: str, visible_at: float) -> dict[str, Any]:
+    """The fields that put a record in the waiting index: its message is visible from `visible_at`."""
+    return {"waiting_key": f"{queue}#{outbox_shard(task_id)}", "queued_at": int(visible_at)}
+
+
 @dataclass(frozen=True)
 class Claim:
     """What `claim` found: run it (`token`), it is done, or it runs elsewhere."""
 
-    outcome: str  # "claimed" | "done" | "busy"
+    outcome: str  # "claimed" | "done" | "busy" | "revoked"
     token: str | None = None
     attempts: int = 0
     retry_after: int = 0
@@ -84,7 +100,13 @@ class TaskRecords:
         }
 
     def pending_fields(
-        self, env: Envelope, queue: str, owner: str | None = None, outbox: bool = False, countdown: int = 0
+        self,
+        env: Envelope,
+        queue: str,
+        owner: str | None = None,
+        outbox: bool = False,
+        countdown: int = 0,
+        queued: bool = True,
     ) -> dict[str, Any]:
         """The fields of a new PENDING record; `outbox` marks it as not yet sent.
 
@@ -92,6 +114,8 @@ class TaskRecords:
         outbox, so that the relay re-sends it with the delay that is left, not at once. A
         countdown past SQS's 15 minutes is not sent at all: it is due for the relay 15 minutes
         before its time, and the relay sends it then with the delay left (an ETA of any length).
+        `queued=False` for a task whose message another producer sends later (S3's upload
+        event): it is not counted as waiting in its queue before then.
         """
         fields: dict[str, Any] = {
             **self._identity(env.task_id, env.task, queue),
@@ -102,6 +126,10 @@ class TaskRecords:
             "kwargs": env.kwargs,
             "attempts": 0,
         }
+        if env.links:
+            fields["links"] = env.links  # so that the relay re-sends the callbacks with the task
+        if queued:
+            fields.update(_waiting(env.task_id, queue, self.clock() + countdown))
         if outbox:
             fields["outbox_shard"] = outbox_shard(env.task_id)
             now = int(self.clock())
@@ -140,7 +168,9 @@ class TaskRecords:
                 "started_at": self._now(),
                 "updated_at": self._now(),
             },
-            remove=OUTBOX_FIELDS,  # a received message was sent: the record leaves the outbox (no extra write)
+            # A received message was sent and waits no more: the record leaves the outbox and the
+            # waiting index in the same write.
+            remove=(*OUTBOX_FIELDS, *WAITING_FIELDS),
             add_attempts=1,
         )
         guard = Guard(missing=True, statuses=frozenset({PENDING, RETRY, FAILURE}), lease_ended_before=now)
@@ -152,6 +182,8 @@ class TaskRecords:
             return Claim("busy", retry_after=1)
         if current.status == SUCCESS:
             return Claim("done", attempts=current.attempts)
+        if current.status == REVOKED:
+            return Claim("revoked", attempts=current.attempts)
         remaining = max(1, (current.lease_until or now) - now)
         return Claim("busy", attempts=current.attempts, retry_after=remaining)
 
@@ -165,9 +197,14 @@ class TaskRecords:
         fields = {"status": SUCCESS, "result": result, "finished_at": self._now()}
         return self._finish(task_id, token, fields, remove=("error", "traceback"))
 
-    def mark_retry(self, task_id: str, token: str, error: str, traceback: str) -> bool:
-        """Record a transient failure that will be retried."""
-        return self._finish(task_id, token, {"status": RETRY, "error": _clip(error), "traceback": _clip(traceback)})
+    def mark_retry(
+        self, task_id: str, token: str, error: str, traceback: str, queue: str | None = None, delay: int = 0
+    ) -> bool:
+        """Record a transient failure that will be retried; its message in `queue` is visible again after `delay` s."""
+        fields: dict[str, Any] = {"status": RETRY, "error": _clip(error), "traceback": _clip(traceback)}
+        if queue is not None:
+            fields.update(_waiting(task_id, queue, self.clock() + delay))
+        return self._finish(task_id, token, fields)
 
     def mark_failure(self, task_id: str, token: str | None, error: str, traceback: str | None = None) -> bool:
         """Record a final failure (with no token: for a message that never ran; never over a SUCCESS)."""
@@ -176,7 +213,7 @@ class TaskRecords:
             fields["traceback"] = _clip(traceback)
         if token is not None:
             return self._finish(task_id, token, fields)
-        change = Change(set={**fields, "updated_at": self._now()})
+        change = Change(set={**fields, "updated_at": self._now()}, remove=WAITING_FIELDS)
         return self.store.write(task_id, change, Guard(statuses=NOT_SUCCEEDED)) is not None
 
     def _fail_unrun(self, task_id: str, name: str, queue: str, reason: str, guard: Guard) -> bool:
@@ -184,38 +221,66 @@ class TaskRecords:
         change = Change(
             set_if_absent={**self._identity(task_id, name, queue), "attempts": 0},
             set={"status": FAILURE, "error": _clip(reason), "finished_at": self._now(), "updated_at": self._now()},
-            remove=("lease_until", *OUTBOX_FIELDS),
+            remove=("lease_until", *OUTBOX_FIELDS, *WAITING_FIELDS),
         )
         return self.store.write(task_id, change, guard) is not None
 
-    def record_poison(self, task_id: str, name: str, queue: str, reason: str) -> None:
+    def record_poison(self, task_id: str, name: str, queue: str, reason: str) -> bool:
         """A FAILURE record for a message that could not even be run (unless it succeeded before)."""
-        self._fail_unrun(task_id, name, queue, reason, Guard(missing=True, statuses=NOT_SUCCEEDED))
+        return self._fail_unrun(task_id, name, queue, reason, Guard(missing=True, statuses=NOT_SUCCEEDED))
 
-    def mark_dead_lettered(self, task_id: str, name: str, queue: str, reason: str) -> bool:
+    def mark_dead_lettered(self, task_id: str, name: str, queue: str, reason: str) -> str | None:
         """FAILURE for a task whose message sits in a DLQ but whose record never got there.
 
         Leaves alone a record that is final already or still runs under a live lease;
-        keeps the last error in the reason. True when the record was changed.
+        keeps the last error in the reason. The reason recorded, or None when unchanged.
         """
         now = int(self.clock())
         current = self.store.get(task_id)
         if current is not None:
-            if current.status in (SUCCESS, FAILURE):
-                return False
+            if current.status in FINAL:
+                return None
             if current.status == STARTED and (current.lease_until or 0) >= now:
-                return False
+                return None
             if current.error:
                 reason = f"{reason}; last error: {current.error}"
         guard = Guard(missing=True, statuses=frozenset({PENDING, RETRY}), lease_ended_before=now)
-        return self._fail_unrun(task_id, name, queue, reason, guard)
+        return reason if self._fail_unrun(task_id, name, queue, reason, guard) else None
 
-    def requeue(self, task_id: str) -> bool:
-        """FAILURE → PENDING for a re-run under the same id; False unless it is FAILURE now."""
+    def requeue(self, task_id: str, queue: str | None = None) -> bool:
+        """FAILURE → PENDING for a re-run under the same id (sent to `queue` now); False unless it is FAILURE now."""
+        waiting = _waiting(task_id, queue, self.clock()) if queue is not None else {}
         change = Change(
-            set={"status": PENDING, "attempts": 0, "updated_at": self._now()}, remove=("finished_at", "started_at")
+            set={"status": PENDING, "attempts": 0, "updated_at": self._now(), **waiting},
+            remove=("finished_at", "started_at"),
         )
         return self.store.write(task_id, change, Guard(statuses=frozenset({FAILURE}))) is not None
+
+    def revoke(self, task_id: str) -> str | None:
+        """PENDING, RETRY or STARTED → REVOKED; None when revoked now, else the status found
+        ("missing" when there is no record).
+
+        The outbox markers stay: the relay still sends an unsent message, so that its arrival
+        is seen (and dropped) like any other, and callbacks that wait for it are told.
+        """
+        change = Change(
+            set={"status": REVOKED, "error": "revoked", "finished_at": self._now(), "updated_at": self._now()},
+            remove=("lease_until",),
+        )
+        if self.store.write(task_id, change, Guard(statuses=REVOCABLE)) is not None:
+            return None
+        current = self.store.get(task_id)
+        return "missing" if current is None else current.status
+
+    def stored_result(self, task_id: str) -> Any:
+        """The result a record keeps (None when it has none)."""
+        current = self.store.get(task_id)
+        return None if current is None else current.result
+
+    def status_of(self, task_id: str) -> str | None:
+        """The record's status (a strongly consistent read), or None."""
+        current = self.store.get(task_id)
+        return None if current is None else current.status
 
 
 _DYNAMO = DynamoTaskStore()
@@ -223,10 +288,10 @@ _RECORDS = TaskRecords(_DYNAMO)
 
 
 def new_record(
-    env: Envelope, queue: str, owner: str | None = None, outbox: bool = False, countdown: int = 0
+    env: Envelope, queue: str, owner: str | None = None, outbox: bool = False, countdown: int = 0, queued: bool = True
 ) -> TaskRecord:
     """An unsaved PENDING record for an envelope (for a transaction); `outbox` marks it as not yet sent."""
-    return _DYNAMO.record(env.task_id, _RECORDS.pending_fields(env, queue, owner, outbox, countdown))
+    return _DYNAMO.record(env.task_id, _RECORDS.pending_fields(env, queue, owner, outbox, countdown, queued))
 
 
 create_pending = _RECORDS.create_pending
@@ -239,3 +304,6 @@ mark_failure = _RECORDS.mark_failure
 record_poison = _RECORDS.record_poison
 mark_dead_lettered = _RECORDS.mark_dead_lettered
 requeue = _RECORDS.requeue
+revoke = _RECORDS.revoke
+status_of = _RECORDS.status_of
+stored_result = _RECORDS.stored_result

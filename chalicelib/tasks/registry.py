@@ -10,7 +10,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,17 @@ class UnknownTaskError(LookupError):
     """No task is registered under that name."""
 
 
+@dataclass(frozen=True)
+class FailureInfo:
+    """Celery's `einfo`, adapted: why the record says FAILURE, and the traceback when the task raised."""
+
+    reason: str
+    traceback: str | None = None
+
+
+#: Celery's `Task.on_failure(exc, task_id, args, kwargs, einfo)` as a function given to `@task`.
+FailureHook = Callable[[BaseException, str, list[Any], dict[str, Any], FailureInfo], None]
+
 #: Sends signatures and returns their task ids in order (`tasks.dispatch.dispatch`).
 Sender = Callable[[Sequence["Signature"]], list[str]]
 
@@ -48,6 +59,26 @@ class Signature:
     kwargs: dict[str, Any] = field(default_factory=dict)
     task_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     countdown: int = 0
+    #: What to tell when this task is final: "link" and "link_error" (lists of `as_link()`
+    #: dicts) and "chord" ({"id", "index"}); carried in the envelope (tasks/canvas.py reads it).
+    links: dict[str, Any] | None = None
+
+    def as_link(self) -> dict[str, Any]:
+        """This call as a callback to send later (JSON: it travels in the envelope)."""
+        return {"task": self.task.name, "args": list(self.args), "kwargs": dict(self.kwargs)}
+
+    def linked(self, **links: Any) -> Signature:
+        """A copy that also tells `links` (Celery's `link=`/`link_error=`; None values are ignored)."""
+        merged = dict(self.links or {})
+        for key, value in links.items():
+            if value is None:
+                continue
+            if key in ("link", "link_error"):
+                callbacks = value if isinstance(value, list | tuple) else [value]
+                merged[key] = [*merged.get(key, []), *(c.as_link() for c in callbacks)]
+            else:
+                merged[key] = value
+        return replace(self, links=merged or None)
 
     def apply_async(self) -> AsyncResult:
         """Dispatch this call; returns the task id, as an AsyncResult (`.get(timeout=...)`)."""
@@ -78,7 +109,7 @@ class Task:
     #: PermanentTaskError and the AWS error codes in tasks/errors.py).
     autoretry_for: tuple[type[BaseException], ...] = (Exception,)
 
-    #: Exception types that fail the task at once, without retry (the old `permanent=`).
+    #: Exception types that fail the task at once, without retry.
     dont_autoretry_for: tuple[type[BaseException], ...] = ()
 
     #: Exponential backoff between retries: True = the stage's RETRY_BACKOFF_BASE seconds as the
@@ -105,6 +136,12 @@ class Task:
     #: with reason "expired". Measured from the message's SentTimestamp (a countdown counts).
     expires: int | None = None
 
+    #: Called once when the task fails for good, whatever the cause (Celery's `on_failure`): a
+    #: permanent error, retries exhausted, expired, or a message the redrive policy moved to a
+    #: DLQ (timeout, crash; found by the reconciler). `exc` is what the task raised, else a
+    #: `DeadLettered`/`TaskExpired`; `einfo` has the recorded reason and traceback. It runs after
+    #: the record says FAILURE; an exception from it is logged, never retried.
+    on_failure: FailureHook | None = field(default=None, compare=False, repr=False)
     #: Runs allowed per second, minute or hour ("10/s", "100/m", "1000/h"; a bare number is per
     #: second), for ALL workers together, unlike Celery's (per worker instance). A run over the
     #: rate is put off to its slot, not failed, and does not count toward maxReceiveCount
@@ -113,11 +150,6 @@ class Task:
 
     #: How `delay`/`apply_async` send (injected by `@task`; not a Celery option).
     sender: Sender = field(default=_no_sender, compare=False, repr=False)
-
-    @property
-    def permanent(self) -> tuple[type[BaseException], ...]:
-        """The old name of `dont_autoretry_for`."""
-        return self.dont_autoretry_for
 
     def retries(self, exc: BaseException) -> bool:
         """True when `exc` is worth another attempt under this task's options."""
@@ -160,15 +192,20 @@ class Task:
         countdown: float = 0,
         task_id: str | None = None,
         eta: datetime | None = None,
+        link: Signature | Sequence[Signature] | None = None,
+        link_error: Signature | Sequence[Signature] | None = None,
     ) -> AsyncResult:
         """Dispatch with options, Celery style; returns the task id.
 
         `countdown` (seconds) or `eta` (a datetime; naive means UTC, as Celery's default
         `enable_utc`) may lie up to a year ahead; past SQS's 15 minutes the task waits in the
         outbox's due index until the relay sends it (README "ETA and countdown").
+        `link` callbacks are sent with this task's result as their first argument once it
+        succeeds; `link_error` ones with (task id, error) once it fails or is revoked.
         """
         delay = countdown_until(eta) if eta is not None else countdown
-        return self.s(*args, task_id=task_id, countdown=delay, **(kwargs or {})).apply_async()
+        sig = self.s(*args, task_id=task_id, countdown=delay, **(kwargs or {}))
+        return sig.linked(link=link, link_error=link_error).apply_async()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.func(*args, **kwargs)

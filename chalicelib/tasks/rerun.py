@@ -47,7 +47,7 @@ def rerun(task_id: str) -> dict[str, Any]:
         raise Conflict(f"task {task_id} is {record.name!r}, which is not a registered task") from None
     env = Envelope(task_id=task_id, task=task.name, args=list(record.args or []), kwargs=dict(record.kwargs or {}))
     body = env.encode()
-    if not records.requeue(task_id):
+    if not records.requeue(task_id, task.queue):
         raise Conflict(f"task {task_id} changed meanwhile; reload")
     queue = get_settings().queues[task.queue]
     try:

@@ -21,7 +21,8 @@ from chalicelib.tasks.models import TaskRecord
 
 #: The statuses a record can have (their transitions are the state machine's, tasks/records.py).
 PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"
-STATUSES = (PENDING, STARTED, RETRY, SUCCESS, FAILURE)
+REVOKED = "REVOKED"  # final, like SUCCESS and FAILURE: written by `tasks/revocation.revoke`
+STATUSES = (PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED)
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class TaskState:
     lease_until: int | None = None
     error: str | None = None
     in_outbox: bool = False
+    result: Any = None
 
 
 class TaskStore(Protocol):
@@ -106,6 +108,7 @@ def _state(fields: dict[str, Any]) -> TaskState:
         lease_until=None if lease is None else int(lease),
         error=fields.get("error"),
         in_outbox=fields.get("outbox_shard") is not None,
+        result=fields.get("result"),
     )
 
 

@@ -31,9 +31,10 @@ from chalicelib.tasks import records, throttle
 from chalicelib.tasks.adapters import identity, read
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import Envelope, EnvelopeError
-from chalicelib.tasks.errors import POISON_REASON
+from chalicelib.tasks.errors import POISON_REASON, TaskExpired
 from chalicelib.tasks.executor import run_attempt
-from chalicelib.tasks.registry import Task, UnknownTaskError, get_task
+from chalicelib.tasks.failures import task_failed
+from chalicelib.tasks.registry import FailureInfo, Task, UnknownTaskError, get_task
 
 
 class TaskDeferred(Exception):
@@ -60,7 +61,7 @@ def handle_record(record: SQSRecord, context: Any = None) -> str:
         return _poison(record, queue, f"{POISON_REASON}: {exc}")
     age = _age_seconds(record)
     if age is not None and task.expired(age):
-        return _expired(record, queue, env.task_id, env.task, age)
+        return _expired(queue, task, env, age)
     remaining = _remaining_seconds(context)
     if task.time_limit is not None and remaining is not None and remaining < task.time_limit:
         # Starting it would risk the function's timeout, which fails the whole invocation.
@@ -107,12 +108,13 @@ def _remaining_seconds(context: Any) -> float | None:
     return remaining() / 1000 if callable(remaining) else None
 
 
-def _expired(record: SQSRecord, queue: QueueSettings, task_id: str, name: str, age: float) -> str:
+def _expired(queue: QueueSettings, task: Task, env: Envelope, age: float) -> str:
     """Do not run a task past its `expires`: a FAILURE record says so, and the message goes."""
-    reason = f"expired: sent {age:.0f}s ago, the task expires after {get_task(name).expires}s"
-    logger.warning("task expired; not run", extra={"task_id": task_id, "task": name, "queue": queue.name})
-    records.record_poison(task_id, name, queue.key, reason)
-    emit("TaskExpired", task=name)
+    reason = f"expired: sent {age:.0f}s ago, the task expires after {task.expires}s"
+    logger.warning("task expired; not run", extra={"task_id": env.task_id, "task": task.name, "queue": queue.name})
+    if records.record_poison(env.task_id, task.name, queue.key, reason):
+        task_failed(task, env.task_id, env.args, env.kwargs, TaskExpired(reason), FailureInfo(reason))
+    emit("TaskExpired", task=task.name)
     return "expired"
 
 

@@ -1,0 +1,1 @@
+"""Bulk import of books: a chord of book creations whose callback writes the report."""
