@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
 from typing import Any
 
@@ -263,12 +264,67 @@ def test_a_book_links_to_its_tasks_and_tasks_filter_by_time(admin, api, workers)
     assert resize[0]["id"] in [t["id"] for t in window["items"]]
 
 
+def _search(admin: Signed, pages: int = 40, **params: str) -> list[dict[str, Any]]:
+    """Every match of a dashboard search, following its cursor (a page may hold none)."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(pages):
+        query = {**params, "limit": "50", **({"cursor": cursor} if cursor else {})}
+        response = admin.get("/dashboard/api/tasks", params=query)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert page["scanned"] <= 600
+        found += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return found
+    raise AssertionError(f"the search {params} did not end within {pages} pages")
+
+
+def test_a_time_window_alone_lists_every_task_in_it_newest_first(admin, api, workers) -> None:
+    first = dashboard_ok.delay(1)
+    second = dashboard_ok.delay(2)
+    records = [final_record(api, first), final_record(api, second)]
+    since = min(r["created_at"] for r in records)
+    until = max(r["created_at"] for r in records)
+    window = _search(admin, since=since, until=until)
+    assert {first, second} <= {t["id"] for t in window}
+    created = [t["created_at"] for t in window]
+    assert created == sorted(created, reverse=True)
+    assert all(since <= c <= until for c in created)
+    later = _search(admin, since=until)
+    assert second in {t["id"] for t in later} and first not in {t["id"] for t in later}
+
+
+def test_search_finds_partial_names_args_titles_and_errors(admin, api, workers) -> None:
+    token = uuid.uuid4().hex
+    failed = dashboard_boom.delay(token)
+    assert final_record(api, failed)["status"] == "FAILURE"
+    title = f"Searchable {uuid.uuid4().hex[:10]}"
+    status, created = api.post("/books", {"title": title, "authors": [unique_author("S")], "cover": b64(jpeg_bytes(40, 30))})
+    assert status == 202
+    for task_id in created["tasks"]:
+        final_record(api, task_id)
+    since = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    by_args = _search(admin, q=token[4:20].upper())  # a case-blind substring of the args
+    assert failed in {t["id"] for t in by_args}
+    by_error = _search(admin, q="boom", status="FAILURE", since=since)
+    assert failed in {t["id"] for t in by_error} and {t["status"] for t in by_error} == {"FAILURE"}
+    by_title = _search(admin, q=title.split()[1])
+    assert set(created["tasks"]) <= {t["id"] for t in by_title}
+    assert {t["book_title"] for t in by_title} == {title}
+    partial = _search(admin, name="ashboard_bo", since=since)  # part of "tests.dashboard_boom"
+    assert failed in {t["id"] for t in partial} and {t["name"] for t in partial} == {"tests.dashboard_boom"}
+    done = [t for t in by_title if t["status"] == "SUCCESS" and t["name"] == "covers.resize"]
+    assert done and done[0]["runtime_ms"] is not None and done[0]["runtime_ms"] >= 0
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [
         ("status=DONE", "status"),
         ("since=yesterday&status=SUCCESS", "since"),
-        ("since=2026-01-01T00:00:00Z", "since"),
+        ("q=" + "x" * 201, "q"),
         ("since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z&status=SUCCESS", "since"),
         ("book=" + "b" * 65, "book"),
         ("colour=red", "colour"),
