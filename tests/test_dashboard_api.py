@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -301,7 +301,8 @@ def test_search_finds_partial_names_args_titles_and_errors(admin, api, workers) 
     failed = dashboard_boom.delay(token)
     assert final_record(api, failed)["status"] == "FAILURE"
     title = f"Searchable {uuid.uuid4().hex[:10]}"
-    status, created = api.post("/books", {"title": title, "authors": [unique_author("S")], "cover": b64(jpeg_bytes(40, 30))})
+    book = {"title": title, "authors": [unique_author("S")], "cover": b64(jpeg_bytes(40, 30))}
+    status, created = api.post("/books", book)
     assert status == 202
     for task_id in created["tasks"]:
         final_record(api, task_id)

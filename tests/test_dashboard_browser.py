@@ -177,6 +177,7 @@ def test_failure_task_page_shows_the_traceback_and_runs_it_again(admin_tab, work
     assert "Traceback (most recent call last)" in traceback and f"RuntimeError: boom for {token}" in traceback
     assert "FAILURE" in admin_tab.text("#task-fields")
     HEALED.add(token)
+    admin_tab.page.once("dialog", lambda dialog: dialog.accept())  # every control is confirmed
     admin_tab.page.click("#task-rerun")
     record = eventually(
         lambda: (r := final_record(api, task_id)) and r["status"] == "SUCCESS" and r, timeout=60, what="the re-run"
@@ -317,11 +318,15 @@ def test_every_time_is_iso_utc(admin_tab, workers, api) -> None:
     final_record(api, task_id)
     admin_tab.go("#/tasks?status=SUCCESS&name=tests.dashboard_ok")
     admin_tab.page.wait_for_selector(f'#tasks-body tr[data-task="{task_id}"]')
-    created = admin_tab.text(f'#tasks-body tr[data-task="{task_id}"] td:nth-child(1)')
+    created = admin_tab.text(f'#tasks-body tr[data-task="{task_id}"] td:nth-child(1) time')
     assert re.fullmatch(ISO_UTC, created), created
+    age = admin_tab.text(f'#tasks-body tr[data-task="{task_id}"] td:nth-child(1) .age')
+    assert re.fullmatch(r"\d+ (s|min|h|d) ago", age), age  # the relative age beside it
     admin_tab.go(f"#/tasks/{task_id}")
     admin_tab.page.wait_for_selector("#task-fields dd")
-    fields = admin_tab.page.eval_on_selector_all("#task-fields dt, #task-fields dd", "n => n.map(e => e.textContent)")
+    fields = admin_tab.page.eval_on_selector_all(
+        "#task-fields dt, #task-fields dd", "n => n.map(e => (e.querySelector('time') || e).textContent)"
+    )
     shown = dict(zip(fields[::2], fields[1::2], strict=True))
     for name in ("Created", "Started", "Finished", "Updated"):
         assert re.fullmatch(ISO_UTC, shown[name]), (name, shown[name])
@@ -335,3 +340,72 @@ def test_run_again_is_not_offered_for_a_permanent_failure(admin_tab, workers, ap
     admin_tab.go(f"#/tasks/{task_id}")
     eventually(lambda: "permanently" in admin_tab.text("#task-error"), timeout=20, what="the explanation")
     assert admin_tab.page.locator("#task-rerun").is_hidden()
+
+
+def test_a_new_task_and_its_status_change_appear_without_a_reload(admin_tab, paused_workers) -> None:
+    """GIVEN the live task list WHEN a task is sent, then runs THEN its row appears, then turns SUCCESS, no reload."""
+    admin_tab.go("#/tasks")
+    admin_tab.page.wait_for_selector("#tasks-updated:not(:empty)")
+    admin_tab.page.evaluate("window.__same_document = true")
+    task_id = dashboard_ok.delay(11)
+    admin_tab.page.wait_for_selector(f'#tasks-body tr[data-task="{task_id}"][data-status="PENDING"]', timeout=20_000)
+    paused_workers.resume()
+    admin_tab.page.wait_for_selector(f'#tasks-body tr[data-task="{task_id}"][data-status="SUCCESS"]', timeout=60_000)
+    assert admin_tab.page.evaluate("window.__same_document") is True  # the page was never reloaded
+
+
+def test_the_live_switch_pauses_the_list(admin_tab, workers, api) -> None:
+    admin_tab.go("#/tasks")
+    admin_tab.page.wait_for_selector("#tasks-updated:not(:empty)")
+    admin_tab.page.uncheck("#tasks-live")
+    admin_tab.page.wait_for_timeout(500)  # a refresh already under way may still land
+    before = admin_tab.text("#tasks-updated")
+    task_id = dashboard_ok.delay(12)
+    final_record(api, task_id)
+    admin_tab.page.wait_for_timeout(4000)  # longer than the live period
+    assert admin_tab.page.locator(f'#tasks-body tr[data-task="{task_id}"]').count() == 0
+    assert admin_tab.text("#tasks-updated") == before
+    admin_tab.page.check("#tasks-live")
+    admin_tab.page.wait_for_selector(f'#tasks-body tr[data-task="{task_id}"]')
+
+
+def test_search_finds_a_partial_name_and_text_in_the_args(admin_tab, workers, api) -> None:
+    token = uuid.uuid4().hex
+    task_id = dashboard_boom.delay(token)
+    assert final_record(api, task_id)["status"] == "FAILURE"
+    admin_tab.go("#/tasks")
+    form = admin_tab.page.locator("#task-filter")
+    form.locator('input[name="name"]').fill("board_bo")  # part of tests.dashboard_boom
+    form.locator('input[name="q"]').fill(token[8:24])
+    form.locator('button[type="submit"]').click()
+    row = f'#tasks-body tr[data-task="{task_id}"]'
+    for _ in range(30):  # a page may end its bounded read before a match: search on
+        if admin_tab.page.locator(row).count():
+            break
+        admin_tab.page.wait_for_selector("#tasks-more:not([hidden]), #tasks-body tr", timeout=20_000)
+        if admin_tab.page.locator(row).count() or admin_tab.page.locator("#tasks-more").is_hidden():
+            break
+        admin_tab.page.click("#tasks-more")
+        admin_tab.page.wait_for_timeout(300)
+    admin_tab.page.wait_for_selector(row)
+    assert "boom for" in admin_tab.text(f"{row} td:nth-child(8)")
+    names = admin_tab.page.eval_on_selector_all("#tasks-body tr td:nth-child(3)", "c => c.map(e => e.textContent)")
+    assert set(names) == {"tests.dashboard_boom"}
+
+
+@pytest.mark.parametrize("view", ["#/queues", "#/tasks", "#/dead-letters", "#/workers"])
+def test_the_phone_layout_fits_360_px(browser, base_url, keys, view) -> None:
+    """GIVEN a 360 px wide screen WHEN each view is shown THEN nothing is wider than the screen."""
+    phone = Dashboard(browser, base_url)
+    phone.context.close()
+    phone.context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    phone.page = phone.context.new_page()
+    try:
+        phone.sign_in(keys["admin"])
+        phone.page.wait_for_selector("#queues-body tr")
+        phone.go(view)
+        phone.page.wait_for_timeout(1500)
+        width = phone.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"{view} is {width} px wide"
+    finally:
+        phone.close()

@@ -1,56 +1,24 @@
-// Bookshelf dashboard: plain DOM and SVG, no build step. Data only via textContent (never innerHTML).
-"use strict";
-(() => {
-  const $ = (id) => document.getElementById(id);
-  const API = "dashboard/api/";
+// Bookshelf dashboard: plain DOM and SVG, ES modules, no build step. Data only via textContent (never innerHTML).
+import { $, el, flash, iso, num, when } from "./dom.js";
+import { API, call, hasSession, setCsrf, whenSignedOut } from "./api.js";
+import { showTask, showTasks, taskLink } from "./tasks.js";
+
+{
   const HISTORY_KEY = "bookshelf-dashboard-history";
   const WINDOW_MS = 10 * 60 * 1000;
   const RECEIVES_NOTE = "How often its queue delivered the message before it was dead-lettered (looking at this list does not count).";
   const COLORS = ["#2456c7", "#c2410c", "#047857", "#7c3aed"];
-  let csrf = "";
-  let timer = null;
-  let taskCursor = null;
-  let taskListing = 0; // which listing the rows on screen belong to: a late answer of an older one is dropped
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v); else node.setAttribute(k, v);
-    }
-    for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(child == null ? "" : String(child)));
-    return node;
-  }
-  const num = (v) => el("td", { class: "num" }, v == null ? "–" : v);
-  // Every time on the page in one form: ISO 8601 UTC to the second (never the browser's local 12-hour clock).
-  const iso = (v) => {
-    if (v == null || v === "") return "";
-    const moment = new Date(typeof v === "number" ? v : String(v));
-    return Number.isNaN(moment.getTime()) ? String(v) : moment.toISOString().replace(/\.\d{3}Z$/, "Z");
-  };
-  const flash = (text) => { $("flash").textContent = text; setTimeout(() => { if ($("flash").textContent === text) $("flash").textContent = ""; }, 4000); };
-
-  async function call(path, options = {}) {
-    const init = { credentials: "same-origin", headers: { Accept: "application/json" }, ...options };
-    if (init.method === "POST") {
-      init.headers = { ...init.headers, "Content-Type": "application/json", "X-CSRF-Token": csrf };
-      init.body = JSON.stringify(options.json || {});
-    }
-    const response = await fetch(path, init);
-    const body = await response.json().catch(() => ({}));
-    if (response.status === 401 && path !== "dashboard/login") { showLogin(); throw new Error(body.message || "signed out"); }
-    if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
-    return body;
-  }
+  let stopView = null;
 
   // ------------------------------------------------------------ session
   function showLogin() {
     stop();
-    csrf = "";
+    setCsrf("");
     document.querySelectorAll("main > section").forEach((s) => { s.hidden = s.id !== "login"; });
     $("nav").hidden = true; $("logout").hidden = true; $("who").textContent = "";
   }
   function signedIn(session) {
-    csrf = session.csrf_token;
+    setCsrf(session.csrf_token);
     $("login").hidden = true; $("nav").hidden = false; $("logout").hidden = false;
     $("who").textContent = `signed in as ${session.user}`;
     route();
@@ -67,18 +35,18 @@
   $("logout").addEventListener("click", async () => { await call("dashboard/logout", { method: "POST" }).catch(() => {}); showLogin(); });
 
   // ------------------------------------------------------------ routing
-  function stop() { if (timer) clearInterval(timer); timer = null; }
+  function stop() { if (stopView) stopView(); stopView = null; }
   function show(id) {
     document.querySelectorAll("main > section").forEach((s) => { s.hidden = s.id !== id; });
     document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", location.hash.startsWith(a.getAttribute("href"))));
   }
   function route() {
-    if (!csrf) return;
+    if (!hasSession()) return;
     stop();
     const [path, search] = (location.hash.slice(1) || "/queues").split("?");
     const params = new URLSearchParams(search || "");
-    if (path.startsWith("/tasks/")) return showTask(decodeURIComponent(path.slice(7)));
-    if (path === "/tasks") return showTasks(params);
+    if (path.startsWith("/tasks/")) { show("view-task"); return showTask(decodeURIComponent(path.slice(7))); }
+    if (path === "/tasks") { show("view-tasks"); stopView = showTasks(params); return; }
     if (path === "/dead-letters") return showDeadLetters();
     if (path === "/workers") return poll("view-workers", loadWorkers, 5000);
     return poll("view-queues", loadQueues, 3000);
@@ -86,7 +54,8 @@
   function poll(view, load, every) {
     show(view);
     load();
-    timer = setInterval(load, every);
+    const timer = setInterval(load, every);
+    stopView = () => clearInterval(timer);
   }
   window.addEventListener("hashchange", route);
 
@@ -143,67 +112,6 @@
     svg.replaceChildren(...parts);
   }
 
-  // ------------------------------------------------------------ tasks
-  const taskLink = (id) => el("a", { href: `#/tasks/${encodeURIComponent(id)}` }, id);
-  const bookLink = (id) => (id ? el("a", { href: `#/tasks?book=${encodeURIComponent(id)}` }, id) : "");
-  function showTasks(params) {
-    show("view-tasks");
-    const form = $("task-filter");
-    for (const field of ["status", "name", "book", "since", "until"]) form.elements[field].value = (params.get(field) || "").replace(/Z$/, "");
-    taskCursor = null;
-    taskListing += 1;
-    $("tasks-body").replaceChildren();
-    loadTasks(params, taskListing);
-  }
-  async function loadTasks(params, listing) {
-    $("tasks-error").textContent = "";
-    const query = new URLSearchParams();
-    for (const [k, v] of params) if (v) query.set(k, (k === "since" || k === "until") && !v.endsWith("Z") ? v + "Z" : v);
-    query.set("limit", "25");
-    if (taskCursor) query.set("cursor", taskCursor);
-    let page;
-    try { page = await call(`${API}tasks?${query}`); } catch (error) { if (listing === taskListing) $("tasks-error").textContent = error.message; return; }
-    if (listing !== taskListing) return;
-    $("tasks-body").append(...page.items.map((t) => el("tr", { "data-task": t.id },
-      el("td", {}, iso(t.created_at)), el("td", { class: `status-${t.status}` }, t.status), el("td", {}, t.name),
-      el("td", {}, bookLink(t.book_id)), num(t.attempts), el("td", {}, taskLink(t.id)))));
-    taskCursor = page.next_cursor;
-    $("tasks-more").hidden = !taskCursor;
-    $("tasks-more").onclick = () => loadTasks(params, listing);
-  }
-  $("task-filter").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const query = new URLSearchParams();
-    for (const [k, v] of new FormData(event.target)) if (v) query.set(k, v);
-    location.hash = `#/tasks?${query}`;
-  });
-
-  async function showTask(id) {
-    show("view-task");
-    $("task-id").textContent = id;
-    $("task-error").textContent = "";
-    $("task-fields").replaceChildren(); $("task-traceback").textContent = ""; $("task-rerun").hidden = true;
-    let t;
-    try { t = await call(`${API}tasks/${encodeURIComponent(id)}`); } catch (error) { $("task-error").textContent = error.message; return; }
-    const json = (v) => el("code", {}, JSON.stringify(v));
-    const rows = [["Status", el("span", { class: `status-${t.status}` }, t.status)], ["Name", t.name], ["Queue", t.queue],
-      ["Book", bookLink(t.book_id)], ["Owner", t.owner], ["Args", json(t.args)], ["Kwargs", json(t.kwargs)],
-      ["Result", json(t.result)], ["Error", t.error], ["Attempts", t.attempts], ["Created", iso(t.created_at)],
-      ["Started", iso(t.started_at)], ["Finished", iso(t.finished_at)], ["Duration", duration(t)], ["Updated", iso(t.updated_at)]];
-    $("task-fields").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
-    $("task-traceback").textContent = t.traceback || "(none)";
-    const rerun = $("task-rerun");
-    rerun.hidden = !t.rerunnable;
-    if (t.status === "FAILURE" && !t.rerunnable) $("task-error").textContent = "Failed permanently: running it again would fail the same way.";
-    rerun.onclick = async () => {
-      try { await call(`${API}tasks/${encodeURIComponent(id)}/rerun`, { method: "POST" }); flash("queued again"); showTask(id); } catch (error) { $("task-error").textContent = error.message; }
-    };
-  }
-  function duration(t) {
-    if (!t.started_at || !t.finished_at) return "";
-    return `${((Date.parse(t.finished_at) - Date.parse(t.started_at)) / 1000).toFixed(3)} s (last attempt)`;
-  }
-
   // ------------------------------------------------------------ dead letters
   async function showDeadLetters() {
     show("view-dead-letters");
@@ -222,7 +130,7 @@
     } }, `Redrive ${queue}`);
     const rows = data.items.map((m) => el("tr", { "data-message": m.message_id },
       el("td", {}, taskLink(m.task_id)), el("td", {}, m.task), el("td", {}, m.failure_reason || "(moved by the redrive policy)"),
-      num(m.receive_count), el("td", {}, m.sent_at ? iso(m.sent_at * 1000) : ""),
+      num(m.receive_count), el("td", {}, m.sent_at ? when(m.sent_at * 1000) : ""),
       el("td", {}, el("button", { type: "button", class: "danger purge", onclick: () => purge(queue, m) }, "Purge"))));
     box.append(el("h3", {}, `${queue}: ${data.dead_letter_queue}`),
       el("p", { class: "dl-count" }, `${data.visible} visible, ${data.in_flight} in flight`), redrive,
@@ -246,5 +154,6 @@
   }
 
   // ------------------------------------------------------------ start
+  whenSignedOut(showLogin);
   call(API + "session").then(signedIn, () => showLogin());
-})();
+}
