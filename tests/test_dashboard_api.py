@@ -229,39 +229,54 @@ def test_purge_deletes_exactly_one_dead_letter_and_makes_its_record_final(admin,
     drop_dead_letter(settings.default, kept)
 
 
-def test_rerun_sends_a_failure_task_again_under_the_same_id(admin, api, workers) -> None:
+def test_rerun_sends_a_new_run_linked_to_the_old_which_keeps_its_history(admin, api, workers) -> None:
     from dashboard_support import HEALED
 
     token = uuid.uuid4().hex
     task_id = dashboard_boom.delay(token)
-    assert final_record(api, task_id)["status"] == "FAILURE"
+    failed = final_record(api, task_id)
+    assert failed["status"] == "FAILURE"
     HEALED.add(token)
     response = admin.post(f"/dashboard/api/tasks/{task_id}/rerun")
-    assert response.status_code == 202 and response.json()["status"] == "PENDING"
-    record = eventually(lambda: (r := final_record(api, task_id)) and r["status"] == "SUCCESS" and r, timeout=60)
-    assert record["result"] == {"healed": token} and record["attempts"] == 1
-    assert "SUCCESS" in _error(admin.post(f"/dashboard/api/tasks/{task_id}/rerun"), 409)["message"]
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert run["rerun_of"] == task_id and run["id"] != task_id and run["status"] == "PENDING"
+    record = eventually(lambda: (r := final_record(api, run["id"])) and r["status"] == "SUCCESS" and r, timeout=60)
+    assert record["result"] == {"healed": token} and record["rerun_of"] == task_id
+    old = admin.get(f"/dashboard/api/tasks/{task_id}").json()
+    assert old["status"] == "FAILURE" and old["error"] == failed["error"] and old["reruns"] == [run["id"]]
+    assert old["history"][0]["outcome"] == "failed" and "boom" in old["history"][0]["error"]
+    again = admin.post(f"/dashboard/api/tasks/{run['id']}/rerun")  # a SUCCESS can be run again too
+    assert again.status_code == 202 and again.json()["rerun_of"] == run["id"]
     _error(admin.post(f"/dashboard/api/tasks/{uuid.uuid4()}/rerun"), 404)
 
 
-def test_a_book_links_to_its_tasks_and_tasks_filter_by_time(admin, api, workers) -> None:
-    author = unique_author("Dash")
-    status, created = api.post("/books", {"title": "Linked", "authors": [author], "cover": b64(jpeg_bytes(300, 200))})
-    assert status == 202
-    book_id, task_ids = created["book"]["id"], created["tasks"]
-    listing = admin.get(f"/dashboard/api/tasks?book={book_id}").json()
-    assert sorted(t["id"] for t in listing["items"]) == sorted(task_ids)
-    assert {t["book_id"] for t in listing["items"]} == {book_id}
-    created_at = [t["created_at"] for t in listing["items"]]
-    assert created_at == sorted(created_at, reverse=True)
-    for task_id in task_ids:
-        final_record(api, task_id)
-    resize = admin.get(f"/dashboard/api/tasks?book={book_id}&name=covers.resize&status=SUCCESS").json()["items"]
-    assert [t["name"] for t in resize] == ["covers.resize"]
-    future = admin.get(f"/dashboard/api/tasks?book={book_id}&since=2999-01-01T00:00:00Z").json()
-    assert future["items"] == []
-    window = admin.get("/dashboard/api/tasks", params={"name": "covers.resize", "since": min(created_at)}).json()
-    assert resize[0]["id"] in [t["id"] for t in window["items"]]
+def test_the_task_page_has_every_attempt_its_invocation_and_where_its_logs_are(admin, api, workers) -> None:
+    from dashboard_support import dashboard_flaky
+
+    task_id = dashboard_flaky.delay(uuid.uuid4().hex, 2)
+    record = eventually(lambda: (r := final_record(api, task_id)) and r["status"] == "SUCCESS" and r, timeout=90)
+    assert record["attempts"] == 3
+    page = admin.get(f"/dashboard/api/tasks/{task_id}").json()
+    outcomes = [(a["number"], a["outcome"]) for a in page["history"]]
+    assert outcomes == [(1, "retried"), (2, "retried"), (3, "succeeded")]
+    first = page["history"][0]
+    assert "flaky attempt 1" in first["error"] and "Traceback (most recent call last)" in first["traceback"]
+    assert first["started_at"] <= first["finished_at"] and first["duration_ms"] >= 0
+    assert page["history"][2]["error"] is None
+    assert task_id in page["logs"]["insights_query"]
+
+
+def test_a_task_lists_the_tasks_it_sent_and_they_name_it(admin, api, workers) -> None:
+    from dashboard_support import dashboard_parent
+
+    parent = dashboard_parent.delay(3)
+    children = final_record(api, parent)["result"]
+    assert len(children) == 3
+    page = admin.get(f"/dashboard/api/tasks/{parent}").json()
+    assert sorted(page["children"]) == sorted(children) and page["children_sent"] == 3
+    for child in children:
+        assert admin.get(f"/dashboard/api/tasks/{child}").json()["parent_id"] == parent
 
 
 def _search(admin: Signed, pages: int = 40, **params: str) -> list[dict[str, Any]]:

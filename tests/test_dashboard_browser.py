@@ -179,10 +179,15 @@ def test_failure_task_page_shows_the_traceback_and_runs_it_again(admin_tab, work
     HEALED.add(token)
     admin_tab.page.once("dialog", lambda dialog: dialog.accept())  # every control is confirmed
     admin_tab.page.click("#task-rerun")
+    # A new run, linked to the old one, whose page the dashboard opens; the old keeps its history.
+    admin_tab.page.wait_for_selector(f'#task-links a[href="#/tasks/{task_id}"]')
+    new_id = admin_tab.text("#task-id")
+    assert new_id != task_id
     record = eventually(
-        lambda: (r := final_record(api, task_id)) and r["status"] == "SUCCESS" and r, timeout=60, what="the re-run"
+        lambda: (r := final_record(api, new_id)) and r["status"] == "SUCCESS" and r, timeout=60, what="the re-run"
     )
-    assert record["id"] == task_id and record["result"] == {"healed": token}
+    assert record["rerun_of"] == task_id and record["result"] == {"healed": token}
+    assert final_record(api, task_id)["status"] == "FAILURE"
 
 
 def test_a_book_links_to_its_tasks(admin_tab, api, workers) -> None:
@@ -331,6 +336,19 @@ def test_every_time_is_iso_utc(admin_tab, workers, api) -> None:
     for name in ("Created", "Started", "Finished", "Updated"):
         assert re.fullmatch(ISO_UTC, shown[name]), (name, shown[name])
     assert not re.search(r"\b(AM|PM)\b", admin_tab.text("main"))
+
+
+def test_the_task_page_shows_every_attempt(admin_tab, workers, api) -> None:
+    from dashboard_support import dashboard_flaky
+
+    task_id = dashboard_flaky.delay(uuid.uuid4().hex, 1)
+    eventually(lambda: (r := final_record(api, task_id)) and r["status"] == "SUCCESS", timeout=90, what="success")
+    admin_tab.go(f"#/tasks/{task_id}")
+    admin_tab.page.wait_for_selector('#task-history tr[data-attempt="2"]')
+    assert "retried" in admin_tab.text('#task-history tr[data-attempt="1"]')
+    assert "flaky attempt 1" in admin_tab.text('#task-history tr[data-attempt="1"]')
+    assert "succeeded" in admin_tab.text('#task-history tr[data-attempt="2"]')
+    assert task_id in admin_tab.text("#task-logs")
 
 
 def test_run_again_is_not_offered_for_a_permanent_failure(admin_tab, workers, api) -> None:

@@ -15,10 +15,11 @@ from typing import Any
 
 from chalicelib.dashboard import task_search
 from chalicelib.ops import task_query
+from chalicelib.platform.config import get_settings
 from chalicelib.platform.errors import ValidationFailed
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.platform.schemas import parse_page
-from chalicelib.tasks import registry
+from chalicelib.tasks import history, registry
 from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.records import STATUSES
 from chalicelib.tasks.subjects import MAX_BOOK_ID
@@ -125,3 +126,40 @@ def _window(since: datetime | None, until: datetime | None) -> Any:
     if until:
         return TaskRecord.created_at <= until
     return None
+
+
+def attempt_history(task_id: str, attempts: int) -> list[dict[str, Any]]:
+    """Every attempt kept of a task (tasks/history.py), oldest first."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return [
+        {
+            "number": int(a.number),
+            "outcome": a.outcome,
+            "started_at": iso(a.started_at),
+            "finished_at": iso(a.finished_at),
+            "duration_ms": a.duration_ms,
+            "error": a.error,
+            "traceback": a.traceback,
+            "invocation": a.invocation,
+        }
+        for a in history.attempts(task_id, attempts)
+    ]
+
+
+def log_query(task_id: str) -> dict[str, str]:
+    """Where the task's log lines are: a CloudWatch Logs Insights query over the workers' log
+    groups (every line a task logs carries its `task_id`, Powertools' structured keys)."""
+    settings = get_settings()
+    query = f'fields @timestamp, level, message, attempt | filter task_id = "{task_id}" | sort @timestamp asc'
+    console = (
+        f"https://{settings.region}.console.aws.amazon.com/cloudwatch/home?region={settings.region}"
+        "#logsV2:logs-insights"
+    )
+    return {
+        "insights_query": query,
+        "console_url": console,
+        "log_groups": f"/aws/lambda/{settings.app_name}-{settings.stage}-*",
+    }

@@ -19,10 +19,8 @@ from chalicelib.ops import queues, task_query
 from chalicelib.platform import sqs
 from chalicelib.platform.errors import NotFound, ValidationFailed
 from chalicelib.platform.observability import logger
-from chalicelib.tasks import records
-from chalicelib.tasks.errors import is_permanent_reason
 from chalicelib.tasks.reconcile import settle_dead_letter
-from chalicelib.tasks.rerun import rerun
+from chalicelib.tasks.rerun import rerun, rerunnable
 
 
 def answers(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -85,7 +83,9 @@ def task_detail(request: Request, task_id: str) -> Response:
     session.current(request)
     record = task_query.get_record(_task_id(task_id), "", admin=True)
     # "Run again" only where it can help: not after a permanent error (see tasks/rerun.py).
-    record["rerunnable"] = record["status"] == records.FAILURE and not is_permanent_reason(record["error"])
+    record["rerunnable"] = rerunnable(record["status"], record["error"])
+    record["history"] = tasks.attempt_history(record["id"], record["attempts"])
+    record["logs"] = tasks.log_query(record["id"])
     return web.json_answer(record)
 
 
@@ -106,7 +106,7 @@ def redrive(request: Request, queue: str) -> Response:
 
 
 def rerun_task(request: Request, task_id: str) -> Response:
-    """Send one FAILURE task again under its id."""
+    """Run a finished task again, as a new run linked to the old."""
     admin = session.current(request, action=True)
     logger.info("dashboard re-run", extra={"user": admin.user, "task_id": task_id})
     return web.json_answer(rerun(_task_id(task_id)), 202)

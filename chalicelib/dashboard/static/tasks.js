@@ -69,22 +69,39 @@ $("task-filter").addEventListener("submit", (event) => {
 export async function showTask(id) {
   $("task-id").textContent = id;
   $("task-error").textContent = "";
-  $("task-fields").replaceChildren(); $("task-traceback").textContent = ""; $("task-rerun").hidden = true;
+  for (const part of ["task-fields", "task-history", "task-links"]) $(part).replaceChildren();
+  $("task-traceback").textContent = ""; $("task-rerun").hidden = true; $("task-logs").textContent = "";
   let t;
   try { t = await call(`${API}tasks/${encodeURIComponent(id)}`); } catch (error) { $("task-error").textContent = error.message; return; }
   const code = (v) => el("code", {}, JSON.stringify(v));
   const rows = [["Status", el("span", { class: `status-${t.status}` }, t.status)], ["Name", t.name], ["Queue", t.queue],
     ["Book", bookLink(t)], ["Owner", t.owner], ["Args", code(t.args)], ["Kwargs", code(t.kwargs)],
     ["Result", code(t.result)], ["Error", t.error], ["Attempts", t.attempts], ["Created", when(t.created_at)],
-    ["Started", when(t.started_at)], ["Finished", when(t.finished_at)], ["Duration", duration(t)], ["Updated", when(t.updated_at)]];
+    ["Started", when(t.started_at)], ["Finished", when(t.finished_at)], ["Duration", duration(t)], ["Updated", when(t.updated_at)],
+    ["Invocation", t.invocation || "–"]];
   $("task-fields").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
+  const links = [["Run again of", t.rerun_of ? [t.rerun_of] : []], ["Re-runs", t.reruns], ["Sent by", t.parent_id ? [t.parent_id] : []],
+    ["Sent", t.children]].filter(([, ids]) => ids.length);
+  $("task-links").replaceChildren(...links.flatMap(([k, ids]) => [el("dt", {}, k), el("dd", { "data-link": k }, ...ids.flatMap((i) => [taskLink(i), " "]),
+    k === "Sent" && t.children_sent > ids.length ? `(and ${t.children_sent - ids.length} more)` : "")]));
+  $("task-history").replaceChildren(...(t.history || []).map((a) => el("tr", { "data-attempt": a.number },
+    el("td", { "data-label": "#", class: "num" }, a.number), el("td", { "data-label": "Outcome" }, a.outcome),
+    el("td", { "data-label": "Started" }, when(a.started_at)), el("td", { "data-label": "Finished" }, when(a.finished_at)),
+    el("td", { "data-label": "Duration", class: "num" }, a.duration_ms == null ? "–" : `${(a.duration_ms / 1000).toFixed(3)} s`),
+    el("td", { "data-label": "Error" }, a.error || ""), el("td", { "data-label": "Invocation" }, a.invocation || "–"),
+    el("td", { "data-label": "Traceback" }, a.traceback ? el("details", {}, el("summary", {}, "traceback"), el("pre", {}, a.traceback)) : ""))));
   $("task-traceback").textContent = t.traceback || "(none)";
+  if (t.logs) $("task-logs").textContent = `CloudWatch Logs Insights on ${t.logs.log_groups}:\n${t.logs.insights_query}`;
   const rerun = $("task-rerun");
   rerun.hidden = !t.rerunnable;
   if (t.status === "FAILURE" && !t.rerunnable) $("task-error").textContent = "Failed permanently: running it again would fail the same way.";
   rerun.onclick = async () => {
-    if (!window.confirm(`Run task ${id} again?`)) return;
-    try { await call(`${API}tasks/${encodeURIComponent(id)}/rerun`, { method: "POST" }); flash("queued again"); showTask(id); } catch (error) { $("task-error").textContent = error.message; }
+    if (!window.confirm(`Run task ${id} (${t.name}) again as a new run?`)) return;
+    try {
+      const run = await call(`${API}tasks/${encodeURIComponent(id)}/rerun`, { method: "POST" });
+      flash(`queued again as ${run.id}`);
+      location.hash = `#/tasks/${encodeURIComponent(run.id)}`;
+    } catch (error) { $("task-error").textContent = error.message; }
   };
 }
 function duration(t) {
