@@ -331,6 +331,12 @@ def dashboard_rerun(task_id: str) -> Response:
     return dashboard.rerun_task(_request(), path_param(task_id))
 
 
+@app.route("/dashboard/api/stats", methods=["GET"])
+@dashboard.answers
+def dashboard_stats() -> Response:
+    return dashboard.task_stats(_request(), _query())
+
+
 @app.route("/dashboard/api/workers", methods=["GET"])
 @dashboard.answers
 def dashboard_workers() -> Response:

@@ -279,6 +279,35 @@ def test_a_task_lists_the_tasks_it_sent_and_they_name_it(admin, api, workers) ->
         assert admin.get(f"/dashboard/api/tasks/{child}").json()["parent_id"] == parent
 
 
+def test_stats_count_each_outcome_and_runtime_per_task_name(admin, api, workers) -> None:
+    from dashboard_support import dashboard_flaky
+
+    def flaky() -> dict[str, Any]:
+        return admin.get("/dashboard/api/stats?window=1h").json()["tasks"].get("tests.dashboard_flaky", {})
+
+    before = flaky()
+    task_id = dashboard_flaky.delay(uuid.uuid4().hex, 1)
+    eventually(lambda: (r := final_record(api, task_id)) and r["status"] == "SUCCESS", timeout=90, what="success")
+    after = flaky()
+    assert after["retried"] - before.get("retried", 0) == 1
+    assert after["succeeded"] - before.get("succeeded", 0) == 1
+    assert after["processed"] - before.get("processed", 0) == 2
+    assert after["runtime_p50_ms"] is not None and after["runtime_p50_ms"] <= after["runtime_max_ms"]
+    for window in ("24h", "7d"):
+        wide = admin.get(f"/dashboard/api/stats?window={window}").json()
+        assert wide["tasks"]["tests.dashboard_flaky"]["processed"] >= after["processed"]
+        assert wide["bucket"] == "hour" and wide["series"]
+    assert _error(admin.get("/dashboard/api/stats?window=2y"), 422)["fields"][0]["field"] == "window"
+
+
+def test_queue_depths_are_kept_server_side_a_point_a_minute(admin) -> None:
+    first = admin.get("/dashboard/api/queues").json()
+    second = admin.get("/dashboard/api/queues").json()
+    assert first["depth_series"], "the first look of the minute keeps a point"
+    assert len(second["depth_series"]) == len(first["depth_series"])  # not one per look
+    assert set(second["depth_series"][-1]["depths"]) == {q["queue"] for q in second["queues"]}
+
+
 def _search(admin: Signed, pages: int = 40, **params: str) -> list[dict[str, Any]]:
     """Every match of a dashboard search, following its cursor (a page may hold none)."""
     found: list[dict[str, Any]] = []

@@ -411,7 +411,7 @@ def test_search_finds_a_partial_name_and_text_in_the_args(admin_tab, workers, ap
     assert set(names) == {"tests.dashboard_boom"}
 
 
-@pytest.mark.parametrize("view", ["#/queues", "#/tasks", "#/dead-letters", "#/workers"])
+@pytest.mark.parametrize("view", ["#/queues", "#/tasks", "#/stats", "#/dead-letters", "#/workers"])
 def test_the_phone_layout_fits_360_px(browser, base_url, keys, view) -> None:
     """GIVEN a 360 px wide screen WHEN each view is shown THEN nothing is wider than the screen."""
     phone = Dashboard(browser, base_url)
@@ -427,3 +427,17 @@ def test_the_phone_layout_fits_360_px(browser, base_url, keys, view) -> None:
         assert width <= 360, f"{view} is {width} px wide"
     finally:
         phone.close()
+
+
+def test_stats_appear_after_tasks_run_and_survive_a_reload(admin_tab, workers, api) -> None:
+    task_id = dashboard_ok.delay(21)
+    final_record(api, task_id)
+    admin_tab.go("#/stats?window=1h")
+    row = '#stats-body tr[data-name="tests.dashboard_ok"]'
+    admin_tab.page.wait_for_selector(row)
+    assert int(admin_tab.text(f'{row} td[data-stat="succeeded"]')) >= 1
+    admin_tab.page.wait_for_selector('#chart-outcomes path[data-queue="succeeded"]')
+    admin_tab.page.reload()
+    admin_tab.page.wait_for_selector(row)  # from the server's buckets, not the tab
+    admin_tab.go("#/queues")
+    admin_tab.page.wait_for_selector('#chart-depth path[data-queue="default"]')

@@ -14,7 +14,7 @@ from typing import Any
 from chalice.app import Request, Response
 
 from chalicelib.api.http import body_json, json_errors
-from chalicelib.dashboard import session, tasks, web, workers
+from chalicelib.dashboard import session, stats, tasks, web, workers
 from chalicelib.ops import queues, task_query
 from chalicelib.platform import sqs
 from chalicelib.platform.errors import NotFound, ValidationFailed
@@ -69,7 +69,9 @@ def whoami(request: Request) -> Response:
 def overview(request: Request) -> Response:
     """Queues and DLQs with depth, oldest age and consumer limits."""
     session.current(request)
-    return web.json_answer({"queues": queues.overview()})
+    overview_ = queues.overview()
+    stats.keep_depths(overview_)
+    return web.json_answer({"queues": overview_, "depth_series": stats.depth_series()})
 
 
 def task_list(request: Request, query: dict[str, str]) -> Response:
@@ -129,6 +131,12 @@ def purge_one(request: Request, queue: str) -> Response:
     settle_dead_letter(str(deleted.get("Body", "")), task_id, name, sqs.queue_settings(queue).key, reason)
     logger.warning("dashboard purged a dead letter", extra={"user": admin.user, "task_id": task_id})
     return web.json_answer({"purged": message_id, "task_id": task_id})
+
+
+def task_stats(request: Request, query: dict[str, str]) -> Response:
+    """Per task name statistics over 1 h, 24 h or 7 d, with the outcome series."""
+    session.current(request)
+    return web.json_answer(stats.task_stats(query.get("window")))
 
 
 def worker_stats(request: Request) -> Response:

@@ -160,8 +160,17 @@ def read_buckets(ids: list[str]) -> list[dict[str, Any]]:
         for _ in range(5):  # unprocessed keys come back under throttling
             answer = dynamo.batch_get_item(RequestItems=request)
             for item in answer.get("Responses", {}).get(_settings.tasks_table, []):
-                found.append({k: (float(v["N"]) if "N" in v else v.get("S")) for k, v in item.items()})
+                found.append({k: _plain(v) for k, v in item.items()})
             request = answer.get("UnprocessedKeys") or {}
             if not request:
                 break
     return found
+
+
+def _plain(value: dict[str, Any]) -> Any:
+    """A DynamoDB attribute value as Python: numbers as float, maps of numbers as dicts."""
+    if "N" in value:
+        return float(value["N"])
+    if "M" in value:
+        return {k: _plain(v) for k, v in value["M"].items()}
+    return value.get("S")

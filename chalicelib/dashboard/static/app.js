@@ -2,12 +2,13 @@
 import { $, el, flash, iso, num, when } from "./dom.js";
 import { API, call, hasSession, setCsrf, whenSignedOut } from "./api.js";
 import { showTask, showTasks, taskLink } from "./tasks.js";
+import { COLORS, drawChart } from "./chart.js";
+import { showStats } from "./stats.js";
 
 {
+  const WINDOW_MS = 60 * 60 * 1000;
   const HISTORY_KEY = "bookshelf-dashboard-history";
-  const WINDOW_MS = 10 * 60 * 1000;
   const RECEIVES_NOTE = "How often its queue delivered the message before it was dead-lettered (looking at this list does not count).";
-  const COLORS = ["#2456c7", "#c2410c", "#047857", "#7c3aed"];
   let stopView = null;
 
   // ------------------------------------------------------------ session
@@ -48,6 +49,7 @@ import { showTask, showTasks, taskLink } from "./tasks.js";
     if (path.startsWith("/tasks/")) { show("view-task"); return showTask(decodeURIComponent(path.slice(7))); }
     if (path === "/tasks") { show("view-tasks"); stopView = showTasks(params); return; }
     if (path === "/dead-letters") return showDeadLetters();
+    if (path === "/stats") { show("view-stats"); stopView = showStats(params); return; }
     if (path === "/workers") return poll("view-workers", loadWorkers, 5000);
     return poll("view-queues", loadQueues, 3000);
   }
@@ -72,12 +74,16 @@ import { showTask, showTasks, taskLink } from "./tasks.js";
       num(q.max_concurrency), num(q.batch_size), num(q.dead_letter.visible), num(q.dead_letter.in_flight),
       num(q.dead_letter.oldest_age_seconds))));
     const now = Date.now();
-    const points = history().filter((p) => now - p.t < WINDOW_MS);
-    points.push({ t: now, d: Object.fromEntries(data.queues.map((q) => [q.queue, q.visible + q.in_flight + q.delayed])) });
-    sessionStorage.setItem(HISTORY_KEY, JSON.stringify(points));
+    // Minute points kept server-side (they survive a reload or another browser), then this
+    // tab's own samples every few seconds since it opened.
+    const samples = history().filter((p) => now - p.t < WINDOW_MS);
+    samples.push({ t: now, d: Object.fromEntries(data.queues.map((q) => [q.queue, q.visible + q.in_flight + q.delayed])) });
+    sessionStorage.setItem(HISTORY_KEY, JSON.stringify(samples));
+    const kept = (data.depth_series || []).map((p) => ({ t: Date.parse(p.t), d: p.depths })).filter((p) => p.t < samples[0].t);
+    const points = [...kept, ...samples];
     const names = data.queues.map((q) => q.queue);
-    drawChart($("chart-depth"), names, points.map((p) => ({ t: p.t, v: p.d })));
-    drawChart($("chart-rate"), names, rates(points, names));
+    drawChart($("chart-depth"), names, points.map((p) => ({ t: p.t, v: p.d })), WINDOW_MS);
+    drawChart($("chart-rate"), names, rates(points, names), WINDOW_MS);
     $("legend").replaceChildren(...names.map((n, i) => el("span", { class: `c${i % COLORS.length}` }, `■ ${n}  `)));
     $("queues-updated").textContent = `updated ${iso(now)}`;
   }
@@ -92,26 +98,6 @@ import { showTask, showTasks, taskLink } from "./tasks.js";
     }
     return out;
   }
-  function drawChart(svg, names, series) {
-    const W = 600, H = 160, L = 40, B = 18, ns = "http://www.w3.org/2000/svg";
-    const now = Date.now();
-    const start = Math.max(now - WINDOW_MS, series.length ? series[0].t : now - 60000);
-    const span = Math.max(now - start, 1000);
-    const max = Math.max(1, ...series.flatMap((p) => names.map((n) => p.v[n] || 0)));
-    const x = (t) => L + ((t - start) / span) * (W - L - 5);
-    const y = (v) => H - B - (v / max) * (H - B - 8);
-    const node = (tag, attrs, text) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text != null) n.textContent = text; return n; };
-    const parts = [node("line", { class: "axis", x1: L, y1: H - B, x2: W, y2: H - B }), node("line", { class: "axis", x1: L, y1: 4, x2: L, y2: H - B }),
-      node("text", { x: 2, y: 12 }, Number.isInteger(max) ? max : max.toFixed(1)), node("text", { x: 2, y: H - B }, "0"),
-      node("text", { x: L, y: H - 4 }, span >= 60000 ? `-${Math.round(span / 60000)} min` : `-${Math.round(span / 1000)} s`), node("text", { x: W - 30, y: H - 4 }, "now")];
-    names.forEach((n, i) => {
-      if (series.length === 0) return;
-      const d = series.map((p, j) => `${j ? "L" : "M"}${x(p.t).toFixed(1)},${y(p.v[n] || 0).toFixed(1)}`).join(" ");
-      parts.push(node("path", { d, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 2, "data-queue": n }));
-    });
-    svg.replaceChildren(...parts);
-  }
-
   // ------------------------------------------------------------ dead letters
   async function showDeadLetters() {
     show("view-dead-letters");
