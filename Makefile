@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-build.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run sample-images test test-scale test-localstack lint bench package deploy clean chromium screenshot
+.PHONY: install run sample-images test test-scale test-contract test-localstack test-deployed lint bench package deploy clean chromium screenshot
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,12 +28,18 @@ sample-images: install
 test: install chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -m "not slow"
+	$(PY) -m pytest -m "not slow and not contract"
 
 # The scale tests (20,000 subscribers, the shared SES send rate): long, so not part of `make test`
 # (CI runs both, .ci/run).
 test-scale: install
 	$(PY) -m pytest -m slow
+
+# Schemathesis against the running API (the local gateway over HTTP, the embedded emulator): every
+# operation of GET /openapi.json, valid and invalid cases, CONTRACT_EXAMPLES per operation and mode.
+# Alone (it writes books and redrives the DLQs); prints its cases, operations and time.
+test-contract: install
+	$(PY) -m pytest -m contract tests/test_contract.py
 
 # Debian's Chromium for the dashboard's browser tests (Playwright drives it; it never downloads a browser).
 # Installed as root with apt-get when missing; elsewhere those tests skip and say why.
@@ -50,7 +56,13 @@ screenshot: install chromium
 # its own venv on Python >= 3.12, cached in ~/.cache/bookshelf-serverless); DynamoDB and SES on
 # the embedded emulator. It prints which service came from where, the skips' reasons and its time.
 test-localstack: install
-	$(PY) -m devtools.localstack test -m "not slow"
+	$(PY) -m devtools.localstack test -m "not slow and not contract"
+
+# The real artefact, deployed: MiniStack (installed by the project into a cached venv whose Python is
+# the functions' runtime, started on a free port), `make deploy`'s tooling into it, then tests/deployed
+# over the deployed API Gateway URL. It prints the deploy time, the suite's time and POST-to-ready.
+test-deployed: install
+	$(PY) -m devtools.ministack test
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -7,7 +7,7 @@ from typing import Any
 from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response, SQSEvent
 
 import chalicelib.jobs  # noqa: F401 - registers every task (the domains send them by name)
-from chalicelib.api import auth, chalice_errors, pages
+from chalicelib.api import auth, chalice_errors, openapi, pages
 from chalicelib.api.http import (
     body_json,
     content_type,
@@ -53,6 +53,13 @@ def api_key(auth_request: AuthRequest) -> AuthResponse:
 
 def _query() -> dict[str, str]:
     return query_params(app.current_request)
+
+
+# The contract of every route below (chalicelib/api/contract.py, beside this table).
+@app.route("/openapi.json", methods=["GET"])
+@json_errors
+def openapi_document() -> Response:
+    return openapi.response()
 
 
 @app.route("/books", methods=["POST"], authorizer=api_key, content_types=["application/json"])

@@ -1,0 +1,189 @@
+"""The shapes of the API's answers, for the published contract (`GET /openapi.json`).
+
+The services build their answers as plain dicts; these models only describe them (they are
+never used to build an answer), so the contract can say what a client gets. Fields the
+services may add later are allowed (`extra="allow"`); what is listed is what a client may
+rely on. The suite's Schemathesis run checks every answer against them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Shape(BaseModel):
+    """An answer's documented fields; more may come."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorField(Shape):
+    """Which input was wrong, and why."""
+
+    field: str
+    message: str
+
+
+class Error(BaseModel):
+    """The one error shape of every 4xx/5xx, whoever answers it (route, authorizer, gateway)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    error: str = Field(description="a stable code, e.g. ValidationError, NotFound, ServiceUnavailable")
+    message: str
+    fields: list[ErrorField]
+
+
+class Thumbnail(Shape):
+    key: str
+    url: str = Field(description="a presigned GET URL, valid for a limited time")
+
+
+class Cover(Shape):
+    status: str = Field(description="none, pending, awaiting_upload, ready or failed")
+    version: int
+    error: str | None
+    sizes: list[int]
+    thumbnails: dict[str, Thumbnail]
+
+
+class Book(Shape):
+    id: str
+    title: str
+    authors: list[str]
+    description: str | None
+    owner: str
+    cover_status: str
+    cover: Cover
+
+
+class BookPage(Shape):
+    items: list[Book]
+    next_cursor: str | None
+
+
+class UploadForm(Shape):
+    """A presigned S3 POST: send `fields` and then the file as multipart/form-data to `url`."""
+
+    url: str
+    fields: dict[str, str]
+
+
+class BookAccepted(Shape):
+    """A book (or its cover) saved, with the tasks it started."""
+
+    book: Book
+    tasks: list[str]
+    upload: UploadForm | None = None
+
+
+class Subscription(Shape):
+    author: str
+    email: str
+    status: str
+
+
+class Subscriber(Subscription):
+    created_at: str
+
+
+class SubscriberPage(Shape):
+    items: list[Subscriber]
+    next_cursor: str | None
+
+
+class TaskRecord(Shape):
+    id: str
+    name: str
+    status: str = Field(description="PENDING, STARTED, RETRY, SUCCESS or FAILURE")
+    queue: str | None = None
+    owner: str | None = None
+    book_id: str | None = None
+    args: Any = None
+    kwargs: Any = None
+    result: Any = None
+    error: str | None = None
+    traceback: str | None = None
+    attempts: int | None = None
+    retries: int | None = None
+    created_at: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    updated_at: str | None = None
+
+
+class TaskPage(Shape):
+    items: list[TaskRecord]
+    next_cursor: str | None
+
+
+class QueueOverview(Shape):
+    queue: str
+    name: str
+    visible: int
+    in_flight: int
+    delayed: int
+    oldest_age_seconds: float | None
+
+
+class Queues(Shape):
+    queues: list[QueueOverview]
+
+
+class Redrive(Shape):
+    queue: str
+    method: str = Field(description="StartMessageMoveTask, or receive-send-delete where that is unsupported")
+
+
+class DeadLetters(Shape):
+    queue: str
+    dead_letter_queue: str
+    items: list[dict[str, Any]]
+
+
+class Purged(Shape):
+    purged: str
+    task_id: str | None
+
+
+class Rerun(Shape):
+    id: str
+    name: str
+    status: str
+
+
+class Schedule(Shape):
+    name: str
+    schedule: str = Field(description="rate(…) or cron(…)")
+    running: bool
+    runs: int
+    skipped: int
+    last_status: str | None
+
+
+class Schedules(Shape):
+    schedules: list[Schedule]
+
+
+class DashboardSession(Shape):
+    user: str
+    expires_at: int
+    csrf_token: str = Field(description="send it back as X-CSRF-Token on every dashboard POST")
+
+
+class SignedOut(Shape):
+    signed_out: bool
+
+
+class WorkerStats(Shape):
+    available: bool
+
+
+class SpecDocument(Shape):
+    """This document (OpenAPI 3.1)."""
+
+    openapi: str
+    info: dict[str, Any]
+    paths: dict[str, Any]
