@@ -21,7 +21,8 @@ from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing
 from chalicelib.platform.schemas import parse_page
 from chalicelib.tasks import history, registry
 from chalicelib.tasks.models import TaskRecord
-from chalicelib.tasks.records import STATUSES
+from chalicelib.tasks.records import FAILURE, STATUSES
+from chalicelib.tasks.rerun import rerun, rerunnable
 from chalicelib.tasks.subjects import MAX_BOOK_ID
 
 FILTERS = ("status", "name", "book", "q", "since", "until", "limit", "cursor")
@@ -163,3 +164,19 @@ def log_query(task_id: str) -> dict[str, str]:
         "console_url": console,
         "log_groups": f"/aws/lambda/{settings.app_name}-{settings.stage}-*",
     }
+
+
+MAX_RETRIES_PER_REQUEST = 25
+
+
+def retry_failures(query: dict[str, str]) -> dict[str, Any]:
+    """One page of "run every FAILURE in this filter again": the list's filters with
+    status=FAILURE, at most MAX_RETRIES_PER_REQUEST runs, and the cursor of the next page."""
+    page = list_tasks({**query, "status": FAILURE, "limit": str(MAX_RETRIES_PER_REQUEST)})
+    runs, skipped = [], []
+    for item in page["items"]:
+        if not rerunnable(item["status"], item["error"]) or item.get("reruns"):
+            skipped.append(item["id"])  # a permanent failure, or one that was run again already
+            continue
+        runs.append(rerun(item["id"])["id"])
+    return {"runs": runs, "skipped": skipped, "next_cursor": page["next_cursor"]}

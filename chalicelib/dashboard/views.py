@@ -15,7 +15,7 @@ from chalice.app import Request, Response
 
 from chalicelib.api.http import body_json, json_errors
 from chalicelib.dashboard import session, stats, tasks, web, workers
-from chalicelib.ops import queues, task_query
+from chalicelib.ops import audit, consumers, queues, task_query
 from chalicelib.platform import sqs
 from chalicelib.platform.errors import NotFound, ValidationFailed
 from chalicelib.platform.observability import logger
@@ -103,15 +103,52 @@ def dead_letters(request: Request, queue: str, query: dict[str, str]) -> Respons
 def redrive(request: Request, queue: str) -> Response:
     """Move a DLQ's messages back to its queue."""
     admin = session.current(request, action=True)
-    logger.info("dashboard redrive", extra={"user": admin.user, "queue": queue})
-    return web.json_answer(queues.redrive(queue), 202)
+    moved = queues.redrive(queue)
+    audit.record(admin.user, "redrive", f"queue {queue}", str(moved.get("moved", moved.get("method", ""))))
+    return web.json_answer(moved, 202)
 
 
 def rerun_task(request: Request, task_id: str) -> Response:
     """Run a finished task again, as a new run linked to the old."""
     admin = session.current(request, action=True)
-    logger.info("dashboard re-run", extra={"user": admin.user, "task_id": task_id})
-    return web.json_answer(rerun(_task_id(task_id)), 202)
+    run = rerun(_task_id(task_id))
+    audit.record(admin.user, "run again", f"task {task_id}", f"new run {run['id']}")
+    return web.json_answer(run, 202)
+
+
+def revoke_task(request: Request, task_id: str) -> Response:
+    """Revoke a PENDING, RETRY or STARTED task (409 when it is final)."""
+    admin = session.current(request, action=True)
+    record = task_query.revoke(_task_id(task_id), admin.user, admin=True)
+    audit.record(admin.user, "revoke", f"task {task_id}")
+    return web.json_answer(record)
+
+
+def retry_failures(request: Request, query: dict[str, str]) -> Response:
+    """Run again every FAILURE of the list's filter: one bounded page per request, with a cursor."""
+    admin = session.current(request, action=True)
+    done = tasks.retry_failures(query)
+    detail = f"filter {sorted((k, v) for k, v in query.items() if k != 'cursor')}: {len(done['runs'])} new run(s)"
+    audit.record(admin.user, "retry failures", "tasks", detail)
+    return web.json_answer(done, 202)
+
+
+def pause_queue(request: Request, queue: str, paused: bool) -> Response:
+    """Pause (disable) or resume (enable) a queue's consumers."""
+    admin = session.current(request, action=True)
+    return web.json_answer(consumers.set_paused(queue, paused, admin.user))
+
+
+def queue_concurrency(request: Request, queue: str) -> Response:
+    """Set a queue's maximum concurrency (2-1,000)."""
+    admin = session.current(request, action=True)
+    return web.json_answer(consumers.set_concurrency(queue, consumers.concurrency(body_json(request)), admin.user))
+
+
+def audit_log(request: Request) -> Response:
+    """The controls used over the last 7 days, newest first."""
+    session.current(request)
+    return web.json_answer({"items": audit.recent(7)})
 
 
 def purge_one(request: Request, queue: str) -> Response:
@@ -129,7 +166,7 @@ def purge_one(request: Request, queue: str) -> Response:
     # gone, this is the last chance to make a record stuck in PENDING/STARTED/RETRY final.
     reason = f"dead letter purged from the dashboard by {admin.user}"
     settle_dead_letter(str(deleted.get("Body", "")), task_id, name, sqs.queue_settings(queue).key, reason)
-    logger.warning("dashboard purged a dead letter", extra={"user": admin.user, "task_id": task_id})
+    audit.record(admin.user, "purge dead letter", f"queue {queue}", f"task {task_id}, message {message_id}")
     return web.json_answer({"purged": message_id, "task_id": task_id})
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.ops import backlog
+from chalicelib.ops import backlog, consumers
 from chalicelib.ops.runtime_stats import runtime_by_queue, runtime_of
 from chalicelib.platform.aws import client
 from chalicelib.platform.config import QueueSettings, get_settings
@@ -79,7 +79,7 @@ def dead_letter_depth(name: str) -> QueueDepth:
 
 def overview() -> list[dict[str, Any]]:
     """Each work queue with its DLQ: the Flower-like view behind `GET /queues`."""
-    result, runtime = [], runtime_by_queue()
+    result, runtime, wanted = [], runtime_by_queue(), consumers.states()
     for queue in get_settings().queues.values():
         counts = depth(queue.name)
         if counts.visible:  # nothing visible, nothing waiting: no age, and no read of the records
@@ -88,7 +88,9 @@ def overview() -> list[dict[str, Any]]:
             {
                 "queue": queue.key,
                 **counts.as_dict(),
-                "max_concurrency": queue.max_concurrency,
+                "max_concurrency": wanted[queue.name]["max_concurrency"],
+                "configured_max_concurrency": queue.max_concurrency,
+                "paused": wanted[queue.name]["paused"],
                 "batch_size": queue.batch_size,
                 "max_receive_count": queue.max_receive_count,
                 "dead_letter": dead_letter_depth(queue.dlq_name).as_dict(),
