@@ -411,7 +411,7 @@ def test_search_finds_a_partial_name_and_text_in_the_args(admin_tab, workers, ap
     assert set(names) == {"tests.dashboard_boom"}
 
 
-@pytest.mark.parametrize("view", ["#/queues", "#/tasks", "#/stats", "#/dead-letters", "#/workers"])
+@pytest.mark.parametrize("view", ["#/queues", "#/tasks", "#/stats", "#/dead-letters", "#/workers", "#/audit"])
 def test_the_phone_layout_fits_360_px(browser, base_url, keys, view) -> None:
     """GIVEN a 360 px wide screen WHEN each view is shown THEN nothing is wider than the screen."""
     phone = Dashboard(browser, base_url)
@@ -441,3 +441,63 @@ def test_stats_appear_after_tasks_run_and_survive_a_reload(admin_tab, workers, a
     admin_tab.page.wait_for_selector(row)  # from the server's buckets, not the tab
     admin_tab.go("#/queues")
     admin_tab.page.wait_for_selector('#chart-depth path[data-queue="default"]')
+
+
+@pytest.fixture
+def restored(settings: Any) -> Iterator[None]:
+    """Every queue's consumers as configured again after the test, whatever it did."""
+    yield
+    from chalicelib.ops.consumers import ConsumerState, _key
+
+    for queue in settings.queues.values():
+        ConsumerState(_key(queue.name)).delete()
+
+
+def test_pause_holds_covers_and_resume_finishes_them(admin_tab, api, workers, restored) -> None:
+    from helpers import b64, jpeg_bytes, unique_author
+
+    row = '#controls-body tr[data-queue="media"]'
+    admin_tab.page.wait_for_selector(row)
+    admin_tab.page.once("dialog", lambda dialog: dialog.accept())
+    admin_tab.page.click(f"{row} button.toggle")
+    admin_tab.page.wait_for_selector(f'{row}[data-paused="true"]')
+    admin_tab.page.wait_for_timeout(2500)  # the runner looks at the wanted state once a second
+    status, created = api.post("/books", {"title": "Held", "authors": [unique_author()], "cover": b64(jpeg_bytes())})
+    assert status == 202
+    admin_tab.page.wait_for_timeout(4000)
+    statuses = {api.get(f"/tasks/{t}", user="admin")[1]["status"] for t in created["tasks"]}
+    assert "PENDING" in statuses  # the media queue's tasks wait while its consumers are paused
+    admin_tab.page.once("dialog", lambda dialog: dialog.accept())
+    admin_tab.page.click(f"{row} button.toggle")
+    admin_tab.page.wait_for_selector(f'{row}[data-paused="false"]')
+    for task_id in created["tasks"]:
+        assert final_record(api, task_id)["status"] == "SUCCESS"
+    admin_tab.go("#/audit")
+    admin_tab.page.wait_for_selector("#audit-body tr")
+    log = admin_tab.text("#audit-body")
+    assert "pause" in log and "resume" in log and "queue media" in log
+
+
+def test_a_concurrency_change_takes_effect(admin_tab, workers, restored) -> None:
+    row = '#controls-body tr[data-queue="default"]'
+    admin_tab.page.wait_for_selector(row)
+    admin_tab.page.fill(f"{row} input.concurrency", "5")
+    admin_tab.page.once("dialog", lambda dialog: dialog.accept())
+    admin_tab.page.click(f"{row} button.set-concurrency")
+    poller = next(p for p in workers.runner.pollers.values() if p.queue_name.endswith("default"))
+    eventually(lambda: poller.concurrency == 5, timeout=15, what="the runner to take the new maximum")
+    eventually(lambda: _cell(admin_tab, "default", 6) == 5, timeout=15, what="the queues table to show the new maximum")
+    assert "max 5" in admin_tab.text(f"{row} .state")
+
+
+def test_revoke_from_the_task_page_after_confirmation(admin_tab, api, paused_workers) -> None:
+    task_id = dashboard_ok.delay(41)
+    admin_tab.go(f"#/tasks/{task_id}")
+    admin_tab.page.wait_for_selector("#task-revoke:not([hidden])")
+    admin_tab.page.once("dialog", lambda dialog: dialog.dismiss())
+    admin_tab.page.click("#task-revoke")
+    admin_tab.page.wait_for_timeout(500)
+    assert api.get(f"/tasks/{task_id}", user="admin")[1]["status"] == "PENDING"  # dismissed: nothing done
+    admin_tab.page.once("dialog", lambda dialog: dialog.accept())
+    admin_tab.page.click("#task-revoke")
+    eventually(lambda: "REVOKED" in admin_tab.text("#task-fields"), timeout=20, what="the revoked status")

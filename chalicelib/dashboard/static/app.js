@@ -4,6 +4,7 @@ import { API, call, hasSession, setCsrf, whenSignedOut } from "./api.js";
 import { showTask, showTasks, taskLink } from "./tasks.js";
 import { COLORS, drawChart } from "./chart.js";
 import { showStats } from "./stats.js";
+import { renderControls, showAudit } from "./controls.js";
 
 {
   const WINDOW_MS = 60 * 60 * 1000;
@@ -49,6 +50,7 @@ import { showStats } from "./stats.js";
     if (path.startsWith("/tasks/")) { show("view-task"); return showTask(decodeURIComponent(path.slice(7))); }
     if (path === "/tasks") { show("view-tasks"); stopView = showTasks(params); return; }
     if (path === "/dead-letters") return showDeadLetters();
+    if (path === "/audit") { show("view-audit"); return showAudit(); }
     if (path === "/stats") { show("view-stats"); stopView = showStats(params); return; }
     if (path === "/workers") return poll("view-workers", loadWorkers, 5000);
     return poll("view-queues", loadQueues, 3000);
@@ -73,6 +75,7 @@ import { showStats } from "./stats.js";
       el("td", {}, q.queue), num(q.visible), num(q.in_flight), num(q.delayed), num(q.oldest_age_seconds),
       num(q.max_concurrency), num(q.batch_size), num(q.dead_letter.visible), num(q.dead_letter.in_flight),
       num(q.dead_letter.oldest_age_seconds))));
+    renderControls(data.queues);
     const now = Date.now();
     // Minute points kept server-side (they survive a reload or another browser), then this
     // tab's own samples every few seconds since it opened.

@@ -54,9 +54,25 @@ export function showTasks(params) {
   function tick() { if (live.checked && mine === listing) load(false); }
   $("tasks-more").onclick = () => { live.checked = false; load(true); };
   live.onchange = () => { if (live.checked) load(false); };
+  $("tasks-retry").onclick = () => retryFailures(params);
   load(false);
   timer = setInterval(tick, LIVE_MS);
   return () => { clearInterval(timer); listing += 1; };
+}
+
+// Bounded: each request runs at most one page again; at most MAX_PAGES pages per click.
+async function retryFailures(params) {
+  const MAX_PAGES = 20;
+  if (!window.confirm("Run every FAILURE of this filter again, each as a new run (permanent failures and those run again already are skipped)?")) return;
+  let cursor = null, runs = 0, skipped = 0, pages = 0;
+  try {
+    do {
+      const q = query(params, cursor); q.delete("limit"); q.delete("status");
+      const r = await call(`${API}tasks/retry-failures?${q}`, { method: "POST" });
+      runs += r.runs.length; skipped += r.skipped.length; cursor = r.next_cursor; pages += 1;
+    } while (cursor && pages < MAX_PAGES);
+    flash(`${runs} new run(s), ${skipped} skipped${cursor ? "; more remain: click again" : ""}`);
+  } catch (error) { $("tasks-error").textContent = error.message; }
 }
 
 $("task-filter").addEventListener("submit", (event) => {
@@ -70,7 +86,7 @@ export async function showTask(id) {
   $("task-id").textContent = id;
   $("task-error").textContent = "";
   for (const part of ["task-fields", "task-history", "task-links"]) $(part).replaceChildren();
-  $("task-traceback").textContent = ""; $("task-rerun").hidden = true; $("task-logs").textContent = "";
+  $("task-traceback").textContent = ""; $("task-rerun").hidden = true; $("task-revoke").hidden = true; $("task-logs").textContent = "";
   let t;
   try { t = await call(`${API}tasks/${encodeURIComponent(id)}`); } catch (error) { $("task-error").textContent = error.message; return; }
   const code = (v) => el("code", {}, JSON.stringify(v));
@@ -92,6 +108,12 @@ export async function showTask(id) {
     el("td", { "data-label": "Traceback" }, a.traceback ? el("details", {}, el("summary", {}, "traceback"), el("pre", {}, a.traceback)) : ""))));
   $("task-traceback").textContent = t.traceback || "(none)";
   if (t.logs) $("task-logs").textContent = `CloudWatch Logs Insights on ${t.logs.log_groups}:\n${t.logs.insights_query}`;
+  const revoke = $("task-revoke");
+  revoke.hidden = !["PENDING", "RETRY", "STARTED"].includes(t.status);
+  revoke.onclick = async () => {
+    if (!window.confirm(`Revoke task ${id} (${t.name})? It will not run, or stops at its next check.`)) return;
+    try { await call(`${API}tasks/${encodeURIComponent(id)}/revoke`, { method: "POST" }); flash("revoked"); showTask(id); } catch (error) { $("task-error").textContent = error.message; }
+  };
   const rerun = $("task-rerun");
   rerun.hidden = !t.rerunnable;
   if (t.status === "FAILURE" && !t.rerunnable) $("task-error").textContent = "Failed permanently: running it again would fail the same way.";
