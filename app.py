@@ -357,6 +357,12 @@ def dashboard_rerun(task_id: str) -> Response:
     return dashboard.rerun_task(_request(), path_param(task_id))
 
 
+@app.route("/dashboard/api/queues/{name}/dead-letters/redrive", methods=["POST"], content_types=["application/json"])
+@dashboard.answers
+def dashboard_redrive_one(name: str) -> Response:
+    return dashboard.redrive_one(_request(), name)
+
+
 @app.route("/dashboard/api/tasks/{task_id}/revoke", methods=["POST"], content_types=["application/json"])
 @dashboard.answers
 def dashboard_revoke(task_id: str) -> Response:

@@ -229,6 +229,24 @@ def test_purge_deletes_exactly_one_dead_letter_and_makes_its_record_final(admin,
     drop_dead_letter(settings.default, kept)
 
 
+def test_redrive_of_one_dead_letter_sends_only_it_back_and_it_runs(admin, api, settings, paused_workers) -> None:
+    from helpers import dead_lettered
+
+    moved, kept = dead_letter_marker(settings.default), dead_letter_marker(settings.default)
+    listing = admin.get("/dashboard/api/queues/default/dead-letters?limit=100").json()
+    message_id = next(i["message_id"] for i in listing["items"] if i["task_id"] == moved)
+    response = admin.post("/dashboard/api/queues/default/dead-letters/redrive", {"message_id": message_id})
+    assert response.status_code == 202 and response.json()["task_id"] == moved, response.text
+    left = dead_lettered(settings.default.dlq_name)
+    assert moved not in left and kept in left
+    again = admin.post("/dashboard/api/queues/default/dead-letters/redrive", {"message_id": message_id})
+    assert "no longer" in _error(again, 404)["message"]
+    paused_workers.resume()
+    assert final_record(api, moved)["status"] == "SUCCESS"
+    assert any(e["action"] == "redrive dead letter" for e in admin.get("/dashboard/api/audit").json()["items"][:5])
+    drop_dead_letter(settings.default, kept)
+
+
 def test_rerun_sends_a_new_run_linked_to_the_old_which_keeps_its_history(admin, api, workers) -> None:
     from dashboard_support import HEALED
 

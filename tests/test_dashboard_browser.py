@@ -233,6 +233,7 @@ def test_redrive_a_dead_letter_queue_from_the_page(admin_tab, paused_workers, se
     box = '.dlq[data-queue="default"]'
     admin_tab.page.wait_for_selector(f'{box} a[href="#/tasks/{task_id}"]')
     assert "for the dashboard test" in admin_tab.text(f"{box} table")
+    admin_tab.page.once("dialog", lambda dialog: dialog.accept())  # every control is confirmed
     admin_tab.page.click(f"{box} button.redrive")
     eventually(lambda: admin_tab.text(f"{box} .dl-count").startswith("0 visible"), timeout=30, what="an empty DLQ")
     assert admin_tab.page.locator(f"{box} tbody tr").count() == 0

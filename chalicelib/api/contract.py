@@ -431,6 +431,16 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "POST",
+        "/dashboard/api/queues/{name}/dead-letters/redrive",
+        "Send one dead letter back to its queue",
+        202,
+        r.RedrivenOne,
+        Auth.SESSION_ACTION,
+        DeadLetterPurge,
+        tag="dashboard",
+    ),
+    Operation(
+        "POST",
         "/dashboard/api/tasks/{task_id}/revoke",
         "Revoke a task",
         200,

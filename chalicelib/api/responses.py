@@ -211,3 +211,8 @@ class RetriedFailures(Shape):
     runs: list[str]
     skipped: list[str]
     next_cursor: str | None
+
+
+class RedrivenOne(Shape):
+    redriven: str
+    task_id: str | None

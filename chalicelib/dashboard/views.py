@@ -154,10 +154,7 @@ def audit_log(request: Request) -> Response:
 def purge_one(request: Request, queue: str) -> Response:
     """Delete ONE dead letter (confirmed on the page), and make its task record final."""
     admin = session.current(request, action=True)
-    body = body_json(request)
-    message_id = body.get("message_id") if isinstance(body, dict) else None
-    if not isinstance(message_id, str) or not 0 < len(message_id) <= 100 or not message_id.isprintable():
-        raise ValidationFailed("invalid message_id", [{"field": "message_id", "message": "a message id from the list"}])
+    message_id = _message_id(body_json(request))
     deleted = queues.delete_dead_letter(queue, message_id)
     if deleted is None:
         raise NotFound(f"message {message_id} is no longer in the dead-letter queue (redriven or purged meanwhile?)")
@@ -174,6 +171,25 @@ def task_stats(request: Request, query: dict[str, str]) -> Response:
     """Per task name statistics over 1 h, 24 h or 7 d, with the outcome series."""
     session.current(request)
     return web.json_answer(stats.task_stats(query.get("window")))
+
+
+def redrive_one(request: Request, queue: str) -> Response:
+    """Send ONE dead letter (confirmed on the page) back to its queue."""
+    admin = session.current(request, action=True)
+    message_id = _message_id(body_json(request))
+    moved = queues.delete_dead_letter(queue, message_id, resend=True)
+    if moved is None:
+        raise NotFound(f"message {message_id} is no longer in the dead-letter queue (redriven or purged meanwhile?)")
+    task_id, _name = queues.message_task(moved)
+    audit.record(admin.user, "redrive dead letter", f"queue {queue}", f"task {task_id}, message {message_id}")
+    return web.json_answer({"redriven": message_id, "task_id": task_id}, 202)
+
+
+def _message_id(body: Any) -> str:
+    message_id = body.get("message_id") if isinstance(body, dict) else None
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= 100 or not message_id.isprintable():
+        raise ValidationFailed("invalid message_id", [{"field": "message_id", "message": "a message id from the list"}])
+    return message_id
 
 
 def worker_stats(request: Request) -> Response:

@@ -209,7 +209,7 @@ def dead_letters(key_or_name: str, limit: int = 50) -> dict[str, Any]:
 
 
 def delete_dead_letter(
-    key_or_name: str, message_id: str, search_limit: int = 1000, search_seconds: float = 10.0
+    key_or_name: str, message_id: str, search_limit: int = 1000, search_seconds: float = 10.0, resend: bool = False
 ) -> dict[str, Any] | None:
     """Delete ONE message of a queue's DLQ, found by its id; returns it, or None when not found.
 
@@ -220,7 +220,9 @@ def delete_dead_letter(
     search holds the messages it read (invisible for HOLD seconds), no other peek can
     receive the target, so the handle stays the latest until it is used. Everything else
     read is made visible again. The search is bounded by `search_limit` messages and
-    `search_seconds`; None then means "not found among those".
+    `search_seconds`; None then means "not found among those". With `resend`, the message is
+    first sent to its work queue (body and attributes), then deleted: redrive of ONE dead letter;
+    a crash in between leaves it in both queues, and the task's record makes the second a no-op.
     """
     queue = queue_settings(key_or_name)
     sqs, url = client("sqs"), queue_url(queue.dlq_name)
@@ -245,6 +247,13 @@ def delete_dead_letter(
             else:
                 held[message["MessageId"]] = message["ReceiptHandle"]
     if target is not None:
+        if resend:
+            attributes = target.get("MessageAttributes") or {}
+            sqs.send_message(
+                QueueUrl=queue_url(queue.name),
+                MessageBody=target["Body"],
+                **({"MessageAttributes": attributes} if attributes else {}),
+            )
         sqs.delete_message(QueueUrl=url, ReceiptHandle=target["ReceiptHandle"])
     for chunk in chunks(list(held.values())):
         sqs.change_message_visibility_batch(

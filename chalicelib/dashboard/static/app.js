@@ -115,16 +115,22 @@ import { renderControls, showAudit } from "./controls.js";
     let data;
     try { data = await call(`${API}queues/${queue}/dead-letters?limit=20`); } catch (error) { box.append(el("p", { class: "error" }, error.message)); return box; }
     const redrive = el("button", { type: "button", class: "redrive", onclick: async () => {
+      if (!window.confirm(`Send every dead letter of ${queue} back to its queue?`)) return;
       try { const r = await call(`${API}queues/${queue}/redrive`, { method: "POST" }); flash(`redrive of ${queue}: ${r.moved ?? r.method}`); showDeadLetters(); } catch (error) { $("dl-error").textContent = error.message; }
     } }, `Redrive ${queue}`);
     const rows = data.items.map((m) => el("tr", { "data-message": m.message_id },
       el("td", {}, taskLink(m.task_id)), el("td", {}, m.task), el("td", {}, m.failure_reason || "(moved by the redrive policy)"),
       num(m.receive_count), el("td", {}, m.sent_at ? when(m.sent_at * 1000) : ""),
-      el("td", {}, el("button", { type: "button", class: "danger purge", onclick: () => purge(queue, m) }, "Purge"))));
+      el("td", {}, el("button", { type: "button", class: "redrive-one", onclick: () => redriveOne(queue, m) }, "Redrive"), " ",
+        el("button", { type: "button", class: "danger purge", onclick: () => purge(queue, m) }, "Purge"))));
     box.append(el("h3", {}, `${queue}: ${data.dead_letter_queue}`),
       el("p", { class: "dl-count" }, `${data.visible} visible, ${data.in_flight} in flight`), redrive,
       el("table", {}, el("thead", {}, el("tr", {}, ...[["Task"], ["Name"], ["Reason"], ["Receives", RECEIVES_NOTE], ["Sent (UTC)"], [""]].map(([h, title]) => el("th", title ? { title } : {}, h)))), el("tbody", {}, ...rows)));
     return box;
+  }
+  async function redriveOne(queue, message) {
+    if (!window.confirm(`Send the dead letter of task ${message.task_id} back to ${queue}?`)) return;
+    try { await call(`${API}queues/${queue}/dead-letters/redrive`, { method: "POST", json: { message_id: message.message_id } }); flash("redriven"); showDeadLetters(); } catch (error) { $("dl-error").textContent = error.message; }
   }
   async function purge(queue, message) {
     if (!window.confirm(`Delete the dead letter of task ${message.task_id} for good? It cannot be redriven afterwards.`)) return;
