@@ -49,7 +49,7 @@ from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
 from chalicelib.tasks.schedules import next_run, rate_seconds
 from devtools.sandbox import IDLE_RECLAIM_SECONDS, FunctionSpec, Invocation, SandboxPool
 from devtools.sandbox_limits import function_limits
-from devtools.sandbox_stats import FunctionStats, RuntimeStats, StatsServer
+from devtools.sandbox_stats import SAVE_SECONDS, FunctionStats, RuntimeStats, StatsServer, persist, restore
 
 log = logging.getLogger("devtools.runner")
 
@@ -432,6 +432,7 @@ class EventSourceRunner:
                 self.pollers[source.name] = QueuePoller(
                     source, function, stats, limit, wait_seconds, settings.report_batch_item_failures
                 )
+                stats.in_use = lambda p=self.pollers[source.name]: p.in_flight  # type: ignore[misc]
             elif isinstance(source, ScheduledEventConfig):
                 every = schedule_seconds or SchedulePoller.interval(source)
                 stats = FunctionStats(None, None, 1, spec.timeout_seconds, spec.memory_mb)
@@ -468,6 +469,12 @@ class EventSourceRunner:
         return lines
 
     def start(self) -> EventSourceRunner:
+        try:
+            restore(self.stats)
+        except Exception:  # noqa: BLE001 - counters from zero rather than no runner
+            log.warning("could not restore the runtime counters; they start from zero")
+        self._saving = threading.Event()
+        threading.Thread(target=self._save_forever, name="runtime-stats-save", daemon=True).start()
         for poller in self.pollers.values():
             poller.start()
         for schedule in self.schedules.values():
@@ -481,6 +488,18 @@ class EventSourceRunner:
             schedule.stop()
         for poller in self.pollers.values():
             poller.stop()
+        self._saving.set()
+        self._save()
+
+    def _save(self) -> None:
+        try:
+            persist(self.stats)
+        except Exception:  # noqa: BLE001 - the next save tries again
+            log.warning("could not save the runtime counters")
+
+    def _save_forever(self) -> None:
+        while not self._saving.wait(SAVE_SECONDS):
+            self._save()
 
     def __enter__(self) -> EventSourceRunner:
         return self.start()

@@ -430,11 +430,28 @@ def stats_url(workers, monkeypatch) -> Iterator[str]:
 
 def test_workers_view_reads_the_runtime_counters(admin, api, stats_url) -> None:
     final_record(api, dashboard_ok.delay(3))
-    data = admin.get("/dashboard/api/workers").json()
+    # The record is final a moment before the invocation returns and is counted.
+    data = eventually(
+        lambda: (d := admin.get("/dashboard/api/workers").json())["functions"]["default_worker"]["invocations"] and d,
+        timeout=20,
+    )
     assert data["available"] is True and data["updated_at"]
     default = data["functions"]["default_worker"]
     assert default["invocations"] >= 1 and default["batch_size"] == 10 and default["max_concurrency"] == 10
     assert set(default) >= {"errors", "timeouts", "throttles", "p50_ms", "p95_ms", "warm_sandboxes", "memory_mb"}
+
+
+def test_worker_counters_survive_a_restart_of_the_runner(api, workers) -> None:
+    final_record(api, dashboard_ok.delay(4))
+    stats = workers.runner.stats.functions["default_worker"]
+    eventually(lambda: stats.invocations >= 1, timeout=20, what="the invocation to be counted")
+    before = stats.as_dict()
+    assert before["invocations"] >= 1 and before["cold_starts"] >= 0 and before["in_use"] >= 0
+    workers.pause()  # the runner stops (and keeps its counters)
+    workers.resume()  # a new runner, with new counters objects
+    after = workers.runner.stats.functions["default_worker"].as_dict()
+    assert after["invocations"] >= before["invocations"] and after["errors"] >= before["errors"]
+    assert after["p50_ms"] is not None
 
 
 def test_workers_view_says_why_when_the_runtime_does_not_answer(admin, monkeypatch) -> None:

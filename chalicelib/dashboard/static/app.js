@@ -143,7 +143,8 @@ import { renderControls, showAudit } from "./controls.js";
     try { data = await call(API + "workers"); } catch (error) { flash(error.message); return; }
     $("workers-note").textContent = data.available ? `local runtime counters, updated ${iso(data.updated_at) || "?"}` : `Not available: ${data.reason}`;
     $("workers-body").replaceChildren(...Object.entries(data.functions || {}).map(([name, f]) => el("tr", { "data-function": name },
-      el("td", {}, name), el("td", {}, f.queue || ""), num(f.invocations), num(f.errors), num(f.timeouts), num(f.throttles),
+      el("td", {}, name), el("td", {}, f.queue || ""), num(f.in_use == null ? null : `${f.in_use} / ${f.max_concurrency ?? "–"}`),
+      num(f.invocations), num(f.errors), num(f.timeouts), num(f.throttles), num(f.cold_starts),
       num(f.p50_ms == null ? null : f.p50_ms.toFixed(1)), num(f.p95_ms == null ? null : f.p95_ms.toFixed(1)),
       num(f.warm_sandboxes), num(f.memory_mb), num(f.timeout_seconds))));
   }
