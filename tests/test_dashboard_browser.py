@@ -502,3 +502,40 @@ def test_revoke_from_the_task_page_after_confirmation(admin_tab, api, paused_wor
     admin_tab.page.once("dialog", lambda dialog: dialog.accept())
     admin_tab.page.click("#task-revoke")
     eventually(lambda: "REVOKED" in admin_tab.text("#task-fields"), timeout=20, what="the revoked status")
+
+
+def test_screenshot_of_every_page(admin_tab, browser, base_url, keys, workers, api, tmp_path) -> None:
+    """Taken by `make screenshot` into docs/ beside dashboard.png (elsewhere into a temporary
+    directory): the task list, a task with its attempts, stats, workers, audit, and a phone."""
+    from dashboard_support import dashboard_flaky
+
+    flaky = dashboard_flaky.delay(uuid.uuid4().hex, 1)
+    for i in range(3):
+        final_record(api, dashboard_ok.delay(i))
+    eventually(lambda: (r := final_record(api, flaky)) and r["status"] == "SUCCESS", timeout=90, what="flaky")
+    folder = Path(os.environ["DASHBOARD_SCREENSHOT"]).parent if os.environ.get("DASHBOARD_SCREENSHOT") else tmp_path
+    pages = {
+        "tasks": ("#/tasks", "#tasks-body tr"),
+        "task": (f"#/tasks/{flaky}", '#task-history tr[data-attempt="2"]'),
+        "stats": ("#/stats?window=1h", "#stats-body tr"),
+        "workers": ("#/workers", "#workers-note:not(:empty)"),
+        "audit": ("#/audit", "#audit-body"),
+        "dead-letters": ("#/dead-letters", "#dl-queues .dlq"),
+    }
+    for name, (fragment, ready) in pages.items():
+        admin_tab.go(fragment)
+        admin_tab.page.wait_for_selector(ready, state="attached")
+        admin_tab.page.wait_for_timeout(800)
+        target = folder / f"dashboard-{name}.png"
+        admin_tab.page.screenshot(path=str(target), full_page=True)
+        assert target.stat().st_size > 5_000
+    phone = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    try:
+        page = phone.new_page()
+        page.goto(f"{base_url}/dashboard#/tasks")
+        page.fill("#key", keys["admin"])
+        page.click("#login-form button")
+        page.wait_for_selector("#tasks-body tr")
+        page.screenshot(path=str(folder / "dashboard-phone.png"))
+    finally:
+        phone.close()

@@ -114,10 +114,19 @@ def _order(record: TaskRecord) -> tuple[datetime, str]:
 
 
 def walk_days(
-    start: dict[str, Any] | None, since: datetime | None, until: datetime | None, match: Match, limit: int
+    start: dict[str, Any] | None,
+    since: datetime | None,
+    until: datetime | None,
+    match: Match,
+    limit: int,
+    sparse: bool = True,
 ) -> Found:
     """Matches newest first over the day index (every shard of each day merged), from `until`
-    (or now) back to `since` (or the records' lifetime), reading at most MAX_SCAN records."""
+    (or now) back to `since` (or the records' lifetime), reading at most MAX_SCAN records.
+
+    Without a filter (`sparse` False: every record matches) each shard is asked for one page
+    only (limit + 1): the live list's refresh reads shards x 26 records; with one, 200 a shard.
+    """
     position = Position.of(start, until)
     oldest = (utcnow() - timedelta(days=get_settings().task_ttl_days + 2)).date()
     if since is not None:
@@ -131,7 +140,7 @@ def walk_days(
         budget = MAX_SCAN - scanned
         if budget <= 0:
             return Found(found, names, position.key(), scanned)
-        chunk, complete, read = _day_chunk(position, since, min(budget, 200))
+        chunk, complete, read = _day_chunk(position, since, min(budget, 200 if sparse else limit + 1))
         scanned += read
         names |= titles(r.book_id for r in chunk)
         for record in chunk:

@@ -92,7 +92,8 @@ def list_tasks(query: dict[str, str]) -> dict[str, Any]:
     elif status is not None:
         query_index = functools.partial(TaskRecord.status_index.query, status)
     if query_index is None:
-        found = task_search.walk_days(start, since, until, match, page.limit)
+        sparse = bool(text or name or status)
+        found = task_search.walk_days(start, since, until, match, page.limit, sparse)
     else:
 
         def one_page(limit: int, key: dict[str, Any] | None) -> Any:
