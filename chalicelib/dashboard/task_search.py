@@ -140,7 +140,9 @@ def walk_days(
         budget = MAX_SCAN - scanned
         if budget <= 0:
             return Found(found, names, position.key(), scanned)
-        chunk, complete, read = _day_chunk(position, since, min(budget, 200 if sparse else limit + 1))
+        shards = max(1, get_settings().task_day_shards)  # every shard answers up to per_shard records
+        per_shard = max(1, min(budget // shards, 200 if sparse else limit + 1))
+        chunk, complete, read = _day_chunk(position, since, per_shard)
         scanned += read
         names |= titles(r.book_id for r in chunk)
         for record in chunk:
