@@ -2,17 +2,20 @@
 
   python -m bench.run_all [--only thumbnails,cold_start]
 
-Each benchmark is also runnable alone with fuller settings (see bench/README.md).
+Each benchmark is also runnable alone with fuller settings (see bench/README.md). A full run
+ends with the summary of goals (bench/summary.py), printed and written into bench/README.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import time
 
-from bench.common import ROOT
+from bench import summary
+from bench.common import ROOT, save
 
 # (module, quick arguments), in the order of issue 5.
 BENCHMARKS: list[tuple[str, list[str]]] = [
@@ -49,6 +52,10 @@ def main(argv: list[str] | None = None) -> None:
     for name, seconds in timings:
         print(f"- {name}: {seconds:.0f} s")
     print(f"- total: {sum(s for _, s in timings):.0f} s")
+    if not args.only:  # a partial run would mix today's figures with an older run's
+        save("run_all", {"wall_seconds": dict(timings), "load_average": os.getloadavg()})
+        print("\n## summary (also in bench/README.md)\n")
+        print(summary.write())
 
 
 if __name__ == "__main__":

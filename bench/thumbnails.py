@@ -6,7 +6,9 @@
 Each round runs every variant on every image once (a fresh process timing `--repeat`
 calls), so the variants are interleaved in time: on a shared 2-core machine the speed
 drifts by ±25 % over a minute, and measuring one variant after the other put that drift
-into their ratio. The medians are over every round's timings.
+into their ratio. The medians are over every round's timings. Each call's CPU time (every
+thread of the process: libvips decodes on several) is measured too; on a loaded machine it is
+the steadier measure of images/s per core, printed as a second table.
 """
 
 from __future__ import annotations
@@ -109,12 +111,13 @@ def worker(variant: str, path: Path, repeat: int) -> None:
     func = VARIANTS[variant][1]
     data = path.read_bytes()
     func(data)  # warm: imports and codec set-up belong to cold start, not throughput
-    timings = []
+    timings, cpu = [], []
     for _ in range(repeat):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         func(data)
         timings.append(time.perf_counter() - started)
-    print(json.dumps({"timings": timings, "peak_rss_mb": peak_rss_mb()}))
+        cpu.append(time.process_time() - cpu_started)
+    print(json.dumps({"timings": timings, "cpu": cpu, "peak_rss_mb": peak_rss_mb()}))
 
 
 def available(variant: str) -> bool:
@@ -143,14 +146,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         variants = [v for v in VARIANTS if available(v)]
         for skipped in set(VARIANTS) - set(variants):
             print(f"{skipped}: not installed (pip install -r requirements-bench.txt); skipped", file=sys.stderr)
-        empty = {"timings": [], "peak_rss_mb": 0.0}
-        results: dict[str, dict[str, Any]] = {v: {n: dict(empty, timings=[]) for n in inputs} for v in variants}
+        results: dict[str, dict[str, Any]] = {
+            v: {n: {"timings": [], "cpu": [], "peak_rss_mb": 0.0} for n in inputs} for v in variants
+        }
         for _ in range(args.rounds):
             for name, path in inputs.items():
                 for variant in variants:
                     run = run_worker("bench.thumbnails", variant, "--image", str(path), "--repeat", str(args.repeat))
                     pooled = results[variant][name]
                     pooled["timings"] += run["timings"]
+                    pooled["cpu"] += run["cpu"]
                     pooled["peak_rss_mb"] = max(pooled["peak_rss_mb"], run["peak_rss_mb"])
 
     def total_seconds(variant: str) -> float:
@@ -181,6 +186,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"timing {args.repeat} calls, variants interleaved)",
         ["variant", "output", *inputs, "images/s/core", "speed vs naive"],
         rows,
+    )
+    cpu_rows = []
+    for variant, per_image in results.items():
+        medians = {n: summary(per_image[n]["cpu"])["p50"] for n in inputs}
+        naive_cpu = {n: summary(results["naive (original)"][n]["cpu"])["p50"] for n in inputs}
+        cpu_rows.append(
+            [
+                variant,
+                *[f"{medians[n] * 1000:.0f} ({naive_cpu[n] / medians[n]:.1f}x)" for n in inputs],
+                len(inputs) / sum(medians.values()),
+            ]
+        )
+    print_table(
+        "The same calls by CPU time (median CPU ms per image, all threads; speed-up vs naive)",
+        ["variant", *inputs, "images/s per CPU second"],
+        cpu_rows,
     )
     data = {"inputs": {n: p.name for n, p in inputs.items()}, "results": results}
     save("thumbnails", data)

@@ -56,6 +56,10 @@ RUNTIME_PROVIDED = {
     "python-dateutil": "2.8.2",
     "six": "1.16.0",
 }
+#: Pure-Python distributions published as sdists only (pyvips 3: its libvips comes as the
+#: pyvips-binary wheel). Each is built here into a wheel that must come out `py3-none-any`
+#: (nothing compiled), then offered to the resolver with --find-links.
+PURE_SDISTS = {"pyvips"}
 BUILD_REQUIREMENTS = ROOT / "requirements-build.txt"
 BUILD_VENV = ROOT / ".venv-build"
 
@@ -88,8 +92,24 @@ def platforms(arch: str) -> list[str]:
     return [f"manylinux_{major}_{m}_{machine}" for m in range(minor, 16, -1)] + [f"manylinux2014_{machine}"]
 
 
-def _pip(python: Path, arch: str) -> list[str]:
+def pure_wheels(python: Path, requirements: Path, folder: Path) -> Path:
+    """Wheels of the PURE_SDISTS pinned in `requirements`, in `folder`; refuses any that is not pure."""
+    from packaging.requirements import Requirement
+
+    lines = [line.split("#")[0].strip() for line in requirements.read_text().splitlines()]
+    pins = [line for line in lines if line and _canonical(Requirement(line).name) in PURE_SDISTS]
+    if pins:
+        build = [str(python), "-m", "pip", "wheel", "--quiet", "--disable-pip-version-check", "--no-deps"]
+        subprocess.run([*build, "--no-binary=:all:", "--wheel-dir", str(folder), *pins], check=True)
+    for wheel in folder.glob("*.whl"):
+        if not wheel.name.endswith("-py3-none-any.whl"):
+            raise SystemExit(f"{wheel.name}: built from an sdist but not pure Python; it cannot ship")
+    return folder
+
+
+def _pip(python: Path, arch: str, find_links: Path | None = None) -> list[str]:
     targets = [arg for platform in platforms(arch) for arg in ("--platform", platform)]
+    links = ["--find-links", str(find_links)] if find_links else []
     return [
         str(python),
         "-m",
@@ -97,6 +117,7 @@ def _pip(python: Path, arch: str) -> list[str]:
         "install",
         "--quiet",
         "--disable-pip-version-check",
+        *links,
         "--only-binary=:all:",  # a wheel or a failed build; never a compile on this host
         *targets,
         "--implementation",
@@ -117,12 +138,13 @@ def vendor(requirements: Path, arch: str) -> Path:
         if target.is_dir():
             return target
         with tempfile.TemporaryDirectory(dir=BUILD_VENV) as scratch:
-            resolved = _resolve(python, arch, requirements, Path(scratch))
+            links = pure_wheels(python, requirements, Path(scratch) / "pure")
+            resolved = _resolve(python, arch, requirements, Path(scratch), links)
             keep = sorted(f"{name}=={v}" for name, v in resolved.items() if _canonical(name) not in RUNTIME_PROVIDED)
             left_out = sorted(f"{name} {v}" for name, v in resolved.items() if _canonical(name) in RUNTIME_PROVIDED)
             staging = Path(scratch) / "vendor"
             # --no-compile: the .pyc would not match the sources' zip timestamps (2 s resolution) anyway.
-            install = [*_pip(python, arch), "--no-deps", "--no-compile", "--target", str(staging)]
+            install = [*_pip(python, arch, links), "--no-deps", "--no-compile", "--target", str(staging)]
             subprocess.run([*install, *keep], check=True)
             shutil.rmtree(staging / "bin", ignore_errors=True)  # console scripts with this host's shebang
             print(f"Lambda dependencies for {RUNTIME} {arch}: {', '.join(keep)}", flush=True)
@@ -134,10 +156,10 @@ def vendor(requirements: Path, arch: str) -> Path:
     return target
 
 
-def _resolve(python: Path, arch: str, requirements: Path, scratch: Path) -> dict[str, str]:
+def _resolve(python: Path, arch: str, requirements: Path, scratch: Path, links: Path) -> dict[str, str]:
     """Every distribution requirements.txt needs on the runtime, by name, with its version."""
     report = scratch / "report.json"
-    resolve = [*_pip(python, arch), "--dry-run", "--ignore-installed", "--report", str(report)]
+    resolve = [*_pip(python, arch, links), "--dry-run", "--ignore-installed", "--report", str(report)]
     subprocess.run([*resolve, "--target", str(scratch / "resolve"), "-r", str(requirements)], check=True)
     installs = json.loads(report.read_text())["install"]
     if unmet := needs_beyond_runtime([i["metadata"] for i in installs]):

@@ -7,7 +7,8 @@
    Nothing was compiled on the build host: no `linux_<cpu>` tag, and every shared object belongs
    to a wheel with a platform tag, is built for that CPU and needs no newer glibc symbol.
 2. Pillow imported from the zip (and nothing else: `-I -S`) by an interpreter of the runtime's
-   version encodes and decodes JPEG, WebP and PNG, and `PIL.features` reports them.
+   version encodes and decodes JPEG, WebP and PNG, and `PIL.features` reports them; the app's
+   thumbnailer from the zip makes PNG and WebP thumbnails (through pyvips and its libvips).
 3. What the runtime provides (boto3, botocore, ...) is not in the zip.
 
 Prints the problems and the sizes; exits 1 if there is a problem.
@@ -68,6 +69,18 @@ try:
             out["errors"]["Pillow " + fmt] = f"{type(exc).__name__}: {exc}"
 except Exception as exc:
     out["errors"]["Pillow"] = f"{type(exc).__name__}: {exc}"
+try:  # the app's own thumbnailer from the zip: PNG and WebP go through libvips (pyvips-binary)
+    import pyvips
+    from chalicelib.covers.images import make_thumbnails
+    out["pyvips"] = os.path.realpath(pyvips.__file__)
+    for fmt in ("PNG", "WEBP"):
+        buf = io.BytesIO()
+        Image.new("RGBA", (300, 200), (200, 30, 30, 128)).save(buf, fmt)
+        names = sorted(t.name for t in make_thumbnails(buf.getvalue()))
+        assert names == ["100.jpg", "100.webp", "200.jpg", "200.webp"], names
+    out["thumbnails"] = ["PNG", "WEBP"]
+except Exception as exc:
+    out["errors"]["thumbnails (pyvips)"] = f"{type(exc).__name__}: {exc}"
 print(json.dumps(out))
 """
 
@@ -180,7 +193,7 @@ def pillow_report(zip_path: Path, python: str) -> dict[str, Any]:
         if probe.returncode != 0:
             return {"errors": {"probe": probe.stderr.strip()[-500:]}}
         report: dict[str, Any] = json.loads(probe.stdout)
-        for key in ("pil", "pydantic_core"):  # imported from the zip, not from anywhere else
+        for key in ("pil", "pydantic_core", "pyvips"):  # imported from the zip, not from anywhere else
             where = str(report.get(key, ""))
             if where and not where.startswith(str(Path(root).resolve())):
                 report["errors"][key] = f"imported from {where}, not from the zip"

@@ -126,7 +126,7 @@ def test_tiny_and_extreme_aspect_images() -> None:
     ],
 )
 def test_small_covers_are_not_upscaled(size: tuple[int, int], sides: tuple[int, ...]) -> None:
-    for fmt in ("PNG", "JPEG"):
+    for fmt in ("PNG", "JPEG", "WEBP"):
         thumbs = make_thumbnails(_save(Image.new("RGB", size, (9, 90, 9)), fmt))
         _check(thumbs, sides=sides)
         assert all(t.width <= min(size) for t in thumbs)
@@ -144,3 +144,42 @@ def test_other_formats_are_refused() -> None:
         make_thumbnails(_save(Image.new("RGB", (50, 50)), "BMP"))
     with pytest.raises(UnreadableImage):
         make_thumbnails(_save(Image.new("RGB", (50, 50)), "TIFF"))
+
+
+# PNG and WebP are decoded by libvips (WebP shrunk on load), JPEG and GIF by Pillow: the same
+# refusals and the same meaning on both paths.
+
+
+def _webp_header_only(width: int, height: int) -> bytes:
+    """A lossless WebP (VP8L) that declares `width` x `height` (up to 16384 each) and holds no pixels."""
+    bits = (width - 1) | ((height - 1) << 14)
+    vp8l = b"\x2f" + struct.pack("<I", bits) + b"\x00" * 9  # an even length: RIFF pads odd chunks
+    return b"RIFF" + struct.pack("<I", 4 + 8 + len(vp8l)) + b"WEBP" + b"VP8L" + struct.pack("<I", len(vp8l)) + vp8l
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_truncated_png_and_webp_fail_clearly(fmt: str) -> None:
+    noisy = Image.effect_noise((600, 400), 64).convert("RGB")
+    whole = _save(noisy, fmt)
+    with pytest.raises(UnreadableImage, match=r"corrupt image|not a readable image"):
+        make_thumbnails(whole[: len(whole) // 2])
+
+
+def test_webp_bomb_is_refused_before_decoding() -> None:
+    with pytest.raises(UnreadableImage, match="16000x16000 pixels exceeds the limit of 50000000 pixels"):
+        make_thumbnails(_webp_header_only(16_000, 16_000))
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP", "JPEG"])
+def test_exif_orientation_is_applied_on_every_path(fmt: str) -> None:
+    """Left half red, right half blue, stored sideways (orientation 6: shown turned 90° clockwise):
+    upright, the red half is on top."""
+    im = Image.new("RGB", (800, 400), (0, 0, 255))
+    im.paste((255, 0, 0), (0, 0, 400, 400))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    thumbs = {t.name: t for t in make_thumbnails(_save(im, fmt, exif=exif.tobytes()))}
+    with Image.open(io.BytesIO(thumbs["200.webp"].data)) as upright:
+        top, bottom = upright.convert("RGB").getpixel((100, 20)), upright.convert("RGB").getpixel((100, 180))
+    assert top[0] > 200 and top[2] < 60, top
+    assert bottom[2] > 200 and bottom[0] < 60, bottom

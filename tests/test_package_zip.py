@@ -71,6 +71,13 @@ def test_pillow_from_the_zip_has_jpeg_webp_and_png_on_the_runtimes_python(pillow
     assert zipcheck.pillow_problems(pillow) == []
 
 
+def test_the_zips_thumbnailer_decodes_png_and_webp_with_libvips_from_the_zip(pillow: dict[str, Any]) -> None:
+    """PNG and WebP covers go through pyvips (issue 24): its pure-Python wheel is built from the
+    sdist (the only form pyvips 3 ships in) and libvips comes in the pyvips-binary wheel."""
+    assert pillow["thumbnails"] == ["PNG", "WEBP"]
+    assert "pyvips" in pillow and "thumbnails (pyvips)" not in pillow["errors"]
+
+
 def test_the_zip_leaves_out_what_the_runtime_provides(shipped_zip: Path) -> None:
     with zipfile.ZipFile(shipped_zip) as package:
         assert zipcheck.provided_problems(package) == []

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from chalicelib.api import responses as r
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload
 from chalicelib.covers.storage import IMAGE_TYPES
+from chalicelib.imports.schemas import ImportCreate
 from chalicelib.ops.task_query import MAX_WAIT_SECONDS
 from chalicelib.platform.schemas import Page, StrictModel
 from chalicelib.platform.validation import MAX_AUTHOR, MAX_EMAIL, MAX_PARAMETER, MAX_TASK_ID
@@ -49,7 +50,7 @@ class BookQuery(Page):
 class TaskQuery(Page):
     """`GET /tasks`."""
 
-    status: Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"] | None = None
+    status: Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED"] | None = None
     name: str | None = Field(default=None, min_length=1, max_length=200, description="a task name, e.g. covers.resize")
 
 
@@ -119,6 +120,7 @@ PATH_PARAMETERS: dict[str, dict[str, object]] = {
     "task_id": {"type": "string", "minLength": 1, "maxLength": MAX_TASK_ID, "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]*$"},
     "name": {"type": "string", "minLength": 1, "maxLength": MAX_AUTHOR},
     "email": {"type": "string", "format": "email", "maxLength": MAX_EMAIL},
+    "import_id": {"type": "string", "minLength": 1, "maxLength": 64, "description": "an import id (404 for others)"},
 }
 
 
@@ -286,6 +288,34 @@ OPERATIONS: tuple[Operation, ...] = (
         Auth.API_KEY,
         query=TaskWait,
         tag="tasks",
+    ),
+    Operation(
+        "POST",
+        "/tasks/{task_id}/revoke",
+        "Revoke a task (yours; any for admins): it never runs, or stops where it checks",
+        200,
+        r.TaskRecord,
+        Auth.API_KEY,
+        errors=(409,),
+        tag="tasks",
+    ),
+    Operation(
+        "POST",
+        "/imports",
+        "Import up to 500 books; each is created by a task, the report comes when all are done",
+        202,
+        r.ImportAccepted,
+        Auth.API_KEY,
+        ImportCreate,
+        errors=(409,),
+    ),
+    Operation(
+        "GET",
+        "/imports/{import_id}",
+        "An import of yours: status, counts, each item's outcome",
+        200,
+        r.ImportReport,
+        Auth.API_KEY,
     ),
     Operation(
         "GET", "/tasks", "Task records, newest first", 200, r.TaskPage, Auth.ADMIN_KEY, query=TaskQuery, tag="tasks"

@@ -41,12 +41,21 @@ class Thumbnail(Shape):
     url: str = Field(description="a presigned GET URL, valid for a limited time")
 
 
+class CoverUpload(Shape):
+    """A direct upload waiting beside a ready cover, which stays served until this one is ready."""
+
+    version: int
+    status: str = Field(description="awaiting_upload, pending, failed or upload_expired")
+    error: str | None
+
+
 class Cover(Shape):
-    status: str = Field(description="none, pending, awaiting_upload, ready or failed")
+    status: str = Field(description="none, pending, awaiting_upload, upload_expired, ready or failed")
     version: int
     error: str | None
     sizes: list[int]
     thumbnails: dict[str, Thumbnail]
+    upload: CoverUpload | None = None
 
 
 class Book(Shape):
@@ -82,7 +91,7 @@ class BookAccepted(Shape):
 class Subscription(Shape):
     author: str
     email: str
-    status: str
+    status: str = Field(description="pending, confirmed, unsubscribed or confirmation_failed")
 
 
 class Subscriber(Subscription):
@@ -97,7 +106,7 @@ class SubscriberPage(Shape):
 class TaskRecord(Shape):
     id: str
     name: str
-    status: str = Field(description="PENDING, STARTED, RETRY, SUCCESS or FAILURE")
+    status: str = Field(description="PENDING, STARTED, RETRY, SUCCESS, FAILURE or REVOKED")
     queue: str | None = None
     owner: str | None = None
     book_id: str | None = None
@@ -112,6 +121,43 @@ class TaskRecord(Shape):
     started_at: str | None = None
     finished_at: str | None = None
     updated_at: str | None = None
+
+
+class ImportSummary(Shape):
+    id: str
+    status: str = Field(description="running, then finished")
+    total: int
+
+
+class ItemErrors(Shape):
+    index: int
+    errors: list[ErrorField]
+
+
+class ImportAccepted(Shape):
+    import_: ImportSummary = Field(alias="import")
+    invalid: list[ItemErrors] = Field(description="the items refused at once, each with its own errors")
+    tasks: list[str]
+
+
+class ImportCounts(ImportSummary):
+    created: int | None = Field(description="null while running")
+    failed: int | None = Field(description="null while running")
+    invalid: int
+    done: int | None = Field(default=None, description="items final so far, while running")
+
+
+class ImportOutcome(Shape):
+    index: int
+    status: str = Field(description="created or failed")
+    book_id: str | None = None
+    upload: UploadForm | None = Field(default=None, description="the item's presigned POST, for cover_upload")
+    errors: list[ErrorField] | None = None
+
+
+class ImportReport(Shape):
+    import_: ImportCounts = Field(alias="import")
+    items: list[ImportOutcome] = Field(description="every item's outcome in order, once finished")
 
 
 class TaskPage(Shape):

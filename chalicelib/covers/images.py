@@ -1,4 +1,11 @@
-"""Cover thumbnails with Pillow: orientation fixed, cropped to fill a square, JPEG and WebP."""
+"""Cover thumbnails: orientation fixed, cropped to fill a square, JPEG and WebP.
+
+Pillow decodes JPEG (a DCT-scaled `draft` decode) and GIF; libvips (pyvips) decodes PNG and
+WebP, which Pillow can only decode at full size: libvips shrinks WebP on load (libwebp's
+scaled decode, which Pillow's WebP plugin does not expose) and decodes PNG with libspng, about
+twice as fast as Pillow's zlib path for the same pixels. Both hand a Pillow image to the same
+resize and encoders, so every format gives the same sizes, modes and files.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,8 @@ ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 MAX_PIXELS = 50_000_000
 REDUCING_GAP = 2.0
 WEBP_METHOD = 2
+#: Leading bytes of the formats libvips decodes faster than Pillow (PNG; WebP is RIFF....WEBP).
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 class UnreadableImage(ValueError):
@@ -45,6 +54,36 @@ def _normalise_mode(im: Image.Image) -> Image.Image:
     if im.mode != "RGB":
         return im.convert("RGB")
     return im
+
+
+def _shrinks_on_load(data: bytes) -> bool:
+    return data.startswith(PNG_MAGIC) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
+def _decode_vips(data: bytes, max_pixels: int, size: int, scales: tuple[int, ...]) -> Image.Image:
+    """PNG and WebP through libvips: decoded (shrunk on load where the format allows) straight
+    to the largest square thumbnail, upright, 8-bit sRGB with its alpha, as a Pillow image."""
+    import pyvips  # type: ignore[import-untyped]  # imported on first use: only PNG/WebP covers pay for it
+
+    pyvips.cache_set_max(0)  # one image per call: libvips' operation cache would only hold memory
+    try:
+        header = pyvips.Image.new_from_buffer(data, "")  # reads the header only
+        width, height = header.width, header.height
+        if width * height > max_pixels:
+            raise UnreadableImage(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} pixels")
+        side = sides_for(min(width, height), size, scales)[0]
+        # fail_on=error: a truncated or corrupt file is refused, as Pillow refuses it, not half grey.
+        thumb = pyvips.Image.thumbnail_buffer(
+            data, side, height=side, crop="centre", size="down", option_string="fail_on=error"
+        )
+        thumb = thumb.colourspace("srgb")  # grey, 16-bit and palette sources become 8-bit RGB(A)
+        mode = "RGBA" if thumb.bands == 4 else "RGB"
+        if thumb.bands not in (3, 4) or thumb.format != "uchar":
+            raise UnreadableImage(f"not a readable image: {thumb.bands} bands of {thumb.format}")
+        return Image.frombytes(mode, (thumb.width, thumb.height), thumb.write_to_memory())
+    except pyvips.Error as exc:
+        first = str(exc).strip().splitlines()[-1].strip()[:200]
+        raise UnreadableImage(f"corrupt image: {first}") from None
 
 
 def _decode(data: bytes, largest: int, max_pixels: int) -> Image.Image:
@@ -96,7 +135,10 @@ def make_thumbnails(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = _decode(data, largest, max_pixels)
+            if _shrinks_on_load(data):
+                im = _decode_vips(data, max_pixels, size, scales)
+            else:
+                im = _decode(data, largest, max_pixels)
             source, box = im, _center_box(*im.size)
             thumbs: list[Thumbnail] = []
             for side in sides_for(min(im.size), size, scales):

@@ -38,6 +38,7 @@ from chalicelib.tasks.dispatch import deliver, dispatch
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.hooks import Final, on_final
 from chalicelib.tasks.registry import Signature, get_task
+from chalicelib.tasks.result import AsyncResult
 
 NAMESPACE = uuid.UUID("6d1f5a0e-8c1b-4f7e-9a51-3b2c7e4d9f10")
 UNLOCK_TASK = "canvas.chord_unlock"
@@ -67,6 +68,10 @@ class GroupResult:
     id: str
     task_ids: list[str]
 
+    def get(self, timeout: float | None = 10.0, propagate: bool = True) -> list[Any]:
+        """Every task's result in order (Celery's `GroupResult.get`), each waited for in turn."""
+        return [AsyncResult(task_id).get(timeout, propagate) for task_id in self.task_ids]
+
 
 @dataclass(frozen=True)
 class ChordResult:
@@ -75,6 +80,10 @@ class ChordResult:
     id: str
     task_ids: list[str]
     callback_id: str
+
+    def get(self, timeout: float | None = 10.0, propagate: bool = True) -> Any:
+        """The callback's result once it ran (Celery's chord `AsyncResult.get`)."""
+        return AsyncResult(self.callback_id).get(timeout, propagate)
 
 
 class group:  # noqa: N801 - Celery's name

@@ -274,7 +274,7 @@ class TaskRecords:
         """
         change = Change(
             set={"status": REVOKED, "error": "revoked", "finished_at": self._now(), "updated_at": self._now()},
-            remove=("lease_until",),
+            remove=("lease_until", *WAITING_FIELDS),  # its message is no work any more: not counted as waiting
         )
         if self.store.write(task_id, change, Guard(statuses=REVOCABLE)) is not None:
             return None
