@@ -48,9 +48,9 @@ chromium:
 	  && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } \
 	  || echo "Chromium is not installed and cannot be here: the dashboard's browser tests will skip"
 
-# Regenerate the dashboard screenshot shown in README.md (taken by the browser tests).
+# Regenerate the dashboard screenshots shown in README.md and docs/DASHBOARD.md (taken by the browser tests).
 screenshot: install chromium
-	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/test_dashboard_browser.py -k screenshot
+	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/test_dashboard_browser.py -k "screenshot"
 
 # The whole suite against LocalStack, installed and run by the project (host mode, no Docker, in
 # its own venv on Python >= 3.12, cached in ~/.cache/bookshelf-serverless); DynamoDB and SES on

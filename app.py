@@ -37,13 +37,15 @@ if TYPE_CHECKING:
     from chalicelib.api import openapi, pages
     from chalicelib.dashboard import views as dashboard
     from chalicelib.dashboard import web as dashboard_web
-    from chalicelib.ops import queues, schedules, task_query
+    from chalicelib.ops import consumers, queues, schedules, task_query
     from chalicelib.subscriptions import schemas as subscriber_schemas
     from chalicelib.tasks import worker
 else:
     openapi, pages = lazy("chalicelib.api.openapi"), lazy("chalicelib.api.pages")
     dashboard, dashboard_web = lazy("chalicelib.dashboard.views"), lazy("chalicelib.dashboard.web")
-    queues, schedules, task_query = (lazy(f"chalicelib.ops.{name}") for name in ("queues", "schedules", "task_query"))
+    consumers, queues, schedules, task_query = (
+        lazy(f"chalicelib.ops.{name}") for name in ("consumers", "queues", "schedules", "task_query")
+    )
     subscriber_schemas, worker = lazy("chalicelib.subscriptions.schemas"), lazy("chalicelib.tasks.worker")
 
 settings = get_settings()
@@ -236,6 +238,25 @@ def redrive_queue(name: str) -> Response:
     return json_response(queues.redrive(name), 202)
 
 
+@app.route("/queues/{name}/pause", methods=["POST"], authorizer=api_key)
+@json_errors
+def pause_queue(name: str) -> Response:
+    return json_response(consumers.set_paused(name, True, principal(app.current_request, admin=True).user))
+
+
+@app.route("/queues/{name}/resume", methods=["POST"], authorizer=api_key)
+@json_errors
+def resume_queue(name: str) -> Response:
+    return json_response(consumers.set_paused(name, False, principal(app.current_request, admin=True).user))
+
+
+@app.route("/queues/{name}/concurrency", methods=["PUT"], authorizer=api_key, content_types=["application/json"])
+@json_errors
+def queue_concurrency(name: str) -> Response:
+    user = principal(app.current_request, admin=True).user
+    return json_response(consumers.set_concurrency(name, consumers.concurrency(body_json(app.current_request)), user))
+
+
 @app.on_sqs_message(
     queue=settings.media.name,
     batch_size=settings.media.batch_size,
@@ -352,6 +373,54 @@ def dashboard_task(task_id: str) -> Response:
 @_dashboard_answers
 def dashboard_rerun(task_id: str) -> Response:
     return dashboard.rerun_task(_request(), path_param(task_id))
+
+
+@app.route("/dashboard/api/queues/{name}/dead-letters/redrive", methods=["POST"], content_types=["application/json"])
+@_dashboard_answers
+def dashboard_redrive_one(name: str) -> Response:
+    return dashboard.redrive_one(_request(), name)
+
+
+@app.route("/dashboard/api/tasks/{task_id}/revoke", methods=["POST"], content_types=["application/json"])
+@_dashboard_answers
+def dashboard_revoke(task_id: str) -> Response:
+    return dashboard.revoke_task(_request(), path_param(task_id))
+
+
+@app.route("/dashboard/api/tasks/retry-failures", methods=["POST"], content_types=["application/json"])
+@_dashboard_answers
+def dashboard_retry_failures() -> Response:
+    return dashboard.retry_failures(_request(), _query())
+
+
+@app.route("/dashboard/api/queues/{name}/pause", methods=["POST"], content_types=["application/json"])
+@_dashboard_answers
+def dashboard_pause(name: str) -> Response:
+    return dashboard.pause_queue(_request(), name, True)
+
+
+@app.route("/dashboard/api/queues/{name}/resume", methods=["POST"], content_types=["application/json"])
+@_dashboard_answers
+def dashboard_resume(name: str) -> Response:
+    return dashboard.pause_queue(_request(), name, False)
+
+
+@app.route("/dashboard/api/queues/{name}/concurrency", methods=["PUT"], content_types=["application/json"])
+@_dashboard_answers
+def dashboard_concurrency(name: str) -> Response:
+    return dashboard.queue_concurrency(_request(), name)
+
+
+@app.route("/dashboard/api/audit", methods=["GET"])
+@_dashboard_answers
+def dashboard_audit() -> Response:
+    return dashboard.audit_log(_request())
+
+
+@app.route("/dashboard/api/stats", methods=["GET"])
+@_dashboard_answers
+def dashboard_stats() -> Response:
+    return dashboard.task_stats(_request(), _query())
 
 
 @app.route("/dashboard/api/workers", methods=["GET"])

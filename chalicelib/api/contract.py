@@ -65,10 +65,25 @@ class DashboardTaskQuery(Page):
     """`GET /dashboard/api/tasks`: the API's filters, a book and a time window; "" is no filter (an empty input)."""
 
     status: Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", ""] | None = None
-    name: QueryText | None = Field(default=None, max_length=200)
+    name: QueryText | None = Field(default=None, max_length=200, description="a task name, or part of one")
     book: QueryText | None = Field(default=None, max_length=MAX_BOOK_ID)
+    q: QueryText | None = Field(
+        default=None, max_length=200, description="text in the name, args, result, error or title"
+    )
     since: datetime | Literal[""] | None = Field(default=None, description="ISO 8601, e.g. 2026-01-31T12:00:00Z")
     until: datetime | Literal[""] | None = Field(default=None, description="ISO 8601, e.g. 2026-01-31T12:00:00Z")
+
+
+class StatsQuery(StrictModel):
+    """`GET /dashboard/api/stats`."""
+
+    window: Literal["1h", "24h", "7d"] = "1h"
+
+
+class QueueConcurrency(StrictModel):
+    """Body of `PUT /queues/{name}/concurrency`: Lambda's bounds for MaximumConcurrency."""
+
+    max_concurrency: int = Field(ge=2, le=1000)
 
 
 class TaskWait(StrictModel):
@@ -325,6 +340,28 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="tasks",
     ),
     Operation(
+        "POST", "/queues/{name}/pause", "Pause a queue's consumers", 200, r.ConsumerControl, Auth.ADMIN_KEY, tag="tasks"
+    ),
+    Operation(
+        "POST",
+        "/queues/{name}/resume",
+        "Resume a queue's consumers",
+        200,
+        r.ConsumerControl,
+        Auth.ADMIN_KEY,
+        tag="tasks",
+    ),
+    Operation(
+        "PUT",
+        "/queues/{name}/concurrency",
+        "Set a queue's maximum concurrency",
+        200,
+        r.ConsumerControl,
+        Auth.ADMIN_KEY,
+        QueueConcurrency,
+        tag="tasks",
+    ),
+    Operation(
         "GET", "/schedules", "The periodic tasks and their last runs", 200, r.Schedules, Auth.ADMIN_KEY, tag="tasks"
     ),
     # ---- the dashboard (admins; a session cookie, not a Bearer key)
@@ -431,6 +468,79 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(409,),
         tag="dashboard",
     ),
+    Operation(
+        "POST",
+        "/dashboard/api/queues/{name}/dead-letters/redrive",
+        "Send one dead letter back to its queue",
+        202,
+        r.RedrivenOne,
+        Auth.SESSION_ACTION,
+        DeadLetterPurge,
+        tag="dashboard",
+    ),
+    Operation(
+        "POST",
+        "/dashboard/api/tasks/{task_id}/revoke",
+        "Revoke a task",
+        200,
+        r.TaskRecord,
+        Auth.SESSION_ACTION,
+        body_types=("application/json",),
+        errors=(409,),
+        tag="dashboard",
+    ),
+    Operation(
+        "POST",
+        "/dashboard/api/tasks/retry-failures",
+        "Run every FAILURE of a filter again (one page)",
+        202,
+        r.RetriedFailures,
+        Auth.SESSION_ACTION,
+        body_types=("application/json",),
+        query=DashboardTaskQuery,
+        tag="dashboard",
+    ),
+    Operation(
+        "POST",
+        "/dashboard/api/queues/{name}/pause",
+        "Pause a queue's consumers",
+        200,
+        r.ConsumerControl,
+        Auth.SESSION_ACTION,
+        body_types=("application/json",),
+        tag="dashboard",
+    ),
+    Operation(
+        "POST",
+        "/dashboard/api/queues/{name}/resume",
+        "Resume a queue's consumers",
+        200,
+        r.ConsumerControl,
+        Auth.SESSION_ACTION,
+        body_types=("application/json",),
+        tag="dashboard",
+    ),
+    Operation(
+        "PUT",
+        "/dashboard/api/queues/{name}/concurrency",
+        "Set a queue's maximum concurrency",
+        200,
+        r.ConsumerControl,
+        Auth.SESSION_ACTION,
+        QueueConcurrency,
+        tag="dashboard",
+    ),
+    Operation(
+        "GET",
+        "/dashboard/api/stats",
+        "Statistics per task name",
+        200,
+        r.TaskStats,
+        Auth.SESSION,
+        query=StatsQuery,
+        tag="dashboard",
+    ),
+    Operation("GET", "/dashboard/api/audit", "The controls' audit log", 200, r.AuditLog, Auth.SESSION, tag="dashboard"),
     Operation(
         "GET",
         "/dashboard/api/workers",

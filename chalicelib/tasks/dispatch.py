@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import logger
-from chalicelib.tasks import outbox, records
+from chalicelib.tasks import current, outbox, records
 from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.registry import Signature
 
@@ -34,6 +34,9 @@ def dispatch(signatures: Sequence[Signature], owner: str | None = None) -> list[
             to_send.append(message)
         else:
             logger.info("task id exists already; not sent again", extra={"task_id": env.task_id})
+    parent = current.task_id()
+    if parent is not None and to_send:
+        records.add_children(parent, [m.envelope.task_id for m in to_send if m.envelope.task_id != parent])
     outbox.send(to_send)
     return [sig.task_id for sig in signatures]
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import emit, logger
-from chalicelib.tasks import current, records
+from chalicelib.tasks import current, history, records
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import PERMANENT_REASON, is_permanent
@@ -35,6 +35,7 @@ class Outcome:
     delay: int = 0
     reason: str = ""
     result: Any = None
+    trace: str | None = None  # the attempt's traceback, for its history
 
 
 def _log_keys(env: Envelope) -> dict[str, Any]:
@@ -67,9 +68,18 @@ def run_attempt(task: Task, env: Envelope, attempt: int, max_attempts: int, leas
     logger.thread_safe_append_keys(**_log_keys(env), attempt=attempt)
     started = time.perf_counter()
     try:
-        return _run_claimed(task, env, claim.token, attempt, max_attempts, started)
+        outcome = _run_claimed(task, env, claim.token, attempt, max_attempts, started)
     finally:
         logger.thread_safe_remove_keys(["task_id", "task", "book_id", "attempt"])
+    kept = _KEPT.get(outcome.kind)
+    if kept is not None:  # an attempt that ran: its history and statistics (tasks/history.py)
+        elapsed = (time.perf_counter() - started) * 1000
+        error = outcome.reason if outcome.kind != "success" else None
+        history.record_attempt(env.task_id, task.name, claim.attempts or attempt, kept, elapsed, error, outcome.trace)
+    return outcome
+
+
+_KEPT = {"success": "succeeded", "retry": "retried", "failure": "failed", "revoked": "revoked"}
 
 
 def _tell(env: Envelope, outcome: Outcome, final: Final | None) -> Outcome:
@@ -124,7 +134,7 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
             return _revoked(task, env)
         emit("TaskRetried", task=task.name)
         logger.warning("task failed; will retry", extra={"error": error, "retry_in_seconds": delay})
-        return Outcome("retry", delay=delay, reason=error)
+        return Outcome("retry", delay=delay, reason=error, trace=trace)
     final: Final | None = None
     if records.mark_failure(env.task_id, token, reason, trace):  # False: the lease was lost, not ours to end
         task_failed(task, env.task_id, env.args, env.kwargs, exc, FailureInfo(reason, trace))
@@ -133,7 +143,7 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
         return _revoked(task, env)
     emit("TaskFailed", task=task.name)
     logger.error("task failed for good", extra={"error": reason})
-    return _tell(env, Outcome("failure", reason=reason), final)
+    return _tell(env, Outcome("failure", reason=reason, trace=trace), final)
 
 
 def _was_revoked(env: Envelope) -> bool:

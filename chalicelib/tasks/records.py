@@ -19,8 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import size
+
 from chalicelib.platform.config import get_settings
-from chalicelib.tasks import store
+from chalicelib.platform.dynamodb import condition_failed
+from chalicelib.platform.observability import logger
+from chalicelib.tasks import current, history, store
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS
@@ -128,6 +133,9 @@ class TaskRecords:
         }
         if env.links:
             fields["links"] = env.links  # so that the relay re-sends the callbacks with the task
+        parent = current.task_id()
+        if parent is not None and parent != env.task_id:
+            fields["parent_id"] = parent
         if queued:
             fields.update(_waiting(env.task_id, queue, self.clock() + countdown))
         if outbox:
@@ -167,6 +175,7 @@ class TaskRecords:
                 "lease_until": now + lease_seconds,
                 "started_at": self._now(),
                 "updated_at": self._now(),
+                **({"invocation": ident} if (ident := history.invocation()) else {}),
             },
             # A received message was sent and waits no more: the record leaves the outbox and the
             # waiting index in the same write.
@@ -285,6 +294,27 @@ class TaskRecords:
         """The record's status (a strongly consistent read), or None."""
         current = self.store.get(task_id)
         return None if current is None else current.status
+
+
+MAX_CHILDREN = 100  # children listed on a parent's record; a bigger fan-out is told by its count
+
+
+def add_children(parent: str, child_ids: list[str]) -> None:
+    """List tasks on the record of the task that sent them (one UpdateItem; best effort, bounded)."""
+    if not child_ids:
+        return
+    try:
+        TaskRecord(parent).update(
+            actions=[
+                TaskRecord.children.set((TaskRecord.children | []).append(child_ids)),
+                TaskRecord.children_sent.add(len(child_ids)),
+            ],
+            condition=TaskRecord.id.exists()
+            & (TaskRecord.children.does_not_exist() | (size(TaskRecord.children) < MAX_CHILDREN)),
+        )
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            logger.warning("could not list the children on their parent", extra={"error": str(exc)})
 
 
 _DYNAMO = DynamoTaskStore()

@@ -28,7 +28,7 @@ from chalicelib.platform.config import QueueSettings, get_settings
 from chalicelib.platform.observability import emit, logger, record_cold_start
 from chalicelib.platform.ratelimit import RateContended
 from chalicelib.platform.sqs import change_visibility, dead_letter, delete_messages, queue_settings
-from chalicelib.tasks import records, throttle
+from chalicelib.tasks import history, records, throttle
 from chalicelib.tasks.adapters import identity, read
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import Envelope, EnvelopeError
@@ -48,6 +48,7 @@ class BatchIncomplete(Exception):
 
 def handle_record(record: SQSRecord, context: Any = None) -> str:
     """Handle one message; raise TaskDeferred to leave it in the queue."""
+    history.set_invocation(getattr(context, "aws_request_id", None))
     queue = queue_settings(record.event_source_arn)
     receives = int(record.attributes.approximate_receive_count or 1)
     try:
