@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-build.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run sample-images test test-scale test-contract test-localstack lint bench package deploy clean chromium screenshot
+.PHONY: install run sample-images test test-scale test-contract test-localstack test-deployed lint bench package deploy clean chromium screenshot
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,15 +48,21 @@ chromium:
 	  && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } \
 	  || echo "Chromium is not installed and cannot be here: the dashboard's browser tests will skip"
 
-# Regenerate the dashboard screenshot shown in README.md (taken by the browser tests).
+# Regenerate the dashboard screenshots shown in README.md and docs/DASHBOARD.md (taken by the browser tests).
 screenshot: install chromium
-	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/test_dashboard_browser.py -k screenshot
+	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/test_dashboard_browser.py -k "screenshot"
 
 # The whole suite against LocalStack, installed and run by the project (host mode, no Docker, in
 # its own venv on Python >= 3.12, cached in ~/.cache/bookshelf-serverless); DynamoDB and SES on
 # the embedded emulator. It prints which service came from where, the skips' reasons and its time.
 test-localstack: install
 	$(PY) -m devtools.localstack test -m "not slow and not contract"
+
+# The real artefact, deployed: MiniStack (installed by the project into a cached venv whose Python is
+# the functions' runtime, started on a free port), `make deploy`'s tooling into it, then tests/deployed
+# over the deployed API Gateway URL. It prints the deploy time, the suite's time and POST-to-ready.
+test-deployed: install
+	$(PY) -m devtools.ministack test
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response, SQSEvent
 
 import chalicelib.jobs  # noqa: F401 - registers every task (the domains send them by name)
-from chalicelib.api import auth, chalice_errors, openapi, pages
+from chalicelib.api import auth, chalice_errors
 from chalicelib.api.http import (
     body_json,
     content_type,
@@ -21,23 +21,38 @@ from chalicelib.api.http import (
 from chalicelib.books import service as books
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload
 from chalicelib.covers.storage import IMAGE_TYPES
-from chalicelib.dashboard import views as dashboard
-from chalicelib.dashboard import web as dashboard_web
 from chalicelib.imports import service as imports
-from chalicelib.ops import queues, schedules, task_query
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.idempotency import key_from as idempotency_key
+from chalicelib.platform.lazy import deferred, lazy
 from chalicelib.platform.schemas import parse_page, validate
+from chalicelib.platform.snapstart import install as install_snapstart_hooks
 from chalicelib.subscriptions import consent
 from chalicelib.subscriptions import service as subscribers
-from chalicelib.subscriptions.schemas import SubscriberCreate
 from chalicelib.tasks import beat
-from chalicelib.tasks.worker import consume
+
+# What only some routes or functions use loads at their first call (chalicelib/platform/lazy.py):
+# the API's init never pays for the workers, the dashboard or the OpenAPI document.
+if TYPE_CHECKING:
+    from chalicelib.api import openapi, pages
+    from chalicelib.dashboard import views as dashboard
+    from chalicelib.dashboard import web as dashboard_web
+    from chalicelib.ops import consumers, queues, schedules, task_query
+    from chalicelib.subscriptions import schemas as subscriber_schemas
+    from chalicelib.tasks import worker
+else:
+    openapi, pages = lazy("chalicelib.api.openapi"), lazy("chalicelib.api.pages")
+    dashboard, dashboard_web = lazy("chalicelib.dashboard.views"), lazy("chalicelib.dashboard.web")
+    consumers, queues, schedules, task_query = (
+        lazy(f"chalicelib.ops.{name}") for name in ("consumers", "queues", "schedules", "task_query")
+    )
+    subscriber_schemas, worker = lazy("chalicelib.subscriptions.schemas"), lazy("chalicelib.tasks.worker")
 
 settings = get_settings()
 app = Chalice(app_name=settings.app_name, configure_logs=False)  # Powertools owns the "bookshelf" logger
 app.api.binary_types.extend(t for t in IMAGE_TYPES if t not in app.api.binary_types)
 chalice_errors.install(app)  # Chalice's own 415/405/500 answers in the one error shape
+install_snapstart_hooks()  # clients and random seeds made safe to snapshot (SNAPSTART in the template)
 
 
 # Named explicitly: an authorizer named `api_key` collides with API Gateway's built-in API key
@@ -133,7 +148,7 @@ def get_import(import_id: str) -> Response:
 @json_errors
 def subscribe(name: str) -> Response:
     caller = principal(app.current_request)
-    data = validate(SubscriberCreate, body_json(app.current_request))
+    data = validate(subscriber_schemas.SubscriberCreate, body_json(app.current_request))
     return json_response(subscribers.subscribe(path_param(name), data.email, caller.user), 201)
 
 
@@ -155,7 +170,8 @@ def unsubscribe(name: str, email: str) -> Response:
 _FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data", "text/plain", "application/json"]
 
 
-_link_page = pages.link_view(lambda: app.current_request)  # errors: a page for browsers, else JSON
+# errors: a page for browsers, else JSON
+_link_page = deferred("chalicelib.api.pages", "link_view", lambda: app.current_request)
 
 
 @app.route("/subscriptions/confirm", methods=["GET"])
@@ -222,6 +238,25 @@ def redrive_queue(name: str) -> Response:
     return json_response(queues.redrive(name), 202)
 
 
+@app.route("/queues/{name}/pause", methods=["POST"], authorizer=api_key)
+@json_errors
+def pause_queue(name: str) -> Response:
+    return json_response(consumers.set_paused(name, True, principal(app.current_request, admin=True).user))
+
+
+@app.route("/queues/{name}/resume", methods=["POST"], authorizer=api_key)
+@json_errors
+def resume_queue(name: str) -> Response:
+    return json_response(consumers.set_paused(name, False, principal(app.current_request, admin=True).user))
+
+
+@app.route("/queues/{name}/concurrency", methods=["PUT"], authorizer=api_key, content_types=["application/json"])
+@json_errors
+def queue_concurrency(name: str) -> Response:
+    user = principal(app.current_request, admin=True).user
+    return json_response(consumers.set_concurrency(name, consumers.concurrency(body_json(app.current_request)), user))
+
+
 @app.on_sqs_message(
     queue=settings.media.name,
     batch_size=settings.media.batch_size,
@@ -230,7 +265,7 @@ def redrive_queue(name: str) -> Response:
 )
 def media_worker(event: SQSEvent) -> dict[str, Any]:
     """Cover resizing (the `media` queue)."""
-    return consume(event.to_dict(), event.context)
+    return worker.consume(event.to_dict(), event.context)
 
 
 @app.on_sqs_message(
@@ -241,7 +276,7 @@ def media_worker(event: SQSEvent) -> dict[str, Any]:
 )
 def default_worker(event: SQSEvent) -> dict[str, Any]:
     """Emails and every other task (the `default` queue)."""
-    return consume(event.to_dict(), event.context)
+    return worker.consume(event.to_dict(), event.context)
 
 
 # Every @periodic_task (chalicelib/jobs.py: outbox_relay, dead_letter_reconciler) is a scheduled
@@ -258,6 +293,8 @@ def list_schedules() -> Response:
 
 # ---------------------------------------------------------------- dashboard (admins; session cookie, not Bearer)
 
+_dashboard_answers = deferred("chalicelib.dashboard.views", "answers")
+
 
 def _request() -> Request:
     """The request being served (Chalice types it optional; inside a route it is always there)."""
@@ -273,72 +310,120 @@ def dashboard_page() -> Response:
 
 
 @app.route("/dashboard/static/{name}", methods=["GET"])
-@dashboard.answers
+@_dashboard_answers
 def dashboard_static(name: str) -> Response:
     return dashboard_web.static(name, _query().get("v"))
 
 
 @app.route("/dashboard/login", methods=["POST"], content_types=["application/json"])
-@dashboard.answers
+@_dashboard_answers
 def dashboard_login() -> Response:
     return dashboard.login(_request())
 
 
 @app.route("/dashboard/logout", methods=["POST"], content_types=["application/json"])
-@dashboard.answers
+@_dashboard_answers
 def dashboard_logout() -> Response:
     return dashboard.logout(_request())
 
 
 @app.route("/dashboard/api/session", methods=["GET"])
-@dashboard.answers
+@_dashboard_answers
 def dashboard_session() -> Response:
     return dashboard.whoami(_request())
 
 
 @app.route("/dashboard/api/queues", methods=["GET"])
-@dashboard.answers
+@_dashboard_answers
 def dashboard_queues() -> Response:
     return dashboard.overview(_request())
 
 
 @app.route("/dashboard/api/queues/{name}/redrive", methods=["POST"], content_types=["application/json"])
-@dashboard.answers
+@_dashboard_answers
 def dashboard_redrive(name: str) -> Response:
     return dashboard.redrive(_request(), name)
 
 
 @app.route("/dashboard/api/queues/{name}/dead-letters", methods=["GET"])
-@dashboard.answers
+@_dashboard_answers
 def dashboard_dead_letters(name: str) -> Response:
     return dashboard.dead_letters(_request(), name, _query())
 
 
 @app.route("/dashboard/api/queues/{name}/dead-letters/purge", methods=["POST"], content_types=["application/json"])
-@dashboard.answers
+@_dashboard_answers
 def dashboard_purge(name: str) -> Response:
     return dashboard.purge_one(_request(), name)
 
 
 @app.route("/dashboard/api/tasks", methods=["GET"])
-@dashboard.answers
+@_dashboard_answers
 def dashboard_tasks() -> Response:
     return dashboard.task_list(_request(), _query())
 
 
 @app.route("/dashboard/api/tasks/{task_id}", methods=["GET"])
-@dashboard.answers
+@_dashboard_answers
 def dashboard_task(task_id: str) -> Response:
     return dashboard.task_detail(_request(), path_param(task_id))
 
 
 @app.route("/dashboard/api/tasks/{task_id}/rerun", methods=["POST"], content_types=["application/json"])
-@dashboard.answers
+@_dashboard_answers
 def dashboard_rerun(task_id: str) -> Response:
     return dashboard.rerun_task(_request(), path_param(task_id))
 
 
+@app.route("/dashboard/api/queues/{name}/dead-letters/redrive", methods=["POST"], content_types=["application/json"])
+@_dashboard_answers
+def dashboard_redrive_one(name: str) -> Response:
+    return dashboard.redrive_one(_request(), name)
+
+
+@app.route("/dashboard/api/tasks/{task_id}/revoke", methods=["POST"], content_types=["application/json"])
+@_dashboard_answers
+def dashboard_revoke(task_id: str) -> Response:
+    return dashboard.revoke_task(_request(), path_param(task_id))
+
+
+@app.route("/dashboard/api/tasks/retry-failures", methods=["POST"], content_types=["application/json"])
+@_dashboard_answers
+def dashboard_retry_failures() -> Response:
+    return dashboard.retry_failures(_request(), _query())
+
+
+@app.route("/dashboard/api/queues/{name}/pause", methods=["POST"], content_types=["application/json"])
+@_dashboard_answers
+def dashboard_pause(name: str) -> Response:
+    return dashboard.pause_queue(_request(), name, True)
+
+
+@app.route("/dashboard/api/queues/{name}/resume", methods=["POST"], content_types=["application/json"])
+@_dashboard_answers
+def dashboard_resume(name: str) -> Response:
+    return dashboard.pause_queue(_request(), name, False)
+
+
+@app.route("/dashboard/api/queues/{name}/concurrency", methods=["PUT"], content_types=["application/json"])
+@_dashboard_answers
+def dashboard_concurrency(name: str) -> Response:
+    return dashboard.queue_concurrency(_request(), name)
+
+
+@app.route("/dashboard/api/audit", methods=["GET"])
+@_dashboard_answers
+def dashboard_audit() -> Response:
+    return dashboard.audit_log(_request())
+
+
+@app.route("/dashboard/api/stats", methods=["GET"])
+@_dashboard_answers
+def dashboard_stats() -> Response:
+    return dashboard.task_stats(_request(), _query())
+
+
 @app.route("/dashboard/api/workers", methods=["GET"])
-@dashboard.answers
+@_dashboard_answers
 def dashboard_workers() -> Response:
     return dashboard.worker_stats(_request())

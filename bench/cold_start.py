@@ -22,11 +22,16 @@ from typing import Any
 from bench.common import ROOT, emulator, print_table, run_module, run_worker, save, summary
 
 # What each function's first invocation needs beyond `import app`: modules and clients.
+# `app.py` loads the workers' consumer at its first call (chalicelib/platform/lazy.py), so it
+# is counted here, as the clients are, though both are made at first use.
+_WORKER = "chalicelib.tasks.worker"
 PATHS: dict[str, dict[str, list[str]]] = {
     "api": {"modules": [], "clients": ["dynamodb", "sqs", "s3"]},
-    "media_worker": {"modules": ["chalicelib.covers.images"], "clients": ["dynamodb", "sqs", "s3"]},
-    "default_worker": {"modules": [], "clients": ["dynamodb", "sqs", "ses"]},
+    "media_worker": {"modules": [_WORKER, "chalicelib.covers.images"], "clients": ["dynamodb", "sqs", "s3"]},
+    "default_worker": {"modules": [_WORKER], "clients": ["dynamodb", "sqs", "ses"]},
 }
+# Issue 24's goals for the init (import app, the path's modules and clients), in ms.
+GOALS_MS = {"api": 250.0, "media_worker": 300.0}
 
 
 def worker(path: str) -> dict[str, Any]:
@@ -34,17 +39,17 @@ def worker(path: str) -> dict[str, Any]:
     the API a first real request (against the emulator in AWS_ENDPOINT_URL)."""
     import importlib
 
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     import app
 
-    imported = time.perf_counter()
+    imported, imported_cpu = time.perf_counter(), time.process_time()
     for module in PATHS[path]["modules"]:
         importlib.import_module(module)
     from chalicelib.platform.aws import client
 
     for service in PATHS[path]["clients"]:
         client(service)
-    ready = time.perf_counter()
+    ready, ready_cpu = time.perf_counter(), time.process_time()
     first_request = None
     if path == "api":
         from chalice.test import Client
@@ -57,6 +62,9 @@ def worker(path: str) -> dict[str, Any]:
         "import_app_ms": (imported - started) * 1000,
         "path_ms": (ready - imported) * 1000,
         "total_ms": (ready - started) * 1000,
+        # CPU time: what a loaded machine's wall clock hides (other processes' turns excluded)
+        "import_app_cpu_ms": (imported_cpu - started_cpu) * 1000,
+        "total_cpu_ms": (ready_cpu - started_cpu) * 1000,
         "first_request_ms": None if first_request is None else first_request * 1000,
         "pil_loaded": "PIL" in sys.modules,
         "modules": len(sys.modules),
@@ -90,6 +98,16 @@ def package_size(package_dir: Path) -> dict[str, Any]:
         "files": len(infos),
         "largest": [(name, size / 2**20) for name, size in by_top.most_common(8)],
     }
+
+
+def goal_rows(results: dict[str, list[dict[str, Any]]]) -> list[list[Any]]:
+    """One line per goal: the median init against it (a ratio under 1.0 meets it)."""
+    rows = []
+    for path, goal in GOALS_MS.items():
+        init = summary([r["total_ms"] for r in results[path]])["p50"]
+        cpu = summary([r["total_cpu_ms"] for r in results[path]])["p50"]
+        rows.append([path, init, cpu, goal, f"{init / goal:.2f}", "yes" if init < goal else "no"])
+    return rows
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -148,7 +166,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             ]
         ],
     )
-    data = {"results": results, "bare_interpreter_ms": bare, "package": size}
+    print_table(
+        "Cold-start goals (init = import app + path modules & clients, median)",
+        ["function", "init ms", "init CPU ms", "goal ms", "init / goal", "met"],
+        goal_rows(results),
+    )
+    data = {"results": results, "bare_interpreter_ms": bare, "package": size, "goals_ms": GOALS_MS}
     save("cold_start", data)
     return data
 

@@ -1,12 +1,15 @@
 """Mail fan-out at scale: a book by an author with N confirmed subscribers, through the
 default worker with a short, truthful deadline per invocation (like Lambda's timeout).
 
-  python -m bench.fanout [--subscribers 20000] [--rate 0] [--timeout-ms 6000] [--old 2000]
+  python -m bench.fanout [--subscribers 20000] [--rate 5000] [--timeout-ms 10000] [--old 2000]
+                         [--ses-latency-ms 150]
 
 Reports time to the last mail, invocations, the longest invocation against the timeout,
 AWS calls per recipient by service (and DynamoDB writes), the observed peak send rate
 against the limit; and the same for the previous design (one invocation loads every
 subscriber and queues one `mail.new_book` task each), run with `--old` subscribers.
+The emulator's `SendBulkEmail` takes `--ses-latency-ms` (an assumed ~150 ms from Lambda,
+bench/README §10), so the limit of one sender's calls in sequence shows locally.
 """
 
 from __future__ import annotations
@@ -60,11 +63,17 @@ def _old_design(book_id: str) -> None:
     )
 
 
-def worker(design: str, subscribers: int, rate: float, timeout_ms: int, threads: int) -> dict[str, Any]:
+def worker(
+    design: str, subscribers: int, rate: float, timeout_ms: int, threads: int, ses_latency_ms: float
+) -> dict[str, Any]:
     """In a fresh interpreter: seed, fan out, consume with a deadline, count."""
     from bench.common import emulator
 
-    env = {"SES_MAX_SEND_RATE": str(rate), "FANOUT_SAFETY_MS": str(max(1000, timeout_ms // 4))}
+    env = {
+        "SES_MAX_SEND_RATE": str(rate),
+        "FANOUT_SAFETY_MS": str(max(1000, timeout_ms // 4)),
+        "EMULATOR_SES_LATENCY_MS": str(ses_latency_ms),  # read by devtools/ses_v2.py in the emulator
+    }
     with emulator(env) as endpoint:
         import requests
 
@@ -121,6 +130,7 @@ def worker(design: str, subscribers: int, rate: float, timeout_ms: int, threads:
             "design": design,
             "subscribers": subscribers,
             "rate_limit": rate,
+            "ses_latency_ms": ses_latency_ms,
             "timeout_ms": timeout_ms,
             "seconds_to_last_mail": elapsed,
             "mails": len(sent),
@@ -143,10 +153,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--timeout-ms", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--old", type=int, default=2000, help="subscribers for the previous design (0: skip)")
+    parser.add_argument("--ses-latency-ms", type=float, default=150.0, help="delay of each emulated SendBulkEmail")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.subscribers, args.rate, args.timeout_ms, args.threads)))
+        print(
+            json.dumps(
+                worker(args.worker, args.subscribers, args.rate, args.timeout_ms, args.threads, args.ses_latency_ms)
+            )
+        )
         return {}
     runs = [("paged", args.subscribers)] + ([("old", args.old)] if args.old else [])
     results = [
@@ -161,6 +176,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             str(args.timeout_ms if design == "paged" else 900_000),
             "--threads",
             str(args.threads),
+            "--ses-latency-ms",
+            str(args.ses_latency_ms),
         )
         for design, n in runs
     ]
@@ -181,7 +198,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for r in results
     ]
     print_table(
-        "Mail fan-out to confirmed subscribers (default worker, emulator)",
+        f"Mail fan-out to confirmed subscribers (default worker, emulator, SendBulkEmail {args.ses_latency_ms:.0f} ms)",
         [
             "design",
             "subscribers",

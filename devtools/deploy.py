@@ -11,7 +11,7 @@ Works against AWS, LocalStack or the embedded emulator:
   python -m devtools.deploy --stage local --endpoint http://localhost:4566
   python -m devtools.deploy --stage dev --check           # only verify the mappings
 
-The one-stack alternative for AWS is `make package` + `aws cloudformation deploy`.
+The one-stack alternative is `make package` + `python -m devtools.stack --s3-bucket ...` (docs/DEPLOY.md).
 """
 
 from __future__ import annotations

@@ -83,6 +83,74 @@ def periodic_functions() -> dict[str, str]:
     return {name: _logical(name) for name in registered_periodic()}
 
 
+SNAPSTART_ALIAS = "live"
+
+
+def snapstart_enabled() -> bool:
+    """The stage's SNAPSTART setting (`.chalice/config.json`; off unless "true")."""
+    return os.environ.get("SNAPSTART", "false").strip().lower() == "true"
+
+
+def snapstart_resources(logical_ids: list[str]) -> dict[str, Any]:
+    """SnapStart on every function, and everything that invokes one pointed at its alias.
+
+    SnapStart applies to published versions only, so each function gets SAM's
+    `AutoPublishAlias`: every deploy whose code or configuration changed publishes a
+    version (snapshotted then) and moves the alias to it. SAM points the events it
+    generates (SQS mappings, schedules) at the alias itself; the REST API's integrations
+    and authorizer come from chalice's swagger with the plain function ARN, so their URIs
+    are overridden here and API Gateway gets leave to invoke the aliases, or it would call
+    `$LATEST`, which never restores a snapshot. SAM names an alias `<Function>Alias<name>`.
+    """
+    import app  # the routes, for the API's integrations
+
+    resources: dict[str, Any] = {
+        logical: {"Properties": {"AutoPublishAlias": SNAPSTART_ALIAS, "SnapStart": {"ApplyOn": "PublishedVersions"}}}
+        for logical in logical_ids
+    }
+
+    def alias(logical: str) -> str:
+        return f"{logical}Alias{SNAPSTART_ALIAS}"
+
+    def uri(logical: str) -> dict[str, str]:
+        return {
+            "Fn::Sub": "arn:${AWS::Partition}:apigateway:${AWS::Region}:lambda:path/2015-03-31"
+            f"/functions/${{{alias(logical)}}}/invocations"
+        }
+
+    paths = {
+        path: {method.lower(): {"x-amazon-apigateway-integration": {"uri": uri("APIHandler")}} for method in methods}
+        for path, methods in app.app.routes.items()
+    }
+    auth = FUNCTIONS["api_key_auth"]
+    authorizers = {"api_key_auth": {"x-amazon-apigateway-authorizer": {"authorizerUri": uri(auth)}}}
+    resources["RestAPI"] = {"Properties": {"DefinitionBody": {"paths": paths, "securityDefinitions": authorizers}}}
+    for logical in ("APIHandler", auth):
+        resources[f"{alias(logical)}InvokePermission"] = {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "FunctionName": {"Ref": alias(logical)},
+                "Action": "lambda:InvokeFunction",
+                "Principal": "apigateway.amazonaws.com",
+                "SourceArn": {
+                    "Fn::Sub": [
+                        "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${RestAPIId}/*",
+                        {"RestAPIId": {"Ref": "RestAPI"}},
+                    ]
+                },
+            },
+        }
+    return resources
+
+
+def _deep_merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _deep_merge(into[key], value)
+        else:
+            into[key] = value
+
+
 def function_settings(stage: str) -> dict[str, dict[str, Any]]:
     """Per-function settings of the stage (timeout, memory, policy file)."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
@@ -539,6 +607,8 @@ def build(stage: str) -> dict[str, Any]:
     resources["RestAPI"] = {
         "Properties": {"DefinitionBody": {"x-amazon-apigateway-gateway-responses": gateway_responses()}}
     }
+    if snapstart_enabled():
+        _deep_merge(resources, snapstart_resources(sorted({*FUNCTIONS.values(), *periodic_functions().values()})))
     resources["Dashboard"] = {
         "Type": "AWS::CloudWatch::Dashboard",
         "Properties": {

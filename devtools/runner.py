@@ -41,13 +41,15 @@ from typing import Any, Protocol
 from chalice.app import Chalice, Rate, ScheduledEventConfig, SQSEventConfig
 from chalice.local import LambdaContext
 
+from chalicelib.ops.consumers import MAX_CONCURRENCY
+from chalicelib.ops.consumers import state as consumer_state
 from chalicelib.platform.aws import client
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
 from chalicelib.tasks.schedules import next_run, rate_seconds
 from devtools.sandbox import IDLE_RECLAIM_SECONDS, FunctionSpec, Invocation, SandboxPool
 from devtools.sandbox_limits import function_limits
-from devtools.sandbox_stats import FunctionStats, RuntimeStats, StatsServer
+from devtools.sandbox_stats import SAVE_SECONDS, FunctionStats, RuntimeStats, StatsServer, persist, restore
 
 log = logging.getLogger("devtools.runner")
 
@@ -220,11 +222,13 @@ class QueuePoller:
         self.url, self.arn = queue_url(source.queue), queue_arn(source.queue)
         self.region = client("sqs").meta.region_name
         self.deleted = 0
-        self._slots = threading.BoundedSemaphore(self.concurrency)
-        self._pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix=f"lambda-{source.name}")
+        self.paused = False
+        # Threads start lazily, so a pool as big as Lambda's highest maximum costs nothing until used.
+        self._pool = ThreadPoolExecutor(max_workers=MAX_CONCURRENCY, thread_name_prefix=f"lambda-{source.name}")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, name=f"poller-{source.name}", daemon=True)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._looked_at = 0.0
         self.in_flight = 0
 
     def start(self) -> None:
@@ -239,10 +243,16 @@ class QueuePoller:
     def _poll(self) -> None:
         sqs = client("sqs")
         while not self._stop.is_set():
-            if not self._slots.acquire(blocking=False):
-                self.stats.throttled()  # every concurrency slot is busy: the mapping waits
-                if not self._slots.acquire(timeout=0.5):
+            self._obey()
+            if self.paused:  # the mapping is disabled: nothing is received
+                self._stop.wait(0.5)
+                continue
+            with self._lock:
+                if self.in_flight >= self.concurrency:
+                    self.stats.throttled()  # every concurrency slot is busy: the mapping waits
+                    self._lock.wait(timeout=0.5)
                     continue
+                self.in_flight += 1
             try:
                 messages = sqs.receive_message(
                     QueueUrl=self.url,
@@ -256,11 +266,32 @@ class QueuePoller:
                 messages = []
                 time.sleep(1)
             if not messages:
-                self._slots.release()
+                self._release()
                 continue
-            with self._lock:
-                self.in_flight += 1
             self._pool.submit(self._invoke, messages)
+
+    def _release(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+            self._lock.notify()
+
+    def _obey(self) -> None:
+        """Follow the queue's wanted consumer state (ops/consumers.py), looked up once a second:
+        paused, and the maximum concurrency, as Lambda's event source mapping would."""
+        now = time.monotonic()
+        if now - self._looked_at < 1.0:
+            return
+        self._looked_at = now
+        try:
+            wanted = consumer_state(self.queue_name)
+        except Exception:  # noqa: BLE001 - keep the last state while DynamoDB does not answer
+            log.warning("could not read the consumer state of %s", self.queue_name)
+            return
+        if wanted["paused"] != self.paused:
+            log.info("%s: consumers %s", self.source.name, "paused" if wanted["paused"] else "resumed")
+        self.paused = bool(wanted["paused"])
+        self.concurrency = max(1, int(wanted["max_concurrency"]))
+        self.stats.max_concurrency = self.concurrency
 
     def _invoke(self, messages: list[dict[str, Any]]) -> None:
         try:
@@ -283,9 +314,7 @@ class QueuePoller:
         except Exception:
             log.exception("%s: the batch could not be settled; it returns to the queue", self.source.name)
         finally:
-            with self._lock:
-                self.in_flight -= 1
-            self._slots.release()
+            self._release()
 
 
 _RATE_SECONDS = {Rate.MINUTES: 60, Rate.HOURS: 3600, Rate.DAYS: 86_400}
@@ -403,6 +432,7 @@ class EventSourceRunner:
                 self.pollers[source.name] = QueuePoller(
                     source, function, stats, limit, wait_seconds, settings.report_batch_item_failures
                 )
+                stats.in_use = lambda p=self.pollers[source.name]: p.in_flight  # type: ignore[misc]
             elif isinstance(source, ScheduledEventConfig):
                 every = schedule_seconds or SchedulePoller.interval(source)
                 stats = FunctionStats(None, None, 1, spec.timeout_seconds, spec.memory_mb)
@@ -439,6 +469,12 @@ class EventSourceRunner:
         return lines
 
     def start(self) -> EventSourceRunner:
+        try:
+            restore(self.stats)
+        except Exception:  # noqa: BLE001 - counters from zero rather than no runner
+            log.warning("could not restore the runtime counters; they start from zero")
+        self._saving = threading.Event()
+        threading.Thread(target=self._save_forever, name="runtime-stats-save", daemon=True).start()
         for poller in self.pollers.values():
             poller.start()
         for schedule in self.schedules.values():
@@ -452,6 +488,18 @@ class EventSourceRunner:
             schedule.stop()
         for poller in self.pollers.values():
             poller.stop()
+        self._saving.set()
+        self._save()
+
+    def _save(self) -> None:
+        try:
+            persist(self.stats)
+        except Exception:  # noqa: BLE001 - the next save tries again
+            log.warning("could not save the runtime counters")
+
+    def _save_forever(self) -> None:
+        while not self._saving.wait(SAVE_SECONDS):
+            self._save()
 
     def __enter__(self) -> EventSourceRunner:
         return self.start()

@@ -1,8 +1,12 @@
 """The runner's per-function counters, served as JSON at `GET /stats` (the dashboard and `/queues` read them).
 
 Shape: {"functions": {name: {"queue", "batch_size", "max_concurrency", "timeout_seconds",
-"memory_mb", "invocations", "errors", "timeouts", "throttles", "p50_ms", "p95_ms",
-"warm_sandboxes"}}, "updated_at"}. Durations are those of the last `WINDOW` invocations.
+"memory_mb", "invocations", "errors", "timeouts", "throttles", "cold_starts", "in_use", "p50_ms",
+"p95_ms", "warm_sandboxes"}}, "updated_at"}. Durations are those of the last `WINDOW` invocations.
+
+The counters survive a restart of the runner: `persist` keeps them (and the last PERSISTED
+durations) as one control item per function in the task table, `restore` reads them back
+(`control#runtime#<function>`; the runner saves every SAVE_SECONDS and when it stops).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class FunctionStats:
     errors: int = 0
     timeouts: int = 0
     throttles: int = 0
+    cold_starts: int = 0
+    in_use: Callable[[], int] = lambda: 0
     durations: deque[float] = field(default_factory=lambda: deque(maxlen=WINDOW))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -53,6 +59,7 @@ class FunctionStats:
             self.invocations += 1
             self.errors += int(invocation.failed)
             self.timeouts += int(invocation.status == "timeout")
+            self.cold_starts += int(invocation.init_ms is not None)
             self.durations.append(invocation.duration_ms)
 
     def throttled(self) -> None:
@@ -69,6 +76,7 @@ class FunctionStats:
                 "errors": self.errors,
                 "timeouts": self.timeouts,
                 "throttles": self.throttles,
+                "cold_starts": self.cold_starts,
             }
         p50 = statistics.median(durations) if durations else None
         return {
@@ -81,6 +89,7 @@ class FunctionStats:
             "p50_ms": round(p50, 2) if p50 is not None else None,
             "p95_ms": round(p95, 2) if (p95 := percentile(durations, 95)) is not None else None,
             "warm_sandboxes": self.warm(),
+            "in_use": self.in_use(),
         }
 
 
@@ -99,6 +108,44 @@ class RuntimeStats:
             "functions": {name: stats.as_dict() for name, stats in self.functions.items()},
             "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
+
+
+PERSISTED = 200  # durations kept across a restart (for p50/p95)
+SAVE_SECONDS = 10.0
+_COUNTERS = ("invocations", "errors", "timeouts", "throttles", "cold_starts")
+
+
+def _key(name: str) -> dict[str, Any]:
+    return {"id": {"S": f"control#runtime#{name}"}}
+
+
+def persist(stats: RuntimeStats) -> None:
+    """Keep every function's counters in DynamoDB (one PutItem each)."""
+    from chalicelib.platform.aws import client
+    from chalicelib.platform.config import get_settings
+
+    dynamo, table = client("dynamodb"), get_settings().tasks_table
+    for name, function in stats.functions.items():
+        with function._lock:
+            item = {**_key(name), **{c: {"N": str(getattr(function, c))} for c in _COUNTERS}}
+            item["durations"] = {"S": json.dumps([round(d, 2) for d in list(function.durations)[-PERSISTED:]])}
+        dynamo.put_item(TableName=table, Item=item)
+
+
+def restore(stats: RuntimeStats) -> None:
+    """Start every function's counters where the last run of the runner left them."""
+    from chalicelib.platform.aws import client
+    from chalicelib.platform.config import get_settings
+
+    dynamo, table = client("dynamodb"), get_settings().tasks_table
+    for name, function in stats.functions.items():
+        item = dynamo.get_item(TableName=table, Key=_key(name), ConsistentRead=True).get("Item")
+        if not item:
+            continue
+        with function._lock:
+            for counter in _COUNTERS:
+                setattr(function, counter, int(item.get(counter, {}).get("N", 0)))
+            function.durations.extend(float(d) for d in json.loads(item.get("durations", {}).get("S", "[]")))
 
 
 class StatsServer:

@@ -8,6 +8,10 @@ template with `{{name}}` substitution, per-entry replacement data and headers, p
 results) and records one rendered raw message per destination in moto's SES backend, so
 `GET /_aws/ses` lists each recipient's mail as it would be delivered.
 
+`EMULATOR_SES_LATENCY_MS` (read per call) delays each `SendBulkEmail` answer, as SES from
+Lambda takes ~150 ms: without it the emulator answers at once and hides how many calls one
+sender can make a second (`python -m bench.fanout --ses-latency-ms`).
+
 Rendered values go into the message verbatim, as a naive mail server would write them:
 the app must clean what it puts in a header (the tests check that it does).
 """
@@ -15,6 +19,7 @@ the app must clean what it puts in a header (the tests check that it does).
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 import uuid
@@ -145,6 +150,9 @@ def _send(environ: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
 def send_bulk_email(environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
     """The WSGI answer to `POST /v2/email/outbound-bulk-emails`."""
     size = int(environ.get("CONTENT_LENGTH") or 0)
+    latency = float(os.environ.get("EMULATOR_SES_LATENCY_MS") or 0)
+    if latency > 0:  # the server is threaded: concurrent calls overlap, as they do at SES
+        time.sleep(latency / 1000)
     try:
         body = json.loads(environ["wsgi.input"].read(size) or b"{}")
         return _respond(start_response, 200, _send(environ, body))

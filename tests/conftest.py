@@ -54,6 +54,10 @@ TEST_ENV = {
 }
 
 
+# The deployed stack's suite has its own conftest and runs under `make test-deployed` only.
+collect_ignore = ["deployed"]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for key, value in TEST_ENV.items():
         os.environ.setdefault(key, value)

@@ -28,6 +28,24 @@ def dashboard_boom(token: str) -> dict[str, str]:
     return {"healed": token}
 
 
+FLAKY: dict[str, int] = {}
+
+
+@task("tests.dashboard_flaky", max_retries=3)
+def dashboard_flaky(token: str, failures: int) -> dict[str, Any]:
+    """Fails its first `failures` attempts (each a retry), then succeeds: an attempt history."""
+    FLAKY[token] = FLAKY.get(token, 0) + 1
+    if FLAKY[token] <= failures:
+        raise RuntimeError(f"flaky attempt {FLAKY[token]} of {token}")
+    return {"attempts": FLAKY[token]}
+
+
+@task("tests.dashboard_parent")
+def dashboard_parent(count: int) -> list[str]:
+    """Sends `count` child tasks: the parent and children links."""
+    return [dashboard_ok.delay(i) for i in range(count)]
+
+
 @task("tests.dashboard_permanent")
 def dashboard_permanent(token: str) -> dict[str, str]:
     """Fails permanently: running it again with the same arguments cannot help."""

@@ -55,3 +55,36 @@ def test_api_never_imports_pillow(tmp_path: Path, keys: dict[str, str], workers:
     # The cover it accepted is real work for the media worker, which does load Pillow.
     book_id = result["book"]["id"]
     eventually(lambda: api.get(f"/books/{book_id}")[1]["cover_status"] == "ready", what="cover resized")
+
+
+# What `import app` (every function's init) must leave for first use: each is used by some
+# routes or functions only (app.py names them through chalicelib/platform/lazy.py).
+LAZY = {
+    "chalicelib.api.openapi": "the OpenAPI document (GET /openapi.json)",
+    "chalicelib.dashboard.views": "the dashboard",
+    "chalicelib.ops.queues": "the queue views",
+    "chalicelib.tasks.worker": "the SQS consumer (workers only)",
+    "aws_lambda_powertools.utilities.batch": "Powertools' batch processing (workers only)",
+    "email_validator": "address validation (subscriber routes only)",
+    "boto3": "boto3's sessions (clients are made at first use)",
+    "PIL": "Pillow (the resize task only)",
+}
+
+
+def test_import_app_loads_only_what_every_function_needs(endpoint: str) -> None:
+    code = "import json, sys, app; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert {name: why for name, why in LAZY.items() if name in loaded} == {}
+    # ... and each is there when its path runs: a route through the lazy proxy.
+    code = (
+        "import json, sys, app\n"
+        "from chalice.test import Client\n"
+        "with Client(app.app) as http:\n"
+        "    status = http.http.get('/openapi.json').status_code\n"
+        "print(json.dumps([status, 'chalicelib.api.openapi' in sys.modules]))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == [200, True]

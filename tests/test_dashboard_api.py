@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -228,39 +229,157 @@ def test_purge_deletes_exactly_one_dead_letter_and_makes_its_record_final(admin,
     drop_dead_letter(settings.default, kept)
 
 
-def test_rerun_sends_a_failure_task_again_under_the_same_id(admin, api, workers) -> None:
+def test_redrive_of_one_dead_letter_sends_only_it_back_and_it_runs(admin, api, settings, paused_workers) -> None:
+    from helpers import dead_lettered
+
+    moved, kept = dead_letter_marker(settings.default), dead_letter_marker(settings.default)
+    listing = admin.get("/dashboard/api/queues/default/dead-letters?limit=100").json()
+    message_id = next(i["message_id"] for i in listing["items"] if i["task_id"] == moved)
+    response = admin.post("/dashboard/api/queues/default/dead-letters/redrive", {"message_id": message_id})
+    assert response.status_code == 202 and response.json()["task_id"] == moved, response.text
+    left = dead_lettered(settings.default.dlq_name)
+    assert moved not in left and kept in left
+    again = admin.post("/dashboard/api/queues/default/dead-letters/redrive", {"message_id": message_id})
+    assert "no longer" in _error(again, 404)["message"]
+    paused_workers.resume()
+    assert final_record(api, moved)["status"] == "SUCCESS"
+    assert any(e["action"] == "redrive dead letter" for e in admin.get("/dashboard/api/audit").json()["items"][:5])
+    drop_dead_letter(settings.default, kept)
+
+
+def test_rerun_sends_a_new_run_linked_to_the_old_which_keeps_its_history(admin, api, workers) -> None:
     from dashboard_support import HEALED
 
     token = uuid.uuid4().hex
     task_id = dashboard_boom.delay(token)
-    assert final_record(api, task_id)["status"] == "FAILURE"
+    failed = final_record(api, task_id)
+    assert failed["status"] == "FAILURE"
     HEALED.add(token)
     response = admin.post(f"/dashboard/api/tasks/{task_id}/rerun")
-    assert response.status_code == 202 and response.json()["status"] == "PENDING"
-    record = eventually(lambda: (r := final_record(api, task_id)) and r["status"] == "SUCCESS" and r, timeout=60)
-    assert record["result"] == {"healed": token} and record["attempts"] == 1
-    assert "SUCCESS" in _error(admin.post(f"/dashboard/api/tasks/{task_id}/rerun"), 409)["message"]
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert run["rerun_of"] == task_id and run["id"] != task_id and run["status"] == "PENDING"
+    record = eventually(lambda: (r := final_record(api, run["id"])) and r["status"] == "SUCCESS" and r, timeout=60)
+    assert record["result"] == {"healed": token} and record["rerun_of"] == task_id
+    old = admin.get(f"/dashboard/api/tasks/{task_id}").json()
+    assert old["status"] == "FAILURE" and old["error"] == failed["error"] and old["reruns"] == [run["id"]]
+    assert old["history"][0]["outcome"] == "failed" and "boom" in old["history"][0]["error"]
+    again = admin.post(f"/dashboard/api/tasks/{run['id']}/rerun")  # a SUCCESS can be run again too
+    assert again.status_code == 202 and again.json()["rerun_of"] == run["id"]
     _error(admin.post(f"/dashboard/api/tasks/{uuid.uuid4()}/rerun"), 404)
 
 
-def test_a_book_links_to_its_tasks_and_tasks_filter_by_time(admin, api, workers) -> None:
-    author = unique_author("Dash")
-    status, created = api.post("/books", {"title": "Linked", "authors": [author], "cover": b64(jpeg_bytes(300, 200))})
+def test_the_task_page_has_every_attempt_its_invocation_and_where_its_logs_are(admin, api, workers) -> None:
+    from dashboard_support import dashboard_flaky
+
+    task_id = dashboard_flaky.delay(uuid.uuid4().hex, 2)
+    record = eventually(lambda: (r := final_record(api, task_id)) and r["status"] == "SUCCESS" and r, timeout=90)
+    assert record["attempts"] == 3
+    page = admin.get(f"/dashboard/api/tasks/{task_id}").json()
+    outcomes = [(a["number"], a["outcome"]) for a in page["history"]]
+    assert outcomes == [(1, "retried"), (2, "retried"), (3, "succeeded")]
+    first = page["history"][0]
+    assert "flaky attempt 1" in first["error"] and "Traceback (most recent call last)" in first["traceback"]
+    assert first["started_at"] <= first["finished_at"] and first["duration_ms"] >= 0
+    assert page["history"][2]["error"] is None
+    assert task_id in page["logs"]["insights_query"]
+
+
+def test_a_task_lists_the_tasks_it_sent_and_they_name_it(admin, api, workers) -> None:
+    from dashboard_support import dashboard_parent
+
+    parent = dashboard_parent.delay(3)
+    children = final_record(api, parent)["result"]
+    assert len(children) == 3
+    page = admin.get(f"/dashboard/api/tasks/{parent}").json()
+    assert sorted(page["children"]) == sorted(children) and page["children_sent"] == 3
+    for child in children:
+        assert admin.get(f"/dashboard/api/tasks/{child}").json()["parent_id"] == parent
+
+
+def test_stats_count_each_outcome_and_runtime_per_task_name(admin, api, workers) -> None:
+    from dashboard_support import dashboard_flaky
+
+    def flaky() -> dict[str, Any]:
+        return admin.get("/dashboard/api/stats?window=1h").json()["tasks"].get("tests.dashboard_flaky", {})
+
+    before = flaky()
+    task_id = dashboard_flaky.delay(uuid.uuid4().hex, 1)
+    eventually(lambda: (r := final_record(api, task_id)) and r["status"] == "SUCCESS", timeout=90, what="success")
+    after = flaky()
+    assert after["retried"] - before.get("retried", 0) == 1
+    assert after["succeeded"] - before.get("succeeded", 0) == 1
+    assert after["processed"] - before.get("processed", 0) == 2
+    assert after["runtime_p50_ms"] is not None and after["runtime_p50_ms"] <= after["runtime_max_ms"]
+    for window in ("24h", "7d"):
+        wide = admin.get(f"/dashboard/api/stats?window={window}").json()
+        assert wide["tasks"]["tests.dashboard_flaky"]["processed"] >= after["processed"]
+        assert wide["bucket"] == "hour" and wide["series"]
+    assert _error(admin.get("/dashboard/api/stats?window=2y"), 422)["fields"][0]["field"] == "window"
+
+
+def test_queue_depths_are_kept_server_side_a_point_a_minute(admin) -> None:
+    first = admin.get("/dashboard/api/queues").json()
+    second = admin.get("/dashboard/api/queues").json()
+    assert first["depth_series"], "the first look of the minute keeps a point"
+    assert len(second["depth_series"]) == len(first["depth_series"])  # not one per look
+    assert set(second["depth_series"][-1]["depths"]) == {q["queue"] for q in second["queues"]}
+
+
+def _search(admin: Signed, pages: int = 40, **params: str) -> list[dict[str, Any]]:
+    """Every match of a dashboard search, following its cursor (a page may hold none)."""
+    found: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(pages):
+        query = {**params, "limit": "50", **({"cursor": cursor} if cursor else {})}
+        response = admin.get("/dashboard/api/tasks", params=query)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert page["scanned"] <= 600
+        found += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return found
+    raise AssertionError(f"the search {params} did not end within {pages} pages")
+
+
+def test_a_time_window_alone_lists_every_task_in_it_newest_first(admin, api, workers) -> None:
+    first = dashboard_ok.delay(1)
+    second = dashboard_ok.delay(2)
+    records = [final_record(api, first), final_record(api, second)]
+    since = min(r["created_at"] for r in records)
+    until = max(r["created_at"] for r in records)
+    window = _search(admin, since=since, until=until)
+    assert {first, second} <= {t["id"] for t in window}
+    created = [t["created_at"] for t in window]
+    assert created == sorted(created, reverse=True)
+    assert all(since <= c <= until for c in created)
+    later = _search(admin, since=until)
+    assert second in {t["id"] for t in later} and first not in {t["id"] for t in later}
+
+
+def test_search_finds_partial_names_args_titles_and_errors(admin, api, workers) -> None:
+    token = uuid.uuid4().hex
+    failed = dashboard_boom.delay(token)
+    assert final_record(api, failed)["status"] == "FAILURE"
+    title = f"Searchable {uuid.uuid4().hex[:10]}"
+    book = {"title": title, "authors": [unique_author("S")], "cover": b64(jpeg_bytes(40, 30))}
+    status, created = api.post("/books", book)
     assert status == 202
-    book_id, task_ids = created["book"]["id"], created["tasks"]
-    listing = admin.get(f"/dashboard/api/tasks?book={book_id}").json()
-    assert sorted(t["id"] for t in listing["items"]) == sorted(task_ids)
-    assert {t["book_id"] for t in listing["items"]} == {book_id}
-    created_at = [t["created_at"] for t in listing["items"]]
-    assert created_at == sorted(created_at, reverse=True)
-    for task_id in task_ids:
+    for task_id in created["tasks"]:
         final_record(api, task_id)
-    resize = admin.get(f"/dashboard/api/tasks?book={book_id}&name=covers.resize&status=SUCCESS").json()["items"]
-    assert [t["name"] for t in resize] == ["covers.resize"]
-    future = admin.get(f"/dashboard/api/tasks?book={book_id}&since=2999-01-01T00:00:00Z").json()
-    assert future["items"] == []
-    window = admin.get("/dashboard/api/tasks", params={"name": "covers.resize", "since": min(created_at)}).json()
-    assert resize[0]["id"] in [t["id"] for t in window["items"]]
+    since = (datetime.now(UTC) - timedelta(minutes=10)).isoformat()
+    by_args = _search(admin, q=token[4:20].upper())  # a case-blind substring of the args
+    assert failed in {t["id"] for t in by_args}
+    by_error = _search(admin, q="boom", status="FAILURE", since=since)
+    assert failed in {t["id"] for t in by_error} and {t["status"] for t in by_error} == {"FAILURE"}
+    by_title = _search(admin, q=title.split()[1])
+    assert set(created["tasks"]) <= {t["id"] for t in by_title}
+    assert {t["book_title"] for t in by_title} == {title}
+    partial = _search(admin, name="ashboard_bo", since=since)  # part of "tests.dashboard_boom"
+    assert failed in {t["id"] for t in partial} and {t["name"] for t in partial} == {"tests.dashboard_boom"}
+    done = [t for t in by_title if t["status"] == "SUCCESS" and t["name"] == "covers.resize"]
+    assert done and done[0]["runtime_ms"] is not None and done[0]["runtime_ms"] >= 0
 
 
 @pytest.mark.parametrize(
@@ -268,7 +387,7 @@ def test_a_book_links_to_its_tasks_and_tasks_filter_by_time(admin, api, workers)
     [
         ("status=DONE", "status"),
         ("since=yesterday&status=SUCCESS", "since"),
-        ("since=2026-01-01T00:00:00Z", "since"),
+        ("q=" + "x" * 201, "q"),
         ("since=2026-02-01T00:00:00Z&until=2026-01-01T00:00:00Z&status=SUCCESS", "since"),
         ("book=" + "b" * 65, "book"),
         ("colour=red", "colour"),
@@ -311,11 +430,28 @@ def stats_url(workers, monkeypatch) -> Iterator[str]:
 
 def test_workers_view_reads_the_runtime_counters(admin, api, stats_url) -> None:
     final_record(api, dashboard_ok.delay(3))
-    data = admin.get("/dashboard/api/workers").json()
+    # The record is final a moment before the invocation returns and is counted.
+    data = eventually(
+        lambda: (d := admin.get("/dashboard/api/workers").json())["functions"]["default_worker"]["invocations"] and d,
+        timeout=20,
+    )
     assert data["available"] is True and data["updated_at"]
     default = data["functions"]["default_worker"]
     assert default["invocations"] >= 1 and default["batch_size"] == 10 and default["max_concurrency"] == 10
     assert set(default) >= {"errors", "timeouts", "throttles", "p50_ms", "p95_ms", "warm_sandboxes", "memory_mb"}
+
+
+def test_worker_counters_survive_a_restart_of_the_runner(api, workers) -> None:
+    final_record(api, dashboard_ok.delay(4))
+    stats = workers.runner.stats.functions["default_worker"]
+    eventually(lambda: stats.invocations >= 1, timeout=20, what="the invocation to be counted")
+    before = stats.as_dict()
+    assert before["invocations"] >= 1 and before["cold_starts"] >= 0 and before["in_use"] >= 0
+    workers.pause()  # the runner stops (and keeps its counters)
+    workers.resume()  # a new runner, with new counters objects
+    after = workers.runner.stats.functions["default_worker"].as_dict()
+    assert after["invocations"] >= before["invocations"] and after["errors"] >= before["errors"]
+    assert after["p50_ms"] is not None
 
 
 def test_workers_view_says_why_when_the_runtime_does_not_answer(admin, monkeypatch) -> None:

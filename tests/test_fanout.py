@@ -179,3 +179,119 @@ def test_a_slow_read_leaves_no_room_for_another_read_before_the_deadline() -> No
     budget.read_timed(time.monotonic() - 2.8)  # a Query of a hot partition took 2.8 s
     assert budget.room()  # a chunk still fits
     assert not budget.room_to_read()  # another read would not: the page hands off instead
+
+
+def test_rounds_of_concurrent_calls_mail_each_subscriber_once_through_duplicates_and_a_failed_call(
+    api: Any,
+    paused_workers: Any,
+    app_module: Any,
+    settings: Any,
+    mailbox: Any,
+    faults: Any,
+    send_rate: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chalicelib.platform.config import get_settings
+
+    monkeypatch.setenv("FANOUT_PARALLEL_SENDS", "5")  # rounds widen 1, 2, 4 calls (4 x 50 is one second at 200/s)
+    send_rate(200)  # 1,600 mails take 8 s: more than one 10 s invocation's budget, so pages hand off
+    author, title = unique_author("Rounds"), f"Rounds {uuid.uuid4().hex[:6]}"
+    confirmed = seed_subscribers(author, "alice", confirmed=1600, pending=120)
+    # The 8th call fails whole: it is in a round of four calls (1 | 2-3 | 4-7 | 8-11), whose other three mail theirs.
+    faults.add(
+        service="ses",
+        action="SendBulkEmail",
+        code="ServiceUnavailable",
+        status=503,
+        pattern=[False] * 7 + [True],
+        times=8,
+    )
+    get_settings.cache_clear()
+    book_id, root = _book(api, author, title)
+
+    stats = Driver(app_module, settings, TIMEOUT_MS, threads=2, duplicate_pages=True).run_until(
+        lambda: _done(book_id), limit_s=180
+    )
+
+    counts, _ = _mail_to(mailbox, title)
+    assert set(counts) == set(confirmed) and set(counts.values()) == {1}  # each confirmed address once, no one else
+    assert sum(f["failed"] for f in faults.listing()) == 1  # the failed call's 50 were mailed by a resend, once
+    assert stats.duplicated and stats.over_timeout == 0 and stats.longest_ms < TIMEOUT_MS
+    status, record = api.get(f"/tasks/{root}")
+    assert status == 200
+    assert record["mail"]["mailed"] == 1600 and record["mail"]["failed"] == 0 and record["mail"]["pending"] == 0
+
+
+@pytest.mark.unit
+def test_a_round_is_at_most_the_parallel_calls_and_at_most_one_second_of_the_rate() -> None:
+    from chalicelib.mail.rounds import chunks_per_round
+
+    assert chunks_per_round(10, 50, 2000) == 10
+    assert chunks_per_round(10, 50, 120) == 2  # 100 mails: one second of 120/s holds two full chunks
+    assert chunks_per_round(10, 14, 14) == 1  # a new account's 14/s: one call at a time
+    assert chunks_per_round(0, 50, 5000) == 1
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("count", [0, 1, 49, 50, 51, 499, 500, 501, 1234])
+def test_rounds_cover_a_read_exactly_once_in_key_order(count: int) -> None:
+    from chalicelib.mail.rounds import split
+
+    batch = [f"m{i:05d}@x.org" for i in range(count)]
+    parts = split(batch, "END", 50, 5, lambda email: f"after {email}")
+
+    flat = [email for part in parts for chunk in part.chunks for email in chunk]
+    assert flat == batch  # no gap, no overlap, same order
+    assert all(1 <= len(chunk) <= 50 for part in parts for chunk in part.chunks)
+    assert all(len(part.chunks) <= 5 for part in parts)
+    assert parts[-1].after == "END"  # the last round ends where the read ended
+    for part in parts[:-1]:  # every other round ends just after its last recipient
+        assert part.after == f"after {part.chunks[-1][-1]}"
+    assert len(parts) == max(1, -(-count // 250))
+
+
+@pytest.mark.unit
+def test_a_round_sends_its_calls_at_once_and_a_call_that_fails_whole_is_retried_alone() -> None:
+    import threading
+
+    from botocore.exceptions import ClientError
+
+    from chalicelib.mail.bulk import Outcome
+    from chalicelib.mail.rounds import send
+
+    chunks = [[(f"{c}-{i}@x.org", "k") for i in range(3)] for c in range(4)]
+    together = threading.Barrier(4, timeout=30)  # passes only if all four calls are in flight at once
+
+    def send_one(pairs: list[tuple[str, str]]) -> Outcome:
+        together.wait()
+        if pairs[0][0].startswith("2-"):
+            raise ClientError({"Error": {"Code": "Throttling", "Message": "slow down"}}, "SendBulkEmail")
+        return Outcome(mailed=[email for email, _ in pairs], calls=1)
+
+    outcome = send(send_one, chunks)
+    assert outcome.mailed == [e for c in (0, 1, 3) for e, _ in chunks[c]]
+    assert outcome.retry == chunks[2] and outcome.failed == [] and outcome.calls == 4
+
+
+@pytest.mark.unit
+def test_a_page_reads_no_more_rounds_than_fit_before_its_deadline() -> None:
+    from chalicelib.mail.fanout import Budget
+
+    budget = Budget(time.monotonic() + 10.0, slowest=1.0, slowest_read=1.0)
+    assert budget.rounds_left() == 1  # the first read: one round, until reads have been timed
+    budget.read_timed(time.monotonic() - 1.0)
+    assert budget.rounds_left() in (6, 7)  # 9 s after the read: rounds may start while 3 rounds' time is left
+    budget.timed(time.monotonic() - 4.0)  # a round took 4 s
+    assert budget.rounds_left() == 1  # still one: a page always makes progress
+
+
+@pytest.mark.unit
+def test_a_wider_round_is_estimated_from_the_last_round_per_call() -> None:
+    from chalicelib.mail.fanout import Budget
+
+    budget = Budget(time.monotonic() + 10.0, slowest=0.5)
+    budget.timed(time.monotonic() - 1.0, chunks=1)  # one call took 1 s
+    assert budget.estimate(4) == pytest.approx(4.0, rel=0.05)  # calls that might not overlap: 4 s for 4
+    assert not budget.room(4) and budget.room(1)  # 3 x 4 s does not fit in 10 s; 3 x 1 s does
+    budget.timed(time.monotonic() - 1.0, chunks=10)  # ten calls at once took 1 s (they overlapped)
+    assert budget.estimate(10) == pytest.approx(1.0, rel=0.05) and budget.room(10)

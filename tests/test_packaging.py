@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-UNSCOPABLE_ACTIONS = {"ses:GetSendQuota", "ses:GetAccount"}
+UNSCOPABLE_ACTIONS = {"ses:GetSendQuota", "ses:GetAccount", "lambda:ListEventSourceMappings"}
 # Variables the tests set that must not leak into the `dev` stage's template.
 _TEST_ONLY = ("STAGE", "RESOURCE_PREFIX", "AWS_ENDPOINT_URL", "AUTH_MODE", "TASKS_EAGER")
 
@@ -27,8 +27,7 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def _package(tmp_path_factory: pytest.TempPathFactory, **extra_env: str) -> Path:
     from devtools import lambda_build, pythons
 
     try:
@@ -49,11 +48,16 @@ def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             str(out / "dev"),
         ],
         cwd=ROOT,
-        env=_clean_env(),
+        env={**_clean_env(), **extra_env},
         check=True,
         capture_output=True,
     )
     return out / "dev"
+
+
+@pytest.fixture(scope="module")
+def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _package(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -236,13 +240,11 @@ def test_response_types_follow_the_setting() -> None:
 
 
 def test_a_time_limit_beyond_the_function_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    import app  # noqa: F401 - registers the app's tasks now, in the real registry
+    import app  # noqa: F401 - fills the registry first: registered during the swap, the app's tasks would vanish after it
     from chalicelib.tasks import decorator, registry
     from devtools.infra import check_time_limits, function_settings
 
     # Only the application's tasks (the test modules register tasks of their own), restored afterwards.
-    # The app is imported above: imported first by check_time_limits, under the patch, its tasks would
-    # land in the copy and be gone for every later test ("unknown task 'covers.resize'").
     app_tasks = {name: t for name, t in registry._REGISTRY.items() if not name.startswith("tests.")}
     monkeypatch.setattr(registry, "_REGISTRY", app_tasks)
     functions = function_settings("dev")
@@ -393,3 +395,45 @@ def test_periodic_tasks_are_eventbridge_schedules_on_both_deploy_paths(
         events = list(function["Properties"]["Events"].values())
         assert events == [{"Type": "Schedule", "Properties": {"Schedule": expression}}]
         assert function["Properties"]["FunctionName"] == f"bookshelf-dev-{name}"
+
+
+def test_snapstart_is_off_by_default(template: dict[str, Any]) -> None:
+    functions = _of_type(template, "AWS::Serverless::Function")
+    assert not [name for name, f in functions.items() if "SnapStart" in f["Properties"]]
+    assert not [name for name, f in functions.items() if "AutoPublishAlias" in f["Properties"]]
+
+
+def test_snapstart_setting_snapshots_published_versions_and_every_caller_uses_the_alias(
+    tmp_path_factory: pytest.TempPathFactory, template: dict[str, Any]
+) -> None:
+    """SNAPSTART=true: SnapStart only applies to published versions, so each function
+    publishes one behind an alias, and API Gateway, its authorizer, the SQS mappings and
+    the schedules all invoke that alias (an invocation of $LATEST never restores a snapshot)."""
+    snap_dir = _package(tmp_path_factory, SNAPSTART="true")
+    lint = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(snap_dir / "sam.json")], capture_output=True, text=True
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    snap = json.loads((snap_dir / "sam.json").read_text())
+    functions = _of_type(snap, "AWS::Serverless::Function")
+    assert set(functions) == set(_of_type(template, "AWS::Serverless::Function"))
+    for name, function in functions.items():
+        assert function["Properties"]["SnapStart"] == {"ApplyOn": "PublishedVersions"}, name
+        assert function["Properties"]["AutoPublishAlias"] == "live", name
+    body = snap["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    uris = [
+        operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+        for path in body["paths"].values()
+        for operation in path.values()
+        if "uri" in operation.get("x-amazon-apigateway-integration", {})
+    ]
+    # SAM names the alias it publishes `<Function>Alias<name>`.
+    assert uris and all("${APIHandlerAliaslive}" in uri for uri in uris), uris
+    authorizer = body["securityDefinitions"]["api_key_auth"]["x-amazon-apigateway-authorizer"]
+    assert "${ApiKeyAuthAliaslive}" in authorizer["authorizerUri"]["Fn::Sub"]
+    permissions = {"APIHandlerAliasliveInvokePermission", "ApiKeyAuthAliasliveInvokePermission"}
+    for name in permissions:
+        alias = name.removesuffix("InvokePermission")
+        assert snap["Resources"][name]["Properties"]["FunctionName"] == {"Ref": alias}
+    # Nothing else changes: the default template's resources and the aliases' permissions.
+    assert set(snap["Resources"]) == set(template["Resources"]) | permissions

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from chalicelib.api import responses as r
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload
@@ -21,7 +21,7 @@ from chalicelib.covers.storage import IMAGE_TYPES
 from chalicelib.imports.schemas import ImportCreate
 from chalicelib.ops.task_query import MAX_WAIT_SECONDS
 from chalicelib.platform.schemas import Page, StrictModel
-from chalicelib.platform.validation import MAX_AUTHOR, MAX_EMAIL, MAX_PARAMETER, MAX_TASK_ID
+from chalicelib.platform.validation import MAX_AUTHOR, MAX_EMAIL, MAX_PARAMETER, MAX_TASK_ID, single_line
 from chalicelib.subscriptions.schemas import SubscriberCreate
 from chalicelib.tasks.subjects import MAX_BOOK_ID
 
@@ -36,13 +36,18 @@ class Auth(Enum):
     SESSION_ACTION = "session_action"  # the cookie plus its CSRF token (dashboard POSTs)
 
 
+#: Every query parameter and dashboard body string goes through the one text rule at run time
+#: (`api.http.query_params`, the dashboard's parsers), so the documented models carry it too.
+QueryText = Annotated[str, AfterValidator(single_line)]
+
+
 # ---- the query strings: paging is validated by `Page` (parse_page), the filters by the services
 
 
 class BookQuery(Page):
     """`GET /books`: all books, or one author's newest first."""
 
-    author: str | None = Field(
+    author: QueryText | None = Field(
         default=None, min_length=1, max_length=MAX_AUTHOR, description="only this author's books"
     )
 
@@ -51,17 +56,34 @@ class TaskQuery(Page):
     """`GET /tasks`."""
 
     status: Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED"] | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=200, description="a task name, e.g. covers.resize")
+    name: QueryText | None = Field(
+        default=None, min_length=1, max_length=200, description="a task name, e.g. covers.resize"
+    )
 
 
 class DashboardTaskQuery(Page):
     """`GET /dashboard/api/tasks`: the API's filters, a book and a time window; "" is no filter (an empty input)."""
 
     status: Literal["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED", ""] | None = None
-    name: str | None = Field(default=None, max_length=200)
-    book: str | None = Field(default=None, max_length=MAX_BOOK_ID)
+    name: QueryText | None = Field(default=None, max_length=200, description="a task name, or part of one")
+    book: QueryText | None = Field(default=None, max_length=MAX_BOOK_ID)
+    q: QueryText | None = Field(
+        default=None, max_length=200, description="text in the name, args, result, error or title"
+    )
     since: datetime | Literal[""] | None = Field(default=None, description="ISO 8601, e.g. 2026-01-31T12:00:00Z")
     until: datetime | Literal[""] | None = Field(default=None, description="ISO 8601, e.g. 2026-01-31T12:00:00Z")
+
+
+class StatsQuery(StrictModel):
+    """`GET /dashboard/api/stats`."""
+
+    window: Literal["1h", "24h", "7d"] = "1h"
+
+
+class QueueConcurrency(StrictModel):
+    """Body of `PUT /queues/{name}/concurrency`: Lambda's bounds for MaximumConcurrency."""
+
+    max_concurrency: int = Field(ge=2, le=1000)
 
 
 class TaskWait(StrictModel):
@@ -79,25 +101,25 @@ class DeadLetterQuery(StrictModel):
 class TokenQuery(StrictModel):
     """The token of a mail's link (it is the credential)."""
 
-    token: str = Field(max_length=MAX_PARAMETER, description="the token from the mail's link")
+    token: QueryText = Field(max_length=MAX_PARAMETER, description="the token from the mail's link")
 
 
 class AssetQuery(StrictModel):
     """`GET /dashboard/static/{name}`: the asset's version pins a year-long cache."""
 
-    v: str | None = Field(default=None, max_length=MAX_PARAMETER)
+    v: QueryText | None = Field(default=None, max_length=MAX_PARAMETER)
 
 
 class DashboardLogin(StrictModel):
     """Body of `POST /dashboard/login`: an admin API key, exchanged for the session cookie."""
 
-    key: str = Field(min_length=1, max_length=512, pattern=r"^\S+$")
+    key: QueryText = Field(min_length=1, max_length=512, pattern=r"^\S+$")
 
 
 class DeadLetterPurge(StrictModel):
     """Body of `POST /dashboard/api/queues/{name}/dead-letters/purge`."""
 
-    message_id: str = Field(min_length=1, max_length=100)
+    message_id: QueryText = Field(min_length=1, max_length=100)
 
 
 # ---- path parameters, by name (json_errors checks each by the same name: chalicelib.api.http)
@@ -318,6 +340,28 @@ OPERATIONS: tuple[Operation, ...] = (
         tag="tasks",
     ),
     Operation(
+        "POST", "/queues/{name}/pause", "Pause a queue's consumers", 200, r.ConsumerControl, Auth.ADMIN_KEY, tag="tasks"
+    ),
+    Operation(
+        "POST",
+        "/queues/{name}/resume",
+        "Resume a queue's consumers",
+        200,
+        r.ConsumerControl,
+        Auth.ADMIN_KEY,
+        tag="tasks",
+    ),
+    Operation(
+        "PUT",
+        "/queues/{name}/concurrency",
+        "Set a queue's maximum concurrency",
+        200,
+        r.ConsumerControl,
+        Auth.ADMIN_KEY,
+        QueueConcurrency,
+        tag="tasks",
+    ),
+    Operation(
         "GET", "/schedules", "The periodic tasks and their last runs", 200, r.Schedules, Auth.ADMIN_KEY, tag="tasks"
     ),
     # ---- the dashboard (admins; a session cookie, not a Bearer key)
@@ -424,6 +468,79 @@ OPERATIONS: tuple[Operation, ...] = (
         errors=(409,),
         tag="dashboard",
     ),
+    Operation(
+        "POST",
+        "/dashboard/api/queues/{name}/dead-letters/redrive",
+        "Send one dead letter back to its queue",
+        202,
+        r.RedrivenOne,
+        Auth.SESSION_ACTION,
+        DeadLetterPurge,
+        tag="dashboard",
+    ),
+    Operation(
+        "POST",
+        "/dashboard/api/tasks/{task_id}/revoke",
+        "Revoke a task",
+        200,
+        r.TaskRecord,
+        Auth.SESSION_ACTION,
+        body_types=("application/json",),
+        errors=(409,),
+        tag="dashboard",
+    ),
+    Operation(
+        "POST",
+        "/dashboard/api/tasks/retry-failures",
+        "Run every FAILURE of a filter again (one page)",
+        202,
+        r.RetriedFailures,
+        Auth.SESSION_ACTION,
+        body_types=("application/json",),
+        query=DashboardTaskQuery,
+        tag="dashboard",
+    ),
+    Operation(
+        "POST",
+        "/dashboard/api/queues/{name}/pause",
+        "Pause a queue's consumers",
+        200,
+        r.ConsumerControl,
+        Auth.SESSION_ACTION,
+        body_types=("application/json",),
+        tag="dashboard",
+    ),
+    Operation(
+        "POST",
+        "/dashboard/api/queues/{name}/resume",
+        "Resume a queue's consumers",
+        200,
+        r.ConsumerControl,
+        Auth.SESSION_ACTION,
+        body_types=("application/json",),
+        tag="dashboard",
+    ),
+    Operation(
+        "PUT",
+        "/dashboard/api/queues/{name}/concurrency",
+        "Set a queue's maximum concurrency",
+        200,
+        r.ConsumerControl,
+        Auth.SESSION_ACTION,
+        QueueConcurrency,
+        tag="dashboard",
+    ),
+    Operation(
+        "GET",
+        "/dashboard/api/stats",
+        "Statistics per task name",
+        200,
+        r.TaskStats,
+        Auth.SESSION,
+        query=StatsQuery,
+        tag="dashboard",
+    ),
+    Operation("GET", "/dashboard/api/audit", "The controls' audit log", 200, r.AuditLog, Auth.SESSION, tag="dashboard"),
     Operation(
         "GET",
         "/dashboard/api/workers",

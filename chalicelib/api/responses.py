@@ -233,3 +233,32 @@ class SpecDocument(Shape):
     openapi: str
     info: dict[str, Any]
     paths: dict[str, Any]
+
+
+class ConsumerControl(Shape):
+    queue: str
+    paused: bool
+    max_concurrency: int = Field(description="the event source mapping's ScalingConfig.MaximumConcurrency (2-1000)")
+    mappings: int = Field(description="event source mappings updated (0 under the local runner, which reads the state)")
+
+
+class TaskStats(Shape):
+    window: str
+    bucket: str = Field(description="minute or hour")
+    tasks: dict[str, dict[str, Any]] = Field(description="per task name: counts and runtime p50/p95/max in ms")
+    series: list[dict[str, Any]]
+
+
+class AuditLog(Shape):
+    items: list[dict[str, Any]] = Field(description="at, user, action, target, detail; newest first")
+
+
+class RetriedFailures(Shape):
+    runs: list[str]
+    skipped: list[str]
+    next_cursor: str | None
+
+
+class RedrivenOne(Shape):
+    redriven: str
+    task_id: str | None

@@ -2,7 +2,7 @@
 
 Every write of a book goes through one DynamoDB transaction with its author index rows,
 its PENDING task records (the outbox) and its Idempotency-Key record, conditioned on the
-owner and the revision it read; SQS sends happen after the commit.
+owner and the revision it read; SQS sends go out while it commits (`tasks/outbox.py`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing
 from chalicelib.platform.schemas import Page
 from chalicelib.platform.transactions import TransactionCancelled, transaction
 from chalicelib.tasks import outbox
-from chalicelib.tasks.dispatch import deliver
+from chalicelib.tasks.dispatch import deliver_launched, launch
 from chalicelib.tasks.registry import Signature, get_task
 
 # Named, not imported: `chalicelib.jobs` declares these tasks and sits above the domains
@@ -167,9 +167,10 @@ def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> 
             tx.put("book", book, condition=Book.id.does_not_exist())
             for name in data.authors:
                 tx.put(f"author:{author_key(name)}", _index_row(book, author_key(name)))
-            messages = outbox.stage(tx, staged, owner)
+            messages = outbox.stage(tx, staged, owner, concurrent=True)
             if upload is not None:
                 uploads.stage_pending(tx, upload, owner)
+            launched = launch(messages)  # sent while the transaction commits (tasks/outbox.py)
     except TransactionCancelled as exc:
         _discard(book.cover_key if cover is not None else None)
         if idempotency.LABEL in exc.failed:
@@ -178,7 +179,7 @@ def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> 
     except Exception:
         _discard(book.cover_key if cover is not None else None)
         raise
-    deliver(staged, messages, owner)
+    deliver_launched(staged, launched, owner)
     if get_settings().tasks_eager:
         return {**response, "book": view(get_book(book.id))}
     return response
@@ -306,7 +307,7 @@ def replace_cover(
         with transaction() as tx:
             idempotency.stage(tx, claim, response, 202)
             tx.update("book", Book(book_id), actions, condition=condition)
-            messages = outbox.stage(tx, signatures, owner)
+            launched = launch(outbox.stage(tx, signatures, owner, concurrent=True))
     except TransactionCancelled as exc:
         _discard(key)
         if idempotency.LABEL in exc.failed:
@@ -315,7 +316,7 @@ def replace_cover(
     except Exception:
         _discard(key)
         raise
-    deliver(signatures, messages, owner)
+    deliver_launched(signatures, launched, owner)
     return {"book": view(get_book(book.id)), "tasks": response["tasks"]} if get_settings().tasks_eager else response
 
 
@@ -333,9 +334,10 @@ def start_cover_upload(book_id: str, owner: str, spec: CoverUpload) -> dict[str,
     try:
         with transaction() as tx:
             tx.update("book", Book(book_id), actions, condition=condition)
-            messages = outbox.stage(tx, upload.signatures, owner)
+            messages = outbox.stage(tx, upload.signatures, owner, concurrent=True)
             uploads.stage_pending(tx, upload, owner)
+            launched = launch(messages)
     except TransactionCancelled:
         raise _lost_race(book_id) from None
-    deliver(upload.signatures, messages, owner)
+    deliver_launched(upload.signatures, launched, owner)
     return {"book": view(book), "upload": upload.form, "tasks": [upload.ingest.task_id]}

@@ -1,25 +1,31 @@
-"""The dashboard's task list: newest first, by status, name, book and creation time, always paged.
+"""The dashboard's task list: newest first, by status, name, book, text and creation time, always paged.
 
-Without any filter it is `task_query.list_records` (the API's own listing). With one,
-the most selective index answers: the book index, else the status index, else the name
-index, with the time window as the index's range condition and the other filters as a
-filter expression, so no query reads more than one page of one partition.
+The most selective index answers: the book index, else the name index (an exact task name),
+else the status index, with the time window as the index's range condition; with none of
+them, the day index merged over its shards and days. Every other filter (part of a name, the
+`q` text) is a predicate of `task_search`'s bounded walk, so no request reads more than
+`task_search.MAX_SCAN` records, however many exist.
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.dashboard import task_search
 from chalicelib.ops import task_query
+from chalicelib.platform.config import get_settings
 from chalicelib.platform.errors import ValidationFailed
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.platform.schemas import parse_page
+from chalicelib.tasks import history, registry
 from chalicelib.tasks.models import TaskRecord
-from chalicelib.tasks.records import STATUSES
+from chalicelib.tasks.records import FAILURE, STATUSES
+from chalicelib.tasks.rerun import rerun, rerunnable
 from chalicelib.tasks.subjects import MAX_BOOK_ID
 
-FILTERS = ("status", "name", "book", "since", "until", "limit", "cursor")
+FILTERS = ("status", "name", "book", "q", "since", "until", "limit", "cursor")
 
 
 def _invalid(field: str, message: str) -> ValidationFailed:
@@ -47,54 +53,71 @@ def _time(query: dict[str, str], field: str) -> datetime | None:
 
 
 def list_tasks(query: dict[str, str]) -> dict[str, Any]:
-    """A page of task records matching the query's filters, newest first."""
+    """A page of task records matching the query's filters, newest first.
+
+    An exact task name, a status or a book is answered from its index; anything else (a time
+    window alone, part of a name, `q`) by the bounded walk of `task_search`, which may answer
+    fewer rows than asked for with a cursor to search on.
+    """
     unknown = sorted(set(query) - set(FILTERS))
     if unknown:
         raise _invalid(unknown[0], f"unknown filter; use {', '.join(FILTERS)}")
     page = parse_page(query)
     status, name = _text(query, "status", 20), _text(query, "name", 200)
     book = _text(query, "book", MAX_BOOK_ID)
+    text = _text(query, "q", 200)
     since, until = _time(query, "since"), _time(query, "until")
     if status is not None and status not in STATUSES:
         raise _invalid("status", f"one of {', '.join(STATUSES)}")
     if since and until and since > until:
         raise _invalid("since", "must not be after until")
-    if not (book or since or until):
-        return task_query.list_records(status, name, page)
-    if since or until:
-        if not (book or status or name):
-            raise _invalid("since" if since else "until", "a time window needs a status, name or book filter too")
-    window = _window(since, until)
-    index: Any
-    key: str
-    if book is not None:
-        index, key, filters = TaskRecord.book_index, book, [(TaskRecord.status, status), (TaskRecord.name, name)]
-    elif status is not None:
-        index, key, filters = TaskRecord.status_index, status, [(TaskRecord.name, name)]
-    else:
-        index, key, filters = TaskRecord.name_index, name or "", []
+    exact = name if name in task_names() else None
     scope = listing_scope(
         "dashboard-tasks",
         book=book,
         status=status,
         name=name,
+        q=text,
         since=since.isoformat() if since else None,
         until=until.isoformat() if until else None,
     )
-    condition = None
-    for attribute, value in filters:
-        if value is not None:
-            condition = (attribute == value) if condition is None else condition & (attribute == value)
-    rows = index.query(
-        key,
-        range_key_condition=window,
-        filter_condition=condition,
-        scan_index_forward=False,
-        limit=page.limit,
-        last_evaluated_key=decode_cursor(page.cursor, scope),
-    )
-    items = [task_query.view(record) for record in rows]
-    return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key, scope)}
+    start = decode_cursor(page.cursor, scope)
+    window = _window(since, until)
+    match = task_search.matcher(text, status, name)
+    query_index: Any = None
+    if book is not None:
+        query_index = functools.partial(TaskRecord.book_index.query, book)
+    elif exact is not None:
+        query_index = functools.partial(TaskRecord.name_index.query, exact)
+    elif status is not None:
+        query_index = functools.partial(TaskRecord.status_index.query, status)
+    if query_index is None:
+        sparse = bool(text or name or status)
+        found = task_search.walk_days(start, since, until, match, page.limit, sparse)
+    else:
+
+        def one_page(limit: int, key: dict[str, Any] | None) -> Any:
+            return query_index(
+                range_key_condition=window, scan_index_forward=False, limit=limit, last_evaluated_key=key
+            )
+
+        found = task_search.walk_index(one_page, start, match, page.limit)
+    items = [row(record, found.titles) for record in found.records]
+    return {"items": items, "next_cursor": encode_cursor(found.next_key, scope), "scanned": found.scanned}
+
+
+def row(record: TaskRecord, titles: dict[str, str]) -> dict[str, Any]:
+    """A record as the list shows it: the API's view plus the book's title and the runtime."""
+    body = task_query.view(record)
+    body["book_title"] = titles.get(record.book_id or "")
+    started, finished = record.started_at, record.finished_at
+    body["runtime_ms"] = round((finished - started).total_seconds() * 1000, 1) if started and finished else None
+    return body
+
+
+def task_names() -> frozenset[str]:
+    """The registered task names (an exact one is answered from the name index)."""
+    return frozenset(registry.registered_tasks())
 
 
 def _window(since: datetime | None, until: datetime | None) -> Any:
@@ -105,3 +128,56 @@ def _window(since: datetime | None, until: datetime | None) -> Any:
     if until:
         return TaskRecord.created_at <= until
     return None
+
+
+def attempt_history(task_id: str, attempts: int) -> list[dict[str, Any]]:
+    """Every attempt kept of a task (tasks/history.py), oldest first."""
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    return [
+        {
+            "number": int(a.number),
+            "outcome": a.outcome,
+            "started_at": iso(a.started_at),
+            "finished_at": iso(a.finished_at),
+            "duration_ms": a.duration_ms,
+            "error": a.error,
+            "traceback": a.traceback,
+            "invocation": a.invocation,
+        }
+        for a in history.attempts(task_id, attempts)
+    ]
+
+
+def log_query(task_id: str) -> dict[str, str]:
+    """Where the task's log lines are: a CloudWatch Logs Insights query over the workers' log
+    groups (every line a task logs carries its `task_id`, Powertools' structured keys)."""
+    settings = get_settings()
+    query = f'fields @timestamp, level, message, attempt | filter task_id = "{task_id}" | sort @timestamp asc'
+    console = (
+        f"https://{settings.region}.console.aws.amazon.com/cloudwatch/home?region={settings.region}"
+        "#logsV2:logs-insights"
+    )
+    return {
+        "insights_query": query,
+        "console_url": console,
+        "log_groups": f"/aws/lambda/{settings.app_name}-{settings.stage}-*",
+    }
+
+
+MAX_RETRIES_PER_REQUEST = 25
+
+
+def retry_failures(query: dict[str, str]) -> dict[str, Any]:
+    """One page of "run every FAILURE in this filter again": the list's filters with
+    status=FAILURE, at most MAX_RETRIES_PER_REQUEST runs, and the cursor of the next page."""
+    page = list_tasks({**query, "status": FAILURE, "limit": str(MAX_RETRIES_PER_REQUEST)})
+    runs, skipped = [], []
+    for item in page["items"]:
+        if not rerunnable(item["status"], item["error"]) or item.get("reruns"):
+            skipped.append(item["id"])  # a permanent failure, or one that was run again already
+            continue
+        runs.append(rerun(item["id"])["id"])
+    return {"runs": runs, "skipped": skipped, "next_cursor": page["next_cursor"]}

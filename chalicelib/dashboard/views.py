@@ -14,15 +14,13 @@ from typing import Any
 from chalice.app import Request, Response
 
 from chalicelib.api.http import body_json, json_errors
-from chalicelib.dashboard import session, tasks, web, workers
-from chalicelib.ops import queues, task_query
+from chalicelib.dashboard import session, stats, tasks, web, workers
+from chalicelib.ops import audit, consumers, queues, task_query
 from chalicelib.platform import sqs
 from chalicelib.platform.errors import NotFound, ValidationFailed
 from chalicelib.platform.observability import logger
-from chalicelib.tasks import records
-from chalicelib.tasks.errors import is_permanent_reason
 from chalicelib.tasks.reconcile import settle_dead_letter
-from chalicelib.tasks.rerun import rerun
+from chalicelib.tasks.rerun import rerun, rerunnable
 
 
 def answers(view: Callable[..., Response]) -> Callable[..., Response]:
@@ -71,7 +69,9 @@ def whoami(request: Request) -> Response:
 def overview(request: Request) -> Response:
     """Queues and DLQs with depth, oldest age and consumer limits."""
     session.current(request)
-    return web.json_answer({"queues": queues.overview()})
+    overview_ = queues.overview()
+    stats.keep_depths(overview_)
+    return web.json_answer({"queues": overview_, "depth_series": stats.depth_series()})
 
 
 def task_list(request: Request, query: dict[str, str]) -> Response:
@@ -85,7 +85,9 @@ def task_detail(request: Request, task_id: str) -> Response:
     session.current(request)
     record = task_query.get_record(_task_id(task_id), "", admin=True)
     # "Run again" only where it can help: not after a permanent error (see tasks/rerun.py).
-    record["rerunnable"] = record["status"] == records.FAILURE and not is_permanent_reason(record["error"])
+    record["rerunnable"] = rerunnable(record["status"], record["error"])
+    record["history"] = tasks.attempt_history(record["id"], record["attempts"])
+    record["logs"] = tasks.log_query(record["id"])
     return web.json_answer(record)
 
 
@@ -101,24 +103,58 @@ def dead_letters(request: Request, queue: str, query: dict[str, str]) -> Respons
 def redrive(request: Request, queue: str) -> Response:
     """Move a DLQ's messages back to its queue."""
     admin = session.current(request, action=True)
-    logger.info("dashboard redrive", extra={"user": admin.user, "queue": queue})
-    return web.json_answer(queues.redrive(queue), 202)
+    moved = queues.redrive(queue)
+    audit.record(admin.user, "redrive", f"queue {queue}", str(moved.get("moved", moved.get("method", ""))))
+    return web.json_answer(moved, 202)
 
 
 def rerun_task(request: Request, task_id: str) -> Response:
-    """Send one FAILURE task again under its id."""
+    """Run a finished task again, as a new run linked to the old."""
     admin = session.current(request, action=True)
-    logger.info("dashboard re-run", extra={"user": admin.user, "task_id": task_id})
-    return web.json_answer(rerun(_task_id(task_id)), 202)
+    run = rerun(_task_id(task_id))
+    audit.record(admin.user, "run again", f"task {task_id}", f"new run {run['id']}")
+    return web.json_answer(run, 202)
+
+
+def revoke_task(request: Request, task_id: str) -> Response:
+    """Revoke a PENDING, RETRY or STARTED task (409 when it is final)."""
+    admin = session.current(request, action=True)
+    record = task_query.revoke(_task_id(task_id), admin.user, admin=True)
+    audit.record(admin.user, "revoke", f"task {task_id}")
+    return web.json_answer(record)
+
+
+def retry_failures(request: Request, query: dict[str, str]) -> Response:
+    """Run again every FAILURE of the list's filter: one bounded page per request, with a cursor."""
+    admin = session.current(request, action=True)
+    done = tasks.retry_failures(query)
+    detail = f"filter {sorted((k, v) for k, v in query.items() if k != 'cursor')}: {len(done['runs'])} new run(s)"
+    audit.record(admin.user, "retry failures", "tasks", detail)
+    return web.json_answer(done, 202)
+
+
+def pause_queue(request: Request, queue: str, paused: bool) -> Response:
+    """Pause (disable) or resume (enable) a queue's consumers."""
+    admin = session.current(request, action=True)
+    return web.json_answer(consumers.set_paused(queue, paused, admin.user))
+
+
+def queue_concurrency(request: Request, queue: str) -> Response:
+    """Set a queue's maximum concurrency (2-1,000)."""
+    admin = session.current(request, action=True)
+    return web.json_answer(consumers.set_concurrency(queue, consumers.concurrency(body_json(request)), admin.user))
+
+
+def audit_log(request: Request) -> Response:
+    """The controls used over the last 7 days, newest first."""
+    session.current(request)
+    return web.json_answer({"items": audit.recent(7)})
 
 
 def purge_one(request: Request, queue: str) -> Response:
     """Delete ONE dead letter (confirmed on the page), and make its task record final."""
     admin = session.current(request, action=True)
-    body = body_json(request)
-    message_id = body.get("message_id") if isinstance(body, dict) else None
-    if not isinstance(message_id, str) or not 0 < len(message_id) <= 100 or not message_id.isprintable():
-        raise ValidationFailed("invalid message_id", [{"field": "message_id", "message": "a message id from the list"}])
+    message_id = _message_id(body_json(request))
     deleted = queues.delete_dead_letter(queue, message_id)
     if deleted is None:
         raise NotFound(f"message {message_id} is no longer in the dead-letter queue (redriven or purged meanwhile?)")
@@ -127,8 +163,33 @@ def purge_one(request: Request, queue: str) -> Response:
     # gone, this is the last chance to make a record stuck in PENDING/STARTED/RETRY final.
     reason = f"dead letter purged from the dashboard by {admin.user}"
     settle_dead_letter(str(deleted.get("Body", "")), task_id, name, sqs.queue_settings(queue).key, reason)
-    logger.warning("dashboard purged a dead letter", extra={"user": admin.user, "task_id": task_id})
+    audit.record(admin.user, "purge dead letter", f"queue {queue}", f"task {task_id}, message {message_id}")
     return web.json_answer({"purged": message_id, "task_id": task_id})
+
+
+def task_stats(request: Request, query: dict[str, str]) -> Response:
+    """Per task name statistics over 1 h, 24 h or 7 d, with the outcome series."""
+    session.current(request)
+    return web.json_answer(stats.task_stats(query.get("window")))
+
+
+def redrive_one(request: Request, queue: str) -> Response:
+    """Send ONE dead letter (confirmed on the page) back to its queue."""
+    admin = session.current(request, action=True)
+    message_id = _message_id(body_json(request))
+    moved = queues.delete_dead_letter(queue, message_id, resend=True)
+    if moved is None:
+        raise NotFound(f"message {message_id} is no longer in the dead-letter queue (redriven or purged meanwhile?)")
+    task_id, _name = queues.message_task(moved)
+    audit.record(admin.user, "redrive dead letter", f"queue {queue}", f"task {task_id}, message {message_id}")
+    return web.json_answer({"redriven": message_id, "task_id": task_id}, 202)
+
+
+def _message_id(body: Any) -> str:
+    message_id = body.get("message_id") if isinstance(body, dict) else None
+    if not isinstance(message_id, str) or not 0 < len(message_id) <= 100 or not message_id.isprintable():
+        raise ValidationFailed("invalid message_id", [{"field": "message_id", "message": "a message id from the list"}])
+    return message_id
 
 
 def worker_stats(request: Request) -> Response:

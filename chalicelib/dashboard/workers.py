@@ -25,6 +25,8 @@ FIELDS = (
     "errors",
     "timeouts",
     "throttles",
+    "cold_starts",
+    "in_use",
     "p50_ms",
     "p95_ms",
     "warm_sandboxes",

@@ -1,17 +1,25 @@
 """A book's mail fan-out in pages that fit the invocation, so no subscriber count times it out.
 
-Each page task reads confirmed subscribers one chunk (≤ 50, ≤ one second of the SES rate)
-at a time, reserves a slot in the shared SES rate schedule, sends one `SendBulkEmail`,
-and records the chunk in the fan-out's one DynamoDB item (position after the chunk and
-counts, in one conditional update). When the time left, less FANOUT_SAFETY_MS, would not
-fit another chunk, the page hands off: it writes the next page's id into the item, then
-enqueues that page. Ids are deterministic (book, hand-off number, position), so a
-duplicate or retried page finds its work recorded and sends nothing twice, and only the
-page named in the item may advance it. Transient per-destination failures are retried
-alone by `mail.resend` tasks; permanent ones are counted and listed, never retried.
+Each page task reads confirmed subscribers in key order and mails them one round at a
+time: up to FANOUT_PARALLEL_SENDS chunks (each ≤ 50, ≤ one second of the SES rate; the
+round ≤ one second of the rate too) under one slot of the shared SES rate schedule, sent
+as concurrent `SendBulkEmail` calls (`rounds.py`), then records the round in the fan-out's
+one DynamoDB item (position after the round and counts, in one conditional update). When
+the time left, less FANOUT_SAFETY_MS, would not fit another round, the page hands off: it
+writes the next page's id into the item, then enqueues that page. Ids are deterministic
+(book, hand-off number, position), so a duplicate or retried page finds its work recorded
+and sends nothing twice, and only the page named in the item may advance it. Transient
+per-destination failures are retried alone by `mail.resend` tasks, and so are the
+recipients of a call that failed whole (the round's other calls did mail theirs);
+permanent failures are counted and listed, never retried.
 
 At-least-once remains in one place, as with any mail system: a crash after SES accepted
-a chunk and before its progress write repeats that chunk once.
+a round and before its progress write repeats that round (≤ 500 mails) once.
+
+One chain per book, not segments mailed by parallel chains: with the calls of a round
+concurrent, one chain is bound by the account's rate (2,000/s needs 6 calls in flight at
+~150 ms), not by its own latency, and one position keeps the exactly-once fences and a
+deterministic rule for subscriptions made during a fan-out (bench/README §10).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.books.models import Book
 from chalicelib.mail import bulk as bulkmail
-from chalicelib.mail import ratelimit, recipients
+from chalicelib.mail import ratelimit, recipients, rounds
 from chalicelib.mail.models import MailState
 from chalicelib.platform import deadline
 from chalicelib.platform.authors import author_key
@@ -44,6 +52,7 @@ ROOT_PAGE = "root"
 MAX_FAILURES_LISTED = 100
 RESEND_ATTEMPTS = 3
 READ_CHUNKS = 10  # chunks read per Query: fewer reads, still a bounded few hundred rows in memory
+READ_ROUNDS = 4  # rounds read per Query when rounds are large (at most 4 x 10 x 50 = 2,000 rows, ~200 KB)
 FIRST_CHUNK_ESTIMATE = 0.5  # seconds, until a chunk has been timed
 # The pages and resends are named, not imported: `chalicelib.jobs` declares them and imports
 # this module, so the fan-out asks the registry for them (as Celery's `signature(name)` does).
@@ -67,42 +76,69 @@ def page_id(book_id: str, hop: int, position: dict[str, Any]) -> str:
 
 @dataclass
 class Budget:
-    """Time this invocation may still spend on chunks (monotonic clock)."""
+    """Time this invocation may still spend on rounds (monotonic clock).
+
+    A round of k calls is estimated from the last round, per call, times k, and never below
+    the last round: on Lambda a round's calls overlap and its time hardly grows with k; where
+    they do not (the emulator on a busy machine runs them one after another) it grows with k.
+    """
 
     ends_at: float
     slowest: float = FIRST_CHUNK_ESTIMATE
     slowest_read: float = FIRST_CHUNK_ESTIMATE
     reads: int = 0
+    last_round: float = 0.0
+    per_chunk: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.last_round = self.last_round or self.slowest
+        self.per_chunk = self.per_chunk or self.slowest
 
     @classmethod
     def now(cls) -> Budget:
         usable_ms = deadline.remaining_ms() - get_settings().fanout_safety_ms
         return cls(time.monotonic() + usable_ms / 1000)
 
-    def room(self) -> bool:
-        """Room for one more chunk (counted twice: they vary) and the hand-off after it (about one chunk)."""
-        return time.monotonic() + 3 * self.slowest < self.ends_at
+    def estimate(self, chunks: int = 1) -> float:
+        """Seconds a round of `chunks` calls is expected to take."""
+        return max(self.per_chunk * chunks, self.last_round)
 
-    def room_to_read(self) -> bool:
-        """Room for a read (a Query may be slower than a chunk), then one chunk and the hand-off.
+    def room(self, chunks: int = 1) -> bool:
+        """Room for one more round (counted twice: they vary) and the hand-off after it (about one round)."""
+        return time.monotonic() + 3 * self.estimate(chunks) < self.ends_at
+
+    def room_to_read(self, chunks: int = 1) -> bool:
+        """Room for a read (a Query may be slower than a round), then one round and the hand-off.
 
         Before the first read only the read's estimate counts: a page with a short budget
         must still make progress, or its hand-offs would chain forever without mailing anyone.
         """
         if not self.reads:
             return time.monotonic() + self.slowest_read < self.ends_at
-        return time.monotonic() + self.slowest_read + 3 * self.slowest < self.ends_at
+        return time.monotonic() + self.slowest_read + 3 * self.estimate(chunks) < self.ends_at
+
+    def rounds_left(self, chunks: int = 1) -> int:
+        """Rounds of `chunks` calls that still fit after one more read (at least one): a page reads
+        no more than it can send, since what it read and did not send is read again by the next
+        page. The first read is one round: its time is not known yet, and a page that spent its
+        budget on a long first read would hand off without sending, as would every page after it."""
+        if not self.reads:
+            return 1
+        spare = self.ends_at - time.monotonic() - self.slowest_read
+        return max(1, int(spare / self.estimate(chunks)) - 2)
 
     def read_timed(self, started: float) -> None:
         self.reads += 1
         self.slowest_read = max(self.slowest_read, time.monotonic() - started)
 
-    def latest_start(self) -> float:
-        """The latest wall-clock time a chunk may start and still finish in budget."""
-        return time.time() + (self.ends_at - time.monotonic()) - 3 * self.slowest
+    def latest_start(self, chunks: int = 1) -> float:
+        """The latest wall-clock time a round may start and still finish in budget."""
+        return time.time() + (self.ends_at - time.monotonic()) - 3 * self.estimate(chunks)
 
-    def timed(self, started: float) -> None:
-        self.slowest = max(self.slowest, time.monotonic() - started)
+    def timed(self, started: float, chunks: int = 1) -> None:
+        elapsed = time.monotonic() - started
+        self.slowest = max(self.slowest, elapsed)
+        self.last_round, self.per_chunk = elapsed, elapsed / max(1, chunks)
 
 
 @dataclass
@@ -119,12 +155,12 @@ class PageResult:
     skipped: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def add(self, outcome: bulkmail.Outcome) -> None:
+    def add(self, outcome: bulkmail.Outcome, chunks: int = 1) -> None:
         self.mailed += len(outcome.mailed)
         self.failed += len(outcome.failed)
         self.retrying += len(outcome.retry)
         self.ses_calls += outcome.calls
-        self.chunks += 1
+        self.chunks += chunks
 
     def as_dict(self) -> dict[str, Any]:
         body = {k: v for k, v in self.__dict__.items() if k != "extra" and v is not None}
@@ -251,29 +287,36 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
     keys = list(dict.fromkeys(author_key(str(a)) for a in book.authors))
     where: dict[str, Any] | None = state.position or recipients.START
     budget, size, listed = Budget.now(), ratelimit.chunk_size(), len(state.failures or [])
+    per_round = rounds.chunks_per_round(get_settings().fanout_parallel_sends, size, ratelimit.send_rate())
+    wanted = max(READ_CHUNKS, READ_ROUNDS * per_round)  # chunks per read, were there time to send them
+    width = 1  # calls per round: doubled after every read up to per_round, as their time is learnt
     delay, stopped = 0, False
-    while where is not None and budget.room_to_read() and not delay and not stopped:
+    while where is not None and budget.room_to_read(width) and not delay and not stopped:
         read_started = time.monotonic()
-        batch, batch_end = recipients.read(keys, where, size * READ_CHUNKS)
+        read_size = size * max(width, min(wanted, budget.rounds_left(width) * width))
+        batch, batch_end = recipients.read(keys, where, read_size)
         budget.read_timed(read_started)
-        for i in range(0, max(len(batch), 1), size):
-            if not budget.room():
+        for chunks, after in rounds.split(batch, batch_end, size, width, recipients.after):
+            calls = max(1, len(chunks))
+            if not budget.room(calls):
                 break
-            if result.chunks and revocation.revoked():  # between chunks: a revoked page stops, no hand-off
+            if result.chunks and revocation.revoked():  # between rounds: a revoked page stops, no hand-off
                 stopped = True
                 break
-            chunk = batch[i : i + size]
-            after = batch_end if i + size >= len(batch) else recipients.after(chunk[-1])
             started = time.monotonic()
             outcome = bulkmail.Outcome()
             retry = None
-            if chunk:
-                granted, start = ratelimit.reserve(len(chunk), budget.latest_start())
+            count = sum(len(chunk) for chunk in chunks)
+            if count:
+                granted, start = ratelimit.reserve(count, budget.latest_start(calls))
                 if not granted:
                     delay = max(1, min(900, int(start - time.time()) + 1))
                     break
                 ratelimit.wait_until(start)
-                outcome = bulkmail.send_new_book(book, [(r.email, r.author_key) for r in chunk])
+                outcome = rounds.send(
+                    lambda pairs: bulkmail.send_new_book(book, pairs),
+                    [[(r.email, r.author_key) for r in chunk] for chunk in chunks],
+                )
                 if outcome.retry:
                     retry = _retry_plan(book_id, page, where or {}, outcome.retry, attempt=1)
             _record_chunk(state, page, state.position, after, outcome, retry, listed)
@@ -281,11 +324,12 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
                 _send_resend(book_id, book.owner, retry)
             emit("EmailsSent", len(outcome.mailed))
             listed += len(outcome.failed)
-            result.add(outcome)
-            budget.timed(started)
+            result.add(outcome, calls)
+            budget.timed(started, calls)
             where = after
+        width = min(per_round, 2 * width)
     if stopped:
-        result.skipped = "revoked: stopped between chunks"
+        result.skipped = "revoked: stopped between rounds"
         return result.as_dict()
     if where is None:
         state.update(
@@ -336,7 +380,10 @@ def resend(book_id: str, pairs: list[list[str]], attempt: int) -> dict[str, Any]
     if not granted:
         raise TransientTaskError(f"no SES send slot before {start:.0f}; will retry")
     ratelimit.wait_until(start)
-    outcome = bulkmail.send_new_book(book, chunk)
+    size = ratelimit.chunk_size()  # a round's retries may be more than one call's 50
+    outcome = rounds.send(
+        lambda part: bulkmail.send_new_book(book, part), [chunk[i : i + size] for i in range(0, len(chunk), size)]
+    )
     again = outcome.retry if attempt < RESEND_ATTEMPTS else []
     gave_up = [(email, "retries exhausted") for email, _ in outcome.retry] if attempt >= RESEND_ATTEMPTS else []
     failed = outcome.failed + gave_up

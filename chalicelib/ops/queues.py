@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.ops import backlog
+from chalicelib.ops import backlog, consumers
 from chalicelib.ops.runtime_stats import runtime_by_queue, runtime_of
 from chalicelib.platform.aws import client
 from chalicelib.platform.config import QueueSettings, get_settings
@@ -79,7 +79,7 @@ def dead_letter_depth(name: str) -> QueueDepth:
 
 def overview() -> list[dict[str, Any]]:
     """Each work queue with its DLQ: the Flower-like view behind `GET /queues`."""
-    result, runtime = [], runtime_by_queue()
+    result, runtime, wanted = [], runtime_by_queue(), consumers.states()
     for queue in get_settings().queues.values():
         counts = depth(queue.name)
         if counts.visible:  # nothing visible, nothing waiting: no age, and no read of the records
@@ -88,7 +88,9 @@ def overview() -> list[dict[str, Any]]:
             {
                 "queue": queue.key,
                 **counts.as_dict(),
-                "max_concurrency": queue.max_concurrency,
+                "max_concurrency": wanted[queue.name]["max_concurrency"],
+                "configured_max_concurrency": queue.max_concurrency,
+                "paused": wanted[queue.name]["paused"],
                 "batch_size": queue.batch_size,
                 "max_receive_count": queue.max_receive_count,
                 "dead_letter": dead_letter_depth(queue.dlq_name).as_dict(),
@@ -207,7 +209,7 @@ def dead_letters(key_or_name: str, limit: int = 50) -> dict[str, Any]:
 
 
 def delete_dead_letter(
-    key_or_name: str, message_id: str, search_limit: int = 1000, search_seconds: float = 10.0
+    key_or_name: str, message_id: str, search_limit: int = 1000, search_seconds: float = 10.0, resend: bool = False
 ) -> dict[str, Any] | None:
     """Delete ONE message of a queue's DLQ, found by its id; returns it, or None when not found.
 
@@ -218,7 +220,9 @@ def delete_dead_letter(
     search holds the messages it read (invisible for HOLD seconds), no other peek can
     receive the target, so the handle stays the latest until it is used. Everything else
     read is made visible again. The search is bounded by `search_limit` messages and
-    `search_seconds`; None then means "not found among those".
+    `search_seconds`; None then means "not found among those". With `resend`, the message is
+    first sent to its work queue (body and attributes), then deleted: redrive of ONE dead letter;
+    a crash in between leaves it in both queues, and the task's record makes the second a no-op.
     """
     queue = queue_settings(key_or_name)
     sqs, url = client("sqs"), queue_url(queue.dlq_name)
@@ -243,6 +247,13 @@ def delete_dead_letter(
             else:
                 held[message["MessageId"]] = message["ReceiptHandle"]
     if target is not None:
+        if resend:
+            attributes = target.get("MessageAttributes") or {}
+            sqs.send_message(
+                QueueUrl=queue_url(queue.name),
+                MessageBody=target["Body"],
+                **({"MessageAttributes": attributes} if attributes else {}),
+            )
         sqs.delete_message(QueueUrl=url, ReceiptHandle=target["ReceiptHandle"])
     for chunk in chunks(list(held.values())):
         sqs.change_message_visibility_batch(

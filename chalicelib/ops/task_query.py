@@ -52,6 +52,12 @@ def view(record: TaskRecord) -> dict[str, Any]:
         "started_at": iso(record.started_at),
         "finished_at": iso(record.finished_at),
         "updated_at": iso(record.updated_at),
+        "invocation": record.invocation,
+        "parent_id": record.parent_id,
+        "children": list(record.children or []),
+        "children_sent": int(record.children_sent or 0),
+        "rerun_of": record.rerun_of,
+        "reruns": list(record.reruns or []),
     }
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from functools import cache
 from typing import Any
 
-import boto3
 from botocore.config import Config
 
 from chalicelib.platform.config import get_settings
@@ -33,6 +32,8 @@ _OVERRIDES = {"ses": _SES, "sesv2": _SES, "s3": _CONFIG.merge(Config(signature_v
 @cache
 def client(service: str) -> Any:
     """A cached low-level client for `service` in the configured region."""
+    import boto3  # here: a function whose path makes no client never loads boto3's session machinery
+
     settings = get_settings()
     return boto3.session.Session().client(
         service,

@@ -78,6 +78,7 @@ class Settings:
     confirm_resend_seconds: int
     ses_max_send_rate: float
     fanout_safety_ms: int
+    fanout_parallel_sends: int
     # Dashboard: admin session lifetime, and the table of live sessions (sign-out revokes).
     dashboard_session_seconds: int
     dashboard_session_table: str
@@ -97,6 +98,7 @@ class Settings:
     outbox_relay_minutes: int
     outbox_relay_after_seconds: int
     outbox_shards: int
+    outbox_await_commit_seconds: int
     task_day_shards: int
 
     @property
@@ -162,6 +164,9 @@ def get_settings() -> Settings:
         confirm_resend_seconds=_int("CONFIRM_RESEND_SECONDS", 300),
         ses_max_send_rate=_float("SES_MAX_SEND_RATE", 0.0),
         fanout_safety_ms=_int("FANOUT_SAFETY_MS", 3000),
+        # SendBulkEmail calls a fan-out page makes at once (each ~150 ms): 10 x 50 mails per
+        # round reach 2,000/s; a round never holds more than one second of the send rate.
+        fanout_parallel_sends=max(1, _int("FANOUT_PARALLEL_SENDS", 10)),
         # Dashboard: a short session, so a stolen cookie or a revoked key is good for minutes at most.
         dashboard_session_seconds=_int("DASHBOARD_SESSION_SECONDS", 900),
         dashboard_session_table=os.environ.get("DASHBOARD_SESSION_TABLE", f"{prefix}-dashboard-sessions"),
@@ -185,6 +190,9 @@ def get_settings() -> Settings:
         outbox_relay_minutes=_int("OUTBOX_RELAY_MINUTES", 1),
         outbox_relay_after_seconds=_int("OUTBOX_RELAY_AFTER_SECONDS", 60),
         outbox_shards=_int("OUTBOX_SHARDS", 8),
+        # How long a worker waits for the record of a message sent while its transaction
+        # committed (tasks/outbox.py): a record that has not appeared by then never will.
+        outbox_await_commit_seconds=_int("OUTBOX_AWAIT_COMMIT_SECONDS", 30),
         # Partitions per day of the index behind `GET /tasks` (newest first).
         task_day_shards=_int("TASK_DAY_SHARDS", 4),
     )

@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import re
 
-from email_validator import EmailNotValidError, validate_email
-
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.errors import NotFound, ValidationFailed
 
@@ -140,6 +138,9 @@ def mail_address(value: str) -> str:
     ASCII (IDNA) form, the form a `To:` header and SES need, so "a@bücher.example" and
     "a@xn--bcher-kva.example" are one subscription. Lower case, as the table always kept it.
     """
+    # Imported here: its IDNA and Unicode tables cost init time that only the subscriber routes use.
+    from email_validator import EmailNotValidError, validate_email
+
     single_line(value)
     try:
         found = validate_email(value, allow_smtputf8=False, check_deliverability=False)

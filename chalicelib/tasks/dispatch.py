@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import logger
-from chalicelib.tasks import outbox, records
+from chalicelib.tasks import current, outbox, records
 from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.registry import Signature
 
@@ -34,8 +34,17 @@ def dispatch(signatures: Sequence[Signature], owner: str | None = None) -> list[
             to_send.append(message)
         else:
             logger.info("task id exists already; not sent again", extra={"task_id": env.task_id})
+    parent = current.task_id()
+    if parent is not None and to_send:
+        records.add_children(parent, [m.envelope.task_id for m in to_send if m.envelope.task_id != parent])
     outbox.send(to_send)
     return [sig.task_id for sig in signatures]
+
+
+def launch(messages: Sequence[outbox.Outgoing]) -> outbox.Launch | None:
+    """Inside a transaction that staged `messages` (`concurrent=True`), as its last step:
+    start sending them while it commits (none when eager: `deliver` runs them then)."""
+    return None if get_settings().tasks_eager else outbox.Launch(messages)
 
 
 def deliver(signatures: Sequence[Signature], messages: Sequence[outbox.Outgoing], owner: str | None) -> None:
@@ -44,7 +53,17 @@ def deliver(signatures: Sequence[Signature], messages: Sequence[outbox.Outgoing]
         for sig in signatures:
             run_eagerly(sig, owner)
         return
-    outbox.send(messages, batch_ack=True)  # a request path: one acknowledgement for all
+    outbox.send(messages, batch_ack=True)  # one acknowledgement for all
+
+
+def deliver_launched(signatures: Sequence[Signature], launched: outbox.Launch | None, owner: str | None) -> None:
+    """After a commit whose sends were launched before it (`launch`): wait for them (their
+    acknowledgement is off the path), or run the tasks inline when eager."""
+    if launched is None:
+        for sig in signatures:
+            run_eagerly(sig, owner)
+        return
+    launched.committed()
 
 
 def run_eagerly(sig: Signature, owner: str | None = None) -> None:

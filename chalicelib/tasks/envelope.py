@@ -29,6 +29,9 @@ class Envelope:
     slot: float | None = None
     #: Callbacks told when the task is final (`link`, `link_error`, chord membership; tasks/canvas.py).
     links: dict[str, Any] | None = None
+    #: Sent while its record's transaction commits (`tasks/outbox.py`): a worker must not
+    #: create a missing record but wait for it (`records.claim`); optional, like `slot`.
+    staged: bool = False
 
     def encode(self) -> str:
         """The message body."""
@@ -42,6 +45,8 @@ class Envelope:
         }
         if self.slot is not None:
             fields["slot"] = self.slot
+        if self.staged:
+            fields["staged"] = True
         if self.links:
             fields["links"] = self.links  # optional: older consumers never see it on their own tasks
         body = json.dumps(
@@ -81,9 +86,19 @@ def decode(body: str) -> Envelope:
     slot = data.get("slot")
     if slot is not None and (isinstance(slot, bool) or not isinstance(slot, int | float) or slot < 0):
         raise EnvelopeError("envelope field 'slot' must be a number of epoch seconds")
+    staged = data.get("staged", False)
+    if not isinstance(staged, bool):
+        raise EnvelopeError("envelope field 'staged' must be a boolean")
     links = data.get("links")
     if links is not None and not isinstance(links, dict):
         raise EnvelopeError("envelope field 'links' must be an object")
     return Envelope(
-        task_id=task_id, task=task, args=args, kwargs=kwargs, attempt=attempt, slot=slot, links=links or None
+        task_id=task_id,
+        task=task,
+        args=args,
+        kwargs=kwargs,
+        attempt=attempt,
+        slot=slot,
+        links=links or None,
+        staged=staged,
     )

@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import emit, logger
-from chalicelib.tasks import current, records
+from chalicelib.tasks import current, history, records
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import PERMANENT_REASON, is_permanent
@@ -25,7 +25,8 @@ from chalicelib.tasks.registry import FailureInfo, Task
 class Outcome:
     """What became of an attempt.
 
-    kind: "success", "duplicate" (already succeeded), "busy" (runs elsewhere),
+    kind: "success", "duplicate" (already succeeded), "busy" (runs elsewhere), "absent"
+    (a staged message whose record is not committed: the worker waits for it),
     "retry" (try again after `delay`), "failure" (final; `reason` says why), or
     "revoked" (the record was revoked: the message is dropped, not dead-lettered).
     """
@@ -34,6 +35,7 @@ class Outcome:
     delay: int = 0
     reason: str = ""
     result: Any = None
+    trace: str | None = None  # the attempt's traceback, for its history
 
 
 def _log_keys(env: Envelope) -> dict[str, Any]:
@@ -56,6 +58,9 @@ def run_attempt(task: Task, env: Envelope, attempt: int, max_attempts: int, leas
         return _tell(env, Outcome("duplicate"), Final(records.SUCCESS, result=stored) if env.links else None)
     if claim.outcome == "revoked":
         return _revoked(task, env)
+    if claim.outcome == "absent":
+        logger.info("the task's record is not committed yet; will look again", extra=_log_keys(env))
+        return Outcome("absent")
     if claim.outcome == "busy":
         logger.info("task is running elsewhere; will look again", extra=_log_keys(env))
         return Outcome("busy", delay=claim.retry_after)
@@ -63,9 +68,18 @@ def run_attempt(task: Task, env: Envelope, attempt: int, max_attempts: int, leas
     logger.thread_safe_append_keys(**_log_keys(env), attempt=attempt)
     started = time.perf_counter()
     try:
-        return _run_claimed(task, env, claim.token, attempt, max_attempts, started)
+        outcome = _run_claimed(task, env, claim.token, attempt, max_attempts, started)
     finally:
         logger.thread_safe_remove_keys(["task_id", "task", "book_id", "attempt"])
+    kept = _KEPT.get(outcome.kind)
+    if kept is not None:  # an attempt that ran: its history and statistics (tasks/history.py)
+        elapsed = (time.perf_counter() - started) * 1000
+        error = outcome.reason if outcome.kind != "success" else None
+        history.record_attempt(env.task_id, task.name, claim.attempts or attempt, kept, elapsed, error, outcome.trace)
+    return outcome
+
+
+_KEPT = {"success": "succeeded", "retry": "retried", "failure": "failed", "revoked": "revoked"}
 
 
 def _tell(env: Envelope, outcome: Outcome, final: Final | None) -> Outcome:
@@ -120,7 +134,7 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
             return _revoked(task, env)
         emit("TaskRetried", task=task.name)
         logger.warning("task failed; will retry", extra={"error": error, "retry_in_seconds": delay})
-        return Outcome("retry", delay=delay, reason=error)
+        return Outcome("retry", delay=delay, reason=error, trace=trace)
     final: Final | None = None
     if records.mark_failure(env.task_id, token, reason, trace):  # False: the lease was lost, not ours to end
         task_failed(task, env.task_id, env.args, env.kwargs, exc, FailureInfo(reason, trace))
@@ -129,7 +143,7 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
         return _revoked(task, env)
     emit("TaskFailed", task=task.name)
     logger.error("task failed for good", extra={"error": reason})
-    return _tell(env, Outcome("failure", reason=reason), final)
+    return _tell(env, Outcome("failure", reason=reason, trace=trace), final)
 
 
 def _was_revoked(env: Envelope) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pynamodb.attributes import (
     JSONAttribute,
+    ListAttribute,
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
@@ -134,6 +135,12 @@ class TaskRecord(Model):
     outbox_eta = NumberAttribute(null=True)  # epoch seconds a countdown task is due (while in the outbox)
     waiting_key = UnicodeAttribute(null=True)  # `<queue>#<shard>` while its message waits (TaskWaitingIndex)
     queued_at = NumberAttribute(null=True)  # epoch seconds its message is visible from (countdown, backoff)
+    invocation = UnicodeAttribute(null=True)  # the Lambda request id of its latest attempt
+    parent_id = UnicodeAttribute(null=True)  # the task that sent it (a fan-out page's previous page, a chord's member)
+    children = ListAttribute(of=UnicodeAttribute, null=True)  # tasks it sent (at most MAX_CHILDREN kept)
+    children_sent = NumberAttribute(null=True)  # how many it sent in all
+    rerun_of = UnicodeAttribute(null=True)  # the run this one repeats (the dashboard's "run again")
+    reruns = ListAttribute(of=UnicodeAttribute, null=True)  # the runs that repeated this one, oldest first
 
     status_index = TaskStatusIndex()
     name_index = TaskNameIndex()

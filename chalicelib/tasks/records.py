@@ -19,8 +19,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pynamodb.exceptions import UpdateError
+from pynamodb.expressions.condition import size
+
 from chalicelib.platform.config import get_settings
-from chalicelib.tasks import store
+from chalicelib.platform.dynamodb import condition_failed
+from chalicelib.platform.observability import logger
+from chalicelib.tasks import current, history, store
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS
@@ -69,7 +74,7 @@ def _waiting(task_id: str, queue: str, visible_at: float) -> dict[str, Any]:
 class Claim:
     """What `claim` found: run it (`token`), it is done, or it runs elsewhere."""
 
-    outcome: str  # "claimed" | "done" | "busy" | "revoked"
+    outcome: str  # "claimed" | "done" | "busy" | "revoked" | "absent" (a staged message's record is not committed)
     token: str | None = None
     attempts: int = 0
     retry_after: int = 0
@@ -128,6 +133,9 @@ class TaskRecords:
         }
         if env.links:
             fields["links"] = env.links  # so that the relay re-sends the callbacks with the task
+        parent = current.task_id()
+        if parent is not None and parent != env.task_id:
+            fields["parent_id"] = parent
         if queued:
             fields.update(_waiting(env.task_id, queue, self.clock() + countdown))
         if outbox:
@@ -167,17 +175,22 @@ class TaskRecords:
                 "lease_until": now + lease_seconds,
                 "started_at": self._now(),
                 "updated_at": self._now(),
+                **({"invocation": ident} if (ident := history.invocation()) else {}),
             },
             # A received message was sent and waits no more: the record leaves the outbox and the
             # waiting index in the same write.
             remove=(*OUTBOX_FIELDS, *WAITING_FIELDS),
             add_attempts=1,
         )
-        guard = Guard(missing=True, statuses=frozenset({PENDING, RETRY, FAILURE}), lease_ended_before=now)
+        # A staged message (sent while its transaction commits) never creates its record:
+        # until the commit lands it is "absent", and a transaction that failed never writes it.
+        guard = Guard(missing=not env.staged, statuses=frozenset({PENDING, RETRY, FAILURE}), lease_ended_before=now)
         claimed = self.store.write(env.task_id, change, guard)
         if claimed is not None:
             return Claim("claimed", token=token, attempts=claimed.attempts)
         current = self.store.get(env.task_id)
+        if current is None and env.staged:
+            return Claim("absent")
         if current is None:  # deleted in between (TTL): the message comes back and claims it then
             return Claim("busy", retry_after=1)
         if current.status == SUCCESS:
@@ -281,6 +294,27 @@ class TaskRecords:
         """The record's status (a strongly consistent read), or None."""
         current = self.store.get(task_id)
         return None if current is None else current.status
+
+
+MAX_CHILDREN = 100  # children listed on a parent's record; a bigger fan-out is told by its count
+
+
+def add_children(parent: str, child_ids: list[str]) -> None:
+    """List tasks on the record of the task that sent them (one UpdateItem; best effort, bounded)."""
+    if not child_ids:
+        return
+    try:
+        TaskRecord(parent).update(
+            actions=[
+                TaskRecord.children.set((TaskRecord.children | []).append(child_ids)),
+                TaskRecord.children_sent.add(len(child_ids)),
+            ],
+            condition=TaskRecord.id.exists()
+            & (TaskRecord.children.does_not_exist() | (size(TaskRecord.children) < MAX_CHILDREN)),
+        )
+    except UpdateError as exc:
+        if not condition_failed(exc):
+            logger.warning("could not list the children on their parent", extra={"error": str(exc)})
 
 
 _DYNAMO = DynamoTaskStore()

@@ -1,59 +1,57 @@
-"""Run one FAILURE task again under the same id (the dashboard's "re-run" button).
+"""Run a finished task again as a NEW run linked to the old one (the dashboard's "run again").
 
-Not a task that failed permanently (a permanent error, a poison message): the same
-arguments would fail the same way, so that is a 409 and the page offers no button.
+Flower's re-run overwrites nothing either: the old record keeps its result, error, traceback
+and attempts as history, and lists its re-runs (`reruns`); the new record names the run it
+repeats (`rerun_of`). Any final task can be run again (SUCCESS and REVOKED too), except one
+that failed permanently (a permanent error, a poison message): the same arguments would
+fail the same way, so that is a 409 and the page offers no button.
 
-`dispatch()` never sends a task whose record exists (that is what makes dispatch
-idempotent), so a re-run first moves the record FAILURE → PENDING with a conditional
-write (two admins clicking at once send it once), then sends the same envelope. The
-worker's claim accepts PENDING, so the task runs through the normal executor, records
-and retry policy; attempts count again from 1 because SQS's receive count does.
+The new run is dispatched like any task (record, outbox, SQS), so it runs through the
+normal executor, records and retry policy. The two links are one UpdateItem each after
+the dispatch; if one fails, the new run still runs and the answer is the error (a 503).
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.platform.aws import client
-from chalicelib.platform.config import get_settings
 from chalicelib.platform.errors import ApiError, NotFound
-from chalicelib.platform.sqs import queue_url
 from chalicelib.tasks import records
-from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.errors import is_permanent_reason
 from chalicelib.tasks.models import TaskRecord
-from chalicelib.tasks.registry import UnknownTaskError, get_task
+from chalicelib.tasks.registry import Signature, UnknownTaskError, get_task
 
 
 class Conflict(ApiError):
     status, code = 409, "Conflict"
 
 
-def rerun(task_id: str) -> dict[str, Any]:
-    """Send a FAILURE task again with its recorded arguments; 409 unless it is FAILURE."""
+def rerunnable(status: str, error: str | None) -> bool:
+    """Whether "run again" can help: the task is final, and did not fail permanently."""
+    return status in records.FINAL and not (status == records.FAILURE and is_permanent_reason(error))
+
+
+def rerun(task_id: str, owner: str | None = None) -> dict[str, Any]:
+    """Send a final task again with its recorded arguments, under a new id linked to the old."""
     try:
         record = TaskRecord.get(task_id, consistent_read=True)
     except DoesNotExist:
         raise NotFound(f"task {task_id} not found") from None
-    if record.status != records.FAILURE:
-        raise Conflict(f"task {task_id} is {record.status}; only a FAILURE task can be run again")
-    if is_permanent_reason(record.error):
+    if record.status not in records.FINAL:
+        raise Conflict(f"task {task_id} is {record.status}; only a finished task can be run again")
+    if not rerunnable(record.status, record.error):
         raise Conflict(f"task {task_id} failed permanently ({record.error}); running it again would fail the same way")
     try:
         task = get_task(record.name)
     except UnknownTaskError:
         raise Conflict(f"task {task_id} is {record.name!r}, which is not a registered task") from None
-    env = Envelope(task_id=task_id, task=task.name, args=list(record.args or []), kwargs=dict(record.kwargs or {}))
-    body = env.encode()
-    if not records.requeue(task_id, task.queue):
-        raise Conflict(f"task {task_id} changed meanwhile; reload")
-    queue = get_settings().queues[task.queue]
-    try:
-        client("sqs").send_message(QueueUrl=queue_url(queue.name), MessageBody=body)
-    except Exception as exc:
-        # Nothing half-done: the record says why the re-run did not happen.
-        records.mark_failure(task_id, None, f"re-run could not be enqueued: {exc}")
-        raise
-    return {"id": task_id, "name": task.name, "queue": task.queue, "status": records.PENDING}
+    new_id = str(uuid.uuid4())
+    signature = Signature(task, tuple(record.args or []), dict(record.kwargs or {}), task_id=new_id)
+    dispatch([signature], owner=record.owner if owner is None else owner)
+    TaskRecord(new_id).update(actions=[TaskRecord.rerun_of.set(task_id)])
+    TaskRecord(task_id).update(actions=[TaskRecord.reruns.set((TaskRecord.reruns | []).append([new_id]))])
+    return {"id": new_id, "rerun_of": task_id, "name": task.name, "queue": task.queue, "status": records.PENDING}

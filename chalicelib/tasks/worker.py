@@ -14,6 +14,7 @@ mappings the matching `FunctionResponseTypes`, and `make deploy` refuses a misma
 
 from __future__ import annotations
 
+import math
 import time
 from collections import defaultdict
 from typing import Any
@@ -27,7 +28,7 @@ from chalicelib.platform.config import QueueSettings, get_settings
 from chalicelib.platform.observability import emit, logger, record_cold_start
 from chalicelib.platform.ratelimit import RateContended
 from chalicelib.platform.sqs import change_visibility, dead_letter, delete_messages, queue_settings
-from chalicelib.tasks import records, throttle
+from chalicelib.tasks import history, records, throttle
 from chalicelib.tasks.adapters import identity, read
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS
 from chalicelib.tasks.envelope import Envelope, EnvelopeError
@@ -47,6 +48,7 @@ class BatchIncomplete(Exception):
 
 def handle_record(record: SQSRecord, context: Any = None) -> str:
     """Handle one message; raise TaskDeferred to leave it in the queue."""
+    history.set_invocation(getattr(context, "aws_request_id", None))
     queue = queue_settings(record.event_source_arn)
     receives = int(record.attributes.approximate_receive_count or 1)
     try:
@@ -74,10 +76,33 @@ def handle_record(record: SQSRecord, context: Any = None) -> str:
     if outcome.kind == "failure":
         dead_letter(queue, record.body, outcome.reason, env.task_id, receives=receives)
         return "dead-lettered"
+    if outcome.kind == "absent":
+        return _await_commit(record, queue, env, age)
     if outcome.kind in ("retry", "busy"):
         change_visibility(queue.name, record.receipt_handle, outcome.delay)
         raise TaskDeferred(f"{env.task_id} {outcome.kind} in {outcome.delay}s")
     return outcome.kind
+
+
+def _await_commit(record: SQSRecord, queue: QueueSettings, env: Envelope, age: float | None) -> str:
+    """A staged message came before its record's commit: look again shortly; past the bound,
+    the request's transaction failed (or lost its race), and the message goes unrun.
+
+    One second first (the commit is in flight: the usual case), then the rest of the
+    bound, so at most three receives are spent whatever the bound. A commit that lands
+    later still runs: the request did not acknowledge it, and the relay sends it again.
+    """
+    bound = get_settings().outbox_await_commit_seconds
+    if age is not None and age >= bound:
+        logger.warning(
+            "no record committed for a staged message; its request was aborted, not run",
+            extra={"task_id": env.task_id, "task": env.task, "queue": queue.name, "age": round(age, 1)},
+        )
+        emit("OutboxOrphanDropped", task=env.task)
+        return "aborted"
+    delay = MIN_DELAY_SECONDS if age is None or age < MIN_DELAY_SECONDS else math.ceil(bound - age) + 1
+    change_visibility(queue.name, record.receipt_handle, max(MIN_DELAY_SECONDS, delay))
+    raise TaskDeferred(f"{env.task_id}: its record is not committed yet; again in {delay}s")
 
 
 def _put_off(record: SQSRecord, queue: QueueSettings, env: Envelope, task: Task, receives: int) -> bool:

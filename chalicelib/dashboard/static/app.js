@@ -1,56 +1,26 @@
-// Bookshelf dashboard: plain DOM and SVG, no build step. Data only via textContent (never innerHTML).
-"use strict";
-(() => {
-  const $ = (id) => document.getElementById(id);
-  const API = "dashboard/api/";
+// Bookshelf dashboard: plain DOM and SVG, ES modules, no build step. Data only via textContent (never innerHTML).
+import { $, el, flash, iso, num, when } from "./dom.js";
+import { API, call, hasSession, setCsrf, whenSignedOut } from "./api.js";
+import { showTask, showTasks, taskLink } from "./tasks.js";
+import { COLORS, drawChart } from "./chart.js";
+import { showStats } from "./stats.js";
+import { renderControls, showAudit } from "./controls.js";
+
+{
+  const WINDOW_MS = 60 * 60 * 1000;
   const HISTORY_KEY = "bookshelf-dashboard-history";
-  const WINDOW_MS = 10 * 60 * 1000;
   const RECEIVES_NOTE = "How often its queue delivered the message before it was dead-lettered (looking at this list does not count).";
-  const COLORS = ["#2456c7", "#c2410c", "#047857", "#7c3aed"];
-  let csrf = "";
-  let timer = null;
-  let taskCursor = null;
-  let taskListing = 0; // which listing the rows on screen belong to: a late answer of an older one is dropped
-
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (k === "class") node.className = v; else if (k.startsWith("on")) node.addEventListener(k.slice(2), v); else node.setAttribute(k, v);
-    }
-    for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(child == null ? "" : String(child)));
-    return node;
-  }
-  const num = (v) => el("td", { class: "num" }, v == null ? "–" : v);
-  // Every time on the page in one form: ISO 8601 UTC to the second (never the browser's local 12-hour clock).
-  const iso = (v) => {
-    if (v == null || v === "") return "";
-    const moment = new Date(typeof v === "number" ? v : String(v));
-    return Number.isNaN(moment.getTime()) ? String(v) : moment.toISOString().replace(/\.\d{3}Z$/, "Z");
-  };
-  const flash = (text) => { $("flash").textContent = text; setTimeout(() => { if ($("flash").textContent === text) $("flash").textContent = ""; }, 4000); };
-
-  async function call(path, options = {}) {
-    const init = { credentials: "same-origin", headers: { Accept: "application/json" }, ...options };
-    if (init.method === "POST") {
-      init.headers = { ...init.headers, "Content-Type": "application/json", "X-CSRF-Token": csrf };
-      init.body = JSON.stringify(options.json || {});
-    }
-    const response = await fetch(path, init);
-    const body = await response.json().catch(() => ({}));
-    if (response.status === 401 && path !== "dashboard/login") { showLogin(); throw new Error(body.message || "signed out"); }
-    if (!response.ok) throw new Error(body.message || `HTTP ${response.status}`);
-    return body;
-  }
+  let stopView = null;
 
   // ------------------------------------------------------------ session
   function showLogin() {
     stop();
-    csrf = "";
+    setCsrf("");
     document.querySelectorAll("main > section").forEach((s) => { s.hidden = s.id !== "login"; });
     $("nav").hidden = true; $("logout").hidden = true; $("who").textContent = "";
   }
   function signedIn(session) {
-    csrf = session.csrf_token;
+    setCsrf(session.csrf_token);
     $("login").hidden = true; $("nav").hidden = false; $("logout").hidden = false;
     $("who").textContent = `signed in as ${session.user}`;
     route();
@@ -67,26 +37,29 @@
   $("logout").addEventListener("click", async () => { await call("dashboard/logout", { method: "POST" }).catch(() => {}); showLogin(); });
 
   // ------------------------------------------------------------ routing
-  function stop() { if (timer) clearInterval(timer); timer = null; }
+  function stop() { if (stopView) stopView(); stopView = null; }
   function show(id) {
     document.querySelectorAll("main > section").forEach((s) => { s.hidden = s.id !== id; });
     document.querySelectorAll("nav a").forEach((a) => a.classList.toggle("active", location.hash.startsWith(a.getAttribute("href"))));
   }
   function route() {
-    if (!csrf) return;
+    if (!hasSession()) return;
     stop();
     const [path, search] = (location.hash.slice(1) || "/queues").split("?");
     const params = new URLSearchParams(search || "");
-    if (path.startsWith("/tasks/")) return showTask(decodeURIComponent(path.slice(7)));
-    if (path === "/tasks") return showTasks(params);
+    if (path.startsWith("/tasks/")) { show("view-task"); return showTask(decodeURIComponent(path.slice(7))); }
+    if (path === "/tasks") { show("view-tasks"); stopView = showTasks(params); return; }
     if (path === "/dead-letters") return showDeadLetters();
+    if (path === "/audit") { show("view-audit"); return showAudit(); }
+    if (path === "/stats") { show("view-stats"); stopView = showStats(params); return; }
     if (path === "/workers") return poll("view-workers", loadWorkers, 5000);
     return poll("view-queues", loadQueues, 3000);
   }
   function poll(view, load, every) {
     show(view);
     load();
-    timer = setInterval(load, every);
+    const timer = setInterval(load, every);
+    stopView = () => clearInterval(timer);
   }
   window.addEventListener("hashchange", route);
 
@@ -102,13 +75,18 @@
       el("td", {}, q.queue), num(q.visible), num(q.in_flight), num(q.delayed), num(q.oldest_age_seconds),
       num(q.max_concurrency), num(q.batch_size), num(q.dead_letter.visible), num(q.dead_letter.in_flight),
       num(q.dead_letter.oldest_age_seconds))));
+    renderControls(data.queues);
     const now = Date.now();
-    const points = history().filter((p) => now - p.t < WINDOW_MS);
-    points.push({ t: now, d: Object.fromEntries(data.queues.map((q) => [q.queue, q.visible + q.in_flight + q.delayed])) });
-    sessionStorage.setItem(HISTORY_KEY, JSON.stringify(points));
+    // Minute points kept server-side (they survive a reload or another browser), then this
+    // tab's own samples every few seconds since it opened.
+    const samples = history().filter((p) => now - p.t < WINDOW_MS);
+    samples.push({ t: now, d: Object.fromEntries(data.queues.map((q) => [q.queue, q.visible + q.in_flight + q.delayed])) });
+    sessionStorage.setItem(HISTORY_KEY, JSON.stringify(samples));
+    const kept = (data.depth_series || []).map((p) => ({ t: Date.parse(p.t), d: p.depths })).filter((p) => p.t < samples[0].t);
+    const points = [...kept, ...samples];
     const names = data.queues.map((q) => q.queue);
-    drawChart($("chart-depth"), names, points.map((p) => ({ t: p.t, v: p.d })));
-    drawChart($("chart-rate"), names, rates(points, names));
+    drawChart($("chart-depth"), names, points.map((p) => ({ t: p.t, v: p.d })), WINDOW_MS);
+    drawChart($("chart-rate"), names, rates(points, names), WINDOW_MS);
     $("legend").replaceChildren(...names.map((n, i) => el("span", { class: `c${i % COLORS.length}` }, `■ ${n}  `)));
     $("queues-updated").textContent = `updated ${iso(now)}`;
   }
@@ -123,87 +101,6 @@
     }
     return out;
   }
-  function drawChart(svg, names, series) {
-    const W = 600, H = 160, L = 40, B = 18, ns = "http://www.w3.org/2000/svg";
-    const now = Date.now();
-    const start = Math.max(now - WINDOW_MS, series.length ? series[0].t : now - 60000);
-    const span = Math.max(now - start, 1000);
-    const max = Math.max(1, ...series.flatMap((p) => names.map((n) => p.v[n] || 0)));
-    const x = (t) => L + ((t - start) / span) * (W - L - 5);
-    const y = (v) => H - B - (v / max) * (H - B - 8);
-    const node = (tag, attrs, text) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); if (text != null) n.textContent = text; return n; };
-    const parts = [node("line", { class: "axis", x1: L, y1: H - B, x2: W, y2: H - B }), node("line", { class: "axis", x1: L, y1: 4, x2: L, y2: H - B }),
-      node("text", { x: 2, y: 12 }, Number.isInteger(max) ? max : max.toFixed(1)), node("text", { x: 2, y: H - B }, "0"),
-      node("text", { x: L, y: H - 4 }, span >= 60000 ? `-${Math.round(span / 60000)} min` : `-${Math.round(span / 1000)} s`), node("text", { x: W - 30, y: H - 4 }, "now")];
-    names.forEach((n, i) => {
-      if (series.length === 0) return;
-      const d = series.map((p, j) => `${j ? "L" : "M"}${x(p.t).toFixed(1)},${y(p.v[n] || 0).toFixed(1)}`).join(" ");
-      parts.push(node("path", { d, fill: "none", stroke: COLORS[i % COLORS.length], "stroke-width": 2, "data-queue": n }));
-    });
-    svg.replaceChildren(...parts);
-  }
-
-  // ------------------------------------------------------------ tasks
-  const taskLink = (id) => el("a", { href: `#/tasks/${encodeURIComponent(id)}` }, id);
-  const bookLink = (id) => (id ? el("a", { href: `#/tasks?book=${encodeURIComponent(id)}` }, id) : "");
-  function showTasks(params) {
-    show("view-tasks");
-    const form = $("task-filter");
-    for (const field of ["status", "name", "book", "since", "until"]) form.elements[field].value = (params.get(field) || "").replace(/Z$/, "");
-    taskCursor = null;
-    taskListing += 1;
-    $("tasks-body").replaceChildren();
-    loadTasks(params, taskListing);
-  }
-  async function loadTasks(params, listing) {
-    $("tasks-error").textContent = "";
-    const query = new URLSearchParams();
-    for (const [k, v] of params) if (v) query.set(k, (k === "since" || k === "until") && !v.endsWith("Z") ? v + "Z" : v);
-    query.set("limit", "25");
-    if (taskCursor) query.set("cursor", taskCursor);
-    let page;
-    try { page = await call(`${API}tasks?${query}`); } catch (error) { if (listing === taskListing) $("tasks-error").textContent = error.message; return; }
-    if (listing !== taskListing) return;
-    $("tasks-body").append(...page.items.map((t) => el("tr", { "data-task": t.id },
-      el("td", {}, iso(t.created_at)), el("td", { class: `status-${t.status}` }, t.status), el("td", {}, t.name),
-      el("td", {}, bookLink(t.book_id)), num(t.attempts), el("td", {}, taskLink(t.id)))));
-    taskCursor = page.next_cursor;
-    $("tasks-more").hidden = !taskCursor;
-    $("tasks-more").onclick = () => loadTasks(params, listing);
-  }
-  $("task-filter").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const query = new URLSearchParams();
-    for (const [k, v] of new FormData(event.target)) if (v) query.set(k, v);
-    location.hash = `#/tasks?${query}`;
-  });
-
-  async function showTask(id) {
-    show("view-task");
-    $("task-id").textContent = id;
-    $("task-error").textContent = "";
-    $("task-fields").replaceChildren(); $("task-traceback").textContent = ""; $("task-rerun").hidden = true;
-    let t;
-    try { t = await call(`${API}tasks/${encodeURIComponent(id)}`); } catch (error) { $("task-error").textContent = error.message; return; }
-    const json = (v) => el("code", {}, JSON.stringify(v));
-    const rows = [["Status", el("span", { class: `status-${t.status}` }, t.status)], ["Name", t.name], ["Queue", t.queue],
-      ["Book", bookLink(t.book_id)], ["Owner", t.owner], ["Args", json(t.args)], ["Kwargs", json(t.kwargs)],
-      ["Result", json(t.result)], ["Error", t.error], ["Attempts", t.attempts], ["Created", iso(t.created_at)],
-      ["Started", iso(t.started_at)], ["Finished", iso(t.finished_at)], ["Duration", duration(t)], ["Updated", iso(t.updated_at)]];
-    $("task-fields").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", {}, k), el("dd", {}, v)]));
-    $("task-traceback").textContent = t.traceback || "(none)";
-    const rerun = $("task-rerun");
-    rerun.hidden = !t.rerunnable;
-    if (t.status === "FAILURE" && !t.rerunnable) $("task-error").textContent = "Failed permanently: running it again would fail the same way.";
-    rerun.onclick = async () => {
-      try { await call(`${API}tasks/${encodeURIComponent(id)}/rerun`, { method: "POST" }); flash("queued again"); showTask(id); } catch (error) { $("task-error").textContent = error.message; }
-    };
-  }
-  function duration(t) {
-    if (!t.started_at || !t.finished_at) return "";
-    return `${((Date.parse(t.finished_at) - Date.parse(t.started_at)) / 1000).toFixed(3)} s (last attempt)`;
-  }
-
   // ------------------------------------------------------------ dead letters
   async function showDeadLetters() {
     show("view-dead-letters");
@@ -218,16 +115,22 @@
     let data;
     try { data = await call(`${API}queues/${queue}/dead-letters?limit=20`); } catch (error) { box.append(el("p", { class: "error" }, error.message)); return box; }
     const redrive = el("button", { type: "button", class: "redrive", onclick: async () => {
+      if (!window.confirm(`Send every dead letter of ${queue} back to its queue?`)) return;
       try { const r = await call(`${API}queues/${queue}/redrive`, { method: "POST" }); flash(`redrive of ${queue}: ${r.moved ?? r.method}`); showDeadLetters(); } catch (error) { $("dl-error").textContent = error.message; }
     } }, `Redrive ${queue}`);
     const rows = data.items.map((m) => el("tr", { "data-message": m.message_id },
       el("td", {}, taskLink(m.task_id)), el("td", {}, m.task), el("td", {}, m.failure_reason || "(moved by the redrive policy)"),
-      num(m.receive_count), el("td", {}, m.sent_at ? iso(m.sent_at * 1000) : ""),
-      el("td", {}, el("button", { type: "button", class: "danger purge", onclick: () => purge(queue, m) }, "Purge"))));
+      num(m.receive_count), el("td", {}, m.sent_at ? when(m.sent_at * 1000) : ""),
+      el("td", {}, el("button", { type: "button", class: "redrive-one", onclick: () => redriveOne(queue, m) }, "Redrive"), " ",
+        el("button", { type: "button", class: "danger purge", onclick: () => purge(queue, m) }, "Purge"))));
     box.append(el("h3", {}, `${queue}: ${data.dead_letter_queue}`),
       el("p", { class: "dl-count" }, `${data.visible} visible, ${data.in_flight} in flight`), redrive,
       el("table", {}, el("thead", {}, el("tr", {}, ...[["Task"], ["Name"], ["Reason"], ["Receives", RECEIVES_NOTE], ["Sent (UTC)"], [""]].map(([h, title]) => el("th", title ? { title } : {}, h)))), el("tbody", {}, ...rows)));
     return box;
+  }
+  async function redriveOne(queue, message) {
+    if (!window.confirm(`Send the dead letter of task ${message.task_id} back to ${queue}?`)) return;
+    try { await call(`${API}queues/${queue}/dead-letters/redrive`, { method: "POST", json: { message_id: message.message_id } }); flash("redriven"); showDeadLetters(); } catch (error) { $("dl-error").textContent = error.message; }
   }
   async function purge(queue, message) {
     if (!window.confirm(`Delete the dead letter of task ${message.task_id} for good? It cannot be redriven afterwards.`)) return;
@@ -240,11 +143,13 @@
     try { data = await call(API + "workers"); } catch (error) { flash(error.message); return; }
     $("workers-note").textContent = data.available ? `local runtime counters, updated ${iso(data.updated_at) || "?"}` : `Not available: ${data.reason}`;
     $("workers-body").replaceChildren(...Object.entries(data.functions || {}).map(([name, f]) => el("tr", { "data-function": name },
-      el("td", {}, name), el("td", {}, f.queue || ""), num(f.invocations), num(f.errors), num(f.timeouts), num(f.throttles),
+      el("td", {}, name), el("td", {}, f.queue || ""), num(f.in_use == null ? null : `${f.in_use} / ${f.max_concurrency ?? "–"}`),
+      num(f.invocations), num(f.errors), num(f.timeouts), num(f.throttles), num(f.cold_starts),
       num(f.p50_ms == null ? null : f.p50_ms.toFixed(1)), num(f.p95_ms == null ? null : f.p95_ms.toFixed(1)),
       num(f.warm_sandboxes), num(f.memory_mb), num(f.timeout_seconds))));
   }
 
   // ------------------------------------------------------------ start
+  whenSignedOut(showLogin);
   call(API + "session").then(signedIn, () => showLogin());
-})();
+}

@@ -1,0 +1,62 @@
+"""SnapStart: the state init leaves behind is safe to copy into many environments.
+
+Every environment restored from one snapshot starts from the same memory, so the runtime
+hooks (`snapshot_restore_py`, the Lambda runtime's own module, installed here from PyPI)
+must drop the clients and connections made at init and re-seed `random`.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+import snapshot_restore_py
+
+from chalicelib.platform import aws, snapstart
+
+
+def test_importing_the_app_registers_both_hooks_with_the_runtime(app_module: Any) -> None:
+    assert (snapstart.before_snapshot, (), {}) in snapshot_restore_py.get_before_snapshot()
+    assert (snapstart.after_restore, (), {}) in snapshot_restore_py.get_after_restore()
+
+
+@pytest.mark.unit
+def test_after_restore_every_client_and_table_connection_is_made_anew() -> None:
+    from chalicelib.books.models import Book
+
+    s3 = aws.client("s3")
+    connection = Book._get_connection()
+    assert aws.client("s3") is s3 and Book._get_connection() is connection  # cached while warm
+    for func, args, kwargs in snapshot_restore_py.get_after_restore():  # as the runtime calls them
+        func(*args, **kwargs)
+    assert aws.client("s3") is not s3
+    assert Book._get_connection() is not connection
+
+
+@pytest.mark.unit
+def test_before_snapshot_leaves_no_client_in_the_image() -> None:
+    from chalicelib.books.models import Book
+
+    s3 = aws.client("s3")
+    Book._get_connection()
+    snapstart.before_snapshot()
+    assert Book._connection is None
+    assert aws.client("s3") is not s3
+
+
+@pytest.mark.unit
+def test_two_environments_restored_from_one_snapshot_draw_different_numbers() -> None:
+    random.seed(7)
+    snapshot = random.getstate()  # what every restored copy starts from
+    draws = []
+    for _ in range(2):
+        random.setstate(snapshot)
+        snapstart.after_restore()
+        draws.append([random.random() for _ in range(4)])
+    assert draws[0] != draws[1]
+    # Without the hook both copies would repeat the same sequence.
+    random.setstate(snapshot)
+    first = [random.random() for _ in range(4)]
+    random.setstate(snapshot)
+    assert first == [random.random() for _ in range(4)]
