@@ -228,7 +228,7 @@ def list_tasks() -> Response:
 @json_errors
 def list_queues() -> Response:
     principal(app.current_request, admin=True)
-    return json_response({"queues": queues.overview()})
+    return json_response({"queues": queues.overview(), "schedules": schedules.overview()})
 
 
 @app.route("/queues/{name}/redrive", methods=["POST"], authorizer=api_key)

@@ -153,6 +153,8 @@ def test_queue_depth_rises_while_consumers_are_paused_and_falls_when_they_run(ad
     ids = [dashboard_ok.delay(i) for i in range(12)]
     eventually(lambda: (_cell(admin_tab, "default", 2) or 0) >= baseline + 12, timeout=30, what="the depth to rise")
     assert admin_tab.page.locator('#chart-depth path[data-queue="default"]').count() == 1
+    for schedule in ("outbox_relay", "dead_letter_reconciler"):  # the periodic tasks are listed beside the queues
+        assert admin_tab.page.locator(f'#schedules-body tr[data-schedule="{schedule}"]').count() == 1
     eventually(lambda: (_cell(admin_tab, "default", 5) or -1) >= 0, timeout=30, what="an oldest age")
     paused_workers.resume()
     eventually(lambda: _cell(admin_tab, "default", 2) == 0, timeout=60, what="the depth to fall")

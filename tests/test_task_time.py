@@ -234,6 +234,10 @@ def test_the_relay_and_the_reconciler_are_periodic_tasks_listed_with_their_last_
         assert row["runs"] == before[name]["runs"] + 1 and row["last_status"] == "SUCCESS"
         assert row["last_run_at"] and row["last_finished_at"] and not row["running"] and row["last_error"] is None
     assert api.get("/schedules", user="alice")[0] == 403
+    status, body = api.get("/queues", user="admin")  # operators see the schedules beside the queues too
+    assert status == 200 and {row["name"]: row["runs"] for row in body["schedules"]} == {
+        name: row["runs"] for name, row in after.items()
+    }
 
 
 def test_a_run_that_would_overlap_the_previous_one_is_skipped_and_recorded(api, app_module) -> None:

@@ -176,6 +176,7 @@ class QueueOverview(Shape):
 
 class Queues(Shape):
     queues: list[QueueOverview]
+    schedules: list[Schedule] = Field(description="the periodic tasks, as GET /schedules lists them")
 
 
 class Redrive(Shape):

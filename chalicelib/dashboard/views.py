@@ -15,7 +15,7 @@ from chalice.app import Request, Response
 
 from chalicelib.api.http import body_json, json_errors
 from chalicelib.dashboard import session, stats, tasks, web, workers
-from chalicelib.ops import audit, consumers, queues, task_query
+from chalicelib.ops import audit, consumers, queues, schedules, task_query
 from chalicelib.platform import sqs
 from chalicelib.platform.errors import NotFound, ValidationFailed
 from chalicelib.platform.observability import logger
@@ -67,11 +67,13 @@ def whoami(request: Request) -> Response:
 
 
 def overview(request: Request) -> Response:
-    """Queues and DLQs with depth, oldest age and consumer limits."""
+    """Queues and DLQs with depth, oldest age and consumer limits; the periodic tasks' last runs."""
     session.current(request)
     overview_ = queues.overview()
     stats.keep_depths(overview_)
-    return web.json_answer({"queues": overview_, "depth_series": stats.depth_series()})
+    return web.json_answer(
+        {"queues": overview_, "schedules": schedules.overview(), "depth_series": stats.depth_series()}
+    )
 
 
 def task_list(request: Request, query: dict[str, str]) -> Response:

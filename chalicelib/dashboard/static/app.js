@@ -76,6 +76,9 @@ import { renderControls, showAudit } from "./controls.js";
       num(q.max_concurrency), num(q.batch_size), num(q.dead_letter.visible), num(q.dead_letter.in_flight),
       num(q.dead_letter.oldest_age_seconds))));
     renderControls(data.queues);
+    $("schedules-body").replaceChildren(...(data.schedules || []).map((p) => el("tr", { "data-schedule": p.name },
+      el("td", {}, p.name), el("td", {}, p.schedule), el("td", {}, p.running ? "yes" : "no"), num(p.runs), num(p.skipped),
+      el("td", {}, when(p.last_run_at)), el("td", {}, p.last_status || "–"), el("td", {}, p.last_error || ""))));
     const now = Date.now();
     // Minute points kept server-side (they survive a reload or another browser), then this
     // tab's own samples every few seconds since it opened.
