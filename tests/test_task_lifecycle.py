@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -541,3 +542,37 @@ def test_error_outside_autoretry_for_fails_at_once(api, workers) -> None:
     record = final_record(api, task_id)
     assert record["status"] == "FAILURE" and record["attempts"] == 1
     assert record["error"].startswith("not retried (not in autoretry_for): ValueError")
+
+
+def test_a_status_listing_filtered_by_a_rare_name_answers_after_bounded_reads_with_a_cursor(api, monkeypatch) -> None:
+    """GIVEN many newer records of other names WHEN listing one status filtered by a rare name THEN a
+    request reads a bounded number of index pages and answers with what matched and a cursor, and
+    following the cursors finds every match in order (it used to read on until `limit` matched:
+    past API Gateway's 29 s once the status held thousands of records)."""
+    from chalicelib.ops import task_query
+    from chalicelib.platform.dynamodb import utcnow
+    from chalicelib.tasks.models import TaskRecord
+
+    name = f"tests.rare_{uuid.uuid4().hex[:8]}"
+    now = utcnow()
+    rare = [f"rare-{uuid.uuid4().hex}" for _ in range(2)]
+    for task_id in rare:
+        TaskRecord(task_id, name=name, status="SUCCESS", queue="default", created_at=now).save()
+    for i in range(30):  # newer, of another name: read first, newest first
+        later = now.replace(microsecond=0) + timedelta(seconds=i + 1)
+        TaskRecord(
+            f"other-{uuid.uuid4().hex}", name="tests.other", status="SUCCESS", queue="default", created_at=later
+        ).save()
+    monkeypatch.setattr(task_query, "FILTERED_PAGE_SIZE", 5, raising=False)
+    monkeypatch.setattr(task_query, "FILTERED_READS", 2, raising=False)
+    status, first = api.get(f"/tasks?status=SUCCESS&name={name}&limit=2", user="admin")
+    assert status == 200, first
+    assert first["items"] == [] and first["next_cursor"], "a request read past its bound"
+    found, cursor, requests_made = [], first["next_cursor"], 1
+    while cursor and len(found) < 2 and requests_made < 50:
+        status, page = api.get(f"/tasks?status=SUCCESS&name={name}&limit=2&cursor={cursor}", user="admin")
+        assert status == 200, page
+        assert all(item["name"] == name for item in page["items"])
+        found += [item["id"] for item in page["items"]]
+        cursor, requests_made = page["next_cursor"], requests_made + 1
+    assert sorted(found) == sorted(rare)

@@ -26,6 +26,12 @@ from chalicelib.tasks.result import FINAL_STATUSES, wait_for
 MAX_WAIT_SECONDS = 20  # API Gateway answers within 29 s; the API function's timeout is 29 s
 
 _CURSOR_KEYS = {"created_day", "created_at", "id"}
+#: A status listing filtered by name reads the status index this many records a call, and at most
+#: FILTERED_READS calls a request; then it answers with what matched and a cursor where it stopped.
+#: PynamoDB's own `limit` would read on (2 records a call for `limit=2`) until enough matched:
+#: through the whole status once the name is rare, past API Gateway's 29 s.
+FILTERED_PAGE_SIZE = 100
+FILTERED_READS = 10
 
 
 def view(record: TaskRecord) -> dict[str, Any]:
@@ -119,13 +125,12 @@ def list_records(status: str | None, name: str | None, page: Page) -> dict[str, 
         raise ValidationFailed("invalid name", [{"field": "name", "message": "must be 1 to 200 characters"}])
     scope = listing_scope("tasks", status=status, name=name)
     start = decode_cursor(page.cursor, scope)
+    if status is not None and name is not None:
+        items, last = _filtered_by_name(status, name, page.limit, start)
+        return {"items": items, "next_cursor": encode_cursor(last, scope)}
     if status is not None:
         rows = TaskRecord.status_index.query(
-            status,
-            scan_index_forward=False,
-            filter_condition=(TaskRecord.name == name) if name else None,
-            limit=page.limit,
-            last_evaluated_key=start,
+            status, scan_index_forward=False, limit=page.limit, last_evaluated_key=start
         )
     elif name is not None:
         rows = TaskRecord.name_index.query(name, scan_index_forward=False, limit=page.limit, last_evaluated_key=start)
@@ -133,6 +138,33 @@ def list_records(status: str | None, name: str | None, page: Page) -> dict[str, 
         return _newest_first(start, page.limit, scope)
     items = [view(r) for r in rows]
     return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key, scope)}
+
+
+def _filtered_by_name(
+    status: str, name: str, limit: int, start: dict[str, Any] | None
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """Up to `limit` records of `status` named `name`, newest first, reading a bounded number of
+    index pages; the key to go on from (None at the end)."""
+    pages = TaskRecord.status_index.query(
+        status,
+        scan_index_forward=False,
+        filter_condition=TaskRecord.name == name,
+        page_size=FILTERED_PAGE_SIZE,
+        last_evaluated_key=start,
+    ).page_iter
+    items: list[dict[str, Any]] = []
+    for _ in range(FILTERED_READS):
+        try:
+            raw_page = next(pages)
+        except StopIteration:
+            return items, None
+        for raw in raw_page.get("Items", []):
+            items.append(view(TaskRecord.from_raw_data(raw)))
+            if len(items) == limit:
+                return items, {key: raw[key] for key in pages.key_names}
+        if pages.last_evaluated_key is None:
+            return items, None
+    return items, pages.last_evaluated_key
 
 
 def _bad_cursor() -> ValidationFailed:
