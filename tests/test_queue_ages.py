@@ -69,7 +69,13 @@ def test_age_counts_only_visible_messages_not_delayed_or_unsent_tasks(api, pause
 
     monkeypatch.setitem(routes.TASK_ROUTES, "tests.queue_age_probe", "media")  # a queue no book task shares
     paused_workers.resume()  # drain what others left (S3's test event arrives when the bucket is configured)
-    eventually(lambda: _queues(api)["media"]["visible"] == 0, timeout=60, what="an empty media queue")
+    # Nothing visible AND nothing in flight: a message another test's worker deferred (a staged
+    # message waiting for its commit) is in flight while it waits, and visible again afterwards.
+    eventually(
+        lambda: (lambda m: m["visible"] == 0 and m["in_flight"] == 0)(_queues(api)["media"]),
+        timeout=90,
+        what="an empty media queue",
+    )
     paused_workers.pause()
     start = time.time()
     status, _ = api.post(
