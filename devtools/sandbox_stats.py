@@ -6,7 +6,7 @@ Shape: {"functions": {name: {"queue", "batch_size", "max_concurrency", "timeout_
 
 The counters survive a restart of the runner: `persist` keeps them (and the last PERSISTED
 durations) as one control item per function in the task table, `restore` reads them back
-(`control#runtime#<function>`; the runner saves every SAVE_SECONDS and when it stops).
+(`control#runtime#<function>#<queue>`; the runner saves every SAVE_SECONDS and when it stops).
 """
 
 from __future__ import annotations
@@ -115,8 +115,10 @@ SAVE_SECONDS = 10.0
 _COUNTERS = ("invocations", "errors", "timeouts", "throttles", "cold_starts")
 
 
-def _key(name: str) -> dict[str, Any]:
-    return {"id": {"S": f"control#runtime#{name}"}}
+def _key(name: str, function: FunctionStats) -> dict[str, Any]:
+    """One item per function and event source: a function mapped to another queue (a test's private
+    queue, another stage's) is another mapping, as on Lambda, and starts from its own counters."""
+    return {"id": {"S": f"control#runtime#{name}#{function.queue or 'schedule'}"}}
 
 
 def persist(stats: RuntimeStats) -> None:
@@ -127,7 +129,7 @@ def persist(stats: RuntimeStats) -> None:
     dynamo, table = client("dynamodb"), get_settings().tasks_table
     for name, function in stats.functions.items():
         with function._lock:
-            item = {**_key(name), **{c: {"N": str(getattr(function, c))} for c in _COUNTERS}}
+            item = {**_key(name, function), **{c: {"N": str(getattr(function, c))} for c in _COUNTERS}}
             item["durations"] = {"S": json.dumps([round(d, 2) for d in list(function.durations)[-PERSISTED:]])}
         dynamo.put_item(TableName=table, Item=item)
 
@@ -139,7 +141,7 @@ def restore(stats: RuntimeStats) -> None:
 
     dynamo, table = client("dynamodb"), get_settings().tasks_table
     for name, function in stats.functions.items():
-        item = dynamo.get_item(TableName=table, Key=_key(name), ConsistentRead=True).get("Item")
+        item = dynamo.get_item(TableName=table, Key=_key(name, function), ConsistentRead=True).get("Item")
         if not item:
             continue
         with function._lock:

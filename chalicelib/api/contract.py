@@ -18,6 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from chalicelib.api import responses as r
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload
 from chalicelib.covers.storage import IMAGE_TYPES
+from chalicelib.dashboard.tasks import MAX_RETRIES_PER_REQUEST
 from chalicelib.imports.schemas import ImportCreate
 from chalicelib.ops.task_query import MAX_WAIT_SECONDS
 from chalicelib.platform.schemas import Page, StrictModel
@@ -74,10 +75,17 @@ class DashboardTaskQuery(Page):
     until: datetime | Literal[""] | None = Field(default=None, description="ISO 8601, e.g. 2026-01-31T12:00:00Z")
 
 
+class RetryFailuresQuery(DashboardTaskQuery):
+    """`POST /dashboard/api/tasks/retry-failures`: the list's filters; only FAILURE tasks run again."""
+
+    status: Literal["FAILURE", ""] | None = None
+    limit: int = Field(default=MAX_RETRIES_PER_REQUEST, ge=1, le=MAX_RETRIES_PER_REQUEST)
+
+
 class StatsQuery(StrictModel):
     """`GET /dashboard/api/stats`."""
 
-    window: Literal["1h", "24h", "7d"] = "1h"
+    window: Literal["1h", "24h", "7d", ""] = Field(default="1h", description='"" is the default, 1h')
 
 
 class QueueConcurrency(StrictModel):
@@ -497,7 +505,7 @@ OPERATIONS: tuple[Operation, ...] = (
         r.RetriedFailures,
         Auth.SESSION_ACTION,
         body_types=("application/json",),
-        query=DashboardTaskQuery,
+        query=RetryFailuresQuery,
         tag="dashboard",
     ),
     Operation(

@@ -173,7 +173,12 @@ MAX_RETRIES_PER_REQUEST = 25
 def retry_failures(query: dict[str, str]) -> dict[str, Any]:
     """One page of "run every FAILURE in this filter again": the list's filters with
     status=FAILURE, at most MAX_RETRIES_PER_REQUEST runs, and the cursor of the next page."""
-    page = list_tasks({**query, "status": FAILURE, "limit": str(MAX_RETRIES_PER_REQUEST)})
+    if query.get("status") not in (None, "", FAILURE):
+        raise _invalid("status", "only FAILURE tasks are run again: FAILURE or no status")
+    limit = query.get("limit", str(MAX_RETRIES_PER_REQUEST))
+    if not limit.isdigit() or not 1 <= int(limit) <= MAX_RETRIES_PER_REQUEST:
+        raise _invalid("limit", f"1 to {MAX_RETRIES_PER_REQUEST} runs a request")
+    page = list_tasks({**query, "status": FAILURE, "limit": limit})
     runs, skipped = [], []
     for item in page["items"]:
         if not rerunnable(item["status"], item["error"]) or item.get("reruns"):
