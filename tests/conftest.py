@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
-from helpers import Api, Mailbox
+from helpers import Api, Mailbox, is_emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -219,11 +218,7 @@ def settings(endpoint: str) -> Any:
     return get_settings()
 
 
-def _is_emulator(endpoint: str) -> bool:
-    try:
-        return requests.get(f"{endpoint}/_emulator/health", timeout=2).ok
-    except requests.RequestException:
-        return False
+_is_emulator = is_emulator  # the name test_deploy_emulator imports
 
 
 class ServiceFaults:

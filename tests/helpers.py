@@ -169,3 +169,11 @@ def final_record(api: Any, task_id: str, timeout: float = 60) -> dict[str, Any]:
         timeout=timeout,
         what=f"task {task_id}",
     )
+
+
+def is_emulator(endpoint: str, timeout: float = 2) -> bool:
+    """Whether `endpoint` is the embedded emulator (it answers `/_emulator/health`; LocalStack does not)."""
+    try:
+        return requests.get(f"{endpoint}/_emulator/health", timeout=timeout).ok
+    except requests.RequestException:
+        return False

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from dashboard_support import dashboard_ok, dead_letter_marker, drop_dead_letter
-from helpers import eventually, unique_author
+from helpers import eventually, is_emulator, unique_author
 
 from chalicelib.tasks.decorator import task
 
@@ -66,14 +66,9 @@ def test_age_counts_only_visible_messages_not_delayed_or_unsent_tasks(api, aws, 
     """Issue 21 item 4: an upload's PENDING ingest record (no message until S3 sends one) and a
     task delayed by a countdown are not waiting yet; the age is that of the oldest visible message."""
     import pytest
-    import requests
 
     sqs = str(aws("sqs").meta.endpoint_url)
-    try:
-        emulator = requests.get(f"{sqs}/_emulator/health", timeout=5).ok
-    except requests.RequestException:
-        emulator = False
-    if not emulator:
+    if not is_emulator(sqs, timeout=5):
         # Not a LocalStack difference we could name: in a whole run against LocalStack an earlier
         # test leaves a media record in the waiting index with no message behind it (an age of
         # ~300 s beside one visible message); the test passes alone there. Open problem, in the

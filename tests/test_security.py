@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import requests
-from helpers import b64, eventually, jpeg_bytes, unique_author
+from helpers import b64, eventually, is_emulator, jpeg_bytes, unique_author
 
 from chalicelib.platform.config import get_settings
 
@@ -120,11 +120,8 @@ def _emulator_s3(endpoint: str) -> str:
     import os
 
     s3 = os.environ.get("AWS_ENDPOINT_URL_S3") or endpoint
-    try:
-        if requests.get(f"{s3}/_emulator/health", timeout=2).ok:
-            return s3
-    except requests.RequestException:
-        pass
+    if is_emulator(s3):
+        return s3
     pytest.skip("S3 is not served by the embedded emulator here")
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import requests
-from helpers import dead_lettered, eventually, final_record, image_bytes, jpeg_bytes, unique_author
+from helpers import dead_lettered, eventually, final_record, image_bytes, is_emulator, jpeg_bytes, unique_author
 from PIL import Image
 
 
@@ -155,11 +155,7 @@ def test_wrong_content_type_in_the_form_is_refused(api: Any, aws: Any, settings:
 
 def test_extra_form_fields_and_a_bad_signature_are_refused(api: Any, aws: Any) -> None:
     s3 = str(aws("s3").meta.endpoint_url)
-    try:
-        emulator = requests.get(f"{s3}/_emulator/health", timeout=5).ok
-    except requests.RequestException:
-        emulator = False
-    if not emulator:
+    if not is_emulator(s3, timeout=5):
         pytest.skip(
             f"S3 at {s3} is not the embedded emulator: LocalStack 2026.3 stores a form with fields the policy "
             "does not name, and skips signature checks by default (S3_SKIP_SIGNATURE_VALIDATION); S3 refuses both"
