@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from helpers import unique_email
 
+from devtools.doc_contents import anchored, headings, slug
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 PAGES = {path: path.read_text(encoding="utf-8") for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
@@ -23,31 +25,8 @@ SHELL_BLOCKS = "\n".join(re.findall(r"```sh\n(.*?)```", "\n".join(PAGES.values()
 README_MAX_LINES = 250
 
 
-def _slug(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-
-
-def _headings(text: str) -> list[tuple[int, str]]:
-    """(level, text) of every Markdown heading outside fenced code blocks."""
-    found, fenced = [], False
-    for line in text.splitlines():
-        if line.startswith("```"):
-            fenced = not fenced
-        elif not fenced and (match := re.match(r"^(#{1,6}) (.+?)\s*#*$", line)):
-            found.append((len(match.group(1)), match.group(2)))
-    return found
-
-
-def _anchors(text: str) -> set[str]:
-    """Every anchor GitHub makes for a page: a repeated heading gets -1, -2, … after the first."""
-    anchors: set[str] = set()
-    seen: dict[str, int] = {}
-    for _, heading in _headings(text):
-        slug = _slug(heading)
-        anchors.add(f"{slug}-{seen[slug]}" if slug in seen else slug)
-        seen[slug] = seen.get(slug, 0) + 1
-    return anchors
+def _anchors(page: Path) -> set[str]:
+    return {anchor for _, _, anchor in anchored(page.read_text(encoding="utf-8"))}
 
 
 def _links(text: str) -> list[str]:
@@ -114,7 +93,7 @@ def test_every_relative_link_lands_on_a_file_and_an_anchor() -> None:
             file = (path.parent / target).resolve() if target else path
             if not file.exists():
                 broken.append(f"{path.name}: {link} (no such file)")
-            elif anchor and file.suffix == ".md" and anchor not in _anchors(file.read_text(encoding="utf-8")):
+            elif anchor and file.suffix == ".md" and anchor not in _anchors(file):
                 broken.append(f"{path.name}: {link} (no such heading)")
     assert not broken, "\n".join(broken)
 
@@ -125,8 +104,26 @@ def test_every_docs_page_has_a_contents_list_naming_its_sections() -> None:
     for name, text in DOCS.items():
         assert "\n## Contents\n" in text, f"{name} has no '## Contents'"
         listed = set(re.findall(r"^\s*- \[.*?\]\(#([^)]+)\)", text, flags=re.M))
-        missing = [h for level, h in _headings(text) if level == 2 and h != "Contents" and _slug(h) not in listed]
-        assert not missing, f"{name}: sections missing from its Contents: {missing}"
+        missing = [h for level, h in headings(text) if level == 2 and h != "Contents" and slug(h) not in listed]
+        assert not missing, f"{name}: sections missing from its Contents (python -m devtools.doc_contents): {missing}"
+
+
+@pytest.mark.unit
+def test_contents_lists_are_rebuilt_with_githubs_anchors() -> None:
+    """GIVEN a page with a stale contents block WHEN rebuilt THEN it lists ## and ### with GitHub's anchors."""
+    from devtools.doc_contents import contents
+
+    page = (
+        "# T\n\n## Contents\n\n<!-- toc -->\n- stale\n<!-- /toc -->\n\n## The contract: `GET /openapi.json`\n"
+        "```sh\n## not a heading\n```\n### Task options (Celery names)\n## Tests\n## Tests\n"
+    )
+    block = contents(page).split("<!-- toc -->\n")[1].split("\n<!-- /toc -->")[0]
+    assert block.splitlines() == [
+        "- [The contract: `GET /openapi.json`](#the-contract-get-openapijson)",
+        "  - [Task options (Celery names)](#task-options-celery-names)",
+        "- [Tests](#tests)",
+        "- [Tests](#tests-1)",
+    ]
 
 
 @pytest.mark.unit
