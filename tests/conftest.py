@@ -81,7 +81,7 @@ def _start_aws() -> str:
         _EMULATOR.update(proc=proc, log=log.name)
         if proc.poll() is not None or endpoint != os.environ["AWS_ENDPOINT_URL"]:
             raise RuntimeError(f"the emulator could not listen on {os.environ['AWS_ENDPOINT_URL']}; see {log.name}")
-    from devtools.resources import create_all
+    from infra.local import create_all
 
     create_all()
     _EMULATOR["ready"] = True
@@ -120,7 +120,7 @@ def app_module(endpoint: str) -> Any:
 
 @pytest.fixture(scope="session")
 def keys(endpoint: str) -> dict[str, str]:
-    from devtools.resources import create_api_key
+    from infra.local import create_api_key
 
     return {
         "alice": create_api_key("alice"),
