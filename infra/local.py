@@ -270,16 +270,21 @@ def create_api_key(user: str, admin: bool = False, key: str | None = None) -> st
     return key
 
 
-def create_all(settings: Settings | None = None) -> None:
-    """Every resource of the model."""
-    settings = settings or get_settings()
-    infra = model.build(settings)
+def create(infra: model.Infrastructure, region: str) -> None:
+    """The model's tables, queues and bucket (what the template's executor declares alike)."""
     for table in infra.tables:
         create_table(table)
-    create_bucket(infra.bucket, settings.region)
+    create_bucket(infra.bucket, region)
     for queue in infra.queues:
         create_queue(queue)
     configure_bucket(infra)  # after the queues: S3 checks its destinations
+
+
+def create_all(settings: Settings | None = None) -> None:
+    """Every resource of the stage."""
+    settings = settings or get_settings()
+    infra = model.build(settings)
+    create(infra, settings.region)
     client("ses").verify_email_identity(EmailAddress=infra.mail_sender)
     ensure_api_keys_parameter(settings)
     ensure_signing_secret(settings)

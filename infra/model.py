@@ -10,6 +10,7 @@ names and queue limits from the stage's settings (`chalicelib/platform/config.py
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -155,7 +156,7 @@ class Infrastructure:
         return next(q for q in self.queues if q.key == key)
 
 
-def _sorted_keys(schema: list[dict[str, str]]) -> tuple[Key, ...]:
+def _sorted_keys(schema: Sequence[Mapping[str, Any]]) -> tuple[Key, ...]:
     ordered = sorted(schema, key=lambda k: k["KeyType"] != "HASH")
     return tuple(Key(k["AttributeName"], "HASH" if k["KeyType"] == "HASH" else "RANGE") for k in ordered)
 
