@@ -1,7 +1,7 @@
 """Write the stage's merge template, and optionally package it with chalice (`make package`).
 
-  python -m infra --stage dev --out build/infra-dev.json
-  python -m infra --stage dev --package build/package-dev   # + chalice package
+python -m infra --stage dev --out build/infra-dev.json
+python -m infra --stage dev --package build/package-dev   # + chalice package
 """
 
 from __future__ import annotations

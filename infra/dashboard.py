@@ -64,4 +64,3 @@ def dashboard_body(settings: Any) -> dict[str, Any]:
         widget("Lambda duration p95 (ms)", lam("Duration"), 12, 30, "p95"),
     ]
     return {"widgets": widgets}
-

@@ -14,7 +14,7 @@ from typing import Any
 from chalice.constants import DEFAULT_LAMBDA_TIMEOUT
 
 from chalicelib.platform.config import Settings
-from devtools.stage import ROOT, stage_environment
+from devtools.stage import ROOT, default_drift, stage_environment
 from infra.model import logical_id
 
 # Logical ids chalice gives the functions (see `chalice package` output).
@@ -94,7 +94,14 @@ def periodic_functions() -> dict[str, str]:
 
 
 def use_stage(stage: str) -> None:
-    """Export the stage's settings (variables already set win, e.g. RESOURCE_PREFIX)."""
+    """Export the stage's settings (variables already set win, e.g. RESOURCE_PREFIX).
+
+    Refuses a `.chalice/config.json` that contradicts the settings' defaults, so what is
+    packaged or deployed never differs from what the code and the tests assume.
+    """
+    drift = default_drift()
+    if drift:
+        raise SystemExit(".chalice/config.json disagrees with chalicelib/platform/config.py:\n  " + "\n  ".join(drift))
     for name, value in stage_environment(stage).items():
         os.environ.setdefault(name, value)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")

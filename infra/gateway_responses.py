@@ -102,4 +102,3 @@ def apply_gateway_responses(deployed_resources: list[dict[str, Any]], stage: str
         apigateway.put_gateway_response(**kwargs)
     apigateway.create_deployment(restApiId=rest_api_id, stageName=stage_name, description="gateway responses")
     return sorted(GATEWAY_RESPONSES)
-
