@@ -27,6 +27,7 @@ sample-images: install
 
 test: install chromium
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -m "not slow and not contract"
 
