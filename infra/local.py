@@ -1,7 +1,9 @@
-"""Create every AWS resource the app needs, idempotently (local emulator, LocalStack, tests).
+"""The local executor: the infrastructure model (infra/model.py) created through the APIs, idempotently.
 
-On AWS they come from `devtools/infra.py`'s CloudFormation fragment (`make package`), or from this
-module after `chalice deploy` (`make deploy`).
+Runs against the embedded emulator, LocalStack or MiniStack (AWS_ENDPOINT_URL), and against
+AWS before `chalice deploy` (`make deploy`). The other executor, infra/cloudformation.py,
+writes the same model as the template of `make package`; tests/test_infra_executors.py
+checks that both give the same tables, queues and bucket.
 """
 
 from __future__ import annotations
@@ -14,66 +16,88 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.api.auth import forget_cached_keys, hash_key
-from chalicelib.covers.upload_events import UPLOADS_PREFIX
 from chalicelib.platform.aws import client
 from chalicelib.platform.config import QueueSettings, Settings, get_settings
-from chalicelib.platform.idempotency_model import IdempotencyRecord
-from chalicelib.tables import ALL_MODELS
-from chalicelib.tasks.models import TaskRecord
+from infra import model
+from infra.dashboard import dashboard_body
 
 
-def create_tables() -> None:
-    """DynamoDB tables (on demand) and the TTL of the tables that expire items."""
-    for model in ALL_MODELS:
-        if not model.exists():
-            model.create_table(wait=True, billing_mode="PAY_PER_REQUEST")
-        else:
-            add_missing_indexes(model)
+def _keys(keys: tuple[model.Key, ...]) -> list[dict[str, str]]:
+    return [{"AttributeName": k.attribute, "KeyType": k.key_type} for k in keys]
+
+
+def _index(index: model.Index) -> dict[str, Any]:
+    return {"IndexName": index.name, "KeySchema": _keys(index.keys), "Projection": index.projection}
+
+
+def _attributes(table: model.Table) -> list[dict[str, str]]:
+    return [{"AttributeName": n, "AttributeType": t} for n, t in table.attributes]
+
+
+def create_table(table: model.Table) -> None:
+    """The table on demand with its indexes (the missing ones added to a kept table), and its TTL."""
     ddb = client("dynamodb")
-    for model in (TaskRecord, IdempotencyRecord):
-        ttl = ddb.describe_time_to_live(TableName=model.Meta.table_name)["TimeToLiveDescription"]
+    try:
+        kwargs: dict[str, Any] = {
+            "TableName": table.name,
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": _attributes(table),
+            "KeySchema": _keys(table.keys),
+        }
+        if table.indexes:
+            kwargs["GlobalSecondaryIndexes"] = [_index(i) for i in table.indexes]
+        ddb.create_table(**kwargs)
+        ddb.get_waiter("table_exists").wait(TableName=table.name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceInUseException":
+            raise
+        add_missing_indexes(table)
+    if table.ttl_attribute:
+        ttl = ddb.describe_time_to_live(TableName=table.name)["TimeToLiveDescription"]
         if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
             ddb.update_time_to_live(
-                TableName=model.Meta.table_name,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"},
+                TableName=table.name,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
             )
 
 
-def add_missing_indexes(model: Any) -> list[str]:
+def add_missing_indexes(table: model.Table) -> list[str]:
     """Give a table kept from an earlier run the indexes its model gained since (as a stack update would)."""
-    ddb, table = client("dynamodb"), model.Meta.table_name
-    present = {i["IndexName"] for i in ddb.describe_table(TableName=table)["Table"].get("GlobalSecondaryIndexes", [])}
-    added, schema = [], model._get_schema()
-    for index in schema["global_secondary_indexes"]:
-        if index["index_name"] in present:
+    ddb = client("dynamodb")
+    described = ddb.describe_table(TableName=table.name)["Table"]
+    present = {i["IndexName"] for i in described.get("GlobalSecondaryIndexes", [])}
+    added = []
+    for index in table.indexes:
+        if index.name in present:
             continue
-        create = {
-            "IndexName": index["index_name"],
-            "KeySchema": sorted(index["key_schema"], key=lambda k: k["KeyType"] != "HASH"),
-            "Projection": index["projection"],
-        }
         ddb.update_table(
-            TableName=table,
-            AttributeDefinitions=schema["attribute_definitions"],  # all of them: moto replaces the list
-            GlobalSecondaryIndexUpdates=[{"Create": create}],
+            TableName=table.name,
+            AttributeDefinitions=_attributes(table),  # all of them: moto replaces the list
+            GlobalSecondaryIndexUpdates=[{"Create": _index(index)}],
         )
-        added.append(index["index_name"])
+        added.append(index.name)
     return added
 
 
-def create_bucket(settings: Settings) -> None:
+def create_tables(settings: Settings | None = None) -> None:
+    """Every table of the model (PynamoDB's models: keys, indexes, TTL)."""
+    for table in model.build(settings or get_settings()).tables:
+        create_table(table)
+
+
+def create_bucket(bucket: model.Bucket, region: str) -> None:
     """A private, encrypted bucket."""
     s3 = client("s3")
     try:
-        kwargs: dict[str, Any] = {"Bucket": settings.media_bucket}
-        if settings.region != "us-east-1":
-            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": settings.region}
+        kwargs: dict[str, Any] = {"Bucket": bucket.name}
+        if region != "us-east-1":
+            kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
         s3.create_bucket(**kwargs)
     except ClientError as exc:
         if exc.response["Error"]["Code"] not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
             raise
     s3.put_public_access_block(
-        Bucket=settings.media_bucket,
+        Bucket=bucket.name,
         PublicAccessBlockConfiguration={
             "BlockPublicAcls": True,
             "IgnorePublicAcls": True,
@@ -82,7 +106,7 @@ def create_bucket(settings: Settings) -> None:
         },
     )
     s3.put_bucket_encryption(
-        Bucket=settings.media_bucket,
+        Bucket=bucket.name,
         ServerSideEncryptionConfiguration={
             "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
         },
@@ -96,22 +120,28 @@ def _ensure_queue(name: str, attributes: dict[str, str]) -> str:
     return str(url)
 
 
-def create_queue_pair(queue: QueueSettings) -> None:
-    """A work queue and its DLQ, joined by a redrive policy (and the DLQ's allow policy)."""
+def create_queue(queue: model.Queue) -> None:
+    """A work queue and its DLQ, joined by a redrive policy."""
     sqs = client("sqs")
-    dlq_url = _ensure_queue(queue.dlq_name, {"MessageRetentionPeriod": str(14 * 24 * 3600)})
+    dead = queue.dead_letter
+    dlq_url = _ensure_queue(dead.name, {"MessageRetentionPeriod": str(dead.retention_seconds)})
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     _ensure_queue(
         queue.name,
         {
             "VisibilityTimeout": str(queue.visibility_timeout),
-            "MessageRetentionPeriod": str(4 * 24 * 3600),
-            "ReceiveMessageWaitTimeSeconds": "20",
+            "MessageRetentionPeriod": str(queue.retention_seconds),
+            "ReceiveMessageWaitTimeSeconds": str(queue.receive_wait_seconds),
             "RedrivePolicy": json.dumps(
                 {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(queue.max_receive_count)}
             ),
         },
     )
+
+
+def create_queue_pair(queue: QueueSettings) -> None:
+    """A work queue and its DLQ from a queue's settings (tests make private pairs this way)."""
+    create_queue(model.queue(queue))
 
 
 def _queue_arn(name: str) -> str:
@@ -121,7 +151,7 @@ def _queue_arn(name: str) -> str:
 
 
 def upload_queue_policy(queue_arn: str, bucket: str, account_id: str) -> dict[str, Any]:
-    """Let S3 (this bucket, this account only) send its event notifications to the media queue."""
+    """Let S3 (this bucket, this account only) send its event notifications to the queue."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -140,58 +170,62 @@ def upload_queue_policy(queue_arn: str, bucket: str, account_id: str) -> dict[st
     }
 
 
-def upload_cors_rules(settings: Settings) -> list[dict[str, Any]]:
-    """Browsers may POST a form to the bucket from these origins (the policy still decides)."""
-    return [
-        {
-            "AllowedOrigins": list(settings.upload_cors_origins),
-            "AllowedMethods": ["POST"],
-            "AllowedHeaders": ["*"],
-            "ExposeHeaders": ["ETag", "Location"],
-            "MaxAgeSeconds": 3600,
-        }
-    ]
-
-
-def upload_lifecycle_rule(settings: Settings) -> dict[str, Any]:
-    """Uploads are moved to covers/ once ingested; what is left under uploads/ was abandoned."""
-    return {
-        "ID": "abandoned-uploads",
-        "Status": "Enabled",
-        "Filter": {"Prefix": UPLOADS_PREFIX},
-        "Expiration": {"Days": settings.upload_retention_days},
-        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": settings.upload_retention_days},
-    }
-
-
-def configure_uploads(settings: Settings) -> None:
-    """Direct uploads: the media queue accepts S3's events, the bucket sends ObjectCreated under
-    uploads/ there, answers browsers' CORS preflights, and expires abandoned uploads."""
-    queue_arn = _queue_arn(settings.media.name)
-    account_id = queue_arn.split(":")[4]
+def configure_bucket(infra: model.Infrastructure) -> None:
+    """Direct uploads: each notified queue accepts S3's events, the bucket sends them there,
+    answers browsers' CORS preflights, and expires abandoned uploads."""
+    bucket = infra.bucket
     sqs, s3 = client("sqs"), client("s3")
-    sqs.set_queue_attributes(
-        QueueUrl=sqs.get_queue_url(QueueName=settings.media.name)["QueueUrl"],
-        Attributes={"Policy": json.dumps(upload_queue_policy(queue_arn, settings.media_bucket, account_id))},
-    )
-    s3.put_bucket_cors(Bucket=settings.media_bucket, CORSConfiguration={"CORSRules": upload_cors_rules(settings)})
-    s3.put_bucket_lifecycle_configuration(
-        Bucket=settings.media_bucket, LifecycleConfiguration={"Rules": [upload_lifecycle_rule(settings)]}
-    )
-    notification = {
-        "QueueConfigurations": [
+    configurations = []
+    for notification in bucket.notifications:
+        queue = infra.queue(notification.queue_key)
+        queue_arn = _queue_arn(queue.name)
+        sqs.set_queue_attributes(
+            QueueUrl=sqs.get_queue_url(QueueName=queue.name)["QueueUrl"],
+            Attributes={"Policy": json.dumps(upload_queue_policy(queue_arn, bucket.name, queue_arn.split(":")[4]))},
+        )
+        configurations.append(
             {
-                "Id": "cover-uploads",
+                "Id": notification.id,
                 "QueueArn": queue_arn,
-                "Events": ["s3:ObjectCreated:*"],
-                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": UPLOADS_PREFIX}]}},
+                "Events": list(notification.events),
+                "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": notification.prefix}]}},
             }
-        ]
-    }
+        )
+    s3.put_bucket_cors(
+        Bucket=bucket.name,
+        CORSConfiguration={
+            "CORSRules": [
+                {
+                    "AllowedOrigins": list(c.origins),
+                    "AllowedMethods": list(c.methods),
+                    "AllowedHeaders": list(c.headers),
+                    "ExposeHeaders": list(c.expose_headers),
+                    "MaxAgeSeconds": c.max_age_seconds,
+                }
+                for c in bucket.cors
+            ]
+        },
+    )
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket.name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": r.id,
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": r.prefix},
+                    "Expiration": {"Days": r.days},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": r.days},
+                }
+                for r in bucket.lifecycle
+            ]
+        },
+    )
+    notification_configuration = {"QueueConfigurations": configurations}
     for attempt in range(6):
         try:
             s3.put_bucket_notification_configuration(
-                Bucket=settings.media_bucket, NotificationConfiguration=notification
+                Bucket=bucket.name, NotificationConfiguration=notification_configuration
             )
             return
         except ClientError as exc:
@@ -236,17 +270,55 @@ def create_api_key(user: str, admin: bool = False, key: str | None = None) -> st
     return key
 
 
+def create(infra: model.Infrastructure, region: str) -> None:
+    """The model's tables, queues and bucket (what the template's executor declares alike)."""
+    for table in infra.tables:
+        create_table(table)
+    create_bucket(infra.bucket, region)
+    for queue in infra.queues:
+        create_queue(queue)
+    configure_bucket(infra)  # after the queues: S3 checks its destinations
+
+
 def create_all(settings: Settings | None = None) -> None:
     """Every resource of the stage."""
     settings = settings or get_settings()
-    create_tables()
-    create_bucket(settings)
-    for queue in settings.queues.values():
-        create_queue_pair(queue)
-    configure_uploads(settings)  # after the media queue: S3 checks its destination
-    client("ses").verify_email_identity(EmailAddress=settings.mail_sender)
+    infra = model.build(settings)
+    create(infra, settings.region)
+    client("ses").verify_email_identity(EmailAddress=infra.mail_sender)
     ensure_api_keys_parameter(settings)
     ensure_signing_secret(settings)
+
+
+def apply_monitoring(settings: Settings | None = None) -> dict[str, Any]:
+    """Create or update the dashboard, alarm topic and alarms through the APIs.
+
+    The `chalice deploy` path has no CloudFormation stack; this puts the very same
+    dashboard and alarms as the template, resolved for the current region.
+    """
+    settings = settings or get_settings()
+    infra = model.build(settings)
+    cloudwatch = client("cloudwatch")
+    body = json.dumps(dashboard_body(settings)).replace("${AWS::Region}", settings.region)
+    cloudwatch.put_dashboard(DashboardName=infra.dashboard, DashboardBody=body)
+    topic = client("sns").create_topic(Name=infra.alarm_topic)["TopicArn"]
+    for alarm in infra.alarms:
+        cloudwatch.put_metric_alarm(
+            AlarmName=alarm.name,
+            AlarmDescription=alarm.description,
+            Namespace="AWS/SQS",
+            MetricName=alarm.metric,
+            Dimensions=[{"Name": "QueueName", "Value": alarm.queue_name}],
+            Statistic="Maximum",
+            Period=60,
+            EvaluationPeriods=alarm.evaluation_periods,
+            Threshold=float(alarm.threshold),
+            ComparisonOperator="GreaterThanThreshold",
+            TreatMissingData="notBreaching",
+            AlarmActions=[topic],
+            OKActions=[topic],
+        )
+    return {"dashboard": infra.dashboard, "alarm_topic": topic, "alarms": [a.name for a in infra.alarms]}
 
 
 if __name__ == "__main__":
