@@ -57,13 +57,13 @@ screenshot: install chromium
 # its own venv on Python >= 3.12, cached in ~/.cache/bookshelf-serverless); DynamoDB and SES on
 # the embedded emulator. It prints which service came from where, the skips' reasons and its time.
 test-localstack: install
-	$(PY) -m devtools.localstack test -m "not slow and not contract"
+	$(PY) -m devtools.backends.localstack test -m "not slow and not contract"
 
 # The real artefact, deployed: MiniStack (installed by the project into a cached venv whose Python is
 # the functions' runtime, started on a free port), `make deploy`'s tooling into it, then tests/deployed
 # over the deployed API Gateway URL. It prints the deploy time, the suite's time and POST-to-ready.
 test-deployed: install
-	$(PY) -m devtools.ministack test
+	$(PY) -m devtools.backends.ministack test
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -75,11 +75,11 @@ bench: install
 	$(PY) -m bench.run_all
 
 # One CloudFormation/SAM template with the functions and every resource (docs/DEPLOY.md). The zip is
-# built under the Lambda runtime's Python 3.13 (.venv-build, made on first use; devtools/lambda_build.py).
+# built under the Lambda runtime's Python 3.13 (.venv-build, made on first use; infra/lambda_build.py).
 package: install
 	$(PY) -m infra --stage $(STAGE) --package build/package-$(STAGE)
 	$(VENV)/bin/cfn-lint build/package-$(STAGE)/sam.json
-	$(PY) -m devtools.zipcheck build/package-$(STAGE)/deployment.zip
+	$(PY) -m infra.zipcheck build/package-$(STAGE)/deployment.zip
 
 # Resources, dashboard and alarms, then `chalice deploy` (AWS_ENDPOINT_URL for LocalStack).
 deploy: install

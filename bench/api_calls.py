@@ -75,7 +75,7 @@ def _drain(app_module: Any, queue_name: str, handler: str, durations: dict[str, 
 
     from chalicelib.platform.aws import client
     from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
-    from devtools.runner import lambda_record
+    from devtools.runtime.runner import lambda_record
 
     handled = 0
     while True:

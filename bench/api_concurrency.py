@@ -1,5 +1,5 @@
 """100 concurrent clients against the local API: `chalice local` (what `make run` used) vs the
-local API Gateway (`devtools/gateway.py`, what it uses now). Each client posts books with a
+local API Gateway (`devtools/gateway/server.py`, what it uses now). Each client posts books with a
 small cover over its own keep-alive connection; connection errors are counted, not retried.
 
   python -m bench.api_concurrency [--clients 100] [--requests 3]
@@ -99,7 +99,7 @@ def _command(server: str, port: int) -> list[str]:
 def _worker(server: str, clients: int, per_client: int) -> None:
     """One server against a fresh emulator, in this fresh interpreter (clients are bound to one endpoint)."""
     with emulator():
-        from devtools.emulator import free_port
+        from devtools.emulator.server import free_port
         from infra.local import create_api_key
 
         key = create_api_key("bench")

@@ -72,7 +72,7 @@ def worker(
     env = {
         "SES_MAX_SEND_RATE": str(rate),
         "FANOUT_SAFETY_MS": str(max(1000, timeout_ms // 4)),
-        "EMULATOR_SES_LATENCY_MS": str(ses_latency_ms),  # read by devtools/ses_v2.py in the emulator
+        "EMULATOR_SES_LATENCY_MS": str(ses_latency_ms),  # read by devtools/emulator/ses_v2.py in the emulator
     }
     with emulator(env) as endpoint:
         import requests

@@ -24,7 +24,7 @@ def worker(batch: int, messages: int) -> dict[str, Any]:
         from chalicelib.ops.queues import depth
         from chalicelib.platform.config import get_settings
         from chalicelib.tasks.dispatch import dispatch
-        from devtools.runner import EventSourceRunner
+        from devtools.runtime.runner import EventSourceRunner
 
         queue = get_settings().default.name
         for start in range(0, messages, 100):

@@ -31,7 +31,7 @@ def _noop_batches(count: int) -> list[dict[str, Any]]:
     from chalicelib.platform.config import get_settings
     from chalicelib.platform.sqs import queue_arn, queue_url
     from chalicelib.tasks.dispatch import dispatch
-    from devtools.runner import lambda_record
+    from devtools.runtime.runner import lambda_record
 
     queue = get_settings().default.name
     for start in range(0, count, 100):
@@ -58,8 +58,8 @@ def invocation_costs(invocations: int, cold_starts: int) -> dict[str, Any]:
     """Cold starts of `default_worker` sandboxes, then warm sandbox vs in-process invocations, one task each."""
     with emulator():
         from bench.runtime_app import default_worker
-        from devtools.runner import InProcessFunction
-        from devtools.sandbox import FunctionSpec, Sandbox
+        from devtools.runtime.runner import InProcessFunction
+        from devtools.runtime.sandbox import FunctionSpec, Sandbox
 
         events = iter(_noop_batches(cold_starts + 2 * invocations + 3))
         spec = FunctionSpec("default_worker", "bench.runtime_app", "default_worker", 30.0, 512)
@@ -111,7 +111,7 @@ def _count_books() -> int:
 
 
 def _start(port: int, state: Path, log: Any) -> tuple[Any, str, float]:
-    from devtools.emulator import start_process
+    from devtools.emulator.server import start_process
 
     started = time.perf_counter()
     proc, endpoint = start_process(port, log=log, state=state)
@@ -127,7 +127,7 @@ def restart(books: int) -> dict[str, Any]:
 
     state = Path(tempfile.mkdtemp(prefix="bench-state-")) / "emulator-state.pickle"
     log = tempfile.NamedTemporaryFile(prefix="bench-emulator-", suffix=".log", delete=False)
-    from devtools.emulator import free_port
+    from devtools.emulator.server import free_port
 
     port = free_port()  # the same port after the restart: the clients keep their endpoint
     proc, endpoint, empty_start = _start(port, state, log)

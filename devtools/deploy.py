@@ -25,10 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devtools import lambda_build
-from devtools.stage import ROOT
+from infra import lambda_build
 from infra.functions import WORKERS, check_time_limits, function_name, function_settings, response_types, use_stage
 from infra.gateway_responses import apply_gateway_responses
+from infra.stage import ROOT
 
 
 class DeployError(RuntimeError):

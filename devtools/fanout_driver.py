@@ -48,7 +48,7 @@ class Driver:
 
         from chalicelib.platform.aws import client
         from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
-        from devtools.runner import batch_item_failures, lambda_record
+        from devtools.runtime.runner import batch_item_failures, lambda_record
 
         name = self.settings.default.name
         sqs = client("sqs")

@@ -29,7 +29,7 @@ import requests
 
 from devtools.ops import OpsError, use_local_emulator
 from devtools.seed import seed_subscribers
-from devtools.stage import ROOT, stage_environment
+from infra.stage import ROOT, stage_environment
 
 STAGE = "local"
 OWNER = "fanout-trial"

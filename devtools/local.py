@@ -9,7 +9,7 @@ restarts the API or the runner when they die; only the emulator's death or a sto
 (SIGINT/Ctrl-C, SIGTERM, SIGHUP, also when sent to `make` alone: `_watch_parent`) stops
 everything, in order: the workers, the API, the emulator last (which saves its state).
 
-The API is served through the local API Gateway (devtools/gateway.py, `api_command()`).
+The API is served through the local API Gateway (devtools/gateway/server.py, `api_command()`).
 
 Environment: STAGE (local), API_PORT (8000), EMULATOR_PORT (4566), RUNNER_STATS_PORT
 (any free port), LOCAL_STATE_DIR (.local), FRESH (0).
@@ -27,8 +27,8 @@ import threading
 import time
 from pathlib import Path
 
-from devtools.stage import ROOT, stage_environment
-from devtools.supervisor import Child, Supervisor
+from devtools.runtime.supervisor import Child, Supervisor
+from infra.stage import ROOT, stage_environment
 
 STAGE = os.environ.get("STAGE", "local")
 API_PORT = int(os.environ.get("API_PORT", "8000"))
@@ -49,7 +49,7 @@ def _prepare_env() -> subprocess.Popen[bytes] | None:
     if os.environ.get("AWS_ENDPOINT_URL"):
         print(f"using the AWS endpoint {os.environ['AWS_ENDPOINT_URL']} (its state is its own)", flush=True)
         return None
-    from devtools.emulator import start_process
+    from devtools.emulator.server import start_process
 
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     if FRESH and STATE_FILE.exists():
@@ -87,13 +87,14 @@ def _dev_key() -> str:
 
 
 def api_command(stage: str, port: int) -> list[str]:
-    """The command that serves the HTTP API on 127.0.0.1:`port`: the local API Gateway (devtools/gateway.py)."""
-    return [sys.executable, "-m", "devtools.gateway", "--stage", stage, "--host", "127.0.0.1", "--port", str(port)]
+    """The command that serves the HTTP API on 127.0.0.1:`port`: the local API Gateway (devtools/gateway/server.py)."""
+    gateway = "devtools.gateway.server"
+    return [sys.executable, "-m", gateway, "--stage", stage, "--host", "127.0.0.1", "--port", str(port)]
 
 
 def runner_command(stats_port: int) -> list[str]:
     """The SQS/schedule runner, with sandboxes, schedules at their own rate, and its counters on `stats_port`."""
-    return [sys.executable, "-m", "devtools.runner", "--stats-port", str(stats_port), "--schedule-seconds", "0"]
+    return [sys.executable, "-m", "devtools.runtime.runner", "--stats-port", str(stats_port), "--schedule-seconds", "0"]
 
 
 def describe_functions(stage: str) -> list[str]:
@@ -101,8 +102,8 @@ def describe_functions(stage: str) -> list[str]:
     from chalice.app import ScheduledEventConfig, SQSEventConfig
 
     import app
-    from devtools.runner import SchedulePoller
-    from devtools.sandbox_limits import function_limits
+    from devtools.runtime.limits import function_limits
+    from devtools.runtime.runner import SchedulePoller
 
     rows: list[tuple[str, str]] = [("api_handler", "HTTP API")]
     rows += [(auth.name, "authorizer") for auth in app.app.builtin_auth_handlers]
@@ -215,7 +216,7 @@ def main() -> None:
         emulator = _prepare_env()
         if emulator is not None:
             supervisor.add(Child("emulator", [], essential=True), proc=emulator)
-        from devtools.emulator import free_port
+        from devtools.emulator.server import free_port
         from infra.local import create_all
 
         create_all()

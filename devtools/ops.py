@@ -23,7 +23,7 @@ from typing import Any
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from devtools.stage import stage_environment
+from infra.stage import stage_environment
 
 LOCAL_STAGE = "local"
 

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from devtools.stage import ROOT
+from infra.stage import ROOT
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"]
 

@@ -11,9 +11,9 @@ import json
 import os
 from pathlib import Path
 
-from devtools.stage import ROOT
 from infra.cloudformation import build, package
 from infra.functions import use_stage
+from infra.stage import ROOT
 
 
 def main(argv: list[str] | None = None) -> None:

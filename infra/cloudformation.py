@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from chalicelib.platform.config import Settings
-from devtools import lambda_build
-from infra import model
+from infra import lambda_build, model
 from infra.dashboard import dashboard_body
 from infra.functions import (
     FUNCTIONS,
@@ -427,7 +426,7 @@ def build(stage: str) -> dict[str, Any]:
 
 
 def package(stage: str, out_dir: Path, merge_template: Path) -> Path:
-    """Run `chalice package` with the merge template (devtools/lambda_build.py); returns the SAM template's path."""
+    """Run `chalice package` with the merge template (infra/lambda_build.py); returns the SAM template's path."""
     env = {**os.environ, "AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION", "us-east-1")}
     lambda_build.chalice(["package", "--stage", stage, "--merge-template", str(merge_template), str(out_dir)], env=env)
     return out_dir / "sam.json"

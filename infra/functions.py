@@ -14,8 +14,8 @@ from typing import Any
 from chalice.constants import DEFAULT_LAMBDA_TIMEOUT
 
 from chalicelib.platform.config import Settings
-from devtools.stage import ROOT, default_drift, stage_environment
 from infra.model import logical_id
+from infra.stage import ROOT, default_drift, stage_environment
 
 # Logical ids chalice gives the functions (see `chalice package` output).
 FUNCTIONS = {

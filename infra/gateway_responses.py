@@ -3,7 +3,7 @@
 The template carries them as the REST API's `x-amazon-apigateway-gateway-responses`
 extension (infra/cloudformation.py); after `chalice deploy`, `apply_gateway_responses` puts
 the same ones through the API (devtools/deploy.py). The local gateway answers alike
-(devtools/gateway.py).
+(devtools/gateway/server.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from chalicelib.platform.errors import RETRY_AFTER_SECONDS
-from devtools.stage import ROOT
+from infra.stage import ROOT
 
 # API Gateway's own answers (no route, no or a refused key, a failed authorizer, a body too
 # large, a timeout, throttling) in the app's one error shape {"error", "message", "fields"}.

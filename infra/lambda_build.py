@@ -15,7 +15,7 @@ and the rest is installed into a directory that chalice receives as the project'
 requirements.txt. `.chalice/` is the project's own (a symlink), so settings, deployed state
 and chalice's package cache stay where they were.
 
-  python -m devtools.lambda_build package build/out     # any chalice command, as chalice takes it
+  python -m infra.lambda_build package build/out     # any chalice command, as chalice takes it
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from devtools import pythons
-from devtools.stage import ROOT
+from infra import pythons
+from infra.stage import ROOT
 
 #: The Lambda runtime: python3.13 on Amazon Linux 2023 (docs/DEPLOY.md says why).
 RUNTIME_PYTHON = (3, 13)

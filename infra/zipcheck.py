@@ -1,6 +1,6 @@
 """Does a Lambda zip run on the project's runtime? Checks any zip, old or new:
 
-  python -m devtools.zipcheck build/package-dev/deployment.zip
+  python -m infra.zipcheck build/package-dev/deployment.zip
 
 1. Every wheel (`*.dist-info/WHEEL`, its `Tag:` lines) fits the runtime: a manylinux glibc no
    newer than Amazon Linux 2023's, the functions' CPU, the runtime's CPython ABI (or abi3/none).
@@ -28,7 +28,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from devtools import lambda_build
+from infra import lambda_build
 
 #: Legacy manylinux names as PEP 600 glibc versions.
 LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
@@ -247,7 +247,7 @@ def sizes(zip_path: Path) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m devtools.zipcheck", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m infra.zipcheck", description=__doc__.splitlines()[0])
     parser.add_argument("zip", type=Path)
     parser.add_argument("--python", help="an interpreter of the runtime's version (default: found like the build's)")
     args = parser.parse_args(argv)

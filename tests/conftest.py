@@ -57,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault(key, value)
     os.environ["RESOURCE_PREFIX"] = f"bookshelf-test-{uuid.uuid4().hex[:8]}"
     if not os.environ.get("AWS_ENDPOINT_URL"):
-        from devtools.emulator import free_port
+        from devtools.emulator.server import free_port
 
         port = free_port()  # the emulator listens here once a test needs it
         _EMULATOR["port"] = port
@@ -69,7 +69,7 @@ def _start_aws() -> str:
     if "ready" in _EMULATOR:
         return os.environ["AWS_ENDPOINT_URL"]
     if "port" in _EMULATOR:
-        from devtools.emulator import start_process
+        from devtools.emulator.server import start_process
 
         log = tempfile.NamedTemporaryFile(prefix="emulator-", suffix=".log", delete=False)
         proc, endpoint = start_process(port=_EMULATOR["port"], log=log)
@@ -136,7 +136,7 @@ def chalice_client(app_module: Any) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def gateway(app_module: Any) -> Any:
     """The local API Gateway in front of the app (its authorizer cache is per gateway)."""
-    from devtools.gateway import Gateway
+    from devtools.gateway.server import Gateway
 
     return Gateway(app_module.app, os.environ["STAGE"])
 
@@ -145,7 +145,7 @@ def gateway(app_module: Any) -> Any:
 def gateway_url(gateway: Any) -> Iterator[str]:
     """The gateway over real HTTP, served from a thread of this process, so tasks registered by
     tests and the in-process `workers` share the test's modules."""
-    from devtools.gateway import serving
+    from devtools.gateway.server import serving
 
     with serving(gateway) as url:
         yield url
@@ -164,7 +164,7 @@ class Workers:
         self.runner: Any = None
 
     def resume(self) -> None:
-        from devtools.runner import EventSourceRunner
+        from devtools.runtime.runner import EventSourceRunner
 
         if self.runner is None:
             self.runner = EventSourceRunner(self.app_module, wait_seconds=1).start()
@@ -236,7 +236,7 @@ class ServiceFaults:
         return endpoint
 
     def _fault_client(self, service: str) -> Any:
-        from devtools.emulator import FaultClient
+        from devtools.emulator.server import FaultClient
 
         endpoint = self._endpoint(service)
         if not self._emulators[endpoint]:
@@ -244,7 +244,7 @@ class ServiceFaults:
         return FaultClient(endpoint)
 
     def _all(self) -> list[Any]:
-        from devtools.emulator import FaultClient
+        from devtools.emulator.server import FaultClient
 
         return [FaultClient(endpoint) for endpoint, emulated in self._emulators.items() if emulated]
 

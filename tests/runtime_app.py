@@ -1,6 +1,6 @@
 """A test-only app module for the local runtime's sandboxes: the real app, test tasks and a probe.
 
-The runner's sandboxes import it by name (`python -m devtools.runner --app tests.runtime_app`),
+The runner's sandboxes import it by name (`python -m devtools.runtime.runner --app tests.runtime_app`),
 exactly as they import `app`; nothing shipped knows about it.
 
 - `tests.runtime.sleep`, `tests.runtime.hog`, `tests.runtime.ok`: tasks on the `default`

@@ -43,15 +43,15 @@ def private_queues(visibility: int, max_receives: int) -> dict[str, str]:
 
 
 class RunnerProcess:
-    """`python -m devtools.runner --app tests.runtime_app` with sandboxes, on private queues."""
+    """`python -m devtools.runtime.runner --app tests.runtime_app` with sandboxes, on private queues."""
 
     def __init__(self, env: dict[str, str], args: list[str]) -> None:
-        from devtools.emulator import free_port
+        from devtools.emulator.server import free_port
 
         self.env = {**os.environ, **env}
         self.port = free_port()
         self.log = tempfile.NamedTemporaryFile(prefix="runner-", suffix=".log", delete=False)
-        command = [sys.executable, "-m", "devtools.runner", "--app", "tests.runtime_app", "--wait-seconds", "1"]
+        command = [sys.executable, "-m", "devtools.runtime.runner", "--app", "tests.runtime_app", "--wait-seconds", "1"]
         command += ["--stats-port", str(self.port), *args]
         self.proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
 

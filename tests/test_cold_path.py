@@ -19,7 +19,7 @@ import json, os, sys
 import app
 loaded_at_import = "PIL" in sys.modules
 import requests
-from devtools.gateway import Gateway, serving
+from devtools.gateway.server import Gateway, serving
 request = json.load(open(sys.argv[1]))
 with serving(Gateway(app.app, os.environ["STAGE"])) as url:
     created = requests.post(

@@ -16,14 +16,14 @@ pytestmark = pytest.mark.unit
 
 
 def test_chalice_config_agrees_with_the_settings_schema() -> None:
-    from devtools.stage import default_drift
+    from infra.stage import default_drift
 
     assert default_drift() == []
 
 
 def test_a_contradicting_default_or_an_unknown_setting_is_drift() -> None:
     from chalicelib.platform.config import DEFAULTS
-    from devtools.stage import default_drift
+    from infra.stage import default_drift
 
     config = {
         "environment_variables": {"DEFAULT_VISIBILITY_TIMEOUT": str(int(DEFAULTS["DEFAULT_VISIBILITY_TIMEOUT"]) * 2)},
@@ -46,7 +46,7 @@ def test_the_test_session_sets_no_default_again() -> None:
 def test_packaging_and_deploying_refuse_drift(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import json
 
-    from devtools import stage
+    from infra import stage
     from infra.functions import use_stage
 
     config = json.loads((stage.ROOT / ".chalice" / "config.json").read_text())

@@ -418,7 +418,7 @@ def stats_url(workers, monkeypatch) -> Iterator[str]:
 
     from chalicelib.dashboard import workers as panel
     from chalicelib.platform.config import get_settings
-    from devtools.sandbox_stats import StatsServer
+    from devtools.runtime.stats import StatsServer
 
     server = StatsServer(workers.runner.stats).start()
     monkeypatch.setattr(
@@ -459,7 +459,7 @@ def test_workers_view_says_why_when_the_runtime_does_not_answer(admin, monkeypat
 
     from chalicelib.dashboard import workers
     from chalicelib.platform.config import get_settings
-    from devtools.emulator import free_port
+    from devtools.emulator.server import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/stats"
     monkeypatch.setattr(workers, "get_settings", lambda: dataclasses.replace(get_settings(), runtime_stats_url=dead))

@@ -77,7 +77,7 @@ def _run_relay(app_module: Any) -> dict[str, int]:
     """Invoke the scheduled handler as the local runner does (EventBridge event, 60 s context)."""
     from chalice.local import LambdaContext
 
-    from devtools.runner import scheduled_event
+    from devtools.runtime.runner import scheduled_event
 
     context = LambdaContext("outbox_relay", 256, max_runtime_ms=60_000)
     return app_module.outbox_relay(scheduled_event("outbox_relay", "us-east-1"), context)

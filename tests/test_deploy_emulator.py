@@ -28,7 +28,7 @@ from typing import Any
 import boto3
 import pytest
 
-from devtools import lambda_build, pythons
+from infra import lambda_build, pythons
 
 ROOT = Path(__file__).resolve().parent.parent
 STAGE = "dev"
@@ -109,7 +109,7 @@ def _deploy(project: Path, env: dict[str, str], *extra: str) -> subprocess.Compl
 def deployment(tmp_path_factory: pytest.TempPathFactory, endpoint: str) -> Iterator[dict[str, Any]]:
     from conftest import _is_emulator
 
-    from devtools.emulator import start_process
+    from devtools.emulator.server import start_process
 
     proc = None
     if _is_emulator(endpoint):
@@ -181,7 +181,7 @@ def test_every_function_is_deployed_with_its_settings(remote, stage_functions) -
         function = deployed[_function_name(name)]
         assert function["Timeout"] == config["lambda_timeout"]
         assert function["MemorySize"] == config["lambda_memory_size"]
-        # The runtime the zip was built for (devtools/lambda_build.py): chalice takes it from its Python.
+        # The runtime the zip was built for (infra/lambda_build.py): chalice takes it from its Python.
         assert function["Runtime"] == "python3.13"
         assert function.get("Architectures", ["x86_64"]) == ["x86_64"]
 

@@ -1,5 +1,5 @@
 """The emulator's SQS keeps SQS's semantics after its constant-cost sends and receives
-(devtools/moto_sqs.py): counts, delays and visibility timeouts as before."""
+(devtools/emulator/sqs.py): counts, delays and visibility timeouts as before."""
 
 from __future__ import annotations
 

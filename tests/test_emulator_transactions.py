@@ -1,5 +1,5 @@
 """The emulator's TransactWriteItems undoes a cancelled transaction item by item
-(devtools/moto_transactions.py) and must still be all-or-nothing, as DynamoDB is."""
+(devtools/emulator/transactions.py) and must still be all-or-nothing, as DynamoDB is."""
 
 from __future__ import annotations
 

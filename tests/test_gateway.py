@@ -22,8 +22,8 @@ import pytest
 import requests
 from helpers import b64, eventually, image_bytes, jpeg_bytes, unique_author
 
-from devtools.gateway_auth import AuthorizerError, Policy, _policy
-from devtools.gateway_invoke import function_limits
+from devtools.gateway.auth import AuthorizerError, Policy, _policy
+from devtools.gateway.invoke import function_limits
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -35,7 +35,7 @@ def _is_error(body: Any, code: str) -> bool:
 @pytest.fixture(scope="module")
 def test_gateway() -> Iterator[tuple[Any, str]]:
     """The test-only app behind a gateway whose integration timeout is 1 s."""
-    from devtools.gateway import Gateway, serving
+    from devtools.gateway.server import Gateway, serving
 
     gateway = Gateway(gateway_app.app, "test", integration_timeout=1.0)
     with serving(gateway) as url:
@@ -50,7 +50,7 @@ def make_run_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     """The API started exactly as `make run` starts it (the command of `api_command()`, a child
     process), on an emulator of its own: the load leaves no queue backlog or records behind for
     the other tests. Yields its URL and an API key."""
-    from devtools.emulator import free_port, start_process
+    from devtools.emulator.server import free_port, start_process
     from devtools.local import api_command
 
     logs = tmp_path_factory.mktemp("gateway")
@@ -203,7 +203,7 @@ def test_authorizer_context_reaches_the_view(test_gateway: tuple[Any, str]) -> N
 
 
 def test_authorizer_result_is_cached_per_token_for_its_ttl() -> None:
-    from devtools.gateway import Gateway, serving
+    from devtools.gateway.server import Gateway, serving
 
     now = [1000.0]
     with serving(Gateway(gateway_app.app, "test", clock=lambda: now[0])) as url:
@@ -419,9 +419,8 @@ def test_function_limits_come_from_the_stage_config() -> None:
 
 
 def test_gateway_module_runs_as_a_script() -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "devtools.gateway", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
+    command = [sys.executable, "-m", "devtools.gateway.server", "--help"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--integration-timeout" in done.stdout
 
 
@@ -431,7 +430,7 @@ def test_half_sent_and_trickled_requests_are_dropped_and_normal_clients_are_not(
     import socket
     import time
 
-    from devtools.gateway import Gateway, serving
+    from devtools.gateway.server import Gateway, serving
 
     def dropped(sock: socket.socket, within: float) -> bool:
         """The server closed the connection (EOF or reset) before `within` seconds."""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools import localstack
+from devtools.backends import localstack
 
 pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from devtools import ministack, stack
-from devtools.lambda_build import RUNTIME_PYTHON
+from devtools import stack
+from devtools.backends import ministack
+from infra.lambda_build import RUNTIME_PYTHON
 
 pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests
 

@@ -1,4 +1,4 @@
-"""The emulator's partition-only Query (devtools/moto_query.py) pages exactly as DynamoDB does."""
+"""The emulator's partition-only Query (devtools/emulator/query.py) pages exactly as DynamoDB does."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ def test_query_pages_walk_one_partition_in_key_order_with_filters_limits_and_sta
     import boto3
     from moto import mock_aws
 
-    from devtools import moto_query
+    from devtools.emulator import query
 
-    moto_query.patch()
+    query.patch()
     for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):  # moto in this process, not the emulator
         monkeypatch.delenv(name, raising=False)
     rng = random.Random(7)

@@ -38,7 +38,7 @@ def _invoke(app_module: Any, handler: str, queue_name: str, wanted: set[str]) ->
 
     from chalicelib.platform.aws import client
     from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
-    from devtools.runner import lambda_record
+    from devtools.runtime.runner import lambda_record
 
     sqs, pending, url = client("sqs"), set(wanted), queue_url(queue_name)
     aside: list[str] = []

@@ -85,7 +85,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def _run_relay(app_module: Any) -> dict[str, int]:
     from chalice.local import LambdaContext
 
-    from devtools.runner import scheduled_event
+    from devtools.runtime.runner import scheduled_event
 
     context = LambdaContext("outbox_relay", 256, max_runtime_ms=60_000)
     return app_module.outbox_relay(scheduled_event("outbox_relay", "us-east-1"), context)

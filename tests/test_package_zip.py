@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from devtools import lambda_build, pythons, zipcheck
+from infra import lambda_build, pythons, zipcheck
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,7 +41,7 @@ def shipped_zip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("zip") / "package"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT_URL")}
     env["AWS_DEFAULT_REGION"] = "us-east-1"
-    build = [sys.executable, "-m", "devtools.lambda_build", "package", "--stage", "dev", str(out)]
+    build = [sys.executable, "-m", "infra.lambda_build", "package", "--stage", "dev", str(out)]
     done = subprocess.run(build, cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return out / "deployment.zip"
@@ -90,7 +90,7 @@ def test_the_zip_leaves_out_what_the_runtime_provides(shipped_zip: Path) -> None
 
 
 def test_the_command_line_check_passes_on_the_shipped_zip(shipped_zip: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "devtools.zipcheck", str(shipped_zip)], cwd=ROOT, capture_output=True)
+    done = subprocess.run([sys.executable, "-m", "infra.zipcheck", str(shipped_zip)], cwd=ROOT, capture_output=True)
     assert done.returncode == 0, done.stdout.decode() + done.stderr.decode()
     assert b"fits python3.13 x86_64" in done.stdout
 
@@ -171,7 +171,7 @@ def test_the_zip_holds_no_local_or_deploy_only_package(shipped_zip: Path) -> Non
 
 
 def test_the_check_finds_the_infra_and_devtools_packages() -> None:
-    shipped = _zip({"app.py": b"", "infra/model.py": b"", "chalicelib/devtools/emulator.py": b""})
+    shipped = _zip({"app.py": b"", "infra/model.py": b"", "chalicelib/devtools/emulator/server.py": b""})
     problems = zipcheck.local_only_problems(shipped)
     assert [p.split(":")[0] for p in problems] == ["chalicelib/devtools", "infra"]
     assert zipcheck.local_only_problems(_zip({"app.py": b"", "chalicelib/infra_notes.py": b""})) == []

@@ -28,7 +28,7 @@ def _clean_env() -> dict[str, str]:
 
 
 def _package(tmp_path_factory: pytest.TempPathFactory, **extra_env: str) -> Path:
-    from devtools import lambda_build, pythons
+    from infra import lambda_build, pythons
 
     try:
         lambda_build.runtime_python()  # chalice runs under the runtime's Python 3.13

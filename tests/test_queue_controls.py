@@ -75,7 +75,7 @@ def test_max_concurrency_is_set_shown_and_bounded(api, gateway_url, keys, restor
 
 
 def test_the_runner_obeys_a_new_maximum_concurrency(api, gateway_url, keys, workers, restored) -> None:
-    from devtools.sandbox_stats import RuntimeStats  # noqa: F401 - the runner's own counters
+    from devtools.runtime.stats import RuntimeStats  # noqa: F401 - the runner's own counters
 
     _admin_call(gateway_url, keys, "PUT", "/queues/default/concurrency", {"max_concurrency": 3})
     poller = next(p for p in workers.runner.pollers.values() if p.queue_name.endswith("default"))

@@ -1,6 +1,6 @@
 """The local runtime as Lambda runs functions: sandboxes, timeouts, memory, crashes and batch responses.
 
-Each test starts the runner as a real process (`python -m devtools.runner`, sandboxes) on
+Each test starts the runner as a real process (`python -m devtools.runtime.runner`, sandboxes) on
 queues of its own, with the test-only app module `tests/runtime_app.py`.
 """
 
@@ -16,8 +16,8 @@ from helpers import eventually, final_record
 from runtime_support import Replies, RunnerProcess, private_queues, send_probes, send_task
 
 from chalicelib.ops.queues import depth
-from devtools.runner import batch_item_failures, settle
-from devtools.sandbox import Invocation
+from devtools.runtime.runner import batch_item_failures, settle
+from devtools.runtime.sandbox import Invocation
 
 
 @pytest.fixture
@@ -203,7 +203,7 @@ def test_queues_show_the_runners_counters_when_a_runner_serves_them(monkeypatch,
     import dataclasses
 
     from chalicelib.ops import queues, runtime_stats
-    from devtools.sandbox_stats import FunctionStats, RuntimeStats, StatsServer
+    from devtools.runtime.stats import FunctionStats, RuntimeStats, StatsServer
 
     stats = RuntimeStats()
     worker = stats.add("default_worker", FunctionStats(settings.default.name, 10, 10, 30.0, 512))
@@ -232,7 +232,7 @@ def test_the_supervisor_restarts_with_growing_backoff_and_stops_on_an_essential_
     import sys
     import time
 
-    from devtools.supervisor import Child, Supervisor
+    from devtools.runtime.supervisor import Child, Supervisor
 
     said: list[str] = []
     supervisor = Supervisor(say=said.append)

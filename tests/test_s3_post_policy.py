@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from devtools.s3_post_policy import PolicyError, check, sigv2_signature, sigv4_signature
+from devtools.emulator.s3_post_policy import PolicyError, check, sigv2_signature, sigv4_signature
 
 pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests
 

@@ -225,7 +225,7 @@ def _queue_empty(name: str) -> bool:
 def _one_good_one_failing_batch(aws: Any, settings: Any) -> tuple[dict[str, Any], Envelope, Envelope]:
     """Receive a Lambda-shaped event holding a task that succeeds and one that must retry."""
     from chalicelib.platform.sqs import queue_arn, queue_url
-    from devtools.runner import lambda_record
+    from devtools.runtime.runner import lambda_record
 
     url = queue_url(settings.default.name)
     good = Envelope(task_id=str(uuid.uuid4()), task="tests.ok", args=[4])
@@ -327,7 +327,7 @@ def test_local_runner_deletes_on_return_and_keeps_on_raise(paused_workers, aws) 
     from chalice import Chalice
 
     from chalicelib.ops.queues import depth
-    from devtools.runner import EventSourceRunner
+    from devtools.runtime.runner import EventSourceRunner
 
     name = f"{get_settings().default.name}-runner-{uuid.uuid4().hex[:6]}"
     url = aws("sqs").create_queue(QueueName=name, Attributes={"VisibilityTimeout": "30"})["QueueUrl"]
@@ -482,7 +482,7 @@ def test_reconciler_keeps_the_last_error_of_a_retried_task(api, paused_workers, 
 def _event_for(aws: Any, settings: Any, env: Envelope, send: bool = True) -> dict[str, Any]:
     """Send `env` to the default queue (unless it is there already) and receive it as a Lambda event."""
     from chalicelib.platform.sqs import queue_arn, queue_url
-    from devtools.runner import lambda_record
+    from devtools.runtime.runner import lambda_record
 
     url = queue_url(settings.default.name)
     if send:

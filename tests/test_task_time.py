@@ -148,7 +148,7 @@ def _invocations(settings: Any, stop: threading.Event, threads: int, batch: int)
     from chalicelib.platform.aws import client
     from chalicelib.platform.sqs import queue_url
     from chalicelib.tasks.worker import consume
-    from devtools.runner import lambda_record
+    from devtools.runtime.runner import lambda_record
 
     sqs, url = client("sqs"), queue_url(settings.default.name)
     arn = f"arn:aws:sqs:{settings.region}:000000000000:{settings.default.name}"
@@ -210,7 +210,7 @@ def _context(name: str, seconds: int = 60) -> Any:
 
 def _invoke(app_module: Any, name: str) -> Any:
     """The scheduled function as EventBridge (and the local runner) invokes it."""
-    from devtools.runner import scheduled_event
+    from devtools.runtime.runner import scheduled_event
 
     return getattr(app_module, name)(scheduled_event(name, "us-east-1"), _context(name))
 

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 #: The default of every setting that has a fixed one, by its environment variable: the one
 #: place defaults are written. `.chalice/config.json` may only repeat them at its top level and
-#: override them per stage (`make package`/`make deploy` refuse drift: devtools/stage.py), and
+#: override them per stage (`make package`/`make deploy` refuse drift: infra/stage.py), and
 #: the tests set only what differs (tests/conftest.py). Names derived from RESOURCE_PREFIX are
 #: computed in get_settings.
 DEFAULTS: dict[str, str] = {

@@ -3,7 +3,7 @@
 Chalice finds a function by its module attribute (`app.<name>`), so `install` returns the
 handlers by name for `app.py` to publish (`globals().update(...)`); from there `chalice deploy`
 makes the EventBridge rules, `chalice package` the template's `Schedule` events, and the local
-runner (`devtools/runner.py`) invokes them on the same expressions.
+runner (`devtools/runtime/runner.py`) invokes them on the same expressions.
 """
 
 from __future__ import annotations

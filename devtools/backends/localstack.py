@@ -11,8 +11,8 @@ passes an explicit endpoint): DynamoDB (LocalStack's needs Java and a DynamoDB L
 and SES v1 + v2 (LocalStack's free build has no SES v2, which the app sends with; v1 shares
 its account state, so it goes with v2). The run prints which service came from where.
 
-  python -m devtools.localstack test [pytest args]   # make test-localstack: the whole suite
-  python -m devtools.localstack serve                # both endpoints, until Ctrl-C
+  python -m devtools.backends.localstack test [pytest args]   # make test-localstack: the whole suite
+  python -m devtools.backends.localstack serve                # both endpoints, until Ctrl-C
 
 With Docker, `localstack-compose.yml` runs LocalStack 4.14.0 (its last image that needs no
 account) as a container with its own DynamoDB; point AWS_ENDPOINT_URL at it and run `make test`
@@ -36,9 +36,9 @@ from typing import TextIO
 
 import requests
 
-from devtools import pythons
-from devtools.emulator import free_port, start_process
-from devtools.stage import ROOT
+from devtools.emulator.server import free_port, start_process
+from infra import pythons
+from infra.stage import ROOT
 
 REQUIREMENTS = ROOT / "requirements-localstack.txt"
 HOME = ROOT / ".local" / "localstack"
@@ -235,7 +235,7 @@ def serve(home: Path = HOME) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m devtools.localstack", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.backends.localstack", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("install", help="create the LocalStack virtualenv")
     commands.add_parser("test", help="run the test suite against LocalStack; further arguments go to pytest")

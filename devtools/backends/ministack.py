@@ -5,12 +5,12 @@ functions in local worker processes with its own interpreter, so its virtualenv'
 the functions' runtime (a zip built for python3.11 carries cp311 extensions). The venv is
 `$XDG_CACHE_HOME/bookshelf-serverless/ministack-venv-python3.X`, installed from PyPI on first use
 (requirements-ministack.txt, with boto3: the Lambda runtime provides it, so the zip leaves it
-out) and reused afterwards. It is started through devtools/ministack_patches.py, which wraps
+out) and reused afterwards. It is started through devtools/backends/ministack_patches.py, which wraps
 the gaps of the pinned release (docs/DEPLOY.md § MiniStack), on a free loopback port.
 
-  python -m devtools.ministack test [pytest args]   # make test-deployed: deploy, then tests/deployed
-  python -m devtools.ministack serve                # MiniStack until Ctrl-C (deploy into it yourself)
-  python -m devtools.ministack install
+  python -m devtools.backends.ministack test [pytest args]   # make test-deployed: deploy, then tests/deployed
+  python -m devtools.backends.ministack serve                # MiniStack until Ctrl-C (deploy into it yourself)
+  python -m devtools.backends.ministack install
 
 Nothing here reaches the internet after the pip install.
 """
@@ -29,14 +29,14 @@ from typing import Any
 
 import requests
 
-from devtools import pythons
-from devtools.emulator import free_port
-from devtools.lambda_build import RUNTIME_PYTHON
-from devtools.localstack import CACHE, LocalStackError, Running, stop
-from devtools.stage import ROOT
+from devtools.backends.localstack import CACHE, LocalStackError, Running, stop
+from devtools.emulator.server import free_port
+from infra import pythons
+from infra.lambda_build import RUNTIME_PYTHON
+from infra.stage import ROOT
 
 REQUIREMENTS = ROOT / "requirements-ministack.txt"
-PATCHES = ROOT / "devtools" / "ministack_patches.py"
+PATCHES = ROOT / "devtools" / "backends" / "ministack_patches.py"
 HOME = ROOT / ".local" / "ministack"
 #: The stage deployed into MiniStack (.chalice/config.json): dev's settings with short
 #: visibility timeouts, backoffs and schedules, so retries and the reconciler run within a test.
@@ -237,7 +237,7 @@ def serve(home: Path = HOME, port: int | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m devtools.ministack", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m devtools.backends.ministack", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("install", help="create MiniStack's virtualenv for the functions' runtime")
     commands.add_parser("test", help="deploy into MiniStack and run tests/deployed; further arguments go to pytest")

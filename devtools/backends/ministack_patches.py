@@ -1,6 +1,6 @@
-"""MiniStack 1.5.33 with the project's fixes for its gaps, started by devtools/ministack.py.
+"""MiniStack 1.5.33 with the project's fixes for its gaps, started by devtools/backends/ministack.py.
 
-Runs inside MiniStack's own virtualenv (`python devtools/ministack_patches.py`), never in the
+Runs inside MiniStack's own virtualenv (`python devtools/backends/ministack_patches.py`), never in the
 project's: it wraps a few functions of the pinned release, then starts MiniStack's server.
 Each wrapper is the text of a fix proposed upstream (docs/DEPLOY.md § MiniStack lists them);
 each checks that the function it wraps still exists, so a MiniStack upgrade that moves it fails
@@ -192,7 +192,7 @@ def main() -> None:
 
     installed = version("ministack")
     if installed != PINNED:
-        raise SystemExit(f"devtools/ministack_patches.py is for ministack {PINNED}, found {installed}")
+        raise SystemExit(f"devtools/backends/ministack_patches.py is for ministack {PINNED}, found {installed}")
     # MINISTACK_UNPATCHED=ses,apigateway leaves those gaps open, to see what each patch covers.
     unpatched = set(os.environ.get("MINISTACK_UNPATCHED", "").split(","))
     for name, patch in (("apigateway", patch_apigateway), ("cloudformation", patch_cloudformation), ("ses", patch_ses)):
@@ -204,7 +204,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    # Run as a script, its directory (devtools/, with devtools/ministack.py) heads sys.path and
+    # Run as a script, its directory (devtools/, with devtools/backends/ministack.py) heads sys.path and
     # would shadow the `ministack` package.
     import sys
 

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote
 from xml.sax.saxutils import escape
 
-from devtools.s3_post_policy import emulator_secret
+from devtools.emulator.s3_post_policy import emulator_secret
 
 StartResponse = Callable[..., Any]
 WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]

@@ -7,18 +7,18 @@
    "pattern": [true, true, true, false], "times": 20}. `pattern` repeats (true = fail);
   `times` bounds how many calls the rule sees. `DELETE /_emulator/faults` clears them,
   `GET /_emulator/faults` lists them with their hit counts.
-- S3 refuses anonymous calls and forged or expired presigned URLs (`devtools/s3_auth.py`)
-  and checks browser uploads' POST policies (`devtools/s3_post_policy.py`), as AWS does.
+- S3 refuses anonymous calls and forged or expired presigned URLs (`devtools/emulator/s3_auth.py`)
+  and checks browser uploads' POST policies (`devtools/emulator/s3_post_policy.py`), as AWS does.
 - With `--state FILE` the state of the app's services is restored from FILE at start and
-  saved to it every `--snapshot-seconds` and on stop (`devtools/emulator_state.py`);
+  saved to it every `--snapshot-seconds` and on stop (`devtools/emulator/state.py`);
   `POST /_emulator/snapshot` saves it at once.
 - `GET /_emulator/health` answers `{"status": "running"}` once the server is up.
-- SES v2 `SendBulkEmail`, which moto lacks (`devtools/ses_v2.py`).
+- SES v2 `SendBulkEmail`, which moto lacks (`devtools/emulator/ses_v2.py`).
 - DynamoDB writes are serialised: moto checks a condition and writes without a lock.
-- moto's costs that grow with the data are made constant (`moto_transactions`, `moto_sqs`,
-  `moto_query`), and chalice's Swagger 2.0 is accepted by API Gateway's import (`patch_moto`).
+- moto's costs that grow with the data are made constant (`transactions`, `sqs`,
+  `query`), and chalice's Swagger 2.0 is accepted by API Gateway's import (`patch_moto`).
 
-Run: `python -m devtools.emulator --port 4566 [--state .local/emulator-state.pickle]`.
+Run: `python -m devtools.emulator.server --port 4566 [--state .local/emulator-state.pickle]`.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from urllib.parse import parse_qs
 
 import requests
 
-from devtools import ses_v2
-from devtools.emulator_state import may_change
+from devtools.emulator import ses_v2
+from devtools.emulator.state import may_change
 
 StartResponse = Callable[..., Any]
 _SERVICE_RE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
@@ -136,7 +136,7 @@ def _sent_emails() -> list[dict[str, Any]]:
         for region, backend in regions.items():
             for msg in backend.sent_messages:
                 entry: dict[str, Any] = {"Id": msg.id, "Region": region, "AccountId": account_id, "Source": msg.source}
-                if hasattr(msg, "timestamp"):  # stamped by devtools/ses_v2.py
+                if hasattr(msg, "timestamp"):  # stamped by devtools/emulator/ses_v2.py
                     entry["Timestamp"] = msg.timestamp
                 if isinstance(msg, RawMessage):
                     entry.update({"Destination": {"ToAddresses": list(msg.destinations)}, "RawData": msg.raw_data})
@@ -253,16 +253,16 @@ def make_app(
 ) -> Callable[[dict[str, Any], StartResponse], Iterable[bytes]]:
     """The WSGI application: moto, the SES mailbox, the fault table (and snapshots when `state` is set).
 
-    `changed` is set by every request that may change the state (see `emulator_state.may_change`).
+    `changed` is set by every request that may change the state (see `state.may_change`).
     """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     patch_moto()
-    from devtools import moto_query, moto_sqs, moto_transactions, s3_auth, s3_post_policy
+    from devtools.emulator import query, s3_auth, s3_post_policy, sqs, transactions
 
-    moto_transactions.patch()  # TransactWriteItems without a copy of the whole table
-    moto_sqs.patch()  # sends and receives without counting the whole queue per message
-    moto_query.patch()  # a table Query walks its partition from the start key, not the sorted table
+    transactions.patch()  # TransactWriteItems without a copy of the whole table
+    sqs.patch()  # sends and receives without counting the whole queue per message
+    query.patch()  # a table Query walks its partition from the start key, not the sorted table
     _list_moto_modules_once()
 
     # S3's request authentication and POST policy check, which moto lacks.
@@ -287,7 +287,7 @@ def make_app(
                 table.clear()
             return _json(start_response, "200 OK", {"faults": table.listing()})
         if path.rstrip("/") == "/_emulator/snapshot" and method == "POST" and state is not None:
-            from devtools.emulator_state import save
+            from devtools.emulator.state import save
 
             return _json(start_response, "200 OK", {"bytes": save(state)})
         if path.rstrip("/") == "/_emulator/health":
@@ -326,7 +326,7 @@ def serve(host: str, port: int, state: Path | None = None, snapshot_seconds: flo
     from moto.moto_server.werkzeug_app import MotoRequestHandler
     from werkzeug.serving import make_server
 
-    from devtools.emulator_state import Snapshotter, restore
+    from devtools.emulator.state import Snapshotter, restore
 
     snapshots, changed = None, threading.Event()
     if state is not None:
@@ -391,7 +391,7 @@ def start_process(
     port = port or free_port()
     persist = ["--state", str(state)] if state is not None else []
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devtools.emulator", "--host", "127.0.0.1", "--port", str(port), *persist],
+        [sys.executable, "-m", "devtools.emulator.server", "--host", "127.0.0.1", "--port", str(port), *persist],
         stdout=log or subprocess.DEVNULL,
         stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
         start_new_session=own_session,

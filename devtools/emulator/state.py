@@ -32,7 +32,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger("devtools.emulator_state")
+log = logging.getLogger("devtools.emulator.state")
 
 SERVICES = ("dynamodb", "s3", "sqs", "ses", "ssm", "secretsmanager")
 _LOCK_TYPES = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}

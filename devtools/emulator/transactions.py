@@ -11,7 +11,7 @@ This keeps moto's transaction logic (conditions, the per-item errors of
 TransactionCanceledException) and changes only the undo: each item the transaction names
 is copied before the transaction, and on any error those items (and the tables' stream
 records) are put back. The emulator runs DynamoDB writes one at a time
-(`emulator._dynamodb_writes`), so nothing else changes a table between the copy and the undo.
+(`server._dynamodb_writes`), so nothing else changes a table between the copy and the undo.
 """
 
 from __future__ import annotations

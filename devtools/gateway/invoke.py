@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from chalice.local import LambdaContext
 
-from devtools.stage import ROOT
+from infra.stage import ROOT
 
 LAMBDA_PAYLOAD_LIMIT = 6 * 1024 * 1024  # synchronous invocation request and response, each
 CHALICE_DEFAULT_TIMEOUT = 60  # seconds, when the stage's config names none

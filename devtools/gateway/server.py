@@ -1,6 +1,6 @@
 """A local API Gateway (REST API, Lambda proxy integration) serving the Chalice app.
 
-  python -m devtools.gateway --stage local --port 8000
+  python -m devtools.gateway.server --stage local --port 8000
 
 `chalice local` listens with a backlog of 5 (connection resets under load), answers in API
 Gateway's own error bodies and drops the connection when the authorizer raises. This server
@@ -9,7 +9,7 @@ is what `make run` and the tests use instead. Faithful to API Gateway + Lambda:
 - routing: the most specific resource wins; unknown path → 404 NotFound; a method the
   resource does not declare → 405 MethodNotAllowed with `Allow` (deployed, API Gateway answers
   that with its MISSING_AUTHENTICATION_TOKEN response: see docs/LOCAL.md);
-- the TOKEN authorizer with its result cache (`devtools/gateway_auth.py`): 401, 403, and 503
+- the TOKEN authorizer with its result cache (`devtools/gateway/auth.py`): 401, 403, and 503
   with Retry-After when it raises;
 - limits: request bodies over 10 MiB → 413 (API Gateway), an invocation event or a response
   over 6 MiB → 413 / 502 (Lambda), a view past the 29 s integration timeout → 504 while it
@@ -56,8 +56,8 @@ from chalice.app import Chalice, ChaliceAuthorizer, RouteEntry
 from chalice.local import LocalChalice
 
 from chalicelib.platform.errors import RETRY_AFTER_SECONDS, error_body
-from devtools.gateway_auth import AuthorizerError, TokenAuthorizers
-from devtools.gateway_invoke import (
+from devtools.gateway.auth import AuthorizerError, TokenAuthorizers
+from devtools.gateway.invoke import (
     LAMBDA_PAYLOAD_LIMIT,
     HttpRequest,
     InvocationTimeout,
@@ -68,7 +68,7 @@ from devtools.gateway_invoke import (
     payload_size,
     proxy_event,
 )
-from devtools.stage import ROOT, stage_environment
+from infra.stage import ROOT, stage_environment
 
 API_GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024  # request payload
 INTEGRATION_TIMEOUT_SECONDS = 29.0

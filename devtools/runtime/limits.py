@@ -13,7 +13,7 @@ from pathlib import Path
 from chalice.config import Config
 from chalice.constants import DEFAULT_LAMBDA_MEMORY_SIZE, DEFAULT_LAMBDA_TIMEOUT
 
-from devtools.stage import ROOT
+from infra.stage import ROOT
 
 
 @dataclass(frozen=True)

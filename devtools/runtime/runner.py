@@ -8,7 +8,7 @@ handler's batch size, and invokes the handler with a Lambda-shaped SQS event on 
 Two ways to invoke, named for what they are:
 - sandboxes (`sandboxes=True`, the command line's default, what `make run` uses): each
   function runs in worker processes of its own with its configured timeout and memory
-  (`devtools/sandbox.py`), so cold starts, module state, timeouts and crashes behave as in
+  (`devtools/runtime/sandbox.py`), so cold starts, module state, timeouts and crashes behave as in
   Lambda;
 - in-process (`sandboxes=False`): the handler is called in a thread of this process. The
   test suite uses it, because its tests register test-only tasks in the test process. The
@@ -20,7 +20,7 @@ those messages and deletes the others, an invalid list keeps the whole batch; wi
 return deletes the whole batch. A failed invocation (raise, timeout, crash, out of memory)
 deletes nothing; the messages come back after their visibility timeout.
 
-Run: `python -m devtools.runner` (queues and limits come from the stage's settings; see --help).
+Run: `python -m devtools.runtime.runner` (queues and limits come from the stage's settings; see --help).
 """
 
 from __future__ import annotations
@@ -47,11 +47,11 @@ from chalicelib.platform.aws import client
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
 from chalicelib.tasks.schedules import next_run, rate_seconds
-from devtools.sandbox import IDLE_RECLAIM_SECONDS, FunctionSpec, Invocation, SandboxPool
-from devtools.sandbox_limits import function_limits
-from devtools.sandbox_stats import SAVE_SECONDS, FunctionStats, RuntimeStats, StatsServer, persist, restore
+from devtools.runtime.limits import function_limits
+from devtools.runtime.sandbox import IDLE_RECLAIM_SECONDS, FunctionSpec, Invocation, SandboxPool
+from devtools.runtime.stats import SAVE_SECONDS, FunctionStats, RuntimeStats, StatsServer, persist, restore
 
-log = logging.getLogger("devtools.runner")
+log = logging.getLogger("devtools.runtime.runner")
 
 
 def lambda_record(message: dict[str, Any], arn: str, region: str) -> dict[str, Any]:
@@ -182,7 +182,7 @@ class InProcessFunction:
 
 
 class SandboxFunction:
-    """Invokes the handler in the function's own sandboxes (`devtools/sandbox.py`)."""
+    """Invokes the handler in the function's own sandboxes (`devtools/runtime/sandbox.py`)."""
 
     def __init__(self, spec: FunctionSpec, idle_seconds: float = IDLE_RECLAIM_SECONDS) -> None:
         self.spec = spec

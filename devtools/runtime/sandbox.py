@@ -5,7 +5,7 @@ Why processes of our own (`subprocess` + a socket from `multiprocessing.Pipe`) r
 (fork would inherit the runner's imports, clients and threads, so there would be no cold
 start and module state would leak between functions), it must be killable at its deadline
 without harming the runner, and its events and answers must be JSON, as Lambda's are. A
-`python -m devtools.sandbox_worker` child with an inherited socket and length-prefixed JSON
+`python -m devtools.runtime.worker` child with an inherited socket and length-prefixed JSON
 gives exactly that; multiprocessing's spawn mode would add pickling of arbitrary objects
 and hide the child's command line and environment, which is the function's configuration.
 
@@ -38,9 +38,9 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any, Literal
 
-from devtools.stage import ROOT
+from infra.stage import ROOT
 
-log = logging.getLogger("devtools.sandbox")
+log = logging.getLogger("devtools.runtime.sandbox")
 
 WATCH_SECONDS = 0.025
 INIT_TIMEOUT_SECONDS = 10.0  # Lambda's limit for the init phase of an on-demand function
@@ -145,7 +145,7 @@ class Sandbox:
         command = [
             sys.executable,
             "-m",
-            "devtools.sandbox_worker",
+            "devtools.runtime.worker",
             "--fd",
             str(child.fileno()),
             "--app",

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from devtools.sandbox import Invocation
+from devtools.runtime.sandbox import Invocation
 
 WINDOW = 1000
 

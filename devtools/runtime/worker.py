@@ -1,6 +1,6 @@
 """The process inside one local Lambda sandbox (an execution environment).
 
-Started by `devtools.sandbox.Sandbox` as a fresh interpreter: it imports the app module
+Started by `devtools.runtime.sandbox.Sandbox` as a fresh interpreter: it imports the app module
 (the cold start), says it is ready, then serves invocations one at a time over the
 connection it inherited, like Lambda's runtime loop. Prints and logs of the handler go to
 this process's stdout/stderr, which the runner shares (Lambda sends them to CloudWatch).

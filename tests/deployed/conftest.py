@@ -1,7 +1,7 @@
 """The deployed stack's suite (`make test-deployed`): everything over HTTP to what was deployed.
 
 Independent of tests/conftest.py (pytest runs it with `--confcutdir tests/deployed`): no
-emulator, no handler in this process. devtools/ministack.py deploys the stage into MiniStack and
+emulator, no handler in this process. devtools/backends/ministack.py deploys the stage into MiniStack and
 names the target in `DEPLOYED_TARGET` (a JSON file: API URL, endpoint, API keys, MiniStack's log).
 Plain `make test` does not collect this directory (tests/conftest.py's collect_ignore).
 """

@@ -18,7 +18,7 @@ LINK = re.compile(r"https?://[^\s<>]+/subscriptions/(?:confirm|unsubscribe)\?tok
 
 @dataclass
 class Target:
-    """What devtools/ministack.py deployed."""
+    """What devtools/backends/ministack.py deployed."""
 
     stage: str
     endpoint: str

@@ -1,5 +1,5 @@
 """The one-stack path (docs/DEPLOY.md § 1: `make package`, then the template through S3), deployed by
-devtools/ministack.py beside the `make deploy` stage: its API, mappings and a cover end to end."""
+devtools/backends/ministack.py beside the `make deploy` stage: its API, mappings and a cover end to end."""
 
 from __future__ import annotations
 
