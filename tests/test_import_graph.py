@@ -184,3 +184,72 @@ def test_imports_flow_down_the_layers() -> None:
     modules = _modules()
     graph = {name: _imports(name, path, modules) for name, path in modules.items()}
     assert _wrong_way(graph) == []
+
+
+# The packages around the deployed code (app.py, chalicelib): the infrastructure (resources, the
+# build, stage settings) reads the app's functions, tasks and routes and never uses a tool; the
+# tools may use the app and the infrastructure; the deployed code uses neither. Inside devtools
+# each package is one tool, and only DEVTOOLS_USES may use another (the third-party emulators'
+# launcher reuses the emulator's process helpers); the top-level modules (`make run`, ops,
+# deploy, …) compose them.
+PACKAGE_USES: dict[str, set[str]] = {
+    "app": {"chalicelib"},
+    "chalicelib": set(),
+    "infra": {"chalicelib", "app"},
+    "devtools": {"chalicelib", "infra", "app"},
+}
+DEVTOOLS_PACKAGES = {"emulator", "runtime", "gateway", "backends"}
+DEVTOOLS_USES = {("backends", "emulator")}
+
+
+def _every_module() -> dict[str, Path]:
+    modules = _modules()
+    for package in ("devtools", "infra"):
+        for path in (ROOT / package).rglob("*.py"):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            modules[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return modules
+
+
+def _tool(module: str) -> str:
+    """The devtools package of a module ("" for the top-level tools)."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 2 and parts[1] in DEVTOOLS_PACKAGES else ""
+
+
+def _across_packages(graph: dict[str, set[str]]) -> list[str]:
+    found = []
+    for module, targets in sorted(graph.items()):
+        top = module.split(".")[0]
+        for target in sorted(targets):
+            other = target.split(".")[0]
+            if other != top and other not in PACKAGE_USES[top]:
+                found.append(f"{module} ({top}) imports {target} ({other})")
+            elif top == other == "devtools":
+                tool, other_tool = _tool(module), _tool(target)
+                if tool and other_tool != tool and (tool, other_tool) not in DEVTOOLS_USES:
+                    found.append(f"{module} (devtools/{tool}) imports {target} ({other_tool or 'a top-level tool'})")
+    return found
+
+
+def test_the_package_check_sees_an_import_crossing_a_boundary() -> None:
+    graph = {
+        "infra.functions": {"devtools.gateway.server", "infra.stage"},
+        "chalicelib.platform.config": {"infra.stage"},
+        "devtools.runtime.runner": {"devtools.gateway.server", "chalicelib.platform.config"},
+        "devtools.backends.localstack": {"devtools.emulator.server", "infra.pythons"},
+        "devtools.local": {"devtools.runtime.runner", "infra.stage"},
+    }
+    assert _across_packages(graph) == [
+        "chalicelib.platform.config (chalicelib) imports infra.stage (infra)",
+        "devtools.runtime.runner (devtools/runtime) imports devtools.gateway.server (gateway)",
+        "infra.functions (infra) imports devtools.gateway.server (devtools)",
+    ]
+
+
+def test_tools_infrastructure_and_app_keep_their_boundaries() -> None:
+    modules = _every_module()
+    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    assert "devtools.emulator.server" in graph["devtools.backends.localstack"]  # the tools are read
+    assert _across_packages(graph) == []
+    assert _circles(graph) == []
