@@ -99,7 +99,7 @@ def _command(server: str, port: int) -> list[str]:
 def _worker(server: str, clients: int, per_client: int) -> None:
     """One server against a fresh emulator, in this fresh interpreter (clients are bound to one endpoint)."""
     with emulator():
-        from devtools.emulator.server import free_port
+        from devtools.emulator.process import free_port
         from infra.local import create_api_key
 
         key = create_api_key("bench")

@@ -53,7 +53,7 @@ def apply_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def emulator(extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """An embedded emulator with every resource of the app; yields its endpoint."""
     apply_env(extra_env)
-    from devtools.emulator.server import start_process
+    from devtools.emulator.process import start_process
 
     log = tempfile.NamedTemporaryFile(prefix="bench-emulator-", suffix=".log", delete=False)
     proc, endpoint = start_process(log=log)
@@ -201,7 +201,7 @@ _CHALICE_LOCAL = (
 @contextmanager
 def chalice_local(project: Path, env: dict[str, str]) -> Iterator[str]:
     """`chalice local` for `project` on a free port, Nagle off; yields its base URL."""
-    from devtools.emulator.server import free_port
+    from devtools.emulator.process import free_port
 
     port = free_port()
     proc = subprocess.Popen(

@@ -111,7 +111,7 @@ def _count_books() -> int:
 
 
 def _start(port: int, state: Path, log: Any) -> tuple[Any, str, float]:
-    from devtools.emulator.server import start_process
+    from devtools.emulator.process import start_process
 
     started = time.perf_counter()
     proc, endpoint = start_process(port, log=log, state=state)
@@ -127,7 +127,7 @@ def restart(books: int) -> dict[str, Any]:
 
     state = Path(tempfile.mkdtemp(prefix="bench-state-")) / "emulator-state.pickle"
     log = tempfile.NamedTemporaryFile(prefix="bench-emulator-", suffix=".log", delete=False)
-    from devtools.emulator.server import free_port
+    from devtools.emulator.process import free_port
 
     port = free_port()  # the same port after the restart: the clients keep their endpoint
     proc, endpoint, empty_start = _start(port, state, log)

@@ -49,7 +49,7 @@ def _prepare_env() -> subprocess.Popen[bytes] | None:
     if os.environ.get("AWS_ENDPOINT_URL"):
         print(f"using the AWS endpoint {os.environ['AWS_ENDPOINT_URL']} (its state is its own)", flush=True)
         return None
-    from devtools.emulator.server import start_process
+    from devtools.emulator.process import start_process
 
     STATE_DIR.mkdir(parents=True, exist_ok=True)
     if FRESH and STATE_FILE.exists():
@@ -216,7 +216,7 @@ def main() -> None:
         emulator = _prepare_env()
         if emulator is not None:
             supervisor.add(Child("emulator", [], essential=True), proc=emulator)
-        from devtools.emulator.server import free_port
+        from devtools.emulator.process import free_port
         from infra.local import create_all
 
         create_all()

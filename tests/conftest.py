@@ -57,7 +57,7 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ.setdefault(key, value)
     os.environ["RESOURCE_PREFIX"] = f"bookshelf-test-{uuid.uuid4().hex[:8]}"
     if not os.environ.get("AWS_ENDPOINT_URL"):
-        from devtools.emulator.server import free_port
+        from devtools.emulator.process import free_port
 
         port = free_port()  # the emulator listens here once a test needs it
         _EMULATOR["port"] = port
@@ -69,7 +69,7 @@ def _start_aws() -> str:
     if "ready" in _EMULATOR:
         return os.environ["AWS_ENDPOINT_URL"]
     if "port" in _EMULATOR:
-        from devtools.emulator.server import start_process
+        from devtools.emulator.process import start_process
 
         log = tempfile.NamedTemporaryFile(prefix="emulator-", suffix=".log", delete=False)
         proc, endpoint = start_process(port=_EMULATOR["port"], log=log)
@@ -236,7 +236,7 @@ class ServiceFaults:
         return endpoint
 
     def _fault_client(self, service: str) -> Any:
-        from devtools.emulator.server import FaultClient
+        from devtools.emulator.faults import FaultClient
 
         endpoint = self._endpoint(service)
         if not self._emulators[endpoint]:
@@ -244,7 +244,7 @@ class ServiceFaults:
         return FaultClient(endpoint)
 
     def _all(self) -> list[Any]:
-        from devtools.emulator.server import FaultClient
+        from devtools.emulator.faults import FaultClient
 
         return [FaultClient(endpoint) for endpoint, emulated in self._emulators.items() if emulated]
 

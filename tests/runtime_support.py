@@ -46,7 +46,7 @@ class RunnerProcess:
     """`python -m devtools.runtime.runner --app tests.runtime_app` with sandboxes, on private queues."""
 
     def __init__(self, env: dict[str, str], args: list[str]) -> None:
-        from devtools.emulator.server import free_port
+        from devtools.emulator.process import free_port
 
         self.env = {**os.environ, **env}
         self.port = free_port()

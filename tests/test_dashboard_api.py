@@ -459,7 +459,7 @@ def test_workers_view_says_why_when_the_runtime_does_not_answer(admin, monkeypat
 
     from chalicelib.dashboard import workers
     from chalicelib.platform.config import get_settings
-    from devtools.emulator.server import free_port
+    from devtools.emulator.process import free_port
 
     dead = f"http://127.0.0.1:{free_port()}/stats"
     monkeypatch.setattr(workers, "get_settings", lambda: dataclasses.replace(get_settings(), runtime_stats_url=dead))

@@ -109,7 +109,7 @@ def _deploy(project: Path, env: dict[str, str], *extra: str) -> subprocess.Compl
 def deployment(tmp_path_factory: pytest.TempPathFactory, endpoint: str) -> Iterator[dict[str, Any]]:
     from conftest import _is_emulator
 
-    from devtools.emulator.server import start_process
+    from devtools.emulator.process import start_process
 
     proc = None
     if _is_emulator(endpoint):

@@ -50,7 +50,7 @@ def make_run_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     """The API started exactly as `make run` starts it (the command of `api_command()`, a child
     process), on an emulator of its own: the load leaves no queue backlog or records behind for
     the other tests. Yields its URL and an API key."""
-    from devtools.emulator.server import free_port, start_process
+    from devtools.emulator.process import free_port, start_process
     from devtools.local import api_command
 
     logs = tmp_path_factory.mktemp("gateway")

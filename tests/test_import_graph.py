@@ -237,7 +237,7 @@ def test_the_package_check_sees_an_import_crossing_a_boundary() -> None:
         "infra.functions": {"devtools.gateway.server", "infra.stage"},
         "chalicelib.platform.config": {"infra.stage"},
         "devtools.runtime.runner": {"devtools.gateway.server", "chalicelib.platform.config"},
-        "devtools.backends.localstack": {"devtools.emulator.server", "infra.pythons"},
+        "devtools.backends.localstack": {"devtools.emulator.process", "infra.pythons"},
         "devtools.local": {"devtools.runtime.runner", "infra.stage"},
     }
     assert _across_packages(graph) == [
@@ -250,6 +250,6 @@ def test_the_package_check_sees_an_import_crossing_a_boundary() -> None:
 def test_tools_infrastructure_and_app_keep_their_boundaries() -> None:
     modules = _every_module()
     graph = {name: _imports(name, path, modules) for name, path in modules.items()}
-    assert "devtools.emulator.server" in graph["devtools.backends.localstack"]  # the tools are read
+    assert "devtools.emulator.process" in graph["devtools.backends.localstack"]  # the tools are read
     assert _across_packages(graph) == []
     assert _circles(graph) == []

@@ -310,7 +310,7 @@ def test_local_stage_uses_the_running_emulator(api: Any, endpoint: str) -> None:
 
 
 def test_local_stage_without_an_emulator_refuses_clearly() -> None:
-    from devtools.emulator.server import free_port
+    from devtools.emulator.process import free_port
 
     refused = _ops("--stage", "local", "create-api-key", "eve", EMULATOR_PORT=str(free_port()))
     assert refused.returncode != 0 and refused.stdout == ""

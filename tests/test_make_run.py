@@ -22,7 +22,7 @@ import requests
 from conftest import TEST_ENV
 from helpers import b64, eventually, jpeg_bytes
 
-from devtools.emulator.server import free_port
+from devtools.emulator.process import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SESSION_ONLY = {*TEST_ENV, "AWS_ENDPOINT_URL", "RESOURCE_PREFIX"}

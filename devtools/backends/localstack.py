@@ -36,7 +36,7 @@ from typing import TextIO
 
 import requests
 
-from devtools.emulator.server import free_port, start_process
+from devtools.emulator.process import free_port, start_process
 from infra import pythons
 from infra.stage import ROOT
 

@@ -30,7 +30,7 @@ from typing import Any
 import requests
 
 from devtools.backends.localstack import CACHE, LocalStackError, Running, stop
-from devtools.emulator.server import free_port
+from devtools.emulator.process import free_port
 from infra import pythons
 from infra.lambda_build import RUNTIME_PYTHON
 from infra.stage import ROOT

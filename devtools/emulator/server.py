@@ -6,7 +6,7 @@
   {"service": "ses", "action": "SendEmail", "code": "Throttling", "status": 400,
    "pattern": [true, true, true, false], "times": 20}. `pattern` repeats (true = fail);
   `times` bounds how many calls the rule sees. `DELETE /_emulator/faults` clears them,
-  `GET /_emulator/faults` lists them with their hit counts.
+  `GET /_emulator/faults` lists them with their hit counts (`faults.py`).
 - S3 refuses anonymous calls and forged or expired presigned URLs (`devtools/emulator/s3_auth.py`)
   and checks browser uploads' POST policies (`devtools/emulator/s3_post_policy.py`), as AWS does.
 - With `--state FILE` the state of the app's services is restored from FILE at start and
@@ -18,7 +18,8 @@
 - moto's costs that grow with the data are made constant (`transactions`, `sqs`,
   `query`), and chalice's Swagger 2.0 is accepted by API Gateway's import (`patch_moto`).
 
-Run: `python -m devtools.emulator.server --port 4566 [--state .local/emulator-state.pickle]`.
+Run: `python -m devtools.emulator.server --port 4566 [--state .local/emulator-state.pickle]`;
+other tools start it with `process.start_process`.
 """
 
 from __future__ import annotations
@@ -29,97 +30,18 @@ import json
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-import requests
-
 from devtools.emulator import ses_v2
+from devtools.emulator.faults import FaultTable, StartResponse, fault_response
 from devtools.emulator.state import may_change
 
-StartResponse = Callable[..., Any]
 _SERVICE_RE = re.compile(r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/aws4_request")
-
-
-@dataclass
-class Fault:
-    """One fault rule."""
-
-    service: str
-    action: str | None = None
-    code: str = "ServiceUnavailable"
-    status: int = 503
-    message: str = "injected fault"
-    pattern: list[bool] = field(default_factory=lambda: [True])
-    times: int | None = None
-    seen: int = 0
-    failed: int = 0
-
-    def matches(self, service: str, action: str | None) -> bool:
-        return self.service == service and (self.action is None or self.action == action)
-
-    def should_fail(self) -> bool:
-        if self.times is not None and self.seen >= self.times:
-            return False
-        fail = self.pattern[self.seen % len(self.pattern)]
-        self.seen += 1
-        self.failed += int(fail)
-        return fail
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            k: getattr(self, k) for k in ("service", "action", "code", "status", "pattern", "times", "seen", "failed")
-        }
-
-
-class FaultTable:
-    """Fault rules, shared by the server's threads."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._faults: list[Fault] = []
-
-    def add(self, spec: dict[str, Any]) -> Fault:
-        fault = Fault(
-            service=str(spec["service"]),
-            action=spec.get("action"),
-            code=str(spec.get("code", "ServiceUnavailable")),
-            status=int(spec.get("status", 503)),
-            message=str(spec.get("message", "injected fault")),
-            pattern=[bool(x) for x in spec.get("pattern", [True])] or [True],
-            times=spec.get("times"),
-        )
-        with self._lock:
-            self._faults.append(fault)
-        return fault
-
-    def clear(self) -> None:
-        with self._lock:
-            self._faults.clear()
-
-    def listing(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [f.as_dict() for f in self._faults]
-
-    def wants(self, service: str) -> bool:
-        with self._lock:
-            return any(f.service == service for f in self._faults)
-
-    def check(self, service: str, action: str | None) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if fault.matches(service, action) and fault.should_fail():
-                    return fault
-        return None
 
 
 def _json(start_response: StartResponse, status: str, body: Any) -> Iterable[bytes]:
@@ -159,39 +81,6 @@ def _clear_emails() -> None:
     for _, regions in ses_backends.items():
         for _, backend in regions.items():
             backend.sent_messages.clear()
-
-
-def _fault_response(fault: Fault, target: str | None, service: str, start_response: StartResponse) -> Iterable[bytes]:
-    request_id = str(uuid.uuid4())
-    reason = {
-        400: "Bad Request",
-        403: "Forbidden",
-        429: "Too Many Requests",
-        500: "Internal Server Error",
-        503: "Service Unavailable",
-    }
-    status = f"{fault.status} {reason.get(fault.status, 'Error')}"
-    if target:  # JSON protocols (DynamoDB, SQS)
-        body = json.dumps({"__type": fault.code, "message": fault.message}).encode()
-        headers = [
-            ("Content-Type", "application/x-amz-json-1.0"),
-            ("x-amzn-ErrorType", fault.code),
-            ("x-amzn-RequestId", request_id),
-        ]
-    elif service == "s3":
-        body = (
-            f"<Error><Code>{fault.code}</Code><Message>{fault.message}</Message>"
-            f"<RequestId>{request_id}</RequestId></Error>"
-        ).encode()
-        headers = [("Content-Type", "application/xml")]
-    else:  # query protocol (SES, SSM is JSON and handled above)
-        body = (
-            f"<ErrorResponse><Error><Type>Sender</Type><Code>{fault.code}</Code><Message>{fault.message}</Message>"
-            f"</Error><RequestId>{request_id}</RequestId></ErrorResponse>"
-        ).encode()
-        headers = [("Content-Type", "text/xml")]
-    start_response(status, [*headers, ("Content-Length", str(len(body)))])
-    return [body]
 
 
 def _as_openapi3(api_doc: dict[str, Any]) -> dict[str, Any]:
@@ -308,7 +197,7 @@ def make_app(
                 action, target = ses_v2.action_for(method, path), target or "sesv2"
             fault = table.check(service, action)
             if fault is not None:
-                return _fault_response(fault, target, service, start_response)
+                return fault_response(fault, target, service, start_response)
         if ses_v2.action_for(method, path) == "SendBulkEmail":  # not in moto 5.2.5
             return ses_v2.send_bulk_email(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET") or ""
@@ -358,71 +247,6 @@ def serve(host: str, port: int, state: Path | None = None, snapshot_seconds: flo
 
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def free_port() -> int:
-    """An unused TCP port on loopback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_up(endpoint: str, timeout: float = 30.0) -> None:
-    """Block until the endpoint answers its health check."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(f"{endpoint}/_emulator/health", timeout=1).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.1)
-    raise TimeoutError(f"emulator at {endpoint} did not start within {timeout}s")
-
-
-def start_process(
-    port: int | None = None, log: Any = None, own_session: bool = False, state: Path | None = None
-) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the emulator in a child process; returns it and its endpoint URL.
-
-    With `own_session` the terminal's Ctrl-C does not reach it: the parent stops it last.
-    With `state` it restores and keeps saving its state in that file.
-    """
-    port = port or free_port()
-    persist = ["--state", str(state)] if state is not None else []
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "devtools.emulator.server", "--host", "127.0.0.1", "--port", str(port), *persist],
-        stdout=log or subprocess.DEVNULL,
-        stderr=subprocess.STDOUT if log else subprocess.DEVNULL,
-        start_new_session=own_session,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(endpoint, timeout=120 if state is not None else 30)  # a restore imports every service
-    except TimeoutError:
-        proc.kill()
-        raise
-    return proc, endpoint
-
-
-class FaultClient:
-    """Talks to `/_emulator/faults` of a running emulator."""
-
-    def __init__(self, endpoint: str) -> None:
-        self.url = f"{endpoint}/_emulator/faults"
-
-    def add(self, **spec: Any) -> dict[str, Any]:
-        response = requests.post(self.url, json=spec, timeout=5)
-        response.raise_for_status()
-        added: dict[str, Any] = response.json()
-        return added
-
-    def clear(self) -> None:
-        requests.delete(self.url, timeout=5).raise_for_status()
-
-    def listing(self) -> list[dict[str, Any]]:
-        faults: list[dict[str, Any]] = requests.get(self.url, timeout=5).json()["faults"]
-        return faults
 
 
 def main(argv: list[str] | None = None) -> None:
