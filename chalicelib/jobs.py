@@ -1,4 +1,4 @@
-"""The application's tasks. Each is declared once; routing lives in `tasks/routes.py`.
+"""The application's tasks. Each is declared once, with its queue (`@task(..., queue=...)`).
 
 The domains send these by name (`get_task(books.RESIZE_TASK)`), since this module sits above
 them; importing it (as `app` does) registers every task, the upload tasks included, and with
@@ -49,31 +49,31 @@ def _confirmation_failed(
     consent.confirmation_failed(str(args[0]), str(args[1]), einfo.reason)
 
 
-@task(books.RESIZE_TASK, max_retries=3, on_failure=_cover_failed)
+@task(books.RESIZE_TASK, queue="media", book_arg=True, max_retries=3, on_failure=_cover_failed)
 def resize_cover(book_id: str, version: int) -> dict[str, Any]:
     """Make the cover's thumbnails in S3 and mark the book ready."""
     return covers.resize(book_id, version)
 
 
-@task(books.NOTIFY_TASK, max_retries=5)
+@task(books.NOTIFY_TASK, book_arg=True, max_retries=5)
 def notify_subscribers(book_id: str) -> dict[str, Any]:
     """Start the book's mail fan-out: the first page (see `fanout`)."""
     return fanout.run_page(book_id, fanout.ROOT_PAGE, recipients.START)
 
 
-@task(fanout.PAGE_TASK, max_retries=5)
+@task(fanout.PAGE_TASK, book_arg=True, max_retries=5)
 def fanout_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, Any]:
     """One later page of a book's fan-out (its id is deterministic: book, hand-off, position)."""
     return fanout.run_page(book_id, page, position)
 
 
-@task(fanout.RESEND_TASK, max_retries=3)
+@task(fanout.RESEND_TASK, book_arg=True, max_retries=3)
 def resend(book_id: str, pairs: list[list[str]], attempt: int) -> dict[str, Any]:
     """Retry, alone, the destinations of a bulk call that SES refused for a passing reason."""
     return fanout.resend(book_id, pairs, attempt)
 
 
-@task("mail.new_book", max_retries=3)
+@task("mail.new_book", book_arg=True, max_retries=3)
 def send_new_book_email(book_id: str, email: str, subscribed_to: str | None = None) -> dict[str, Any]:
     """Tell one subscriber about a new book (kept for messages queued before bulk fan-out).
 

@@ -50,6 +50,7 @@ class Outgoing:
     envelope: Envelope
     queue: str
     countdown: int = 0
+    book_id: str | None = None  # the book its record is filed under (the task's declaration says)
 
 
 def outgoing(sig: Signature) -> Outgoing:
@@ -58,7 +59,7 @@ def outgoing(sig: Signature) -> Outgoing:
         task_id=sig.task_id, task=sig.task.name, args=list(sig.args), kwargs=dict(sig.kwargs), links=sig.links
     )
     env.encode()  # raises EnvelopeError for an oversized envelope
-    return Outgoing(env, sig.task.queue, sig.countdown)
+    return Outgoing(env, sig.task.queue, sig.countdown, sig.task.book_id(sig.args, sig.kwargs))
 
 
 def stage(
@@ -70,7 +71,9 @@ def stage(
     if concurrent:
         messages = [replace(m, envelope=replace(m.envelope, staged=True)) for m in messages]
     for message in messages:
-        record = records.new_record(message.envelope, message.queue, owner, outbox=True, countdown=message.countdown)
+        record = records.new_record(
+            message.envelope, message.queue, owner, outbox=True, countdown=message.countdown, book_id=message.book_id
+        )
         tx.put(f"task:{message.envelope.task_id}", record, condition=TaskRecord.id.does_not_exist())
     return messages
 
