@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from dashboard_support import Signed, sign_in
 from helpers import eventually, final_record
-from runtime_support import RunnerProcess, private_queues, send_task
+from runtime_support import RunnerProcess, private_runner, send_task
 
 from devtools import lambda_logs
 from devtools.lambda_logs import LogShipper, SandboxOutput
@@ -27,13 +27,8 @@ from devtools.lambda_logs import LogShipper, SandboxOutput
 
 @pytest.fixture
 def runner(gateway_url: str) -> Iterator[tuple[RunnerProcess, dict[str, str]]]:
-    queues = private_queues(visibility=10, max_receives=2)
-    process = RunnerProcess(queues, ["--only", "default_worker"])
-    try:
-        eventually(process.stats, timeout=60, what="the runner's /stats")
-        yield process, queues
-    finally:
-        process.stop()
+    with private_runner("--only", "default_worker") as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
