@@ -3,8 +3,9 @@
 Each attempt keeps the Lambda request id of its invocation and the context's log group and
 stream (tasks/history.py). Lambda writes START/END/REPORT lines with that id, and every
 Powertools line of the invocation carries it as `function_request_id` (tasks/worker.py), so
-one FilterLogEvents with the id in quotes, on that stream and the attempt's time window,
-finds them; under `make run` the local runtime delivers its sandboxes' output the same way
+one FilterLogEvents with the id in quotes over the group, in the attempt's time window, finds
+them (not only in the stream kept: MiniStack writes a stream per invocation, not the context's
+one); under `make run` the local runtime delivers its sandboxes' output the same way
 (devtools/lambda_logs.py). Lines that name another task (a batch holds several) are left out.
 
 Bounded: at most MAX_PAGES pages of PAGE_EVENTS events, MAX_LINES lines of at most
@@ -82,8 +83,6 @@ def attempt_logs(task_id: str, number: int) -> dict[str, Any]:
         "endTime": int((finished + MARGIN).timestamp() * 1000),
         "limit": PAGE_EVENTS,
     }
-    if attempt.log_stream:
-        request["logStreamNames"] = [attempt.log_stream]
     try:
         lines, more = _read(request, task_id)
     except ClientError as exc:
