@@ -18,7 +18,7 @@ def test_the_dashboard_reads_a_cover_tasks_log_lines_from_cloudwatch(api: Api, t
     assert status == 202, created
     api.ready(created["book"]["id"], timeout=180)
     (task_id,) = created["tasks"]
-    login = requests.post(f"{target.api_url}/dashboard/login", json={"key": target.keys["admin"]}, timeout=30)
+    login = requests.post(f"{target.api_url}/dashboard/login", json={"key": target.keys["ops"]}, timeout=30)
     assert login.status_code == 200, login.text
     cookie = login.headers["Set-Cookie"].split(";")[0]  # Secure: passed by hand over http://
 
