@@ -251,18 +251,23 @@ class SandboxOutput:
                     continue
                 skipping = not complete and len(raw) >= MAX_EVENT_BYTES
                 line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-                if line.startswith(END_MARKER):
+                line, marker, ended = line.partition(END_MARKER)  # after a last line with no newline, too
+                if line or not marker:
+                    self._keep(line)
+                if marker:
                     with self._cond:
-                        self._ended.add(line.removeprefix(END_MARKER).strip())
+                        self._ended.add(ended.strip())
                         self._cond.notify_all()
-                    continue
-                self.put(line)
-                try:
-                    self._echo.write(line + "\n")
-                    self._echo.flush()
-                except (OSError, ValueError):
-                    pass
         finally:
             with self._cond:
                 self._closed = True
                 self._cond.notify_all()
+
+    def _keep(self, line: str) -> None:
+        """One line of the function's: to its stream, and to the runner's terminal as before."""
+        self.put(line)
+        try:
+            self._echo.write(line + "\n")
+            self._echo.flush()
+        except (OSError, ValueError):
+            pass

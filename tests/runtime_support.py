@@ -78,7 +78,9 @@ class RunnerProcess:
 
 
 @contextmanager
-def private_runner(*args: str, visibility: int = 10, max_receives: int = 2) -> Iterator[tuple[RunnerProcess, dict[str, str]]]:
+def private_runner(
+    *args: str, visibility: int = 10, max_receives: int = 2
+) -> Iterator[tuple[RunnerProcess, dict[str, str]]]:
     """A runner (sandboxes) on queues of its own, serving once this is entered; stopped on exit."""
     from helpers import eventually
 
