@@ -218,8 +218,9 @@ class Sandbox:
             output.put(start_line(request_id))
         output.settled(request_id)  # the worker's end marker, or the pipe's end if it was killed
         if invocation.status == "timeout":
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
-            output.put(f"{stamp}Z {request_id} {invocation.error_message}")
+            now = time.time()
+            stamp = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}Z"
+            output.put(f"{stamp} {request_id} {invocation.error_message}")
         elif invocation.status in ("crash", "oom"):
             output.put(f"RequestId: {request_id} Error: {invocation.error_message}\n{invocation.error_type}")
         output.put(end_line(request_id))
