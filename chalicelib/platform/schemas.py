@@ -21,7 +21,7 @@ MAX_JSON_DEPTH = 32
 class StrictModel(BaseModel):
     """Unknown fields and type coercion are refused: a typo is a 422, not silently ignored."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
 
 class Page(StrictModel):
