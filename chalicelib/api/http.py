@@ -13,27 +13,13 @@ from chalice.app import Request, Response
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.api.auth import Principal
-from chalicelib.platform import validation
+from chalicelib.platform import aws_errors, validation
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.errors import ApiError, Forbidden, InternalError, ServiceUnavailable, Unauthorized
 from chalicelib.platform.observability import logger
 from chalicelib.platform.schemas import parse_json
 
 JSON_HEADERS = {"Content-Type": "application/json"}
-_RETRYABLE = {
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "ServiceUnavailable",
-    "InternalError",
-    "InternalServerError",
-    "InternalServiceError",  # Secrets Manager (the signing secret)
-    "InternalFailure",
-    "ServiceUnavailableException",
-    "RequestThrottled",  # SQS
-    "RequestTimeout",
-}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -136,7 +122,7 @@ def answer_errors(view: Callable[..., Response], render: Callable[[ApiError], Re
             return render(exc)
         except (ClientError, BotoCoreError, PynamoDBException) as exc:
             logger.exception("AWS call failed", extra={"error": str(exc)})
-            if not _is_outage(exc):
+            if not aws_errors.is_transient(exc):
                 return render(InternalError("unexpected error; it has been logged"))
             return render(ServiceUnavailable("a backing service is unavailable; try again"))
         except Exception:  # noqa: BLE001 - the last line of defence: one JSON shape, logged
@@ -144,17 +130,3 @@ def answer_errors(view: Callable[..., Response], render: Callable[[ApiError], Re
             return render(InternalError("unexpected error; it has been logged"))
 
     return wrapper
-
-
-def _is_outage(exc: Exception) -> bool:
-    if isinstance(exc, BotoCoreError):
-        return True
-    if isinstance(exc, ClientError):
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return exc.response.get("Error", {}).get("Code", "") in _RETRYABLE or status >= 500
-    if isinstance(exc, PynamoDBException):
-        cause = exc.cause
-        if exc.cause_response_code in _RETRYABLE:
-            return True
-        return isinstance(cause, BotoCoreError | ClientError) and _is_outage(cause)
-    return False

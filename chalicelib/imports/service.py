@@ -36,6 +36,7 @@ from chalicelib.tasks.canvas import chord, chord_progress
 from chalicelib.tasks.dispatch import deliver
 from chalicelib.tasks.errors import PermanentTaskError
 from chalicelib.tasks.registry import get_task
+from chalicelib.tasks.states import TaskStatus
 
 # Named, not imported: `chalicelib.jobs` declares these tasks and sits above the domains.
 START_TASK, CREATE_TASK, FINISH_TASK = "imports.start", "imports.create_book", "imports.finish"
@@ -140,7 +141,7 @@ def create_member(import_id: str, index: int, owner: str, book: dict[str, Any]) 
 
 
 def _member_outcome(index: int, member: dict[str, Any]) -> dict[str, Any]:
-    if member["status"] == "SUCCESS" and isinstance(member.get("result"), dict):
+    if member["status"] == TaskStatus.SUCCESS and isinstance(member.get("result"), dict):
         return {"index": index, "status": "created", **member["result"]}
     error = str(member.get("error") or member["status"]).removeprefix("permanent error: ")
     return {"index": index, "status": "failed", "errors": [{"field": "book", "message": error[:300]}]}
