@@ -137,7 +137,14 @@ def bare_interpreter(python: str, runs: int) -> dict[str, float]:
 
 
 #: What the zip is built from: a zip older than any of them is built again before it is measured.
-_PACKAGE_SOURCES = ("app.py", "chalicelib", "requirements.txt", "devtools/lambda_build.py", ".chalice/config.json")
+_PACKAGE_SOURCES = (
+    "app.py",
+    "chalicelib",
+    "infra",
+    "requirements.txt",
+    "devtools/lambda_build.py",
+    ".chalice/config.json",
+)
 
 
 def _stale(archive: Path) -> bool:
@@ -153,7 +160,7 @@ def package_size(package_dir: Path) -> dict[str, Any]:
     """Compressed and uncompressed size of the deployment zip, biggest top-level entries."""
     archive = package_dir / "deployment.zip"
     if _stale(archive):  # before the benchmark's environment is applied: the stage's own settings
-        run_module("devtools.infra", "--stage", "dev", "--package", str(package_dir))
+        run_module("infra", "--stage", "dev", "--package", str(package_dir))
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
     by_top: Counter[str] = Counter()

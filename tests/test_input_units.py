@@ -376,3 +376,17 @@ def test_the_text_rule_check_sees_a_plain_str_field() -> None:
         tags: list[str] | None = None
 
     assert _unchecked_text([Loose]) == ["Loose.name", "Loose.tags"]
+
+
+def test_services_raise_no_http_only_the_api_maps_errors_to_statuses() -> None:
+    """Domain errors carry no status (issue 25, item 5); api/http.py's table is the one mapping."""
+    from chalicelib.api.http import HTTP_STATUS, headers_of, status_of
+    from chalicelib.platform import errors
+    from chalicelib.subscriptions.tokens import BadToken, GoneToken
+
+    kinds = [kind for kind in vars(errors).values() if isinstance(kind, type) and issubclass(kind, errors.DomainError)]
+    assert all("status" not in vars(kind) and "headers" not in vars(kind) for kind in kinds)
+    assert set(kinds) - {errors.DomainError} == set(HTTP_STATUS)  # every kind is mapped, once
+    assert (status_of(BadToken()), status_of(GoneToken("used")), status_of(errors.Conflict("c"))) == (400, 410, 409)
+    assert headers_of(errors.ServiceUnavailable("down"))["Retry-After"] and status_of(errors.DomainError("x")) == 400
+    assert BadToken().body()["error"] == "InvalidToken"
