@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import logger
 from chalicelib.tasks import current, outbox, records
-from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.registry import Signature
 
 
@@ -72,6 +71,8 @@ def deliver_launched(signatures: Sequence[Signature], launched: outbox.Launch | 
 
 def run_eagerly(sig: Signature, owner: str | None = None) -> None:
     """Run a task inline with the same records and retry policy (TASKS_EAGER=1)."""
+    from chalicelib.tasks.executor import run_attempt  # here: the API sends, only eager mode runs
+
     env = outbox.outgoing(sig).envelope
     records.create_pending(env, sig.task.queue, owner, book_id=sig.task.book_id(sig.args, sig.kwargs))
     queue = get_settings().queues[sig.task.queue]
