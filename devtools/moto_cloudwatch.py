@@ -66,4 +66,4 @@ def patch() -> None:
         return percentile(samples, pct)
 
     setattr(get_statistics_for_type, _PATCHED, True)
-    Statistics.get_statistics_for_type = get_statistics_for_type
+    Statistics.get_statistics_for_type = get_statistics_for_type  # type: ignore[method-assign]
