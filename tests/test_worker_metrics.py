@@ -111,3 +111,24 @@ def test_one_function_without_datapoints_is_no_data_and_queries_stay_bounded() -
     assert shown["invocations"] is None and shown["p50_ms"] is None and shown["cold_starts"] is None
     many = [function] * 200
     assert len(lambda_metrics.queries(many, 3600)) == lambda_metrics.MAX_QUERIES
+
+
+def test_stats_outcome_chart_reads_the_apps_emf_metrics_from_cloudwatch(
+    cloudwatch_source: None, admin: Signed, aws: Any, settings: Any
+) -> None:
+    at = (datetime.now(UTC) - timedelta(minutes=3)).replace(second=10, microsecond=0)
+    dims = [
+        {"Name": "service", "Value": settings.app_name},
+        {"Name": "stage", "Value": settings.stage},
+        {"Name": "task", "Value": "tests.dashboard_ok"},  # registered by dashboard_support
+    ]
+    data = [
+        {"MetricName": name, "Dimensions": dims, "Timestamp": at, "Value": value, "Unit": "Count"}
+        for name, value in (("TaskSucceeded", 5), ("TaskFailed", 2), ("TaskRetried", 1))
+    ]
+    aws("cloudwatch").put_metric_data(Namespace="Bookshelf", MetricData=data)
+    answer = admin.get("/dashboard/api/stats?window=1h")
+    assert answer.status_code == 200, answer.text
+    points = {p["t"]: p for p in answer.json()["series"]}
+    minute = at.strftime("%Y-%m-%dT%H:%M")
+    assert points.get(minute) == {"t": minute, "succeeded": 5, "failed": 2, "retried": 1, "revoked": 0}, points

@@ -26,7 +26,7 @@ from chalicelib.platform.observability import NAMESPACE, logger
 from chalicelib.platform.sqs import queue_arn
 from chalicelib.tasks.periodic import registered_periodic
 
-CACHE_SECONDS = 10.0
+CACHE_SECONDS = 60.0  # Lambda's metrics have one-minute resolution: nothing newer comes sooner
 MAX_QUERIES = 500  # GetMetricData's own limit per call
 NOTES = {
     "timeouts": "not a CloudWatch metric: a timeout counts as an error (Errors); its log line is 'Task timed out'",

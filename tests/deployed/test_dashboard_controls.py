@@ -108,7 +108,7 @@ def test_workers_panel_answers_from_cloudwatch_and_the_mapping(api: Api, target:
         found = data["functions"].get(worker)
         return data if found and (found["invocations"] or 0) >= 1 else None
 
-    data = eventually(invoked, timeout=60, interval=3, what=f"{worker}'s invocations in CloudWatch")
+    data = eventually(invoked, timeout=90, interval=5, what=f"{worker}'s invocations in CloudWatch")
     media = data["functions"][worker]
     assert media["queue"] == target.name("media") and media["paused"] is False, media
     assert media["max_concurrency"] is not None and media["batch_size"] == 1, media
