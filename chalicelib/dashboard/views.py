@@ -202,9 +202,9 @@ def _message_id(body: Any) -> str:
 
 
 def worker_stats(request: Request) -> Response:
-    """The local runtime's per-function counters, or why there are none."""
+    """Per-function counters (the local runtime's, or CloudWatch's when deployed), or why there are none."""
     session.current(request)
-    return web.json_answer(workers.runtime_stats())
+    return web.json_answer(workers.worker_stats())
 
 
 def _task_id(value: str) -> str:

@@ -165,6 +165,10 @@ class Settings:
     dashboard_session_table: str
     # Local runtime: the runner's counters (`GET <url>`), exported by `make run`; None on AWS.
     runtime_stats_url: str | None
+    # Dashboard Workers panel: "runtime" (the local runner's counters) or "cloudwatch" (deployed:
+    # CloudWatch metrics and the event source mappings), over the last N minutes.
+    worker_metrics: str
+    worker_metrics_minutes: int
     # Direct cover uploads (presigned S3 POST); see the uploads block in get_settings.
     max_upload_bytes: int
     upload_ttl_seconds: int
@@ -253,6 +257,9 @@ def get_settings() -> Settings:
         dashboard_session_table=os.environ.get("DASHBOARD_SESSION_TABLE", f"{prefix}-dashboard-sessions"),
         # Local runtime (make run): where the runner serves its per-function counters.
         runtime_stats_url=os.environ.get("RUNTIME_STATS_URL") or None,
+        # Deployed stages set WORKER_METRICS=cloudwatch (.chalice/config.json): Lambda has no runner.
+        worker_metrics=os.environ.get("WORKER_METRICS", "runtime").strip().lower(),
+        worker_metrics_minutes=min(max(_int("WORKER_METRICS_MINUTES", 60), 5), 24 * 60),
         # Direct cover uploads: the POST policy's size cap, the upload URL's lifetime, how much
         # later an upload that never came is given up (a slow upload may still be arriving), the
         # browser origins CORS lets POST to the bucket, and how long S3 keeps abandoned objects.
