@@ -4,7 +4,9 @@ Pillow decodes JPEG (a DCT-scaled `draft` decode) and GIF; libvips (pyvips) deco
 WebP, which Pillow can only decode at full size: libvips shrinks WebP on load (libwebp's
 scaled decode, which Pillow's WebP plugin does not expose) and decodes PNG with libspng, about
 twice as fast as Pillow's zlib path for the same pixels. Both hand a Pillow image to the same
-resize and encoders, so every format gives the same sizes, modes and files.
+resize and encoders, so every format gives the same sizes, modes and files. JPEG stays on
+Pillow: both reach libjpeg-turbo's 1/8 DCT-scaled decode, whose Huffman decoding is most of a
+thumbnail's time, and Pillow drives it with less around it than libvips' pipeline.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ REDUCING_GAP = 2.0
 #: (a JPEG is DCT-scaled, PNG/WebP are shrunk on load), so Lanczos' wider kernel buys nothing
 #: visible and cost a third more than bicubic.
 RESAMPLE = Image.Resampling.BICUBIC
-WEBP_METHOD = 2
+WEBP_METHOD = 0
 #: EXIF orientation -> the transpose that makes the stored pixels upright (the table of
 #: Pillow's `ImageOps.exif_transpose`, applied here to the small thumbnail, not the decoded image).
 UPRIGHT = {
@@ -125,12 +127,13 @@ def _encode(im: Image.Image, fmt: str) -> bytes:
             background = Image.new("RGB", im.size, (255, 255, 255))
             background.paste(im, mask=im.getchannel("A"))
             im = background
-        # Not progressive: on a 100-200 px thumbnail the extra scans cost twice the encode time
-        # and save ~1 % (or add 5 % at 100 px); optimized Huffman tables alone save ~4-10 %.
+        # Not progressive: on a 100-200 px thumbnail its extra scans double the encode time and
+        # save ~1.5 % at 200 px (add 5 % at 100 px); optimized Huffman tables alone save 4-9 %.
         im.save(out, "JPEG", quality=85, optimize=True)
     else:
-        # method 2 instead of Pillow's default 4: half the encode time (the largest part of a
-        # set after the decode) for ~3 % larger files at the same quality setting.
+        # method 0 instead of Pillow's default 4: a third of the encode time (the largest part of
+        # a JPEG's set after its decode) for ~12 % larger files of the same PSNR, still smaller
+        # than the JPEG thumbnail (bench/README.md, thumbnails).
         im.save(out, "WEBP", quality=80, method=WEBP_METHOD)
     return out.getvalue()
 
