@@ -20,9 +20,9 @@ from PIL import ExifTags, Image, UnidentifiedImageError
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 MAX_PIXELS = 50_000_000
 REDUCING_GAP = 2.0
-#: Pillow's own `thumbnail()` filter. The decoded image is at most ~4x the largest thumbnail
-#: (a JPEG is DCT-scaled, PNG/WebP are shrunk on load), so Lanczos' wider kernel buys nothing
-#: visible and cost a third more than bicubic.
+#: Pillow's own `thumbnail()` filter. A decoded JPEG is at most ~4.5x the largest thumbnail
+#: (DCT-scaled) and PNG/WebP arrive at its size (shrunk on load), so Lanczos' wider kernel buys
+#: nothing visible for half as much time again.
 RESAMPLE = Image.Resampling.BICUBIC
 WEBP_METHOD = 0
 #: EXIF orientation -> the transpose that makes the stored pixels upright (the table of
