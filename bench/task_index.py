@@ -294,7 +294,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import os
 
     os.environ["AWS_ENDPOINT_URL"] = _serve_in_thread()
-    from devtools.resources import create_all
+    from infra.local import create_all
 
     create_all()
     import app  # noqa: F401 - registers the tasks (the dashboard answers an exact name from its index)
