@@ -40,6 +40,8 @@ DEFAULTS: dict[str, str] = {
     "FANOUT_SAFETY_MS": "3000",
     "FANOUT_PARALLEL_SENDS": "10",
     "DASHBOARD_SESSION_SECONDS": "900",
+    "WORKER_METRICS": "runtime",
+    "WORKER_METRICS_MINUTES": "60",
     "MAX_UPLOAD_BYTES": "26214400",
     "UPLOAD_TTL_SECONDS": "900",
     "UPLOAD_EXPIRY_MARGIN_SECONDS": "300",
@@ -258,8 +260,8 @@ def get_settings() -> Settings:
         # Local runtime (make run): where the runner serves its per-function counters.
         runtime_stats_url=os.environ.get("RUNTIME_STATS_URL") or None,
         # Deployed stages set WORKER_METRICS=cloudwatch (.chalice/config.json): Lambda has no runner.
-        worker_metrics=os.environ.get("WORKER_METRICS", "runtime").strip().lower(),
-        worker_metrics_minutes=min(max(_int("WORKER_METRICS_MINUTES", 60), 5), 24 * 60),
+        worker_metrics=_str("WORKER_METRICS").strip().lower(),
+        worker_metrics_minutes=min(max(_int("WORKER_METRICS_MINUTES"), 5), 24 * 60),
         # Direct cover uploads: the POST policy's size cap, the upload URL's lifetime, how much
         # later an upload that never came is given up (a slow upload may still be arriving), the
         # browser origins CORS lets POST to the bucket, and how long S3 keeps abandoned objects.
