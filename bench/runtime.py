@@ -104,7 +104,7 @@ def _count_books() -> int:
     ddb, total, kwargs = client("dynamodb"), 0, {"TableName": get_settings().books_table, "Select": "COUNT"}
     while True:
         page = ddb.scan(**kwargs)
-        total += page["Count"]
+        total += int(page["Count"])
         if "LastEvaluatedKey" not in page:
             return total
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
