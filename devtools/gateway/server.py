@@ -72,7 +72,7 @@ from infra.stage import ROOT, stage_environment
 
 API_GATEWAY_PAYLOAD_LIMIT = 10 * 1024 * 1024  # request payload
 INTEGRATION_TIMEOUT_SECONDS = 29.0
-SANDBOXES = 10  # invocations at once; more wait in line (see gateway_invoke.Invoker)
+SANDBOXES = 10  # invocations at once; more wait in line (see invoke.Invoker)
 LISTEN_BACKLOG = 1024  # the kernel caps it at net.core.somaxconn
 DRAIN_LIMIT = 32 * 1024 * 1024  # an oversize body up to this is read and dropped, so the client sees the 413
 IDLE_TIMEOUT_SECONDS = 60.0  # a connection with nothing arriving is closed
