@@ -22,8 +22,8 @@ from dashboard_support import Signed, sign_in
 from helpers import eventually, final_record
 from runtime_support import RunnerProcess, private_runner, send_task
 
-from devtools import lambda_logs
-from devtools.lambda_logs import LogShipper, SandboxOutput
+from devtools.runtime import logs as lambda_logs
+from devtools.runtime.logs import LogShipper, SandboxOutput
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ Powertools line of the invocation carries it as `function_request_id` (tasks/wor
 one FilterLogEvents with the id in quotes over the group, in the attempt's time window, finds
 them (not only in the stream kept: MiniStack writes a stream per invocation, not the context's
 one); under `make run` the local runtime delivers its sandboxes' output the same way
-(devtools/lambda_logs.py). Lines that name another task (a batch holds several) are left out.
+(devtools/runtime/logs.py). Lines that name another task (a batch holds several) are left out.
 
 Bounded: at most MAX_PAGES pages of PAGE_EVENTS events, MAX_LINES lines of at most
 MAX_LINE_CHARS characters, MAX_BYTES in all; `truncated` says when there was more, and the

@@ -26,7 +26,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import IO, Any
 
-log = logging.getLogger("devtools.lambda_logs")
+log = logging.getLogger("devtools.runtime.logs")
 
 MAX_EVENT_BYTES = 256 * 1024  # Lambda truncates a longer line (CloudWatch's event limit, with its overhead)
 EVENT_OVERHEAD_BYTES = 26  # PutLogEvents counts each event's message bytes plus 26

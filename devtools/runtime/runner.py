@@ -48,8 +48,8 @@ from chalicelib.platform.aws import client
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
 from chalicelib.tasks.schedules import next_run, rate_seconds
-from devtools.lambda_logs import LogShipper, log_group
 from devtools.runtime.limits import function_limits
+from devtools.runtime.logs import LogShipper, log_group
 from devtools.runtime.sandbox import IDLE_RECLAIM_SECONDS, FunctionSpec, Invocation, SandboxPool
 from devtools.runtime.stats import SAVE_SECONDS, FunctionStats, RuntimeStats, StatsServer, persist, restore
 

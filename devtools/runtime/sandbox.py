@@ -38,7 +38,7 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any, Literal
 
-from devtools.lambda_logs import LogShipper, SandboxOutput, end_line, report_line, start_line
+from devtools.runtime.logs import LogShipper, SandboxOutput, end_line, report_line, start_line
 from infra.stage import ROOT
 
 log = logging.getLogger("devtools.runtime.sandbox")

@@ -4,7 +4,7 @@ Started by `devtools.runtime.sandbox.Sandbox` as a fresh interpreter: it imports
 (the cold start), says it is ready, then serves invocations one at a time over the
 connection it inherited, like Lambda's runtime loop. Prints and logs of the handler go to
 this process's stdout/stderr: a pipe the runner reads and sends to CloudWatch Logs
-(devtools/lambda_logs.py), as Lambda does, or the runner's own when it keeps no logs.
+(devtools/runtime/logs.py), as Lambda does, or the runner's own when it keeps no logs.
 
 Protocol: length-prefixed JSON messages (`multiprocessing.connection`) on an inherited
 socket. The parent sends {"event", "request_id", "remaining_ms"}; the child answers
@@ -27,7 +27,7 @@ from typing import Any
 
 from chalice.local import LambdaContext
 
-from devtools.lambda_logs import END_MARKER
+from devtools.runtime.logs import END_MARKER
 
 
 def _max_rss_kb() -> int:
