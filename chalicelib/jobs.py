@@ -62,9 +62,11 @@ def notify_subscribers(book_id: str) -> dict[str, Any]:
 
 
 @task(fanout.PAGE_TASK, max_retries=5)
-def fanout_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, Any]:
-    """One later page of a book's fan-out (its id is deterministic: book, hand-off, position)."""
-    return fanout.run_page(book_id, page, position)
+def fanout_page(
+    book_id: str, page: str, position: dict[str, Any], segment: fanout.SegmentSpec | None = None
+) -> dict[str, Any]:
+    """One later page of a book's fan-out: the dealer's (no segment) or a segment's (ids are deterministic)."""
+    return fanout.run_page(book_id, page, position, segment)
 
 
 @task(fanout.RESEND_TASK, max_retries=3)
