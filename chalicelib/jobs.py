@@ -55,13 +55,16 @@ def resize_cover(book_id: str, version: int) -> dict[str, Any]:
     return covers.resize(book_id, version)
 
 
-@task(books.NOTIFY_TASK, max_retries=5)
+# time_limit: a batch may hold several pages (the segments run in parallel); one that would
+# start with under 5 s left goes back to the queue for a fresh invocation (another consumer)
+# instead of running past this one's deadline.
+@task(books.NOTIFY_TASK, max_retries=5, time_limit=fanout.PAGE_TIME_LIMIT)
 def notify_subscribers(book_id: str) -> dict[str, Any]:
     """Start the book's mail fan-out: the first page (see `fanout`)."""
     return fanout.run_page(book_id, fanout.ROOT_PAGE, recipients.START)
 
 
-@task(fanout.PAGE_TASK, max_retries=5)
+@task(fanout.PAGE_TASK, max_retries=5, time_limit=fanout.PAGE_TIME_LIMIT)
 def fanout_page(
     book_id: str, page: str, position: dict[str, Any], segment: fanout.SegmentSpec | None = None
 ) -> dict[str, Any]:

@@ -63,6 +63,7 @@ FIRST_CHUNK_ESTIMATE = 0.5  # seconds, until a chunk has been timed
 # The pages and resends are named, not imported: `chalicelib.jobs` declares them and imports
 # this module, so the fan-out asks the registry for them (as Celery's `signature(name)` does).
 PAGE_TASK, RESEND_TASK = "mail.fanout_page", "mail.resend"
+PAGE_TIME_LIMIT = 5  # seconds an invocation must have left to start a page (else it waits for another)
 FANOUT_TASKS = ("books.notify_subscribers", PAGE_TASK, RESEND_TASK)
 
 
