@@ -21,7 +21,7 @@ install: $(STAMP)
 run: install
 	exec env FRESH=$(FRESH) $(PY) -m devtools.local
 
-# cover.jpg, photo.jpg and new.png in this directory, for the README's examples (drawn with Pillow).
+# cover.jpg, photo.jpg and new.png in this directory, for the examples of README.md and docs/ (drawn with Pillow).
 sample-images: install
 	$(PY) -m devtools.samples
 
@@ -48,7 +48,7 @@ chromium:
 	  && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } \
 	  || echo "Chromium is not installed and cannot be here: the dashboard's browser tests will skip"
 
-# Regenerate the dashboard screenshots shown in README.md and docs/DASHBOARD.md (taken by the browser tests).
+# Regenerate the dashboard screenshots shown in docs/DASHBOARD.md (taken by the browser tests).
 screenshot: install chromium
 	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/test_dashboard_browser.py -k "screenshot"
 

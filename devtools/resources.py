@@ -1,6 +1,7 @@
 """Create every AWS resource the app needs, idempotently (local emulator, LocalStack, tests).
 
-On AWS the same resources come from `infra/resources.json` through CloudFormation.
+On AWS they come from `devtools/infra.py`'s CloudFormation fragment (`make package`), or from this
+module after `chalice deploy` (`make deploy`).
 """
 
 from __future__ import annotations

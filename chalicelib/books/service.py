@@ -22,8 +22,8 @@ from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import utcnow
 from chalicelib.platform.errors import (
-    ApiError,
     Conflict,
+    DomainError,
     Forbidden,
     NotFound,
     PayloadTooLarge,
@@ -130,7 +130,7 @@ def _unchanged_since_read(book: Book, owner: str) -> Any:
     return (Book.owner == owner) & revision
 
 
-def _lost_race(book_id: str) -> ApiError:
+def _lost_race(book_id: str) -> DomainError:
     get_book(book_id)  # 404 when it was deleted meanwhile
     return Conflict(
         f"book {book_id} was changed by another request; read it again and retry",
