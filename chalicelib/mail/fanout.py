@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TypedDict
@@ -48,7 +49,7 @@ from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import condition_failed, utcnow
 from chalicelib.platform.observability import emit
-from chalicelib.tasks import revocation
+from chalicelib.tasks import current, revocation
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.errors import TransientTaskError
 from chalicelib.tasks.registry import get_task
@@ -93,6 +94,7 @@ class SegmentSpec(TypedDict):
     i: int
     start: dict[str, Any]
     until: recipients.Segment
+    root: str | None  # the fan-out's first task: revoking it stops every segment between rounds
 
 
 @dataclass
@@ -199,6 +201,7 @@ def _begin(book: Book, page: str, position: dict[str, Any], key: str, first: boo
         fresh = MailState(
             key,
             owner=book.owner,
+            root_task=current.task_id() if page == ROOT_PAGE else None,
             page=page,
             position=position,
             failures=[],
@@ -291,12 +294,33 @@ def run_page(book_id: str, page: str, position: dict[str, Any], segment: Segment
         book = Book.get(book_id, consistent_read=True)
     except DoesNotExist:
         return PageResult(skipped="book deleted").as_dict()
+    if segment is not None:
+        return _superseded_is_done(lambda: _run_segment(book, page, position, segment))
+    dealt = _superseded_is_done(lambda: _run_dealer(book, page, position))
+    return _run_first_segment(book, dealt) if page == ROOT_PAGE else dealt
+
+
+def _superseded_is_done(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     try:
-        if segment is None:
-            return _run_dealer(book, page, position)
-        return _run_segment(book, page, position, segment)
+        return run()
     except PageSuperseded as exc:
         return PageResult(skipped=str(exc)).as_dict()
+
+
+def _run_first_segment(book: Book, dealt: dict[str, Any]) -> dict[str, Any]:
+    """The first task mails segment 0 itself, after dealing (and again when retried, from its
+    position): while it runs, revoking it (the task the API names) stops the fan-out, as
+    it did with one chain of pages."""
+    try:
+        first: SegmentSpec | None = MailState.get(state_key(book.id), consistent_read=True).first_segment
+    except DoesNotExist:
+        return dealt
+    if not first:
+        return dealt
+    mailed = _superseded_is_done(lambda: _run_segment(book, segment_page(book.id, 0), first["start"], first))
+    if str(mailed.get("skipped", "")).startswith("revoked"):
+        return {**dealt, **mailed, "segments": dealt.get("segments")}
+    return {**dealt, "first_segment": mailed}
 
 
 def _run_dealer(book: Book, page: str, position: dict[str, Any]) -> dict[str, Any]:
@@ -317,17 +341,19 @@ def _run_dealer(book: Book, page: str, position: dict[str, Any]) -> dict[str, An
         started = time.monotonic()
         until, after = recipients.split(keys, where, size)
         budget.read_timed(started)
-        spec = SegmentSpec(i=int(state.segments or 0), start=where, until=until)
+        spec = SegmentSpec(i=int(state.segments or 0), start=where, until=until, root=state.root_task)
         fence = MailState.position == where if state.position is not None else MailState.position.does_not_exist()
         actions: list[Any] = [
             MailState.segments.add(1),
             MailState.last_segment.set(spec),
             MailState.updated_at.set(utcnow()),
         ]
+        if spec["i"] == 0:
+            actions.append(MailState.first_segment.set(spec))
         if after is not None:
             actions.append(MailState.position.set(after))
         else:  # every row dealt: the dealer is done (the segments finish the fan-out)
-            actions += [MailState.position.remove(), MailState.complete.set(1), MailState.pages.add(1)]
+            actions += [MailState.position.remove(), MailState.complete.set(1)]
         try:
             state.update(
                 actions=actions, condition=(MailState.page == page) & MailState.next_page.does_not_exist() & fence
@@ -341,15 +367,16 @@ def _run_dealer(book: Book, page: str, position: dict[str, Any]) -> dict[str, An
         budget.timed(started)
         where = after
     result.extra["segments"] = dealt
-    if where is None:
-        result.complete = True
-        return result.as_dict()
-    _hand_on(book, state, result, delay=0)
+    if where is not None:
+        _hand_on(book, state, result, delay=0)
+    result.complete = where is None
     return result.as_dict()
 
 
 def _send_segment(book: Book, spec: SegmentSpec) -> None:
-    """Queue a segment's first page (its id is the segment's, so at most once)."""
+    """Queue a segment's first page (its id is the segment's, so at most once); the first task runs segment 0."""
+    if int(spec["i"]) == 0:
+        return
     first = segment_page(book.id, int(spec["i"]))
     dispatch([get_task(PAGE_TASK).s(book.id, first, spec["start"], spec, task_id=first)], book.owner)
 
@@ -387,7 +414,8 @@ def _run_segment(book: Book, page: str, position: dict[str, Any], segment: Segme
             calls = max(1, len(chunks))
             if not budget.room(calls):
                 break
-            if result.chunks and revocation.revoked():  # between rounds: a revoked page stops, no hand-off
+            # Between rounds: a page stops, no hand-off, when the fan-out's first task was revoked.
+            if result.chunks and revocation.revoked(segment.get("root")):
                 stopped = True
                 break
             started = time.monotonic()

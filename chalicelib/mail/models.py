@@ -42,6 +42,7 @@ class MailState(Model):
     pages = NumberAttribute(default=0)
     segments = NumberAttribute(null=True)  # segments dealt (the fan-out's own item)
     last_segment = JSONAttribute(null=True)  # the last one dealt, sent again by a redelivered dealer
+    first_segment = JSONAttribute(null=True)  # segment 0, which the fan-out's first task mails itself
     failures = ListAttribute(of=UnicodeAttribute, null=True)
     retry_pending = JSONAttribute(null=True)
     tat = NumberAttribute(null=True)
