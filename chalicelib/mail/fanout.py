@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
@@ -95,6 +95,7 @@ class SegmentSpec(TypedDict):
     start: dict[str, Any]
     until: recipients.Segment
     root: str | None  # the fan-out's first task: revoking it stops every segment between rounds
+    queued: NotRequired[bool]  # segment 0 only: queued as its own task, not mailed by the first task
 
 
 @dataclass
@@ -317,6 +318,11 @@ def _run_first_segment(book: Book, dealt: dict[str, Any]) -> dict[str, Any]:
         return dealt
     if not first:
         return dealt
+    if first.get("queued") or not Budget.now().room_to_read():  # dealing used the time: segment 0
+        # runs as its own task, marked first so that a retried first task never runs it beside that one
+        MailState(state_key(book.id)).update(actions=[MailState.first_segment.set({**first, "queued": True})])
+        _send_segment(book, first, inline_first=False)
+        return {**dealt, "first_segment": "queued"}
     mailed = _superseded_is_done(lambda: _run_segment(book, segment_page(book.id, 0), first["start"], first))
     if str(mailed.get("skipped", "")).startswith("revoked"):
         return {**dealt, **mailed, "segments": dealt.get("segments")}
@@ -373,9 +379,10 @@ def _run_dealer(book: Book, page: str, position: dict[str, Any]) -> dict[str, An
     return result.as_dict()
 
 
-def _send_segment(book: Book, spec: SegmentSpec) -> None:
-    """Queue a segment's first page (its id is the segment's, so at most once); the first task runs segment 0."""
-    if int(spec["i"]) == 0:
+def _send_segment(book: Book, spec: SegmentSpec, inline_first: bool = True) -> None:
+    """Queue a segment's first page (its id is the segment's, so at most once); the first task
+    runs segment 0 itself unless dealing left it no time (`inline_first=False`)."""
+    if int(spec["i"]) == 0 and inline_first:
         return
     first = segment_page(book.id, int(spec["i"]))
     dispatch([get_task(PAGE_TASK).s(book.id, first, spec["start"], spec, task_id=first)], book.owner)
