@@ -27,6 +27,7 @@ sample-images: install
 
 test: install chromium
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest -m "not slow and not contract"
 
@@ -76,7 +77,7 @@ bench: install
 # One CloudFormation/SAM template with the functions and every resource (docs/DEPLOY.md). The zip is
 # built under the Lambda runtime's Python 3.13 (.venv-build, made on first use; devtools/lambda_build.py).
 package: install
-	$(PY) -m devtools.infra --stage $(STAGE) --package build/package-$(STAGE)
+	$(PY) -m infra --stage $(STAGE) --package build/package-$(STAGE)
 	$(VENV)/bin/cfn-lint build/package-$(STAGE)/sam.json
 	$(PY) -m devtools.zipcheck build/package-$(STAGE)/deployment.zip
 

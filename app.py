@@ -369,6 +369,12 @@ def dashboard_task(task_id: str) -> Response:
     return dashboard.task_detail(_request(), path_param(task_id))
 
 
+@app.route("/dashboard/api/tasks/{task_id}/logs", methods=["GET"])
+@_dashboard_answers
+def dashboard_task_logs(task_id: str) -> Response:
+    return dashboard.task_logs(_request(), path_param(task_id), _query())
+
+
 @app.route("/dashboard/api/tasks/{task_id}/rerun", methods=["POST"], content_types=["application/json"])
 @_dashboard_answers
 def dashboard_rerun(task_id: str) -> Response:

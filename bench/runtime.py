@@ -104,7 +104,7 @@ def _count_books() -> int:
     ddb, total, kwargs = client("dynamodb"), 0, {"TableName": get_settings().books_table, "Select": "COUNT"}
     while True:
         page = ddb.scan(**kwargs)
-        total += page["Count"]
+        total += int(page["Count"])
         if "LastEvaluatedKey" not in page:
             return total
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -135,7 +135,7 @@ def restart(books: int) -> dict[str, Any]:
     try:
         from chalicelib.platform.aws import client
         from chalicelib.platform.config import get_settings
-        from devtools.resources import create_all
+        from infra.local import create_all
 
         create_all()
         s3, bucket = client("s3"), get_settings().media_bucket

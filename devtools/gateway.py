@@ -95,7 +95,7 @@ class GatewayResponse:
 def gateway_error(status: int, code: str, message: str, fields: list[dict[str, Any]] | None = None) -> GatewayResponse:
     """An answer of the gateway itself, in the one error shape."""
     headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
-    if status in (429, 503):  # as the template's gateway responses (devtools/infra.py)
+    if status in (429, 503):  # as the template's gateway responses (infra/gateway_responses.py)
         headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
     if status == 401:  # as the template's UNAUTHORIZED gateway response
         headers.append(("WWW-Authenticate", "Bearer"))

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ def private_queues(visibility: int, max_receives: int) -> dict[str, str]:
     """Fresh media/default queue pairs (and probe queues) for one runner; returns their env settings."""
     from chalicelib.platform.aws import client
     from chalicelib.platform.config import QueueSettings
-    from devtools.resources import create_queue_pair
+    from infra.local import create_queue_pair
 
     tag = f"{os.environ['RESOURCE_PREFIX']}-rt-{uuid.uuid4().hex[:6]}"
     env = {
@@ -73,6 +75,22 @@ class RunnerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+@contextmanager
+def private_runner(
+    *args: str, visibility: int = 10, max_receives: int = 2
+) -> Iterator[tuple[RunnerProcess, dict[str, str]]]:
+    """A runner (sandboxes) on queues of its own, serving once this is entered; stopped on exit."""
+    from helpers import eventually
+
+    queues = private_queues(visibility, max_receives)
+    runner = RunnerProcess(queues, list(args))
+    try:
+        eventually(runner.stats, timeout=60, what="the runner's /stats")
+        yield runner, queues
+    finally:
+        runner.stop()
 
 
 def send_task(queue_name: str, task_name: str, *args: Any) -> str:

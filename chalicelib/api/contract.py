@@ -106,6 +106,12 @@ class DeadLetterQuery(StrictModel):
     limit: int = Field(default=20, ge=1, le=100)
 
 
+class TaskLogsQuery(StrictModel):
+    """`GET /dashboard/api/tasks/{task_id}/logs`."""
+
+    attempt: int = Field(ge=1, le=1000, description="the attempt's number, from the task's history")
+
+
 class TokenQuery(StrictModel):
     """The token of a mail's link (it is the credential)."""
 
@@ -464,6 +470,17 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "GET", "/dashboard/api/tasks/{task_id}", "One task record", 200, r.TaskRecord, Auth.SESSION, tag="dashboard"
+    ),
+    Operation(
+        "GET",
+        "/dashboard/api/tasks/{task_id}/logs",
+        "One attempt's log lines (CloudWatch Logs)",
+        200,
+        r.TaskLogs,
+        Auth.SESSION,
+        query=TaskLogsQuery,
+        errors=(404,),
+        tag="dashboard",
     ),
     Operation(
         "POST",

@@ -15,7 +15,7 @@ from typing import Any
 from chalicelib.books.models import Book
 from chalicelib.books.schemas import CoverUpload
 from chalicelib.covers import storage, upload_jobs, versions
-from chalicelib.covers.upload_events import INGEST_TASK, ingest_envelope, upload_key
+from chalicelib.covers.upload_events import INGEST_QUEUE, ingest_envelope, upload_key
 from chalicelib.covers.upload_ingest import AWAITING_UPLOAD
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.errors import PayloadTooLarge
@@ -24,7 +24,6 @@ from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.registry import Signature
-from chalicelib.tasks.routes import queue_for
 
 
 @dataclass(frozen=True)
@@ -92,5 +91,5 @@ def _replace(book: Book, version: int) -> list[Any]:
 def stage_pending(tx: Transaction, upload: Upload, owner: str) -> None:
     """Add the ingest task's PENDING record to the book's transaction, so the client can follow
     it before S3 sends the event. Not in the outbox: S3, not the relay, sends its message."""
-    record = records.new_record(upload.ingest, queue_for(INGEST_TASK), owner, queued=False)
+    record = records.new_record(upload.ingest, INGEST_QUEUE, owner, queued=False)
     tx.put(f"task:{upload.ingest.task_id}", record, condition=TaskRecord.id.does_not_exist())

@@ -15,6 +15,7 @@ from chalice.app import Request, Response
 
 from chalicelib.api.http import body_json, json_errors
 from chalicelib.dashboard import session, stats, tasks, web, workers
+from chalicelib.dashboard import task_logs as task_logs_
 from chalicelib.ops import audit, consumers, queues, schedules, task_query
 from chalicelib.platform import sqs
 from chalicelib.platform.errors import NotFound, ValidationFailed
@@ -91,6 +92,12 @@ def task_detail(request: Request, task_id: str) -> Response:
     record["history"] = tasks.attempt_history(record["id"], record["attempts"])
     record["logs"] = tasks.log_query(record["id"])
     return web.json_answer(record)
+
+
+def task_logs(request: Request, task_id: str, query: dict[str, str]) -> Response:
+    """One attempt's log lines from CloudWatch Logs (bounded), with the Logs Insights query."""
+    session.current(request)
+    return web.json_answer(task_logs_.attempt_logs(_task_id(task_id), task_logs_.parse_attempt(query.get("attempt"))))
 
 
 def dead_letters(request: Request, queue: str, query: dict[str, str]) -> Response:
@@ -195,9 +202,9 @@ def _message_id(body: Any) -> str:
 
 
 def worker_stats(request: Request) -> Response:
-    """The local runtime's per-function counters, or why there are none."""
+    """Per-function counters (the local runtime's, or CloudWatch's when deployed), or why there are none."""
     session.current(request)
-    return web.json_answer(workers.runtime_stats())
+    return web.json_answer(workers.worker_stats())
 
 
 def _task_id(value: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 # How long a client should wait after a 503: long enough for an SSM, DynamoDB or SQS hiccup to
 # pass, short enough that an interactive client does not give up. API Gateway's gateway
-# responses (devtools/infra.py) send the same value.
+# responses (infra/gateway_responses.py) send the same value.
 RETRY_AFTER_SECONDS = 5
 
 # An error body is bounded whatever the input: a body of 120,000 unknown keys would otherwise

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import logger
 from chalicelib.tasks import current, outbox, records
-from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.registry import Signature
 
 
@@ -29,7 +28,9 @@ def dispatch(signatures: Sequence[Signature], owner: str | None = None) -> list[
     to_send = []
     for message in messages:
         env = message.envelope
-        created = records.create_pending(env, message.queue, owner, outbox=True, countdown=message.countdown)
+        created = records.create_pending(
+            env, message.queue, owner, outbox=True, countdown=message.countdown, book_id=message.book_id
+        )
         if created or records.awaits_send(env.task_id):
             to_send.append(message)
         else:
@@ -56,20 +57,24 @@ def deliver(signatures: Sequence[Signature], messages: Sequence[outbox.Outgoing]
     outbox.send(messages, batch_ack=True)  # one acknowledgement for all
 
 
-def deliver_launched(signatures: Sequence[Signature], launched: outbox.Launch | None, owner: str | None) -> None:
+def deliver_launched(signatures: Sequence[Signature], launched: outbox.Launch | None, owner: str | None) -> bool:
     """After a commit whose sends were launched before it (`launch`): wait for them (their
-    acknowledgement is off the path), or run the tasks inline when eager."""
+    acknowledgement is off the path), or run the tasks inline when eager. True when they ran
+    inline, so the caller's answer can show what they did (the service need not know why)."""
     if launched is None:
         for sig in signatures:
             run_eagerly(sig, owner)
-        return
+        return True
     launched.committed()
+    return False
 
 
 def run_eagerly(sig: Signature, owner: str | None = None) -> None:
     """Run a task inline with the same records and retry policy (TASKS_EAGER=1)."""
+    from chalicelib.tasks.executor import run_attempt  # here: the API sends, only eager mode runs
+
     env = outbox.outgoing(sig).envelope
-    records.create_pending(env, sig.task.queue, owner)
+    records.create_pending(env, sig.task.queue, owner, book_id=sig.task.book_id(sig.args, sig.kwargs))
     queue = get_settings().queues[sig.task.queue]
     max_attempts = min(sig.task.max_retries + 1, queue.max_receive_count)
     attempt = 1
