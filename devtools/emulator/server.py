@@ -148,11 +148,13 @@ def make_app(
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     patch_moto()
+    from devtools import moto_json
     from devtools.emulator import cloudwatch, query, s3_auth, s3_post_policy, sqs, transactions
 
     transactions.patch()  # TransactWriteItems without a copy of the whole table
     sqs.patch()  # sends and receives without counting the whole queue per message
     query.patch()  # a table Query walks its partition from the start key, not the sorted table
+    moto_json.patch()  # Query and Scan answers by json.dumps, not moto's per-value serializer
     cloudwatch.patch()  # GetMetricData answers percentiles (p50, p95) instead of a 500
     _list_moto_modules_once()
 
