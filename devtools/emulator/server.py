@@ -15,9 +15,9 @@
 - `GET /_emulator/health` answers `{"status": "running"}` once the server is up.
 - SES v2 `SendBulkEmail`, which moto lacks (`devtools/emulator/ses_v2.py`).
 - DynamoDB writes are serialised: moto checks a condition and writes without a lock.
-- moto's costs that grow with the data are made constant (`transactions`, `sqs`, `query`),
-  CloudWatch answers percentiles (`cloudwatch`), and chalice's Swagger 2.0 is accepted by API
-  Gateway's import (`patch_moto`).
+- moto's costs that grow with the data are made constant (`transactions`, `sqs`, `query`,
+  `serialize`), CloudWatch answers percentiles (`cloudwatch`), and chalice's Swagger 2.0 is
+  accepted by API Gateway's import (`patch_moto`).
 
 Run: `python -m devtools.emulator.server --port 4566 [--state .local/emulator-state.pickle]`;
 other tools start it with `process.start_process`.
@@ -148,13 +148,12 @@ def make_app(
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     patch_moto()
-    from devtools import moto_json
-    from devtools.emulator import cloudwatch, query, s3_auth, s3_post_policy, sqs, transactions
+    from devtools.emulator import cloudwatch, query, s3_auth, s3_post_policy, serialize, sqs, transactions
 
     transactions.patch()  # TransactWriteItems without a copy of the whole table
     sqs.patch()  # sends and receives without counting the whole queue per message
     query.patch()  # a table Query walks its partition from the start key, not the sorted table
-    moto_json.patch()  # Query and Scan answers by json.dumps, not moto's per-value serializer
+    serialize.patch()  # Query and Scan answers by json.dumps, not moto's per-value serializer
     cloudwatch.patch()  # GetMetricData answers percentiles (p50, p95) instead of a 500
     _list_moto_modules_once()
 
