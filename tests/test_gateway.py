@@ -54,7 +54,8 @@ def make_run_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     from devtools.local import api_command
 
     logs = tmp_path_factory.mktemp("gateway")
-    emulator, endpoint = start_process(log=(logs / "emulator.log").open("wb"))
+    emulator_log = (logs / "emulator.log").open("wb")
+    emulator, endpoint = start_process(log=emulator_log)
     env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
     setup = "from infra.local import create_all, create_api_key; create_all(); print(create_api_key('load'))"
     done = subprocess.run([sys.executable, "-c", setup], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
@@ -84,6 +85,7 @@ def make_run_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
                 child.kill()
                 child.wait(timeout=10)
         log.close()
+        emulator_log.close()
 
 
 def test_100_concurrent_posts_with_covers_all_answered(make_run_api: tuple[str, str]) -> None:
