@@ -336,7 +336,7 @@ def main() -> None:
     installed = version("ministack")
     if installed != PINNED:
         raise SystemExit(f"devtools/ministack_patches.py is for ministack {PINNED}, found {installed}")
-    # MINISTACK_UNPATCHED=ses,apigateway,lambda-metrics,sqs-metrics leaves those gaps open, to see what each patch covers.
+    # MINISTACK_UNPATCHED=ses,apigateway,lambda-metrics,sqs-metrics leaves those gaps open (to see what each covers).
     unpatched = set(os.environ.get("MINISTACK_UNPATCHED", "").split(","))
     patches = (
         ("apigateway", patch_apigateway),
