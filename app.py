@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response, SQSEvent
 
-import chalicelib.jobs  # noqa: F401 - registers every task (the domains send them by name)
+import chalicelib.app_tasks  # noqa: F401 - registers every task (the domains send them by name)
 from chalicelib.api import auth, chalice_errors
 from chalicelib.api.http import (
     body_json,
@@ -279,7 +279,7 @@ def default_worker(event: SQSEvent) -> dict[str, Any]:
     return worker.consume(event.to_dict(), event.context)
 
 
-# Every @periodic_task (chalicelib/jobs.py: outbox_relay, dead_letter_reconciler) is a scheduled
+# Every @periodic_task (chalicelib/app_tasks.py: outbox_relay, dead_letter_reconciler) is a scheduled
 # function; Chalice finds each by its name in this module.
 globals().update(beat.install(app))
 

@@ -235,7 +235,7 @@ def seed_http(table_name: str, items: Iterator[dict[str, Any]]) -> int:
 
 
 def _pages(book: str) -> list[tuple[str, Callable[[], Any]]]:
-    from chalicelib.dashboard.tasks import list_tasks
+    from chalicelib.dashboard.task_list import list_tasks
     from chalicelib.ops.task_query import list_records
     from chalicelib.platform.schemas import Page
 

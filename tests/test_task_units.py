@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import jobs  # noqa: F401 - registers the application tasks
+from chalicelib import app_tasks  # noqa: F401 - registers the application tasks
 from chalicelib.tasks.backoff import retry_delay
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.envelope import ENVELOPE_VERSION, Envelope, EnvelopeError, decode

@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from chalicelib.api import responses as r
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload
 from chalicelib.covers.storage import IMAGE_TYPES
-from chalicelib.dashboard.tasks import MAX_RETRIES_PER_REQUEST
+from chalicelib.dashboard.task_list import MAX_RETRIES_PER_REQUEST
 from chalicelib.imports.schemas import ImportCreate
 from chalicelib.ops.task_query import MAX_WAIT_SECONDS
 from chalicelib.platform.schemas import Page, StrictModel

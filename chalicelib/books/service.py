@@ -17,7 +17,8 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.books.models import Book, BookAuthor
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload, decode_cover
-from chalicelib.covers import storage, uploads, versions
+from chalicelib.covers import storage, versions
+from chalicelib.covers.upload import service as uploads
 from chalicelib.platform import idempotency, validation
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
@@ -39,7 +40,7 @@ from chalicelib.tasks import outbox
 from chalicelib.tasks.dispatch import deliver_launched, launch
 from chalicelib.tasks.registry import Signature, get_task
 
-# Named, not imported: `chalicelib.jobs` declares these tasks and sits above the domains
+# Named, not imported: `chalicelib.app_tasks` declares these tasks and sits above the domains
 # (as `fanout.PAGE_TASK` does; Celery's `signature(name)`). `app` imports `jobs`.
 RESIZE_TASK, NOTIFY_TASK = "covers.resize", "books.notify_subscribers"
 

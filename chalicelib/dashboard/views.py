@@ -14,7 +14,8 @@ from typing import Any
 from chalice.app import Request, Response
 
 from chalicelib.api.http import body_json, json_errors
-from chalicelib.dashboard import session, stats, tasks, web, workers
+from chalicelib.dashboard import session, stats, web, workers
+from chalicelib.dashboard import task_list as task_list_
 from chalicelib.dashboard import task_logs as task_logs_
 from chalicelib.ops import audit, consumers, queues, schedules, task_query
 from chalicelib.platform import sqs
@@ -85,7 +86,7 @@ def overview(request: Request) -> Response:
 def task_list(request: Request, query: dict[str, str]) -> Response:
     """A filtered page of task records."""
     session.current(request)
-    return web.json_answer(tasks.list_tasks(query))
+    return web.json_answer(task_list_.list_tasks(query))
 
 
 def task_detail(request: Request, task_id: str) -> Response:
@@ -94,8 +95,8 @@ def task_detail(request: Request, task_id: str) -> Response:
     record = task_query.get_record(_task_id(task_id), "", admin=True)
     # "Run again" only where it can help: not after a permanent error (see tasks/rerun.py).
     record["rerunnable"] = rerunnable(record["status"], record["error"])
-    record["history"] = tasks.attempt_history(record["id"], record["attempts"])
-    record["logs"] = tasks.log_query(record["id"])
+    record["history"] = task_list_.attempt_history(record["id"], record["attempts"])
+    record["logs"] = task_list_.log_query(record["id"])
     return web.json_answer(record)
 
 
@@ -141,7 +142,7 @@ def revoke_task(request: Request, task_id: str) -> Response:
 def retry_failures(request: Request, query: dict[str, str]) -> Response:
     """Run again every FAILURE of the list's filter: one bounded page per request, with a cursor."""
     admin = session.current(request, action=True)
-    done = tasks.retry_failures(query)
+    done = task_list_.retry_failures(query)
     detail = f"filter {sorted((k, v) for k, v in query.items() if k != 'cursor')}: {len(done['runs'])} new run(s)"
     audit.record(admin.user, "retry failures", "tasks", detail)
     return web.json_answer(done, 202)

@@ -56,7 +56,7 @@ RESEND_ATTEMPTS = 3
 READ_CHUNKS = 10  # chunks read per Query: fewer reads, still a bounded few hundred rows in memory
 READ_ROUNDS = 4  # rounds read per Query when rounds are large (at most 4 x 10 x 50 = 2,000 rows, ~200 KB)
 FIRST_CHUNK_ESTIMATE = 0.5  # seconds, until a chunk has been timed
-# The pages and resends are named, not imported: `chalicelib.jobs` declares them and calls
+# The pages and resends are named, not imported: `chalicelib.app_tasks` declares them and calls
 # this module, so the fan-out asks the registry for them (as Celery's `signature(name)` does).
 
 

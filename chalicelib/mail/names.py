@@ -1,6 +1,6 @@
 """The fan-out's task names, apart from its code.
 
-`chalicelib.jobs` declares these tasks at every function's init; naming them here lets it do
+`chalicelib.app_tasks` declares these tasks at every function's init; naming them here lets it do
 so without importing the fan-out (and its mail models), which only the default worker runs.
 """
 

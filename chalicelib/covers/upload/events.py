@@ -1,6 +1,6 @@
 """S3 event notifications of direct cover uploads: recognising and reading them (no AWS calls).
 
-S3 sends its own JSON to the media queue, not a task envelope. `upload_jobs` registers an
+S3 sends its own JSON to the media queue, not a task envelope. `covers/upload/tasks.py` registers an
 adapter built on this module with the task framework (`tasks/adapters.py`): the worker asks it
 first, so an S3 message never takes the poison path, and the dead-letter reconciler asks it
 too, so a dead-lettered S3 message is matched to its task record.

@@ -2,7 +2,7 @@
 
 The domains send these by name (`get_task(books.RESIZE_TASK)`), since this module sits above
 them; importing it (as `app` does) registers every task, the upload tasks included, and with
-them the S3-notification adapter of the media queue (`upload_jobs`).
+them the S3-notification adapter of the media queue (`covers/upload/tasks.py`).
 
 Every function imports this at init, the API too, to send by name: so it declares (name,
 queue, options) at import and imports what only a worker runs (the mail fan-out, the
@@ -19,7 +19,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.books import service as books
 from chalicelib.books.models import Book
 from chalicelib.covers import service as covers
-from chalicelib.covers import upload_jobs  # noqa: F401 - the upload tasks and the media queue's S3 adapter
+from chalicelib.covers.upload import tasks as upload_tasks  # noqa: F401 - the upload tasks and the media queue's S3 adapter
 from chalicelib.imports import service as imports
 from chalicelib.mail.names import PAGE_TASK, RESEND_TASK
 from chalicelib.platform import mailer as mail

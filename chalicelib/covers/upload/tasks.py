@@ -8,8 +8,8 @@ import uuid
 from typing import Any
 
 from chalicelib.covers import service as covers
-from chalicelib.covers import upload_ingest
-from chalicelib.covers.upload_events import (
+from chalicelib.covers.upload import ingest as upload_ingest
+from chalicelib.covers.upload.events import (
     INGEST_QUEUE,
     INGEST_TASK,
     S3Message,
