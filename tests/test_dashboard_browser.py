@@ -452,7 +452,7 @@ def test_stats_appear_after_tasks_run_and_survive_a_reload(admin_tab, workers, a
 @pytest.fixture
 def deployed_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """The app in this process reads its charts, stats and Workers panel from CloudWatch, as deployed."""
-    from chalicelib.dashboard import queue_metrics
+    from chalicelib.dashboard import outcome_metrics, queue_metrics
     from chalicelib.ops import lambda_metrics
     from chalicelib.platform.config import get_settings
 
@@ -460,11 +460,13 @@ def deployed_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     get_settings.cache_clear()
     lambda_metrics._cache.clear()
     queue_metrics._cache.clear()
+    outcome_metrics._cache.clear()
     yield
     monkeypatch.delenv("WORKER_METRICS")
     get_settings.cache_clear()
     lambda_metrics._cache.clear()
     queue_metrics._cache.clear()
+    outcome_metrics._cache.clear()
 
 
 def test_deployed_views_say_they_read_cloudwatch_and_charts_survive_a_reload(

@@ -16,7 +16,7 @@ from dashboard_support import Signed, sign_in
 @pytest.fixture
 def cloudwatch_source(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> Iterator[None]:
     """The app in this process reads its Workers panel from CloudWatch, as deployed."""
-    from chalicelib.dashboard import queue_metrics
+    from chalicelib.dashboard import outcome_metrics, queue_metrics
     from chalicelib.ops import lambda_metrics
     from chalicelib.platform.config import get_settings
 
@@ -24,11 +24,13 @@ def cloudwatch_source(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> Iterato
     get_settings.cache_clear()
     lambda_metrics._cache.clear()
     queue_metrics._cache.clear()
+    outcome_metrics._cache.clear()
     yield
     monkeypatch.delenv("WORKER_METRICS")
     get_settings.cache_clear()
     lambda_metrics._cache.clear()
     queue_metrics._cache.clear()
+    outcome_metrics._cache.clear()
 
 
 @pytest.fixture
