@@ -12,7 +12,7 @@ from typing import Any
 
 from helpers import b64, eventually, jpeg_bytes, unique_author
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import json, os, sys

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UNSCOPABLE_ACTIONS = {"ses:GetSendQuota", "ses:GetAccount", "lambda:ListEventSourceMappings"}
 # Variables the tests set that must not leak into the `dev` stage's template.
 _TEST_ONLY = ("STAGE", "RESOURCE_PREFIX", "AWS_ENDPOINT_URL", "AUTH_MODE", "TASKS_EAGER")

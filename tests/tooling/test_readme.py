@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from helpers import unique_email
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 SHELL_BLOCKS = "\n".join(re.findall(r"```sh\n(.*?)```", README, flags=re.S))
 

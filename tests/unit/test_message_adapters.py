@@ -17,7 +17,7 @@ from chalicelib.covers.upload_jobs import INGEST_MANY_TASK, adapt_s3_notificatio
 from chalicelib.tasks import adapters
 from chalicelib.tasks.envelope import Envelope, EnvelopeError
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _s3_body(*keys: str, bucket: str = "media") -> str:
