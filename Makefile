@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-build.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run sample-images test test-scale test-contract test-localstack test-deployed lint bench package deploy clean chromium screenshot
+.PHONY: install run sample-images test test-unit test-scale test-contract test-localstack test-deployed lint bench package deploy clean chromium screenshot
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,10 +25,22 @@ run: install
 sample-images: install
 	$(PY) -m devtools.samples
 
+# The tiers (docs/TESTING.md): unit (no AWS), functional (the app on the emulator), integration
+# (make run's parts, a browser), tooling (emulator, runtime, deploy tools). In parallel: each xdist
+# worker has its own embedded emulator and resource prefix, and takes whole files (--dist loadfile);
+# in random order (pytest-randomly prints its seed; `--randomly-seed=N` replays an order).
+TIERS := tests/unit tests/functional tests/integration tests/tooling
+TEST_WORKERS ?= 4
+PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
+
 test: install chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -m "not slow and not contract"
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow and not contract" $(TIERS)
+
+# The fast tier alone: pure logic over in-memory stores, with AWS unreachable (nothing listens on :9).
+test-unit: install
+	AWS_ENDPOINT_URL=http://127.0.0.1:9 $(PY) -m pytest tests/unit
 
 # The scale tests (20,000 subscribers, the shared SES send rate): long, so not part of `make test`
 # (CI runs both, .ci/run).
@@ -39,7 +51,7 @@ test-scale: install
 # operation of GET /openapi.json, valid and invalid cases, CONTRACT_EXAMPLES per operation and mode.
 # Alone (it writes books and redrives the DLQs); prints its cases, operations and time.
 test-contract: install
-	$(PY) -m pytest -m contract tests/test_contract.py
+	$(PY) -m pytest -p no:randomly -m contract tests/integration/test_contract.py
 
 # Debian's Chromium for the dashboard's browser tests (Playwright drives it; it never downloads a browser).
 # Installed as root with apt-get when missing; elsewhere those tests skip and say why.
@@ -50,13 +62,15 @@ chromium:
 
 # Regenerate the dashboard screenshots shown in README.md and docs/DASHBOARD.md (taken by the browser tests).
 screenshot: install chromium
-	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/test_dashboard_browser.py -k "screenshot"
+	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/integration/test_dashboard_browser.py -k "screenshot"
 
 # The whole suite against LocalStack, installed and run by the project (host mode, no Docker, in
 # its own venv on Python >= 3.12, cached in ~/.cache/bookshelf-serverless); DynamoDB and SES on
 # the embedded emulator. It prints which service came from where, the skips' reasons and its time.
+# One process, in a fixed order: one LocalStack serves it (the per-worker prefixes would allow
+# -n, untried there).
 test-localstack: install
-	$(PY) -m devtools.localstack test -m "not slow and not contract"
+	$(PY) -m devtools.localstack test -p no:randomly -m "not slow and not contract" $(TIERS)
 
 # The real artefact, deployed: MiniStack (installed by the project into a cached venv whose Python is
 # the functions' runtime, started on a free port), `make deploy`'s tooling into it, then tests/deployed

@@ -83,6 +83,14 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[OWN_ENDPOINT] = "1"
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The random order's seed, printed even under -q (pytest-randomly's own header is not)."""
+    seed = getattr(session.config.option, "randomly_seed", None)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if isinstance(seed, int) and reporter is not None and not hasattr(session.config, "workerinput"):
+        reporter.write_line(f"random order: replay it with -p randomly --randomly-seed={seed}")
+
+
 def pytest_itemcollected(item: pytest.Item) -> None:
     """Every test under tests/unit is a `unit` test (no endpoint started), whatever its file says."""
     if UNIT_DIR in Path(str(item.path)).parents:
