@@ -43,9 +43,9 @@ test-unit: install
 	AWS_ENDPOINT_URL=http://127.0.0.1:9 $(PY) -m pytest tests/unit
 
 # The scale tests (20,000 subscribers, the shared SES send rate): long, so not part of `make test`
-# (CI runs both, .ci/run).
+# (CI runs both, .ci/run). One process in a fixed order: the tests measure a shared send rate.
 test-scale: install
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -p no:randomly -m slow $(TIERS)
 
 # Schemathesis against the running API (the local gateway over HTTP, the embedded emulator): every
 # operation of GET /openapi.json, valid and invalid cases, CONTRACT_EXAMPLES per operation and mode.
@@ -76,7 +76,7 @@ test-localstack: install
 # the functions' runtime, started on a free port), `make deploy`'s tooling into it, then tests/deployed
 # over the deployed API Gateway URL. It prints the deploy time, the suite's time and POST-to-ready.
 test-deployed: install
-	$(PY) -m devtools.ministack test
+	$(PY) -m devtools.ministack test -p no:randomly
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -1,6 +1,6 @@
 """The published contract: `GET /openapi.json` documents every route, and nothing else, as valid OpenAPI 3.1.
 
-The running API is checked against it by Schemathesis in tests/test_contract.py (`make test-contract`).
+The running API is checked against it by Schemathesis in tests/integration/test_contract.py (`make test-contract`).
 """
 
 from __future__ import annotations
