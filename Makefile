@@ -21,7 +21,7 @@ install: $(STAMP)
 run: install
 	exec env FRESH=$(FRESH) $(PY) -m devtools.local
 
-# cover.jpg, photo.jpg and new.png in this directory, for the README's examples (drawn with Pillow).
+# cover.jpg, photo.jpg and new.png in this directory, for the examples of README.md and docs/ (drawn with Pillow).
 sample-images: install
 	$(PY) -m devtools.samples
 
@@ -35,6 +35,7 @@ PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
 
 test: install chromium
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow and not contract" $(TIERS)
 
@@ -60,7 +61,7 @@ chromium:
 	  && apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; } \
 	  || echo "Chromium is not installed and cannot be here: the dashboard's browser tests will skip"
 
-# Regenerate the dashboard screenshots shown in README.md and docs/DASHBOARD.md (taken by the browser tests).
+# Regenerate the dashboard screenshots shown in docs/DASHBOARD.md (taken by the browser tests).
 screenshot: install chromium
 	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/integration/test_dashboard_browser.py -k "screenshot"
 
@@ -90,7 +91,7 @@ bench: install
 # One CloudFormation/SAM template with the functions and every resource (docs/DEPLOY.md). The zip is
 # built under the Lambda runtime's Python 3.13 (.venv-build, made on first use; devtools/lambda_build.py).
 package: install
-	$(PY) -m devtools.infra --stage $(STAGE) --package build/package-$(STAGE)
+	$(PY) -m infra --stage $(STAGE) --package build/package-$(STAGE)
 	$(VENV)/bin/cfn-lint build/package-$(STAGE)/sam.json
 	$(PY) -m devtools.zipcheck build/package-$(STAGE)/deployment.zip
 

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         import app
         from chalicelib.platform.config import get_settings
         from chalicelib.platform.sqs import queue_url
-        from devtools.resources import create_api_key
+        from infra.local import create_api_key
 
         settings = get_settings()
         for queue in (settings.media.name, settings.default.name):

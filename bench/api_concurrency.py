@@ -100,7 +100,7 @@ def _worker(server: str, clients: int, per_client: int) -> None:
     """One server against a fresh emulator, in this fresh interpreter (clients are bound to one endpoint)."""
     with emulator():
         from devtools.emulator import free_port
-        from devtools.resources import create_api_key
+        from infra.local import create_api_key
 
         key = create_api_key("bench")
         with _serving(_command(server, free_port())) as url:

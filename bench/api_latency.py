@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     cover = photo_jpeg(4000, 3000)
     body = {"title": "Benchmark", "authors": ["Ann Leckie"], "cover": base64.b64encode(cover).decode()}
     with emulator():
-        from devtools.resources import create_api_key
+        from infra.local import create_api_key
 
         key = create_api_key("bench")
         auth = {"Authorization": f"Bearer {key}"}

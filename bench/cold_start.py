@@ -85,7 +85,7 @@ def package_size(package_dir: Path) -> dict[str, Any]:
     """Compressed and uncompressed size of the deployment zip, biggest top-level entries."""
     archive = package_dir / "deployment.zip"
     if not archive.exists():  # before the benchmark's environment is applied: the stage's own settings
-        run_module("devtools.infra", "--stage", "dev", "--package", str(package_dir))
+        run_module("infra", "--stage", "dev", "--package", str(package_dir))
     with zipfile.ZipFile(archive) as zf:
         infos = zf.infolist()
     by_top: Counter[str] = Counter()

@@ -59,7 +59,7 @@ def emulator(extra_env: dict[str, str] | None = None) -> Iterator[str]:
     proc, endpoint = start_process(log=log)
     os.environ["AWS_ENDPOINT_URL"] = endpoint
     try:
-        from devtools.resources import create_all
+        from infra.local import create_all
 
         create_all()
         yield endpoint

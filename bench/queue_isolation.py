@@ -33,8 +33,8 @@ def worker(shared: bool, rounds: int, backlog: int) -> dict[str, Any]:
         from chalicelib.ops.queues import depth
         from chalicelib.platform.config import get_settings
         from chalicelib.tasks.dispatch import dispatch
-        from devtools.resources import create_api_key
         from devtools.runner import EventSourceRunner
+        from infra.local import create_api_key
 
         settings = get_settings()
         auth = {"Authorization": f"Bearer {create_api_key('bench')}"}

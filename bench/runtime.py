@@ -135,7 +135,7 @@ def restart(books: int) -> dict[str, Any]:
     try:
         from chalicelib.platform.aws import client
         from chalicelib.platform.config import get_settings
-        from devtools.resources import create_all
+        from infra.local import create_all
 
         create_all()
         s3, bucket = client("s3"), get_settings().media_bucket

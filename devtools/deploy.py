@@ -2,9 +2,10 @@
 
 `chalice deploy` creates functions, roles, the REST API and the event source mappings,
 not tables, queues or alarms. This creates the stage's resources idempotently
-(devtools/resources.py), the dashboard and alarms (devtools/infra.py), then runs
-`chalice deploy`, and gives the workers' event source mappings the FunctionResponseTypes
-the workers expect (chalice cannot set them: aws/chalice#2029), reading them back.
+(infra/local.py, the API executor of the one model in infra/model.py: tables, bucket,
+queues, dashboard and alarms), then runs `chalice deploy`, and gives the workers' event
+source mappings the FunctionResponseTypes the workers expect (chalice cannot set them:
+aws/chalice#2029), reading them back.
 Works against AWS, LocalStack or the embedded emulator:
 
   python -m devtools.deploy --stage dev
@@ -25,17 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from devtools import lambda_build
-from devtools.infra import (
-    WORKERS,
-    apply_gateway_responses,
-    apply_monitoring,
-    check_time_limits,
-    function_name,
-    function_settings,
-    response_types,
-    use_stage,
-)
 from devtools.stage import ROOT
+from infra.functions import WORKERS, check_time_limits, function_name, function_settings, response_types, use_stage
+from infra.gateway_responses import apply_gateway_responses
 
 
 class DeployError(RuntimeError):
@@ -48,7 +41,7 @@ def deploy(stage: str, project: Path = ROOT, endpoint: str | None = None) -> dic
         os.environ["AWS_ENDPOINT_URL"] = endpoint
     use_stage(stage)
     from chalicelib.platform.config import get_settings
-    from devtools.resources import create_all
+    from infra.local import apply_monitoring, create_all
 
     wanted = response_types(get_settings())
     check_time_limits(function_settings(stage))  # before anything is created

@@ -8,8 +8,8 @@ restore is one unpickling. A thread takes it when a request may have changed som
 (`may_change`: not a read, not an SQS receive), at most every `every` seconds and at most
 every 10 times as long as the last snapshot took (so snapshots cost at most a tenth of a
 core, and a crash of the emulator loses at most that interval), and once more on a clean stop.
-While a snapshot is pickled, requests wait (that keeps it consistent); measured: 36 MB
-(1,000 books with covers) in 3.0 s on a busy 2-core machine. S3 object bodies are part of
+While a snapshot is pickled, requests wait (that keeps it consistent); its size and time for
+1,000 books with covers are in bench/README.md § 8. S3 object bodies are part of
 it, so its size and time grow with the covers stored.
 
 The snapshot covers the services the app uses (`SERVICES`). Locks inside moto's objects

@@ -8,7 +8,7 @@ is what `make run` and the tests use instead. Faithful to API Gateway + Lambda:
 
 - routing: the most specific resource wins; unknown path → 404 NotFound; a method the
   resource does not declare → 405 MethodNotAllowed with `Allow` (deployed, API Gateway answers
-  that with its MISSING_AUTHENTICATION_TOKEN response: see README);
+  that with its MISSING_AUTHENTICATION_TOKEN response: see docs/LOCAL.md);
 - the TOKEN authorizer with its result cache (`devtools/gateway_auth.py`): 401, 403, and 503
   with Retry-After when it raises;
 - limits: request bodies over 10 MiB → 413 (API Gateway), an invocation event or a response
@@ -95,7 +95,7 @@ class GatewayResponse:
 def gateway_error(status: int, code: str, message: str, fields: list[dict[str, Any]] | None = None) -> GatewayResponse:
     """An answer of the gateway itself, in the one error shape."""
     headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", code)]
-    if status in (429, 503):  # as the template's gateway responses (devtools/infra.py)
+    if status in (429, 503):  # as the template's gateway responses (infra/gateway_responses.py)
         headers.append(("Retry-After", str(RETRY_AFTER_SECONDS)))
     if status == 401:  # as the template's UNAUTHORIZED gateway response
         headers.append(("WWW-Authenticate", "Bearer"))

@@ -72,7 +72,7 @@ def _shown(path: Path) -> str:
 
 
 def _dev_key() -> str:
-    from devtools.resources import create_api_key
+    from infra.local import create_api_key
 
     path = STATE_DIR / "api-key"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -216,7 +216,7 @@ def main() -> None:
         if emulator is not None:
             supervisor.add(Child("emulator", [], essential=True), proc=emulator)
         from devtools.emulator import free_port
-        from devtools.resources import create_all
+        from infra.local import create_all
 
         create_all()
         key = _dev_key()

@@ -3,8 +3,7 @@
 moto 5.2.5 answers every `Query` by sorting every item of the table (`Table.all_items`, tuples
 of its own typed values), then walking the partition from its start to the
 `ExclusiveStartKey` one typed comparison at a time. With 20,000 subscribers of one author a
-Query of 500 took 2.8 s on a quiet core here (5-13 s under load): a fan-out's reads, not its
-mail, were what the bench measured.
+fan-out's reads, not its mail, were what the bench measured (bench/README.md § 10).
 
 For a Query of the base table (no index) in key order, on a string sort key, this hands moto's
 own `query` only the partition's items after the start key, already in order (plain string

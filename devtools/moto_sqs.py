@@ -4,9 +4,8 @@ moto 5.2.5 reads a queue's whole attribute set for every message it sends (to se
 `ContentBasedDeduplication`) and for every message it receives (to see
 `MessageRetentionPeriod`), and that set includes the three `ApproximateNumberOfMessages…`
 counts, each a pass over every message in the queue with two datetime computations per
-message. Measured here: a 10-message `SendMessageBatch` took 72 ms beside 200 waiting
-messages and 687 ms beside 2,000; a 10-message receive 176 ms and 3 s. A backlog (the
-queue-isolation bench, a fan-out) slowed the emulator to a crawl that SQS never shows.
+message, so a send or receive costs more the longer the queue (bench/README.md § 9 has the
+figures). A backlog (the queue-isolation bench, a fan-out) slowed the emulator to a crawl that SQS never shows.
 
 This leaves the counts as they are wherever they are asked for (`GetQueueAttributes`, the
 runner's stats) and changes three things: a send does not compute them (it never reads

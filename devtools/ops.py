@@ -109,7 +109,7 @@ def _run(argv: list[str] | None) -> int:
     elif args.command == "tasks":
         _print(task_query.list_records(args.status, args.name, Page(limit=args.limit)))
     elif args.command == "create-api-key":
-        from devtools.resources import create_api_key
+        from infra.local import create_api_key
 
         print(create_api_key(args.user, admin=args.admin))
     return 0

@@ -1,4 +1,4 @@
-"""Sample images for the README's examples: `python -m devtools.samples [DIR]` (or `make sample-images`).
+"""Sample images for the examples in README.md and docs/: `python -m devtools.samples [DIR]` (or `make sample-images`).
 
 Writes `cover.jpg` (a small JPEG for an inline cover: its base64 must fit in one shell
 argument, 128 KiB), `photo.jpg` (a 12 MP JPEG of a few MB, a phone photo, for the direct S3

@@ -10,6 +10,8 @@
    version encodes and decodes JPEG, WebP and PNG, and `PIL.features` reports them; the app's
    thumbnailer from the zip makes PNG and WebP thumbnails (through pyvips and its libvips).
 3. What the runtime provides (boto3, botocore, ...) is not in the zip.
+4. Nothing used only locally or by the deploy tooling (the `infra` and `devtools` packages)
+   is in the zip, whether copied beside app.py or vendored.
 
 Prints the problems and the sizes; exits 1 if there is a problem.
 """
@@ -43,6 +45,8 @@ PROVIDED_TOP_LEVEL = {
     "python-dateutil": ["dateutil/"],
     "six": ["six.py"],
 }
+#: Top-level packages of this project that run only locally or in the deploy tooling, never on Lambda.
+LOCAL_ONLY_TOP_LEVEL = ("infra/", "devtools/", "chalicelib/infra/", "chalicelib/devtools/")
 #: Imported from the zip under the runtime's Python; prints what Pillow can do, as JSON.
 PILLOW_PROBE = """
 import io, json, os, sys
@@ -184,6 +188,17 @@ def provided_problems(package: zipfile.ZipFile) -> list[str]:
     return problems
 
 
+def local_only_problems(package: zipfile.ZipFile) -> list[str]:
+    """The project's local and deploy-only packages, shipped anyway (check 4).
+
+    chalice ships app.py, chalicelib/ and vendor/ (unpacked at the top); either would carry
+    these along if they were copied there.
+    """
+    names = package.namelist()
+    shipped = {top for top in LOCAL_ONLY_TOP_LEVEL if any(name.startswith(top) for name in names)}
+    return [f"{top.rstrip('/')}: shipped, though it runs only locally or in deploy tooling" for top in sorted(shipped)]
+
+
 def pillow_report(zip_path: Path, python: str) -> dict[str, Any]:
     """Pillow's abilities imported from the zip, unpacked, by `python` alone (check 2)."""
     with tempfile.TemporaryDirectory(prefix="zipcheck-") as root:
@@ -216,7 +231,12 @@ def check(zip_path: Path, python: str | None = None, architecture: str | None = 
     """Every problem of the zip for the project's runtime (empty: it fits)."""
     machine = lambda_build.MACHINES[architecture or lambda_build.architecture()]
     with zipfile.ZipFile(zip_path) as package:
-        problems = wheel_problems(package, machine) + native_problems(package, machine) + provided_problems(package)
+        problems = (
+            wheel_problems(package, machine)
+            + native_problems(package, machine)
+            + provided_problems(package)
+            + local_only_problems(package)
+        )
     return problems + pillow_problems(pillow_report(zip_path, python or lambda_build.runtime_python()))
 
 

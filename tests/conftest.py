@@ -37,22 +37,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 _EMULATOR: dict[str, Any] = {}
 
+# Only what differs from the defaults (chalicelib/platform/config.py's DEFAULTS, the one place they are written).
 TEST_ENV = {
     "AWS_ACCESS_KEY_ID": "test",
     "AWS_SECRET_ACCESS_KEY": "test",
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
     "STAGE": "test",
-    "AUTH_MODE": "api_key",
-    "MAIL_SENDER": "books@example.com",
     "RETRY_BACKOFF_BASE": "1",
     "RETRY_BACKOFF_CAP": "2",
     "MEDIA_VISIBILITY_TIMEOUT": "10",
     "DEFAULT_VISIBILITY_TIMEOUT": "10",
-    "MEDIA_MAX_RECEIVE_COUNT": "5",
-    "DEFAULT_MAX_RECEIVE_COUNT": "5",
-    "MEDIA_MAX_CONCURRENCY": "2",
-    "DEFAULT_MAX_CONCURRENCY": "10",
     "SES_MAX_SEND_RATE": "5000",  # mail tests are not about the rate; test_fanout lowers it where it is
     "FANOUT_SAFETY_MS": "1000",
     # Direct uploads: a short URL lifetime so a test can watch an upload expire.
@@ -109,7 +104,7 @@ def _start_aws() -> str:
         _EMULATOR.update(proc=proc, log=log.name)
         if proc.poll() is not None or endpoint != os.environ["AWS_ENDPOINT_URL"]:
             raise RuntimeError(f"the emulator could not listen on {os.environ['AWS_ENDPOINT_URL']}; see {log.name}")
-    from devtools.resources import create_all
+    from infra.local import create_all
 
     create_all()
     _EMULATOR["ready"] = True
@@ -148,7 +143,7 @@ def app_module(endpoint: str) -> Any:
 
 @pytest.fixture(scope="session")
 def keys(endpoint: str) -> dict[str, str]:
-    from devtools.resources import create_api_key
+    from infra.local import create_api_key
 
     return {
         "alice": create_api_key("alice"),

@@ -21,7 +21,7 @@ def private_queues(visibility: int, max_receives: int) -> dict[str, str]:
     """Fresh media/default queue pairs (and probe queues) for one runner; returns their env settings."""
     from chalicelib.platform.aws import client
     from chalicelib.platform.config import QueueSettings
-    from devtools.resources import create_queue_pair
+    from infra.local import create_queue_pair
 
     tag = f"{os.environ['RESOURCE_PREFIX']}-rt-{uuid.uuid4().hex[:6]}"
     env = {

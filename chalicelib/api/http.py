@@ -13,27 +13,13 @@ from chalice.app import Request, Response
 from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.api.auth import Principal
-from chalicelib.platform import validation
+from chalicelib.platform import aws_errors, errors, validation
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.errors import ApiError, Forbidden, InternalError, ServiceUnavailable, Unauthorized
+from chalicelib.platform.errors import DomainError, Forbidden, InternalError, ServiceUnavailable, Unauthorized
 from chalicelib.platform.observability import logger
 from chalicelib.platform.schemas import parse_json
 
 JSON_HEADERS = {"Content-Type": "application/json"}
-_RETRYABLE = {
-    "ThrottlingException",
-    "ProvisionedThroughputExceededException",
-    "RequestLimitExceeded",
-    "SlowDown",
-    "ServiceUnavailable",
-    "InternalError",
-    "InternalServerError",
-    "InternalServiceError",  # Secrets Manager (the signing secret)
-    "InternalFailure",
-    "ServiceUnavailableException",
-    "RequestThrottled",  # SQS
-    "RequestTimeout",
-}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -43,9 +29,43 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def error_response(error: ApiError) -> Response:
-    """The one JSON error shape, with the headers its status calls for."""
-    return json_response(error.body(), error.status, error.headers())
+#: The one place a domain error becomes an HTTP status (issue 25: services raise no HTTP).
+#: A subclass answers as its nearest listed class (tokens' BadToken as MalformedRequest).
+HTTP_STATUS: dict[type[DomainError], int] = {
+    errors.MalformedRequest: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Gone: 410,
+    errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.ValidationFailed: 422,
+    errors.InternalError: 500,
+    errors.ServiceUnavailable: 503,
+}
+
+
+def status_of(error: DomainError) -> int:
+    """The HTTP status `error` answers with (400 for a domain error of no listed kind)."""
+    for kind in type(error).__mro__:
+        if kind in HTTP_STATUS:
+            return HTTP_STATUS[kind]
+    return 400
+
+
+def headers_of(error: DomainError) -> dict[str, str]:
+    """Headers the status calls for: Retry-After on a 503, WWW-Authenticate on a 401."""
+    if isinstance(error, ServiceUnavailable):
+        return {"Retry-After": str(errors.RETRY_AFTER_SECONDS)}
+    if isinstance(error, Unauthorized):
+        return {"WWW-Authenticate": "Bearer"}
+    return {}
+
+
+def error_response(error: DomainError) -> Response:
+    """The one JSON error shape, with the status and headers of its kind."""
+    return json_response(error.body(), status_of(error), headers_of(error))
 
 
 def _current(request: Request | None) -> Request:
@@ -124,7 +144,7 @@ def json_errors(view: Callable[..., Response]) -> Callable[..., Response]:
     return answer_errors(view, error_response)
 
 
-def answer_errors(view: Callable[..., Response], render: Callable[[ApiError], Response]) -> Callable[..., Response]:
+def answer_errors(view: Callable[..., Response], render: Callable[[DomainError], Response]) -> Callable[..., Response]:
     """`json_errors` with another rendering of the error (the HTML pages of mail links)."""
 
     @functools.wraps(view)
@@ -132,11 +152,11 @@ def answer_errors(view: Callable[..., Response], render: Callable[[ApiError], Re
         try:
             check_path_params(kwargs)
             return view(*args, **kwargs)
-        except ApiError as exc:
+        except DomainError as exc:
             return render(exc)
         except (ClientError, BotoCoreError, PynamoDBException) as exc:
             logger.exception("AWS call failed", extra={"error": str(exc)})
-            if not _is_outage(exc):
+            if not aws_errors.is_transient(exc):
                 return render(InternalError("unexpected error; it has been logged"))
             return render(ServiceUnavailable("a backing service is unavailable; try again"))
         except Exception:  # noqa: BLE001 - the last line of defence: one JSON shape, logged
@@ -144,17 +164,3 @@ def answer_errors(view: Callable[..., Response], render: Callable[[ApiError], Re
             return render(InternalError("unexpected error; it has been logged"))
 
     return wrapper
-
-
-def _is_outage(exc: Exception) -> bool:
-    if isinstance(exc, BotoCoreError):
-        return True
-    if isinstance(exc, ClientError):
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        return exc.response.get("Error", {}).get("Code", "") in _RETRYABLE or status >= 500
-    if isinstance(exc, PynamoDBException):
-        cause = exc.cause
-        if exc.cause_response_code in _RETRYABLE:
-            return True
-        return isinstance(cause, BotoCoreError | ClientError) and _is_outage(cause)
-    return False

@@ -8,8 +8,8 @@ from typing import Any
 
 from chalice.app import Request, Response
 
-from chalicelib.api.http import answer_errors, error_response
-from chalicelib.platform.errors import ApiError
+from chalicelib.api.http import answer_errors, error_response, headers_of, status_of
+from chalicelib.platform.errors import DomainError
 
 View = Callable[..., Response]
 
@@ -43,7 +43,7 @@ def link_view(request_of: Callable[[], Request | None]) -> Callable[[View], View
     """
 
     def decorate(view: View) -> View:
-        def render(error: ApiError) -> Response:
+        def render(error: DomainError) -> Response:
             request = request_of()
             accept = str((request.headers.get("accept") if request is not None else "") or "").lower()
             return failed(error) if "text/html" in accept else error_response(error)
@@ -61,15 +61,16 @@ _FAILURE_TITLES = {
 }
 
 
-def failed(error: ApiError) -> Response:
+def failed(error: DomainError) -> Response:
     """An error as a page, with the status and headers (Retry-After) of the JSON answer."""
-    title = _FAILURE_TITLES.get(error.status, "Something went wrong")
+    status = status_of(error)
+    title = _FAILURE_TITLES.get(status, "Something went wrong")
     hint = "<p>Check that the whole link was opened, or ask for a new mail by subscribing again.</p>"
     return page(
         title,
-        f"<p>{html.escape(error.message[:300])}</p>{hint if error.status in (400, 410, 422) else ''}",
-        error.status,
-        error.headers(),
+        f"<p>{html.escape(error.message[:300])}</p>{hint if status in (400, 410, 422) else ''}",
+        status,
+        headers_of(error),
     )
 
 

@@ -22,8 +22,8 @@ from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import utcnow
 from chalicelib.platform.errors import (
-    ApiError,
     Conflict,
+    DomainError,
     Forbidden,
     NotFound,
     PayloadTooLarge,
@@ -130,7 +130,7 @@ def _unchanged_since_read(book: Book, owner: str) -> Any:
     return (Book.owner == owner) & revision
 
 
-def _lost_race(book_id: str) -> ApiError:
+def _lost_race(book_id: str) -> DomainError:
     get_book(book_id)  # 404 when it was deleted meanwhile
     return Conflict(
         f"book {book_id} was changed by another request; read it again and retry",
@@ -179,8 +179,7 @@ def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> 
     except Exception:
         _discard(book.cover_key if cover is not None else None)
         raise
-    deliver_launched(staged, launched, owner)
-    if get_settings().tasks_eager:
+    if deliver_launched(staged, launched, owner):  # the tasks ran already: show their effect
         return {**response, "book": view(get_book(book.id))}
     return response
 
@@ -316,8 +315,9 @@ def replace_cover(
     except Exception:
         _discard(key)
         raise
-    deliver_launched(signatures, launched, owner)
-    return {"book": view(get_book(book.id)), "tasks": response["tasks"]} if get_settings().tasks_eager else response
+    if deliver_launched(signatures, launched, owner):  # the tasks ran already: show their effect
+        return {"book": view(get_book(book.id)), "tasks": response["tasks"]}
+    return response
 
 
 def start_cover_upload(book_id: str, owner: str, spec: CoverUpload) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from chalicelib.platform.dynamodb import condition_failed, utcnow
 from chalicelib.platform.observability import logger
 from chalicelib.tasks.errors import PermanentTaskError
 from chalicelib.tasks.models import TaskRecord
+from chalicelib.tasks.states import TaskStatus
 
 AWAITING_UPLOAD, UPLOAD_EXPIRED = "awaiting_upload", "upload_expired"
 
@@ -89,12 +90,12 @@ def expire(book_id: str, version: int, ingest_task_id: str, deadline: float) -> 
     try:
         TaskRecord(ingest_task_id).update(
             actions=[
-                TaskRecord.status.set("FAILURE"),
+                TaskRecord.status.set(TaskStatus.FAILURE),
                 TaskRecord.error.set(reason),
                 TaskRecord.finished_at.set(utcnow()),
                 TaskRecord.updated_at.set(utcnow()),
             ],
-            condition=TaskRecord.status == "PENDING",  # never touch an ingest that started
+            condition=TaskRecord.status == TaskStatus.PENDING,  # never touch an ingest that started
         )
     except UpdateError as exc:
         if not condition_failed(exc):

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import Field
 
 from chalicelib.books.schemas import BookCreate
-from chalicelib.platform.errors import ApiError
+from chalicelib.platform.errors import DomainError
 from chalicelib.platform.schemas import StrictModel, validate
 
 MAX_IMPORT_BOOKS = 500
@@ -34,7 +34,7 @@ def check_item(item: Any) -> tuple[BookCreate | None, list[dict[str, str]]]:
     500 books in one request cannot carry their images; `cover_upload` gives each a presigned POST."""
     try:
         book = validate(BookCreate, item)
-    except ApiError as exc:
+    except DomainError as exc:
         return None, _clipped(exc.fields or [{"field": "book", "message": exc.message}])
     if book.cover is not None:
         return None, [{"field": "cover", "message": "an import takes no inline cover; use cover_upload"}]

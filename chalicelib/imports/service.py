@@ -27,7 +27,7 @@ from chalicelib.imports.schemas import ImportCreate, check_item
 from chalicelib.platform import idempotency
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import condition_failed, utcnow
-from chalicelib.platform.errors import ApiError, Conflict, NotFound
+from chalicelib.platform.errors import Conflict, DomainError, InternalError, NotFound, ServiceUnavailable
 from chalicelib.platform.observability import logger
 from chalicelib.platform.schemas import validate
 from chalicelib.platform.transactions import TransactionCancelled, transaction
@@ -36,6 +36,7 @@ from chalicelib.tasks.canvas import chord, chord_progress
 from chalicelib.tasks.dispatch import deliver
 from chalicelib.tasks.errors import PermanentTaskError
 from chalicelib.tasks.registry import get_task
+from chalicelib.tasks.states import TaskStatus
 
 # Named, not imported: `chalicelib.jobs` declares these tasks and sits above the domains.
 START_TASK, CREATE_TASK, FINISH_TASK = "imports.start", "imports.create_book", "imports.finish"
@@ -128,9 +129,9 @@ def create_member(import_id: str, index: int, owner: str, book: dict[str, Any]) 
     """One member: create the book as `POST /books` would, under a key of its own (so once)."""
     try:
         created = books.create_book(owner, BookCreate.model_validate(book), f"import:{import_id}:{index}")
-    except ApiError as exc:
-        if exc.status >= 500:
-            raise
+    except DomainError as exc:
+        if isinstance(exc, ServiceUnavailable | InternalError):
+            raise  # an outage: the member is retried, not refused
         details = "; ".join(f"{f.get('field')}: {f.get('message')}" for f in exc.fields[:5])
         raise ItemRefused(f"{exc.message} ({details})" if details else exc.message) from None
     outcome: dict[str, Any] = {"book_id": created["book"]["id"]}
@@ -140,7 +141,7 @@ def create_member(import_id: str, index: int, owner: str, book: dict[str, Any]) 
 
 
 def _member_outcome(index: int, member: dict[str, Any]) -> dict[str, Any]:
-    if member["status"] == "SUCCESS" and isinstance(member.get("result"), dict):
+    if member["status"] == TaskStatus.SUCCESS and isinstance(member.get("result"), dict):
         return {"index": index, "status": "created", **member["result"]}
     error = str(member.get("error") or member["status"]).removeprefix("permanent error: ")
     return {"index": index, "status": "failed", "errors": [{"field": "book", "message": error[:300]}]}

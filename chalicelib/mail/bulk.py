@@ -21,8 +21,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.books.models import Book
+from chalicelib.platform import aws_errors
 from chalicelib.platform import mailer as mail
 from chalicelib.platform.aws import client
+from chalicelib.platform.aws_errors import Fault
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import logger
 from chalicelib.subscriptions import tokens
@@ -35,7 +37,6 @@ TEXT = (
 )
 # A destination with one of these statuses can never be mailed by retrying; other failures are retried alone.
 PERMANENT_STATUSES = frozenset({"MESSAGE_REJECTED", "INVALID_PARAMETER"})
-_UNSUPPORTED = frozenset({"UnknownOperationException", "InvalidAction", "NotImplemented", "NotImplementedException"})
 _mode: dict[str, bool] = {"bulk": True}
 
 
@@ -92,7 +93,7 @@ def send_new_book(book: Book, recipients: list[tuple[str, str]]) -> Outcome:
         try:
             outcome = _bulk(shared, recipients)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") not in _UNSUPPORTED:
+            if aws_errors.classify(exc) is not Fault.UNSUPPORTED:
                 raise
             logger.warning("SendBulkEmail is not available here; sending one raw mail per recipient")
             _mode["bulk"] = False
@@ -154,8 +155,7 @@ def _one_by_one(shared: dict[str, str], recipients: list[tuple[str, str]]) -> Ou
         try:
             mail.send_email(email, f"New book: {shared['title']}", text, mail.unsubscribe_headers(url))
         except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code == "MessageRejected":
+            if aws_errors.code_of(exc) == "MessageRejected":
                 outcome.failed.append((email, f"MESSAGE_REJECTED: {exc}"))
             else:
                 outcome.retry.append((email, key))

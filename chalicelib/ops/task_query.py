@@ -21,7 +21,8 @@ from chalicelib.tasks import revocation
 from chalicelib.tasks.control import is_control_id
 from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.records import STATUSES
-from chalicelib.tasks.result import FINAL_STATUSES, wait_for
+from chalicelib.tasks.result import wait_for
+from chalicelib.tasks.states import FINAL_STATUSES
 
 MAX_WAIT_SECONDS = 20  # API Gateway answers within 29 s; the API function's timeout is 29 s
 

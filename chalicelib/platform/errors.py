@@ -1,4 +1,8 @@
-"""Errors the API turns into 4xx/5xx JSON responses."""
+"""The errors services raise, with no HTTP in them: `api/http.py` alone maps each to a status.
+
+A service says what went wrong (not found, a conflict, an outage); the API, the HTML pages of
+mail links and a future framework each decide how to answer it.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ from typing import Any
 
 # How long a client should wait after a 503: long enough for an SSM, DynamoDB or SQS hiccup to
 # pass, short enough that an interactive client does not give up. API Gateway's gateway
-# responses (devtools/infra.py) send the same value.
+# responses (infra/gateway_responses.py) send the same value.
 RETRY_AFTER_SECONDS = 5
 
 # An error body is bounded whatever the input: a body of 120,000 unknown keys would otherwise
@@ -38,10 +42,9 @@ def error_body(code: str, message: str, fields: list[dict[str, Any]] | None = No
     return {"error": code, "message": _cut(message, MAX_ERROR_MESSAGE - len(suffix)) + suffix, "fields": shown}
 
 
-class ApiError(Exception):
-    """An error with an HTTP status and a JSON body."""
+class DomainError(Exception):
+    """A refusal or failure a caller is told about: a code, a message and the fields at fault."""
 
-    status = 400
     code = "BadRequest"
 
     def __init__(self, message: str, fields: list[dict[str, Any]] | None = None) -> None:
@@ -53,52 +56,50 @@ class ApiError(Exception):
         """The JSON body of the response."""
         return error_body(self.code, self.message, self.fields)
 
-    def headers(self) -> dict[str, str]:
-        """Headers the status calls for (Retry-After on a 503, WWW-Authenticate on a 401)."""
-        return {}
+
+class ValidationFailed(DomainError):
+    code = "ValidationError"
 
 
-class ValidationFailed(ApiError):
-    status, code = 422, "ValidationError"
+class MalformedRequest(DomainError):
+    code = "BadRequest"
 
 
-class MalformedRequest(ApiError):
-    status, code = 400, "BadRequest"
+class Unauthorized(DomainError):
+    code = "Unauthorized"
 
 
-class Unauthorized(ApiError):
-    status, code = 401, "Unauthorized"
-
-    def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": "Bearer"}
+class Forbidden(DomainError):
+    code = "Forbidden"
 
 
-class Forbidden(ApiError):
-    status, code = 403, "Forbidden"
+class NotFound(DomainError):
+    code = "NotFound"
 
 
-class NotFound(ApiError):
-    status, code = 404, "NotFound"
+class PayloadTooLarge(DomainError):
+    code = "PayloadTooLarge"
 
 
-class PayloadTooLarge(ApiError):
-    status, code = 413, "PayloadTooLarge"
+class UnsupportedMediaType(DomainError):
+    code = "UnsupportedMediaType"
 
 
-class UnsupportedMediaType(ApiError):
-    status, code = 415, "UnsupportedMediaType"
+class ServiceUnavailable(DomainError):
+    """A backing service is down or busy: nothing was written, the same call may succeed later."""
+
+    code = "ServiceUnavailable"
 
 
-class ServiceUnavailable(ApiError):
-    status, code = 503, "ServiceUnavailable"
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(RETRY_AFTER_SECONDS)}
+class InternalError(DomainError):
+    code = "InternalServerError"
 
 
-class InternalError(ApiError):
-    status, code = 500, "InternalServerError"
+class Conflict(DomainError):
+    code = "Conflict"
 
 
-class Conflict(ApiError):
-    status, code = 409, "Conflict"
+class Gone(DomainError):
+    """It existed, and is no more (an expired or used link)."""
+
+    code = "Gone"

@@ -45,7 +45,7 @@ def mailbox(address: str) -> str:
     a non-ASCII local part, so the mail layer checks for itself.
     """
     if address.isascii() and _PLAIN_ASCII_ADDRESS.fullmatch(address):
-        return address  # the common case, checked when it was stored; email-validator costs ≈ 0.15 ms
+        return address  # the common case, checked when it was stored; email-validator's cost: bench/README.md
     try:
         return mail_address(address)
     except ValueError as exc:

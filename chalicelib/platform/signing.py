@@ -1,7 +1,7 @@
 """HMAC signatures with the stage's one server secret (cursors, dashboard sessions, links).
 
 The secret is a Secrets Manager secret that CloudFormation generates (`SigningSecret` in
-the packaged template) and `devtools/resources.py` creates locally; nothing secret is in
+the packaged template) and `infra/local.py` creates locally; nothing secret is in
 the repository. It is read once per container and kept for SECRET_CACHE_SECONDS, so a
 rotation reaches every container within that time. Each use signs under its own
 `purpose`, so a signature made for one thing (a cursor) is never valid for another (a

@@ -19,12 +19,12 @@ from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.platform.aws_errors import Fault, classify_code
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.errors import ServiceUnavailable
 
 MAX_ITEMS = 100  # TransactWriteItems limit
 _KINDS = ("condition_check", "delete", "put", "update")
-_BUSY = {"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded", "TransactionConflict"}
 
 
 class TransactionCancelled(Exception):
@@ -79,7 +79,7 @@ class Transaction:
                 for label, reason in zip(order, exc.cancellation_reasons or [], strict=False)
                 if reason is not None and reason.code not in (None, "None")
             }
-            if not failed or set(failed.values()) & _BUSY:
+            if not failed or any(classify_code(code) is Fault.TRANSIENT for code in failed.values()):
                 raise ServiceUnavailable("the database is busy; nothing was written, try again") from None
             raise TransactionCancelled(failed) from None
 

@@ -19,25 +19,23 @@ from urllib.parse import quote
 
 from chalicelib.platform import signing
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.errors import ApiError
+from chalicelib.platform.errors import Gone, MalformedRequest
 
 MAX_TOKEN_CHARS = 1024
 _UNSUBSCRIBE = "mail-unsubscribe"
 
 
-class BadToken(ApiError):
-    """The token is not one this API made (400, names `token`)."""
+class BadToken(MalformedRequest):
+    """The token is not one this API made (names `token`)."""
 
-    status, code = 400, "InvalidToken"
+    code = "InvalidToken"
 
     def __init__(self, message: str = "this link is not valid") -> None:
         super().__init__(message, [{"field": "token", "message": message}])
 
 
-class GoneToken(ApiError):
-    """The token was real but is expired or already used (410)."""
-
-    status, code = 410, "Gone"
+class GoneToken(Gone):
+    """The token was real but is expired or already used."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message, [{"field": "token", "message": message}])

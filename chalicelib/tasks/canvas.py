@@ -39,6 +39,7 @@ from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.hooks import Final, on_final
 from chalicelib.tasks.registry import Signature, get_task
 from chalicelib.tasks.result import AsyncResult
+from chalicelib.tasks.states import TaskStatus
 
 NAMESPACE = uuid.UUID("6d1f5a0e-8c1b-4f7e-9a51-3b2c7e4d9f10")
 UNLOCK_TASK = "canvas.chord_unlock"
@@ -223,7 +224,7 @@ def tell_callbacks(env: Envelope, final: Final) -> None:
     membership = links.get("chord")
     if isinstance(membership, dict):
         _record_member(str(membership["id"]), int(membership["index"]), env.task_id, final)
-    if final.status == "SUCCESS":
+    if final.status is TaskStatus.SUCCESS:
         _send_links(env, "link", [final.result])
     else:
         _send_links(env, "link_error", [env.task_id, final.error])

@@ -56,14 +56,16 @@ def deliver(signatures: Sequence[Signature], messages: Sequence[outbox.Outgoing]
     outbox.send(messages, batch_ack=True)  # one acknowledgement for all
 
 
-def deliver_launched(signatures: Sequence[Signature], launched: outbox.Launch | None, owner: str | None) -> None:
+def deliver_launched(signatures: Sequence[Signature], launched: outbox.Launch | None, owner: str | None) -> bool:
     """After a commit whose sends were launched before it (`launch`): wait for them (their
-    acknowledgement is off the path), or run the tasks inline when eager."""
+    acknowledgement is off the path), or run the tasks inline when eager. True when they ran
+    inline, so the caller's answer can show what they did (the service need not know why)."""
     if launched is None:
         for sig in signatures:
             run_eagerly(sig, owner)
-        return
+        return True
     launched.committed()
+    return False
 
 
 def run_eagerly(sig: Signature, owner: str | None = None) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from email.errors import MessageDefect, MessageError
 
-from botocore.exceptions import ClientError
+from chalicelib.platform import aws_errors
+from chalicelib.platform.aws_errors import Fault
 
 
 class PermanentTaskError(Exception):
@@ -24,24 +25,6 @@ class TaskExpired(Exception):
     """What `on_failure` gets for a task not run because it was past its `expires`."""
 
 
-PERMANENT_AWS_CODES = frozenset(
-    {
-        "AccessDenied",
-        "AccessDeniedException",
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
-        "SignatureDoesNotMatch",
-        "MessageRejected",
-        "MailFromDomainNotVerifiedException",
-        "ConfigurationSetDoesNotExist",
-        "InvalidParameterValue",
-        "ValidationException",
-        "NoSuchBucket",
-        "NoSuchKey",
-    }
-)
-
-
 def is_permanent(exc: BaseException, permanent: tuple[type[BaseException], ...] = ()) -> bool:
     """True when retrying `exc` cannot help."""
     if isinstance(exc, TransientTaskError):
@@ -50,9 +33,7 @@ def is_permanent(exc: BaseException, permanent: tuple[type[BaseException], ...] 
         return True
     if isinstance(exc, MessageError | MessageDefect):
         return True  # a mail the email package cannot build (e.g. a non-ASCII local part) never builds
-    if isinstance(exc, ClientError):
-        return exc.response.get("Error", {}).get("Code", "") in PERMANENT_AWS_CODES
-    return False
+    return aws_errors.classify(exc) is Fault.PERMANENT
 
 
 #: How the executor's reason for a permanent failure begins (the record's `error`), and a

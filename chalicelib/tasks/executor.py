@@ -19,19 +19,14 @@ from chalicelib.tasks.errors import PERMANENT_REASON, is_permanent
 from chalicelib.tasks.failures import task_failed
 from chalicelib.tasks.hooks import Final, run_final_hooks
 from chalicelib.tasks.registry import FailureInfo, Task
+from chalicelib.tasks.states import AttemptOutcome, ClaimOutcome
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of an attempt.
+    """What became of an attempt (`kind`), with the delay of a retry and the reason of a failure."""
 
-    kind: "success", "duplicate" (already succeeded), "busy" (runs elsewhere), "absent"
-    (a staged message whose record is not committed: the worker waits for it),
-    "retry" (try again after `delay`), "failure" (final; `reason` says why), or
-    "revoked" (the record was revoked: the message is dropped, not dead-lettered).
-    """
-
-    kind: str
+    kind: AttemptOutcome
     delay: int = 0
     reason: str = ""
     result: Any = None
@@ -51,19 +46,20 @@ def _log_keys(env: Envelope) -> dict[str, Any]:
 def run_attempt(task: Task, env: Envelope, attempt: int, max_attempts: int, lease_seconds: int) -> Outcome:
     """Run `env` once as attempt number `attempt` (1-based) of at most `max_attempts`."""
     claim = records.claim(env, task.queue, lease_seconds)
-    if claim.outcome == "done":
+    if claim.outcome is ClaimOutcome.DONE:
         logger.info("duplicate delivery of a task that already succeeded; skipped", extra=_log_keys(env))
         # Its callbacks are told again (they are idempotent): the first run may have died before.
         stored = records.stored_result(env.task_id) if env.links else None
-        return _tell(env, Outcome("duplicate"), Final(records.SUCCESS, result=stored) if env.links else None)
-    if claim.outcome == "revoked":
+        final = Final(records.SUCCESS, result=stored) if env.links else None
+        return _tell(env, Outcome(AttemptOutcome.DUPLICATE), final)
+    if claim.outcome is ClaimOutcome.REVOKED:
         return _revoked(task, env)
-    if claim.outcome == "absent":
+    if claim.outcome is ClaimOutcome.ABSENT:
         logger.info("the task's record is not committed yet; will look again", extra=_log_keys(env))
-        return Outcome("absent")
-    if claim.outcome == "busy":
+        return Outcome(AttemptOutcome.ABSENT)
+    if claim.outcome is ClaimOutcome.BUSY:
         logger.info("task is running elsewhere; will look again", extra=_log_keys(env))
-        return Outcome("busy", delay=claim.retry_after)
+        return Outcome(AttemptOutcome.BUSY, delay=claim.retry_after)
     assert claim.token is not None
     logger.thread_safe_append_keys(**_log_keys(env), attempt=attempt)
     started = time.perf_counter()
@@ -90,14 +86,14 @@ def _tell(env: Envelope, outcome: Outcome, final: Final | None) -> Outcome:
         run_final_hooks(env, final)
     except Exception as exc:  # noqa: BLE001 - the message comes back and the hooks run again
         logger.warning("a final-state hook failed; the message comes back", extra={"error": str(exc)})
-        return Outcome("busy", delay=MIN_DELAY_SECONDS, reason=str(exc))
+        return Outcome(AttemptOutcome.BUSY, delay=MIN_DELAY_SECONDS, reason=str(exc))
     return outcome
 
 
 def _revoked(task: Task, env: Envelope) -> Outcome:
     logger.info("task was revoked; its message is dropped", extra=_log_keys(env))
     emit("TaskRevoked", task=task.name)
-    return _tell(env, Outcome("revoked", reason="revoked"), Final(records.REVOKED, error="revoked"))
+    return _tell(env, Outcome(AttemptOutcome.REVOKED, reason="revoked"), Final(records.REVOKED, error="revoked"))
 
 
 def _run_claimed(task: Task, env: Envelope, token: str, attempt: int, max_attempts: int, started: float) -> Outcome:
@@ -112,10 +108,10 @@ def _run_claimed(task: Task, env: Envelope, token: str, attempt: int, max_attemp
     if not records.mark_success(env.task_id, token, result):
         if records.status_of(env.task_id) == records.REVOKED:  # revoked while it ran: its result is not kept
             return _revoked(task, env)
-        return Outcome("success", result=result)  # the lease went to another run, which tells the hooks
+        return Outcome(AttemptOutcome.SUCCESS, result=result)  # the lease went to another run, which tells the hooks
     emit("TaskSucceeded", task=task.name)
     logger.info("task succeeded")
-    return _tell(env, Outcome("success", result=result), Final(records.SUCCESS, result=result))
+    return _tell(env, Outcome(AttemptOutcome.SUCCESS, result=result), Final(records.SUCCESS, result=result))
 
 
 def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int, max_attempts: int) -> Outcome:
@@ -134,7 +130,7 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
             return _revoked(task, env)
         emit("TaskRetried", task=task.name)
         logger.warning("task failed; will retry", extra={"error": error, "retry_in_seconds": delay})
-        return Outcome("retry", delay=delay, reason=error, trace=trace)
+        return Outcome(AttemptOutcome.RETRY, delay=delay, reason=error, trace=trace)
     final: Final | None = None
     if records.mark_failure(env.task_id, token, reason, trace):  # False: the lease was lost, not ours to end
         task_failed(task, env.task_id, env.args, env.kwargs, exc, FailureInfo(reason, trace))
@@ -143,7 +139,7 @@ def _failed(task: Task, env: Envelope, token: str, exc: Exception, attempt: int,
         return _revoked(task, env)
     emit("TaskFailed", task=task.name)
     logger.error("task failed for good", extra={"error": reason})
-    return _tell(env, Outcome("failure", reason=reason, trace=trace), final)
+    return _tell(env, Outcome(AttemptOutcome.FAILURE, reason=reason, trace=trace), final)
 
 
 def _was_revoked(env: Envelope) -> bool:

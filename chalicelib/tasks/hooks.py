@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.tasks.envelope import Envelope
+from chalicelib.tasks.states import TaskStatus
 
 
 @dataclass(frozen=True)
 class Final:
     """A task's final state as its hooks see it: SUCCESS with `result`, FAILURE or REVOKED with `error`."""
 
-    status: str
+    status: TaskStatus
     result: Any = None
     error: str | None = None
 

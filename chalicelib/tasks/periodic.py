@@ -27,6 +27,7 @@ from chalicelib.platform.dynamodb import condition_failed
 from chalicelib.platform.observability import emit, logger
 from chalicelib.tasks.control import PREFIX, TaskControl
 from chalicelib.tasks.schedules import cron_expression, rate_expression
+from chalicelib.tasks.states import TaskStatus
 
 NO_CONTEXT_LEASE_SECONDS = 900  # Lambda's longest timeout, when no context says how long
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
@@ -129,7 +130,7 @@ def _record_skip(periodic: PeriodicTask) -> None:
     )
 
 
-def _release(periodic: PeriodicTask, token: str, status: str, error: str | None, duration_ms: float) -> None:
+def _release(periodic: PeriodicTask, token: str, status: TaskStatus, error: str | None, duration_ms: float) -> None:
     """Record the outcome and end the lease, unless the lease ran out and another run took it."""
     actions: list[Any] = [
         TaskControl.last_status.set(status),
@@ -160,8 +161,9 @@ def run(periodic: PeriodicTask, context: Any) -> Any:
         try:
             result = periodic.func()
         except Exception:
-            _release(periodic, token, "FAILURE", traceback.format_exc(), (time.perf_counter() - started) * 1000)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            _release(periodic, token, TaskStatus.FAILURE, traceback.format_exc(), elapsed_ms)
             emit("PeriodicFailed", task=periodic.name)
             raise  # the invocation fails: Lambda's Errors metric and alarms see it
-    _release(periodic, token, "SUCCESS", None, (time.perf_counter() - started) * 1000)
+    _release(periodic, token, TaskStatus.SUCCESS, None, (time.perf_counter() - started) * 1000)
     return result

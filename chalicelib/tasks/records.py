@@ -29,13 +29,14 @@ from chalicelib.tasks import current, history, store
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS
+from chalicelib.tasks.states import FINAL_STATUSES, ClaimOutcome
 from chalicelib.tasks.store import Change, DynamoTaskStore, Guard, TaskStore
 from chalicelib.tasks.subjects import book_id_of
 
 STATUSES = store.STATUSES  # defined once, with the records' schema
 PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED = STATUSES
 REVOCABLE = frozenset({PENDING, RETRY, STARTED})
-FINAL = frozenset({SUCCESS, FAILURE, REVOKED})
+FINAL = FINAL_STATUSES
 NOT_SUCCEEDED = frozenset({PENDING, STARTED, RETRY, FAILURE})
 MAX_TEXT = 32 * 1024
 OUTBOX_FIELDS = ("outbox_shard", "outbox_due", "outbox_eta")
@@ -74,7 +75,7 @@ def _waiting(task_id: str, queue: str, visible_at: float) -> dict[str, Any]:
 class Claim:
     """What `claim` found: run it (`token`), it is done, or it runs elsewhere."""
 
-    outcome: str  # "claimed" | "done" | "busy" | "revoked" | "absent" (a staged message's record is not committed)
+    outcome: ClaimOutcome
     token: str | None = None
     attempts: int = 0
     retry_after: int = 0
@@ -187,18 +188,18 @@ class TaskRecords:
         guard = Guard(missing=not env.staged, statuses=frozenset({PENDING, RETRY, FAILURE}), lease_ended_before=now)
         claimed = self.store.write(env.task_id, change, guard)
         if claimed is not None:
-            return Claim("claimed", token=token, attempts=claimed.attempts)
+            return Claim(ClaimOutcome.CLAIMED, token=token, attempts=claimed.attempts)
         current = self.store.get(env.task_id)
         if current is None and env.staged:
-            return Claim("absent")
+            return Claim(ClaimOutcome.ABSENT)
         if current is None:  # deleted in between (TTL): the message comes back and claims it then
-            return Claim("busy", retry_after=1)
+            return Claim(ClaimOutcome.BUSY, retry_after=1)
         if current.status == SUCCESS:
-            return Claim("done", attempts=current.attempts)
+            return Claim(ClaimOutcome.DONE, attempts=current.attempts)
         if current.status == REVOKED:
-            return Claim("revoked", attempts=current.attempts)
+            return Claim(ClaimOutcome.REVOKED, attempts=current.attempts)
         remaining = max(1, (current.lease_until or now) - now)
-        return Claim("busy", attempts=current.attempts, retry_after=remaining)
+        return Claim(ClaimOutcome.BUSY, attempts=current.attempts, retry_after=remaining)
 
     def _finish(self, task_id: str, token: str, fields: dict[str, Any], remove: tuple[str, ...] = ()) -> bool:
         change = Change(set={**fields, "updated_at": self._now()}, remove=("lease_until", *remove))

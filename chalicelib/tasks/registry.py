@@ -89,7 +89,7 @@ class Signature:
 class Task:
     """A registered task and its options, named as Celery names them (celery/app/task.py).
 
-    The options live on the task, not on each call. README "Task options" maps each one
+    The options live on the task, not on each call. docs/TASKS.md "Task options" maps each one
     to Celery's and says where the two differ.
     """
 
@@ -199,7 +199,7 @@ class Task:
 
         `countdown` (seconds) or `eta` (a datetime; naive means UTC, as Celery's default
         `enable_utc`) may lie up to a year ahead; past SQS's 15 minutes the task waits in the
-        outbox's due index until the relay sends it (README "ETA and countdown").
+        outbox's due index until the relay sends it (docs/TASKS.md "ETA and countdown").
         `link` callbacks are sent with this task's result as their first argument once it
         succeeds; `link_error` ones with (task id, error) once it fails or is revoked.
         """

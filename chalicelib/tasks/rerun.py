@@ -18,16 +18,12 @@ from typing import Any
 
 from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.platform.errors import ApiError, NotFound
+from chalicelib.platform.errors import Conflict, NotFound
 from chalicelib.tasks import records
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.errors import is_permanent_reason
 from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.registry import Signature, UnknownTaskError, get_task
-
-
-class Conflict(ApiError):
-    status, code = 409, "Conflict"
 
 
 def rerunnable(status: str, error: str | None) -> bool:

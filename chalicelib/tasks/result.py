@@ -16,9 +16,8 @@ from typing import Any
 
 from chalicelib.platform import deadline
 from chalicelib.tasks.models import TaskRecord
+from chalicelib.tasks.states import FINAL_STATUSES, TaskStatus
 
-#: Statuses a record never leaves by itself (REVOKED: a revoked task, issue 22 item 1).
-FINAL_STATUSES = frozenset({"SUCCESS", "FAILURE", "REVOKED"})
 FIRST_POLL_SECONDS = 0.1
 POLL_FACTOR = 1.5
 MAX_POLL_SECONDS = 2.0
@@ -114,7 +113,7 @@ class AsyncResult(str):
     def state(self) -> str:
         """The record's status now (PENDING when there is no record yet, as in Celery)."""
         record = read_record(self.id)
-        return "PENDING" if record is None else str(record.status)
+        return TaskStatus.PENDING if record is None else str(record.status)
 
     status = state
 
@@ -123,10 +122,10 @@ class AsyncResult(str):
         return self.state in FINAL_STATUSES
 
     def successful(self) -> bool:
-        return self.state == "SUCCESS"
+        return self.state == TaskStatus.SUCCESS
 
     def failed(self) -> bool:
-        return self.state == "FAILURE"
+        return self.state == TaskStatus.FAILURE
 
     def get(self, timeout: float | None = 10.0, propagate: bool = True) -> Any:
         """The task's return value once it is final, waiting at most `timeout` seconds.
@@ -143,7 +142,7 @@ class AsyncResult(str):
         record = wait_for(self.id, limit)
         if record is None or record.status not in FINAL_STATUSES:
             raise TaskTimeoutError(f"task {self.id} is not final after {timeout} s")
-        if record.status == "SUCCESS":
+        if record.status == TaskStatus.SUCCESS:
             return record.result
         reason = str(record.error or record.status)
         if propagate:

@@ -18,11 +18,10 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from chalicelib.platform.dynamodb import condition_failed
 from chalicelib.tasks.models import TaskRecord
+from chalicelib.tasks.states import TaskStatus
 
 #: The statuses a record can have (their transitions are the state machine's, tasks/records.py).
-PENDING, STARTED, RETRY, SUCCESS, FAILURE = "PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE"
-REVOKED = "REVOKED"  # final, like SUCCESS and FAILURE: written by `tasks/revocation.revoke`
-STATUSES = (PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED)
+PENDING, STARTED, RETRY, SUCCESS, FAILURE, REVOKED = STATUSES = tuple(TaskStatus)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from chalicelib.tasks.errors import POISON_REASON, TaskExpired
 from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.failures import task_failed
 from chalicelib.tasks.registry import FailureInfo, Task, UnknownTaskError, get_task
+from chalicelib.tasks.states import AttemptOutcome
 
 
 class TaskDeferred(Exception):
@@ -73,12 +74,12 @@ def handle_record(record: SQSRecord, context: Any = None) -> str:
         return "rate-limited"
     max_attempts = min(task.max_retries + 1, queue.max_receive_count)
     outcome = run_attempt(task, env, receives, max_attempts, queue.visibility_timeout)
-    if outcome.kind == "failure":
+    if outcome.kind is AttemptOutcome.FAILURE:
         dead_letter(queue, record.body, outcome.reason, env.task_id, receives=receives)
         return "dead-lettered"
-    if outcome.kind == "absent":
+    if outcome.kind is AttemptOutcome.ABSENT:
         return _await_commit(record, queue, env, age)
-    if outcome.kind in ("retry", "busy"):
+    if outcome.kind in (AttemptOutcome.RETRY, AttemptOutcome.BUSY):
         change_visibility(queue.name, record.receipt_handle, outcome.delay)
         raise TaskDeferred(f"{env.task_id} {outcome.kind} in {outcome.delay}s")
     return outcome.kind

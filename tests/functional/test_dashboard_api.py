@@ -484,7 +484,7 @@ def _unb64(text: str) -> bytes:
 def test_a_kept_task_table_gets_the_book_index_it_lacks(aws, settings) -> None:
     """Local state kept from an earlier run (before the book index existed) is brought up to date."""
     from chalicelib.tasks.models import TaskRecord
-    from devtools.resources import create_tables
+    from infra.local import create_tables
 
     ddb = aws("dynamodb")
     ddb.update_table(

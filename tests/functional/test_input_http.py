@@ -257,7 +257,9 @@ def test_key_store_outage_makes_the_authorizer_raise_503(faults: Any) -> None:
     finally:
         faults.clear()
         auth.forget_cached_keys()
-    assert raised.value.status == 503 and int(raised.value.headers()["Retry-After"]) > 0
+    from chalicelib.api.http import headers_of, status_of
+
+    assert status_of(raised.value) == 503 and int(headers_of(raised.value)["Retry-After"]) > 0
 
 
 def test_key_store_outage_answers_503_over_http(api: Any, faults: Any) -> None:

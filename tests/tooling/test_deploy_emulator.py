@@ -283,7 +283,7 @@ def test_deploy_check_refuses_a_mapping_without_the_response_type_and_repairs_it
 
 def test_gateway_responses_are_put_after_chalice_deploy(remote) -> None:
     """API Gateway's own errors (no route, no key, authorizer down, …) answer in the app's error shape."""
-    from devtools.infra import gateway_responses
+    from infra.gateway_responses import gateway_responses
 
     gateway = remote("apigateway")
     (api,) = [a for a in gateway.get_rest_apis()["items"] if a["name"] == "bookshelf"]

@@ -56,7 +56,7 @@ def make_run_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str
     logs = tmp_path_factory.mktemp("gateway")
     emulator, endpoint = start_process(log=(logs / "emulator.log").open("wb"))
     env = {**os.environ, "AWS_ENDPOINT_URL": endpoint}
-    setup = "from devtools.resources import create_all, create_api_key; create_all(); print(create_api_key('load'))"
+    setup = "from infra.local import create_all, create_api_key; create_all(); print(create_api_key('load'))"
     done = subprocess.run([sys.executable, "-c", setup], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     key = done.stdout.strip().splitlines()[-1]
@@ -233,7 +233,7 @@ def test_revoked_api_key_keeps_working_until_the_cache_ends_and_a_new_key_works_
     api: Any, gateway: Any, aws: Any, settings: Any
 ) -> None:
     from chalicelib.api import auth
-    from devtools.resources import create_api_key
+    from infra.local import create_api_key
 
     key = create_api_key("carol")  # new: never in the gateway's cache, works at once
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}

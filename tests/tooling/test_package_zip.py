@@ -164,6 +164,19 @@ def test_the_check_finds_what_the_runtime_provides() -> None:
 
 
 @pytest.mark.unit
+def test_the_zip_holds_no_local_or_deploy_only_package(shipped_zip: Path) -> None:
+    with zipfile.ZipFile(shipped_zip) as package:
+        assert zipcheck.local_only_problems(package) == []
+        assert any(name.startswith("chalicelib/") for name in package.namelist())
+
+
+def test_the_check_finds_the_infra_and_devtools_packages() -> None:
+    shipped = _zip({"app.py": b"", "infra/model.py": b"", "chalicelib/devtools/emulator.py": b""})
+    problems = zipcheck.local_only_problems(shipped)
+    assert [p.split(":")[0] for p in problems] == ["chalicelib/devtools", "infra"]
+    assert zipcheck.local_only_problems(_zip({"app.py": b"", "chalicelib/infra_notes.py": b""})) == []
+
+
 def test_pillow_without_webp_or_on_another_python_is_a_problem() -> None:
     report = {"python": "3.11", "errors": {"Pillow WEBP": "KeyError: 'WEBP'"}, "features": {"jpg": True, "webp": False}}
     problems = zipcheck.pillow_problems(report)

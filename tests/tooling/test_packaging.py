@@ -39,7 +39,7 @@ def _package(tmp_path_factory: pytest.TempPathFactory, **extra_env: str) -> Path
         [
             sys.executable,
             "-m",
-            "devtools.infra",
+            "infra",
             "--stage",
             "dev",
             "--out",
@@ -210,11 +210,14 @@ def test_api_gzips_answers_and_serves_the_dashboard_assets_as_text(template: dic
 def test_table_definitions_match_the_emulator_tables_made_by_pynamodb(aws: Any, settings: Any) -> None:
     """The template's tables and the ones PynamoDB creates locally have the same keys and indexes."""
     from chalicelib.tables import ALL_MODELS
-    from devtools.infra import table_resource
+    from infra import cloudformation, model
 
-    for model in ALL_MODELS:
-        described = aws("dynamodb").describe_table(TableName=model.Meta.table_name)["Table"]
-        props = table_resource(model)["Properties"]
+    def table_resource(m: Any) -> dict[str, Any]:
+        return cloudformation.table_resource(model.table(m, f"{settings.app_name}-{settings.stage}"))
+
+    for m in ALL_MODELS:
+        described = aws("dynamodb").describe_table(TableName=m.Meta.table_name)["Table"]
+        props = table_resource(m)["Properties"]
         assert props["KeySchema"] == sorted(described["KeySchema"], key=lambda k: k["KeyType"] != "HASH")
         assert {(a["AttributeName"], a["AttributeType"]) for a in props["AttributeDefinitions"]} == {
             (a["AttributeName"], a["AttributeType"]) for a in described["AttributeDefinitions"]
@@ -233,7 +236,7 @@ def test_table_definitions_match_the_emulator_tables_made_by_pynamodb(aws: Any, 
 def test_response_types_follow_the_setting() -> None:
     from types import SimpleNamespace
 
-    from devtools.infra import response_types
+    from infra.functions import response_types
 
     assert response_types(SimpleNamespace(report_batch_item_failures=True)) == ["ReportBatchItemFailures"]
     assert response_types(SimpleNamespace(report_batch_item_failures=False)) == []
@@ -242,7 +245,7 @@ def test_response_types_follow_the_setting() -> None:
 def test_a_time_limit_beyond_the_function_timeout_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     import app  # noqa: F401 - fills the registry first: registered during the swap, the app's tasks would vanish after it
     from chalicelib.tasks import decorator, registry
-    from devtools.infra import check_time_limits, function_settings
+    from infra.functions import check_time_limits, function_settings
 
     # Only the application's tasks (the test modules register tasks of their own), restored afterwards.
     app_tasks = {name: t for name, t in registry._REGISTRY.items() if not name.startswith("tests.")}
@@ -321,7 +324,7 @@ def test_gateway_responses_answer_in_the_one_error_shape(template: dict[str, Any
 
 def test_chalice_deploy_gets_the_same_gateway_responses(aws: Any) -> None:
     """`chalice deploy` cannot carry them in its swagger: devtools.deploy puts them afterwards."""
-    from devtools.infra import apply_gateway_responses, gateway_responses
+    from infra.gateway_responses import apply_gateway_responses, gateway_responses
 
     gateway = aws("apigateway")
     api_id = gateway.create_rest_api(name=f"gateway-responses-{os.getpid()}")["id"]

@@ -247,10 +247,32 @@ def test_known_keys_use_the_cache_until_it_expires(key_store: Any) -> None:
 def test_which_aws_errors_are_outages(code: str, status: int, outage: bool) -> None:
     from botocore.exceptions import ClientError
 
-    from chalicelib.api.http import _is_outage
+    from chalicelib.platform.aws_errors import is_transient
 
     error = ClientError({"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Op")
-    assert _is_outage(error) is outage
+    assert is_transient(error) is outage
+
+
+def test_one_classifier_serves_the_api_the_tasks_the_transactions_and_the_mailer() -> None:
+    """The four callers ask one table (issue 25, item 5), so they cannot disagree about a code."""
+    from botocore.exceptions import ClientError, EndpointConnectionError
+    from pynamodb.exceptions import PutError
+
+    from chalicelib.platform.aws_errors import Fault, classify, classify_code
+    from chalicelib.tasks.errors import is_permanent
+
+    def error(code: str, status: int = 400) -> ClientError:
+        answer = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        return ClientError(answer, "Op")  # type: ignore[arg-type]
+
+    assert classify(EndpointConnectionError(endpoint_url="http://127.0.0.1:9")) is Fault.TRANSIENT
+    assert classify(error("NotImplemented", 501)) is Fault.UNSUPPORTED  # the mailer's fallback, not an outage
+    assert classify_code("TransactionConflict") is Fault.TRANSIENT  # a transaction's "busy" reason
+    assert classify_code("ConditionalCheckFailed") is Fault.OTHER  # a "no" the caller must read
+    wrapped = PutError("put failed", cause=error("ProvisionedThroughputExceededException"))
+    assert classify(wrapped) is Fault.TRANSIENT
+    assert is_permanent(error("AccessDeniedException")) and not is_permanent(error("ThrottlingException"))
+    assert is_permanent(PutError("put failed", cause=error("ValidationException")))
 
 
 # ---------------------------------------------------------------- bounded error bodies (issue 21, item 1)
@@ -354,3 +376,17 @@ def test_the_text_rule_check_sees_a_plain_str_field() -> None:
         tags: list[str] | None = None
 
     assert _unchecked_text([Loose]) == ["Loose.name", "Loose.tags"]
+
+
+def test_services_raise_no_http_only_the_api_maps_errors_to_statuses() -> None:
+    """Domain errors carry no status (issue 25, item 5); api/http.py's table is the one mapping."""
+    from chalicelib.api.http import HTTP_STATUS, headers_of, status_of
+    from chalicelib.platform import errors
+    from chalicelib.subscriptions.tokens import BadToken, GoneToken
+
+    kinds = [kind for kind in vars(errors).values() if isinstance(kind, type) and issubclass(kind, errors.DomainError)]
+    assert all("status" not in vars(kind) and "headers" not in vars(kind) for kind in kinds)
+    assert set(kinds) - {errors.DomainError} == set(HTTP_STATUS)  # every kind is mapped, once
+    assert (status_of(BadToken()), status_of(GoneToken("used")), status_of(errors.Conflict("c"))) == (400, 410, 409)
+    assert headers_of(errors.ServiceUnavailable("down"))["Retry-After"] and status_of(errors.DomainError("x")) == 400
+    assert BadToken().body()["error"] == "InvalidToken"

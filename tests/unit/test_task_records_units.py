@@ -208,3 +208,18 @@ def test_a_change_sets_only_missing_fields_where_asked(store: MemoryTaskStore) -
     state = store.write("x", change, Guard())
     assert state is not None and (state.status, state.attempts) == (STARTED, 2)
     assert (store.items["x"]["name"], store.items["x"]["queue"]) == ("first", "default")
+
+
+@pytest.mark.unit
+def test_statuses_and_outcomes_are_types_whose_values_stay_the_stored_strings() -> None:
+    """Enums (issue 25, item 5) that serialise to the strings DynamoDB and the API already hold."""
+    import json
+
+    from chalicelib.tasks.states import FINAL_STATUSES, AttemptOutcome, ClaimOutcome, TaskStatus
+
+    assert [str(status) for status in TaskStatus] == ["PENDING", "STARTED", "RETRY", "SUCCESS", "FAILURE", "REVOKED"]
+    assert json.dumps({"status": TaskStatus.FAILURE}) == '{"status": "FAILURE"}'
+    assert FINAL_STATUSES == {"SUCCESS", "FAILURE", "REVOKED"}
+    machine = TaskRecords(MemoryTaskStore())
+    claim = machine.claim(_env("typed"), "default", 60)
+    assert claim.outcome is ClaimOutcome.CLAIMED and AttemptOutcome("retry") is AttemptOutcome.RETRY
