@@ -25,7 +25,7 @@ run: install
 sample-images: install
 	$(PY) -m devtools.samples
 
-# The tiers (docs/TESTING.md): unit (no AWS), functional (the app on the emulator), integration
+# The tiers (docs/LOCAL.md, "Tests and the emulator"): unit (no AWS), functional (the app on the emulator), integration
 # (make run's parts, a browser), tooling (emulator, runtime, deploy tools). In parallel: each xdist
 # worker has its own embedded emulator and resource prefix, and takes whole files (--dist loadfile);
 # in random order (pytest-randomly prints its seed; `--randomly-seed=N` replays an order).

@@ -1,6 +1,6 @@
 """The test session: a real AWS endpoint over HTTP, the stage's resources, API keys and workers.
 
-The tests are sorted by kind (docs/TESTING.md): `unit/` (pure logic over in-memory stores: no
+The tests are sorted by kind (docs/LOCAL.md, "Tests and the emulator"): `unit/` (pure logic over in-memory stores: no
 AWS endpoint is started for them, and they pass with AWS unreachable), `functional/` (the app
 in this process on the emulator), `integration/` (make run's parts as their own processes, a
 browser), `tooling/` (the emulator, the local runtime, the deploy and packaging tools) and

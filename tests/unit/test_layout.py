@@ -1,4 +1,4 @@
-"""Every test file has its tier (docs/TESTING.md): a file at the top of tests/ would run with
+"""Every test file has its tier (docs/LOCAL.md, "Tests and the emulator"): a file at the top of tests/ would run with
 every endpoint fixture at hand and no one would know which kind it is."""
 
 from __future__ import annotations
