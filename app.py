@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response, SQSEvent
 
-import chalicelib.jobs  # noqa: F401 - registers every task (the domains send them by name)
+import chalicelib.app_tasks  # noqa: F401 - registers every task (the domains send them by name)
 from chalicelib.api import auth, chalice_errors
 from chalicelib.api.http import (
     body_json,
@@ -279,7 +279,7 @@ def default_worker(event: SQSEvent) -> dict[str, Any]:
     return worker.consume(event.to_dict(), event.context)
 
 
-# Every @periodic_task (chalicelib/jobs.py: outbox_relay, dead_letter_reconciler) is a scheduled
+# Every @periodic_task (chalicelib/app_tasks.py: outbox_relay, dead_letter_reconciler) is a scheduled
 # function; Chalice finds each by its name in this module.
 globals().update(beat.install(app))
 
@@ -367,6 +367,12 @@ def dashboard_tasks() -> Response:
 @_dashboard_answers
 def dashboard_task(task_id: str) -> Response:
     return dashboard.task_detail(_request(), path_param(task_id))
+
+
+@app.route("/dashboard/api/tasks/{task_id}/logs", methods=["GET"])
+@_dashboard_answers
+def dashboard_task_logs(task_id: str) -> Response:
+    return dashboard.task_logs(_request(), path_param(task_id), _query())
 
 
 @app.route("/dashboard/api/tasks/{task_id}/rerun", methods=["POST"], content_types=["application/json"])

@@ -14,6 +14,7 @@ import argparse
 import base64
 import contextvars
 import json
+import threading
 import time
 from collections import Counter, defaultdict
 from typing import Any
@@ -38,10 +39,19 @@ MEMORY_GB = {"api": 0.5, "media_worker": 1.5, "default_worker": 0.5}
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 S3_GETS = {"GetObject", "HeadObject"}
 HANDLER_TIMEOUT_MS = 60_000
+# PUT /books/{id} after each book's tasks: a change that keeps the authors, then one that moves them.
+_UPDATES = {
+    "api: PUT /books/{id} (title)": {"title": "Cost, revised"},
+    "api: PUT /books/{id} (authors)": {"authors": ["Counted Author", "Second Author"]},
+}
 
 _bucket: contextvars.ContextVar[str] = contextvars.ContextVar("bucket", default="setup")
 _calls: dict[str, Counter[tuple[str, str]]] = defaultdict(Counter)
 _units: dict[str, Counter[str]] = defaultdict(Counter)
+# The calls of the request now running, as (start, end) on the monotonic clock: the outbox's
+# threads carry the context, so a send made while the transaction commits lands here too.
+_spans: contextvars.ContextVar[list[tuple[float, float, int]] | None] = contextvars.ContextVar("spans", default=None)
+_depths: dict[str, list[int]] = defaultdict(list)
 
 
 def _install_counter() -> None:
@@ -64,9 +74,39 @@ def _install_counter() -> None:
             _units[bucket]["wru"] += 1
         elif service == "dynamodb" and operation != "DescribeTable":
             _units[bucket]["rru"] += 1
-        return original(self, operation, params)
+        started = time.monotonic()
+        try:
+            return original(self, operation, params)
+        finally:
+            if (spans := _spans.get()) is not None:
+                spans.append((started, time.monotonic(), threading.get_ident()))
 
     BaseClient._make_api_call = counted
+
+
+def _depth(spans: list[tuple[float, float, int]], thread: int) -> int:
+    """How many calls the request waited for one after another: the most non-overlapping calls
+    (earliest end first) among its own thread's and those other threads started before its own
+    last call ended (the outbox's sends); an acknowledgement started after the commit is none."""
+    own_end = max((end for _, end, ident in spans if ident == thread), default=float("-inf"))
+    awaited = [(start, end) for start, end, ident in spans if ident == thread or start <= own_end]
+    depth, free_from = 0, float("-inf")
+    for start, end in sorted(awaited, key=lambda s: s[1]):
+        if start >= free_from:
+            depth, free_from = depth + 1, end
+    return depth
+
+
+def _request(bucket: str, send: Any) -> Any:
+    """Make one API request counted into `bucket`, and note its sequential depth."""
+    token, spans = _bucket.set(bucket), _spans.set([])
+    try:
+        response = send()
+        _depths[bucket].append(_depth(_spans.get() or [], threading.get_ident()))
+        return response
+    finally:
+        _spans.reset(spans)
+        _bucket.reset(token)
 
 
 def _drain(app_module: Any, queue_name: str, handler: str, durations: dict[str, list[float]]) -> int:
@@ -159,15 +199,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     body=json.dumps({"email": f"reader{i}@example.org"}),
                 )
             for _ in range(args.books):
-                token = _bucket.set("api: POST /books")
                 started = time.perf_counter()
                 body: dict[str, Any] = {"title": "Cost", "authors": [author], "cover": cover}
                 if args.direct:
                     body.pop("cover")
                     body["cover_upload"] = {"content_type": "image/jpeg", "size": len(photo)}
-                response = client.http.post("/books", headers=headers, body=json.dumps(body))
+                response = _request(
+                    "api: POST /books",
+                    lambda body=body: client.http.post("/books", headers=headers, body=json.dumps(body)),
+                )
                 durations["api"].append(time.perf_counter() - started)
-                _bucket.reset(token)
                 assert response.status_code == 202, response.body
                 book_id = json.loads(response.body)["book"]["id"]
                 if args.direct:
@@ -182,9 +223,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 if args.direct:
                     time.sleep(ttl + 1)  # the upload-expiry task's delay
                     tasks += _drain(app, settings.default.name, "default_worker", durations)
-                token = _bucket.set("api: GET /books/{id}")
-                client.http.get(f"/books/{book_id}")
-                _bucket.reset(token)
+                _request("api: GET /books/{id}", lambda book_id=book_id: client.http.get(f"/books/{book_id}"))
+                for bucket, change in _UPDATES.items():  # after the tasks: no worker writes meanwhile
+                    updated = _request(
+                        bucket,
+                        lambda book_id=book_id, change=change: client.http.put(
+                            f"/books/{book_id}", headers=headers, body=json.dumps(change)
+                        ),
+                    )
+                    assert updated.status_code == 200, updated.body
     books = args.books
     rows = []
     for bucket in (
@@ -194,6 +241,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "default_worker",
         "event source mapping",
         "api: GET /books/{id}",
+        *_UPDATES,
     ):
         by_service: Counter[str] = Counter()
         for (service, _), n in _calls[bucket].items():
@@ -207,6 +255,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 _units[bucket]["rru"] / books,
             ]
         )
+    depths = [[b, max(d), sum(d) / len(d)] for b, d in _depths.items()]
+    print_table(
+        "Sequential AWS calls per request (the calls it waited for one after another)",
+        ["request", "max", "mean"],
+        depths,
+    )
     print_table(
         f"AWS API calls per book (cover + {args.subscribers} subscribers → {tasks // books} tasks), mean of {books}",
         ["where", "DynamoDB", "SQS", "S3", "SES", "all", "WRU", "RRU"],
@@ -242,6 +296,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "tasks": tasks,
         "calls": {b: {f"{s}:{o}": n for (s, o), n in c.items()} for b, c in _calls.items()},
         "units": {b: dict(u) for b, u in _units.items()},
+        "sequential_depth": {b: d for b, d in _depths.items()},
         "invocations_per_book": invocations,
         "gb_seconds_per_book": gb_seconds,
         "monthly_cost_usd": cost,

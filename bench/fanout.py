@@ -45,7 +45,7 @@ def _count_calls() -> None:
 
 def _old_design(book_id: str) -> None:
     """The fan-out before paging (kept here to measure it): every subscriber in one invocation."""
-    from chalicelib import jobs
+    from chalicelib import app_tasks
     from chalicelib.books.models import Book
     from chalicelib.platform.authors import author_key
     from chalicelib.subscriptions.models import Subscriber
@@ -56,7 +56,7 @@ def _old_design(book_id: str) -> None:
     ns = uuid.UUID("6f1d2a52-8a83-4c1c-9d53-1b8f0f2f5a10")
     dispatch(
         [
-            jobs.send_new_book_email.s(book_id, e, k, task_id=str(uuid.uuid5(ns, f"{book_id}:{e}")))
+            app_tasks.send_new_book_email.s(book_id, e, k, task_id=str(uuid.uuid5(ns, f"{book_id}:{e}")))
             for e, k in sorted(found.items())
         ],
         book.owner,

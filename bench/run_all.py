@@ -28,6 +28,7 @@ BENCHMARKS: list[tuple[str, list[str]]] = [
     ("api_concurrency", ["--clients", "100", "--requests", "2"]),
     ("fanout", ["--subscribers", "1000", "--old", "200"]),
     ("runtime", ["--invocations", "30", "--cold-starts", "3", "--books", "1000"]),
+    ("task_index", ["--records", "10000", "--repeat", "1"]),
 ]
 
 

@@ -104,7 +104,7 @@ def _count_books() -> int:
     ddb, total, kwargs = client("dynamodb"), 0, {"TableName": get_settings().books_table, "Select": "COUNT"}
     while True:
         page = ddb.scan(**kwargs)
-        total += page["Count"]
+        total += int(page["Count"])
         if "LastEvaluatedKey" not in page:
             return total
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -121,7 +121,7 @@ def _start(port: int, state: Path, log: Any) -> tuple[Any, str, float]:
 def restart(books: int) -> dict[str, Any]:
     """Fill a persistent emulator with `books` books (each with a 30 KB cover and a 3 KB thumbnail), restart it."""
     apply_env()
-    import chalicelib.jobs  # noqa: F401  (registers the tasks create_book sends, as app.py does)
+    import chalicelib.app_tasks  # noqa: F401  (registers the tasks create_book sends, as app.py does)
     from chalicelib.books.schemas import BookCreate
     from chalicelib.books.service import create_book
 

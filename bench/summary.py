@@ -80,9 +80,15 @@ def _thumb_worst_format(results: dict[str, Any]) -> tuple[str, str, bool]:
 
 
 def _cold_start(function: str, limit_ms: float) -> Figure:
+    """The init's best CPU time of the runs, on the deployment zip (bench/cold_start.py): the
+    figure least moved by a loaded machine (wall time counts other processes' turns, and
+    load only ever adds); the median wall time beside it."""
+
     def figure(results: dict[str, Any]) -> tuple[str, str, bool]:
-        total = _p50([r["total_ms"] for r in results["cold_start"]["results"][function]])
-        return f"{total:.0f} ms init", f"{total / limit_ms:.2f} of the limit", total < limit_ms
+        goal = results["cold_start"]["goals"][function]
+        init = float(goal["init_ms"])
+        shown = f"{init:.0f} ms init ({goal['measure']}; median wall {goal['median_wall_ms']:.0f} ms)"
+        return shown, f"{init / limit_ms:.2f} of the limit", init < limit_ms
 
     return figure
 

@@ -187,15 +187,107 @@ def patch_ses() -> None:
     app._handle_ses_messages_request = messages_view
 
 
+def _emf_metrics(line: str) -> list[tuple[str, str, float, str, dict[str, str]]]:
+    """(namespace, metric, value, unit, dimensions) of one Embedded Metric Format log line, or []."""
+    if '"_aws"' not in line:
+        return []
+    try:
+        record = json.loads(line[line.index("{") :])
+        directives = record["_aws"]["CloudWatchMetrics"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    found = []
+    for directive in directives if isinstance(directives, list) else []:
+        namespace = str(directive.get("Namespace", ""))
+        for metric in directive.get("Metrics") or []:
+            name = metric.get("Name") if isinstance(metric, dict) else None
+            values = record.get(name)
+            for value in values if isinstance(values, list) else [values]:
+                if not isinstance(value, int | float) or isinstance(value, bool):
+                    continue
+                for names in directive.get("Dimensions") or [[]]:
+                    dims = {str(d): str(record.get(d, "")) for d in names}
+                    found.append((namespace, str(name), float(value), str(metric.get("Unit", "None")), dims))
+    return found
+
+
+def patch_lambda_metrics() -> None:
+    """Every invocation publishes Lambda's metrics, and EMF log lines become metrics, as on AWS.
+
+    Gaps: AWS/Lambda Invocations, Errors and Duration were recorded only for the Invoke API
+    (not for invocations by an SQS event source mapping, API Gateway or S3), ConcurrentExecutions
+    never, and the Embedded Metric Format lines a function logs were stored as log lines only.
+    Now the one place every executed invocation passes (`_emit_lambda_logs`, called once per
+    invocation with its duration and error) records Invocations, Errors and Duration and
+    extracts the EMF metrics of its log; `_execute_function_dispatch` records
+    ConcurrentExecutions (the function's running invocations as each starts). The Invoke API's
+    own Invocations/Errors/Duration are dropped so nothing counts twice; Throttles stay where
+    the slot is refused.
+    """
+    import threading
+
+    from ministack.services import cloudwatch as cw
+    from ministack.services import lambda_svc as lam
+
+    for name in ("_emit_lambda_logs", "_execute_function_dispatch", "_emit_lambda_metrics"):
+        if not callable(getattr(lam, name, None)):
+            raise SystemExit(f"ministack.services.lambda_svc.{name} is gone: see devtools/ministack_patches.py")
+    original_logs: Callable[..., Any] = lam._emit_lambda_logs
+    original_dispatch: Callable[..., Any] = lam._execute_function_dispatch
+    running: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def emit_lambda_logs(
+        func: dict[str, Any], request_id: str, log_text: str, error: bool, duration_ms: int, **kw: Any
+    ) -> None:
+        original_logs(func, request_id, log_text, error, duration_ms, **kw)
+        name = (func.get("config") or func).get("FunctionName", "unknown")
+        dims = {"FunctionName": name}
+        cw.record_metric("AWS/Lambda", "Invocations", 1, "Count", dims)
+        cw.record_metric("AWS/Lambda", "Errors", 1 if error else 0, "Count", dims)
+        cw.record_metric("AWS/Lambda", "Duration", max(float(duration_ms), 0.0), "Milliseconds", dims)
+        for line in (log_text or "").splitlines():
+            for namespace, metric, value, unit, metric_dims in _emf_metrics(line):
+                cw.record_metric(namespace, metric, value, unit, metric_dims)
+
+    def execute_function_dispatch(func: dict[str, Any], config: dict[str, Any], *args: Any, **kw: Any) -> Any:
+        name = config.get("FunctionName", "unknown")
+        with lock:
+            running[name] = running.get(name, 0) + 1
+            now = running[name]
+        cw.record_metric("AWS/Lambda", "ConcurrentExecutions", now, "Count", {"FunctionName": name})
+        try:
+            return original_dispatch(func, config, *args, **kw)
+        finally:
+            with lock:
+                running[name] -= 1
+
+    def emit_lambda_metrics(function_name: str, duration_ms: float, error: bool, throttle: bool) -> None:
+        # The refused slot (_execute_function) passes 0 ms; the Invoke API's second report of the
+        # same throttle carries its measured time.
+        if throttle and not duration_ms:
+            cw.record_metric("AWS/Lambda", "Throttles", 1, "Count", {"FunctionName": function_name})
+
+    lam._emit_lambda_logs = emit_lambda_logs
+    lam._execute_function_dispatch = execute_function_dispatch
+    lam._emit_lambda_metrics = emit_lambda_metrics
+
+
 def main() -> None:
     from importlib.metadata import version
 
     installed = version("ministack")
     if installed != PINNED:
         raise SystemExit(f"devtools/ministack_patches.py is for ministack {PINNED}, found {installed}")
-    # MINISTACK_UNPATCHED=ses,apigateway leaves those gaps open, to see what each patch covers.
+    # MINISTACK_UNPATCHED=ses,apigateway,lambda-metrics leaves those gaps open, to see what each patch covers.
     unpatched = set(os.environ.get("MINISTACK_UNPATCHED", "").split(","))
-    for name, patch in (("apigateway", patch_apigateway), ("cloudformation", patch_cloudformation), ("ses", patch_ses)):
+    patches = (
+        ("apigateway", patch_apigateway),
+        ("cloudformation", patch_cloudformation),
+        ("ses", patch_ses),
+        ("lambda-metrics", patch_lambda_metrics),
+    )
+    for name, patch in patches:
         if name not in unpatched:
             patch()
     from ministack.app import main as serve

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import threading
 import time
@@ -47,6 +48,7 @@ from chalicelib.platform.aws import client
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.sqs import delete_messages, queue_arn, queue_url
 from chalicelib.tasks.schedules import next_run, rate_seconds
+from devtools.lambda_logs import LogShipper, log_group
 from devtools.sandbox import IDLE_RECLAIM_SECONDS, FunctionSpec, Invocation, SandboxPool
 from devtools.sandbox_limits import function_limits
 from devtools.sandbox_stats import SAVE_SECONDS, FunctionStats, RuntimeStats, StatsServer, persist, restore
@@ -184,9 +186,11 @@ class InProcessFunction:
 class SandboxFunction:
     """Invokes the handler in the function's own sandboxes (`devtools/sandbox.py`)."""
 
-    def __init__(self, spec: FunctionSpec, idle_seconds: float = IDLE_RECLAIM_SECONDS) -> None:
+    def __init__(
+        self, spec: FunctionSpec, idle_seconds: float = IDLE_RECLAIM_SECONDS, shipper: LogShipper | None = None
+    ) -> None:
         self.spec = spec
-        self.pool = SandboxPool(spec, idle_seconds)
+        self.pool = SandboxPool(spec, idle_seconds, shipper)
 
     def invoke(self, event: dict[str, Any]) -> Invocation:
         return self.pool.invoke(event)
@@ -410,6 +414,8 @@ class EventSourceRunner:
         self.pollers: dict[str, QueuePoller] = {}
         self.schedules: dict[str, SchedulePoller] = {}
         self.sandboxes = sandboxes
+        # Sandboxes' output goes to CloudWatch Logs, as Lambda's does (in-process handlers share this process's).
+        self.shipper = LogShipper(client("logs")) if sandboxes else None
         for source in app.event_sources:
             if only and source.name not in only:
                 continue
@@ -419,8 +425,9 @@ class EventSourceRunner:
             handler_name = source.handler_string.rsplit(".", 1)[-1]
             module_name = getattr(app_module, "__name__", "app")  # sandboxes import the app module by name
             spec = self._spec(source.name, module_name, handler_name, settings.stage, limits or {})
+            spec = replace(spec, log_group=log_group(deployed_name(source.name)))
             function: Function = (
-                SandboxFunction(spec, idle_seconds)
+                SandboxFunction(spec, idle_seconds, self.shipper)
                 if sandboxes
                 else InProcessFunction(spec, getattr(app_module, handler_name))
             )
@@ -490,6 +497,8 @@ class EventSourceRunner:
             poller.stop()
         self._saving.set()
         self._save()
+        if self.shipper is not None:
+            self.shipper.close()
 
     def _save(self) -> None:
         try:
@@ -506,6 +515,14 @@ class EventSourceRunner:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def deployed_name(function: str) -> str:
+    """The function's name as deployed (Chalice's `<app>-<stage>-<function>`, with the stage's
+    resource prefix), so its log group is the one the dashboard reads on AWS too."""
+    settings = get_settings()
+    prefix = os.environ.get("RESOURCE_PREFIX") or f"{settings.app_name}-{settings.stage}"
+    return f"{prefix}-{function}"
 
 
 def _pairs(items: list[str]) -> dict[str, str]:

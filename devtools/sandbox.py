@@ -38,6 +38,7 @@ from multiprocessing import Pipe
 from multiprocessing.connection import Connection
 from typing import Any, Literal
 
+from devtools.lambda_logs import LogShipper, SandboxOutput, end_line, report_line, start_line
 from devtools.stage import ROOT
 
 log = logging.getLogger("devtools.sandbox")
@@ -60,6 +61,7 @@ class FunctionSpec:
     timeout_seconds: float
     memory_mb: int
     env: dict[str, str] = field(default_factory=dict)
+    log_group: str | None = None  # where its output goes (`/aws/lambda/<function name>`); None: the runner's stderr
 
 
 @dataclass
@@ -117,8 +119,11 @@ def _rss_bytes(pid: int) -> int | None:
 class Sandbox:
     """One execution environment: a worker process that serves invocations one at a time."""
 
-    def __init__(self, spec: FunctionSpec) -> None:
+    def __init__(self, spec: FunctionSpec, shipper: LogShipper | None = None) -> None:
         self.spec = spec
+        self.shipper = shipper
+        self.output: SandboxOutput | None = None
+        self._started: str | None = None  # the request id whose START line is written
         self.proc: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self.invocations = 0
@@ -159,7 +164,25 @@ class Sandbox:
             "--address-space-mb",
             str(self.spec.memory_mb + ADDRESS_SPACE_MARGIN_MB),
         ]
-        self.proc = subprocess.Popen(command, cwd=ROOT, env=env, pass_fds=(child.fileno(),))
+        if self.shipper is None or self.spec.log_group is None:
+            self.proc = subprocess.Popen(command, cwd=ROOT, env=env, pass_fds=(child.fileno(),))
+        else:  # one pipe for stdout and stderr, unbuffered: the lines keep the order they were written in
+            self.output = SandboxOutput(self.shipper, self.spec.log_group)
+            env |= {
+                "PYTHONUNBUFFERED": "1",
+                "AWS_LAMBDA_LOG_GROUP_NAME": self.output.group,
+                "AWS_LAMBDA_LOG_STREAM_NAME": self.output.stream,
+            }
+            self.proc = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                pass_fds=(child.fileno(),),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            assert self.proc.stdout is not None
+            self.output.attach(self.proc.stdout)
         child.close()
         self._conn = parent
 
@@ -174,7 +197,40 @@ class Sandbox:
             return None
 
     def invoke(self, event: dict[str, Any]) -> Invocation:
-        """Run one invocation within the function's timeout and memory."""
+        """Run one invocation within the function's timeout and memory; its log lines go to the
+        sandbox's stream between START and END/REPORT, as Lambda's do."""
+        self._started = None
+        invocation = self._run(event)
+        self._log_end(invocation)
+        return invocation
+
+    def _log_start(self, request_id: str) -> None:
+        if self.output is not None:
+            self.output.put(start_line(request_id))
+        self._started = request_id
+
+    def _log_end(self, invocation: Invocation) -> None:
+        output = self.output
+        if output is None:
+            return
+        request_id = invocation.request_id
+        if self._started != request_id:  # it ended before its invocation phase (a failed init)
+            output.put(start_line(request_id))
+        output.settled(request_id)  # the worker's end marker, or the pipe's end if it was killed
+        if invocation.status == "timeout":
+            now = time.time()
+            stamp = f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(now))}.{int(now * 1000) % 1000:03d}Z"
+            output.put(f"{stamp} {request_id} {invocation.error_message}")
+        elif invocation.status in ("crash", "oom"):
+            output.put(f"RequestId: {request_id} Error: {invocation.error_message}\n{invocation.error_type}")
+        output.put(end_line(request_id))
+        output.put(
+            report_line(
+                request_id, invocation.duration_ms, self.spec.memory_mb, invocation.max_memory_mb, invocation.init_ms
+            )
+        )
+
+    def _run(self, event: dict[str, Any]) -> Invocation:
         request_id = str(uuid.uuid4())
         init_ms: float | None = None
         started = time.monotonic()
@@ -198,6 +254,7 @@ class Sandbox:
                 deadline = started + self.spec.timeout_seconds
         assert self._conn is not None and self.proc is not None
         remaining_ms = int((deadline - time.monotonic()) * 1000)
+        self._log_start(request_id)
         try:
             self._conn.send_bytes(
                 json.dumps({"event": event, "request_id": request_id, "remaining_ms": remaining_ms}).encode()
@@ -330,9 +387,12 @@ class SandboxPool:
     """The execution environments of one function: warm ones are reused, dead ones replaced,
     idle ones reclaimed after `idle_seconds`."""
 
-    def __init__(self, spec: FunctionSpec, idle_seconds: float = IDLE_RECLAIM_SECONDS) -> None:
+    def __init__(
+        self, spec: FunctionSpec, idle_seconds: float = IDLE_RECLAIM_SECONDS, shipper: LogShipper | None = None
+    ) -> None:
         self.spec = spec
         self.idle_seconds = idle_seconds
+        self.shipper = shipper
         self._idle: list[Sandbox] = []  # the most recently used last: it is reused first, as on Lambda
         self._idle_since: dict[Sandbox, float] = {}
         self._busy: set[Sandbox] = set()
@@ -344,7 +404,7 @@ class SandboxPool:
     def invoke(self, event: dict[str, Any]) -> Invocation:
         """Invoke the function in a warm sandbox, or a new one (a cold start)."""
         with self._lock:
-            sandbox = self._idle.pop() if self._idle else Sandbox(self.spec)
+            sandbox = self._idle.pop() if self._idle else Sandbox(self.spec, self.shipper)
             self._idle_since.pop(sandbox, None)
             self._busy.add(sandbox)
         invocation = sandbox.invoke(event)

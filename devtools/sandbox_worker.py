@@ -3,7 +3,8 @@
 Started by `devtools.sandbox.Sandbox` as a fresh interpreter: it imports the app module
 (the cold start), says it is ready, then serves invocations one at a time over the
 connection it inherited, like Lambda's runtime loop. Prints and logs of the handler go to
-this process's stdout/stderr, which the runner shares (Lambda sends them to CloudWatch).
+this process's stdout/stderr: a pipe the runner reads and sends to CloudWatch Logs
+(devtools/lambda_logs.py), as Lambda does, or the runner's own when it keeps no logs.
 
 Protocol: length-prefixed JSON messages (`multiprocessing.connection`) on an inherited
 socket. The parent sends {"event", "request_id", "remaining_ms"}; the child answers
@@ -25,6 +26,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from chalice.local import LambdaContext
+
+from devtools.lambda_logs import END_MARKER
 
 
 def _max_rss_kb() -> int:
@@ -52,6 +55,9 @@ def _error(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
 def _invoke(handler: Any, function_name: str, memory_mb: int, request: dict[str, Any]) -> dict[str, Any]:
     context = LambdaContext(function_name, memory_mb, max_runtime_ms=int(request["remaining_ms"]))
     context.aws_request_id = str(request["request_id"])
+    # Lambda's context names the invocation's log group and stream (the runner sets both per sandbox).
+    context.log_group_name = os.environ.get("AWS_LAMBDA_LOG_GROUP_NAME", f"/aws/lambda/{function_name}")
+    context.log_stream_name = os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME", "")
     context.invoked_function_arn = (
         f"arn:aws:lambda:{os.environ.get('AWS_REGION', 'us-east-1')}:000000000000:function:{function_name}"
     )
@@ -65,6 +71,19 @@ def _invoke(handler: Any, function_name: str, memory_mb: int, request: dict[str,
     except (TypeError, ValueError) as exc:
         return _error(exc, "Runtime.MarshalError")
     return {"type": "result", "result": result}
+
+
+def _mark_end(request_id: str) -> None:
+    """Tell the runner's log reader that this invocation's output is complete (before the answer,
+    so its END and REPORT lines follow the last line the handler wrote)."""
+    if not os.environ.get("AWS_LAMBDA_LOG_STREAM_NAME"):
+        return
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os.write(1, f"{END_MARKER}{request_id}\n".encode())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         answer = _invoke(handler, args.function_name, args.memory_mb, request)
         answer["max_rss_kb"] = _max_rss_kb()
+        _mark_end(str(request["request_id"]))
         conn.send_bytes(json.dumps(answer).encode())
 
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pynamodb.attributes import TTLAttribute
 from pynamodb.models import Model
 
-from chalicelib.covers.upload_events import UPLOADS_PREFIX
+from chalicelib.covers.upload.events import UPLOADS_PREFIX
 from chalicelib.platform.config import QueueSettings, Settings
 
 KeyType = Literal["HASH", "RANGE"]

@@ -3,8 +3,8 @@
 The runner's sandboxes import it by name (`python -m devtools.runner --app tests.runtime_app`),
 exactly as they import `app`; nothing shipped knows about it.
 
-- `tests.runtime.sleep`, `tests.runtime.hog`, `tests.runtime.ok`: tasks on the `default`
-  queue that overrun a timeout, allocate memory, or just succeed.
+- `tests.runtime.sleep`, `tests.runtime.hog`, `tests.runtime.ok`, `tests.runtime.say`: tasks
+  on the `default` queue that overrun a timeout, allocate memory, just succeed, or log a line.
 - `probe_worker` (when RUNTIME_PROBE_QUEUE is set): an SQS handler that reports, for each
   message, its sandbox's pid, the invocations this sandbox has served, the remaining time and
   the receive count to the queue RUNTIME_PROBE_REPLIES, and obeys the message's `cmd`:
@@ -23,6 +23,7 @@ from chalice.app import SQSEvent
 
 from app import app, dead_letter_reconciler, default_worker, media_worker  # noqa: F401 - the handlers to invoke
 from chalicelib.platform.aws import client
+from chalicelib.platform.observability import logger
 from chalicelib.tasks.decorator import task
 
 _SANDBOX = {"invocations": 0}
@@ -39,6 +40,13 @@ def hog_task(megabytes: int) -> int:
     block = b"x" * (megabytes * 1024 * 1024)  # touches every page: resident, not just reserved
     time.sleep(0.5)
     return len(block)
+
+
+@task("tests.runtime.say")
+def say_task(text: str) -> str:
+    """Logs `text` (a Powertools JSON line, as the app's own logging does): the task-logs tests read it back."""
+    logger.info(text)
+    return text
 
 
 @task("tests.runtime.ok")

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,22 @@ class RunnerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+@contextmanager
+def private_runner(
+    *args: str, visibility: int = 10, max_receives: int = 2
+) -> Iterator[tuple[RunnerProcess, dict[str, str]]]:
+    """A runner (sandboxes) on queues of its own, serving once this is entered; stopped on exit."""
+    from helpers import eventually
+
+    queues = private_queues(visibility, max_receives)
+    runner = RunnerProcess(queues, list(args))
+    try:
+        eventually(runner.stats, timeout=60, what="the runner's /stats")
+        yield runner, queues
+    finally:
+        runner.stop()
 
 
 def send_task(queue_name: str, task_name: str, *args: Any) -> str:

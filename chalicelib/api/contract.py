@@ -18,7 +18,7 @@ from pydantic import AfterValidator, BaseModel, Field
 from chalicelib.api import responses as r
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload
 from chalicelib.covers.storage import IMAGE_TYPES
-from chalicelib.dashboard.tasks import MAX_RETRIES_PER_REQUEST
+from chalicelib.dashboard.task_list import MAX_RETRIES_PER_REQUEST
 from chalicelib.imports.schemas import ImportCreate
 from chalicelib.ops.task_query import MAX_WAIT_SECONDS
 from chalicelib.platform.schemas import Page, StrictModel
@@ -104,6 +104,12 @@ class DeadLetterQuery(StrictModel):
     """`GET /dashboard/api/queues/{name}/dead-letters`."""
 
     limit: int = Field(default=20, ge=1, le=100)
+
+
+class TaskLogsQuery(StrictModel):
+    """`GET /dashboard/api/tasks/{task_id}/logs`."""
+
+    attempt: int = Field(ge=1, le=1000, description="the attempt's number, from the task's history")
 
 
 class TokenQuery(StrictModel):
@@ -464,6 +470,17 @@ OPERATIONS: tuple[Operation, ...] = (
     ),
     Operation(
         "GET", "/dashboard/api/tasks/{task_id}", "One task record", 200, r.TaskRecord, Auth.SESSION, tag="dashboard"
+    ),
+    Operation(
+        "GET",
+        "/dashboard/api/tasks/{task_id}/logs",
+        "One attempt's log lines (CloudWatch Logs)",
+        200,
+        r.TaskLogs,
+        Auth.SESSION,
+        query=TaskLogsQuery,
+        errors=(404,),
+        tag="dashboard",
     ),
     Operation(
         "POST",

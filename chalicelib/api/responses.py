@@ -224,6 +224,24 @@ class SignedOut(Shape):
     signed_out: bool
 
 
+class LogLine(Shape):
+    timestamp: str = Field(description="ISO 8601 UTC, to the millisecond")
+    message: str
+
+
+class TaskLogs(Shape):
+    """An attempt's log lines from its invocation's log stream, bounded; `truncated`: more in CloudWatch."""
+
+    attempt: int
+    invocation: str | None = None
+    log_group: str | None = None
+    available: bool
+    lines: list[LogLine]
+    truncated: bool
+    reason: str | None = None
+    insights: dict[str, str]
+
+
 class WorkerStats(Shape):
     available: bool
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -16,11 +17,12 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.books.models import Book, BookAuthor
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload, decode_cover
-from chalicelib.covers import storage, uploads, versions
+from chalicelib.covers import storage, versions
+from chalicelib.covers.upload import service as uploads
 from chalicelib.platform import idempotency, validation
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import utcnow
+from chalicelib.platform.dynamodb import update_or_old, utcnow
 from chalicelib.platform.errors import (
     Conflict,
     DomainError,
@@ -38,7 +40,7 @@ from chalicelib.tasks import outbox
 from chalicelib.tasks.dispatch import deliver_launched, launch
 from chalicelib.tasks.registry import Signature, get_task
 
-# Named, not imported: `chalicelib.jobs` declares these tasks and sits above the domains
+# Named, not imported: `chalicelib.app_tasks` declares these tasks and sits above the domains
 # (as `fanout.PAGE_TASK` does; Celery's `signature(name)`). `app` imports `jobs`.
 RESIZE_TASK, NOTIFY_TASK = "covers.resize", "books.notify_subscribers"
 
@@ -216,8 +218,14 @@ def list_books(author: str | None, page: Page) -> dict[str, Any]:
 
 
 def update_book(book_id: str, owner: str, data: BookUpdate) -> dict[str, Any]:
-    """Change title, authors or description: the book and its index rows in one transaction."""
-    book = _owned(book_id, owner)
+    """Change title, authors or description in ONE conditional write when the author index
+    stays as it is; else the book and its index rows in one transaction.
+
+    No read first: an UpdateItem conditioned on the owner (and on the authors as sent, so
+    their index rows stay right) writes the change and answers the book as written. When
+    it is refused, DynamoDB answers the book as it was (ALL_OLD): 404 or 403 from that, or,
+    with new authors, the transaction that moves the index rows, conditioned on that revision.
+    """
     changes = data.model_dump(exclude_unset=True)
     if not changes:
         raise ValidationFailed(
@@ -228,23 +236,50 @@ def update_book(book_id: str, owner: str, data: BookUpdate) -> dict[str, Any]:
         raise ValidationFailed(
             f"invalid {', '.join(required)}", [{"field": name, "message": "must not be null"} for name in required]
         )
-    now, revision = utcnow(), int(book.revision or 0) + 1
-    actions: list[Any] = [Book.updated_at.set(now), Book.revision.set(revision)]
-    for name, value in changes.items():
-        attribute = getattr(Book, name)
-        actions.append(attribute.remove() if value is None else attribute.set(value))
+    now = utcnow()
+    actions = [Book.updated_at.set(now), Book.revision.add(1), *_field_actions(changes)]
+    condition = Book.id.exists() & (Book.owner == owner)
+    if "authors" in changes:
+        condition &= Book.authors == changes["authors"]
+    written, old = update_or_old(Book, book_id, actions, condition)
+    if written is not None:
+        return view(written)
+    book = _stored(book_id, old)
+    if book.owner != owner:
+        raise Forbidden(f"book {book_id} belongs to another user")
+    return _reindex(book, owner, changes, now)
+
+
+def _field_actions(changes: dict[str, Any]) -> list[Any]:
+    return [
+        getattr(Book, name).remove() if value is None else getattr(Book, name).set(value)
+        for name, value in changes.items()
+    ]
+
+
+def _stored(book_id: str, refused: Book | None) -> Book:
+    """The book a refused write met (ALL_OLD); read it only when the answer carried none
+    (no such book: 404, or an emulator that does not return it)."""
+    return refused if refused is not None else get_book(book_id)
+
+
+def _reindex(book: Book, owner: str, changes: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The update with new authors: the book and its index rows in one transaction,
+    conditioned on the revision `book` shows."""
+    revision = int(book.revision or 0) + 1
+    actions = [Book.updated_at.set(now), Book.revision.set(revision), *_field_actions(changes)]
     old = {author_key(str(a)) for a in book.authors}
     new = {author_key(str(a)) for a in changes.get("authors") or book.authors}
     try:
         with transaction() as tx:
-            tx.update("book", Book(book_id), actions, condition=_unchanged_since_read(book, owner))
+            tx.update("book", Book(book.id), actions, condition=_unchanged_since_read(book, owner))
             for key in sorted(old - new):
                 tx.delete(f"unindex:{key}", _index_row(book, key))
             for key in sorted(new - old):
                 tx.put(f"index:{key}", _index_row(book, key))
     except TransactionCancelled as exc:
         if "book" in exc.failed:
-            raise _lost_race(book_id) from None
+            raise _lost_race(book.id) from None
         raise
     for name, value in changes.items():
         setattr(book, name, value)

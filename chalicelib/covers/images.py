@@ -4,7 +4,9 @@ Pillow decodes JPEG (a DCT-scaled `draft` decode) and GIF; libvips (pyvips) deco
 WebP, which Pillow can only decode at full size: libvips shrinks WebP on load (libwebp's
 scaled decode, which Pillow's WebP plugin does not expose) and decodes PNG with libspng, about
 twice as fast as Pillow's zlib path for the same pixels. Both hand a Pillow image to the same
-resize and encoders, so every format gives the same sizes, modes and files.
+resize and encoders, so every format gives the same sizes, modes and files. JPEG stays on
+Pillow: both reach libjpeg-turbo's 1/8 DCT-scaled decode, whose Huffman decoding is most of a
+thumbnail's time, and Pillow drives it with less around it than libvips' pipeline.
 """
 
 from __future__ import annotations
@@ -13,12 +15,27 @@ import io
 import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
 MAX_PIXELS = 50_000_000
 REDUCING_GAP = 2.0
-WEBP_METHOD = 2
+#: Pillow's own `thumbnail()` filter. A decoded JPEG is at most ~4.5x the largest thumbnail
+#: (DCT-scaled) and PNG/WebP arrive at its size (shrunk on load), so Lanczos' wider kernel buys
+#: nothing visible for half as much time again.
+RESAMPLE = Image.Resampling.BICUBIC
+WEBP_METHOD = 0
+#: EXIF orientation -> the transpose that makes the stored pixels upright (the table of
+#: Pillow's `ImageOps.exif_transpose`, applied here to the small thumbnail, not the decoded image).
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 #: Leading bytes of the formats libvips decodes faster than Pillow (PNG; WebP is RIFF....WEBP).
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -86,7 +103,10 @@ def _decode_vips(data: bytes, max_pixels: int, size: int, scales: tuple[int, ...
         raise UnreadableImage(f"corrupt image: {first}") from None
 
 
-def _decode(data: bytes, largest: int, max_pixels: int) -> Image.Image:
+def _decode(data: bytes, largest: int, max_pixels: int) -> tuple[Image.Image, Image.Transpose | None]:
+    """JPEG and GIF through Pillow, as stored (not yet upright), with the transpose that makes
+    them upright: a centred square turned is the turned image's centred square, so the caller
+    turns each small thumbnail instead of the whole decoded image."""
     im = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
     width, height = im.size
     if width * height > max_pixels:
@@ -97,8 +117,7 @@ def _decode(data: bytes, largest: int, max_pixels: int) -> Image.Image:
             im.draft("RGB", (int(width / scale) + 1, int(height / scale) + 1))
     im.seek(0)
     im.load()
-    upright: Image.Image = ImageOps.exif_transpose(im) or im
-    return _normalise_mode(upright)
+    return _normalise_mode(im), UPRIGHT.get(im.getexif().get(ExifTags.Base.Orientation, 1))
 
 
 def _encode(im: Image.Image, fmt: str) -> bytes:
@@ -108,12 +127,23 @@ def _encode(im: Image.Image, fmt: str) -> bytes:
             background = Image.new("RGB", im.size, (255, 255, 255))
             background.paste(im, mask=im.getchannel("A"))
             im = background
-        im.save(out, "JPEG", quality=85, optimize=True, progressive=True)
+        # Not progressive: on a 100-200 px thumbnail its extra scans double the encode time and
+        # save ~1.5 % at 200 px (add 5 % at 100 px); optimized Huffman tables alone save 4-9 %.
+        im.save(out, "JPEG", quality=85, optimize=True)
     else:
-        # method 2 instead of Pillow's default 4: half the encode time (the largest part of a
-        # set after the decode) for ~3 % larger files at the same quality setting.
+        # method 0 instead of Pillow's default 4: a third of the encode time (the largest part of
+        # a JPEG's set after its decode) for ~12 % larger files of the same PSNR, still smaller
+        # than the JPEG thumbnail (bench/README.md, thumbnails).
         im.save(out, "WEBP", quality=80, method=WEBP_METHOD)
     return out.getvalue()
+
+
+def _shrink(im: Image.Image, box: tuple[int, int, int, int], side: int) -> Image.Image:
+    """The `box` of `im` as a `side` square: a 2x2 average when it halves an already resized
+    square exactly (the 100 px from the 200 px), else a filtered resize."""
+    if box == (0, 0, side * 2, side * 2) and im.size == (side * 2, side * 2):
+        return im.reduce(2)
+    return im.resize((side, side), RESAMPLE, box=box, reducing_gap=REDUCING_GAP)
 
 
 def sides_for(short_side: int, size: int, scales: tuple[int, ...]) -> list[int]:
@@ -136,15 +166,17 @@ def make_thumbnails(
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             if _shrinks_on_load(data):
-                im = _decode_vips(data, max_pixels, size, scales)
+                im, upright = _decode_vips(data, max_pixels, size, scales), None  # libvips turns it
             else:
-                im = _decode(data, largest, max_pixels)
+                im, upright = _decode(data, largest, max_pixels)
             source, box = im, _center_box(*im.size)
             thumbs: list[Thumbnail] = []
             for side in sides_for(min(im.size), size, scales):
                 # Largest first; each smaller size is derived from the one before (a small square,
                 # not the decoded image again).
-                resized = source.resize((side, side), Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
+                resized = _shrink(source, box, side)
+                if upright is not None and source is im:  # the largest; the rest derive from it upright
+                    resized = resized.transpose(upright)
                 source, box = resized, (0, 0, side, side)
                 for fmt, ext, mime in (("JPEG", "jpg", "image/jpeg"), ("WEBP", "webp", "image/webp")):
                     thumbs.append(Thumbnail(f"{side}.{ext}", _encode(resized, fmt), mime, side, side))

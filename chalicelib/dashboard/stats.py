@@ -5,6 +5,8 @@ items, counters per task name) and, for queue depth, here: the first dashboard r
 queues in a minute keeps that minute's depths (one conditional PutItem a minute at most,
 whoever looks). So the charts survive a reload and a browser change. Reads per view: 1 h =
 61 minute items x shards, 24 h = 25 hour items x shards, 7 d = 169 x shards, by BatchGetItem.
+Deployed (`WORKER_METRICS=cloudwatch`) the outcome chart comes from CloudWatch instead
+(outcome_metrics.py: the same counts, as the workers' EMF metrics); the table stays here.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
+from chalicelib.dashboard import outcome_metrics
 from chalicelib.platform.aws import client
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import utcnow
@@ -47,6 +50,8 @@ def task_stats(window: str | None) -> dict[str, Any]:
                 series[moment][counter] += value
     tasks = {name: _summary(counters) for name, counters in sorted(totals.items())}
     points = [{"t": t, **{o: int(series[t].get(o, 0)) for o in history.OUTCOMES}} for t in sorted(series)]
+    if get_settings().worker_metrics == "cloudwatch":  # deployed: the chart from the workers' EMF metrics
+        points = outcome_metrics.outcome_series(kind, span)
     return {"window": window, "bucket": "minute" if kind == "m" else "hour", "tasks": tasks, "series": points}
 
 

@@ -14,7 +14,9 @@ from typing import Any
 from chalice.app import Request, Response
 
 from chalicelib.api.http import body_json, json_errors
-from chalicelib.dashboard import session, stats, tasks, web, workers
+from chalicelib.dashboard import session, stats, web, workers
+from chalicelib.dashboard import task_list as task_list_
+from chalicelib.dashboard import task_logs as task_logs_
 from chalicelib.ops import audit, consumers, queues, schedules, task_query
 from chalicelib.platform import sqs
 from chalicelib.platform.errors import NotFound, ValidationFailed
@@ -79,7 +81,7 @@ def overview(request: Request) -> Response:
 def task_list(request: Request, query: dict[str, str]) -> Response:
     """A filtered page of task records."""
     session.current(request)
-    return web.json_answer(tasks.list_tasks(query))
+    return web.json_answer(task_list_.list_tasks(query))
 
 
 def task_detail(request: Request, task_id: str) -> Response:
@@ -88,9 +90,15 @@ def task_detail(request: Request, task_id: str) -> Response:
     record = task_query.get_record(_task_id(task_id), "", admin=True)
     # "Run again" only where it can help: not after a permanent error (see tasks/rerun.py).
     record["rerunnable"] = rerunnable(record["status"], record["error"])
-    record["history"] = tasks.attempt_history(record["id"], record["attempts"])
-    record["logs"] = tasks.log_query(record["id"])
+    record["history"] = task_list_.attempt_history(record["id"], record["attempts"])
+    record["logs"] = task_list_.log_query(record["id"])
     return web.json_answer(record)
+
+
+def task_logs(request: Request, task_id: str, query: dict[str, str]) -> Response:
+    """One attempt's log lines from CloudWatch Logs (bounded), with the Logs Insights query."""
+    session.current(request)
+    return web.json_answer(task_logs_.attempt_logs(_task_id(task_id), task_logs_.parse_attempt(query.get("attempt"))))
 
 
 def dead_letters(request: Request, queue: str, query: dict[str, str]) -> Response:
@@ -129,7 +137,7 @@ def revoke_task(request: Request, task_id: str) -> Response:
 def retry_failures(request: Request, query: dict[str, str]) -> Response:
     """Run again every FAILURE of the list's filter: one bounded page per request, with a cursor."""
     admin = session.current(request, action=True)
-    done = tasks.retry_failures(query)
+    done = task_list_.retry_failures(query)
     detail = f"filter {sorted((k, v) for k, v in query.items() if k != 'cursor')}: {len(done['runs'])} new run(s)"
     audit.record(admin.user, "retry failures", "tasks", detail)
     return web.json_answer(done, 202)
@@ -195,9 +203,9 @@ def _message_id(body: Any) -> str:
 
 
 def worker_stats(request: Request) -> Response:
-    """The local runtime's per-function counters, or why there are none."""
+    """Per-function counters (the local runtime's, or CloudWatch's when deployed), or why there are none."""
     session.current(request)
-    return web.json_answer(workers.runtime_stats())
+    return web.json_answer(workers.worker_stats())
 
 
 def _task_id(value: str) -> str:

@@ -1,7 +1,8 @@
-"""The Workers panel: the local runtime's per-function counters, where a runtime serves them.
+"""The Workers panel: the local runtime's per-function counters, or CloudWatch's when deployed.
 
-`make run` exports RUNTIME_STATS_URL (the local runner's `/stats`); on AWS it is unset
-and the panel says so: Lambda's own numbers live in CloudWatch (docs/DEPLOY.md).
+`settings.worker_metrics` chooses: "runtime" (`make run` exports RUNTIME_STATS_URL, the local
+runner's `/stats`) or "cloudwatch" (the deployed stages: ops/lambda_metrics.py reads Lambda's
+metrics and the event source mappings). Both answer the same fields.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from chalicelib.ops import lambda_metrics
 from chalicelib.platform.config import get_settings
 
 TIMEOUT_SECONDS = 2
@@ -33,6 +35,13 @@ FIELDS = (
 )
 
 
+def worker_stats() -> dict[str, Any]:
+    """The panel's answer from the configured source."""
+    if get_settings().worker_metrics == "cloudwatch":
+        return lambda_metrics.worker_stats()
+    return runtime_stats()
+
+
 def runtime_stats() -> dict[str, Any]:
     """`{"available": true, "functions": {...}, "updated_at"}` or `{"available": false, "reason"}`."""
     url = get_settings().runtime_stats_url
@@ -48,6 +57,7 @@ def runtime_stats() -> dict[str, Any]:
         return {"available": False, "reason": "the local runtime answered something else than its counters"}
     return {
         "available": True,
+        "source": "runtime",
         "functions": {
             str(name): {field: values.get(field) for field in FIELDS}
             for name, values in functions.items()

@@ -38,7 +38,7 @@ from chalicelib.tasks.errors import PermanentTaskError
 from chalicelib.tasks.registry import get_task
 from chalicelib.tasks.states import TaskStatus
 
-# Named, not imported: `chalicelib.jobs` declares these tasks and sits above the domains.
+# Named, not imported: `chalicelib.app_tasks` declares these tasks and sits above the domains.
 START_TASK, CREATE_TASK, FINISH_TASK = "imports.start", "imports.create_book", "imports.finish"
 REPORT_PAGE = 50  # outcomes per report item: 50 x (an upload form or 10 clipped errors) stays far below 400 KB
 MAX_ITEMS_BYTES = 16 * 1024 * 1024

@@ -37,6 +37,8 @@ from chalicelib.books.models import Book
 from chalicelib.mail import bulk as bulkmail
 from chalicelib.mail import ratelimit, recipients, rounds
 from chalicelib.mail.models import MailState
+from chalicelib.mail.names import FANOUT_TASKS as FANOUT_TASKS  # re-exported: callers know it here
+from chalicelib.mail.names import PAGE_TASK, RESEND_TASK
 from chalicelib.platform import deadline
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
@@ -54,10 +56,8 @@ RESEND_ATTEMPTS = 3
 READ_CHUNKS = 10  # chunks read per Query: fewer reads, still a bounded few hundred rows in memory
 READ_ROUNDS = 4  # rounds read per Query when rounds are large (at most 4 x 10 x 50 = 2,000 rows, ~200 KB)
 FIRST_CHUNK_ESTIMATE = 0.5  # seconds, until a chunk has been timed
-# The pages and resends are named, not imported: `chalicelib.jobs` declares them and imports
+# The pages and resends are named, not imported: `chalicelib.app_tasks` declares them and calls
 # this module, so the fan-out asks the registry for them (as Celery's `signature(name)` does).
-PAGE_TASK, RESEND_TASK = "mail.fanout_page", "mail.resend"
-FANOUT_TASKS = ("books.notify_subscribers", PAGE_TASK, RESEND_TASK)
 
 
 def state_key(book_id: str) -> str:

@@ -8,6 +8,7 @@ is set and the regional endpoints are used. An explicit endpoint_url would overr
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -29,14 +30,33 @@ _SES = _CONFIG.merge(Config(retries={"mode": "standard", "max_attempts": 1}))
 _OVERRIDES = {"ses": _SES, "sesv2": _SES, "s3": _CONFIG.merge(Config(signature_version="s3v4"))}
 
 
+_SESSION_LOCK = threading.Lock()
+
+
+@cache
+def _session() -> Any:
+    """One boto3 session for every client: each new session parses botocore's endpoint,
+    retry and defaults data again, which made every client after the first ~50 ms (CPU)
+    dearer at a cold start (bench/README.md §5)."""
+    import boto3  # here: a function whose path makes no client never loads boto3's session machinery
+
+    return boto3.session.Session()
+
+
 @cache
 def client(service: str) -> Any:
     """A cached low-level client for `service` in the configured region."""
-    import boto3  # here: a function whose path makes no client never loads boto3's session machinery
-
     settings = get_settings()
-    return boto3.session.Session().client(
-        service,
-        region_name=settings.region,
-        config=_OVERRIDES.get(service, _CONFIG),
-    )
+    with _SESSION_LOCK:  # a session is not thread-safe (boto3's docs); the clients it makes are
+        return _session().client(
+            service,
+            region_name=settings.region,
+            config=_OVERRIDES.get(service, _CONFIG),
+        )
+
+
+def reset() -> None:
+    """Forget the clients and the session (with the credentials it resolved): the next use makes new ones."""
+    with _SESSION_LOCK:
+        client.cache_clear()
+        _session.cache_clear()

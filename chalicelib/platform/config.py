@@ -40,6 +40,8 @@ DEFAULTS: dict[str, str] = {
     "FANOUT_SAFETY_MS": "3000",
     "FANOUT_PARALLEL_SENDS": "10",
     "DASHBOARD_SESSION_SECONDS": "900",
+    "WORKER_METRICS": "runtime",
+    "WORKER_METRICS_MINUTES": "60",
     "MAX_UPLOAD_BYTES": "26214400",
     "UPLOAD_TTL_SECONDS": "900",
     "UPLOAD_EXPIRY_MARGIN_SECONDS": "300",
@@ -165,6 +167,10 @@ class Settings:
     dashboard_session_table: str
     # Local runtime: the runner's counters (`GET <url>`), exported by `make run`; None on AWS.
     runtime_stats_url: str | None
+    # Dashboard Workers panel: "runtime" (the local runner's counters) or "cloudwatch" (deployed:
+    # CloudWatch metrics and the event source mappings), over the last N minutes.
+    worker_metrics: str
+    worker_metrics_minutes: int
     # Direct cover uploads (presigned S3 POST); see the uploads block in get_settings.
     max_upload_bytes: int
     upload_ttl_seconds: int
@@ -259,6 +265,9 @@ def get_settings() -> Settings:
         dashboard_session_table=os.environ.get("DASHBOARD_SESSION_TABLE", f"{prefix}-dashboard-sessions"),
         # Local runtime (make run): where the runner serves its per-function counters.
         runtime_stats_url=os.environ.get("RUNTIME_STATS_URL") or None,
+        # Deployed stages set WORKER_METRICS=cloudwatch (.chalice/config.json): Lambda has no runner.
+        worker_metrics=_str("WORKER_METRICS").strip().lower(),
+        worker_metrics_minutes=min(max(_int("WORKER_METRICS_MINUTES"), 5), 24 * 60),
         # Direct cover uploads: the POST policy's size cap, the upload URL's lifetime, how much
         # later an upload that never came is given up (a slow upload may still be arriving), the
         # browser origins CORS lets POST to the bucket, and how long S3 keeps abandoned objects.

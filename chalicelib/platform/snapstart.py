@@ -28,8 +28,8 @@ def _models(base: type[Model]) -> list[type[Model]]:
 
 
 def drop_connections() -> None:
-    """Forget every cached client and PynamoDB connection: the next use makes a new one."""
-    aws.client.cache_clear()
+    """Forget every cached client, their session and PynamoDB's connections: the next use makes new ones."""
+    aws.reset()
     for model in _models(Model):
         model._connection = None
 

@@ -20,7 +20,7 @@ from chalicelib.subscriptions.models import Subscriber
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.registry import get_task
 
-# Named, not imported: `chalicelib.jobs` declares it and sits above the domains. `app` imports `jobs`.
+# Named, not imported: `chalicelib.app_tasks` declares it and sits above the domains. `app` imports `jobs`.
 CONFIRM_TASK = "subscriptions.send_confirmation"
 
 

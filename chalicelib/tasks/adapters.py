@@ -1,8 +1,8 @@
 """Messages on a work queue that are not task envelopes, read by the code that knows them.
 
 S3 sends its own JSON to the media queue when a cover is uploaded. The framework knows no
-such producer: the module that does registers an adapter when it is imported (`upload_jobs`
-for S3 notifications; `jobs`, which `app` imports, imports it, so every process that runs a
+such producer: the module that does registers an adapter when it is imported (`covers/upload/tasks.py`
+for S3 notifications; `app_tasks`, which `app` imports, imports it, so every process that runs a
 worker has it). The worker asks the adapters first and decodes an envelope only when none
 claims the body.
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import Any
 
 from chalicelib.tasks.dispatch import dispatch
-from chalicelib.tasks.registry import FailureHook, Task, check, register
+from chalicelib.tasks.registry import DEFAULT_QUEUE, FailureHook, Task, check, register
 
 
 def task(
@@ -28,6 +28,8 @@ def task(
     expires: int | None = None,
     on_failure: FailureHook | None = None,
     rate_limit: str | None = None,
+    queue: str = DEFAULT_QUEUE,
+    book_arg: bool = False,
 ) -> Callable[[Callable[..., Any]], Task]:
     """Register the decorated function as task `name` (options: see `Task`). Options that
     cannot work on Lambda and SQS are refused when the module is imported, before any
@@ -47,6 +49,8 @@ def task(
         expires=expires,
         on_failure=on_failure,
         rate_limit=rate_limit,
+        queue=queue,
+        book_arg=book_arg,
         sender=dispatch,
     )
     check(options)

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import logger
 from chalicelib.tasks import current, outbox, records
-from chalicelib.tasks.executor import run_attempt
 from chalicelib.tasks.registry import Signature
 
 
@@ -29,7 +28,9 @@ def dispatch(signatures: Sequence[Signature], owner: str | None = None) -> list[
     to_send = []
     for message in messages:
         env = message.envelope
-        created = records.create_pending(env, message.queue, owner, outbox=True, countdown=message.countdown)
+        created = records.create_pending(
+            env, message.queue, owner, outbox=True, countdown=message.countdown, book_id=message.book_id
+        )
         if created or records.awaits_send(env.task_id):
             to_send.append(message)
         else:
@@ -70,8 +71,10 @@ def deliver_launched(signatures: Sequence[Signature], launched: outbox.Launch | 
 
 def run_eagerly(sig: Signature, owner: str | None = None) -> None:
     """Run a task inline with the same records and retry policy (TASKS_EAGER=1)."""
+    from chalicelib.tasks.executor import run_attempt  # here: the API sends, only eager mode runs
+
     env = outbox.outgoing(sig).envelope
-    records.create_pending(env, sig.task.queue, owner)
+    records.create_pending(env, sig.task.queue, owner, book_id=sig.task.book_id(sig.args, sig.kwargs))
     queue = get_settings().queues[sig.task.queue]
     max_attempts = min(sig.task.max_retries + 1, queue.max_receive_count)
     attempt = 1

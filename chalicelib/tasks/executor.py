@@ -33,11 +33,9 @@ class Outcome:
     trace: str | None = None  # the attempt's traceback, for its history
 
 
-def _log_keys(env: Envelope) -> dict[str, Any]:
+def _log_keys(task: Task, env: Envelope) -> dict[str, Any]:
     keys: dict[str, Any] = {"task_id": env.task_id, "task": env.task}
-    book_id = env.kwargs.get("book_id") or (
-        env.args[0] if env.args and env.task.startswith(("covers.", "mail.")) else None
-    )
+    book_id = task.book_id(env.args, env.kwargs)
     if book_id:
         keys["book_id"] = book_id
     return keys
@@ -47,7 +45,7 @@ def run_attempt(task: Task, env: Envelope, attempt: int, max_attempts: int, leas
     """Run `env` once as attempt number `attempt` (1-based) of at most `max_attempts`."""
     claim = records.claim(env, task.queue, lease_seconds)
     if claim.outcome is ClaimOutcome.DONE:
-        logger.info("duplicate delivery of a task that already succeeded; skipped", extra=_log_keys(env))
+        logger.info("duplicate delivery of a task that already succeeded; skipped", extra=_log_keys(task, env))
         # Its callbacks are told again (they are idempotent): the first run may have died before.
         stored = records.stored_result(env.task_id) if env.links else None
         final = Final(records.SUCCESS, result=stored) if env.links else None
@@ -55,13 +53,13 @@ def run_attempt(task: Task, env: Envelope, attempt: int, max_attempts: int, leas
     if claim.outcome is ClaimOutcome.REVOKED:
         return _revoked(task, env)
     if claim.outcome is ClaimOutcome.ABSENT:
-        logger.info("the task's record is not committed yet; will look again", extra=_log_keys(env))
+        logger.info("the task's record is not committed yet; will look again", extra=_log_keys(task, env))
         return Outcome(AttemptOutcome.ABSENT)
     if claim.outcome is ClaimOutcome.BUSY:
-        logger.info("task is running elsewhere; will look again", extra=_log_keys(env))
+        logger.info("task is running elsewhere; will look again", extra=_log_keys(task, env))
         return Outcome(AttemptOutcome.BUSY, delay=claim.retry_after)
     assert claim.token is not None
-    logger.thread_safe_append_keys(**_log_keys(env), attempt=attempt)
+    logger.thread_safe_append_keys(**_log_keys(task, env), attempt=attempt)
     started = time.perf_counter()
     try:
         outcome = _run_claimed(task, env, claim.token, attempt, max_attempts, started)
@@ -91,7 +89,7 @@ def _tell(env: Envelope, outcome: Outcome, final: Final | None) -> Outcome:
 
 
 def _revoked(task: Task, env: Envelope) -> Outcome:
-    logger.info("task was revoked; its message is dropped", extra=_log_keys(env))
+    logger.info("task was revoked; its message is dropped", extra=_log_keys(task, env))
     emit("TaskRevoked", task=task.name)
     return _tell(env, Outcome(AttemptOutcome.REVOKED, reason="revoked"), Final(records.REVOKED, error="revoked"))
 

@@ -35,16 +35,19 @@ OUTCOMES = ("succeeded", "failed", "retried", "revoked")
 SLOTS = 24  # runtime histogram: slot k holds runtimes up to 2**(k/2) ms (1 ms … ~4 s … ~68 min at 24)
 MAX_ATTEMPT_TEXT = 16 * 1024
 
-_INVOCATION: ContextVar[str | None] = ContextVar("invocation", default=None)
+_INVOCATION: ContextVar[tuple[str | None, str | None, str | None]] = ContextVar(
+    "invocation", default=(None, None, None)
+)
 
 
-def set_invocation(request_id: str | None) -> None:
-    """The Lambda request id of the invocation now running (the worker sets it per batch)."""
-    _INVOCATION.set(request_id)
+def set_invocation(request_id: str | None, log_group: str | None = None, log_stream: str | None = None) -> None:
+    """The Lambda request id of the invocation now running, and where its log lines go (the
+    context's log group and stream): the worker sets them per batch, the dashboard reads the lines."""
+    _INVOCATION.set((request_id, log_group or None, log_stream or None))
 
 
 def invocation() -> str | None:
-    return _INVOCATION.get()
+    return _INVOCATION.get()[0]
 
 
 class TaskAttempt(Model):
@@ -63,6 +66,8 @@ class TaskAttempt(Model):
     error = UnicodeAttribute(null=True)
     traceback = UnicodeAttribute(null=True)
     invocation = UnicodeAttribute(null=True)
+    log_group = UnicodeAttribute(null=True)
+    log_stream = UnicodeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
 
 
@@ -81,6 +86,7 @@ def record_attempt(
 ) -> None:
     """Keep what this attempt did, and count it in the statistics (best effort)."""
     now = utcnow()
+    request_id, group, stream = _INVOCATION.get()
     try:
         TaskAttempt(
             attempt_id(task_id, number),
@@ -92,7 +98,9 @@ def record_attempt(
             duration_ms=round(duration_ms, 1),
             error=(error or "")[:MAX_ATTEMPT_TEXT] or None,
             traceback=(trace or "")[:MAX_ATTEMPT_TEXT] or None,
-            invocation=invocation(),
+            invocation=request_id,
+            log_group=group,
+            log_stream=stream,
             expires_at=now + timedelta(days=get_settings().task_ttl_days),
         ).save()
         count(task_id, name, outcome, duration_ms, now)
@@ -105,6 +113,14 @@ def attempts(task_id: str, count_: int) -> list[TaskAttempt]:
     keys = [attempt_id(task_id, n) for n in range(1, max(0, min(count_, 1000)) + 1)]
     found = list(TaskAttempt.batch_get(keys)) if keys else []
     return sorted(found, key=lambda a: int(a.number))
+
+
+def attempt(task_id: str, number: int) -> TaskAttempt | None:
+    """One kept attempt (one GetItem), or None."""
+    try:
+        return TaskAttempt.get(attempt_id(task_id, number))
+    except TaskAttempt.DoesNotExist:
+        return None
 
 
 def slot(duration_ms: float) -> int:

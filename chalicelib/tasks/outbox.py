@@ -28,6 +28,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.platform.aws import client
 from chalicelib.platform.config import get_settings
+from chalicelib.platform.dynamodb import condition_failed
 from chalicelib.platform.errors import ServiceUnavailable
 from chalicelib.platform.observability import emit, logger
 from chalicelib.platform.sqs import chunks, queue_url
@@ -50,6 +51,7 @@ class Outgoing:
     envelope: Envelope
     queue: str
     countdown: int = 0
+    book_id: str | None = None  # the book its record is filed under (the task's declaration says)
 
 
 def outgoing(sig: Signature) -> Outgoing:
@@ -58,7 +60,7 @@ def outgoing(sig: Signature) -> Outgoing:
         task_id=sig.task_id, task=sig.task.name, args=list(sig.args), kwargs=dict(sig.kwargs), links=sig.links
     )
     env.encode()  # raises EnvelopeError for an oversized envelope
-    return Outgoing(env, sig.task.queue, sig.countdown)
+    return Outgoing(env, sig.task.queue, sig.countdown, sig.task.book_id(sig.args, sig.kwargs))
 
 
 def stage(
@@ -70,7 +72,9 @@ def stage(
     if concurrent:
         messages = [replace(m, envelope=replace(m.envelope, staged=True)) for m in messages]
     for message in messages:
-        record = records.new_record(message.envelope, message.queue, owner, outbox=True, countdown=message.countdown)
+        record = records.new_record(
+            message.envelope, message.queue, owner, outbox=True, countdown=message.countdown, book_id=message.book_id
+        )
         tx.put(f"task:{message.envelope.task_id}", record, condition=TaskRecord.id.does_not_exist())
     return messages
 
@@ -273,8 +277,38 @@ def _relay_page(due: list[TaskRecord], now: float) -> int:
         if record.status not in (records.PENDING, records.REVOKED):  # ran already (its marker outlived a lost write)
             records.mark_sent(record.id)
             continue
-        messages.append(resend_of(record, now))
+        if _lease(record, now):
+            messages.append(resend_of(record, now))
     sent = send(messages)
     if sent:
         emit("OutboxRelayed", sent)
     return sent
+
+
+# A re-send is leased before it goes out: the record's due time moves on by its age (at least
+# OUTBOX_RELAY_AFTER_SECONDS, at most RELAY_BACKOFF_CAP_SECONDS), conditioned on the due time
+# this run read. So a record is sent again at most once per lease, whatever the backlog: when
+# its acknowledgement is lost too (DynamoDB writes failing), the next re-send waits 2x, 4x ...
+# its age instead of coming every minute; when the lease itself cannot be written, nothing is
+# sent; and of two relay runs that overlap, only one sends it.
+RELAY_BACKOFF_CAP_SECONDS = 300
+
+
+def relay_backoff(age_seconds: float) -> int:
+    """Seconds until a record just re-sent is due again, from its age."""
+    floor = get_settings().outbox_relay_after_seconds
+    return int(min(RELAY_BACKOFF_CAP_SECONDS, max(floor, age_seconds)))
+
+
+def _lease(record: TaskRecord, now: float) -> bool:
+    age = now - record.created_at.timestamp() if record.created_at is not None else 0.0
+    try:
+        TaskRecord(record.id).update(
+            actions=[TaskRecord.outbox_due.set(int(now) + relay_backoff(age))],
+            condition=TaskRecord.outbox_due == record.outbox_due,
+        )
+    except PynamoDBException as exc:  # taken out, claimed or leased meanwhile; or DynamoDB refuses writes
+        if not condition_failed(exc):
+            logger.warning("could not lease a stranded task; not sent now", extra={"task_id": record.id})
+        return False
+    return True

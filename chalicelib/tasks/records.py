@@ -28,7 +28,7 @@ from chalicelib.platform.observability import logger
 from chalicelib.tasks import current, history, store
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.models import TaskRecord
-from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS
+from chalicelib.tasks.registry import MAX_COUNTDOWN_SECONDS, find_task
 from chalicelib.tasks.states import FINAL_STATUSES, ClaimOutcome
 from chalicelib.tasks.store import Change, DynamoTaskStore, Guard, TaskStore
 from chalicelib.tasks.subjects import book_id_of
@@ -41,6 +41,13 @@ NOT_SUCCEEDED = frozenset({PENDING, STARTED, RETRY, FAILURE})
 MAX_TEXT = 32 * 1024
 OUTBOX_FIELDS = ("outbox_shard", "outbox_due", "outbox_eta")
 WAITING_FIELDS = ("waiting_key", "queued_at")  # in the waiting index only while the message waits
+
+
+def _declared_book_id(env: Envelope) -> str | None:
+    """The book id by the task's declaration (`@task(..., book_arg=True)`), for a caller that has
+    only the envelope; a task not registered in this process files by its `book_id=` keyword."""
+    declared = find_task(env.task)
+    return book_id_of(env.args, env.kwargs, book_arg=declared is not None and declared.book_arg)
 
 
 def _clip(text: str) -> str:
@@ -113,6 +120,7 @@ class TaskRecords:
         outbox: bool = False,
         countdown: int = 0,
         queued: bool = True,
+        book_id: str | None = None,
     ) -> dict[str, Any]:
         """The fields of a new PENDING record; `outbox` marks it as not yet sent.
 
@@ -127,7 +135,7 @@ class TaskRecords:
             **self._identity(env.task_id, env.task, queue),
             "status": PENDING,
             "owner": owner,
-            "book_id": book_id_of(env.task, env.args, env.kwargs),
+            "book_id": book_id or _declared_book_id(env),
             "args": env.args,
             "kwargs": env.kwargs,
             "attempts": 0,
@@ -150,10 +158,17 @@ class TaskRecords:
         return fields
 
     def create_pending(
-        self, env: Envelope, queue: str, owner: str | None = None, outbox: bool = False, countdown: int = 0
+        self,
+        env: Envelope,
+        queue: str,
+        owner: str | None = None,
+        outbox: bool = False,
+        countdown: int = 0,
+        book_id: str | None = None,
     ) -> bool:
         """Save a PENDING record; False when a record with that id exists already."""
-        return self.store.create(env.task_id, self.pending_fields(env, queue, owner, outbox, countdown))
+        fields = self.pending_fields(env, queue, owner, outbox, countdown, book_id=book_id)
+        return self.store.create(env.task_id, fields)
 
     def awaits_send(self, task_id: str) -> bool:
         """True when the record exists, is PENDING and was never acknowledged as sent."""
@@ -323,10 +338,16 @@ _RECORDS = TaskRecords(_DYNAMO)
 
 
 def new_record(
-    env: Envelope, queue: str, owner: str | None = None, outbox: bool = False, countdown: int = 0, queued: bool = True
+    env: Envelope,
+    queue: str,
+    owner: str | None = None,
+    outbox: bool = False,
+    countdown: int = 0,
+    queued: bool = True,
+    book_id: str | None = None,
 ) -> TaskRecord:
     """An unsaved PENDING record for an envelope (for a transaction); `outbox` marks it as not yet sent."""
-    return _DYNAMO.record(env.task_id, _RECORDS.pending_fields(env, queue, owner, outbox, countdown, queued))
+    return _DYNAMO.record(env.task_id, _RECORDS.pending_fields(env, queue, owner, outbox, countdown, queued, book_id))
 
 
 create_pending = _RECORDS.create_pending

@@ -18,7 +18,10 @@ from chalicelib.platform.ratelimit import parse_rate
 from chalicelib.tasks.backoff import MIN_DELAY_SECONDS, retry_delay
 from chalicelib.tasks.errors import TransientTaskError, is_permanent
 from chalicelib.tasks.result import AsyncResult
-from chalicelib.tasks.routes import queue_for
+from chalicelib.tasks.subjects import book_id_of
+
+DEFAULT_QUEUE = "default"
+QUEUES = ("media", DEFAULT_QUEUE)
 
 MAX_COUNTDOWN_SECONDS = 900  # SQS DelaySeconds limit: a longer countdown waits in the outbox (tasks/outbox.py)
 MAX_ETA_SECONDS = 365 * 86_400  # the longest countdown or ETA accepted (a year)
@@ -93,7 +96,7 @@ class Task:
     to Celery's and says where the two differ.
     """
 
-    #: Name of the task; it routes the task to its queue (tasks/routes.py).
+    #: Name of the task (its record's `name`, what a worker looks up).
     name: str
 
     #: The function that runs.
@@ -148,6 +151,14 @@ class Task:
     #: (tasks/throttle.py). None: no limit.
     rate_limit: str | None = None
 
+    #: The routing key of the queue that runs it ("media" or "default"; Celery's `queue`
+    #: option): declared with the task, so no list of names elsewhere can disagree.
+    queue: str = DEFAULT_QUEUE
+
+    #: True when the first positional argument is the id of the book the task works on (a
+    #: `book_id=` keyword always is): its record is filed under the book (the book index).
+    book_arg: bool = False
+
     #: How `delay`/`apply_async` send (injected by `@task`; not a Celery option).
     sender: Sender = field(default=_no_sender, compare=False, repr=False)
 
@@ -169,10 +180,9 @@ class Task:
         """True when a message this old must not run any more."""
         return self.expires is not None and age_seconds > self.expires
 
-    @property
-    def queue(self) -> str:
-        """The routing key of this task's queue."""
-        return queue_for(self.name)
+    def book_id(self, args: Sequence[Any], kwargs: dict[str, Any]) -> str | None:
+        """The id of the book a call with these arguments works on, or None."""
+        return book_id_of(args, kwargs, self.book_arg)
 
     def s(self, *args: Any, task_id: str | None = None, countdown: float = 0, **kwargs: Any) -> Signature:
         """A signature of this task with these arguments (`countdown`: seconds, up to a year)."""
@@ -254,6 +264,8 @@ def check(options: Task) -> None:
         problems.append(f"time_limit must be between 1 and {MAX_LAMBDA_TIMEOUT_SECONDS} seconds (Lambda's limit)")
     if options.expires is not None and options.expires <= 0:
         problems.append("expires must be a number of seconds > 0")
+    if options.queue not in QUEUES:
+        problems.append(f"queue must be one of {', '.join(QUEUES)}")
     if options.rate_limit is not None:
         try:
             parse_rate(options.rate_limit)
@@ -269,6 +281,11 @@ def get_task(name: str) -> Task:
         return _REGISTRY[name]
     except KeyError:
         raise UnknownTaskError(f"unknown task {name!r}") from None
+
+
+def find_task(name: str) -> Task | None:
+    """The task registered as `name` in this process, or None."""
+    return _REGISTRY.get(name)
 
 
 def registered_tasks() -> dict[str, Task]:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-# Tasks of these families take the book id as their first argument (or as `book_id=`).
-BOOK_TASK_PREFIXES = ("covers.", "books.", "mail.")
 MAX_BOOK_ID = 64
 
 
-def book_id_of(task: str, args: list[Any], kwargs: dict[str, Any]) -> str | None:
-    """The id of the book task `task` works on, or None."""
+def book_id_of(args: Sequence[Any], kwargs: dict[str, Any], book_arg: bool) -> str | None:
+    """The book id of a call: its `book_id=` keyword, else its first argument when the task
+    declares `book_arg` (`@task(..., book_arg=True)`); None when it is not a plausible id."""
     value = kwargs.get("book_id")
-    if value is None and args and task.startswith(BOOK_TASK_PREFIXES):
+    if value is None and args and book_arg:
         value = args[0]
     return value if isinstance(value, str) and 0 < len(value) <= MAX_BOOK_ID else None

@@ -49,7 +49,11 @@ class BatchIncomplete(Exception):
 
 def handle_record(record: SQSRecord, context: Any = None) -> str:
     """Handle one message; raise TaskDeferred to leave it in the queue."""
-    history.set_invocation(getattr(context, "aws_request_id", None))
+    history.set_invocation(
+        getattr(context, "aws_request_id", None),
+        getattr(context, "log_group_name", None),
+        getattr(context, "log_stream_name", None),
+    )
     queue = queue_settings(record.event_source_arn)
     receives = int(record.attributes.approximate_receive_count or 1)
     try:
@@ -163,10 +167,19 @@ def consume(event: dict[str, Any], context: Any) -> dict[str, Any]:
     # raise_on_entire_batch_failure=False: a batch where every message failed is reported
     # like any other partial failure, not turned into a Lambda error.
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    with deadline.invocation(context):
-        response = process_partial_response(
-            event=event, record_handler=lambda record: handle_record(record, context), processor=processor
-        )
+    # Every line of the invocation names its request id, as Powertools' inject_lambda_context does:
+    # the dashboard finds a task's lines in CloudWatch Logs by it (dashboard/task_logs.py).
+    request_id = getattr(context, "aws_request_id", None)
+    if request_id:
+        logger.thread_safe_append_keys(function_request_id=request_id)
+    try:
+        with deadline.invocation(context):
+            response = process_partial_response(
+                event=event, record_handler=lambda record: handle_record(record, context), processor=processor
+            )
+    finally:
+        if request_id:
+            logger.thread_safe_remove_keys(["function_request_id"])
     if get_settings().report_batch_item_failures:
         return dict(response)
     failed = {str(item["itemIdentifier"]) for item in response["batchItemFailures"]}

@@ -165,14 +165,14 @@ def test_bad_expired_and_used_tokens_are_json_errors(api: Any, mailbox: Any) -> 
 
 def test_no_header_injection_from_a_title_in_the_table(api: Any, mailbox: Any) -> None:
     """The title is written past the API's validation: the mail layer must be safe on its own."""
-    from chalicelib import jobs
+    from chalicelib import app_tasks
     from chalicelib.books.models import Book
 
     author, email = unique_author("Inject"), unique_email("inject")
     subscribe_confirmed(api, mailbox, author, email)
     book = Book(str(uuid.uuid4()), owner="alice", title="Line1\r\nBcc: v@example.org", authors=[author])
     book.save()
-    jobs.notify_subscribers.delay(book.id)
+    app_tasks.notify_subscribers.delay(book.id)
     (mail,) = eventually(lambda: book_mails(mailbox, email), what="book mail")
     raw = mail["RawData"]
     head = raw.split("\r\n\r\n", 1)[0] if "\r\n\r\n" in raw else raw.split("\n\n", 1)[0]
@@ -262,13 +262,13 @@ def test_an_internationalised_domain_is_stored_and_mailed_in_its_ascii_form(api:
 
 def test_a_stored_address_that_cannot_be_mailed_fails_at_once_not_in_a_loop(api: Any) -> None:
     """A row written before the API refused such addresses: the mail task fails for good, once."""
-    from chalicelib import jobs
+    from chalicelib import app_tasks
     from chalicelib.platform.authors import author_key
     from chalicelib.subscriptions.models import Subscriber
 
     author, email = unique_author("Legacy"), f"jörg-{uuid.uuid4().hex[:8]}@example.org"
     Subscriber(author_key(author), email, author=author, owner="alice", status="pending").save()
-    record = final_record(api, jobs.send_confirmation.delay(author_key(author), email))
+    record = final_record(api, app_tasks.send_confirmation.delay(author_key(author), email))
     assert record["status"] == "FAILURE" and record["attempts"] == 1, record
     assert "cannot mail" in record["error"], record["error"]
 

@@ -508,3 +508,47 @@ def test_an_sqs_outage_is_a_503_in_the_one_error_shape(admin, faults) -> None:
     assert response.headers["X-Frame-Options"] == "DENY" and response.headers["Cache-Control"] == "no-store"
     faults.clear()
     assert admin.get("/dashboard/api/queues").status_code == 200
+
+
+def test_the_live_list_reads_the_titles_of_its_rows_only(admin) -> None:
+    """Without a text to match, a page reads the book titles of the rows it answers, not of
+    every record the walk examined (4 shards x (limit + 1)): the old walk read them all."""
+    from botocore.client import BaseClient
+
+    from chalicelib.books.models import Book
+    from chalicelib.platform.config import get_settings
+    from chalicelib.tasks.models import TaskRecord
+    from chalicelib.tasks.records import bucket_of
+
+    newest = datetime.now(UTC) + timedelta(minutes=5)  # above every other test's records
+    titles, seeded = {}, []
+    for i in range(30):
+        book_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
+        titles[book_id] = f"Titled {i}"
+        Book(book_id, owner="alice", title=titles[book_id], authors=["Shown"]).save()
+        created = newest + timedelta(seconds=i)
+        TaskRecord(
+            task_id, name="tests.dashboard_ok", queue="default", status="SUCCESS", book_id=book_id,
+            created_at=created, created_bucket=bucket_of(task_id, created),
+        ).save()  # fmt: skip
+        seeded.append((task_id, book_id))
+    books_table, asked = get_settings().books_table, []
+    original = BaseClient._make_api_call
+
+    def observed(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        if operation == "BatchGetItem" and books_table in params.get("RequestItems", {}):
+            asked.extend(params["RequestItems"][books_table]["Keys"])
+        return original(client, operation, params)
+
+    BaseClient._make_api_call = observed  # type: ignore[method-assign]
+    try:
+        response = admin.get("/dashboard/api/tasks", params={"limit": "5"})
+    finally:
+        BaseClient._make_api_call = original  # type: ignore[method-assign]
+        for task_id, book_id in seeded:  # records from the future would top every later test's list
+            TaskRecord(task_id).delete()
+            Book(book_id).delete()
+    assert response.status_code == 200, response.text
+    rows = response.json()["items"]
+    assert len(rows) == 5 and all(row["book_title"] == titles[row["book_id"]] for row in rows)
+    assert len(asked) == 5  # the old walk asked for every record it read: up to 4 x 6

@@ -133,9 +133,9 @@ def test_an_update_from_a_stale_read_is_a_conflict(api, monkeypatch) -> None:
 
     author = unique_author("Race")
     book_id = _create(api, author)["book"]["id"]
-    stale = books.get_book(book_id)  # what the slower request read
+    stale = books.get_book(book_id)  # what the slower request's refused write met (ALL_OLD)
     assert api.put(f"/books/{book_id}", {"title": "First writer"})[0] == 200
-    monkeypatch.setattr(books, "get_book", lambda _id: stale)
+    monkeypatch.setattr(books, "_stored", lambda _id, _refused: stale)
     status, body = api.put(f"/books/{book_id}", {"title": "Second writer", "authors": [unique_author()]})
     monkeypatch.undo()
     assert status == 409 and body["error"] == "Conflict"

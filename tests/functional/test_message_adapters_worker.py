@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from helpers import s3_notification
 
-from chalicelib.covers.upload_events import upload_key
+from chalicelib.covers.upload.events import upload_key
 from chalicelib.tasks import adapters
 
 

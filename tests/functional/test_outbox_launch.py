@@ -233,6 +233,67 @@ def test_a_worker_waits_for_a_commit_that_lands_after_the_message(api, workers, 
     assert "aborted" not in waits
 
 
+# ---------------------------------------------------------------- a backlog: no storm of re-sends
+
+
+def test_a_stranded_task_is_sent_again_once_per_lease_whatever_fails(
+    api, paused_workers, faults, short_waits, monkeypatch
+) -> None:
+    """Relay runs while DynamoDB refuses writes send nothing (they could not record it); a
+    re-send whose acknowledgement is lost is not sent again by the next run (every minute, in a
+    backlog), only once its lease (its age, at least OUTBOX_RELAY_AFTER_SECONDS) is over. The
+    old relay sent it again on every run until a write landed: ten a task in 10 minutes."""
+    sent: list[str] = []
+    original = outbox.send
+
+    def spied(messages: Any, batch_ack: bool = False) -> int:
+        sent.extend(m.envelope.task_id for m in messages if m.envelope.task_id == sig.task_id)
+        return original(messages, batch_ack)
+
+    monkeypatch.setattr(outbox, "send", spied)
+
+    def _relay() -> None:  # the relay itself: the scheduled handler's own lock is an UpdateItem too
+        outbox.relay(lambda: 60_000)
+
+    sig = noop.s(3)
+    with transaction() as tx:  # committed, never sent: stranded in the outbox
+        outbox.stage(tx, [sig], "alice")
+    time.sleep(1.5)  # due for the relay
+    refused = {"service": "dynamodb", "action": "UpdateItem", "code": "ValidationException", "status": 400}
+    faults.add(**refused)  # every DynamoDB update fails (no retry: a 400)
+    _relay()
+    _relay()
+    faults.clear()
+    assert sent == [] and _marked(sig.task_id)
+    faults.add(**refused, pattern=[False, True], times=2)  # the lease is written, the acknowledgement fails
+    _relay()
+    assert sent == [sig.task_id] and _marked(sig.task_id)
+    faults.clear()
+    _relay()  # the next run, at once: its lease is not over
+    assert sent == [sig.task_id]
+    due = TaskRecord.get(sig.task_id, consistent_read=True).outbox_due
+    time.sleep(max(0.0, due - time.time()) + 1.1)
+    _relay()  # the lease is over: sent again, and acknowledged this time
+    assert sent == [sig.task_id, sig.task_id] and not _marked(sig.task_id)
+    paused_workers.resume()
+    record = final_record(api, sig.task_id)
+    assert record["status"] == "SUCCESS" and record["attempts"] == 1
+
+
+@pytest.mark.unit
+def test_the_relay_lease_doubles_with_the_age_up_to_its_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 10-minute backlog with every acknowledgement lost: re-sends at 1, 2, 4 and 8 minutes."""
+    _setting(monkeypatch, "OUTBOX_RELAY_AFTER_SECONDS", "60")
+    moments, due = [], 60
+    while due <= 600:
+        moments.append(due)
+        due += outbox.relay_backoff(due)
+    assert moments == [60, 120, 240, 480]
+    assert outbox.relay_backoff(10_000) == outbox.RELAY_BACKOFF_CAP_SECONDS
+    monkeypatch.delenv("OUTBOX_RELAY_AFTER_SECONDS")
+    get_settings.cache_clear()
+
+
 # ---------------------------------------------------------------- the state machine, in memory
 
 

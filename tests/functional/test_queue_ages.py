@@ -57,7 +57,7 @@ def test_peeking_for_the_age_never_touches_a_work_queue(api, paused_workers, aws
     aws("sqs").delete_message(QueueUrl=url, ReceiptHandle=mine[0]["ReceiptHandle"])
 
 
-@task("tests.queue_age_probe")
+@task("tests.queue_age_probe", queue="media")  # a queue no book task shares
 def queue_age_probe(value: int) -> dict[str, int]:
     return {"value": value}
 
@@ -76,9 +76,6 @@ def test_age_counts_only_visible_messages_not_delayed_or_unsent_tasks(api, aws, 
         pytest.skip(
             f"SQS at {sqs} is not the embedded emulator: order-dependent under LocalStack (stale waiting record)"
         )
-    from chalicelib.tasks import routes
-
-    monkeypatch.setitem(routes.TASK_ROUTES, "tests.queue_age_probe", "media")  # a queue no book task shares
     paused_workers.resume()  # drain what others left (S3's test event arrives when the bucket is configured)
     # Nothing visible AND nothing in flight: a message another test's worker deferred (a staged
     # message waiting for its commit) is in flight while it waits, and visible again afterwards.

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from helpers import b64, dead_lettered, eventually, final_record, jpeg_bytes, task_record, unique_author, unique_email
 
-from chalicelib import jobs
+from chalicelib import app_tasks
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.sqs import peek
 from chalicelib.tasks.decorator import task
@@ -70,7 +70,7 @@ def _email_tasks(api: Any, count: int) -> tuple[list[str], list[str]]:
     assert status == 202
     book_id = payload["book"]["id"]
     emails = [unique_email("flaky") for _ in range(count)]
-    ids = [jobs.send_new_book_email.delay(book_id, email) for email in emails]
+    ids = [app_tasks.send_new_book_email.delay(book_id, email) for email in emails]
     return ids, emails
 
 

@@ -121,7 +121,7 @@ def test_upload_over_the_policy_limit_is_refused_by_s3_and_the_book_expires(
 
 
 def test_an_expiry_past_the_sqs_delay_limit_is_reached_in_hops(api: Any, paused_workers: Any) -> None:
-    from chalicelib.covers.upload_jobs import expire_upload
+    from chalicelib.covers.upload.tasks import expire_upload
 
     book_id = _new_book(api)["book"]["id"]
     deadline = time.time() + 3600
@@ -448,7 +448,7 @@ def test_one_acknowledgement_takes_every_sent_task_out_of_the_outbox(
     (its claim removed the markers already; nothing conditional fails, nothing is reset)."""
     import uuid
 
-    from chalicelib.covers.upload_jobs import expire_upload
+    from chalicelib.covers.upload.tasks import expire_upload
     from chalicelib.platform.transactions import transaction
     from chalicelib.tasks import outbox, records
     from chalicelib.tasks.models import TaskRecord

@@ -68,6 +68,12 @@ LAZY = {
     "email_validator": "address validation (subscriber routes only)",
     "boto3": "boto3's sessions (clients are made at first use)",
     "PIL": "Pillow (the resize task only)",
+    "pyvips": "libvips (the resize task only)",
+    "chalicelib.covers.images": "the thumbnailer (the resize task only)",
+    "chalicelib.mail.fanout": "the mail fan-out, a task implementation (default worker only)",
+    "chalicelib.mail.bulk": "bulk mail (default worker only)",
+    "chalicelib.tasks.reconcile": "the dead-letter reconciler (its schedule only)",
+    "chalicelib.tasks.executor": "running a task (workers, and eager mode at the first send)",
 }
 
 
@@ -77,6 +83,15 @@ def test_import_app_loads_only_what_every_function_needs(endpoint: str) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = set(json.loads(done.stdout.strip().splitlines()[-1]))
     assert {name: why for name, why in LAZY.items() if name in loaded} == {}
+    # The tasks are declared all the same: the API sends the fan-out's by name.
+    code = (
+        "import json, app; from chalicelib.tasks.registry import registered_tasks as r; print(json.dumps(sorted(r())))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {"books.notify_subscribers", "mail.fanout_page", "mail.resend", "covers.resize"} <= set(
+        json.loads(done.stdout.strip().splitlines()[-1])
+    )
     # ... and each is there when its path runs: a route through the lazy proxy.
     code = (
         "import json, sys, app\n"

@@ -543,3 +543,44 @@ def test_screenshot_of_every_page(admin_tab, browser, base_url, keys, workers, a
         page.screenshot(path=str(folder / "dashboard-phone.png"))
     finally:
         phone.close()
+
+
+def test_the_task_page_shows_the_log_lines_of_each_attempt(admin_tab, browser, base_url, keys, api) -> None:
+    """GIVEN a task that logs a line, run in the local runtime's sandboxes WHEN its page is shown
+    THEN the attempt's lines (from CloudWatch Logs) show it, keyboard reachable, within 360 px."""
+    from runtime_support import private_runner, send_task
+
+    line = f"a line for the page {uuid.uuid4().hex[:8]}"
+    with private_runner("--only", "default_worker") as (_runner, queues):
+        task_id = send_task(queues["DEFAULT_QUEUE_NAME"], "tests.runtime.say", line)
+        assert final_record(api, task_id)["status"] == "SUCCESS"
+    logs = '#task-log-attempts pre[data-logs="1"]'
+    for _ in range(10):  # the runner sends its lines in batches: reload the page until they are in
+        admin_tab.go("#/tasks")
+        admin_tab.go(f"#/tasks/{task_id}")
+        admin_tab.page.wait_for_selector(f"{logs}:not(:empty)")
+        eventually(lambda: "loading" not in admin_tab.text(logs), timeout=20, what="the lines")
+        if line in admin_tab.text(logs):
+            break
+        admin_tab.page.wait_for_timeout(1000)
+    text = admin_tab.text(logs)
+    assert line in text and "START RequestId:" in text, text
+    summary = admin_tab.page.locator('#task-log-attempts details[data-attempt-logs="1"] summary')
+    summary.focus()
+    admin_tab.page.keyboard.press("Enter")  # a <summary>: reached and toggled from the keyboard
+    assert admin_tab.page.locator('#task-log-attempts details[data-attempt-logs="1"]').get_attribute("open") is None
+
+    phone = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    try:
+        page = phone.new_page()
+        page.goto(f"{base_url}/dashboard")
+        page.fill("#key", keys["admin"])
+        page.click("#login-form button")
+        page.wait_for_selector("#queues-body tr")
+        page.evaluate("hash => { location.hash = hash; }", f"#/tasks/{task_id}")
+        page.wait_for_selector(logs)
+        eventually(lambda: "START" in (page.locator(logs).text_content() or ""), timeout=20, what="the phone's lines")
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 360, f"the task page is {width} px wide"
+    finally:
+        phone.close()

@@ -14,7 +14,12 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-UNSCOPABLE_ACTIONS = {"ses:GetSendQuota", "ses:GetAccount", "lambda:ListEventSourceMappings"}
+UNSCOPABLE_ACTIONS = {
+    "ses:GetSendQuota",
+    "ses:GetAccount",
+    "lambda:ListEventSourceMappings",
+    "cloudwatch:GetMetricData",
+}
 # Variables the tests set that must not leak into the `dev` stage's template.
 _TEST_ONLY = ("STAGE", "RESOURCE_PREFIX", "AWS_ENDPOINT_URL", "AUTH_MODE", "TASKS_EAGER")
 

@@ -24,7 +24,11 @@ pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for thes
     ],
 )
 def test_book_id_of_a_task(task, args, kwargs, expected) -> None:
-    assert book_id_of(task, args, kwargs) == expected
+    from chalicelib import app_tasks  # noqa: F401 - registers the application's tasks
+    from chalicelib.tasks.registry import get_task, registered_tasks
+
+    book_arg = task in registered_tasks() and get_task(task).book_arg  # declared: `@task(..., book_arg=True)`
+    assert book_id_of(args, kwargs, book_arg) == expected
 
 
 def test_oldest_sent_is_the_earliest_sent_timestamp() -> None:

@@ -101,7 +101,7 @@ LAYERS: dict[str, int] = {
     "api": 5,
     "dashboard": 5,
     "ops": 5,
-    "jobs": 4,
+    "app_tasks": 4,
     "domain": 3,
     "tasks": 2,
     "platform": 1,
@@ -110,8 +110,8 @@ PACKAGES: dict[str, str] = {
     "api": "api",
     "dashboard": "dashboard",
     "ops": "ops",
-    "jobs": "jobs",
-    "tables": "jobs",  # every table, for the tools that create them: above all the domains' models
+    "app_tasks": "app_tasks",
+    "tables": "app_tasks",  # every table, for the tools that create them: above all the domains' models
     "books": "domain",
     "covers": "domain",
     "subscriptions": "domain",
@@ -167,8 +167,8 @@ def _wrong_way(graph: dict[str, set[str]]) -> list[str]:
 
 def test_the_layer_check_sees_an_import_going_up() -> None:
     graph = {
-        "chalicelib.tasks.worker": {"chalicelib.covers.upload_jobs", "chalicelib.platform.config"},
-        "chalicelib.covers.upload_jobs": {"chalicelib.tasks.decorator"},
+        "chalicelib.tasks.worker": {"chalicelib.covers.upload.tasks", "chalicelib.platform.config"},
+        "chalicelib.covers.upload.tasks": {"chalicelib.tasks.decorator"},
         "chalicelib.subscriptions.consent": {"chalicelib.books.service"},
         "chalicelib.tasks.decorator": set(),
         "chalicelib.platform.config": set(),
@@ -176,7 +176,7 @@ def test_the_layer_check_sees_an_import_going_up() -> None:
     }
     assert _wrong_way(graph) == [
         "chalicelib.subscriptions.consent (subscriptions) imports chalicelib.books.service (books)",
-        "chalicelib.tasks.worker (tasks) imports chalicelib.covers.upload_jobs (domain)",
+        "chalicelib.tasks.worker (tasks) imports chalicelib.covers.upload.tasks (domain)",
     ]
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from helpers import s3_notification
 
-from chalicelib.covers.upload_events import INGEST_TASK, ingest_task_id, upload_key
-from chalicelib.covers.upload_jobs import INGEST_MANY_TASK, adapt_s3_notification
+from chalicelib.covers.upload.events import INGEST_TASK, ingest_task_id, upload_key
+from chalicelib.covers.upload.tasks import INGEST_MANY_TASK, adapt_s3_notification
 from chalicelib.tasks import adapters
 from chalicelib.tasks.envelope import Envelope, EnvelopeError
 
@@ -67,4 +67,4 @@ def test_importing_the_app_registers_the_upload_adapter_in_a_fresh_process() -> 
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert done.stdout.strip().splitlines()[-1] == "['chalicelib.covers.upload_jobs.adapt_s3_notification']"
+    assert done.stdout.strip().splitlines()[-1] == "['chalicelib.covers.upload.tasks.adapt_s3_notification']"

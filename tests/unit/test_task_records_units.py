@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from chalicelib import app_tasks  # noqa: F401 - registers the tasks (their declarations file records by book)
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.records import FAILURE, PENDING, RETRY, STARTED, SUCCESS, TaskRecords
 from chalicelib.tasks.store import Change, Guard, MemoryTaskStore

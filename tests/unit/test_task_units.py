@@ -10,13 +10,12 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from chalicelib import jobs  # noqa: F401 - registers the application tasks
+from chalicelib import app_tasks  # noqa: F401 - registers the application tasks
 from chalicelib.tasks.backoff import retry_delay
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.envelope import ENVELOPE_VERSION, Envelope, EnvelopeError, decode
 from chalicelib.tasks.errors import PermanentTaskError, TransientTaskError, is_permanent
 from chalicelib.tasks.registry import Task, UnknownTaskError, get_task, registered_tasks
-from chalicelib.tasks.routes import TASK_ROUTES, queue_for
 
 pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for these tests
 
@@ -92,8 +91,13 @@ def test_permanent_and_transient_errors() -> None:
 def test_registry_and_routes() -> None:
     assert get_task("covers.resize").queue == "media"
     assert get_task("mail.new_book").queue == "default"
-    assert queue_for("anything.else") == "default"
-    assert set(TASK_ROUTES.values()) <= {"media", "default"}
+    assert {name for name in registered_tasks() if get_task(name).queue == "media"} == {
+        "covers.resize",
+        "covers.ingest_upload",
+        "covers.ingest_uploads",
+    }  # declared with the task (`@task(queue=...)`), no routing table to disagree with
+    with pytest.raises(ValueError, match="queue must be one of media, default"):
+        task("tests.nowhere", queue="slow")
     assert {"covers.resize", "books.notify_subscribers", "mail.new_book"} <= set(registered_tasks())
     with pytest.raises(UnknownTaskError):
         get_task("no.such.task")

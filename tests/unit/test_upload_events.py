@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.covers.upload_events import (
+from chalicelib.covers.upload.events import (
     INGEST_TASK,
     identity,
     ingest_task_id,
@@ -81,7 +81,7 @@ def test_the_ingest_id_is_stable_per_object_and_differs_per_version() -> None:
 
 
 def test_a_message_with_several_objects_becomes_one_fan_out_task() -> None:
-    from chalicelib.covers.upload_jobs import INGEST_MANY_TASK, envelope_for
+    from chalicelib.covers.upload.tasks import INGEST_MANY_TASK, envelope_for
 
     keys = [upload_key(BOOK, 1), upload_key(BOOK, 2)]
     message = parse(json.dumps({"Records": [_record(k) for k in keys]}))

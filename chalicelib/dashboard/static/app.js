@@ -144,7 +144,8 @@ import { renderControls, showAudit } from "./controls.js";
   async function loadWorkers() {
     let data;
     try { data = await call(API + "workers"); } catch (error) { flash(error.message); return; }
-    $("workers-note").textContent = data.available ? `local runtime counters, updated ${iso(data.updated_at) || "?"}` : `Not available: ${data.reason}`;
+    const source = data.source === "cloudwatch" ? `CloudWatch, last ${data.window_minutes} min (timeouts, warm sandboxes: not exposed by AWS; – is no data)` : "local runtime counters";
+    $("workers-note").textContent = data.available ? `${source}, updated ${iso(data.updated_at) || "?"}` : `Not available: ${data.reason}`;
     $("workers-body").replaceChildren(...Object.entries(data.functions || {}).map(([name, f]) => el("tr", { "data-function": name },
       el("td", {}, name), el("td", {}, f.queue || ""), num(f.in_use == null ? null : `${f.in_use} / ${f.max_concurrency ?? "–"}`),
       num(f.invocations), num(f.errors), num(f.timeouts), num(f.throttles), num(f.cold_starts),

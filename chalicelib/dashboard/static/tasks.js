@@ -87,6 +87,7 @@ export async function showTask(id) {
   $("task-error").textContent = "";
   for (const part of ["task-fields", "task-history", "task-links"]) $(part).replaceChildren();
   $("task-traceback").textContent = ""; $("task-rerun").hidden = true; $("task-revoke").hidden = true; $("task-logs").textContent = "";
+  $("task-log-attempts").replaceChildren();
   let t;
   try { t = await call(`${API}tasks/${encodeURIComponent(id)}`); } catch (error) { $("task-error").textContent = error.message; return; }
   const code = (v) => el("code", {}, JSON.stringify(v));
@@ -107,7 +108,11 @@ export async function showTask(id) {
     el("td", { "data-label": "Error" }, a.error || ""), el("td", { "data-label": "Invocation" }, a.invocation || "–"),
     el("td", { "data-label": "Traceback" }, a.traceback ? el("details", {}, el("summary", {}, "traceback"), el("pre", {}, a.traceback)) : ""))));
   $("task-traceback").textContent = t.traceback || "(none)";
-  if (t.logs) $("task-logs").textContent = `CloudWatch Logs Insights on ${t.logs.log_groups}:\n${t.logs.insights_query}`;
+  if (t.logs) {
+    $("task-logs").textContent = `Log groups ${t.logs.log_groups}:\n${t.logs.insights_query}`;
+    $("task-logs-console").href = t.logs.console_url;
+  }
+  showLogs(id, t.history || []);
   const revoke = $("task-revoke");
   revoke.hidden = !["PENDING", "RETRY", "STARTED"].includes(t.status);
   revoke.onclick = async () => {
@@ -129,4 +134,30 @@ export async function showTask(id) {
 function duration(t) {
   if (!t.started_at || !t.finished_at) return "";
   return `${((Date.parse(t.finished_at) - Date.parse(t.started_at)) / 1000).toFixed(3)} s (last attempt)`;
+}
+
+// Each attempt's lines from its invocation's log stream (GET …/logs?attempt=N), fetched when its
+// <details> opens (the last attempt's opens by itself). Text only, never markup.
+function showLogs(id, attempts) {
+  const boxes = attempts.map((a) => {
+    const out = el("pre", { class: "log-lines", "data-logs": a.number });
+    const box = el("details", { "data-attempt-logs": a.number }, el("summary", {}, `Attempt ${a.number} (${a.outcome})`), out);
+    let loaded = false;
+    box.addEventListener("toggle", async () => {
+      if (!box.open || loaded) return;
+      loaded = true;
+      out.textContent = "loading…";
+      try {
+        const got = await call(`${API}tasks/${encodeURIComponent(id)}/logs?attempt=${a.number}`);
+        const lines = got.lines.map((l) => `${l.timestamp.replace(/\+00:00$/, "Z")} ${l.message}`);
+        if (!got.available) lines.push(`(no lines: ${got.reason})`);
+        else if (!lines.length) lines.push("(no lines found yet: CloudWatch Logs may still be receiving them)");
+        if (got.truncated || !got.available) lines.push(`(more in CloudWatch: Logs Insights on ${got.log_group || "the workers' log groups"}: ${got.insights.insights_query})`);
+        out.textContent = lines.join("\n");
+      } catch (error) { loaded = false; out.textContent = error.message; }
+    });
+    return box;
+  });
+  $("task-log-attempts").replaceChildren(...(boxes.length ? boxes : [el("p", {}, "No attempt has ended yet.")]));
+  if (boxes.length) boxes[boxes.length - 1].open = true;
 }

@@ -1,6 +1,6 @@
 """S3 event notifications of direct cover uploads: recognising and reading them (no AWS calls).
 
-S3 sends its own JSON to the media queue, not a task envelope. `upload_jobs` registers an
+S3 sends its own JSON to the media queue, not a task envelope. `covers/upload/tasks.py` registers an
 adapter built on this module with the task framework (`tasks/adapters.py`): the worker asks it
 first, so an S3 message never takes the poison path, and the dead-letter reconciler asks it
 too, so a dead-lettered S3 message is matched to its task record.
@@ -19,6 +19,8 @@ from chalicelib.tasks.envelope import Envelope
 
 UPLOADS_PREFIX = "uploads/"
 INGEST_TASK = "covers.ingest_upload"
+#: S3 sends its events to this queue itself (the bucket notification), so the task runs there.
+INGEST_QUEUE = "media"
 _KEY_RE = re.compile(r"^uploads/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/v([1-9][0-9]{0,8})$")
 _NAMESPACE = uuid.UUID("0b6f4c53-55a4-4c8e-a3a5-4f1f2a9f6c21")
 

@@ -3,7 +3,7 @@
 The API never touches the bytes. It points the book at a new cover version that is
 `awaiting_upload`, signs a POST policy that pins the key, the Content-Type and the size,
 and schedules the expiry. S3's event notification to the media queue does the rest
-(`upload_jobs`, `upload_ingest`).
+(`covers/upload/tasks.py`, `upload_ingest`).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import Any
 
 from chalicelib.books.models import Book
 from chalicelib.books.schemas import CoverUpload
-from chalicelib.covers import storage, upload_jobs, versions
-from chalicelib.covers.upload_events import INGEST_TASK, ingest_envelope, upload_key
-from chalicelib.covers.upload_ingest import AWAITING_UPLOAD
+from chalicelib.covers import storage, versions
+from chalicelib.covers.upload import tasks as upload_tasks
+from chalicelib.covers.upload.events import INGEST_QUEUE, ingest_envelope, upload_key
+from chalicelib.covers.upload.ingest import AWAITING_UPLOAD
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.errors import PayloadTooLarge
 from chalicelib.platform.transactions import Transaction
@@ -24,7 +25,6 @@ from chalicelib.tasks import records
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.registry import Signature
-from chalicelib.tasks.routes import queue_for
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ def begin(book: Book, spec: CoverUpload, size_field: str) -> Upload:
     if not settings.tasks_eager:  # eager tasks ignore countdowns: the expiry would run at once
         wait = settings.upload_ttl_seconds + settings.upload_expiry_margin_seconds
         signatures.append(
-            upload_jobs.expire_upload.s(
+            upload_tasks.expire_upload.s(
                 book.id,
                 version,
                 ingest.task_id,
@@ -92,5 +92,5 @@ def _replace(book: Book, version: int) -> list[Any]:
 def stage_pending(tx: Transaction, upload: Upload, owner: str) -> None:
     """Add the ingest task's PENDING record to the book's transaction, so the client can follow
     it before S3 sends the event. Not in the outbox: S3, not the relay, sends its message."""
-    record = records.new_record(upload.ingest, queue_for(INGEST_TASK), owner, queued=False)
+    record = records.new_record(upload.ingest, INGEST_QUEUE, owner, queued=False)
     tx.put(f"task:{upload.ingest.task_id}", record, condition=TaskRecord.id.does_not_exist())

@@ -93,7 +93,7 @@ def list_tasks(query: dict[str, str]) -> dict[str, Any]:
         query_index = functools.partial(TaskRecord.status_index.query, status)
     if query_index is None:
         sparse = bool(text or name or status)
-        found = task_search.walk_days(start, since, until, match, page.limit, sparse)
+        found = task_search.walk_days(start, since, until, match, page.limit, sparse, by_title=bool(text))
     else:
 
         def one_page(limit: int, key: dict[str, Any] | None) -> Any:
@@ -101,7 +101,7 @@ def list_tasks(query: dict[str, str]) -> dict[str, Any]:
                 range_key_condition=window, scan_index_forward=False, limit=limit, last_evaluated_key=key
             )
 
-        found = task_search.walk_index(one_page, start, match, page.limit)
+        found = task_search.walk_index(one_page, start, match, page.limit, by_title=bool(text))
     items = [row(record, found.titles) for record in found.records]
     return {"items": items, "next_cursor": encode_cursor(found.next_key, scope), "scanned": found.scanned}
 

@@ -16,7 +16,7 @@ from pynamodb.exceptions import UpdateError
 
 from chalicelib.covers import service as covers
 from chalicelib.covers import storage, versions
-from chalicelib.covers.upload_events import parse_upload_key
+from chalicelib.covers.upload.events import parse_upload_key
 from chalicelib.covers.versions import Role
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import condition_failed, utcnow

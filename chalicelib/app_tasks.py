@@ -1,8 +1,13 @@
-"""The application's tasks. Each is declared once; routing lives in `tasks/routes.py`.
+"""The application's tasks. Each is declared once, with its queue (`@task(..., queue=...)`).
 
 The domains send these by name (`get_task(books.RESIZE_TASK)`), since this module sits above
 them; importing it (as `app` does) registers every task, the upload tasks included, and with
-them the S3-notification adapter of the media queue (`upload_jobs`).
+them the S3-notification adapter of the media queue (`covers/upload/tasks.py`).
+
+Every function imports this at init, the API too, to send by name: so it declares (name,
+queue, options) at import and imports what only a worker runs (the mail fan-out, the
+reconciler, the relay) inside the task bodies, at their first run. Only what the API imports
+anyway is imported here at the top (bench/README.md §5, "cold start").
 """
 
 from __future__ import annotations
@@ -14,24 +19,19 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.books import service as books
 from chalicelib.books.models import Book
 from chalicelib.covers import service as covers
-from chalicelib.covers import upload_jobs  # noqa: F401 - the upload tasks and the media queue's S3 adapter
+from chalicelib.covers.upload import tasks as upload_tasks  # noqa: F401 - the upload tasks and the media queue's S3 adapter
 from chalicelib.imports import service as imports
-from chalicelib.mail import fanout, recipients
-from chalicelib.platform import deadline
+from chalicelib.mail.names import PAGE_TASK, RESEND_TASK
 from chalicelib.platform import mailer as mail
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.observability import emit
 from chalicelib.subscriptions import consent, tokens
 from chalicelib.subscriptions import service as subscribers
-from chalicelib.tasks import (
-    canvas,  # noqa: F401 - the chord unlock task and the callbacks' hook
-    outbox,
-)
+from chalicelib.tasks import canvas  # noqa: F401 - the chord unlock task and the callbacks' hook
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.errors import PermanentTaskError
 from chalicelib.tasks.periodic import periodic_task
-from chalicelib.tasks.reconcile import reconcile_dead_letters
 from chalicelib.tasks.registry import FailureInfo
 
 
@@ -49,31 +49,37 @@ def _confirmation_failed(
     consent.confirmation_failed(str(args[0]), str(args[1]), einfo.reason)
 
 
-@task(books.RESIZE_TASK, max_retries=3, on_failure=_cover_failed)
+@task(books.RESIZE_TASK, queue="media", book_arg=True, max_retries=3, on_failure=_cover_failed)
 def resize_cover(book_id: str, version: int) -> dict[str, Any]:
     """Make the cover's thumbnails in S3 and mark the book ready."""
     return covers.resize(book_id, version)
 
 
-@task(books.NOTIFY_TASK, max_retries=5)
+@task(books.NOTIFY_TASK, book_arg=True, max_retries=5)
 def notify_subscribers(book_id: str) -> dict[str, Any]:
     """Start the book's mail fan-out: the first page (see `fanout`)."""
+    from chalicelib.mail import fanout, recipients  # here: only the default worker runs the fan-out
+
     return fanout.run_page(book_id, fanout.ROOT_PAGE, recipients.START)
 
 
-@task(fanout.PAGE_TASK, max_retries=5)
+@task(PAGE_TASK, book_arg=True, max_retries=5)
 def fanout_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, Any]:
     """One later page of a book's fan-out (its id is deterministic: book, hand-off, position)."""
+    from chalicelib.mail import fanout
+
     return fanout.run_page(book_id, page, position)
 
 
-@task(fanout.RESEND_TASK, max_retries=3)
+@task(RESEND_TASK, book_arg=True, max_retries=3)
 def resend(book_id: str, pairs: list[list[str]], attempt: int) -> dict[str, Any]:
     """Retry, alone, the destinations of a bulk call that SES refused for a passing reason."""
+    from chalicelib.mail import fanout
+
     return fanout.resend(book_id, pairs, attempt)
 
 
-@task("mail.new_book", max_retries=3)
+@task("mail.new_book", book_arg=True, max_retries=3)
 def send_new_book_email(book_id: str, email: str, subscribed_to: str | None = None) -> dict[str, Any]:
     """Tell one subscriber about a new book (kept for messages queued before bulk fan-out).
 
@@ -135,10 +141,15 @@ def _minutes(count: int) -> str:
 def relay_outbox() -> dict[str, int]:
     """Send the tasks whose records were committed but whose SQS send failed or never happened,
     and those whose ETA is now within SQS's 15 minutes."""
+    from chalicelib.platform import deadline
+    from chalicelib.tasks import outbox
+
     return outbox.relay(deadline.remaining_ms)
 
 
 @periodic_task("dead_letter_reconciler", rate=lambda: _minutes(get_settings().reconcile_minutes))
 def reconcile() -> dict[str, int]:
     """Mark FAILURE the tasks whose messages the redrive policy moved to a DLQ."""
+    from chalicelib.tasks.reconcile import reconcile_dead_letters  # here: only its schedule runs it
+
     return reconcile_dead_letters()

@@ -8,8 +8,15 @@ import uuid
 from typing import Any
 
 from chalicelib.covers import service as covers
-from chalicelib.covers import upload_ingest
-from chalicelib.covers.upload_events import INGEST_TASK, S3Message, ingest_envelope, parse, parse_upload_key
+from chalicelib.covers.upload import ingest as upload_ingest
+from chalicelib.covers.upload.events import (
+    INGEST_QUEUE,
+    INGEST_TASK,
+    S3Message,
+    ingest_envelope,
+    parse,
+    parse_upload_key,
+)
 from chalicelib.tasks import adapters
 from chalicelib.tasks.decorator import task
 from chalicelib.tasks.dispatch import dispatch
@@ -31,7 +38,7 @@ def _upload_failed(
         covers.mark_failed(target[0], target[1], reason)
 
 
-@task(INGEST_TASK, max_retries=3, on_failure=_upload_failed)
+@task(INGEST_TASK, queue=INGEST_QUEUE, max_retries=3, on_failure=_upload_failed)
 def ingest_upload(bucket: str, key: str, book_id: str | None = None) -> dict[str, Any]:
     """Check, move and resize one uploaded cover (the S3 event is the message).
 
@@ -39,7 +46,7 @@ def ingest_upload(bucket: str, key: str, book_id: str | None = None) -> dict[str
     return upload_ingest.ingest(bucket, key)
 
 
-@task(INGEST_MANY_TASK, max_retries=3)
+@task(INGEST_MANY_TASK, queue=INGEST_QUEUE, max_retries=3)
 def ingest_uploads(objects: list[list[str]]) -> dict[str, Any]:
     """An S3 message naming several objects: one ingest task each, under their own ids."""
     envelopes = [ingest_envelope(b, k) for b, k in objects]
@@ -47,7 +54,7 @@ def ingest_uploads(objects: list[list[str]]) -> dict[str, Any]:
     return {"tasks": dispatch(signatures)}
 
 
-@task("covers.expire_upload", max_retries=3)
+@task("covers.expire_upload", book_arg=True, max_retries=3)
 def expire_upload(book_id: str, version: int, ingest_id: str, deadline: float) -> dict[str, Any]:
     """At `deadline` (epoch seconds), give up on an upload that never came.
 

@@ -1,0 +1,1 @@
+"""The task framework: Celery-style tasks on SQS and Lambda (declare, dispatch, run, record)."""

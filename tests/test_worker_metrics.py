@@ -1,0 +1,134 @@
+"""The Workers panel's CloudWatch source (WORKER_METRICS=cloudwatch, the deployed stages' setting),
+read over real HTTP from the embedded emulator's CloudWatch, with metrics published to it as Lambda
+would; and what it answers when CloudWatch has no data or does not answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import requests
+from dashboard_support import Signed, sign_in
+
+
+@pytest.fixture
+def cloudwatch_source(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> Iterator[None]:
+    """The app in this process reads its Workers panel from CloudWatch, as deployed."""
+    from chalicelib.ops import lambda_metrics
+    from chalicelib.platform.config import get_settings
+
+    monkeypatch.setenv("WORKER_METRICS", "cloudwatch")
+    get_settings.cache_clear()
+    lambda_metrics._cache.clear()
+    yield
+    monkeypatch.delenv("WORKER_METRICS")
+    get_settings.cache_clear()
+    lambda_metrics._cache.clear()
+
+
+@pytest.fixture
+def admin(gateway_url: str, keys: dict[str, str]) -> Signed:
+    return sign_in(gateway_url, keys["admin"])
+
+
+def _function(settings: Any, name: str) -> str:
+    return f"{settings.app_name}-{settings.stage}-{name}"
+
+
+def _publish(aws: Any, settings: Any, function: str) -> None:
+    """What Lambda publishes for 3 invocations (1 error, 120/200/900 ms) a minute ago."""
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    dims = [{"Name": "FunctionName", "Value": function}]
+    data = [
+        {"MetricName": "Invocations", "Dimensions": dims, "Timestamp": at, "Value": 3, "Unit": "Count"},
+        {"MetricName": "Errors", "Dimensions": dims, "Timestamp": at, "Value": 1, "Unit": "Count"},
+        {"MetricName": "Throttles", "Dimensions": dims, "Timestamp": at, "Value": 0, "Unit": "Count"},
+        {"MetricName": "ConcurrentExecutions", "Dimensions": dims, "Timestamp": at, "Value": 1, "Unit": "Count"},
+        *(
+            {"MetricName": "Duration", "Dimensions": dims, "Timestamp": at, "Value": ms, "Unit": "Milliseconds"}
+            for ms in (120.0, 200.0, 900.0)
+        ),
+    ]
+    aws("cloudwatch").put_metric_data(Namespace="AWS/Lambda", MetricData=data)
+
+
+def test_workers_panel_reads_lambda_metrics_from_cloudwatch(
+    cloudwatch_source: None, admin: Signed, aws: Any, settings: Any
+) -> None:
+    reconciler = _function(settings, "dead_letter_reconciler")
+    _publish(aws, settings, reconciler)
+    answer = admin.get("/dashboard/api/workers")
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert data["available"] is True and data["source"] == "cloudwatch", data
+    found = data["functions"][reconciler]
+    assert (found["invocations"], found["errors"], found["throttles"], found["in_use"]) == (3, 1, 0, 1), found
+    assert found["max_concurrency"] == 1 and found["queue"] is None
+    assert (found["p50_ms"], found["p95_ms"]) == (200.0, 830.0), found  # extended statistics, interpolated
+    # Not published by Lambda: None, never a made-up zero.
+    assert found["timeouts"] is None and found["warm_sandboxes"] is None
+    assert "not exposed by AWS" in data["notes"]["warm_sandboxes"]
+    relay = data["functions"][_function(settings, "outbox_relay")]
+    assert relay["invocations"] is None and relay["p50_ms"] is None  # no datapoint: no data
+
+
+def test_workers_panel_says_why_when_cloudwatch_does_not_answer(
+    cloudwatch_source: None, admin: Signed, endpoint: str
+) -> None:
+    from devtools.emulator import FaultClient
+
+    # CloudWatch signs as "monitoring", the service name the emulator's fault rules match.
+    faults = FaultClient(endpoint)
+    faults.add(service="monitoring", action="GetMetricData", code="ServiceUnavailable", status=503, times=50)
+    try:
+        answer = admin.get("/dashboard/api/workers")
+    finally:
+        faults.clear()
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert data["available"] is False and "CloudWatch does not answer" in data["reason"], data
+
+
+def test_workers_panel_without_a_session_is_refused(cloudwatch_source: None, gateway_url: str) -> None:
+    assert requests.get(gateway_url + "/dashboard/api/workers", timeout=30).status_code == 401
+
+
+@pytest.mark.unit
+def test_one_function_without_datapoints_is_no_data_and_queries_stay_bounded() -> None:
+    from chalicelib.ops import lambda_metrics
+
+    function: lambda_metrics.Function = {
+        "name": "f",
+        "queue": "q",
+        "batch_size": 1,
+        "max_concurrency": 2,
+        "paused": False,
+        "worker": True,
+    }
+    shown = lambda_metrics._function(0, function, {"inv0": [], "p50": []})
+    assert shown["invocations"] is None and shown["p50_ms"] is None and shown["cold_starts"] is None
+    many = [function] * 200
+    assert len(lambda_metrics.queries(many, 3600)) == lambda_metrics.MAX_QUERIES
+
+
+def test_stats_outcome_chart_reads_the_apps_emf_metrics_from_cloudwatch(
+    cloudwatch_source: None, admin: Signed, aws: Any, settings: Any
+) -> None:
+    at = (datetime.now(UTC) - timedelta(minutes=3)).replace(second=10, microsecond=0)
+    dims = [
+        {"Name": "service", "Value": settings.app_name},
+        {"Name": "stage", "Value": settings.stage},
+        {"Name": "task", "Value": "tests.dashboard_ok"},  # registered by dashboard_support
+    ]
+    data = [
+        {"MetricName": name, "Dimensions": dims, "Timestamp": at, "Value": value, "Unit": "Count"}
+        for name, value in (("TaskSucceeded", 5), ("TaskFailed", 2), ("TaskRetried", 1))
+    ]
+    aws("cloudwatch").put_metric_data(Namespace="Bookshelf", MetricData=data)
+    answer = admin.get("/dashboard/api/stats?window=1h")
+    assert answer.status_code == 200, answer.text
+    points = {p["t"]: p for p in answer.json()["series"]}
+    minute = at.strftime("%Y-%m-%dT%H:%M")
+    assert points.get(minute) == {"t": minute, "succeeded": 5, "failed": 2, "retried": 1, "revoked": 0}, points
