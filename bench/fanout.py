@@ -17,16 +17,20 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
+import os
 import threading
 import time
 import uuid
-from collections import Counter
+from collections import Counter, defaultdict
+from pathlib import Path
 from typing import Any
 
 from bench.common import print_table, run_worker, save
 
 _calls: Counter[tuple[str, str]] = Counter()
+_seconds: dict[tuple[str, str], float] = defaultdict(float)  # summed latency per operation, seen by the caller
 _lock = threading.Lock()
+_polling = threading.local()  # the bench's own checks are not the fan-out's calls
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 
 
@@ -36,11 +40,34 @@ def _count_calls() -> None:
     original = BaseClient._make_api_call
 
     def counted(self: BaseClient, operation: str, params: dict[str, Any]) -> Any:
-        with _lock:
-            _calls[(self.meta.service_model.service_name, operation)] += 1
-        return original(self, operation, params)
+        key = (self.meta.service_model.service_name, operation)
+        started = time.perf_counter()
+        try:
+            return original(self, operation, params)
+        finally:
+            if not getattr(_polling, "on", False):
+                with _lock:
+                    _calls[key] += 1
+                    _seconds[key] += time.perf_counter() - started
 
     BaseClient._make_api_call = counted
+
+
+def _cpu_seconds(pid: int | str = "self") -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children() -> list[int]:
+    """This process's child processes (the emulator), from /proc."""
+    found: list[int] = []
+    for task in Path("/proc/self/task").glob("*/children"):
+        found += [int(pid) for pid in task.read_text().split()]
+    return found
 
 
 def _old_design(book_id: str) -> None:
@@ -80,6 +107,7 @@ def worker(
         import app
         from chalicelib.books.schemas import BookCreate
         from chalicelib.books.service import create_book
+        from chalicelib.mail.fanout import progress
         from chalicelib.ops.queues import depth
         from chalicelib.platform.config import get_settings
         from devtools.fanout_driver import Driver
@@ -98,7 +126,12 @@ def worker(
         else:
             book = create_book("bench", BookCreate(title="Bench", authors=[author]))["book"]
         _calls.clear()
+        _seconds.clear()
         name = settings.default.name
+        emulators = _children()
+        cpu0 = {pid: _cpu_seconds(pid) for pid in emulators}
+        own0 = _cpu_seconds()
+        polling = [0.0]
         started = time.perf_counter()
         old_ms = 0.0
         if design == "old":
@@ -111,11 +144,23 @@ def worker(
             return found
 
         def done() -> bool:
-            d = depth(name)
-            return d.visible + d.in_flight + d.delayed == 0 and len(mails()) >= subscribers
+            """Every mail recorded and the queue empty; the mailbox (every raw message) is read once, at the end."""
+            t0, _polling.on = time.perf_counter(), True
+            try:
+                if design != "old":
+                    state = progress(book["id"])
+                    if not (state and state["complete"] and state["pending"] == 0):
+                        return False
+                d = depth(name)
+                return d.visible + d.in_flight + d.delayed == 0 and (design != "old" or len(mails()) >= subscribers)
+            finally:
+                polling[0] += time.perf_counter() - t0
+                _polling.on = False
 
         stats = Driver(app, settings, timeout_ms, threads=threads).run_until(done, limit_s=3600)
         elapsed = time.perf_counter() - started
+        emulator_cpu = sum(_cpu_seconds(pid) - cpu0[pid] for pid in emulators)
+        own_cpu = _cpu_seconds() - own0
         durations = [old_ms] if old_ms else []
         sent = mails()
         per_address = Counter(to for m in sent for to in set(m["Destination"]["ToAddresses"]))
@@ -143,6 +188,14 @@ def worker(
             "dynamodb_writes_per_recipient": writes / subscribers,
             "calls": {f"{s}:{o}": n for (s, o), n in sorted(_calls.items())},
             "peak_mails_per_second": peak,
+            "profile": {
+                "emulator_cpu_s": emulator_cpu,
+                "worker_cpu_s": own_cpu,
+                "polling_s": polling[0],
+                "call_seconds": {
+                    f"{s}:{o}": round(t, 2) for (s, o), t in sorted(_seconds.items(), key=lambda kv: -kv[1])
+                },
+            },
         }
 
 
@@ -151,7 +204,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--subscribers", type=int, default=20_000)
     parser.add_argument("--rate", type=float, default=5000.0, help="SES_MAX_SEND_RATE (mails/s) for the run")
     parser.add_argument("--timeout-ms", type=int, default=10_000)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="default-queue consumers (Lambda concurrency)")
     parser.add_argument("--old", type=int, default=2000, help="subscribers for the previous design (0: skip)")
     parser.add_argument("--ses-latency-ms", type=float, default=150.0, help="delay of each emulated SendBulkEmail")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

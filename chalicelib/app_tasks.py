@@ -21,7 +21,7 @@ from chalicelib.books.models import Book
 from chalicelib.covers import service as covers
 from chalicelib.covers.upload import tasks as upload_tasks  # noqa: F401 - the upload tasks and the media queue's S3 adapter
 from chalicelib.imports import service as imports
-from chalicelib.mail.names import PAGE_TASK, RESEND_TASK
+from chalicelib.mail.names import PAGE_TASK, PAGE_TIME_LIMIT, RESEND_TASK
 from chalicelib.platform import mailer as mail
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
@@ -55,7 +55,7 @@ def resize_cover(book_id: str, version: int) -> dict[str, Any]:
     return covers.resize(book_id, version)
 
 
-@task(books.NOTIFY_TASK, book_arg=True, max_retries=5)
+@task(books.NOTIFY_TASK, book_arg=True, max_retries=5, time_limit=PAGE_TIME_LIMIT)
 def notify_subscribers(book_id: str) -> dict[str, Any]:
     """Start the book's mail fan-out: the first page (see `fanout`)."""
     from chalicelib.mail import fanout, recipients  # here: only the default worker runs the fan-out
@@ -63,12 +63,14 @@ def notify_subscribers(book_id: str) -> dict[str, Any]:
     return fanout.run_page(book_id, fanout.ROOT_PAGE, recipients.START)
 
 
-@task(PAGE_TASK, book_arg=True, max_retries=5)
-def fanout_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, Any]:
-    """One later page of a book's fan-out (its id is deterministic: book, hand-off, position)."""
+@task(PAGE_TASK, book_arg=True, max_retries=5, time_limit=PAGE_TIME_LIMIT)
+def fanout_page(
+    book_id: str, page: str, position: dict[str, Any], segment: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One later page of a book's fan-out: the dealer's (no segment) or a segment's (ids are deterministic)."""
     from chalicelib.mail import fanout
 
-    return fanout.run_page(book_id, page, position)
+    return fanout.run_page(book_id, page, position, segment)  # type: ignore[arg-type]
 
 
 @task(RESEND_TASK, book_arg=True, max_retries=3)

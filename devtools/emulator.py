@@ -258,11 +258,12 @@ def make_app(
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     patch_moto()
-    from devtools import moto_cloudwatch, moto_query, moto_sqs, moto_transactions, s3_auth, s3_post_policy
+    from devtools import moto_cloudwatch, moto_json, moto_query, moto_sqs, moto_transactions, s3_auth, s3_post_policy
 
     moto_transactions.patch()  # TransactWriteItems without a copy of the whole table
     moto_sqs.patch()  # sends and receives without counting the whole queue per message
     moto_query.patch()  # a table Query walks its partition from the start key, not the sorted table
+    moto_json.patch()  # Query and Scan answers by json.dumps, not moto's per-value serializer
     moto_cloudwatch.patch()  # GetMetricData answers percentiles (p50, p95) instead of a 500
     _list_moto_modules_once()
 

@@ -64,9 +64,12 @@ def install(version: tuple[int, int] = RUNTIME_PYTHON) -> Path:
     return pythons.cached_venv(venv, [REQUIREMENTS], interpreter, f"MiniStack (Python {major}.{minor})")
 
 
+_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "MINISTACK_UNPATCHED", "MINISTACK_SQS_METRICS_SECONDS")
+
+
 def ministack_environment(port: int, home: Path) -> dict[str, str]:
     """MiniStack's variables: loopback only, local executor, no fixed side ports, no caller AWS_*."""
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "MINISTACK_UNPATCHED")}
+    keep = {k: v for k, v in os.environ.items() if k in _KEEP}
     return {
         **keep,
         **CREDENTIALS,

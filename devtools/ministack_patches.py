@@ -273,19 +273,77 @@ def patch_lambda_metrics() -> None:
     lam._emit_lambda_metrics = emit_lambda_metrics
 
 
+def patch_sqs_metrics() -> None:
+    """Every queue publishes its AWS/SQS depth metrics each minute, as SQS does.
+
+    Gap: MiniStack records no AWS/SQS metric at all, so a dashboard reading
+    ApproximateNumberOfMessagesVisible and its kin from CloudWatch saw no data. Now a daemon
+    thread, every MINISTACK_SQS_METRICS_SECONDS (60, SQS's own period), refreshes each queue's
+    counters (`_refresh_counts`, what GetQueueAttributes does) and records, per queue
+    (dimension QueueName, in the queue's own account and region), ApproximateNumberOfMessagesVisible,
+    -NotVisible, -Delayed and ApproximateAgeOfOldestMessage (seconds since the oldest message
+    was sent; 0 when empty). AWS skips queues inactive for six hours; this does not.
+    """
+    import threading
+    import time
+
+    from ministack.core import responses
+    from ministack.services import cloudwatch as cw
+    from ministack.services import sqs
+
+    for name in ("_refresh_counts", "_queues", "_queues_lock"):
+        if getattr(sqs, name, None) is None:
+            raise SystemExit(f"ministack.services.sqs.{name} is gone: see devtools/ministack_patches.py")
+    for name in ("_request_account_id", "_request_region"):
+        if getattr(responses, name, None) is None:
+            raise SystemExit(f"ministack.core.responses.{name} is gone: see devtools/ministack_patches.py")
+    interval = max(1.0, float(os.environ.get("MINISTACK_SQS_METRICS_SECONDS", "60")))
+
+    def publish() -> None:
+        with sqs._queues_lock:
+            scoped = list(sqs._queues._data.items())
+        for (account, region, _url), queue in scoped:
+            responses._request_account_id.set(account)
+            responses._request_region.set(region)
+            with sqs._queues_lock:
+                sqs._refresh_counts(queue)
+                attributes = dict(queue["attributes"])
+                sent = [float(m.get("sent_at") or 0) for m in queue["messages"]]
+            dims = {"QueueName": str(queue["name"])}
+            for metric, attribute in (
+                ("ApproximateNumberOfMessagesVisible", "ApproximateNumberOfMessages"),
+                ("ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesNotVisible"),
+                ("ApproximateNumberOfMessagesDelayed", "ApproximateNumberOfMessagesDelayed"),
+            ):
+                cw.record_metric("AWS/SQS", metric, float(attributes.get(attribute) or 0), "Count", dims)
+            age = time.time() - min(sent) if sent else 0.0
+            cw.record_metric("AWS/SQS", "ApproximateAgeOfOldestMessage", max(age, 0.0), "Seconds", dims)
+
+    def loop() -> None:
+        while True:
+            time.sleep(interval)
+            try:
+                publish()
+            except Exception as exc:  # noqa: BLE001 - a metric sweep must never stop the emulator
+                print(f"ministack_patches: AWS/SQS metrics sweep failed: {exc}", flush=True)
+
+    threading.Thread(target=loop, name="sqs-metrics", daemon=True).start()
+
+
 def main() -> None:
     from importlib.metadata import version
 
     installed = version("ministack")
     if installed != PINNED:
         raise SystemExit(f"devtools/ministack_patches.py is for ministack {PINNED}, found {installed}")
-    # MINISTACK_UNPATCHED=ses,apigateway,lambda-metrics leaves those gaps open, to see what each patch covers.
+    # MINISTACK_UNPATCHED=ses,apigateway,lambda-metrics,sqs-metrics leaves those gaps open (to see what each covers).
     unpatched = set(os.environ.get("MINISTACK_UNPATCHED", "").split(","))
     patches = (
         ("apigateway", patch_apigateway),
         ("cloudformation", patch_cloudformation),
         ("ses", patch_ses),
         ("lambda-metrics", patch_lambda_metrics),
+        ("sqs-metrics", patch_sqs_metrics),
     )
     for name, patch in patches:
         if name not in unpatched:

@@ -5,8 +5,9 @@ items, counters per task name) and, for queue depth, here: the first dashboard r
 queues in a minute keeps that minute's depths (one conditional PutItem a minute at most,
 whoever looks). So the charts survive a reload and a browser change. Reads per view: 1 h =
 61 minute items x shards, 24 h = 25 hour items x shards, 7 d = 169 x shards, by BatchGetItem.
-Deployed (`WORKER_METRICS=cloudwatch`) the outcome chart comes from CloudWatch instead
-(outcome_metrics.py: the same counts, as the workers' EMF metrics); the table stays here.
+Deployed (`WORKER_METRICS=cloudwatch`) neither is read nor written here: the table and the
+outcome chart come from the workers' EMF metrics (outcome_metrics.py) and the depth chart from
+AWS/SQS (queue_metrics.py), each one GetMetricData call per view.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.dashboard import outcome_metrics
+from botocore.exceptions import BotoCoreError, ClientError
+
+from chalicelib.dashboard import outcome_metrics, queue_metrics
 from chalicelib.platform.aws import client
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import utcnow
@@ -35,6 +38,20 @@ def task_stats(window: str | None) -> dict[str, Any]:
     if window not in WINDOWS:
         raise ValidationFailed("invalid window", [{"field": "window", "message": f"one of {', '.join(WINDOWS)}"}])
     kind, span = WINDOWS[window]
+    answer: dict[str, Any] = {"window": window, "bucket": "minute" if kind == "m" else "hour"}
+    if get_settings().worker_metrics == "cloudwatch":  # deployed: the workers' EMF metrics
+        try:
+            tasks, points = outcome_metrics.task_metrics(kind, span)
+        except (ClientError, BotoCoreError) as exc:
+            logger.warning("CloudWatch task metrics unavailable", extra={"error": str(exc)})
+            return {
+                **answer,
+                "source": "cloudwatch",
+                "tasks": {},
+                "series": [],
+                "reason": f"CloudWatch does not answer: {exc}",
+            }
+        return {**answer, "source": "cloudwatch", "tasks": tasks, "series": points}
     now = utcnow()
     buckets = history.read_buckets(history.bucket_ids(kind, now - span, now))
     totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
@@ -50,9 +67,7 @@ def task_stats(window: str | None) -> dict[str, Any]:
                 series[moment][counter] += value
     tasks = {name: _summary(counters) for name, counters in sorted(totals.items())}
     points = [{"t": t, **{o: int(series[t].get(o, 0)) for o in history.OUTCOMES}} for t in sorted(series)]
-    if get_settings().worker_metrics == "cloudwatch":  # deployed: the chart from the workers' EMF metrics
-        points = outcome_metrics.outcome_series(kind, span)
-    return {"window": window, "bucket": "minute" if kind == "m" else "hour", "tasks": tasks, "series": points}
+    return {**answer, "source": "dynamodb", "tasks": tasks, "series": points}
 
 
 def _summary(counters: dict[str, float]) -> dict[str, Any]:
@@ -85,8 +100,16 @@ def _depth_id(moment: datetime) -> str:
     return f"{PREFIX}depth#{moment.strftime('%Y-%m-%dT%H:%M')}"
 
 
+def depth_source() -> str:
+    """Where the depth chart's kept points come from: AWS/SQS deployed, the minute items locally."""
+    return "cloudwatch" if get_settings().worker_metrics == "cloudwatch" else "dynamodb"
+
+
 def keep_depths(queues: list[dict[str, Any]]) -> None:
-    """The minute's queue depths, once (the first look of the minute writes; the rest are refused)."""
+    """The minute's queue depths, once (the first look of the minute writes; the rest are refused).
+    Deployed, nothing: SQS publishes its own metrics every minute."""
+    if depth_source() == "cloudwatch":
+        return
     now = utcnow()
     depths = {q["queue"]: {"N": str(int(q["visible"] + q["in_flight"] + q["delayed"]))} for q in queues}
     item = {
@@ -105,6 +128,8 @@ def keep_depths(queues: list[dict[str, Any]]) -> None:
 
 def depth_series() -> list[dict[str, Any]]:
     """The queue depths kept over the last DEPTH_MINUTES minutes, oldest first."""
+    if depth_source() == "cloudwatch":
+        return queue_metrics.depth_series()
     now = utcnow()
     ids = [_depth_id(now - timedelta(minutes=m)) for m in range(DEPTH_MINUTES, -1, -1)]
     points = []

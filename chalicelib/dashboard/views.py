@@ -74,7 +74,12 @@ def overview(request: Request) -> Response:
     overview_ = queues.overview()
     stats.keep_depths(overview_)
     return web.json_answer(
-        {"queues": overview_, "schedules": schedules.overview(), "depth_series": stats.depth_series()}
+        {
+            "queues": overview_,
+            "schedules": schedules.overview(),
+            "depth_series": stats.depth_series(),
+            "depth_source": stats.depth_source(),
+        }
     )
 
 

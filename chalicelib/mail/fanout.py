@@ -16,10 +16,16 @@ permanent failures are counted and listed, never retried.
 At-least-once remains in one place, as with any mail system: a crash after SES accepted
 a round and before its progress write repeats that round (≤ 500 mails) once.
 
-One chain per book, not segments mailed by parallel chains: with the calls of a round
-concurrent, one chain is bound by the account's rate (2,000/s needs 6 calls in flight at
-~150 ms), not by its own latency, and one position keeps the exactly-once fences and a
-deterministic rule for subscriptions made during a fan-out (bench/README §10).
+Segments: the first page (and its hand-offs) only *deals*. It walks the author's partition
+in steps of FANOUT_SEGMENT_SIZE rows (one `Select=COUNT` Query each, `recipients.split`),
+records each key range in the fan-out's item (fenced on the position, like a round) and then
+sends that segment's first page. Each segment is a chain of pages as described above, with
+its own item (`fanout#<book>#<n>`: position, counts, fences) and bounded by its range's last
+key, so segments are disjoint and cover the partition; they run on as many default-queue
+consumers as there are, all drawing on the one SES rate schedule. A dealer that dies after
+recording a segment sends it again (same task id: the claim makes it once). A subscription
+made during the fan-out is mailed if its key sorts after the position of the segment whose
+range holds it, or past the dealt ranges (bench/README §10).
 """
 
 from __future__ import annotations
@@ -27,9 +33,10 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, NotRequired, TypedDict
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
@@ -44,7 +51,7 @@ from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import condition_failed, utcnow
 from chalicelib.platform.observability import emit
-from chalicelib.tasks import revocation
+from chalicelib.tasks import current, revocation
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.errors import TransientTaskError
 from chalicelib.tasks.registry import get_task
@@ -60,18 +67,34 @@ FIRST_CHUNK_ESTIMATE = 0.5  # seconds, until a chunk has been timed
 # this module, so the fan-out asks the registry for them (as Celery's `signature(name)` does).
 
 
-def state_key(book_id: str) -> str:
-    """The fan-out item's key."""
-    return f"fanout#{book_id}"
+def state_key(book_id: str, segment: int | None = None) -> str:
+    """The key of the fan-out's item (the dealer's), or of one segment's item."""
+    return f"fanout#{book_id}" if segment is None else f"fanout#{book_id}#{segment}"
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def page_id(book_id: str, hop: int, position: dict[str, Any]) -> str:
-    """The id of the page that starts at `position` after `hop` hand-offs."""
-    return str(uuid.uuid5(NAMESPACE, f"{book_id}:{hop}:{_json(position)}"))
+def page_id(book_id: str, hop: int, position: dict[str, Any], segment: int | None = None) -> str:
+    """The id of the page that starts at `position` after `hop` hand-offs (of the dealer, or of a segment)."""
+    chain = "" if segment is None else f":segment{segment}"
+    return str(uuid.uuid5(NAMESPACE, f"{book_id}:{hop}:{_json(position)}{chain}"))
+
+
+def segment_page(book_id: str, segment: int) -> str:
+    """The id of a segment's first page (and of the task that runs it)."""
+    return str(uuid.uuid5(NAMESPACE, f"{book_id}:segment:{segment}"))
+
+
+class SegmentSpec(TypedDict):
+    """A dealt segment: its number, the position it starts from and the end of its range."""
+
+    i: int
+    start: dict[str, Any]
+    until: recipients.Segment
+    root: str | None  # the fan-out's first task: revoking it stops every segment between rounds
+    queued: NotRequired[bool]  # segment 0 only: queued as its own task, not mailed by the first task
 
 
 @dataclass
@@ -170,15 +193,15 @@ class PageResult:
 # ------------------------------------------------------------------ the fan-out item
 
 
-def _begin(book: Book, page: str, position: dict[str, Any]) -> MailState | None:
-    """The fan-out item if `page` may work on it now (creating it for the first page), else None."""
-    key = state_key(book.id)
+def _begin(book: Book, page: str, position: dict[str, Any], key: str, first: bool) -> MailState | None:
+    """The chain's item if `page` may work on it now (creating it for the chain's first page), else None."""
     try:
-        if page != ROOT_PAGE:  # only the first page creates the item
+        if not first:  # only the first page creates the item
             raise DoesNotExist()
         fresh = MailState(
             key,
             owner=book.owner,
+            root_task=current.task_id() if page == ROOT_PAGE else None,
             page=page,
             position=position,
             failures=[],
@@ -231,8 +254,11 @@ def _record_chunk(
         MailState.failed.add(len(outcome.failed)),
         MailState.retrying.add(len(outcome.retry)),
         MailState.updated_at.set(utcnow()),
-        MailState.position.set(position) if position is not None else MailState.position.remove(),
     ]
+    if position is not None:
+        actions.append(MailState.position.set(position))
+    else:  # the chain's end: complete in the same write, so a redelivered page never starts over
+        actions += [MailState.position.remove(), MailState.complete.set(1), MailState.pages.add(1)]
     room = max(0, MAX_FAILURES_LISTED - listed)
     if outcome.failed and room:
         actions.append(
@@ -262,45 +288,140 @@ def _send_resend(book_id: str, owner: str | None, retry: dict[str, Any]) -> None
     dispatch([signature], owner)
 
 
-def run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, Any]:
-    """Mail as many chunks as this invocation has time for, from where the fan-out stands."""
-    try:
-        return _run_page(book_id, page, position)
-    except PageSuperseded as exc:
-        return PageResult(skipped=str(exc)).as_dict()
-
-
-def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, Any]:
+def run_page(book_id: str, page: str, position: dict[str, Any], segment: SegmentSpec | None = None) -> dict[str, Any]:
+    """Deal segments (no `segment`), or mail as many rounds of one segment as this invocation has time for."""
     try:
         book = Book.get(book_id, consistent_read=True)
     except DoesNotExist:
         return PageResult(skipped="book deleted").as_dict()
-    state = _begin(book, page, position)
+    if segment is not None:
+        return _superseded_is_done(lambda: _run_segment(book, page, position, segment))
+    dealt = _superseded_is_done(lambda: _run_dealer(book, page, position))
+    return _run_first_segment(book, dealt) if page == ROOT_PAGE else dealt
+
+
+def _superseded_is_done(run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return run()
+    except PageSuperseded as exc:
+        return PageResult(skipped=str(exc)).as_dict()
+
+
+def _run_first_segment(book: Book, dealt: dict[str, Any]) -> dict[str, Any]:
+    """The first task mails segment 0 itself, after dealing (and again when retried, from its
+    position): while it runs, revoking it (the task the API names) stops the fan-out, as
+    it did with one chain of pages."""
+    try:
+        first: SegmentSpec | None = MailState.get(state_key(book.id), consistent_read=True).first_segment
+    except DoesNotExist:
+        return dealt
+    if not first:
+        return dealt
+    if first.get("queued") or not Budget.now().room_to_read():  # dealing used the time: segment 0
+        # runs as its own task, marked first so that a retried first task never runs it beside that one
+        MailState(state_key(book.id)).update(actions=[MailState.first_segment.set({**first, "queued": True})])
+        _send_segment(book, first, inline_first=False)
+        return {**dealt, "first_segment": "queued"}
+    mailed = _superseded_is_done(lambda: _run_segment(book, segment_page(book.id, 0), first["start"], first))
+    if str(mailed.get("skipped", "")).startswith("revoked"):
+        return {**dealt, **mailed, "segments": dealt.get("segments")}
+    return {**dealt, "first_segment": mailed}
+
+
+def _run_dealer(book: Book, page: str, position: dict[str, Any]) -> dict[str, Any]:
+    """Record and send segments of FANOUT_SEGMENT_SIZE rows while the invocation has time."""
+    state = _begin(book, page, position, state_key(book.id), first=page == ROOT_PAGE)
+    if state is None:
+        return PageResult(skipped="this page's work was done or handed on").as_dict()
+    result = PageResult()
+    if state.next_page:  # handed off before a crash: enqueue again (same id, so at most once)
+        _hand_on(book, state, result, delay=0)
+        return result.as_dict()
+    if state.last_segment:  # recorded, perhaps not sent before a crash: again (same task id, so once)
+        _send_segment(book, state.last_segment)
+    keys = list(dict.fromkeys(author_key(str(a)) for a in book.authors))
+    where: dict[str, Any] | None = state.position or recipients.START
+    budget, size, dealt = Budget.now(), get_settings().fanout_segment_size, 0
+    while where is not None and budget.room_to_read():
+        started = time.monotonic()
+        until, after = recipients.split(keys, where, size)
+        budget.read_timed(started)
+        spec = SegmentSpec(i=int(state.segments or 0), start=where, until=until, root=state.root_task)
+        fence = MailState.position == where if state.position is not None else MailState.position.does_not_exist()
+        actions: list[Any] = [
+            MailState.segments.add(1),
+            MailState.last_segment.set(spec),
+            MailState.updated_at.set(utcnow()),
+        ]
+        if spec["i"] == 0:
+            actions.append(MailState.first_segment.set(spec))
+        if after is not None:
+            actions.append(MailState.position.set(after))
+        else:  # every row dealt: the dealer is done (the segments finish the fan-out)
+            actions += [MailState.position.remove(), MailState.complete.set(1)]
+        try:
+            state.update(
+                actions=actions, condition=(MailState.page == page) & MailState.next_page.does_not_exist() & fence
+            )
+        except UpdateError as exc:
+            if condition_failed(exc):
+                raise PageSuperseded(f"dealer {page} lost its place; another run advanced the fan-out") from None
+            raise
+        _send_segment(book, spec)
+        dealt += 1
+        budget.timed(started)
+        where = after
+    result.extra["segments"] = dealt
+    if where is not None:
+        _hand_on(book, state, result, delay=0)
+    result.complete = where is None
+    return result.as_dict()
+
+
+def _send_segment(book: Book, spec: SegmentSpec, inline_first: bool = True) -> None:
+    """Queue a segment's first page (its id is the segment's, so at most once); the first task
+    runs segment 0 itself unless dealing left it no time (`inline_first=False`)."""
+    if int(spec["i"]) == 0 and inline_first:
+        return
+    first = segment_page(book.id, int(spec["i"]))
+    dispatch([get_task(PAGE_TASK).s(book.id, first, spec["start"], spec, task_id=first)], book.owner)
+
+
+def _run_segment(book: Book, page: str, position: dict[str, Any], segment: SegmentSpec) -> dict[str, Any]:
+    """Mail one segment's key range, round by round, from where its item stands."""
+    book_id, number = book.id, int(segment["i"])
+    first = page == segment_page(book_id, number)
+    state = _begin(book, page, position, state_key(book_id, number), first=first)
     if state is None:
         return PageResult(skipped="this page's work was done or handed on").as_dict()
     if state.retry_pending:
         _send_resend(book_id, book.owner, state.retry_pending)
     result = PageResult()
     if state.next_page:  # handed off before a crash: enqueue again (same id, so at most once)
-        _hand_on(book, state, result, delay=0)
+        _hand_on(book, state, result, delay=0, segment=segment)
         return result.as_dict()
     keys = list(dict.fromkeys(author_key(str(a)) for a in book.authors))
     where: dict[str, Any] | None = state.position or recipients.START
     budget, size, listed = Budget.now(), ratelimit.chunk_size(), len(state.failures or [])
     per_round = rounds.chunks_per_round(get_settings().fanout_parallel_sends, size, ratelimit.send_rate())
     wanted = max(READ_CHUNKS, READ_ROUNDS * per_round)  # chunks per read, were there time to send them
-    width = 1  # calls per round: doubled after every read up to per_round, as their time is learnt
+    width = 1  # calls per round: doubled after every round up to per_round, as their time is learnt
     delay, stopped = 0, False
     while where is not None and budget.room_to_read(width) and not delay and not stopped:
         read_started = time.monotonic()
         read_size = size * max(width, min(wanted, budget.rounds_left(width) * width))
-        batch, batch_end = recipients.read(keys, where, read_size)
+        batch, batch_end = recipients.read(keys, where, read_size, segment["until"])
         budget.read_timed(read_started)
-        for chunks, after in rounds.split(batch, batch_end, size, width, recipients.after):
+        pending = rounds.split(batch, batch_end, size, 1, recipients.after)  # one chunk each, grouped below
+        while pending:
+            group, pending = pending[:width], pending[width:]
+            chunks, after = [chunk for part in group for chunk in part.chunks], group[-1].after
+            width = min(per_round, 2 * width)
             calls = max(1, len(chunks))
             if not budget.room(calls):
                 break
-            if result.chunks and revocation.revoked():  # between rounds: a revoked page stops, no hand-off
+            # Between rounds: a page stops, no hand-off, when the fan-out's first task was revoked.
+            if result.chunks and revocation.revoked(segment.get("root")):
                 stopped = True
                 break
             started = time.monotonic()
@@ -327,33 +448,29 @@ def _run_page(book_id: str, page: str, position: dict[str, Any]) -> dict[str, An
             result.add(outcome, calls)
             budget.timed(started, calls)
             where = after
-        width = min(per_round, 2 * width)
     if stopped:
         result.skipped = "revoked: stopped between rounds"
         return result.as_dict()
-    if where is None:
-        state.update(
-            actions=[MailState.complete.set(1), MailState.pages.add(1), MailState.updated_at.set(utcnow())],
-            condition=MailState.page == page,
-        )
+    if where is None:  # the last round's write marked the segment complete
         result.complete = True
         return result.as_dict()
-    _hand_on(book, state, result, delay)
+    _hand_on(book, state, result, delay, segment)
     return result.as_dict()
 
 
-def _hand_on(book: Book, state: MailState, result: PageResult, delay: int) -> None:
+def _hand_on(book: Book, state: MailState, result: PageResult, delay: int, segment: SegmentSpec | None = None) -> None:
     """Name the next page in the item, then enqueue it (in that order, so no two pages advance)."""
     position = state.position or recipients.START
+    number = None if segment is None else int(segment["i"])
     if not state.next_page:
-        next_page = page_id(book.id, int(state.pages or 0) + 1, position)
+        next_page = page_id(book.id, int(state.pages or 0) + 1, position, number)
         state.update(
             actions=[MailState.next_page.set(next_page), MailState.pages.add(1), MailState.updated_at.set(utcnow())],
             condition=(MailState.page == state.page) & MailState.next_page.does_not_exist(),
         )
     assert state.next_page is not None
     dispatch(
-        [get_task(PAGE_TASK).s(book.id, state.next_page, position, task_id=state.next_page, countdown=delay)],
+        [get_task(PAGE_TASK).s(book.id, state.next_page, position, segment, task_id=state.next_page, countdown=delay)],
         book.owner,
     )
     result.next = state.next_page
@@ -406,16 +523,24 @@ def resend(book_id: str, pairs: list[list[str]], attempt: int) -> dict[str, Any]
 
 
 def progress(book_id: str) -> dict[str, Any] | None:
-    """Counts of a book's fan-out for `GET /tasks/{id}`: mailed, failed, pending (awaiting a retry)."""
+    """Counts of a book's fan-out for `GET /tasks/{id}`: mailed, failed, pending (awaiting a retry).
+
+    The sums of the fan-out's item (resends count there) and its segments' items (one
+    BatchGetItem per 100 segments); complete once every row is dealt and every segment is done.
+    """
     try:
         state = MailState.get(state_key(book_id), consistent_read=True)
     except DoesNotExist:
         return None
+    count = int(state.segments or 0)
+    parts = [state, *MailState.batch_get([state_key(book_id, n) for n in range(count)], consistent_read=True)]
+    failures = [f for part in parts for f in part.failures or []][:MAX_FAILURES_LISTED]
     return {
-        "mailed": int(state.mailed or 0),
-        "failed": int(state.failed or 0),
-        "pending": int(state.retrying or 0),
-        "complete": bool(state.complete),
-        "pages": int(state.pages or 0),
-        "failures": list(state.failures or []),
+        "mailed": sum(int(part.mailed or 0) for part in parts),
+        "failed": sum(int(part.failed or 0) for part in parts),
+        "pending": sum(int(part.retrying or 0) for part in parts),
+        "complete": bool(state.complete) and len(parts) == count + 1 and all(p.complete for p in parts),
+        "pages": sum(int(part.pages or 0) for part in parts),
+        "segments": count,
+        "failures": failures,
     }

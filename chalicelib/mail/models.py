@@ -18,8 +18,9 @@ from chalicelib.platform.dynamodb import TableMeta, utcnow
 class MailState(Model):
     """Mail bookkeeping that is not a task: a fan-out's progress and counts, the SES rate bucket.
 
-    `pk` is `fanout#<book id>` or `ratelimit#ses`; one item per fan-out keeps the writes
-    per recipient low (one update per bulk call of up to 50).
+    `pk` is `fanout#<book id>` (the dealer of segments), `fanout#<book id>#<n>` (segment n's
+    position and counts) or `ratelimit#ses`; one item per chain keeps the writes per recipient
+    low (one update per round of up to 500 mails).
     """
 
     class Meta(TableMeta):
@@ -36,6 +37,9 @@ class MailState(Model):
     failed = NumberAttribute(default=0)
     retrying = NumberAttribute(default=0)
     pages = NumberAttribute(default=0)
+    segments = NumberAttribute(null=True)  # segments dealt (the fan-out's own item)
+    last_segment = JSONAttribute(null=True)  # the last one dealt, sent again by a redelivered dealer
+    first_segment = JSONAttribute(null=True)  # segment 0, which the fan-out's first task mails itself
     failures = ListAttribute(of=UnicodeAttribute, null=True)
     retry_pending = JSONAttribute(null=True)
     tat = NumberAttribute(null=True)

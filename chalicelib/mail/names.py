@@ -8,3 +8,7 @@ from __future__ import annotations
 
 PAGE_TASK, RESEND_TASK = "mail.fanout_page", "mail.resend"
 FANOUT_TASKS = ("books.notify_subscribers", PAGE_TASK, RESEND_TASK)  # the first is books.NOTIFY_TASK
+# time_limit of the pages: a batch may hold several pages (segments run in parallel); one that
+# would start with under 5 s left goes back to the queue for a fresh invocation instead of
+# running past this one's deadline.
+PAGE_TIME_LIMIT = 5

@@ -39,6 +39,7 @@ DEFAULTS: dict[str, str] = {
     "SES_MAX_SEND_RATE": "0",
     "FANOUT_SAFETY_MS": "3000",
     "FANOUT_PARALLEL_SENDS": "10",
+    "FANOUT_SEGMENT_SIZE": "5000",
     "DASHBOARD_SESSION_SECONDS": "900",
     "WORKER_METRICS": "runtime",
     "WORKER_METRICS_MINUTES": "60",
@@ -162,6 +163,7 @@ class Settings:
     ses_max_send_rate: float
     fanout_safety_ms: int
     fanout_parallel_sends: int
+    fanout_segment_size: int
     # Dashboard: admin session lifetime, and the table of live sessions (sign-out revokes).
     dashboard_session_seconds: int
     dashboard_session_table: str
@@ -260,6 +262,9 @@ def get_settings() -> Settings:
         # SendBulkEmail calls a fan-out page makes at once (each ~150 ms): 10 x 50 mails per
         # round reach 2,000/s; a round never holds more than one second of the send rate.
         fanout_parallel_sends=max(1, _int("FANOUT_PARALLEL_SENDS")),
+        # Subscribers per segment: a fan-out deals its author's subscribers out in key ranges of
+        # this many, mailed by parallel chains of pages under the one SES rate (mail/fanout.py).
+        fanout_segment_size=max(50, _int("FANOUT_SEGMENT_SIZE")),
         # Dashboard: a short session, so a stolen cookie or a revoked key is good for minutes at most.
         dashboard_session_seconds=_int("DASHBOARD_SESSION_SECONDS"),
         dashboard_session_table=os.environ.get("DASHBOARD_SESSION_TABLE", f"{prefix}-dashboard-sessions"),

@@ -38,12 +38,14 @@ class LazyModule(ModuleType):
 
 def load(target: str, first: tuple[str, ...] = ()) -> ModuleType:
     """The module `target`, imported (after `first`) if it is not yet."""
-    module = sys.modules.get(target)
-    if module is None:
+    if target not in sys.modules:
         for name in first:
             importlib.import_module(name)
-        module = importlib.import_module(target)
-    return module
+    # Always through the import system, never straight from sys.modules: a module another
+    # thread is still importing is in sys.modules half-made (the local runner's two workers
+    # read `worker.consume` at once: "partially initialized module"); import_module waits
+    # for that import to finish, and costs a dictionary lookup once it has.
+    return importlib.import_module(target)
 
 
 def lazy(target: str, *first: str) -> Any:

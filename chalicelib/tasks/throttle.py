@@ -53,7 +53,14 @@ def admit(task: Task, env: Envelope, receives: int, clock: Callable[[], float] =
 def put_off(queue_name: str, env: Envelope, slot: float, clock: Callable[[], float] = time.time) -> int:
     """Send the task again for its slot (due a little early: it waits the rest in place)."""
     delay = max(0, min(MAX_COUNTDOWN_SECONDS, math.floor(slot - clock() - EARLY_SECONDS)))
-    client("sqs").send_message(
-        QueueUrl=queue_url(queue_name), MessageBody=replace(env, slot=round(slot, 3)).encode(), DelaySeconds=delay
-    )
+    send_again(queue_name, replace(env, slot=round(slot, 3)), delay)
     return delay
+
+
+def send_again(queue_name: str, env: Envelope, delay: int) -> None:
+    """The task as a NEW message due in `delay` seconds; the caller reports the old one handled.
+
+    A new message starts at receive 1: putting a task off this way (its rate slot, or a fresh
+    invocation for its time limit) never pushes it toward the DLQ's `maxReceiveCount`.
+    """
+    client("sqs").send_message(QueueUrl=queue_url(queue_name), MessageBody=env.encode(), DelaySeconds=delay)

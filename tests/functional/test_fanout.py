@@ -7,6 +7,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -295,3 +296,127 @@ def test_a_wider_round_is_estimated_from_the_last_round_per_call() -> None:
     assert not budget.room(4) and budget.room(1)  # 3 x 4 s does not fit in 10 s; 3 x 1 s does
     budget.timed(time.monotonic() - 1.0, chunks=10)  # ten calls at once took 1 s (they overlapped)
     assert budget.estimate(10) == pytest.approx(1.0, rel=0.05) and budget.room(10)
+
+
+def _segment_size(monkeypatch: pytest.MonkeyPatch, rows: int) -> None:
+    from chalicelib.platform.config import get_settings
+
+    monkeypatch.setenv("FANOUT_SEGMENT_SIZE", str(rows))
+    get_settings.cache_clear()
+
+
+def test_split_and_bounded_reads_cover_a_partition_once_in_disjoint_segments(api: Any) -> None:
+    from chalicelib.mail import recipients
+    from chalicelib.platform.authors import author_key
+
+    author = unique_author("Split")
+    confirmed = seed_subscribers(author, "alice", confirmed=530, pending=40)
+    keys = [author_key(author)]
+    segments, where = [], recipients.START
+    while where is not None:
+        start = where
+        until, where = recipients.split(keys, start, 100)
+        segments.append((start, until))
+    assert len(segments) == 6  # 570 rows in steps of 100; the last segment runs to the partition's end
+    assert segments[-1][1]["email"] is None and all(until["email"] for _, until in segments[:-1])
+    seen: list[str] = []
+    for start, until in segments:
+        position: dict[str, Any] | None = start
+        while position is not None:  # small reads, so a bound falls inside a read too
+            batch, position = recipients.read(keys, position, 37, until)
+            seen += [r.email for r in batch]
+            assert all(until["email"] is None or r.email <= until["email"] for r in batch)
+    assert sorted(seen) == sorted(confirmed)  # every confirmed row once, across the segments
+
+
+def test_segments_mail_everyone_once_across_authors_through_crashes_and_duplicates(
+    api: Any,
+    paused_workers: Any,
+    app_module: Any,
+    settings: Any,
+    mailbox: Any,
+    send_rate: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chalicelib.mail import fanout
+    from chalicelib.platform.authors import author_key
+    from chalicelib.subscriptions.models import Subscriber
+
+    _segment_size(monkeypatch, 250)
+    send_rate(400)
+    first, second, title = unique_author("SegA"), unique_author("SegB"), f"Segments {uuid.uuid4().hex[:6]}"
+    readers = seed_subscribers(first, "alice", confirmed=700, pending=100)
+    others = seed_subscribers(second, "alice", confirmed=300)
+    with Subscriber.batch_write() as batch:  # 100 of the first author's readers follow the second too
+        for email in readers[:100]:
+            batch.save(Subscriber(author_key(second), email, author=second, owner="alice", status="confirmed"))
+    crashes: Counter[str] = Counter()
+    send_segment, record = fanout._send_segment, fanout._record_chunk
+
+    def dealer_dies_once(book: Any, spec: Any) -> None:  # after recording the 2nd segment, before sending it
+        if spec["i"] == 1 and not crashes["dealer"]:
+            crashes["dealer"] += 1
+            raise RuntimeError("the dealer's invocation died")
+        send_segment(book, spec)
+
+    def segment_dies_once(*args: Any) -> None:  # after a round's progress write, before the next round
+        record(*args)
+        if not crashes["segment"] and args[0].pk.endswith("#2"):
+            crashes["segment"] += 1
+            raise RuntimeError("the segment's invocation died")
+
+    monkeypatch.setattr(fanout, "_send_segment", dealer_dies_once)
+    monkeypatch.setattr(fanout, "_record_chunk", segment_dies_once)
+    status, body = api.post("/books", {"title": title, "authors": [first, second]})
+    assert status == 202, body
+    book_id, root = body["book"]["id"], body["tasks"][-1]
+    stats = Driver(app_module, settings, TIMEOUT_MS, threads=4, duplicate_pages=True).run_until(
+        lambda: _done(book_id), limit_s=240
+    )
+
+    counts, _ = _mail_to(mailbox, title)
+    assert crashes == {"dealer": 1, "segment": 1}
+    assert set(counts) == set(readers) | set(others) and set(counts.values()) == {1}  # the 100 of both: once
+    assert stats.duplicated and stats.over_timeout == 0
+    status, record_body = api.get(f"/tasks/{root}")
+    assert status == 200
+    mail = record_body["mail"]
+    assert mail["segments"] == 6 and mail["complete"]  # 800 rows of the first author, 400 of the second, by 250
+    assert mail["mailed"] == 1000 and mail["failed"] == 0 and mail["pending"] == 0
+
+
+def test_parallel_segments_share_one_send_rate(
+    api: Any,
+    paused_workers: Any,
+    app_module: Any,
+    settings: Any,
+    mailbox: Any,
+    send_rate: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chalicelib.mail.fanout import state_key
+    from chalicelib.mail.models import MailState
+
+    _segment_size(monkeypatch, 200)
+    limit = 100.0
+    send_rate(limit)
+    author, title = unique_author("Shared"), f"Shared {uuid.uuid4().hex[:6]}"
+    seed_subscribers(author, "alice", confirmed=1000)
+    book_id, _ = _book(api, author, title)
+
+    Driver(app_module, settings, TIMEOUT_MS, threads=4).run_until(lambda: _done(book_id), limit_s=240)
+
+    counts, mails = _mail_to(mailbox, title)
+    assert len(counts) == 1000 and set(counts.values()) == {1}
+    spans = []  # when each segment's item was created and last written: the segments ran at once
+    for n in range(5):
+        item = MailState.get(state_key(book_id, n), consistent_read=True)
+        spans.append((item.created_at, item.updated_at))
+    overlapping = sum(1 for a, b in pairwise(spans) if b[0] < a[1])
+    assert overlapping >= 2, spans
+    stamps = sorted(m["Timestamp"] for m in mails)
+    window, burst = 5.0, int(limit)  # a round holds at most one second of the rate
+    busiest = max(bisect.bisect_left(stamps, start + window) - i for i, start in enumerate(stamps))
+    assert busiest <= limit * window + burst, f"{busiest} mails in {window}s at {limit}/s"
+    overall = (len(stamps) - burst) / (stamps[-1] - stamps[0])
+    assert overall <= limit * 1.02, f"{overall:.1f} mails/s over the run at {limit}/s"

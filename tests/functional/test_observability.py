@@ -63,7 +63,8 @@ def _invoke(app_module: Any, handler: str, queue_name: str, wanted: set[str]) ->
             aside.append(other["ReceiptHandle"])
         if mine:
             event = {"Records": [lambda_record(m, queue_arn(queue_name), "us-east-1") for m in mine]}
-            response = getattr(app_module, handler)(event, LambdaContext(handler, 512))
+            # The deployed timeout (30 s), not chalice's 3 s default: a mail page needs 5 s left to start.
+            response = getattr(app_module, handler)(event, LambdaContext(handler, 512, max_runtime_ms=30_000))
             kept = {f["itemIdentifier"] for f in response["batchItemFailures"]}
             done = [m["ReceiptHandle"] for m in mine if m["MessageId"] not in kept]
             delete_messages(queue_name, done)  # what Lambda does with a partial batch response

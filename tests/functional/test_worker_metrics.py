@@ -16,16 +16,21 @@ from dashboard_support import Signed, sign_in
 @pytest.fixture
 def cloudwatch_source(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> Iterator[None]:
     """The app in this process reads its Workers panel from CloudWatch, as deployed."""
+    from chalicelib.dashboard import outcome_metrics, queue_metrics
     from chalicelib.ops import lambda_metrics
     from chalicelib.platform.config import get_settings
 
     monkeypatch.setenv("WORKER_METRICS", "cloudwatch")
     get_settings.cache_clear()
     lambda_metrics._cache.clear()
+    queue_metrics._cache.clear()
+    outcome_metrics._cache.clear()
     yield
     monkeypatch.delenv("WORKER_METRICS")
     get_settings.cache_clear()
     lambda_metrics._cache.clear()
+    queue_metrics._cache.clear()
+    outcome_metrics._cache.clear()
 
 
 @pytest.fixture
@@ -132,3 +137,96 @@ def test_stats_outcome_chart_reads_the_apps_emf_metrics_from_cloudwatch(
     points = {p["t"]: p for p in answer.json()["series"]}
     minute = at.strftime("%Y-%m-%dT%H:%M")
     assert points.get(minute) == {"t": minute, "succeeded": 5, "failed": 2, "retried": 1, "revoked": 0}, points
+
+
+def _task_dims(settings: Any, name: str) -> list[dict[str, str]]:
+    return [
+        {"Name": "service", "Value": settings.app_name},
+        {"Name": "stage", "Value": settings.stage},
+        {"Name": "task", "Value": name},
+    ]
+
+
+def test_stats_table_reads_counts_and_runtime_percentiles_from_the_emf_metrics(
+    cloudwatch_source: None, admin: Signed, aws: Any, settings: Any
+) -> None:
+    at = (datetime.now(UTC) - timedelta(minutes=5)).replace(second=20, microsecond=0)
+    dims = _task_dims(settings, "tests.dashboard_flaky")  # registered by dashboard_support
+    counts = [
+        {"MetricName": name, "Dimensions": dims, "Timestamp": at, "Value": value, "Unit": "Count"}
+        for name, value in (("TaskSucceeded", 4), ("TaskFailed", 1), ("TaskRetried", 2), ("TaskRevoked", 1))
+    ]
+    runtimes = [
+        {"MetricName": "TaskDuration", "Dimensions": dims, "Timestamp": at, "Value": ms, "Unit": "Milliseconds"}
+        for ms in (100.0, 200.0, 300.0, 400.0, 1000.0)
+    ]
+    aws("cloudwatch").put_metric_data(Namespace="Bookshelf", MetricData=counts + runtimes)
+    for window in ("1h", "24h", "7d"):
+        answer = admin.get(f"/dashboard/api/stats?window={window}")
+        assert answer.status_code == 200, answer.text
+        data = answer.json()
+        assert data["source"] == "cloudwatch", data
+        row = data["tasks"]["tests.dashboard_flaky"]
+        assert (row["processed"], row["succeeded"], row["failed"], row["retried"], row["revoked"]) == (8, 4, 1, 2, 1)
+        # Exact percentiles over the window (the DynamoDB histogram only bounds them within x1.41).
+        assert (row["runtime_p50_ms"], row["runtime_p95_ms"], row["runtime_max_ms"]) == (300.0, 880.0, 1000.0), row
+    assert "tests.dashboard_permanent" not in data["tasks"]  # no outcome in the window: no row
+
+
+def test_stats_say_why_when_cloudwatch_does_not_answer(cloudwatch_source: None, admin: Signed, endpoint: str) -> None:
+    from devtools.emulator import FaultClient
+
+    faults = FaultClient(endpoint)
+    faults.add(service="monitoring", action="GetMetricData", code="ServiceUnavailable", status=503, times=50)
+    try:
+        answer = admin.get("/dashboard/api/stats?window=24h")
+    finally:
+        faults.clear()
+    assert answer.status_code == 200, answer.text  # a chart is not worth a 5xx
+    data = answer.json()
+    assert data["tasks"] == {} and data["series"] == [] and "CloudWatch does not answer" in data["reason"], data
+
+
+def test_queue_depth_chart_reads_aws_sqs_metrics_from_cloudwatch(
+    cloudwatch_source: None, admin: Signed, aws: Any, settings: Any
+) -> None:
+    at = (datetime.now(UTC) - timedelta(minutes=2)).replace(second=30, microsecond=0)
+
+    def datum(queue: str, metric: str, value: float) -> dict[str, Any]:
+        dims = [{"Name": "QueueName", "Value": queue}]
+        return {"MetricName": metric, "Dimensions": dims, "Timestamp": at, "Value": value}
+
+    data = [
+        datum(settings.default.name, "ApproximateNumberOfMessagesVisible", 4),
+        datum(settings.default.name, "ApproximateNumberOfMessagesVisible", 9),  # Maximum of the minute
+        datum(settings.default.name, "ApproximateNumberOfMessagesNotVisible", 2),
+        datum(settings.default.name, "ApproximateNumberOfMessagesDelayed", 1),
+        datum(settings.default.name, "ApproximateAgeOfOldestMessage", 40),
+        datum(settings.default.dlq_name, "ApproximateNumberOfMessagesVisible", 3),
+        datum(settings.default.dlq_name, "ApproximateAgeOfOldestMessage", 600),
+    ]
+    aws("cloudwatch").put_metric_data(Namespace="AWS/SQS", MetricData=data)
+    answer = admin.get("/dashboard/api/queues")
+    assert answer.status_code == 200, answer.text
+    found = answer.json()
+    assert found["depth_source"] == "cloudwatch", found
+    points = {p["t"]: p for p in found["depth_series"]}
+    point = points.get(at.strftime("%Y-%m-%dT%H:%M:00Z"))
+    assert point is not None, points
+    assert point["depths"]["default"] == 12 and point["dead_letters"]["default"] == 3, point
+    assert point["oldest_age_seconds"] == {"default": 40, "default:dlq": 600}, point
+    assert "media" not in point["depths"]  # no datapoint for that queue: absent, not a made-up zero
+
+
+@pytest.mark.unit
+def test_stats_queries_stay_within_get_metric_data_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.dashboard import outcome_metrics, queue_metrics
+
+    names = [f"task{i}" for i in range(500)]
+    monkeypatch.setattr(outcome_metrics, "registered_tasks", lambda: dict.fromkeys(names))
+    kept = outcome_metrics.task_names()
+    week = outcome_metrics.queries(kept, 3600, 7 * 86400)
+    assert len(week) <= outcome_metrics.MAX_QUERIES
+    points = sum(7 * 24 + 1 if q["MetricStat"]["Period"] == 3600 else 1 for q in week)
+    assert points <= 100_800
+    assert len(queue_metrics.queries()) <= outcome_metrics.MAX_QUERIES

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from helpers import b64, eventually, jpeg_bytes, unique_author
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -103,3 +104,34 @@ def test_import_app_loads_only_what_every_function_needs(endpoint: str) -> None:
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == [200, True]
+
+
+@pytest.mark.unit
+def test_a_lazy_module_read_by_two_threads_at_once_waits_for_the_import(tmp_path: Path, monkeypatch: Any) -> None:
+    """GIVEN a module still being imported by one thread WHEN another reads it through its proxy THEN
+    it waits for the whole module (the local runner's two workers once got a half-made
+    `chalicelib.tasks.worker`: "partially initialized module ... has no attribute 'consume'")."""
+    import sys
+    import threading
+    import time
+
+    from chalicelib.platform.lazy import lazy
+
+    (tmp_path / "slow_lazy_probe.py").write_text("import time\ntime.sleep(0.6)\nvalue = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "slow_lazy_probe", raising=False)
+    proxy = lazy("slow_lazy_probe")
+    answers: dict[str, Any] = {}
+
+    def read(who: str) -> None:
+        try:
+            answers[who] = proxy.value
+        except AttributeError as exc:
+            answers[who] = exc
+
+    first = threading.Thread(target=read, args=("first",))
+    first.start()
+    time.sleep(0.2)  # the first thread is inside the module's import now
+    read("second")
+    first.join()
+    assert answers == {"first": 42, "second": 42}

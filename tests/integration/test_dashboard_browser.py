@@ -10,6 +10,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -446,6 +447,70 @@ def test_stats_appear_after_tasks_run_and_survive_a_reload(admin_tab, workers, a
     # attached, not "visible": an empty queue's line is flat (zero height); its points came from the server
     path = admin_tab.page.wait_for_selector('#chart-depth path[data-queue="default"]', state="attached")
     assert path is not None and (path.get_attribute("d") or "").count("L") >= 1
+
+
+@pytest.fixture
+def deployed_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The app in this process reads its charts, stats and Workers panel from CloudWatch, as deployed."""
+    from chalicelib.dashboard import outcome_metrics, queue_metrics
+    from chalicelib.ops import lambda_metrics
+    from chalicelib.platform.config import get_settings
+
+    monkeypatch.setenv("WORKER_METRICS", "cloudwatch")
+    get_settings.cache_clear()
+    lambda_metrics._cache.clear()
+    queue_metrics._cache.clear()
+    outcome_metrics._cache.clear()
+    yield
+    monkeypatch.delenv("WORKER_METRICS")
+    get_settings.cache_clear()
+    lambda_metrics._cache.clear()
+    queue_metrics._cache.clear()
+    outcome_metrics._cache.clear()
+
+
+def test_deployed_views_say_they_read_cloudwatch_and_charts_survive_a_reload(
+    deployed_metrics, admin_tab, aws, settings
+) -> None:
+    """GIVEN metrics in CloudWatch as SQS and the workers publish them WHEN the Workers, Stats and
+    Queues views are shown, and reloaded THEN each says it reads CloudWatch and draws its chart from it."""
+    at = datetime.now(UTC) - timedelta(minutes=8)
+    task = [
+        {"Name": "service", "Value": settings.app_name},
+        {"Name": "stage", "Value": settings.stage},
+        {"Name": "task", "Value": "tests.dashboard_parent"},
+    ]
+    emf = [{"MetricName": "TaskSucceeded", "Dimensions": task, "Timestamp": at, "Value": 3}]
+    emf += [{"MetricName": "TaskDuration", "Dimensions": task, "Timestamp": at, "Value": v} for v in (50.0, 70.0)]
+    aws("cloudwatch").put_metric_data(Namespace="Bookshelf", MetricData=emf)
+    queue = [{"Name": "QueueName", "Value": settings.default.name}]
+    sqs = [
+        {
+            "MetricName": "ApproximateNumberOfMessagesVisible",
+            "Dimensions": queue,
+            "Timestamp": at - timedelta(minutes=m),
+            "Value": 5.0 + m,
+        }
+        for m in range(3)
+    ]
+    aws("cloudwatch").put_metric_data(Namespace="AWS/SQS", MetricData=sqs)
+    from chalicelib.dashboard import queue_metrics
+
+    queue_metrics._cache.clear()  # the sign-in's look, before these were put, is cached a minute
+    admin_tab.go("#/workers")
+    eventually(lambda: admin_tab.text("#workers-note").startswith("CloudWatch, last"), timeout=20, what="the note")
+    admin_tab.go("#/stats?window=1h")
+    row = '#stats-body tr[data-name="tests.dashboard_parent"]'
+    for _ in range(2):  # before and after a reload: the series is the server's, not the tab's
+        admin_tab.page.wait_for_selector(row)
+        assert int(admin_tab.text(f'{row} td[data-stat="succeeded"]')) >= 3
+        admin_tab.page.wait_for_selector('#chart-outcomes path[data-queue="succeeded"]', state="attached")
+        assert "from CloudWatch" in admin_tab.text("#stats-note")
+        admin_tab.page.reload()
+    admin_tab.go("#/queues")
+    eventually(lambda: "CloudWatch AWS/SQS" in admin_tab.text("#depth-source"), timeout=20, what="the depth source")
+    path = admin_tab.page.wait_for_selector('#chart-depth path[data-queue="default"]', state="attached")
+    assert path is not None and (path.get_attribute("d") or "").count("L") >= 3  # three minutes from AWS/SQS
 
 
 @pytest.fixture

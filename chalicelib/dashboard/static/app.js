@@ -92,6 +92,7 @@ import { renderControls, showAudit } from "./controls.js";
     drawChart($("chart-rate"), names, rates(points, names), WINDOW_MS);
     $("legend").replaceChildren(...names.map((n, i) => el("span", { class: `c${i % COLORS.length}` }, `■ ${n}  `)));
     $("queues-updated").textContent = `updated ${iso(now)}`;
+    $("depth-source").textContent = data.depth_source === "cloudwatch" ? "CloudWatch AWS/SQS, maximum per minute" : "DynamoDB, a point per minute";
   }
   // Messages leaving a queue per second, estimated from the fall of its depth between two samples
   // (SQS has no delete counter without CloudWatch; a queue that fills while it drains shows less).

@@ -1,4 +1,5 @@
-// Statistics per task name (1 h / 24 h / 7 d) and the outcome chart, from the server's buckets.
+// Statistics per task name (1 h / 24 h / 7 d) and the outcome chart, from the server's series
+// (DynamoDB buckets under `make run`, CloudWatch when deployed: `data.source`).
 import { $, el, num } from "./dom.js";
 import { API, call } from "./api.js";
 import { COLORS, drawChart } from "./chart.js";
@@ -22,7 +23,8 @@ export function showStats(params) {
     const series = data.series.map((p) => ({ t: Date.parse(p.t.length === 13 ? `${p.t}:00:00Z` : `${p.t}:00Z`), v: p }));
     drawChart($("chart-outcomes"), OUTCOMES, series, SPAN[chosen]);
     $("stats-legend").replaceChildren(...OUTCOMES.map((n, i) => el("span", { class: `c${i % COLORS.length}` }, `■ ${n}  `)));
-    $("stats-note").textContent = `per ${data.bucket}; runtimes are histogram estimates (within ×1.41)`;
+    const source = data.source === "cloudwatch" ? "CloudWatch (the workers' EMF metrics); runtimes exact" : "DynamoDB buckets; runtimes are histogram estimates (within ×1.41)";
+    $("stats-note").textContent = data.reason ? `Not available: ${data.reason}` : `per ${data.bucket}, from ${source}`;
   }
   load();
   const timer = setInterval(load, 10000);
