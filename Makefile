@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAGE ?= dev
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-build.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install run sample-images test test-scale test-contract test-localstack test-deployed lint bench package deploy clean chromium screenshot
+.PHONY: install run sample-images test test-unit test-scale test-contract test-localstack test-deployed lint bench package deploy clean chromium screenshot
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,22 +25,36 @@ run: install
 sample-images: install
 	$(PY) -m devtools.samples
 
+# The tiers (docs/LOCAL.md, "Tests and the emulator"): unit (no AWS), functional (the app on the emulator), integration
+# (make run's parts, a browser), tooling (emulator, runtime, deploy tools). In parallel: each xdist
+# worker has its own embedded emulator and resource prefix, and takes whole files (--dist loadfile);
+# in random order (pytest-randomly prints its seed; `--randomly-seed=N` replays an order).
+# `tests` rather than the four tiers by name: a file left at the top still runs (and
+# tests/unit/test_layout.py fails until it is given its tier); tests/deployed is not collected.
+TIERS := tests/unit tests/functional tests/integration tests/tooling
+TEST_WORKERS ?= 4
+PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
+
 test: install chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -m "not slow and not contract"
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow and not contract" tests
+
+# The fast tier alone: pure logic over in-memory stores, with AWS unreachable (nothing listens on :9).
+test-unit: install
+	AWS_ENDPOINT_URL=http://127.0.0.1:9 $(PY) -m pytest tests/unit
 
 # The scale tests (20,000 subscribers, the shared SES send rate): long, so not part of `make test`
-# (CI runs both, .ci/run).
+# (CI runs both, .ci/run). One process in a fixed order: the tests measure a shared send rate.
 test-scale: install
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -p no:randomly -m slow $(TIERS)
 
 # Schemathesis against the running API (the local gateway over HTTP, the embedded emulator): every
 # operation of GET /openapi.json, valid and invalid cases, CONTRACT_EXAMPLES per operation and mode.
 # Alone (it writes books and redrives the DLQs); prints its cases, operations and time.
 test-contract: install
-	$(PY) -m pytest -m contract tests/test_contract.py
+	$(PY) -m pytest -p no:randomly -m contract tests/integration/test_contract.py
 
 # Debian's Chromium for the dashboard's browser tests (Playwright drives it; it never downloads a browser).
 # Installed as root with apt-get when missing; elsewhere those tests skip and say why.
@@ -51,19 +65,21 @@ chromium:
 
 # Regenerate the dashboard screenshots shown in docs/DASHBOARD.md (taken by the browser tests).
 screenshot: install chromium
-	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/test_dashboard_browser.py -k "screenshot"
+	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/integration/test_dashboard_browser.py -k "screenshot"
 
 # The whole suite against LocalStack, installed and run by the project (host mode, no Docker, in
 # its own venv on Python >= 3.12, cached in ~/.cache/bookshelf-serverless); DynamoDB and SES on
 # the embedded emulator. It prints which service came from where, the skips' reasons and its time.
+# One process, in a fixed order: one LocalStack serves it (the per-worker prefixes would allow
+# -n, untried there).
 test-localstack: install
-	$(PY) -m devtools.backends.localstack test -m "not slow and not contract"
+	$(PY) -m devtools.backends.localstack test -p no:randomly -m "not slow and not contract" $(TIERS)
 
 # The real artefact, deployed: MiniStack (installed by the project into a cached venv whose Python is
 # the functions' runtime, started on a free port), `make deploy`'s tooling into it, then tests/deployed
 # over the deployed API Gateway URL. It prints the deploy time, the suite's time and POST-to-ready.
 test-deployed: install
-	$(PY) -m devtools.backends.ministack test
+	$(PY) -m devtools.backends.ministack test -p no:randomly
 
 lint: install
 	$(VENV)/bin/ruff check .

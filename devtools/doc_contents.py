@@ -1,7 +1,7 @@
 """Contents lists of README.md and docs/*.md: `python -m devtools.doc_contents README.md docs/*.md`.
 
 Rewrites the list between `<!-- toc -->` and `<!-- /toc -->` from the page's `##` and `###`
-headings, with the anchors GitHub makes for them; tests/test_readme.py checks that every link
+headings, with the anchors GitHub makes for them; tests/tooling/test_readme.py checks that every link
 lands and every `##` section is listed, so run this after adding a section.
 """
 

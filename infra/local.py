@@ -2,7 +2,7 @@
 
 Runs against the embedded emulator, LocalStack or MiniStack (AWS_ENDPOINT_URL), and against
 AWS before `chalice deploy` (`make deploy`). The other executor, infra/cloudformation.py,
-writes the same model as the template of `make package`; tests/test_infra_executors.py
+writes the same model as the template of `make package`; tests/tooling/test_infra_executors.py
 checks that both give the same tables, queues and bucket.
 """
 

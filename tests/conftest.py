@@ -1,13 +1,21 @@
 """The test session: a real AWS endpoint over HTTP, the stage's resources, API keys and workers.
 
-Unless AWS_ENDPOINT_URL is set (e.g. LocalStack on :4566), the embedded emulator is started
-in a child process. Resource names get a unique prefix, so runs never collide.
+The tests are sorted by kind (docs/LOCAL.md, "Tests and the emulator"): `unit/` (pure logic over in-memory stores: no
+AWS endpoint is started for them, and they pass with AWS unreachable), `functional/` (the app
+in this process on the emulator), `integration/` (make run's parts as their own processes, a
+browser), `tooling/` (the emulator, the local runtime, the deploy and packaging tools) and
+`deployed/` (its own conftest, `make test-deployed` only).
+
+Unless AWS_ENDPOINT_URL is set (e.g. LocalStack on :4566), each pytest process (each xdist
+worker) starts its own embedded emulator in a child process. Each process also gets its own
+resource prefix (tables, queues, bucket, secret, parameter), so xdist workers never share
+state, whichever endpoint serves them, and runs never collide.
 
 The endpoint starts lazily: the first test that needs AWS (through a fixture such as `api`,
 `aws`, `settings`, `workers`, `faults` or `mailbox`, or simply by not being marked `unit`)
 starts it and creates the resources; a run of only `unit` tests starts nothing
-(`pytest -m unit`). Its URL is fixed when pytest starts, because the application's modules
-read it when the test modules import them.
+(`pytest tests/unit`, `pytest -m unit`). The application reads its settings lazily (on first
+use, never at import), so the environment set here only has to be in place before a test runs.
 """
 
 from __future__ import annotations
@@ -50,18 +58,38 @@ TEST_ENV = {
 
 # The deployed stack's suite has its own conftest and runs under `make test-deployed` only.
 collect_ignore = ["deployed"]
+UNIT_DIR = Path(__file__).resolve().parent / "unit"
+# Set when this session chose the endpoint itself (its own emulator): xdist workers inherit the
+# controller's environment, and each one then picks an emulator of its own instead of sharing it.
+OWN_ENDPOINT = "BOOKSHELF_TEST_OWN_ENDPOINT"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for key, value in TEST_ENV.items():
         os.environ.setdefault(key, value)
-    os.environ["RESOURCE_PREFIX"] = f"bookshelf-test-{uuid.uuid4().hex[:8]}"
-    if not os.environ.get("AWS_ENDPOINT_URL"):
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    os.environ["RESOURCE_PREFIX"] = f"bookshelf-test-{worker}-{uuid.uuid4().hex[:8]}"
+    if os.environ.get(OWN_ENDPOINT) or not os.environ.get("AWS_ENDPOINT_URL"):
         from devtools.emulator.process import free_port
 
         port = free_port()  # the emulator listens here once a test needs it
         _EMULATOR["port"] = port
         os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+        os.environ[OWN_ENDPOINT] = "1"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The random order's seed, printed even under -q (pytest-randomly's own header is not)."""
+    seed = getattr(session.config.option, "randomly_seed", None)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if isinstance(seed, int) and reporter is not None and not hasattr(session.config, "workerinput"):
+        reporter.write_line(f"random order: replay it with -p randomly --randomly-seed={seed}")
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    """Every test under tests/unit is a `unit` test (no endpoint started), whatever its file says."""
+    if UNIT_DIR in Path(str(item.path)).parents:
+        item.add_marker(pytest.mark.unit)
 
 
 def _start_aws() -> str:

@@ -49,6 +49,19 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+def s3_notification(*keys: str, bucket: str = "media") -> str:
+    """The body S3 sends to SQS when objects are created (one record per key)."""
+    records = [
+        {
+            "eventSource": "aws:s3",
+            "eventName": "ObjectCreated:Post",
+            "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 12}},
+        }
+        for key in keys
+    ]
+    return json.dumps({"Records": records})
+
+
 class Api:
     """The API over real HTTP (the local API Gateway), with JSON helpers and per-user API keys."""
 

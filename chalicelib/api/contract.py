@@ -2,7 +2,7 @@
 
 `chalicelib.api.openapi` builds the published document (`GET /openapi.json`) from this table
 and the pydantic models the routes validate with, so the contract cannot drift into a
-hand-written file; tests/test_openapi.py checks that the table and chalice's routes are the
+hand-written file; tests/unit/test_openapi_document.py checks that the table and chalice's routes are the
 same set, and Schemathesis checks the running API against the document.
 """
 

@@ -11,17 +11,14 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
-from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import TableMeta, utcnow
-
-_settings = get_settings()
 
 
 class Book(Model):
     """A book; `thumbnails` maps `<size>.<format>` to its S3 key once resized."""
 
     class Meta(TableMeta):
-        table_name = _settings.books_table
+        table_setting = "books_table"
 
     id = UnicodeAttribute(hash_key=True)
     owner = UnicodeAttribute()
@@ -50,7 +47,7 @@ class BookAuthor(Model):
     """One row per (author, book): the index behind `GET /books?author=`."""
 
     class Meta(TableMeta):
-        table_name = _settings.book_authors_table
+        table_setting = "book_authors_table"
 
     author_key = UnicodeAttribute(hash_key=True)
     sort_key = UnicodeAttribute(range_key=True)

@@ -5,10 +5,7 @@ from __future__ import annotations
 from pynamodb.attributes import JSONAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
-from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import TableMeta, utcnow
-
-_settings = get_settings()
 
 
 class ImportItem(Model):
@@ -19,7 +16,7 @@ class ImportItem(Model):
     """
 
     class Meta(TableMeta):
-        table_name = _settings.imports_table
+        table_setting = "imports_table"
 
     id = UnicodeAttribute(hash_key=True)
     owner = UnicodeAttribute(null=True)

@@ -12,10 +12,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
-from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import TableMeta, utcnow
-
-_settings = get_settings()
 
 
 class MailState(Model):
@@ -27,7 +24,7 @@ class MailState(Model):
     """
 
     class Meta(TableMeta):
-        table_name = _settings.mail_table
+        table_setting = "mail_table"
 
     pk = UnicodeAttribute(hash_key=True)
     owner = UnicodeAttribute(null=True)

@@ -18,7 +18,6 @@ from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import size
 from pynamodb.models import Model
 
-from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import TableMeta, condition_failed, utcnow
 from chalicelib.platform.observability import logger
 from chalicelib.tasks.control import PREFIX
@@ -26,14 +25,13 @@ from chalicelib.tasks.control import PREFIX
 MAX_PER_DAY = 1000
 AUDIT_DAYS = 90
 MAX_DETAIL = 500
-_settings = get_settings()
 
 
 class AuditDay(Model):
     """The controls used on one UTC day."""
 
     class Meta(TableMeta):
-        table_name = _settings.tasks_table
+        table_setting = "tasks_table"
 
     id = UnicodeAttribute(hash_key=True)
     entries = ListAttribute(of=UnicodeAttribute, null=True)  # one JSON object per action

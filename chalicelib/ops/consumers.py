@@ -26,14 +26,13 @@ from chalicelib.platform.sqs import queue_arn, queue_settings
 from chalicelib.tasks.control import PREFIX
 
 MIN_CONCURRENCY, MAX_CONCURRENCY = 2, 1000  # Lambda's bounds for ScalingConfig.MaximumConcurrency
-_settings = get_settings()
 
 
 class ConsumerState(Model):
     """The wanted state of one queue's consumers."""
 
     class Meta(TableMeta):
-        table_name = _settings.tasks_table
+        table_setting = "tasks_table"
 
     id = UnicodeAttribute(hash_key=True)
     paused = BooleanAttribute(default=False)

@@ -210,16 +210,22 @@ def _queue(key: str, prefix: str) -> QueueSettings:
     )
 
 
+def region() -> str:
+    """The AWS region (Lambda sets AWS_REGION; boto's own variable is AWS_DEFAULT_REGION), read afresh
+    and cached nowhere: PynamoDB asks a model's Meta for it when the model is declared (at import)."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Read the settings once per process."""
+    """Read the settings once per process, on first use: never at import (tests/unit/test_no_settings_at_import.py)."""
     app_name = _str("APP_NAME")
     stage = _str("STAGE")
     prefix = os.environ.get("RESOURCE_PREFIX", f"{app_name}-{stage}")
     return Settings(
         app_name=app_name,
         stage=stage,
-        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        region=region(),
         endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None,
         books_table=os.environ.get("BOOKS_TABLE", f"{prefix}-books"),
         book_authors_table=os.environ.get("BOOK_AUTHORS_TABLE", f"{prefix}-book-authors"),

@@ -5,10 +5,7 @@ from __future__ import annotations
 from pynamodb.attributes import TTLAttribute, UnicodeAttribute, UTCDateTimeAttribute
 from pynamodb.models import Model
 
-from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import TableMeta, utcnow
-
-_settings = get_settings()
 
 
 class DashboardSession(Model):
@@ -19,7 +16,7 @@ class DashboardSession(Model):
     """
 
     class Meta(TableMeta):
-        table_name = _settings.dashboard_session_table
+        table_setting = "dashboard_session_table"
 
     session_id = UnicodeAttribute(hash_key=True)
     user = UnicodeAttribute()

@@ -12,9 +12,8 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
-from chalicelib.platform.config import get_settings
+from chalicelib.platform.config import get_settings, region
 
-_settings = get_settings()
 _M = TypeVar("_M", bound=Model)
 
 
@@ -23,10 +22,30 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class TableMeta:
-    """Settings every table's `Meta` inherits: region, endpoint from the environment, on-demand billing."""
+class _FromSettings(type):
+    """A `Meta` whose table name and region are read when PynamoDB first asks for them (its first
+    request), not when the model is declared: importing a model reads no settings.
 
-    region = _settings.region
+    Properties of the metaclass, because PynamoDB reads `Meta.table_name` on the class.
+    """
+
+    table_setting: str
+
+    @property
+    def table_name(cls) -> str:
+        return str(getattr(get_settings(), cls.table_setting))
+
+    @property
+    def region(cls) -> str:
+        return region()
+
+
+class TableMeta(metaclass=_FromSettings):
+    """Settings every table's `Meta` inherits: region, endpoint from the environment, on-demand billing.
+
+    A model's `Meta` names its table by the settings' attribute: `table_setting = "tasks_table"`.
+    """
+
     host = None  # botocore reads AWS_ENDPOINT_URL_DYNAMODB, then AWS_ENDPOINT_URL (chalicelib/platform/aws.py)
     billing_mode = "PAY_PER_REQUEST"
     connect_timeout_seconds = 5

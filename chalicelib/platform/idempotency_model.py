@@ -11,10 +11,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
-from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import TableMeta, utcnow
-
-_settings = get_settings()
 
 
 class IdempotencyRecord(Model):
@@ -26,7 +23,7 @@ class IdempotencyRecord(Model):
     """
 
     class Meta(TableMeta):
-        table_name = _settings.idempotency_table
+        table_setting = "idempotency_table"
 
     key = UnicodeAttribute(hash_key=True)
     owner = UnicodeAttribute()

@@ -3,7 +3,7 @@
 Every Lambda function deploys the same `app.py`; importing each route's handlers there would
 make the API pay for the workers, the dashboard and the OpenAPI document, and each worker for
 every route. `app.py` names its handler modules through these proxies (with the real import
-under `TYPE_CHECKING`, which keeps them typed and visible to tests/test_import_graph.py).
+under `TYPE_CHECKING`, which keeps them typed and visible to tests/unit/test_import_graph.py).
 The standard library's `importlib.util.LazyLoader` was the first choice, but it cannot load
 `first` modules before the target (the task registry must be filled before a domain sends).
 """

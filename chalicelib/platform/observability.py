@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
@@ -10,7 +12,18 @@ from chalicelib.platform.config import get_settings
 
 NAMESPACE = "Bookshelf"
 
-logger = Logger(service=get_settings().app_name)
+
+class _Service(logging.Filter):
+    """Stamps each record with the settings' app name as its `service`, read at the first log line:
+    the logger is made at import, when no setting is read (the "bookshelf" logger app.py leaves to Powertools)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.service = get_settings().app_name
+        return True
+
+
+logger = Logger(service="bookshelf")
+logger.addFilter(_Service())
 _cold_start = True
 
 

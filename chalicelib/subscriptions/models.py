@@ -9,10 +9,7 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
-from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import TableMeta, utcnow
-
-_settings = get_settings()
 
 
 class Subscriber(Model):
@@ -24,7 +21,7 @@ class Subscriber(Model):
     """
 
     class Meta(TableMeta):
-        table_name = _settings.subscribers_table
+        table_setting = "subscribers_table"
 
     author_key = UnicodeAttribute(hash_key=True)
     email = UnicodeAttribute(range_key=True)

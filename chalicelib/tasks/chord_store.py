@@ -17,17 +17,14 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
-from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import TableMeta
-
-_settings = get_settings()
 
 
 class ChordItem(Model):
     """A chord head or one member's row (see the module docstring)."""
 
     class Meta(TableMeta):
-        table_name = _settings.tasks_table
+        table_setting = "tasks_table"
 
     id = UnicodeAttribute(hash_key=True)
     # head

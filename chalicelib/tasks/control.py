@@ -11,18 +11,16 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAt
 from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.models import Model
 
-from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import TableMeta, condition_failed
 
 PREFIX = "control#"
-_settings = get_settings()
 
 
 class TaskControl(Model):
     """One rate-limit schedule (`control#rate#<task>`) or periodic task (`control#periodic#<name>`)."""
 
     class Meta(TableMeta):
-        table_name = _settings.tasks_table
+        table_setting = "tasks_table"
 
     id = UnicodeAttribute(hash_key=True)
     tat = NumberAttribute(null=True)  # rate limit: the next free slot (epoch seconds)

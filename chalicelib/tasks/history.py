@@ -31,7 +31,6 @@ from chalicelib.platform.dynamodb import TableMeta, utcnow
 from chalicelib.platform.observability import logger
 from chalicelib.tasks.control import PREFIX
 
-_settings = get_settings()
 OUTCOMES = ("succeeded", "failed", "retried", "revoked")
 SLOTS = 24  # runtime histogram: slot k holds runtimes up to 2**(k/2) ms (1 ms … ~4 s … ~68 min at 24)
 MAX_ATTEMPT_TEXT = 16 * 1024
@@ -55,7 +54,7 @@ class TaskAttempt(Model):
     """One attempt of one task (`control#attempt#<task id>#<n>`)."""
 
     class Meta(TableMeta):
-        table_name = _settings.tasks_table
+        table_setting = "tasks_table"
 
     id = UnicodeAttribute(hash_key=True)
     task_id = UnicodeAttribute()
@@ -102,7 +101,7 @@ def record_attempt(
             invocation=request_id,
             log_group=group,
             log_stream=stream,
-            expires_at=now + timedelta(days=_settings.task_ttl_days),
+            expires_at=now + timedelta(days=get_settings().task_ttl_days),
         ).save()
         count(task_id, name, outcome, duration_ms, now)
     except Exception as exc:  # noqa: BLE001 - history is for people; the task's own record is what counts
@@ -159,7 +158,7 @@ def count(task_id: str, name: str, outcome: str, duration_ms: float, now: dateti
     for kind, fmt in (("m", "%Y-%m-%dT%H:%M"), ("h", "%Y-%m-%dT%H")):
         key = {"id": {"S": f"{PREFIX}stats#{kind}#{now.astimezone(UTC).strftime(fmt)}#{shard}"}}
         client("dynamodb").update_item(
-            TableName=_settings.tasks_table,
+            TableName=get_settings().tasks_table,
             Key=key,
             UpdateExpression="ADD #p :one, #o :one, #h :one, #s :d SET #t = :ttl",
             ExpressionAttributeNames=names,
@@ -172,10 +171,10 @@ def read_buckets(ids: list[str]) -> list[dict[str, Any]]:
     dynamo = client("dynamodb")
     found: list[dict[str, Any]] = []
     for i in range(0, len(ids), 100):
-        request: dict[str, Any] = {_settings.tasks_table: {"Keys": [{"id": {"S": k}} for k in ids[i : i + 100]]}}
+        request: dict[str, Any] = {get_settings().tasks_table: {"Keys": [{"id": {"S": k}} for k in ids[i : i + 100]]}}
         for _ in range(5):  # unprocessed keys come back under throttling
             answer = dynamo.batch_get_item(RequestItems=request)
-            for item in answer.get("Responses", {}).get(_settings.tasks_table, []):
+            for item in answer.get("Responses", {}).get(get_settings().tasks_table, []):
                 found.append({k: _plain(v) for k, v in item.items()})
             request = answer.get("UnprocessedKeys") or {}
             if not request:

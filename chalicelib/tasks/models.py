@@ -13,10 +13,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
-from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import TableMeta, utcnow
-
-_settings = get_settings()
 
 
 class TaskStatusIndex(GlobalSecondaryIndex["TaskRecord"]):
@@ -107,7 +104,7 @@ class TaskRecord(Model):
     """The result record of one task: the serverless results backend."""
 
     class Meta(TableMeta):
-        table_name = _settings.tasks_table
+        table_setting = "tasks_table"
 
     id = UnicodeAttribute(hash_key=True)
     name = UnicodeAttribute()

@@ -14,7 +14,7 @@ from helpers import b64, eventually, is_emulator, jpeg_bytes, unique_author
 
 from chalicelib.platform.config import get_settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_bucket_blocks_public_access_and_encrypts(aws: Any, settings: Any) -> None:

@@ -13,9 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from helpers import unique_author
 
 from chalicelib.platform.config import get_settings
+
+# The calls are observed process-wide: a worker left running by another test (reading a book for
+# its mail) would add its GetItem to the request's.
+pytestmark = pytest.mark.usefixtures("paused_workers")
 
 
 def _path(author: str) -> str:

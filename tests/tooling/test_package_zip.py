@@ -22,7 +22,7 @@ import pytest
 
 from infra import lambda_build, pythons, zipcheck
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _runtime_python() -> str:

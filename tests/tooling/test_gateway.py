@@ -25,7 +25,7 @@ from helpers import b64, eventually, image_bytes, jpeg_bytes, unique_author
 from devtools.gateway.auth import AuthorizerError, Policy, _policy
 from devtools.gateway.invoke import function_limits
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _is_error(body: Any, code: str) -> bool:

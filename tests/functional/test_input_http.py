@@ -20,7 +20,7 @@ from urllib.parse import quote, urlparse
 import pytest
 from helpers import eventually, unique_author, unique_email
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OK = {"title": "Dune", "authors": ["Frank Herbert"]}
 FORGED = base64.urlsafe_b64encode(json.dumps({"foo": {"S": "x"}}).encode()).decode().rstrip("=")
 

@@ -8,28 +8,16 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers import s3_notification
 
 from chalicelib.covers.upload.events import INGEST_TASK, ingest_task_id, upload_key
 from chalicelib.covers.upload.tasks import INGEST_MANY_TASK, adapt_s3_notification
 from chalicelib.tasks import adapters
 from chalicelib.tasks.envelope import Envelope, EnvelopeError
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def _s3_body(*keys: str, bucket: str = "media") -> str:
-    records = [
-        {
-            "eventSource": "aws:s3",
-            "eventName": "ObjectCreated:Post",
-            "s3": {"bucket": {"name": bucket}, "object": {"key": key, "size": 12}},
-        }
-        for key in keys
-    ]
-    return json.dumps({"Records": records})
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.unit
@@ -37,7 +25,7 @@ def test_an_envelope_is_read_as_itself_and_an_upload_notification_as_its_ingest_
     env = Envelope(task_id="t-1", task="covers.resize", args=["b", 1])
     assert adapters.read(env.encode()) == env
     key = upload_key(str(uuid.uuid4()), 2)
-    ingest = adapters.read(_s3_body(key))
+    ingest = adapters.read(s3_notification(key))
     assert isinstance(ingest, Envelope)
     assert (ingest.task, ingest.task_id, ingest.args) == (INGEST_TASK, ingest_task_id("media", key), ["media", key])
     test_event = json.dumps({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "media"})
@@ -48,7 +36,7 @@ def test_an_envelope_is_read_as_itself_and_an_upload_notification_as_its_ingest_
 def test_a_dead_lettered_notification_of_several_uploads_names_the_task_that_ran() -> None:
     """The worker runs such a message as one fan-out task under a derived id; the reconciler and
     the dashboard name that same task, not a second `sqs-<message id>` one."""
-    body = _s3_body(upload_key(str(uuid.uuid4()), 1), upload_key(str(uuid.uuid4()), 1))
+    body = s3_notification(upload_key(str(uuid.uuid4()), 1), upload_key(str(uuid.uuid4()), 1))
     ran = adapters.read(body)
     assert isinstance(ran, Envelope) and ran.task == INGEST_MANY_TASK
     assert adapters.identity(body, "m-1") == (ran.task_id, INGEST_MANY_TASK)
@@ -59,7 +47,7 @@ def test_a_dead_lettered_notification_of_several_uploads_names_the_task_that_ran
 def test_without_the_adapter_a_notification_is_not_an_envelope(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(adapters, "_ADAPTERS", [])
     with pytest.raises(EnvelopeError):
-        adapters.read(_s3_body(upload_key(str(uuid.uuid4()), 1)))
+        adapters.read(s3_notification(upload_key(str(uuid.uuid4()), 1)))
 
 
 @pytest.mark.unit
@@ -80,27 +68,3 @@ def test_importing_the_app_registers_the_upload_adapter_in_a_fresh_process() -> 
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.strip().splitlines()[-1] == "['chalicelib.covers.upload.tasks.adapt_s3_notification']"
-
-
-def test_a_worker_without_the_adapter_dead_letters_uploads_instead_of_dropping_them(
-    chalice_client: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Fail visibly, keep the message: the poison path (DLQ with its reason, a FAILURE record),
-    from where a redrive replays it once the adapter is registered again."""
-    from chalicelib.ops.queues import delete_dead_letter
-    from chalicelib.platform.sqs import peek
-    from chalicelib.tasks.models import TaskRecord
-
-    monkeypatch.setattr(adapters, "_ADAPTERS", [])
-    body = _s3_body(upload_key(str(uuid.uuid4()), 1), bucket=f"b-{uuid.uuid4().hex}")
-    event = chalice_client.events.generate_sqs_event(message_bodies=[body], queue_name=settings.media.name)
-    message_id = event["Records"][0]["messageId"] = str(uuid.uuid4())  # chalice's is a constant
-    assert chalice_client.lambda_.invoke("media_worker", event).payload == {"batchItemFailures": []}
-    record = TaskRecord.get(f"sqs-{message_id}", consistent_read=True)
-    assert (record.status, record.name) == ("FAILURE", "<unreadable>")
-    (dead,) = [m for m in peek(settings.media.dlq_name) if m["Body"] == body]
-    try:
-        reason = dead["MessageAttributes"]["failure-reason"]["StringValue"]
-        assert reason.startswith("poison message: unsupported envelope version")
-    finally:
-        delete_dead_letter(settings.media.key, dead["MessageId"])

@@ -17,7 +17,7 @@ from helpers import unique_email
 
 from devtools.doc_contents import anchored, headings, slug
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 PAGES = {path: path.read_text(encoding="utf-8") for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]}
 DOCS = {path.name: text for path, text in PAGES.items() if path.parent.name == "docs"}
@@ -143,9 +143,13 @@ def test_the_skips_docs_list_are_the_skips_the_tests_make() -> None:
     tests = ROOT / "tests"
     for said, file, code in (
         ("the fault-injection tests skip", "conftest.py", "fault injection for {service} needs the embedded emulator"),
-        ("the emulator's own S3 signature checks", "test_security.py", "S3 is not served by the embedded emulator"),
-        ("one upload-form check", "test_uploads.py", "skips signature checks by default"),
-        ("`test_queue_ages`' visible-age test", "test_queue_ages.py", "order-dependent under LocalStack"),
+        (
+            "the emulator's own S3 signature checks",
+            "functional/test_security.py",
+            "S3 is not served by the embedded emulator",
+        ),
+        ("one upload-form check", "functional/test_uploads.py", "skips signature checks by default"),
+        ("`test_queue_ages`' visible-age test", "functional/test_queue_ages.py", "order-dependent under LocalStack"),
     ):
         assert said in local, said
         assert code in (tests / file).read_text(encoding="utf-8"), (file, code)

@@ -6,12 +6,10 @@ whatever duplicates, retries and redrives happen in the middle.
 
 from __future__ import annotations
 
-import json
 import time
 import uuid
 from typing import Any
 
-import pytest
 from helpers import dead_lettered, eventually, final_record, task_record
 
 from chalicelib.tasks import canvas
@@ -132,20 +130,6 @@ def test_duplicates_retries_and_a_redrive_mid_chord_give_one_callback(api, pause
     assert [r["status"] for r in results] == ["SUCCESS", "FAILURE", "SUCCESS", "SUCCESS"]
     head = ChordItem.get(head_key(started.id), consistent_read=True)
     assert (head.total, head.done, head.members, head.dispatched) == (4, 4, {0, 1, 2, 3}, 1)
-
-
-@pytest.mark.unit
-def test_chord_refuses_more_members_than_its_limit() -> None:
-    with pytest.raises(ValueError, match="at most 1000 members"):
-        chord([member.s("x", i) for i in range(canvas.MAX_CHORD_MEMBERS + 1)], collect.s("x"))
-
-
-@pytest.mark.unit
-def test_a_large_member_result_is_kept_by_reference() -> None:
-    big = {"blob": "x" * (canvas.MAX_INLINE_RESULT_BYTES + 1)}
-    assert canvas._bounded(big, "t-1") == {"ref": "t-1", "truncated": True}
-    assert canvas._bounded({"small": 1}, "t-1") == {"small": 1}
-    assert json.dumps(canvas._bounded(None, "t-1")) == "null"
 
 
 def test_a_revoked_member_is_marked_and_the_chord_still_calls_back(api, workers) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 UNSCOPABLE_ACTIONS = {
     "ses:GetSendQuota",
     "ses:GetAccount",
@@ -90,7 +90,7 @@ def test_packaged_template_passes_cfn_lint(package_dir: Path) -> None:
 
 def test_functions_run_on_the_runtime_the_zip_is_built_for(template: dict[str, Any]) -> None:
     """python3.13 (Amazon Linux 2023) on x86_64: the zip's wheels are chosen for exactly that
-    (tests/test_package_zip.py); chalice took python3.11 from the project's venv before."""
+    (tests/tooling/test_package_zip.py); chalice took python3.11 from the project's venv before."""
     functions = _of_type(template, "AWS::Serverless::Function").values()
     assert {f["Properties"]["Runtime"] for f in functions} == {"python3.13"}
     assert {tuple(f["Properties"]["Architectures"]) for f in functions} == {("x86_64",)}

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from helpers import b64, eventually, jpeg_bytes, unique_author
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
 import json, os, sys

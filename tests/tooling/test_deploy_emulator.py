@@ -30,7 +30,7 @@ import pytest
 
 from infra import lambda_build, pythons
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STAGE = "dev"
 
 

@@ -24,7 +24,7 @@ from helpers import b64, eventually, jpeg_bytes
 
 from devtools.emulator.process import free_port
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SESSION_ONLY = {*TEST_ENV, "AWS_ENDPOINT_URL", "RESOURCE_PREFIX"}
 
 

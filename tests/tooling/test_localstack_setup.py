@@ -74,7 +74,7 @@ def test_the_compose_file_starts_without_an_account() -> None:
 
     import yaml
 
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parents[2]
     services = yaml.safe_load((root / "localstack-compose.yml").read_text())["services"]
     image, tag = services["localstack"]["image"].split(":")
     assert image == "localstack/localstack"
