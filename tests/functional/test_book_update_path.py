@@ -68,7 +68,7 @@ def book_calls() -> Iterator[list[str]]:
         BaseClient._make_api_call = original  # type: ignore[method-assign]
 
 
-def test_a_change_that_keeps_the_authors_is_one_conditional_write(api) -> None:
+def test_a_change_that_keeps_the_authors_is_one_conditional_write(api: Any) -> None:
     author = unique_author("One")
     book = _create(api, author)
     with book_calls() as calls:
@@ -85,7 +85,7 @@ def test_a_change_that_keeps_the_authors_is_one_conditional_write(api) -> None:
     assert _listed(api, author) == [book["id"]]
 
 
-def test_new_authors_take_the_refused_write_and_one_transaction_no_read(api) -> None:
+def test_new_authors_take_the_refused_write_and_one_transaction_no_read(api: Any) -> None:
     kept, dropped, added = unique_author("Kept"), unique_author("Dropped"), unique_author("Added")
     book = _create(api, kept, dropped)
     with book_calls() as calls:
@@ -96,7 +96,7 @@ def test_new_authors_take_the_refused_write_and_one_transaction_no_read(api) -> 
     assert _listed(api, kept) == [book["id"]] and _listed(api, dropped) == [] and _listed(api, added) == [book["id"]]
 
 
-def test_404_and_403_come_from_the_refused_write(api) -> None:
+def test_404_and_403_come_from_the_refused_write(api: Any) -> None:
     with book_calls() as calls:
         status, body = api.put(f"/books/{uuid.uuid4()}", {"title": "Nobody"})
     assert status == 404 and body["error"] == "NotFound", body
@@ -110,7 +110,7 @@ def test_404_and_403_come_from_the_refused_write(api) -> None:
     assert stored["title"] == "Path" and stored["updated_at"] == book["updated_at"]
 
 
-def test_an_outage_at_the_write_answers_503_and_changes_nothing(api, faults) -> None:
+def test_an_outage_at_the_write_answers_503_and_changes_nothing(api: Any, faults: Any) -> None:
     author, other = unique_author("Outage"), unique_author("Other")
     book = _create(api, author)
     for change in ({"title": "Lost"}, {"title": "Lost", "authors": [other]}):
@@ -123,7 +123,7 @@ def test_an_outage_at_the_write_answers_503_and_changes_nothing(api, faults) -> 
         assert _listed(api, author) == [book["id"]] and _listed(api, other) == []
 
 
-def test_a_write_after_a_one_call_update_sees_the_new_revision(api, monkeypatch) -> None:
+def test_a_write_after_a_one_call_update_sees_the_new_revision(api: Any, monkeypatch: Any) -> None:
     """The one-call write bumps the revision too: a request that read the book before it
     (here a change of authors whose refused write met the older revision) gets 409."""
     from chalicelib.books import service as books

@@ -51,7 +51,7 @@ def on_error(task_id: str, error: str, marker: str) -> None:
     CALLS.setdefault(marker, []).append({"task_id": task_id, "error": error})
 
 
-def test_link_gets_the_result_and_link_error_the_failure(api, workers) -> None:
+def test_link_gets_the_result_and_link_error_the_failure(api: Any, workers: Any) -> None:
     marker = f"link-{uuid.uuid4()}"
     ok = member.apply_async(args=[marker, 3], link=collect.s(marker), link_error=on_error.s(marker + "-err"))
     bad = member.apply_async(args=[marker, 4, "fail"], link=collect.s(marker), link_error=on_error.s(marker + "-err"))
@@ -62,13 +62,13 @@ def test_link_gets_the_result_and_link_error_the_failure(api, workers) -> None:
     assert final_record(api, ok)["status"] == "SUCCESS"
 
 
-def test_group_sends_every_task(api, workers) -> None:
+def test_group_sends_every_task(api: Any, workers: Any) -> None:
     marker = f"group-{uuid.uuid4()}"
     sent = group(member.s(marker, i) for i in range(4)).apply_async()
     assert sent.get(timeout=60) == [{"square": i * i} for i in range(4)]
 
 
-def test_chord_callback_runs_once_with_failures_marked(api, workers) -> None:
+def test_chord_callback_runs_once_with_failures_marked(api: Any, workers: Any) -> None:
     marker = f"chord-{uuid.uuid4()}"
     modes = ["ok", "transient_once", "fail", "ok", "ok"]
     started = chord([member.s(marker, i, mode) for i, mode in enumerate(modes)], collect.s(marker)).apply_async()
@@ -81,7 +81,7 @@ def test_chord_callback_runs_once_with_failures_marked(api, workers) -> None:
     assert [r["task_id"] for r in results] == started.task_ids
 
 
-def test_empty_chord_calls_back_at_once(api, workers) -> None:
+def test_empty_chord_calls_back_at_once(api: Any, workers: Any) -> None:
     marker = f"empty-{uuid.uuid4()}"
     started = chord([], collect.s(marker)).apply_async()
     assert started.get(timeout=60) == 0
@@ -98,7 +98,9 @@ def _resend(aws: Any, settings: Any, chord_id: str, task_ids: list[str], marker:
         aws("sqs").send_message(QueueUrl=queue_url(settings.default.name), MessageBody=env.encode())
 
 
-def test_duplicates_retries_and_a_redrive_mid_chord_give_one_callback(api, paused_workers, aws, settings) -> None:
+def test_duplicates_retries_and_a_redrive_mid_chord_give_one_callback(
+    api: Any, paused_workers: Any, aws: Any, settings: Any
+) -> None:
     marker = f"redrive-{uuid.uuid4()}"
     modes = ["transient_once", "fail_first_run", "ok", "ok"]
     members = [member.s(marker, i, mode) for i, mode in enumerate(modes)]
@@ -132,7 +134,7 @@ def test_duplicates_retries_and_a_redrive_mid_chord_give_one_callback(api, pause
     assert (head.total, head.done, head.members, head.dispatched) == (4, 4, {0, 1, 2, 3}, 1)
 
 
-def test_a_revoked_member_is_marked_and_the_chord_still_calls_back(api, workers) -> None:
+def test_a_revoked_member_is_marked_and_the_chord_still_calls_back(api: Any, workers: Any) -> None:
     marker = f"revoked-{uuid.uuid4()}"
     members = [member.s(marker, 0), member.s(marker, 1, countdown=600)]
     started = chord(members, collect.s(marker)).apply_async()
@@ -146,7 +148,7 @@ def test_a_revoked_member_is_marked_and_the_chord_still_calls_back(api, workers)
 
 
 def test_a_member_the_redrive_policy_dead_lettered_is_counted_by_the_reconciler(
-    api, paused_workers, chalice_client, aws, settings
+    api: Any, paused_workers: Any, chalice_client: Any, aws: Any, settings: Any
 ) -> None:
     from chalicelib.platform.sqs import queue_url
     from chalicelib.tasks import records

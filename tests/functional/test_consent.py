@@ -211,7 +211,9 @@ def test_header_text_removes_every_line_break_and_override() -> None:
     assert b"Subject: =?utf-8?" in head  # non-ASCII is RFC 2047-encoded
 
 
-def test_a_subscribe_that_could_not_dispatch_its_mail_can_be_retried_at_once(api: Any, mailbox: Any, faults) -> None:
+def test_a_subscribe_that_could_not_dispatch_its_mail_can_be_retried_at_once(
+    api: Any, mailbox: Any, faults: Any
+) -> None:
     """Issue 21 item 10: when the confirmation task cannot be written (DynamoDB down), the
     subscribe is a 503 and gives back its resend slot, so the client's retry mails the link."""
     author, email = unique_author("Retry"), unique_email("retry")

@@ -36,7 +36,7 @@ def _error(response: requests.Response, status: int) -> dict[str, Any]:
 # ------------------------------------------------------------------ sign-in and sessions
 
 
-def test_login_answers_a_secure_httponly_strict_cookie_without_the_key(base_url, keys) -> None:
+def test_login_answers_a_secure_httponly_strict_cookie_without_the_key(base_url: Any, keys: Any) -> None:
     response = requests.post(base_url + "/dashboard/login", json={"key": keys["admin"]}, timeout=30)
     assert response.status_code == 200
     cookie = response.headers["Set-Cookie"]
@@ -52,7 +52,9 @@ def test_login_answers_a_secure_httponly_strict_cookie_without_the_key(base_url,
     ("key", "status", "message"),
     [("alice", 403, "admin key"), (None, 401, "unknown API key")],
 )
-def test_login_refuses_non_admin_and_unknown_keys(base_url, keys, key, status, message) -> None:
+def test_login_refuses_non_admin_and_unknown_keys(
+    base_url: Any, keys: Any, key: Any, status: Any, message: Any
+) -> None:
     sent = keys[key] if key else "x" * 43
     response = requests.post(base_url + "/dashboard/login", json={"key": sent}, timeout=30)
     assert message in _error(response, status)["message"]
@@ -60,12 +62,12 @@ def test_login_refuses_non_admin_and_unknown_keys(base_url, keys, key, status, m
 
 
 @pytest.mark.parametrize("body", [{}, {"key": ""}, {"key": 42}, {"key": "a b"}, ["key"]])
-def test_login_with_a_malformed_body_is_a_422_naming_the_field(base_url, body) -> None:
+def test_login_with_a_malformed_body_is_a_422_naming_the_field(base_url: Any, body: Any) -> None:
     response = requests.post(base_url + "/dashboard/login", json=body, timeout=30)
     assert _error(response, 422)["fields"] == [{"field": "key", "message": "an API key is required"}]
 
 
-def test_login_from_another_origin_is_refused(base_url, keys) -> None:
+def test_login_from_another_origin_is_refused(base_url: Any, keys: Any) -> None:
     response = requests.post(
         base_url + "/dashboard/login",
         json={"key": keys["admin"]},
@@ -76,7 +78,7 @@ def test_login_from_another_origin_is_refused(base_url, keys) -> None:
 
 
 @pytest.mark.parametrize("path", ["/dashboard/api/session", "/dashboard/api/queues", "/dashboard/api/tasks"])
-def test_json_views_need_a_session(base_url, admin, path) -> None:
+def test_json_views_need_a_session(base_url: Any, admin: Any, path: Any) -> None:
     assert _error(requests.get(base_url + path, timeout=30), 401)["error"] == "Unauthorized"
     payload, _, signature = admin.cookie.partition("=")[2].partition(".")
     forged = json.loads(_unb64(payload))
@@ -86,7 +88,7 @@ def test_json_views_need_a_session(base_url, admin, path) -> None:
     assert admin.get(path).status_code == 200
 
 
-def test_an_expired_session_is_refused(base_url) -> None:
+def test_an_expired_session_is_refused(base_url: Any) -> None:
     from chalicelib.dashboard.session import Session, _encode
 
     expired = _encode(Session("ops", "sid", int(time.time()) - 1))
@@ -94,7 +96,7 @@ def test_an_expired_session_is_refused(base_url) -> None:
     _error(response, 401)
 
 
-def test_actions_need_the_sessions_csrf_token_and_the_same_origin(base_url, admin, keys) -> None:
+def test_actions_need_the_sessions_csrf_token_and_the_same_origin(base_url: Any, admin: Any, keys: Any) -> None:
     path = f"/dashboard/api/tasks/{uuid.uuid4()}/rerun"  # an action that changes nothing when let through
     assert "CSRF" in _error(admin.post(path, csrf=""), 403)["message"]
     other = sign_in(base_url, keys["admin"])
@@ -104,13 +106,13 @@ def test_actions_need_the_sessions_csrf_token_and_the_same_origin(base_url, admi
     assert admin.post(path, **{"Origin": base_url}).status_code == 404  # past the checks: no such task
 
 
-def test_logout_clears_the_cookie(base_url, keys) -> None:
+def test_logout_clears_the_cookie(base_url: Any, keys: Any) -> None:
     session = sign_in(base_url, keys["admin"])
     response = session.post("/dashboard/logout")
     assert response.status_code == 200 and "Max-Age=0" in response.headers["Set-Cookie"]
 
 
-def test_logout_revokes_the_session_on_the_server(base_url, keys) -> None:
+def test_logout_revokes_the_session_on_the_server(base_url: Any, keys: Any) -> None:
     """GIVEN two sessions WHEN the first signs out THEN its old cookie gets 401 and the other still works."""
     session, other = sign_in(base_url, keys["admin"]), sign_in(base_url, keys["admin"])
     assert session.get("/dashboard/api/session").status_code == 200
@@ -122,7 +124,7 @@ def test_logout_revokes_the_session_on_the_server(base_url, keys) -> None:
     assert other.get("/dashboard/api/session").status_code == 200
 
 
-def test_trailing_slash_redirects_to_the_page(base_url) -> None:
+def test_trailing_slash_redirects_to_the_page(base_url: Any) -> None:
     """GIVEN `/dashboard/` WHEN fetched THEN a redirect to `/dashboard`, where the relative asset links resolve."""
     response = requests.get(base_url + "/dashboard/", allow_redirects=False, timeout=30)
     assert response.status_code == 308 and response.headers["Location"] == "../dashboard"
@@ -135,7 +137,7 @@ def test_trailing_slash_redirects_to_the_page(base_url) -> None:
 # ------------------------------------------------------------------ page and assets
 
 
-def test_page_and_assets_have_types_caching_and_security_headers(base_url) -> None:
+def test_page_and_assets_have_types_caching_and_security_headers(base_url: Any) -> None:
     page = requests.get(base_url + "/dashboard", timeout=30)
     assert page.status_code == 200 and page.headers["Content-Type"] == "text/html; charset=utf-8"
     assert page.headers["Cache-Control"] == "no-cache"
@@ -158,7 +160,7 @@ def test_page_and_assets_have_types_caching_and_security_headers(base_url) -> No
 # ------------------------------------------------------------------ views
 
 
-def test_dead_letters_are_peeked_without_being_consumed(admin, settings, paused_workers) -> None:
+def test_dead_letters_are_peeked_without_being_consumed(admin: Any, settings: Any, paused_workers: Any) -> None:
     from chalicelib.ops.queues import depth
 
     task_id = dead_letter_marker(settings.media, "the reason shown")
@@ -175,7 +177,7 @@ def test_dead_letters_are_peeked_without_being_consumed(admin, settings, paused_
     drop_dead_letter(settings.media, task_id)
 
 
-def test_receives_of_a_dead_letter_do_not_count_peeks(admin, api, workers, settings) -> None:
+def test_receives_of_a_dead_letter_do_not_count_peeks(admin: Any, api: Any, workers: Any, settings: Any) -> None:
     """GIVEN a task dead-lettered after one delivery WHEN the list is read three times THEN Receives stays 1."""
     task_id = dashboard_boom.delay(uuid.uuid4().hex)
     assert final_record(api, task_id)["status"] == "FAILURE"
@@ -191,7 +193,7 @@ def test_receives_of_a_dead_letter_do_not_count_peeks(admin, api, workers, setti
     drop_dead_letter(settings.default, task_id)
 
 
-def test_rerun_of_a_permanent_failure_is_refused(admin, api, workers, settings) -> None:
+def test_rerun_of_a_permanent_failure_is_refused(admin: Any, api: Any, workers: Any, settings: Any) -> None:
     """GIVEN a task that failed with a permanent error WHEN asked to run again THEN 409, and the detail says so."""
     from dashboard_support import dashboard_permanent
 
@@ -202,7 +204,9 @@ def test_rerun_of_a_permanent_failure_is_refused(admin, api, workers, settings) 
     drop_dead_letter(settings.default, task_id)
 
 
-def test_purge_deletes_exactly_one_dead_letter_and_makes_its_record_final(admin, settings, paused_workers) -> None:
+def test_purge_deletes_exactly_one_dead_letter_and_makes_its_record_final(
+    admin: Any, settings: Any, paused_workers: Any
+) -> None:
     from helpers import dead_lettered
 
     from chalicelib.platform.sqs import dead_letter
@@ -229,7 +233,9 @@ def test_purge_deletes_exactly_one_dead_letter_and_makes_its_record_final(admin,
     drop_dead_letter(settings.default, kept)
 
 
-def test_redrive_of_one_dead_letter_sends_only_it_back_and_it_runs(admin, api, settings, paused_workers) -> None:
+def test_redrive_of_one_dead_letter_sends_only_it_back_and_it_runs(
+    admin: Any, api: Any, settings: Any, paused_workers: Any
+) -> None:
     from helpers import dead_lettered
 
     moved, kept = dead_letter_marker(settings.default), dead_letter_marker(settings.default)
@@ -247,7 +253,7 @@ def test_redrive_of_one_dead_letter_sends_only_it_back_and_it_runs(admin, api, s
     drop_dead_letter(settings.default, kept)
 
 
-def test_rerun_sends_a_new_run_linked_to_the_old_which_keeps_its_history(admin, api, workers) -> None:
+def test_rerun_sends_a_new_run_linked_to_the_old_which_keeps_its_history(admin: Any, api: Any, workers: Any) -> None:
     from dashboard_support import HEALED
 
     token = uuid.uuid4().hex
@@ -269,7 +275,9 @@ def test_rerun_sends_a_new_run_linked_to_the_old_which_keeps_its_history(admin, 
     _error(admin.post(f"/dashboard/api/tasks/{uuid.uuid4()}/rerun"), 404)
 
 
-def test_the_task_page_has_every_attempt_its_invocation_and_where_its_logs_are(admin, api, workers) -> None:
+def test_the_task_page_has_every_attempt_its_invocation_and_where_its_logs_are(
+    admin: Any, api: Any, workers: Any
+) -> None:
     from dashboard_support import dashboard_flaky
 
     task_id = dashboard_flaky.delay(uuid.uuid4().hex, 2)
@@ -285,7 +293,7 @@ def test_the_task_page_has_every_attempt_its_invocation_and_where_its_logs_are(a
     assert task_id in page["logs"]["insights_query"]
 
 
-def test_a_task_lists_the_tasks_it_sent_and_they_name_it(admin, api, workers) -> None:
+def test_a_task_lists_the_tasks_it_sent_and_they_name_it(admin: Any, api: Any, workers: Any) -> None:
     from dashboard_support import dashboard_parent
 
     parent = dashboard_parent.delay(3)
@@ -297,7 +305,7 @@ def test_a_task_lists_the_tasks_it_sent_and_they_name_it(admin, api, workers) ->
         assert admin.get(f"/dashboard/api/tasks/{child}").json()["parent_id"] == parent
 
 
-def test_stats_count_each_outcome_and_runtime_per_task_name(admin, api, workers) -> None:
+def test_stats_count_each_outcome_and_runtime_per_task_name(admin: Any, api: Any, workers: Any) -> None:
     from dashboard_support import dashboard_flaky
 
     def flaky() -> dict[str, Any]:
@@ -318,7 +326,7 @@ def test_stats_count_each_outcome_and_runtime_per_task_name(admin, api, workers)
     assert _error(admin.get("/dashboard/api/stats?window=2y"), 422)["fields"][0]["field"] == "window"
 
 
-def test_queue_depths_are_kept_server_side_a_point_a_minute(admin) -> None:
+def test_queue_depths_are_kept_server_side_a_point_a_minute(admin: Any) -> None:
     first = admin.get("/dashboard/api/queues").json()
     second = admin.get("/dashboard/api/queues").json()
     assert first["depth_series"], "the first look of the minute keeps a point"
@@ -343,7 +351,7 @@ def _search(admin: Signed, pages: int = 40, **params: str) -> list[dict[str, Any
     raise AssertionError(f"the search {params} did not end within {pages} pages")
 
 
-def test_a_time_window_alone_lists_every_task_in_it_newest_first(admin, api, workers) -> None:
+def test_a_time_window_alone_lists_every_task_in_it_newest_first(admin: Any, api: Any, workers: Any) -> None:
     first = dashboard_ok.delay(1)
     second = dashboard_ok.delay(2)
     records = [final_record(api, first), final_record(api, second)]
@@ -358,7 +366,7 @@ def test_a_time_window_alone_lists_every_task_in_it_newest_first(admin, api, wor
     assert second in {t["id"] for t in later} and first not in {t["id"] for t in later}
 
 
-def test_search_finds_partial_names_args_titles_and_errors(admin, api, workers) -> None:
+def test_search_finds_partial_names_args_titles_and_errors(admin: Any, api: Any, workers: Any) -> None:
     token = uuid.uuid4().hex
     failed = dashboard_boom.delay(token)
     assert final_record(api, failed)["status"] == "FAILURE"
@@ -394,12 +402,12 @@ def test_search_finds_partial_names_args_titles_and_errors(admin, api, workers) 
         ("limit=0", "limit"),
     ],
 )
-def test_task_filters_are_validated(admin, query, field) -> None:
+def test_task_filters_are_validated(admin: Any, query: Any, field: Any) -> None:
     body = _error(admin.get(f"/dashboard/api/tasks?{query}"), 422)
     assert body["fields"][0]["field"] == field
 
 
-def test_queues_view_has_depths_ages_and_consumer_limits(admin, settings) -> None:
+def test_queues_view_has_depths_ages_and_consumer_limits(admin: Any, settings: Any) -> None:
     queues = {q["queue"]: q for q in admin.get("/dashboard/api/queues").json()["queues"]}
     assert queues["media"]["max_concurrency"] == settings.media.max_concurrency
     assert queues["default"]["batch_size"] == settings.default.batch_size
@@ -412,7 +420,7 @@ def test_queues_view_has_depths_ages_and_consumer_limits(admin, settings) -> Non
 
 
 @pytest.fixture
-def stats_url(workers, monkeypatch) -> Iterator[str]:
+def stats_url(workers: Any, monkeypatch: Any) -> Iterator[str]:
     """The in-process runner's own counters, served by the runtime's StatsServer (what `make run` exports)."""
     import dataclasses
 
@@ -428,7 +436,7 @@ def stats_url(workers, monkeypatch) -> Iterator[str]:
     server.stop()
 
 
-def test_workers_view_reads_the_runtime_counters(admin, api, stats_url) -> None:
+def test_workers_view_reads_the_runtime_counters(admin: Any, api: Any, stats_url: Any) -> None:
     final_record(api, dashboard_ok.delay(3))
     # The record is final a moment before the invocation returns and is counted.
     data = eventually(
@@ -441,7 +449,7 @@ def test_workers_view_reads_the_runtime_counters(admin, api, stats_url) -> None:
     assert set(default) >= {"errors", "timeouts", "throttles", "p50_ms", "p95_ms", "warm_sandboxes", "memory_mb"}
 
 
-def test_worker_counters_survive_a_restart_of_the_runner(api, workers) -> None:
+def test_worker_counters_survive_a_restart_of_the_runner(api: Any, workers: Any) -> None:
     final_record(api, dashboard_ok.delay(4))
     stats = workers.runner.stats.functions["default_worker"]
     eventually(lambda: stats.invocations >= 1, timeout=20, what="the invocation to be counted")
@@ -454,7 +462,7 @@ def test_worker_counters_survive_a_restart_of_the_runner(api, workers) -> None:
     assert after["p50_ms"] is not None
 
 
-def test_workers_view_says_why_when_the_runtime_does_not_answer(admin, monkeypatch) -> None:
+def test_workers_view_says_why_when_the_runtime_does_not_answer(admin: Any, monkeypatch: Any) -> None:
     import dataclasses
 
     from chalicelib.dashboard import workers
@@ -481,7 +489,7 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def test_a_kept_task_table_gets_the_book_index_it_lacks(aws, settings) -> None:
+def test_a_kept_task_table_gets_the_book_index_it_lacks(aws: Any, settings: Any) -> None:
     """Local state kept from an earlier run (before the book index existed) is brought up to date."""
     from chalicelib.tasks.models import TaskRecord
     from infra.local import create_tables
@@ -501,7 +509,7 @@ def test_a_kept_task_table_gets_the_book_index_it_lacks(aws, settings) -> None:
     assert list(TaskRecord.book_index.query("no-such-book", limit=1)) == []
 
 
-def test_an_sqs_outage_is_a_503_in_the_one_error_shape(admin, faults) -> None:
+def test_an_sqs_outage_is_a_503_in_the_one_error_shape(admin: Any, faults: Any) -> None:
     faults.add(service="sqs", action="GetQueueAttributes", code="ServiceUnavailable", status=503)
     response = admin.get("/dashboard/api/queues")
     assert _error(response, 503)["error"] == "ServiceUnavailable"
@@ -510,7 +518,7 @@ def test_an_sqs_outage_is_a_503_in_the_one_error_shape(admin, faults) -> None:
     assert admin.get("/dashboard/api/queues").status_code == 200
 
 
-def test_the_live_list_reads_the_titles_of_its_rows_only(admin) -> None:
+def test_the_live_list_reads_the_titles_of_its_rows_only(admin: Any) -> None:
     """Without a text to match, a page reads the book titles of the rows it answers, not of
     every record the walk examined (4 shards x (limit + 1)): the old walk read them all."""
     from botocore.client import BaseClient

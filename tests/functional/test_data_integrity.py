@@ -86,7 +86,7 @@ def _run_relay(app_module: Any) -> dict[str, int]:
 # ---------------------------------------------------------------- item 1: PUT nulls, one transaction
 
 
-def test_null_for_a_required_field_is_422_and_the_index_is_untouched(api) -> None:
+def test_null_for_a_required_field_is_422_and_the_index_is_untouched(api: Any) -> None:
     author = unique_author("Nulls")
     book = _create(api, author, description="kept")["book"]
     for field in ("authors", "title"):
@@ -98,14 +98,14 @@ def test_null_for_a_required_field_is_422_and_the_index_is_untouched(api) -> Non
     assert stored["title"] == "Integrity" and stored["description"] == "kept"
 
 
-def test_null_description_clears_it(api) -> None:
+def test_null_description_clears_it(api: Any) -> None:
     book = _create(api, unique_author(), description="to be cleared")["book"]
     status, updated = api.put(f"/books/{book['id']}", {"description": None})
     assert status == 200 and updated["description"] is None
     assert api.get(f"/books/{book['id']}", user=None)[1]["description"] is None
 
 
-def test_changing_authors_moves_the_index_rows(api) -> None:
+def test_changing_authors_moves_the_index_rows(api: Any) -> None:
     kept, dropped, added = unique_author("Kept"), unique_author("Dropped"), unique_author("Added")
     status, payload = api.post("/books", {"title": "Moves", "authors": [kept, dropped]})
     book_id = payload["book"]["id"]
@@ -116,7 +116,7 @@ def test_changing_authors_moves_the_index_rows(api) -> None:
     assert _listed(api, added) == [book_id]
 
 
-def test_a_failed_update_transaction_changes_nothing(api, faults) -> None:
+def test_a_failed_update_transaction_changes_nothing(api: Any, faults: Any) -> None:
     old, new = unique_author("Old"), unique_author("New")
     book = _create(api, old)["book"]
     faults.add(service="dynamodb", action="TransactWriteItems", code="ServiceUnavailable", status=503)
@@ -127,7 +127,7 @@ def test_a_failed_update_transaction_changes_nothing(api, faults) -> None:
     assert api.get(f"/books/{book['id']}", user=None)[1]["title"] == "Integrity"
 
 
-def test_an_update_from_a_stale_read_is_a_conflict(api, monkeypatch) -> None:
+def test_an_update_from_a_stale_read_is_a_conflict(api: Any, monkeypatch: Any) -> None:
     """Two updates that read the same revision: the second to commit gets 409, not a lost update."""
     from chalicelib.books import service as books
 
@@ -143,7 +143,7 @@ def test_an_update_from_a_stale_read_is_a_conflict(api, monkeypatch) -> None:
     assert current["title"] == "First writer" and _listed(api, author) == [book_id]
 
 
-def test_delete_removes_book_and_index_rows_together(api, faults) -> None:
+def test_delete_removes_book_and_index_rows_together(api: Any, faults: Any) -> None:
     author = unique_author("Gone")
     book = _create(api, author, cover=b64(jpeg_bytes(300, 300)))["book"]
     faults.add(service="dynamodb", action="TransactWriteItems", code="ServiceUnavailable", status=503)
@@ -154,7 +154,7 @@ def test_delete_removes_book_and_index_rows_together(api, faults) -> None:
     assert _listed(api, author) == [] and api.get(f"/books/{book['id']}", user=None)[0] == 404
 
 
-def test_a_failed_create_transaction_saves_nothing(api, faults, aws, settings) -> None:
+def test_a_failed_create_transaction_saves_nothing(api: Any, faults: Any, aws: Any, settings: Any) -> None:
     author = unique_author("NotSaved")
     before = {o["Key"] for o in aws("s3").list_objects_v2(Bucket=settings.media_bucket).get("Contents", [])}
     faults.add(service="dynamodb", action="TransactWriteItems", code="ServiceUnavailable", status=503)
@@ -170,7 +170,7 @@ def test_a_failed_create_transaction_saves_nothing(api, faults, aws, settings) -
 
 
 def test_sqs_outage_answers_202_and_the_relay_finishes_the_work(
-    api, workers, faults, mailbox, app_module, relay_soon
+    api: Any, workers: Any, faults: Any, mailbox: Any, app_module: Any, relay_soon: Any
 ) -> None:
     author, email = unique_author("Outbox"), unique_email("outbox")
     assert api.post(f"/authors/{_path(author)}/subscribers", {"email": email})[0] == 201
@@ -199,7 +199,7 @@ def test_sqs_outage_answers_202_and_the_relay_finishes_the_work(
     assert len(mailbox.messages(to=email)) == 1
 
 
-def test_same_idempotency_key_with_another_body_is_422(api) -> None:
+def test_same_idempotency_key_with_another_body_is_422(api: Any) -> None:
     key = f"k-{uuid.uuid4()}"
     status, first = _post_with_key(api, {"title": "One", "authors": [unique_author()]}, key)
     assert status == 202
@@ -210,13 +210,13 @@ def test_same_idempotency_key_with_another_body_is_422(api) -> None:
     assert status == 202 and bobs["book"]["id"] != first["book"]["id"]
 
 
-def test_invalid_idempotency_key_is_422(api) -> None:
+def test_invalid_idempotency_key_is_422(api: Any) -> None:
     for key in ("", "x" * 256, "with space"):
         status, body = _post_with_key(api, {"title": "Bad key", "authors": [unique_author()]}, key)
         assert status == 422 and body["fields"][0]["field"] == "Idempotency-Key", (key, body)
 
 
-def test_cover_replacement_with_the_same_key_happens_once(api) -> None:
+def test_cover_replacement_with_the_same_key_happens_once(api: Any) -> None:
     book = _create(api, unique_author("CoverKey"))["book"]
     key, data = f"cover-{uuid.uuid4()}", jpeg_bytes(300, 300)
     status, first = _put_cover_with_key(api, book["id"], data, key)
@@ -228,7 +228,9 @@ def test_cover_replacement_with_the_same_key_happens_once(api) -> None:
     assert status == 422 and body["fields"][0]["field"] == "Idempotency-Key"
 
 
-def test_relay_sends_a_committed_task_once_and_leaves_the_rest(api, workers, app_module, relay_soon) -> None:
+def test_relay_sends_a_committed_task_once_and_leaves_the_rest(
+    api: Any, workers: Any, app_module: Any, relay_soon: Any
+) -> None:
     from chalicelib.platform.transactions import transaction
     from chalicelib.tasks import outbox
 
@@ -247,7 +249,7 @@ def test_relay_sends_a_committed_task_once_and_leaves_the_rest(api, workers, app
     assert TaskRecord.get(stranded.task_id).outbox_shard is None  # claimed: out of the index
 
 
-def test_relay_stops_when_the_invocation_time_is_nearly_up(relay_soon) -> None:
+def test_relay_stops_when_the_invocation_time_is_nearly_up(relay_soon: Any) -> None:
     from chalicelib.platform.transactions import transaction
     from chalicelib.tasks import outbox
 
@@ -276,7 +278,7 @@ def _visible_task_ids(queue_name: str) -> set[str]:
 
 
 def test_the_relay_keeps_the_delay_a_stranded_countdown_task_has_left(
-    app_module, paused_workers, relay_soon, settings
+    app_module: Any, paused_workers: Any, relay_soon: Any, settings: Any
 ) -> None:
     from chalicelib.platform.transactions import transaction
     from chalicelib.tasks import outbox
@@ -304,7 +306,7 @@ def test_a_resent_task_gets_the_delay_it_has_left_within_what_sqs_allows() -> No
     assert outbox.resend_of(record(9_000), 1_000).countdown == 900  # SQS's limit; the task checks its own time
 
 
-def test_dispatch_from_a_task_leaves_unsent_records_to_the_relay(api, faults, relay_soon) -> None:
+def test_dispatch_from_a_task_leaves_unsent_records_to_the_relay(api: Any, faults: Any, relay_soon: Any) -> None:
     faults.add(service="sqs", action="SendMessageBatch", code="ServiceUnavailable", status=503)
     task_id = noop.delay(4)  # no exception: the record waits in the outbox
     faults.clear()
@@ -316,7 +318,7 @@ def test_dispatch_from_a_task_leaves_unsent_records_to_the_relay(api, faults, re
 # ---------------------------------------------------------------- item 12 and 13: covers
 
 
-def test_cover_put_answers_the_pending_new_version_without_stale_urls(api, workers) -> None:
+def test_cover_put_answers_the_pending_new_version_without_stale_urls(api: Any, workers: Any) -> None:
     book = _create(api, unique_author("Fresh"), cover=b64(jpeg_bytes(400, 400)))["book"]
     eventually(lambda: api.get(f"/books/{book['id']}", user=None)[1]["cover_status"] == "ready", what="v1 ready")
     status, replaced = api.put(f"/books/{book['id']}/cover", raw=jpeg_bytes(500, 500), content_type="image/jpeg")
@@ -332,7 +334,7 @@ def test_cover_put_answers_the_pending_new_version_without_stale_urls(api, worke
     assert all("/v2/" in t["key"] for t in ready["cover"]["thumbnails"].values())
 
 
-def test_a_small_cover_is_not_upscaled_and_the_book_says_which_sizes_exist(api, workers) -> None:
+def test_a_small_cover_is_not_upscaled_and_the_book_says_which_sizes_exist(api: Any, workers: Any) -> None:
     book = _create(api, unique_author("Small"), cover=b64(jpeg_bytes(120, 160)))["book"]
     ready = eventually(
         lambda: (b := api.get(f"/books/{book['id']}", user=None)[1])["cover_status"] == "ready" and b, what="ready"
@@ -356,7 +358,7 @@ def _listing(api: Any, limit: int, pages: int) -> list[dict[str, Any]]:
     return items
 
 
-def test_task_listing_is_newest_first_across_day_buckets(api) -> None:
+def test_task_listing_is_newest_first_across_day_buckets(api: Any) -> None:
     yesterday = utcnow() - timedelta(days=1)
     old = records.new_record(Envelope(task_id=f"old-{uuid.uuid4()}", task="tests.integrity.noop"), "default")
     old.created_at, old.created_bucket = yesterday, records.bucket_of(old.id, yesterday)
@@ -373,7 +375,7 @@ def test_task_listing_is_newest_first_across_day_buckets(api) -> None:
     assert old.id in {r["id"] for r in every}  # yesterday's bucket is reached through the cursor
 
 
-def test_task_listing_refuses_a_forged_cursor(api) -> None:
+def test_task_listing_refuses_a_forged_cursor(api: Any) -> None:
     from chalicelib.platform.pagination import encode_cursor, listing_scope
 
     for key in (
@@ -389,7 +391,9 @@ def test_task_listing_refuses_a_forged_cursor(api) -> None:
 # ---------------------------------------------------------------- item 6: one DLQ record per task
 
 
-def test_reconciler_writes_one_record_for_one_poison_message(api, workers, aws, settings, chalice_client) -> None:
+def test_reconciler_writes_one_record_for_one_poison_message(
+    api: Any, workers: Any, aws: Any, settings: Any, chalice_client: Any
+) -> None:
     from chalicelib.platform.sqs import peek, queue_url
 
     body = f"not json {uuid.uuid4()}"
@@ -409,7 +413,7 @@ def test_reconciler_writes_one_record_for_one_poison_message(api, workers, aws, 
     assert task_record(api, tagged)["status"] == "FAILURE"
 
 
-def test_a_retry_racing_the_first_request_gets_its_answer(api, monkeypatch) -> None:
+def test_a_retry_racing_the_first_request_gets_its_answer(api: Any, monkeypatch: Any) -> None:
     """Both requests read 'no key yet'; the transaction's condition on the key decides the race."""
     from chalicelib.platform import idempotency
 
@@ -430,7 +434,7 @@ def test_a_retry_racing_the_first_request_gets_its_answer(api, monkeypatch) -> N
     assert _listed(api, author) == [first["book"]["id"]]
 
 
-def test_task_listing_pages_through_ties_across_shards_without_loss_or_duplicates(api) -> None:
+def test_task_listing_pages_through_ties_across_shards_without_loss_or_duplicates(api: Any) -> None:
     from chalicelib.platform.pagination import encode_cursor, listing_scope
 
     moment = (utcnow() - timedelta(days=2)).replace(microsecond=123456)

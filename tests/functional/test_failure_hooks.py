@@ -26,7 +26,9 @@ def _book_with_new_cover(api: Any, data: bytes | None = None) -> tuple[str, str]
     return book_id, replaced["tasks"][0]
 
 
-def test_a_cover_that_s3_refuses_ends_failed_with_the_reason(api, workers, faults, settings) -> None:
+def test_a_cover_that_s3_refuses_ends_failed_with_the_reason(
+    api: Any, workers: Any, faults: Any, settings: Any
+) -> None:
     faults.add(service="s3", action="GET", code="AccessDenied", status=403)
     book_id, task_id = _book_with_new_cover(api)
     record = final_record(api, task_id, timeout=90)
@@ -36,7 +38,7 @@ def test_a_cover_that_s3_refuses_ends_failed_with_the_reason(api, workers, fault
     assert book["cover_status"] == "failed" and "AccessDenied" in book["cover"]["error"], book
 
 
-def test_a_cover_whose_retries_run_out_ends_failed_with_the_reason(api, workers, faults) -> None:
+def test_a_cover_whose_retries_run_out_ends_failed_with_the_reason(api: Any, workers: Any, faults: Any) -> None:
     faults.add(service="s3", action="GET", code="ServiceUnavailable", status=503)
     book_id, task_id = _book_with_new_cover(api)
     record = final_record(api, task_id, timeout=120)
@@ -48,7 +50,7 @@ def test_a_cover_whose_retries_run_out_ends_failed_with_the_reason(api, workers,
 
 
 def test_a_cover_dead_lettered_by_the_redrive_policy_ends_failed(
-    api, paused_workers, aws, settings, chalice_client
+    api: Any, paused_workers: Any, aws: Any, settings: Any, chalice_client: Any
 ) -> None:
     """A timeout or crash on every attempt: SQS moves the message, no code of ours runs then; the
     reconciler finds it and the hook marks the cover."""
@@ -83,7 +85,9 @@ def test_a_cover_dead_lettered_by_the_redrive_policy_ends_failed(
     drop_dead_letter(settings.media, task_id)
 
 
-def test_a_superseded_cover_that_fails_is_skipped_not_dead_lettered(api, workers, settings, monkeypatch) -> None:
+def test_a_superseded_cover_that_fails_is_skipped_not_dead_lettered(
+    api: Any, workers: Any, settings: Any, monkeypatch: Any
+) -> None:
     """The cover is replaced while its resize runs, and then the old version turns out unreadable:
     that failure does not matter (the task ends skipped, as when the replacement came first)."""
     from chalicelib.covers import storage
@@ -130,7 +134,9 @@ def _confirmation_task(api: Any, author_key: str, email: str) -> dict[str, Any] 
     return next((t for t in body["items"] if t["args"] == [author_key, email]), None)
 
 
-def test_a_confirmation_mail_that_cannot_be_sent_can_be_asked_for_again(api, workers, faults, mailbox) -> None:
+def test_a_confirmation_mail_that_cannot_be_sent_can_be_asked_for_again(
+    api: Any, workers: Any, faults: Any, mailbox: Any
+) -> None:
     from chalicelib.platform.authors import author_key
 
     author, email = unique_author("Refused"), unique_email("refused")

@@ -19,7 +19,7 @@ def _dead_lettered_ids(settings: Any) -> set[str]:
     return {task_id for queue in settings.queues.values() for task_id in dead_lettered(queue.dlq_name)}
 
 
-def test_ses_outage_for_a_while_then_mail_goes_out(api, workers, faults, mailbox) -> None:
+def test_ses_outage_for_a_while_then_mail_goes_out(api: Any, workers: Any, faults: Any, mailbox: Any) -> None:
     author, email = unique_author("Outage"), unique_email("outage")
     seed_confirmed(author, email)
     faults.add(service="ses", action="SendBulkEmail", code="ServiceUnavailable", status=503, times=2)
@@ -31,7 +31,7 @@ def test_ses_outage_for_a_while_then_mail_goes_out(api, workers, faults, mailbox
     assert failed_calls == 2
 
 
-def test_s3_outage_while_resizing_is_retried(api, workers, faults) -> None:
+def test_s3_outage_while_resizing_is_retried(api: Any, workers: Any, faults: Any) -> None:
     status, payload = api.post("/books", {"title": "Slow disk", "authors": [unique_author()]})
     book_id = payload["book"]["id"]
     # Every S3 GET fails for a while: botocore's three tries, then a task retry, then recovery.
@@ -43,7 +43,7 @@ def test_s3_outage_while_resizing_is_retried(api, workers, faults) -> None:
     assert api.get(f"/books/{book_id}", user=None)[1]["cover_status"] == "ready"
 
 
-def test_s3_outage_at_upload_answers_503_and_saves_nothing(api, faults) -> None:
+def test_s3_outage_at_upload_answers_503_and_saves_nothing(api: Any, faults: Any) -> None:
     author = unique_author("NoDisk")
     faults.add(service="s3", action="PUT", code="ServiceUnavailable", status=503)
     status, body = api.post("/books", {"title": "Lost?", "authors": [author], "cover": b64(jpeg_bytes())})
@@ -52,14 +52,14 @@ def test_s3_outage_at_upload_answers_503_and_saves_nothing(api, faults) -> None:
     assert api.get(f"/books?author={author.replace(' ', '%20')}", user=None)[1]["items"] == []
 
 
-def test_dynamodb_throttling_in_the_worker_is_retried(api, workers, faults) -> None:
+def test_dynamodb_throttling_in_the_worker_is_retried(api: Any, workers: Any, faults: Any) -> None:
     faults.add(service="dynamodb", action="UpdateItem", code="ThrottlingException", status=400, times=3)
     task_id = echo.delay(7)
     record = final_record(api, task_id, timeout=90)
     assert record["status"] == "SUCCESS" and record["result"] == {"value": 7}
 
 
-def test_dynamodb_throttling_at_the_api_is_503(api, faults) -> None:
+def test_dynamodb_throttling_at_the_api_is_503(api: Any, faults: Any) -> None:
     # The book, its index rows and its task records are written in one TransactWriteItems.
     faults.add(service="dynamodb", action="TransactWriteItems", code="ThrottlingException", status=400)
     status, body = api.post("/books", {"title": "Busy", "authors": [unique_author()]})
@@ -67,7 +67,7 @@ def test_dynamodb_throttling_at_the_api_is_503(api, faults) -> None:
     assert status == 503 and body["error"] == "ServiceUnavailable"
 
 
-def test_every_dispatched_task_reaches_success_or_the_dlq(api, workers, faults, settings) -> None:
+def test_every_dispatched_task_reaches_success_or_the_dlq(api: Any, workers: Any, faults: Any, settings: Any) -> None:
     """With SES, DynamoDB and SQS flaky at once, count every task to an end."""
     author = unique_author("Chaos")
     emails = [unique_email("chaos") for _ in range(4)]

@@ -28,7 +28,7 @@ def _finished(api: Any, import_id: str, timeout: float = 90) -> dict[str, Any]:
     return eventually(check, timeout=timeout, interval=0.5, what=f"import {import_id} finished")
 
 
-def test_import_creates_the_valid_books_and_reports_each_item(api, paused_workers) -> None:
+def test_import_creates_the_valid_books_and_reports_each_item(api: Any, paused_workers: Any) -> None:
     author = unique_author("Import")
     books = [
         {"title": "First", "authors": [author]},
@@ -69,7 +69,7 @@ def test_import_creates_the_valid_books_and_reports_each_item(api, paused_worker
     assert api.get(f"/imports/{import_id}", user="bob")[0] == 404
 
 
-def test_import_refuses_a_bad_body_in_the_one_error_shape(api) -> None:
+def test_import_refuses_a_bad_body_in_the_one_error_shape(api: Any) -> None:
     for body in ({"books": []}, {"books": [{}] * 501}, {"books": "x"}, {"other": 1}, []):
         status, answer = api.post("/imports", body)
         assert status == 422, (body, answer)
@@ -84,7 +84,7 @@ def _post_with_key(api: Any, body: Any, key: str) -> tuple[int, Any]:
     return response.status_code, response.json()
 
 
-def test_idempotency_key_replays_the_same_import(api, workers) -> None:
+def test_idempotency_key_replays_the_same_import(api: Any, workers: Any) -> None:
     author = unique_author("Idem")
     body = {"books": [{"title": "Once", "authors": [author]}]}
     key = f"import-{uuid.uuid4()}"
@@ -99,7 +99,9 @@ def test_idempotency_key_replays_the_same_import(api, workers) -> None:
     assert status == 200 and len(listed["items"]) == 1
 
 
-def test_500_books_finish_with_exactly_one_report_despite_duplicates(api, workers, aws, settings) -> None:
+def test_500_books_finish_with_exactly_one_report_despite_duplicates(
+    api: Any, workers: Any, aws: Any, settings: Any
+) -> None:
     from chalicelib.platform.sqs import queue_url
 
     author = unique_author("Bulk")

@@ -120,7 +120,7 @@ def captured(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[di
 
 
 def test_cover_task_logs_json_with_task_and_book_ids_and_emits_emf(
-    api, paused_workers, app_module, settings, captured
+    api: Any, paused_workers: Any, app_module: Any, settings: Any, captured: Any
 ) -> None:
     status, payload = api.post("/books", {"title": "Metrics", "authors": [unique_author()], "cover": b64(jpeg_bytes())})
     assert status == 202
@@ -148,7 +148,9 @@ def test_cover_task_logs_json_with_task_and_book_ids_and_emits_emf(
     assert metrics["ColdStart"][0]["function"] == "media_worker"
 
 
-def test_mail_fanout_emits_emails_sent(api, paused_workers, app_module, settings, captured) -> None:
+def test_mail_fanout_emits_emails_sent(
+    api: Any, paused_workers: Any, app_module: Any, settings: Any, captured: Any
+) -> None:
     author, email = unique_author("Metered"), unique_email()
     seed_confirmed(author, email)
     status, payload = api.post("/books", {"title": "Counted", "authors": [author]})
@@ -162,7 +164,9 @@ def test_mail_fanout_emits_emails_sent(api, paused_workers, app_module, settings
     assert sent["EmailsSent"] == [1.0] and sent["_unit"] == "Count"
 
 
-def test_retries_and_failures_are_counted_per_task(api, paused_workers, app_module, settings, captured) -> None:
+def test_retries_and_failures_are_counted_per_task(
+    api: Any, paused_workers: Any, app_module: Any, settings: Any, captured: Any
+) -> None:
     ids = {flaky.delay(), broken.delay()}
     captured()
     _invoke(app_module, "default_worker", settings.default.name, ids)

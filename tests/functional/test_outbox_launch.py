@@ -121,7 +121,9 @@ def _pooled() -> bool:
 # ---------------------------------------------------------------- the request waits for one call
 
 
-def test_the_request_sends_while_it_commits_and_acknowledges_off_its_path(api, paused_workers, monkeypatch) -> None:
+def test_the_request_sends_while_it_commits_and_acknowledges_off_its_path(
+    api: Any, paused_workers: Any, monkeypatch: Any
+) -> None:
     """SendMessageBatch starts before TransactWriteItems has answered (the old path sent after
     the commit, then acknowledged, in the request's thread); the markers are cleared after."""
     from botocore.client import BaseClient
@@ -164,7 +166,9 @@ def test_the_request_sends_while_it_commits_and_acknowledges_off_its_path(api, p
 # ---------------------------------------------------------------- a failure at every step
 
 
-def test_a_failed_commit_runs_nothing_it_sent(api, workers, faults, mailbox, launches, waits, short_waits) -> None:
+def test_a_failed_commit_runs_nothing_it_sent(
+    api: Any, workers: Any, faults: Any, mailbox: Any, launches: Any, waits: Any, short_waits: Any
+) -> None:
     """The messages went out, but no record was committed: workers wait, then drop them."""
     author, email = _subscribed("Aborted")
     faults.add(service="dynamodb", action="TransactWriteItems", code="ServiceUnavailable", status=503)
@@ -182,7 +186,14 @@ def test_a_failed_commit_runs_nothing_it_sent(api, workers, faults, mailbox, lau
 
 @pytest.mark.parametrize("step", ["acknowledgement fails", "acknowledgement never runs"])
 def test_a_lost_acknowledgement_sends_again_and_runs_once(
-    api, paused_workers, faults, mailbox, app_module, short_waits, monkeypatch, step
+    api: Any,
+    paused_workers: Any,
+    faults: Any,
+    mailbox: Any,
+    app_module: Any,
+    short_waits: Any,
+    monkeypatch: Any,
+    step: Any,
 ) -> None:
     author, email = _subscribed("Unacked")
     if step == "acknowledgement never runs":  # e.g. a Lambda frozen after its answer, then reclaimed
@@ -219,7 +230,9 @@ def test_a_lost_acknowledgement_sends_again_and_runs_once(
     assert len(_new_book_mails(mailbox, email, "Unacked")) == 1
 
 
-def test_a_worker_waits_for_a_commit_that_lands_after_the_message(api, workers, waits, short_waits) -> None:
+def test_a_worker_waits_for_a_commit_that_lands_after_the_message(
+    api: Any, workers: Any, waits: Any, short_waits: Any
+) -> None:
     sig = noop.s(7)
     staged = Envelope(task_id=sig.task_id, task=sig.task.name, args=[7], staged=True)
     launch = outbox.Launch([outbox.Outgoing(staged, sig.task.queue)])
@@ -237,7 +250,7 @@ def test_a_worker_waits_for_a_commit_that_lands_after_the_message(api, workers, 
 
 
 def test_a_stranded_task_is_sent_again_once_per_lease_whatever_fails(
-    api, paused_workers, faults, short_waits, monkeypatch
+    api: Any, paused_workers: Any, faults: Any, short_waits: Any, monkeypatch: Any
 ) -> None:
     """Relay runs while DynamoDB refuses writes send nothing (they could not record it); a
     re-send whose acknowledgement is lost is not sent again by the next run (every minute, in a

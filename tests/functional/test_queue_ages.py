@@ -18,7 +18,9 @@ def _queues(api: Any) -> dict[str, dict[str, Any]]:
     return {q["queue"]: q for q in body["queues"]}
 
 
-def test_queues_show_the_age_of_the_oldest_waiting_task_and_dead_letter(api, paused_workers, settings) -> None:
+def test_queues_show_the_age_of_the_oldest_waiting_task_and_dead_letter(
+    api: Any, paused_workers: Any, settings: Any
+) -> None:
     task_id = dashboard_ok.delay(1)
     marker = dead_letter_marker(settings.default)
     time.sleep(2.5)
@@ -33,14 +35,14 @@ def test_queues_show_the_age_of_the_oldest_waiting_task_and_dead_letter(api, pau
     drop_dead_letter(settings.default, marker)
 
 
-def test_an_empty_queue_has_no_age(api, settings) -> None:
+def test_an_empty_queue_has_no_age(api: Any, settings: Any) -> None:
     media = _queues(api)["media"]
     assert "oldest_age_seconds" in media and "oldest_age_seconds" in media["dead_letter"]
     if media["dead_letter"]["visible"] == 0:
         assert media["dead_letter"]["oldest_age_seconds"] is None
 
 
-def test_peeking_for_the_age_never_touches_a_work_queue(api, paused_workers, aws, settings) -> None:
+def test_peeking_for_the_age_never_touches_a_work_queue(api: Any, paused_workers: Any, aws: Any, settings: Any) -> None:
     """Receiving from a work queue would raise the task's attempt number; the age comes from records."""
     from chalicelib.platform.sqs import queue_url
 
@@ -62,7 +64,9 @@ def queue_age_probe(value: int) -> dict[str, int]:
     return {"value": value}
 
 
-def test_age_counts_only_visible_messages_not_delayed_or_unsent_tasks(api, aws, paused_workers, monkeypatch) -> None:
+def test_age_counts_only_visible_messages_not_delayed_or_unsent_tasks(
+    api: Any, aws: Any, paused_workers: Any, monkeypatch: Any
+) -> None:
     """Issue 21 item 4: an upload's PENDING ingest record (no message until S3 sends one) and a
     task delayed by a countdown are not waiting yet; the age is that of the oldest visible message."""
     import pytest

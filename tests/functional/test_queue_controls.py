@@ -40,7 +40,9 @@ def _admin_call(gateway_url: str, keys: dict[str, str], method: str, path: str, 
     return requests.request(method, gateway_url + path, json=body, headers=headers, timeout=30)
 
 
-def test_pause_holds_the_queue_and_resume_finishes_it(api, gateway_url, keys, workers, restored) -> None:
+def test_pause_holds_the_queue_and_resume_finishes_it(
+    api: Any, gateway_url: Any, keys: Any, workers: Any, restored: Any
+) -> None:
     paused = _admin_call(gateway_url, keys, "POST", "/queues/default/pause")
     assert paused.status_code == 200, paused.text
     assert paused.json()["paused"] is True and _queues(api)["default"]["paused"] is True
@@ -54,7 +56,7 @@ def test_pause_holds_the_queue_and_resume_finishes_it(api, gateway_url, keys, wo
     assert _queues(api)["default"]["paused"] is False
 
 
-def test_max_concurrency_is_set_shown_and_bounded(api, gateway_url, keys, restored) -> None:
+def test_max_concurrency_is_set_shown_and_bounded(api: Any, gateway_url: Any, keys: Any, restored: Any) -> None:
     changed = _admin_call(gateway_url, keys, "PUT", "/queues/media/concurrency", {"max_concurrency": 7})
     assert changed.status_code == 200, changed.text
     assert _queues(api)["media"]["max_concurrency"] == 7
@@ -74,7 +76,9 @@ def test_max_concurrency_is_set_shown_and_bounded(api, gateway_url, keys, restor
     assert user.status_code == 403
 
 
-def test_the_runner_obeys_a_new_maximum_concurrency(api, gateway_url, keys, workers, restored) -> None:
+def test_the_runner_obeys_a_new_maximum_concurrency(
+    api: Any, gateway_url: Any, keys: Any, workers: Any, restored: Any
+) -> None:
     from devtools.runtime.stats import RuntimeStats  # noqa: F401 - the runner's own counters
 
     _admin_call(gateway_url, keys, "PUT", "/queues/default/concurrency", {"max_concurrency": 3})
@@ -84,7 +88,9 @@ def test_the_runner_obeys_a_new_maximum_concurrency(api, gateway_url, keys, work
     eventually(lambda: poller.concurrency == 2, timeout=10, what="the runner to take the new maximum")
 
 
-def test_dashboard_controls_are_confirmed_by_csrf_and_audited(admin, api, paused_workers, restored) -> None:
+def test_dashboard_controls_are_confirmed_by_csrf_and_audited(
+    admin: Any, api: Any, paused_workers: Any, restored: Any
+) -> None:
     assert admin.post("/dashboard/api/queues/default/pause", csrf="wrong").status_code == 403
     assert admin.post("/dashboard/api/queues/default/pause").status_code == 200
     task_id = dashboard_ok.delay(32)
@@ -101,7 +107,7 @@ def test_dashboard_controls_are_confirmed_by_csrf_and_audited(admin, api, paused
     assert log == sorted(log, key=lambda e: e["at"], reverse=True)
 
 
-def test_bulk_retry_runs_every_failure_of_the_filter_again_once(admin, api, workers) -> None:
+def test_bulk_retry_runs_every_failure_of_the_filter_again_once(admin: Any, api: Any, workers: Any) -> None:
     from dashboard_support import HEALED
 
     tokens = [f"bulk-{uuid.uuid4().hex}" for _ in range(2)]

@@ -74,7 +74,9 @@ def _email_tasks(api: Any, count: int) -> tuple[list[str], list[str]]:
     return ids, emails
 
 
-def test_flaky_mail_sender_ends_in_success_or_dlq_never_lost(api, workers, faults, aws, settings, mailbox) -> None:
+def test_flaky_mail_sender_ends_in_success_or_dlq_never_lost(
+    api: Any, workers: Any, faults: Any, aws: Any, settings: Any, mailbox: Any
+) -> None:
     # The original scenario: the mail sender fails 3 times out of 4.
     faults.add(service="ses", action="SendEmail", code="Throttling", status=400, pattern=[True, True, True, False])
     ids, emails = _email_tasks(api, 6)
@@ -92,7 +94,9 @@ def test_flaky_mail_sender_ends_in_success_or_dlq_never_lost(api, workers, fault
     assert sum(len(mailbox.messages(to=e)) for e in emails) == len(succeeded)
 
 
-def test_permanent_error_fails_at_once_into_the_dlq(api, workers, faults, aws, settings) -> None:
+def test_permanent_error_fails_at_once_into_the_dlq(
+    api: Any, workers: Any, faults: Any, aws: Any, settings: Any
+) -> None:
     faults.add(
         service="ses", action="SendEmail", code="MessageRejected", status=400, message="Email address is not verified"
     )
@@ -105,7 +109,7 @@ def test_permanent_error_fails_at_once_into_the_dlq(api, workers, faults, aws, s
     assert "MessageRejected" in reason
 
 
-def test_transient_errors_retry_with_backoff_then_dead_letter(api, workers, aws, settings) -> None:
+def test_transient_errors_retry_with_backoff_then_dead_letter(api: Any, workers: Any, aws: Any, settings: Any) -> None:
     task_id = always_transient.delay()
     record = final_record(api, task_id)
     assert record["status"] == "FAILURE"
@@ -124,7 +128,9 @@ def test_transient_errors_retry_with_backoff_then_dead_letter(api, workers, aws,
         (json.dumps({"v": 1, "id": "ID", "task": "no.such.task"}), "unknown task 'no.such.task'"),
     ],
 )
-def test_poison_messages_go_to_the_dlq_with_a_failure_record(api, workers, aws, settings, body, reason) -> None:
+def test_poison_messages_go_to_the_dlq_with_a_failure_record(
+    api: Any, workers: Any, aws: Any, settings: Any, body: Any, reason: Any
+) -> None:
     task_id = f"poison-{uuid.uuid4()}"
     _send_raw(aws, settings.default.name, body.replace("ID", task_id))
     expected_id = task_id if "ID" in body else None
@@ -146,7 +152,7 @@ def test_poison_messages_go_to_the_dlq_with_a_failure_record(api, workers, aws, 
         assert any(reason in r["error"] for r in listed["items"])
 
 
-def test_poison_message_travels_to_the_dlq_and_back_by_redrive(api, workers, aws, settings) -> None:
+def test_poison_message_travels_to_the_dlq_and_back_by_redrive(api: Any, workers: Any, aws: Any, settings: Any) -> None:
     name = f"tests.late_{uuid.uuid4().hex[:8]}"
     env = Envelope(task_id=str(uuid.uuid4()), task=name, args=[21])
     _send_raw(aws, settings.default.name, env.encode())
@@ -169,7 +175,7 @@ def test_poison_message_travels_to_the_dlq_and_back_by_redrive(api, workers, aws
     assert _dlq_reason(settings.default, env.task_id) is None
 
 
-def test_redrive_cli_moves_messages_back(paused_workers, aws, settings, capsys) -> None:
+def test_redrive_cli_moves_messages_back(paused_workers: Any, aws: Any, settings: Any, capsys: Any) -> None:
     from chalicelib.ops.queues import depth
     from chalicelib.platform.sqs import dead_letter
     from devtools import ops
@@ -189,7 +195,7 @@ def test_redrive_cli_moves_messages_back(paused_workers, aws, settings, capsys) 
     assert depth(settings.media.dlq_name).visible == 0
 
 
-def test_duplicate_delivery_does_the_work_once(api, workers, aws, settings, mailbox) -> None:
+def test_duplicate_delivery_does_the_work_once(api: Any, workers: Any, aws: Any, settings: Any, mailbox: Any) -> None:
     status, payload = api.post("/books", {"title": "Once only", "authors": [unique_author()]})
     assert status == 202
     email = unique_email("dup")
@@ -268,7 +274,9 @@ def _returns_after_backoff(aws: Any, url: str, task_id: str) -> None:
     aws("sqs").delete_message(QueueUrl=url, ReceiptHandle=returned[0]["ReceiptHandle"])
 
 
-def test_handler_reports_only_the_failed_message_and_deletes_nothing(paused_workers, app_module, aws, settings) -> None:
+def test_handler_reports_only_the_failed_message_and_deletes_nothing(
+    paused_workers: Any, app_module: Any, aws: Any, settings: Any
+) -> None:
     """ReportBatchItemFailures (the default): no invocation error, Lambda deletes the rest."""
     from chalice.local import LambdaContext
 
@@ -293,7 +301,7 @@ def test_handler_reports_only_the_failed_message_and_deletes_nothing(paused_work
 
 
 def test_legacy_handler_deletes_what_it_handled_and_raises_for_the_rest(
-    paused_workers, app_module, aws, settings, monkeypatch
+    paused_workers: Any, app_module: Any, aws: Any, settings: Any, monkeypatch: Any
 ) -> None:
     """REPORT_BATCH_ITEM_FAILURES=false, for a mapping without the response type."""
     from chalice.local import LambdaContext
@@ -320,7 +328,7 @@ def test_legacy_handler_deletes_what_it_handled_and_raises_for_the_rest(
     _returns_after_backoff(aws, url, bad.task_id)
 
 
-def test_local_runner_deletes_on_return_and_keeps_on_raise(paused_workers, aws) -> None:
+def test_local_runner_deletes_on_return_and_keeps_on_raise(paused_workers: Any, aws: Any) -> None:
     """The runner mimics a mapping without ReportBatchItemFailures, exactly."""
     import types
 
@@ -355,7 +363,7 @@ def test_local_runner_deletes_on_return_and_keeps_on_raise(paused_workers, aws) 
     aws("sqs").delete_queue(QueueUrl=url)
 
 
-def test_task_list_filters_by_status_and_name_with_pagination(api, workers) -> None:
+def test_task_list_filters_by_status_and_name_with_pagination(api: Any, workers: Any) -> None:
     ids = [ok_task.delay(i) for i in range(5)]
     for task_id in ids:
         assert final_record(api, task_id)["status"] == "SUCCESS"
@@ -376,7 +384,7 @@ def test_task_list_filters_by_status_and_name_with_pagination(api, workers) -> N
     assert api.get("/tasks?cursor=garbage", user="admin")[0] == 400  # a cursor the API did not make
 
 
-def test_records_expire_by_ttl(api, aws, settings) -> None:
+def test_records_expire_by_ttl(api: Any, aws: Any, settings: Any) -> None:
     from chalicelib.tasks.models import TaskRecord
 
     task_id = ok_task.delay(1)
@@ -396,7 +404,9 @@ def eager(monkeypatch: pytest.MonkeyPatch) -> Any:
     get_settings.cache_clear()
 
 
-def test_eager_mode_runs_tasks_inline_with_records(eager, paused_workers, api, aws, settings, mailbox) -> None:
+def test_eager_mode_runs_tasks_inline_with_records(
+    eager: Any, paused_workers: Any, api: Any, aws: Any, settings: Any, mailbox: Any
+) -> None:
     assert eager.tasks_eager
     author, email = unique_author("Eager"), unique_email("eager")
     api.post(f"/authors/{author.replace(' ', '%20')}/subscribers", {"email": email})
@@ -411,7 +421,7 @@ def test_eager_mode_runs_tasks_inline_with_records(eager, paused_workers, api, a
     assert [_queued(name) for name in (settings.media.name, settings.default.name)] == before  # nothing sent
 
 
-def test_eager_mode_retries_and_records_failure(eager, paused_workers, api) -> None:
+def test_eager_mode_retries_and_records_failure(eager: Any, paused_workers: Any, api: Any) -> None:
     task_id = get_task("tests.always_transient").delay()
     record = task_record(api, task_id)
     assert record["status"] == "FAILURE" and record["attempts"] == 3
@@ -427,7 +437,7 @@ def _reconcile(chalice_client: Any) -> dict[str, int]:
 
 
 def test_reconciler_marks_failure_for_messages_the_redrive_policy_moved(
-    api, paused_workers, chalice_client, aws, settings
+    api: Any, paused_workers: Any, chalice_client: Any, aws: Any, settings: Any
 ) -> None:
     from chalicelib.tasks import records
 
@@ -463,7 +473,9 @@ def test_reconciler_marks_failure_for_messages_the_redrive_policy_moved(
     assert task_record(api, timed_out.task_id)["updated_at"] == before
 
 
-def test_reconciler_keeps_the_last_error_of_a_retried_task(api, paused_workers, chalice_client, aws, settings) -> None:
+def test_reconciler_keeps_the_last_error_of_a_retried_task(
+    api: Any, paused_workers: Any, chalice_client: Any, aws: Any, settings: Any
+) -> None:
     from chalicelib.tasks import records
 
     env = Envelope(task_id=str(uuid.uuid4()), task="tests.ok", args=[3])
@@ -496,7 +508,7 @@ def _event_for(aws: Any, settings: Any, env: Envelope, send: bool = True) -> dic
     return {"Records": [lambda_record(message, queue_arn(settings.default.name), settings.region)]}
 
 
-def test_expired_message_is_not_run_and_says_why(paused_workers, app_module, aws, settings) -> None:
+def test_expired_message_is_not_run_and_says_why(paused_workers: Any, app_module: Any, aws: Any, settings: Any) -> None:
     from chalice.local import LambdaContext
 
     marker = str(uuid.uuid4())
@@ -515,7 +527,9 @@ def test_expired_message_is_not_run_and_says_why(paused_workers, app_module, aws
     assert record.status == "FAILURE" and record.error.startswith("expired: sent")
 
 
-def test_task_is_not_started_with_less_time_left_than_its_time_limit(paused_workers, app_module, aws, settings) -> None:
+def test_task_is_not_started_with_less_time_left_than_its_time_limit(
+    paused_workers: Any, app_module: Any, aws: Any, settings: Any
+) -> None:
     from chalice.local import LambdaContext
 
     marker = str(uuid.uuid4())
@@ -539,14 +553,16 @@ def test_task_is_not_started_with_less_time_left_than_its_time_limit(paused_work
     )
 
 
-def test_error_outside_autoretry_for_fails_at_once(api, workers) -> None:
+def test_error_outside_autoretry_for_fails_at_once(api: Any, workers: Any) -> None:
     task_id = get_task("tests.only_retries_key_errors").delay()
     record = final_record(api, task_id)
     assert record["status"] == "FAILURE" and record["attempts"] == 1
     assert record["error"].startswith("not retried (not in autoretry_for): ValueError")
 
 
-def test_a_status_listing_filtered_by_a_rare_name_answers_after_bounded_reads_with_a_cursor(api, monkeypatch) -> None:
+def test_a_status_listing_filtered_by_a_rare_name_answers_after_bounded_reads_with_a_cursor(
+    api: Any, monkeypatch: Any
+) -> None:
     """GIVEN many newer records of other names WHEN listing one status filtered by a rare name THEN a
     request reads a bounded number of index pages and answers with what matched and a cursor, and
     following the cursors finds every match in order (it used to read on until `limit` matched:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 from helpers import b64, dead_lettered, eventually, jpeg_bytes, task_record, unique_author
 
@@ -43,12 +44,14 @@ def steps(marker: str) -> dict[str, int]:
     return {"stopped_at": -1}
 
 
-def _status(api, task_id: str) -> str | None:
+def _status(api: Any, task_id: str) -> str | None:
     record = task_record(api, task_id)
     return record["status"] if record else None
 
 
-def test_revoked_pending_and_delayed_tasks_never_run_and_skip_the_dlq(api, paused_workers, settings) -> None:
+def test_revoked_pending_and_delayed_tasks_never_run_and_skip_the_dlq(
+    api: Any, paused_workers: Any, settings: Any
+) -> None:
     # GIVEN a task waiting in the queue and one delayed by a countdown
     now, later = f"now-{uuid.uuid4()}", f"later-{uuid.uuid4()}"
     waiting = records_run.delay(now)
@@ -73,7 +76,7 @@ def test_revoked_pending_and_delayed_tasks_never_run_and_skip_the_dlq(api, pause
     assert waiting not in dlq and delayed not in dlq
 
 
-def test_a_task_waiting_for_its_retry_is_revoked_for_good(api, workers, settings) -> None:
+def test_a_task_waiting_for_its_retry_is_revoked_for_good(api: Any, workers: Any, settings: Any) -> None:
     marker = f"retry-{uuid.uuid4()}"
     task_id = fails_once.delay(marker)
     eventually(lambda: _status(api, task_id) == "RETRY", what="first attempt failed")
@@ -85,7 +88,7 @@ def test_a_task_waiting_for_its_retry_is_revoked_for_good(api, workers, settings
     assert task_id not in dead_lettered(settings.default.dlq_name)
 
 
-def test_a_running_task_is_told_and_stops_and_its_result_is_not_kept(api, workers) -> None:
+def test_a_running_task_is_told_and_stops_and_its_result_is_not_kept(api: Any, workers: Any) -> None:
     marker = f"steps-{uuid.uuid4()}"
     task_id = steps.delay(marker)
     eventually(lambda: STEPS.get(marker, 0) >= 3, what="task running")
@@ -99,7 +102,7 @@ def test_a_running_task_is_told_and_stops_and_its_result_is_not_kept(api, worker
     assert record is not None and record["status"] == "REVOKED" and record["result"] is None
 
 
-def test_only_the_owner_or_an_admin_revokes_and_final_tasks_are_a_409(api, paused_workers) -> None:
+def test_only_the_owner_or_an_admin_revokes_and_final_tasks_are_a_409(api: Any, paused_workers: Any) -> None:
     status, created = api.post("/books", {"title": "Revocable", "authors": [unique_author("Revoke")]}, user="alice")
     assert status == 202
     (notify_id,) = created["tasks"]
@@ -114,7 +117,7 @@ def test_only_the_owner_or_an_admin_revokes_and_final_tasks_are_a_409(api, pause
     assert "REVOKED already" in body["message"] and body["fields"] == [{"field": "status", "message": "is REVOKED"}]
 
 
-def test_revoking_a_succeeded_task_is_a_409_and_changes_nothing(api, workers) -> None:
+def test_revoking_a_succeeded_task_is_a_409_and_changes_nothing(api: Any, workers: Any) -> None:
     task_id = records_run.delay(f"done-{uuid.uuid4()}")
     eventually(lambda: _status(api, task_id) == "SUCCESS", what="success")
     status, body = api.post(f"/tasks/{task_id}/revoke", user="admin")
@@ -122,7 +125,7 @@ def test_revoking_a_succeeded_task_is_a_409_and_changes_nothing(api, workers) ->
     assert _status(api, task_id) == "SUCCESS"
 
 
-def test_a_revoked_cover_task_leaves_the_book_failed_not_pending(api, paused_workers) -> None:
+def test_a_revoked_cover_task_leaves_the_book_failed_not_pending(api: Any, paused_workers: Any) -> None:
     body = {"title": "Revoked cover", "authors": [unique_author("Cover")], "cover": b64(jpeg_bytes())}
     status, created = api.post("/books", body)
     assert status == 202 and created["book"]["cover_status"] == "pending"
@@ -138,7 +141,7 @@ def test_a_revoked_cover_task_leaves_the_book_failed_not_pending(api, paused_wor
     assert book["cover_status"] == "failed" and task_record(api, resize_id)["status"] == "REVOKED"
 
 
-def test_a_revoked_fan_out_page_stops_between_chunks(api, workers, monkeypatch) -> None:
+def test_a_revoked_fan_out_page_stops_between_chunks(api: Any, workers: Any, monkeypatch: Any) -> None:
     from chalicelib.mail.fanout import progress
     from chalicelib.platform.config import get_settings
     from devtools.seed import seed_subscribers

@@ -47,14 +47,14 @@ def refused() -> None:
 # ---------------------------------------------------------------- waiting for a result
 
 
-def test_get_waits_for_the_result_like_celery(workers) -> None:
+def test_get_waits_for_the_result_like_celery(workers: Any) -> None:
     result = double.delay(4)
     assert isinstance(result, AsyncResult) and result.id == str(result)  # still the task id callers use
     assert result.get(timeout=30) == {"double": 8}
     assert result.ready() and result.successful() and result.state == "SUCCESS"
 
 
-def test_get_raises_the_tasks_error_unless_propagate_is_false(workers) -> None:
+def test_get_raises_the_tasks_error_unless_propagate_is_false(workers: Any) -> None:
     failing = bad_isbn.delay("12")
     with pytest.raises(ValueError, match="not an ISBN: 12") as raised:
         failing.get(timeout=30)
@@ -65,34 +65,34 @@ def test_get_raises_the_tasks_error_unless_propagate_is_false(workers) -> None:
         refused.delay().get(timeout=30)
 
 
-def test_get_times_out_while_the_task_waits(paused_workers) -> None:
+def test_get_times_out_while_the_task_waits(paused_workers: Any) -> None:
     result = double.delay(1)
     with pytest.raises(TimeoutError):
         result.get(timeout=0.5)
     assert result.state == "PENDING" and not result.ready()
 
 
-def test_get_task_with_wait_answers_when_the_record_is_final(api, workers) -> None:
+def test_get_task_with_wait_answers_when_the_record_is_final(api: Any, workers: Any) -> None:
     task_id = slow.delay(2)
     status, body = api.get(f"/tasks/{task_id}?wait=20", user="admin")
     assert status == 200 and body["status"] == "SUCCESS" and body["result"] == "slept"  # not STARTED: it waited
 
 
-def test_get_task_with_wait_answers_the_current_record_when_the_wait_is_over(api, paused_workers) -> None:
+def test_get_task_with_wait_answers_the_current_record_when_the_wait_is_over(api: Any, paused_workers: Any) -> None:
     task_id = double.delay(3)
     status, body = api.get(f"/tasks/{task_id}?wait=1", user="admin")
     assert status == 200 and body["status"] == "PENDING" and body["id"] == task_id
 
 
 @pytest.mark.parametrize("wait", ["21", "-1", "2.5", "abc", "", "1000000", "٣"])
-def test_get_task_with_a_bad_wait_is_422(api, wait) -> None:
+def test_get_task_with_a_bad_wait_is_422(api: Any, wait: Any) -> None:
     task_id = double.delay(3)
     status, body = api.get(f"/tasks/{task_id}?wait={wait}", user="admin")
     assert status == 422 and set(body) == {"error", "message", "fields"}
     assert [f["field"] for f in body["fields"]] == ["wait"]
 
 
-def test_a_stranger_waiting_on_a_task_is_refused_at_once(api, paused_workers) -> None:
+def test_a_stranger_waiting_on_a_task_is_refused_at_once(api: Any, paused_workers: Any) -> None:
     status, payload = api.post("/books", {"title": "Wait for me", "authors": ["Wait Author"]})
     assert status == 202
     task_id = payload["tasks"][0]
@@ -105,7 +105,7 @@ def test_a_stranger_waiting_on_a_task_is_refused_at_once(api, paused_workers) ->
 # ---------------------------------------------------------------- ETA and countdown of any length
 
 
-def test_a_one_hour_countdown_waits_in_the_outbox_and_the_relay_sends_it_when_due(api, workers) -> None:
+def test_a_one_hour_countdown_waits_in_the_outbox_and_the_relay_sends_it_when_due(api: Any, workers: Any) -> None:
     sent_at = time.time()
     task_id = double.apply_async((21,), countdown=3600)
     record = TaskRecord.get(task_id, consistent_read=True)
@@ -121,7 +121,7 @@ def test_a_one_hour_countdown_waits_in_the_outbox_and_the_relay_sends_it_when_du
     assert done["status"] == "SUCCESS" and done["result"] == {"double": 42} and done["attempts"] == 1
 
 
-def test_the_relay_sends_an_eta_task_with_the_delay_it_has_left(paused_workers) -> None:
+def test_the_relay_sends_an_eta_task_with_the_delay_it_has_left(paused_workers: Any) -> None:
     eta = datetime.now(UTC) + timedelta(hours=2)
     task_id = double.apply_async((1,), eta=eta)
     record = TaskRecord.get(task_id, consistent_read=True)
@@ -132,7 +132,7 @@ def test_the_relay_sends_an_eta_task_with_the_delay_it_has_left(paused_workers) 
     assert outbox.resend_of(record, eta.timestamp() - 7200).countdown == 900  # never more than SQS allows
 
 
-def test_a_naive_eta_is_utc_and_a_past_eta_runs_at_once(api, workers) -> None:
+def test_a_naive_eta_is_utc_and_a_past_eta_runs_at_once(api: Any, workers: Any) -> None:
     task_id = double.apply_async((5,), eta=datetime.now(UTC).replace(tzinfo=None) - timedelta(minutes=5))
     assert final_record(api, task_id)["result"] == {"double": 10}
 
@@ -175,7 +175,7 @@ def _invocations(settings: Any, stop: threading.Event, threads: int, batch: int)
 
 
 def test_a_rate_limit_holds_across_concurrent_invocations_and_never_reaches_the_dlq(
-    api, paused_workers, settings
+    api: Any, paused_workers: Any, settings: Any
 ) -> None:
     ids = [limited.delay(i) for i in range(16)]
     stop = threading.Event()
@@ -221,7 +221,7 @@ def _schedules(api: Any) -> dict[str, dict[str, Any]]:
     return {row["name"]: row for row in body["schedules"]}
 
 
-def test_the_relay_and_the_reconciler_are_periodic_tasks_listed_with_their_last_run(api, app_module) -> None:
+def test_the_relay_and_the_reconciler_are_periodic_tasks_listed_with_their_last_run(api: Any, app_module: Any) -> None:
     before = _schedules(api)
     assert before["outbox_relay"]["schedule"] == "rate(1 minute)"
     assert before["dead_letter_reconciler"]["schedule"] == "rate(5 minutes)"
@@ -240,7 +240,7 @@ def test_the_relay_and_the_reconciler_are_periodic_tasks_listed_with_their_last_
     }
 
 
-def test_a_run_that_would_overlap_the_previous_one_is_skipped_and_recorded(api, app_module) -> None:
+def test_a_run_that_would_overlap_the_previous_one_is_skipped_and_recorded(api: Any, app_module: Any) -> None:
     from chalicelib.tasks.periodic import acquire, registered_periodic
 
     relay = registered_periodic()["outbox_relay"]
@@ -298,6 +298,6 @@ def test_a_failed_periodic_run_is_recorded_and_its_lease_released() -> None:
     assert state.lease_until is None
 
 
-def test_control_items_are_not_tasks_over_http(api) -> None:
+def test_control_items_are_not_tasks_over_http(api: Any) -> None:
     status, body = api.get("/tasks/control%23periodic%23outbox_relay", user="admin")
     assert status == 404 and set(body) == {"error", "message", "fields"}

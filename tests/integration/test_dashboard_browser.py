@@ -111,7 +111,7 @@ def _cell(tab: Dashboard, queue: str, column: int) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def test_admin_signs_in_with_a_secure_httponly_strict_cookie_and_no_key_in_any_url(admin_tab, keys) -> None:
+def test_admin_signs_in_with_a_secure_httponly_strict_cookie_and_no_key_in_any_url(admin_tab: Any, keys: Any) -> None:
     assert "signed in as ops" in admin_tab.text("#who")
     assert admin_tab.page.locator('#queues-body tr[data-queue="media"]').count() == 1
     cookies = {c["name"]: c for c in admin_tab.context.cookies()}
@@ -123,7 +123,7 @@ def test_admin_signs_in_with_a_secure_httponly_strict_cookie_and_no_key_in_any_u
     assert admin_tab.page.evaluate("document.cookie") == ""  # HttpOnly: no script can read it
 
 
-def test_non_admin_key_is_refused(tab, keys) -> None:
+def test_non_admin_key_is_refused(tab: Any, keys: Any) -> None:
     tab.sign_in(keys["alice"])
     eventually(lambda: "admin key" in tab.text("#login-error"), timeout=20, what="the refusal")
     assert tab.page.locator("#nav").is_hidden()
@@ -133,7 +133,7 @@ def test_non_admin_key_is_refused(tab, keys) -> None:
     eventually(lambda: "unknown API key" in tab.text("#login-error"), timeout=20, what="the refusal")
 
 
-def test_page_has_a_strict_csp_and_no_inline_script_or_style(tab) -> None:
+def test_page_has_a_strict_csp_and_no_inline_script_or_style(tab: Any) -> None:
     response = tab.open()
     headers = response.headers
     csp = headers["content-security-policy"]
@@ -149,7 +149,9 @@ def test_page_has_a_strict_csp_and_no_inline_script_or_style(tab) -> None:
     assert tab.page.evaluate(handlers) is False
 
 
-def test_queue_depth_rises_while_consumers_are_paused_and_falls_when_they_run(admin_tab, paused_workers) -> None:
+def test_queue_depth_rises_while_consumers_are_paused_and_falls_when_they_run(
+    admin_tab: Any, paused_workers: Any
+) -> None:
     baseline = _cell(admin_tab, "default", 2) or 0
     ids = [dashboard_ok.delay(i) for i in range(12)]
     eventually(lambda: (_cell(admin_tab, "default", 2) or 0) >= baseline + 12, timeout=30, what="the depth to rise")
@@ -169,7 +171,7 @@ def final_record_ok(task_id: str) -> bool:
     return eventually(lambda: TaskRecord.get(task_id, consistent_read=True).status == "SUCCESS", timeout=60)
 
 
-def test_failure_task_page_shows_the_traceback_and_runs_it_again(admin_tab, workers, api) -> None:
+def test_failure_task_page_shows_the_traceback_and_runs_it_again(admin_tab: Any, workers: Any, api: Any) -> None:
     token = uuid.uuid4().hex
     task_id = dashboard_boom.delay(token)
     assert final_record(api, task_id)["status"] == "FAILURE"
@@ -193,7 +195,7 @@ def test_failure_task_page_shows_the_traceback_and_runs_it_again(admin_tab, work
     assert final_record(api, task_id)["status"] == "FAILURE"
 
 
-def test_a_book_links_to_its_tasks(admin_tab, api, workers) -> None:
+def test_a_book_links_to_its_tasks(admin_tab: Any, api: Any, workers: Any) -> None:
     from helpers import b64, jpeg_bytes, unique_author
 
     status, created = api.post("/books", {"title": "Linked", "authors": [unique_author()], "cover": b64(jpeg_bytes())})
@@ -207,7 +209,7 @@ def test_a_book_links_to_its_tasks(admin_tab, api, workers) -> None:
     assert admin_tab.page.input_value('#task-filter input[name="book"]') == book_id
 
 
-def test_tasks_filter_by_status_name_and_time_in_the_form(admin_tab, workers, api) -> None:
+def test_tasks_filter_by_status_name_and_time_in_the_form(admin_tab: Any, workers: Any, api: Any) -> None:
     from datetime import UTC, datetime, timedelta
 
     task_id = dashboard_ok.delay(5)
@@ -230,7 +232,7 @@ def test_tasks_filter_by_status_name_and_time_in_the_form(admin_tab, workers, ap
     eventually(lambda: "since" in admin_tab.text("#tasks-error"), timeout=20, what="since after until refused")
 
 
-def test_redrive_a_dead_letter_queue_from_the_page(admin_tab, paused_workers, settings) -> None:
+def test_redrive_a_dead_letter_queue_from_the_page(admin_tab: Any, paused_workers: Any, settings: Any) -> None:
     task_id = dead_letter_marker(settings.default)
     admin_tab.go("#/dead-letters")
     box = '.dlq[data-queue="default"]'
@@ -242,7 +244,7 @@ def test_redrive_a_dead_letter_queue_from_the_page(admin_tab, paused_workers, se
     assert admin_tab.page.locator(f"{box} tbody tr").count() == 0
 
 
-def test_purge_one_dead_letter_after_confirmation(admin_tab, paused_workers, settings) -> None:
+def test_purge_one_dead_letter_after_confirmation(admin_tab: Any, paused_workers: Any, settings: Any) -> None:
     from chalicelib.ops.queues import depth
 
     kept, purged = dead_letter_marker(settings.media), dead_letter_marker(settings.media)
@@ -264,13 +266,13 @@ def test_purge_one_dead_letter_after_confirmation(admin_tab, paused_workers, set
     drop_dead_letter(settings.media, kept)
 
 
-def test_workers_panel_says_not_available_without_a_local_runtime(admin_tab, settings) -> None:
+def test_workers_panel_says_not_available_without_a_local_runtime(admin_tab: Any, settings: Any) -> None:
     assert settings.runtime_stats_url is None
     admin_tab.go("#/workers")
     eventually(lambda: admin_tab.text("#workers-note").startswith("Not available"), timeout=20, what="the note")
 
 
-def test_screenshot_of_the_dashboard(admin_tab, paused_workers, settings, tmp_path) -> None:
+def test_screenshot_of_the_dashboard(admin_tab: Any, paused_workers: Any, settings: Any, tmp_path: Any) -> None:
     """Taken by `make screenshot` into docs/dashboard.png (elsewhere into a temporary file): a backlog
     that builds up in three waves while the consumers are paused, then drains."""
     marker = dead_letter_marker(settings.default, "PermanentTaskError: unreadable image")
@@ -294,7 +296,7 @@ def test_screenshot_of_the_dashboard(admin_tab, paused_workers, settings, tmp_pa
 ISO_UTC = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z"
 
 
-def test_dashboard_with_a_trailing_slash_loads_the_page(tab, keys) -> None:
+def test_dashboard_with_a_trailing_slash_loads_the_page(tab: Any, keys: Any) -> None:
     """GIVEN `/dashboard/` WHEN opened THEN the page works (no asset is looked for under /dashboard/dashboard/)."""
     response = tab.page.goto(f"{tab.base_url}/dashboard/")
     assert response.status == 200 and response.url == f"{tab.base_url}/dashboard"
@@ -305,7 +307,7 @@ def test_dashboard_with_a_trailing_slash_loads_the_page(tab, keys) -> None:
     tab.page.wait_for_selector("#queues-body tr")
 
 
-def test_signing_out_ends_the_session_on_the_server(admin_tab, base_url) -> None:
+def test_signing_out_ends_the_session_on_the_server(admin_tab: Any, base_url: Any) -> None:
     """GIVEN a signed-in tab WHEN it signs out THEN its old cookie no longer works, even sent again by hand."""
     import requests
 
@@ -317,7 +319,7 @@ def test_signing_out_ends_the_session_on_the_server(admin_tab, base_url) -> None
     assert requests.get(session_url, headers={"Cookie": f"dashboard_session={cookie}"}, timeout=30).status_code == 401
 
 
-def test_every_time_is_iso_utc(admin_tab, workers, api) -> None:
+def test_every_time_is_iso_utc(admin_tab: Any, workers: Any, api: Any) -> None:
     """GIVEN the queues and a task WHEN shown THEN times read like 2026-01-31T12:00:00Z, never a local 12-hour clock."""
     import re
 
@@ -342,7 +344,7 @@ def test_every_time_is_iso_utc(admin_tab, workers, api) -> None:
     assert not re.search(r"\b(AM|PM)\b", admin_tab.text("main"))
 
 
-def test_the_task_page_shows_every_attempt(admin_tab, workers, api) -> None:
+def test_the_task_page_shows_every_attempt(admin_tab: Any, workers: Any, api: Any) -> None:
     from dashboard_support import dashboard_flaky
 
     task_id = dashboard_flaky.delay(uuid.uuid4().hex, 1)
@@ -355,7 +357,7 @@ def test_the_task_page_shows_every_attempt(admin_tab, workers, api) -> None:
     assert task_id in admin_tab.text("#task-logs")
 
 
-def test_run_again_is_not_offered_for_a_permanent_failure(admin_tab, workers, api) -> None:
+def test_run_again_is_not_offered_for_a_permanent_failure(admin_tab: Any, workers: Any, api: Any) -> None:
     """GIVEN a task that failed with a permanent error WHEN its page is shown THEN no "Run again", and why."""
     task_id = dashboard_permanent.delay(uuid.uuid4().hex)
     assert final_record(api, task_id)["status"] == "FAILURE"
@@ -364,7 +366,7 @@ def test_run_again_is_not_offered_for_a_permanent_failure(admin_tab, workers, ap
     assert admin_tab.page.locator("#task-rerun").is_hidden()
 
 
-def test_a_new_task_and_its_status_change_appear_without_a_reload(admin_tab, paused_workers) -> None:
+def test_a_new_task_and_its_status_change_appear_without_a_reload(admin_tab: Any, paused_workers: Any) -> None:
     """GIVEN the live task list WHEN a task is sent, then runs THEN its row appears, then turns SUCCESS, no reload."""
     admin_tab.go("#/tasks")
     admin_tab.page.wait_for_selector("#tasks-updated:not(:empty)")
@@ -376,7 +378,7 @@ def test_a_new_task_and_its_status_change_appear_without_a_reload(admin_tab, pau
     assert admin_tab.page.evaluate("window.__same_document") is True  # the page was never reloaded
 
 
-def test_the_live_switch_pauses_the_list(admin_tab, workers, api) -> None:
+def test_the_live_switch_pauses_the_list(admin_tab: Any, workers: Any, api: Any) -> None:
     admin_tab.go("#/tasks")
     admin_tab.page.wait_for_selector("#tasks-updated:not(:empty)")
     admin_tab.page.uncheck("#tasks-live")
@@ -391,7 +393,7 @@ def test_the_live_switch_pauses_the_list(admin_tab, workers, api) -> None:
     admin_tab.page.wait_for_selector(f'#tasks-body tr[data-task="{task_id}"]')
 
 
-def test_search_finds_a_partial_name_and_text_in_the_args(admin_tab, workers, api) -> None:
+def test_search_finds_a_partial_name_and_text_in_the_args(admin_tab: Any, workers: Any, api: Any) -> None:
     token = uuid.uuid4().hex
     task_id = dashboard_boom.delay(token)
     assert final_record(api, task_id)["status"] == "FAILURE"
@@ -416,7 +418,7 @@ def test_search_finds_a_partial_name_and_text_in_the_args(admin_tab, workers, ap
 
 
 @pytest.mark.parametrize("view", ["#/queues", "#/tasks", "#/stats", "#/dead-letters", "#/workers", "#/audit"])
-def test_the_phone_layout_fits_360_px(browser, base_url, keys, view) -> None:
+def test_the_phone_layout_fits_360_px(browser: Any, base_url: Any, keys: Any, view: Any) -> None:
     """GIVEN a 360 px wide screen WHEN each view is shown THEN nothing is wider than the screen."""
     phone = Dashboard(browser, base_url)
     phone.context.close()
@@ -433,7 +435,7 @@ def test_the_phone_layout_fits_360_px(browser, base_url, keys, view) -> None:
         phone.close()
 
 
-def test_stats_appear_after_tasks_run_and_survive_a_reload(admin_tab, workers, api) -> None:
+def test_stats_appear_after_tasks_run_and_survive_a_reload(admin_tab: Any, workers: Any, api: Any) -> None:
     task_id = dashboard_ok.delay(21)
     final_record(api, task_id)
     admin_tab.go("#/stats?window=1h")
@@ -470,7 +472,7 @@ def deployed_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def test_deployed_views_say_they_read_cloudwatch_and_charts_survive_a_reload(
-    deployed_metrics, admin_tab, aws, settings
+    deployed_metrics: Any, admin_tab: Any, aws: Any, settings: Any
 ) -> None:
     """GIVEN metrics in CloudWatch as SQS and the workers publish them WHEN the Workers, Stats and
     Queues views are shown, and reloaded THEN each says it reads CloudWatch and draws its chart from it."""
@@ -523,7 +525,7 @@ def restored(settings: Any) -> Iterator[None]:
         ConsumerState(_key(queue.name)).delete()
 
 
-def test_pause_holds_covers_and_resume_finishes_them(admin_tab, api, workers, restored) -> None:
+def test_pause_holds_covers_and_resume_finishes_them(admin_tab: Any, api: Any, workers: Any, restored: Any) -> None:
     from helpers import b64, jpeg_bytes, unique_author
 
     row = '#controls-body tr[data-queue="media"]'
@@ -548,7 +550,7 @@ def test_pause_holds_covers_and_resume_finishes_them(admin_tab, api, workers, re
     assert "pause" in log and "resume" in log and "queue media" in log
 
 
-def test_a_concurrency_change_takes_effect(admin_tab, workers, restored) -> None:
+def test_a_concurrency_change_takes_effect(admin_tab: Any, workers: Any, restored: Any) -> None:
     row = '#controls-body tr[data-queue="default"]'
     admin_tab.page.wait_for_selector(row)
     admin_tab.page.fill(f"{row} input.concurrency", "5")
@@ -560,7 +562,7 @@ def test_a_concurrency_change_takes_effect(admin_tab, workers, restored) -> None
     assert "max 5" in admin_tab.text(f"{row} .state")
 
 
-def test_revoke_from_the_task_page_after_confirmation(admin_tab, api, paused_workers) -> None:
+def test_revoke_from_the_task_page_after_confirmation(admin_tab: Any, api: Any, paused_workers: Any) -> None:
     task_id = dashboard_ok.delay(41)
     admin_tab.go(f"#/tasks/{task_id}")
     admin_tab.page.wait_for_selector("#task-revoke:not([hidden])")
@@ -573,7 +575,9 @@ def test_revoke_from_the_task_page_after_confirmation(admin_tab, api, paused_wor
     eventually(lambda: "REVOKED" in admin_tab.text("#task-fields"), timeout=20, what="the revoked status")
 
 
-def test_screenshot_of_every_page(admin_tab, browser, base_url, keys, workers, api, tmp_path) -> None:
+def test_screenshot_of_every_page(
+    admin_tab: Any, browser: Any, base_url: Any, keys: Any, workers: Any, api: Any, tmp_path: Any
+) -> None:
     """Taken by `make screenshot` into docs/ beside dashboard.png (elsewhere into a temporary
     directory): the task list, a task with its attempts, stats, workers, audit, and a phone."""
     from dashboard_support import dashboard_flaky
@@ -610,7 +614,9 @@ def test_screenshot_of_every_page(admin_tab, browser, base_url, keys, workers, a
         phone.close()
 
 
-def test_the_task_page_shows_the_log_lines_of_each_attempt(admin_tab, browser, base_url, keys, api) -> None:
+def test_the_task_page_shows_the_log_lines_of_each_attempt(
+    admin_tab: Any, browser: Any, base_url: Any, keys: Any, api: Any
+) -> None:
     """GIVEN a task that logs a line, run in the local runtime's sandboxes WHEN its page is shown
     THEN the attempt's lines (from CloudWatch Logs) show it, keyboard reachable, within 360 px."""
     from runtime_support import private_runner, send_task

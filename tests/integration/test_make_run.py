@@ -102,7 +102,7 @@ def _cover_ready(run: MakeRun, book_id: str) -> dict[str, Any] | None:
     return book if status == 200 and book["cover_status"] == "ready" else None
 
 
-def test_make_run_restarts_dead_parts_and_keeps_its_state(make_run) -> None:
+def test_make_run_restarts_dead_parts_and_keeps_its_state(make_run: Any) -> None:
     run = make_run()
     for line in ("media_worker", "batch 1, max concurrency 2; timeout 60 s, memory 1536 MB", "default_worker"):
         assert line in run.output()

@@ -175,7 +175,7 @@ def _function_name(name: str) -> str:
     return f"bookshelf-{STAGE}" if name == "api_handler" else f"bookshelf-{STAGE}-{name}"
 
 
-def test_every_function_is_deployed_with_its_settings(remote, stage_functions) -> None:
+def test_every_function_is_deployed_with_its_settings(remote: Any, stage_functions: Any) -> None:
     deployed = {f["FunctionName"]: f for f in remote("lambda").list_functions()["Functions"]}
     for name, config in stage_functions.items():
         function = deployed[_function_name(name)]
@@ -186,7 +186,7 @@ def test_every_function_is_deployed_with_its_settings(remote, stage_functions) -
         assert function.get("Architectures", ["x86_64"]) == ["x86_64"]
 
 
-def test_each_role_carries_its_policy_file(remote, stage_functions) -> None:
+def test_each_role_carries_its_policy_file(remote: Any, stage_functions: Any) -> None:
     iam = remote("iam")
     for name, config in stage_functions.items():
         role = f"bookshelf-{STAGE}-{name}"  # chalice names each role after its function
@@ -197,7 +197,7 @@ def test_each_role_carries_its_policy_file(remote, stage_functions) -> None:
         assert document == json.loads((ROOT / ".chalice" / config["iam_policy_file"]).read_text())
 
 
-def test_event_source_mappings_have_batch_size_and_maximum_concurrency(remote, deployment) -> None:
+def test_event_source_mappings_have_batch_size_and_maximum_concurrency(remote: Any, deployment: Any) -> None:
     prefix = deployment["prefix"]
     expected = {"media_worker": (f"{prefix}-media", 1, 2), "default_worker": (f"{prefix}-default", 10, 10)}
     mappings = remote("lambda").list_event_source_mappings()["EventSourceMappings"]
@@ -208,7 +208,7 @@ def test_event_source_mappings_have_batch_size_and_maximum_concurrency(remote, d
         assert mapping["ScalingConfig"] == {"MaximumConcurrency": concurrency}
 
 
-def test_rest_api_has_every_route(remote) -> None:
+def test_rest_api_has_every_route(remote: Any) -> None:
     gateway = remote("apigateway")
     (api,) = [a for a in gateway.get_rest_apis()["items"] if a["name"] == "bookshelf"]
     resources = {
@@ -222,7 +222,7 @@ def test_rest_api_has_every_route(remote) -> None:
     assert "POST" in resources["/queues/{name}/redrive"]
 
 
-def test_reconciler_is_scheduled(remote) -> None:
+def test_reconciler_is_scheduled(remote: Any) -> None:
     events = remote("events")
     rules = {r["Name"]: r for r in events.list_rules()["Rules"]}
     (rule,) = [r for name, r in rules.items() if "dead_letter_reconciler" in name]
@@ -231,7 +231,7 @@ def test_reconciler_is_scheduled(remote) -> None:
     assert target["Arn"].endswith(f":function:{_function_name('dead_letter_reconciler')}")
 
 
-def test_dashboard_and_alarms_are_deployed(remote, deployment) -> None:
+def test_dashboard_and_alarms_are_deployed(remote: Any, deployment: Any) -> None:
     prefix = deployment["prefix"]
     body = json.loads(remote("cloudwatch").get_dashboard(DashboardName=f"bookshelf-{STAGE}")["DashboardBody"])
     assert len(body["widgets"]) >= 10
@@ -250,7 +250,7 @@ def _worker_mappings(remote: Callable[[str], Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def test_event_source_mappings_report_batch_item_failures(remote, deployment) -> None:
+def test_event_source_mappings_report_batch_item_failures(remote: Any, deployment: Any) -> None:
     """make deploy sets the response type chalice cannot, and tells the functions the same."""
     lam = remote("lambda")
     for name, mapping in _worker_mappings(remote).items():
@@ -261,7 +261,7 @@ def test_event_source_mappings_report_batch_item_failures(remote, deployment) ->
     assert "event source mappings verified" in deployment["output"]
 
 
-def test_deploy_check_refuses_a_mapping_without_the_response_type_and_repairs_it(remote, deployment) -> None:
+def test_deploy_check_refuses_a_mapping_without_the_response_type_and_repairs_it(remote: Any, deployment: Any) -> None:
     lam, project, env = remote("lambda"), deployment["project"], deployment["env"]
     media = _worker_mappings(remote)["media_worker"]
     lam.update_event_source_mapping(UUID=media["UUID"], FunctionResponseTypes=[])
@@ -281,7 +281,7 @@ def test_deploy_check_refuses_a_mapping_without_the_response_type_and_repairs_it
     assert lam.get_event_source_mapping(UUID=media["UUID"])["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
-def test_gateway_responses_are_put_after_chalice_deploy(remote) -> None:
+def test_gateway_responses_are_put_after_chalice_deploy(remote: Any) -> None:
     """API Gateway's own errors (no route, no key, authorizer down, …) answer in the app's error shape."""
     from infra.gateway_responses import gateway_responses
 

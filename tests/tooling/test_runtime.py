@@ -38,7 +38,7 @@ def start_runner() -> Iterator[Any]:
         runner.stop()
 
 
-def test_a_task_past_its_timeout_is_killed_and_ends_in_the_dlq_marked_timed_out(api, start_runner) -> None:
+def test_a_task_past_its_timeout_is_killed_and_ends_in_the_dlq_marked_timed_out(api: Any, start_runner: Any) -> None:
     runner, queues = start_runner(
         "--only", "default_worker", "--only", "dead_letter_reconciler",
         "--timeout", "default_worker=2", "--schedule-seconds", "2",
@@ -55,7 +55,7 @@ def test_a_task_past_its_timeout_is_killed_and_ends_in_the_dlq_marked_timed_out(
     assert "default_worker" in runner.output() and "Task timed out after 2.00 seconds" in runner.output()
 
 
-def test_a_task_past_the_memory_limit_fails_only_its_invocation(api, start_runner) -> None:
+def test_a_task_past_the_memory_limit_fails_only_its_invocation(api: Any, start_runner: Any) -> None:
     runner, queues = start_runner("--only", "default_worker", "--memory", "default_worker=256", visibility=20)
     hog = send_task(queues["DEFAULT_QUEUE_NAME"], "tests.runtime.hog", 400)
     eventually(lambda: runner.stats()["default_worker"]["errors"] >= 1, timeout=60, what="the out-of-memory error")
@@ -67,7 +67,7 @@ def test_a_task_past_the_memory_limit_fails_only_its_invocation(api, start_runne
     assert runner.stats()["default_worker"]["memory_mb"] == 256
 
 
-def test_sandboxes_are_reused_while_warm_and_the_remaining_time_is_true(start_runner) -> None:
+def test_sandboxes_are_reused_while_warm_and_the_remaining_time_is_true(start_runner: Any) -> None:
     runner, queues = start_runner("--only", "probe_worker", "--timeout", "probe_worker=7")
     replies = Replies(queues["RUNTIME_PROBE_REPLIES"])
     send_probes(queues["RUNTIME_PROBE_QUEUE"], [{"id": "first"}])
@@ -83,7 +83,7 @@ def test_sandboxes_are_reused_while_warm_and_the_remaining_time_is_true(start_ru
     assert runner.stats()["probe_worker"]["warm_sandboxes"] >= 1
 
 
-def test_an_idle_sandbox_is_reclaimed_and_the_next_invocation_starts_cold(start_runner) -> None:
+def test_an_idle_sandbox_is_reclaimed_and_the_next_invocation_starts_cold(start_runner: Any) -> None:
     runner, queues = start_runner("--only", "probe_worker", "--sandbox-idle-seconds", "2")
     replies = Replies(queues["RUNTIME_PROBE_REPLIES"])
     send_probes(queues["RUNTIME_PROBE_QUEUE"], [{"id": "before"}])
@@ -105,7 +105,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def test_a_killed_sandbox_fails_its_invocation_only_and_the_work_completes(start_runner) -> None:
+def test_a_killed_sandbox_fails_its_invocation_only_and_the_work_completes(start_runner: Any) -> None:
     runner, queues = start_runner("--only", "probe_worker", visibility=3, max_receives=5)
     replies = Replies(queues["RUNTIME_PROBE_REPLIES"])
     send_probes(queues["RUNTIME_PROBE_QUEUE"], [{"id": "slow", "cmd": "sleep", "seconds": 2}])
@@ -121,7 +121,7 @@ def test_a_killed_sandbox_fails_its_invocation_only_and_the_work_completes(start
 
 
 @pytest.mark.parametrize("report", [True, False], ids=["ReportBatchItemFailures", "legacy"])
-def test_a_partial_batch_returns_only_the_failed_message(start_runner, report: bool) -> None:
+def test_a_partial_batch_returns_only_the_failed_message(start_runner: Any, report: bool) -> None:
     env = {"REPORT_BATCH_ITEM_FAILURES": str(report).lower()}
     # The messages are queued before the runner starts, so they arrive as one batch.
     queues = private_queues(10, 5)  # longer than a cold start under load, so nothing returns early
@@ -147,7 +147,7 @@ def test_a_partial_batch_returns_only_the_failed_message(start_runner, report: b
         runner.stop()
 
 
-def test_an_invalid_batch_response_returns_the_whole_batch(start_runner) -> None:
+def test_an_invalid_batch_response_returns_the_whole_batch(start_runner: Any) -> None:
     queues = private_queues(10, 5)  # longer than a cold start under load, so nothing returns early
     send_probes(queues["RUNTIME_PROBE_QUEUE"], [{"id": "a"}, {"id": "b", "cmd": "invalid-once"}])
     runner = RunnerProcess(queues, ["--only", "probe_worker"])
@@ -199,7 +199,7 @@ def test_settle_deletes_per_mode_and_never_after_a_failed_invocation() -> None:
         assert settle(failed, ["m1"], True).delete == [] and settle(failed, ["m1"], False).delete == []
 
 
-def test_queues_show_the_runners_counters_when_a_runner_serves_them(monkeypatch, settings) -> None:
+def test_queues_show_the_runners_counters_when_a_runner_serves_them(monkeypatch: Any, settings: Any) -> None:
     import dataclasses
 
     from chalicelib.ops import queues, runtime_stats

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from chalicelib.ops.backlog import oldest_sent
@@ -23,7 +25,7 @@ pytestmark = pytest.mark.unit  # pure logic: no AWS endpoint is started for thes
         ("covers.resize", [], {}, None),
     ],
 )
-def test_book_id_of_a_task(task, args, kwargs, expected) -> None:
+def test_book_id_of_a_task(task: Any, args: Any, kwargs: Any, expected: Any) -> None:
     from chalicelib import app_tasks  # noqa: F401 - registers the application's tasks
     from chalicelib.tasks.registry import get_task, registered_tasks
 

@@ -157,7 +157,7 @@ def _limited(rate: str) -> Task:
     return run
 
 
-def test_a_carried_slot_counts_only_on_the_first_receive_and_only_while_fresh(monkeypatch) -> None:
+def test_a_carried_slot_counts_only_on_the_first_receive_and_only_while_fresh(monkeypatch: Any) -> None:
     from chalicelib.tasks import throttle
 
     limited = _limited("1/s")
