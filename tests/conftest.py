@@ -26,7 +26,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from helpers import Api, Mailbox, is_emulator
@@ -277,7 +277,7 @@ class ServiceFaults:
         return [FaultClient(endpoint) for endpoint, emulated in self._emulators.items() if emulated]
 
     def add(self, **spec: Any) -> dict[str, Any]:
-        return self._fault_client(str(spec["service"])).add(**spec)
+        return cast("dict[str, Any]", self._fault_client(str(spec["service"])).add(**spec))
 
     def clear(self) -> None:
         for fault_client in self._all():

@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import requests
 
@@ -74,7 +74,7 @@ class Api:
         """One keep-alive session per thread (a requests.Session is not thread-safe)."""
         if not hasattr(self._local, "session"):
             self._local.session = requests.Session()
-        return self._local.session
+        return cast("requests.Session", self._local.session)
 
     def headers(self, user: str | None, content_type: str | None = "application/json") -> dict[str, str]:
         headers = {}
@@ -135,7 +135,7 @@ class Mailbox:
     def messages(self, to: str | None = None) -> list[dict[str, Any]]:
         messages = requests.get(self.url, timeout=5).json()["messages"]
         if to is None:
-            return messages
+            return cast("list[dict[str, Any]]", messages)
         return [m for m in messages if to in m.get("Destination", {}).get("ToAddresses", [])]
 
 
@@ -177,10 +177,13 @@ def task_record(api: Any, task_id: str) -> dict[str, Any] | None:
 
 def final_record(api: Any, task_id: str, timeout: float = 60) -> dict[str, Any]:
     """Wait until the task's record is SUCCESS or FAILURE, and return it."""
-    return eventually(
-        lambda: (r := task_record(api, task_id)) and r["status"] in ("SUCCESS", "FAILURE") and r,
-        timeout=timeout,
-        what=f"task {task_id}",
+    return cast(
+        "dict[str, Any]",
+        eventually(
+            lambda: (r := task_record(api, task_id)) and r["status"] in ("SUCCESS", "FAILURE") and r,
+            timeout=timeout,
+            what=f"task {task_id}",
+        ),
     )
 
 

@@ -6,7 +6,7 @@ import re
 from email import message_from_string
 from email.message import EmailMessage
 from email.policy import default
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlsplit
 
 from helpers import eventually
@@ -61,7 +61,7 @@ def confirm(api: Any, mailbox: Any, email: str, count: int = 1) -> dict[str, Any
         what=f"confirmation mail #{count} to {email}",
     )
     follow(api, links(mails[-1], "confirm")[0])
-    return mails[-1]
+    return cast("dict[str, Any]", mails[-1])
 
 
 def follow(api: Any, link: str) -> None:

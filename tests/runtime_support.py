@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import requests
 
@@ -60,7 +60,9 @@ class RunnerProcess:
     def stats(self) -> dict[str, Any]:
         """The runner's `GET /stats` (empty until it serves)."""
         try:
-            return requests.get(f"http://127.0.0.1:{self.port}/stats", timeout=2).json()["functions"]
+            return cast(
+                "dict[str, Any]", requests.get(f"http://127.0.0.1:{self.port}/stats", timeout=2).json()["functions"]
+            )
         except requests.RequestException:
             return {}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from helpers import b64, image_bytes, jpeg_bytes, unique_author, unique_email
@@ -12,7 +12,7 @@ def _create(api: Any, user: str = "alice", **fields: Any) -> dict[str, Any]:
     body = {"title": "The Left Hand of Darkness", "authors": [unique_author()], **fields}
     status, payload = api.post("/books", body, user=user)
     assert status == 202, payload
-    return payload
+    return cast("dict[str, Any]", payload)
 
 
 def test_create_book_answers_202_with_book_and_tasks(api: Any, aws: Any, settings: Any) -> None:

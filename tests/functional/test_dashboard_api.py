@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -30,7 +30,7 @@ def _error(response: requests.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
     assert set(body) == {"error", "message", "fields"}, body
-    return body
+    return cast("dict[str, Any]", body)
 
 
 # ------------------------------------------------------------------ sign-in and sessions
@@ -309,7 +309,10 @@ def test_stats_count_each_outcome_and_runtime_per_task_name(admin: Any, api: Any
     from dashboard_support import dashboard_flaky
 
     def flaky() -> dict[str, Any]:
-        return admin.get("/dashboard/api/stats?window=1h").json()["tasks"].get("tests.dashboard_flaky", {})
+        return cast(
+            "dict[str, Any]",
+            admin.get("/dashboard/api/stats?window=1h").json()["tasks"].get("tests.dashboard_flaky", {}),
+        )
 
     before = flaky()
     task_id = dashboard_flaky.delay(uuid.uuid4().hex, 1)

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from helpers import b64, eventually, final_record, jpeg_bytes, task_record, unique_author, unique_email
@@ -41,7 +41,7 @@ def _listed(api: Any, author: str) -> list[str]:
 def _create(api: Any, author: str, **extra: Any) -> dict[str, Any]:
     status, payload = api.post("/books", {"title": "Integrity", "authors": [author], **extra})
     assert status == 202, payload
-    return payload
+    return cast("dict[str, Any]", payload)
 
 
 def _post_with_key(api: Any, body: dict[str, Any], key: str, user: str = "alice") -> tuple[int, Any]:
@@ -80,7 +80,7 @@ def _run_relay(app_module: Any) -> dict[str, int]:
     from devtools.runtime.runner import scheduled_event
 
     context = LambdaContext("outbox_relay", 256, max_runtime_ms=60_000)
-    return app_module.outbox_relay(scheduled_event("outbox_relay", "us-east-1"), context)
+    return cast("dict[str, int]", app_module.outbox_relay(scheduled_event("outbox_relay", "us-east-1"), context))
 
 
 # ---------------------------------------------------------------- item 1: PUT nulls, one transaction

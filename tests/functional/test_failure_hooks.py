@@ -6,7 +6,7 @@ sent marks the subscription so the user can try again. Over HTTP, with the worke
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import requests
 from helpers import dead_lettered, eventually, final_record, jpeg_bytes, unique_author, unique_email
@@ -14,7 +14,7 @@ from mailtools import confirmation_mails, subscribers_path
 
 
 def _book(api: Any, book_id: str) -> dict[str, Any]:
-    return api.get(f"/books/{book_id}", user=None)[1]
+    return cast("dict[str, Any]", api.get(f"/books/{book_id}", user=None)[1])
 
 
 def _book_with_new_cover(api: Any, data: bytes | None = None) -> tuple[str, str]:
@@ -64,7 +64,7 @@ def test_a_cover_dead_lettered_by_the_redrive_policy_ends_failed(
     def take_message() -> dict[str, Any] | None:
         for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
             if json.loads(message["Body"]).get("id") == task_id:
-                return message
+                return cast("dict[str, Any] | None", message)
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
         return None
 

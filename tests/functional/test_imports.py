@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from helpers import eventually, unique_author
 
@@ -25,7 +25,7 @@ def _finished(api: Any, import_id: str, timeout: float = 90) -> dict[str, Any]:
         assert status == 200, body
         return body if body["import"]["status"] == "finished" else None
 
-    return eventually(check, timeout=timeout, interval=0.5, what=f"import {import_id} finished")
+    return cast("dict[str, Any]", eventually(check, timeout=timeout, interval=0.5, what=f"import {import_id} finished"))
 
 
 def test_import_creates_the_valid_books_and_reports_each_item(api: Any, paused_workers: Any) -> None:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlparse
 
 import pytest
@@ -43,7 +43,7 @@ def _raw(api: Any, method: str, path: str, headers: dict[str, str] | None = None
 def _book(api: Any, author: str, title: str = "T") -> str:
     status, payload = api.post("/books", {"title": title, "authors": [author]})
     assert status == 202, payload
-    return payload["book"]["id"]
+    return cast("str", payload["book"]["id"])
 
 
 # ---------------------------------------------------------------- item 2: cursors

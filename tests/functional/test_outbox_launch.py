@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from helpers import b64, eventually, final_record, jpeg_bytes, unique_author, unique_email
@@ -88,7 +88,7 @@ def _run_relay(app_module: Any) -> dict[str, int]:
     from devtools.runtime.runner import scheduled_event
 
     context = LambdaContext("outbox_relay", 256, max_runtime_ms=60_000)
-    return app_module.outbox_relay(scheduled_event("outbox_relay", "us-east-1"), context)
+    return cast("dict[str, int]", app_module.outbox_relay(scheduled_event("outbox_relay", "us-east-1"), context))
 
 
 def _marked(task_id: str) -> bool:

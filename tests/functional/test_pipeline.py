@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import Any, cast
 
 from helpers import b64, dead_lettered, eventually, jpeg_bytes, unique_author, unique_email
 from mailtools import parsed, seed_confirmed, text
@@ -12,7 +12,7 @@ from PIL import Image
 
 
 def _book(api: Any, book_id: str) -> dict[str, Any]:
-    return api.get(f"/books/{book_id}", user=None)[1]
+    return cast("dict[str, Any]", api.get(f"/books/{book_id}", user=None)[1])
 
 
 def _ready(api: Any, book_id: str, version: int = 1) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from helpers import b64, dead_lettered, eventually, final_record, jpeg_bytes, task_record, unique_author, unique_email
@@ -55,7 +55,7 @@ def _dlq_reason(queue: Any, task_id: str) -> str | None:
     message = dead_lettered(queue.dlq_name).get(task_id)
     if message is None:
         return None
-    return message.get("MessageAttributes", {}).get("failure-reason", {}).get("StringValue", "")
+    return cast("str | None", message.get("MessageAttributes", {}).get("failure-reason", {}).get("StringValue", ""))
 
 
 def _send_raw(aws: Any, queue_name: str, body: str) -> None:
@@ -433,7 +433,7 @@ def _reconcile(chalice_client: Any) -> dict[str, int]:
     event = chalice_client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={}, resources=[]
     )
-    return chalice_client.lambda_.invoke("dead_letter_reconciler", event).payload
+    return cast("dict[str, int]", chalice_client.lambda_.invoke("dead_letter_reconciler", event).payload)
 
 
 def test_reconciler_marks_failure_for_messages_the_redrive_policy_moved(

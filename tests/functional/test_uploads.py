@@ -8,7 +8,7 @@ import json
 import os
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -17,7 +17,7 @@ from PIL import Image
 
 
 def _book(api: Any, book_id: str) -> dict[str, Any]:
-    return api.get(f"/books/{book_id}", user=None)[1]
+    return cast("dict[str, Any]", api.get(f"/books/{book_id}", user=None)[1])
 
 
 def _new_book(api: Any, content_type: str = "image/jpeg", size: int = 1000, user: str = "alice") -> dict[str, Any]:
@@ -31,7 +31,7 @@ def _new_book(api: Any, content_type: str = "image/jpeg", size: int = 1000, user
         user=user,
     )
     assert status == 202, payload
-    return payload
+    return cast("dict[str, Any]", payload)
 
 
 def _post(upload: dict[str, Any], data: bytes, filename: str = "cover.jpg", **field_changes: Any) -> requests.Response:
@@ -211,7 +211,7 @@ def test_duplicate_s3_event_resizes_once(api: Any, paused_workers: Any, aws: Any
         for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
             body = json.loads(message["Body"])
             if body.get("Records") and payload["book"]["id"] in body["Records"][0]["s3"]["object"]["key"]:
-                return message
+                return cast("dict[str, Any] | None", message)
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0)
         return None
 
@@ -234,7 +234,7 @@ def test_duplicate_s3_event_resizes_once(api: Any, paused_workers: Any, aws: Any
 
 
 def _task_after(api: Any, task_id: str) -> dict[str, Any]:
-    return api.get(f"/tasks/{task_id}", user="admin")[1]
+    return cast("dict[str, Any]", api.get(f"/tasks/{task_id}", user="admin")[1])
 
 
 def test_s3_test_event_is_not_a_poison_message(chalice_client: Any, settings: Any) -> None:

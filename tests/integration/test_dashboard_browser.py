@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from dashboard_support import (
@@ -168,7 +168,9 @@ def test_queue_depth_rises_while_consumers_are_paused_and_falls_when_they_run(
 def final_record_ok(task_id: str) -> bool:
     from chalicelib.tasks.models import TaskRecord
 
-    return eventually(lambda: TaskRecord.get(task_id, consistent_read=True).status == "SUCCESS", timeout=60)
+    return cast(
+        "bool", eventually(lambda: TaskRecord.get(task_id, consistent_read=True).status == "SUCCESS", timeout=60)
+    )
 
 
 def test_failure_task_page_shows_the_traceback_and_runs_it_again(admin_tab: Any, workers: Any, api: Any) -> None:

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import requests
@@ -60,7 +60,7 @@ class MakeRun:
             return False
 
     def pids(self) -> dict[str, int]:
-        return json.loads((self.state_dir / "pids.json").read_text())
+        return cast("dict[str, int]", json.loads((self.state_dir / "pids.json").read_text()))
 
     def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         response = requests.request(

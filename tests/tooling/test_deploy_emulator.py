@@ -23,7 +23,7 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import boto3
 import pytest
@@ -168,7 +168,10 @@ def remote(deployment: dict[str, Any]) -> Callable[[str], Any]:
 
 @pytest.fixture(scope="module")
 def stage_functions() -> dict[str, Any]:
-    return json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][STAGE]["lambda_functions"]
+    return cast(
+        "dict[str, Any]",
+        json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][STAGE]["lambda_functions"],
+    )
 
 
 def _function_name(name: str) -> str:

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gateway_app
 import pytest
@@ -373,7 +373,7 @@ def test_concurrent_requests_each_see_their_own_request(test_gateway: tuple[Any,
     _, url = test_gateway
 
     def echo(i: int) -> dict[str, Any]:
-        return requests.post(f"{url}/echo/{i}?n={i}", data=str(i), timeout=60).json()
+        return cast("dict[str, Any]", requests.post(f"{url}/echo/{i}?n={i}", data=str(i), timeout=60).json())
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         answers = list(pool.map(echo, range(40)))

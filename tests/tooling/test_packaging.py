@@ -9,7 +9,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -67,12 +67,15 @@ def package_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def template(package_dir: Path) -> dict[str, Any]:
-    return json.loads((package_dir / "sam.json").read_text())
+    return cast("dict[str, Any]", json.loads((package_dir / "sam.json").read_text()))
 
 
 @pytest.fixture(scope="module")
 def stage_functions() -> dict[str, Any]:
-    return json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["dev"]["lambda_functions"]
+    return cast(
+        "dict[str, Any]",
+        json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"]["dev"]["lambda_functions"],
+    )
 
 
 def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -306,7 +309,10 @@ EXPECTED_GATEWAY_RESPONSES = {
 
 def _render(template_text: str) -> dict[str, Any]:
     """What API Gateway sends: `$context.error.messageString` is its message, already JSON-quoted."""
-    return json.loads(template_text.replace("$context.error.messageString", json.dumps('Say "hi" \\ ok')))
+    return cast(
+        "dict[str, Any]",
+        json.loads(template_text.replace("$context.error.messageString", json.dumps('Say "hi" \\ ok'))),
+    )
 
 
 def test_gateway_responses_answer_in_the_one_error_shape(template: dict[str, Any]) -> None:
@@ -373,7 +379,7 @@ def test_bucket_sends_upload_events_to_the_media_queue_without_a_dependency_cycl
 
 def test_upload_permissions_are_scoped_to_the_uploads_prefix() -> None:
     def statements(name: str) -> list[dict[str, Any]]:
-        return json.loads((ROOT / ".chalice" / name).read_text())["Statement"]
+        return cast("list[dict[str, Any]]", json.loads((ROOT / ".chalice" / name).read_text())["Statement"])
 
     uploads = "arn:aws:s3:::bookshelf-*-media/uploads/*"
     api = [s for s in statements("policy-api.json") if uploads in s["Resource"]]
