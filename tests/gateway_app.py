@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
+from typing import Any, cast
 
-from chalice import AuthResponse, Chalice, Response
-from chalice.app import AuthRequest, Request
+from chalice.app import AuthRequest, AuthResponse, Chalice, Request, Response
 
 from chalicelib.api import chalice_errors
 
@@ -66,21 +65,21 @@ def malformed_view() -> dict[str, str]:
 @app.route("/echo/{value}", methods=["GET", "POST"])
 def echo(value: str) -> dict[str, Any]:
     time.sleep(0.05)  # overlap concurrent requests, so shared request state would show
-    request = app.current_request
+    request = cast("Request", app.current_request)
     return {
         "value": value,
         "seen": request.uri_params["value"],
         "query": dict(request.query_params or {}),
-        "body": request.raw_body.decode() if request.raw_body else None,
+        "body": cast("bytes", request.raw_body).decode() if request.raw_body else None,
     }
 
 
 @app.route("/private", authorizer=token_check)
 def private() -> dict[str, Any]:
-    return {"authorizer": app.current_request.context.get("authorizer")}
+    return {"authorizer": cast("Request", app.current_request).context.get("authorizer")}
 
 
 @app.route("/picture", methods=["PUT"], content_types=["image/png"])
 def picture() -> Response:
     """Echoes the uploaded bytes back as an image."""
-    return Response(body=app.current_request.raw_body, headers={"Content-Type": "image/png"})
+    return Response(body=cast("Request", app.current_request).raw_body, headers={"Content-Type": "image/png"})

@@ -18,7 +18,7 @@ LINK = re.compile(r"https?://[^\s<>]+/subscriptions/(?:confirm|unsubscribe)\?tok
 def parsed(message: dict[str, Any]) -> EmailMessage:
     """The recorded mail as a parsed RFC 5322 message (raw mail as sent, or SES's simple form)."""
     if "RawData" in message:
-        return message_from_string(message["RawData"], policy=default)  # type: ignore[return-value]
+        return message_from_string(message["RawData"], policy=default)
     built = EmailMessage()
     built["Subject"] = message.get("Subject", "")
     built.set_content((message.get("Body") or {}).get("text_part") or "")

@@ -38,7 +38,7 @@ class Target:
         return f"bookshelf-{stage or self.stage}-{resource}"
 
 
-def eventually(check: Callable[[], Any], timeout: float = 60.0, interval: float = 0.5, what: str = "condition") -> Any:
+def eventually(check: Callable[..., Any], timeout: float = 60.0, interval: float = 0.5, what: str = "condition") -> Any:
     """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:

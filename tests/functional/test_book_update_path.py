@@ -61,11 +61,11 @@ def book_calls() -> Iterator[list[str]]:
                 seen.append(operation)
         return original(client, operation, params)
 
-    BaseClient._make_api_call = observed  # type: ignore[method-assign]
+    BaseClient._make_api_call = observed
     try:
         yield seen
     finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
+        BaseClient._make_api_call = original
 
 
 def test_a_change_that_keeps_the_authors_is_one_conditional_write(api: Any) -> None:

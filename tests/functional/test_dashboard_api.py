@@ -551,11 +551,11 @@ def test_the_live_list_reads_the_titles_of_its_rows_only(admin: Any) -> None:
             asked.extend(params["RequestItems"][books_table]["Keys"])
         return original(client, operation, params)
 
-    BaseClient._make_api_call = observed  # type: ignore[method-assign]
+    BaseClient._make_api_call = observed
     try:
         response = admin.get("/dashboard/api/tasks", params={"limit": "5"})
     finally:
-        BaseClient._make_api_call = original  # type: ignore[method-assign]
+        BaseClient._make_api_call = original
         for task_id, book_id in seeded:  # records from the future would top every later test's list
             TaskRecord(task_id).delete()
             Book(book_id).delete()

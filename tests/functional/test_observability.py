@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ def broken() -> None:
     raise PermanentTaskError("this can never work")
 
 
-def _invoke(app_module: Any, handler: str, queue_name: str, wanted: set[str]) -> None:
+def _invoke(app_module: Any, handler: str, queue_name: str, wanted: AbstractSet[str]) -> None:
     """Receive messages until the `wanted` task ids were handled by `handler`, which sees no
     other message: the log and metric assertions are about these tasks alone. Other messages
     (an earlier test's, S3's test event) are set aside while this runs and then made visible
@@ -108,7 +109,7 @@ def captured(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[di
     """What the handlers print, as parsed JSON lines (stdout: where Lambda reads logs and EMF)."""
     import sys
 
-    handler = observability.logger.registered_handler
+    handler: Any = observability.logger.registered_handler
     original = handler.stream
 
     def read() -> list[dict[str, Any]]:

@@ -108,7 +108,8 @@ def test_exif_rotated_cover_is_turned_upright(api: Any, workers: Any, aws: Any, 
     book = eventually(lambda: _ready(api, payload["book"]["id"]), what="rotated cover ready")
     key = book["cover"]["thumbnails"]["200.jpg"]["key"]
     with PILImage.open(io.BytesIO(aws("s3").get_object(Bucket=settings.media_bucket, Key=key)["Body"].read())) as thumb:
-        top, bottom = thumb.getpixel((100, 10)), thumb.getpixel((100, 190))
+        top = cast("tuple[int, int, int]", thumb.getpixel((100, 10)))
+        bottom = cast("tuple[int, int, int]", thumb.getpixel((100, 190)))
     # Upright, the blue half is on top and the red half at the bottom.
     assert top[2] > 150 and top[0] < 100, top
     assert bottom[0] > 150 and bottom[2] < 100, bottom

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import requests
@@ -121,7 +122,7 @@ def test_bulk_retry_runs_every_failure_of_the_filter_again_once(admin: Any, api:
     cursor = None
     for _ in range(20):
         params = {**query, **({"cursor": cursor} if cursor else {})}
-        response = admin.post("/dashboard/api/tasks/retry-failures?" + requests.compat.urlencode(params))
+        response = admin.post("/dashboard/api/tasks/retry-failures?" + urlencode(params))
         assert response.status_code == 202, response.text
         runs += response.json()["runs"]
         cursor = response.json()["next_cursor"]
@@ -131,6 +132,6 @@ def test_bulk_retry_runs_every_failure_of_the_filter_again_once(admin: Any, api:
     assert set(failed) <= set(mine)
     for task_id in failed:
         assert eventually(lambda t=task_id: (r := final_record(api, mine[t])) and r["status"] == "SUCCESS", timeout=60)
-    again = admin.post("/dashboard/api/tasks/retry-failures?" + requests.compat.urlencode(query)).json()
+    again = admin.post("/dashboard/api/tasks/retry-failures?" + urlencode(query)).json()
     repeated = {admin.get(f"/dashboard/api/tasks/{r}").json()["rerun_of"] for r in again["runs"]}
     assert not repeated & set(failed)  # each failure is run again once

@@ -332,7 +332,7 @@ def test_local_runner_deletes_on_return_and_keeps_on_raise(paused_workers: Any, 
     """The runner mimics a mapping without ReportBatchItemFailures, exactly."""
     import types
 
-    from chalice import Chalice
+    from chalice.app import Chalice
 
     from chalicelib.ops.queues import depth
     from devtools.runtime.runner import EventSourceRunner
@@ -454,7 +454,7 @@ def test_reconciler_marks_failure_for_messages_the_redrive_policy_moved(
     succeeded = Envelope(task_id=str(uuid.uuid4()), task="tests.ok", args=[2])
     records.create_pending(succeeded, "default")
     claim = records.claim(succeeded, "default", 60)
-    records.mark_success(succeeded.task_id, claim.token, {"double": 4})
+    records.mark_success(succeeded.task_id, cast("str", claim.token), {"double": 4})
     _send_raw(aws, settings.default.dlq_name, succeeded.encode())  # a duplicate that outlived its twin
 
     result = _reconcile(chalice_client)
@@ -481,7 +481,7 @@ def test_reconciler_keeps_the_last_error_of_a_retried_task(
     env = Envelope(task_id=str(uuid.uuid4()), task="tests.ok", args=[3])
     records.create_pending(env, "default")
     claim = records.claim(env, "default", 60)
-    records.mark_retry(env.task_id, claim.token, "TimeoutError: SES did not answer", "Traceback …")
+    records.mark_retry(env.task_id, cast("str", claim.token), "TimeoutError: SES did not answer", "Traceback …")
     _send_raw(aws, settings.default.dlq_name, env.encode())
 
     _reconcile(chalice_client)

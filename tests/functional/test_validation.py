@@ -182,6 +182,8 @@ def test_decoder_fuzz_accepts_or_explains(body: str) -> None:
     args=st.lists(json_values, max_size=3),
     kwargs=st.dictionaries(st.text(max_size=8), json_values, max_size=3),
 )
-def test_decoder_round_trips_every_valid_envelope(task_id: str, name: str, args: list[Any], kwargs: dict) -> None:
+def test_decoder_round_trips_every_valid_envelope(
+    task_id: str, name: str, args: list[Any], kwargs: dict[str, Any]
+) -> None:
     env = Envelope(task_id=task_id, task=name, args=args, kwargs=kwargs)
     assert decode(env.encode()) == env

@@ -195,7 +195,7 @@ def test_settle_deletes_per_mode_and_never_after_a_failed_invocation() -> None:
     assert legacy.delete == ["m1", "m2"] and "deletes the whole batch" in (legacy.note or "")
     assert settle(_ok({"batchItemFailures": [{"itemIdentifier": "x"}]}), ["m1"], True).delete == []
     for status in ("error", "timeout", "crash", "oom"):
-        failed = Invocation(status, "r", 1.0)  # type: ignore[arg-type]
+        failed = Invocation(status, "r", 1.0)
         assert settle(failed, ["m1"], True).delete == [] and settle(failed, ["m1"], False).delete == []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -57,7 +57,7 @@ def _refusal(form: dict[str, str], size: int | None = 100, bucket: str = "media"
 def test_a_form_that_keeps_the_policy_passes() -> None:
     check(_form(), 100, "media", NOW, _secret)
     check(_form(), 1000, "media", NOW, _secret)
-    check(_form(**{"x-ignore-note": "anything"}), 1, "media", NOW, _secret)
+    check(_form(**cast("dict[str, Any]", {"x-ignore-note": "anything"})), 1, "media", NOW, _secret)
 
 
 def test_sigv4_signature_matches_the_aws_documented_example() -> None:
@@ -111,7 +111,7 @@ def test_sigv2_forms_are_checked_too() -> None:
         ({"x-amz-date": "20261130T120000Z"}, 403, "AccessDenied", 'failed: ["eq", "$x-amz-date", "20261130T115900Z"]'),
     ],
 )
-def test_each_broken_rule_gets_s3s_answer(change: dict[str, str], status: int, code: str, message: str) -> None:
+def test_each_broken_rule_gets_s3s_answer(change: dict[str, Any], status: int, code: str, message: str) -> None:
     error = _refusal(_form(**change))
     assert (error.status, error.code) == (status, code)
     assert message in error.message
@@ -119,12 +119,14 @@ def test_each_broken_rule_gets_s3s_answer(change: dict[str, str], status: int, c
 
 def test_unknown_access_key_is_refused() -> None:
     conditions = [{"bucket": "media"}, {"key": "uploads/b/v1"}, {"content-type": "image/jpeg"}]
-    form = _form(conditions, **{"x-amz-credential": "NOBODY/20261130/us-east-1/s3/aws4_request"})
+    form = _form(
+        conditions, **cast("dict[str, Any]", {"x-amz-credential": "NOBODY/20261130/us-east-1/s3/aws4_request"})
+    )
     form.pop("x-amz-algorithm")
     assert _refusal(form).code == "InvalidArgument"  # x-amz-algorithm is required with a SigV4 policy
     form = _form(
         [*conditions, {"x-amz-algorithm": "AWS4-HMAC-SHA256"}, {"x-amz-date": "20261130T115900Z"}],
-        **{"x-amz-credential": "NOBODY/20261130/us-east-1/s3/aws4_request"},
+        **cast("dict[str, Any]", {"x-amz-credential": "NOBODY/20261130/us-east-1/s3/aws4_request"}),
     )
     assert _refusal(form).code == "InvalidAccessKeyId"
 
@@ -164,8 +166,10 @@ def test_wrong_bucket_and_starts_with_conditions() -> None:
         {"x-amz-credential": CREDENTIAL},
         {"x-amz-date": "20261130T115900Z"},
     ]
-    check(_form(conditions, **{"content-type": "image/png, image/webp"}), 5, "media", NOW, _secret)
-    error = _refusal(_form(conditions, **{"content-type": "image/png, text/html"}))
+    check(
+        _form(conditions, **cast("dict[str, Any]", {"content-type": "image/png, image/webp"})), 5, "media", NOW, _secret
+    )
+    error = _refusal(_form(conditions, **cast("dict[str, Any]", {"content-type": "image/png, text/html"})))
     assert 'Policy Condition failed: ["starts-with", "$content-type", "image/"]' in error.message
     assert "$key" in _refusal(_form(conditions, key="covers/b/v1/original")).message
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from typing import Any, cast
 
 import pytest
 from PIL import Image
@@ -31,7 +32,7 @@ def _png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
 
 
-def _check(thumbs: list, sides: tuple[int, ...] = (100, 200)) -> None:
+def _check(thumbs: list[Any], sides: tuple[int, ...] = (100, 200)) -> None:
     assert {t.name for t in thumbs} == {f"{side}.{ext}" for side in sides for ext in ("jpg", "webp")}
     for thumb in thumbs:
         with Image.open(io.BytesIO(thumb.data)) as im:
@@ -74,7 +75,7 @@ def test_cmyk_jpeg_is_converted() -> None:
     _check(thumbs)
     with Image.open(io.BytesIO(thumbs[0].data)) as im:
         assert im.mode == "RGB"
-        red, green, blue = im.getpixel((50, 50))
+        red, green, blue = cast("tuple[int, int, int]", im.getpixel((50, 50)))
         assert red > 200 and green < 60 and blue < 60
 
 
@@ -83,7 +84,7 @@ def test_sixteen_bit_png_keeps_its_tones() -> None:
     thumbs = make_thumbnails(_save(im, "PNG"))
     _check(thumbs)
     with Image.open(io.BytesIO(thumbs[0].data)) as out:
-        value = out.convert("L").getpixel((50, 50))
+        value = cast("int", out.convert("L").getpixel((50, 50)))
         assert 140 <= value <= 170  # 40000 / 65535 of white, not clipped to 255
 
 
@@ -91,7 +92,7 @@ def test_png_with_alpha_keeps_transparency_in_webp_and_whitens_jpeg() -> None:
     im = Image.new("RGBA", (500, 500), (0, 0, 255, 0))
     thumbs = {t.name: t for t in make_thumbnails(_save(im, "PNG"))}
     with Image.open(io.BytesIO(thumbs["100.webp"].data)) as webp:
-        assert webp.mode == "RGBA" and webp.getpixel((50, 50))[3] == 0
+        assert webp.mode == "RGBA" and cast("tuple[int, ...]", webp.getpixel((50, 50)))[3] == 0
     with Image.open(io.BytesIO(thumbs["100.jpg"].data)) as jpeg:
         assert jpeg.getpixel((50, 50)) == pytest.approx((255, 255, 255), abs=3)
 
@@ -180,6 +181,7 @@ def test_exif_orientation_is_applied_on_every_path(fmt: str) -> None:
     exif[0x0112] = 6
     thumbs = {t.name: t for t in make_thumbnails(_save(im, fmt, exif=exif.tobytes()))}
     with Image.open(io.BytesIO(thumbs["200.webp"].data)) as upright:
-        top, bottom = upright.convert("RGB").getpixel((100, 20)), upright.convert("RGB").getpixel((100, 180))
+        top = cast("tuple[int, int, int]", upright.convert("RGB").getpixel((100, 20)))
+        bottom = cast("tuple[int, int, int]", upright.convert("RGB").getpixel((100, 180)))
     assert top[0] > 200 and top[2] < 60, top
     assert bottom[2] > 200 and bottom[0] < 60, bottom

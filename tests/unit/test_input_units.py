@@ -263,7 +263,7 @@ def test_one_classifier_serves_the_api_the_tasks_the_transactions_and_the_mailer
 
     def error(code: str, status: int = 400) -> ClientError:
         answer = {"Error": {"Code": code, "Message": "m"}, "ResponseMetadata": {"HTTPStatusCode": status}}
-        return ClientError(answer, "Op")  # type: ignore[arg-type]
+        return ClientError(answer, "Op")
 
     assert classify(EndpointConnectionError(endpoint_url="http://127.0.0.1:9")) is Fault.TRANSIENT
     assert classify(error("NotImplemented", 501)) is Fault.UNSUPPORTED  # the mailer's fallback, not an outage

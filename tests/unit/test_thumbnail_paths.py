@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from typing import cast
 
 import pytest
 from PIL import Image, ImageOps
@@ -34,7 +35,9 @@ def _quadrants_photo(orientation: int) -> bytes:
 def _corners(im: Image.Image) -> list[tuple[int, int, int]]:
     w, h = im.size
     rgb = im.convert("RGB")
-    return [rgb.getpixel((x, y)) for y in (h // 4, 3 * h // 4) for x in (w // 4, 3 * w // 4)]
+    return [
+        cast("tuple[int, int, int]", rgb.getpixel((x, y))) for y in (h // 4, 3 * h // 4) for x in (w // 4, 3 * w // 4)
+    ]
 
 
 def _close(seen: list[tuple[int, int, int]], expected: list[tuple[int, int, int]]) -> bool:
