@@ -68,7 +68,7 @@ def echo(value: str) -> dict[str, Any]:
     request = cast("Request", app.current_request)
     return {
         "value": value,
-        "seen": request.uri_params["value"],
+        "seen": cast("dict[str, str]", request.uri_params)["value"],
         "query": dict(request.query_params or {}),
         "body": cast("bytes", request.raw_body).decode() if request.raw_body else None,
     }

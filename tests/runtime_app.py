@@ -17,11 +17,17 @@ from __future__ import annotations
 import json
 import os
 import time
-from typing import Any
+from typing import Any, cast
 
 from chalice.app import SQSEvent
 
-from app import app, dead_letter_reconciler, default_worker, media_worker  # noqa: F401 - the handlers to invoke
+# dead_letter_reconciler is made by beat.install when app.py is imported: mypy cannot see it.
+from app import (  # type: ignore[attr-defined]  # noqa: F401 - the handlers to invoke
+    app,
+    dead_letter_reconciler,
+    default_worker,
+    media_worker,
+)
 from chalicelib.platform.aws import client
 from chalicelib.platform.observability import logger
 from chalicelib.tasks.decorator import task
@@ -75,7 +81,7 @@ if PROBE_QUEUE:
                 "id": command["id"],
                 "pid": os.getpid(),
                 "sandbox_invocations": _SANDBOX["invocations"],
-                "remaining_ms": event.context.get_remaining_time_in_millis(),
+                "remaining_ms": cast("Any", event.context).get_remaining_time_in_millis(),
                 "receives": receives,
             }
             if command.get("cmd") == "sleep":

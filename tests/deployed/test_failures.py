@@ -53,7 +53,7 @@ def _slow_png() -> bytes:
     RGBA quadruples the pixels' bytes: 1.3-1.4 s here against 0.26 s for the 8-bit gradient PNG
     this used before the PNG path moved to libvips (which then finished inside the 1 s timeout).
     """
-    import pyvips  # the test environment has it: requirements.txt (the media worker's PNG path)
+    import pyvips  # type: ignore[import-untyped]  # the test environment has it: requirements.txt (the media worker's PNG path)
 
     x = pyvips.Image.xyz(7000, 7000)[0].cast("ushort")
     image = x.bandjoin([x, x, x]).copy(interpretation="rgb16")

@@ -444,6 +444,7 @@ def test_task_listing_pages_through_ties_across_shards_without_loss_or_duplicate
         record.created_at, record.created_bucket = moment, records.bucket_of(task_id, moment)
         record.save()
     assert len({records.bucket_of(task_id, moment) for task_id in ids}) > 1  # spread over shards
+    seen: list[Any]
     cursor, seen = encode_cursor({"created_day": {"S": moment.date().isoformat()}}, listing_scope("tasks")), []
     while cursor and len(seen) < 50:
         status, page = api.get(f"/tasks?limit=2&cursor={cursor}", user="admin")

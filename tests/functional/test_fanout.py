@@ -312,6 +312,7 @@ def test_split_and_bounded_reads_cover_a_partition_once_in_disjoint_segments(api
     author = unique_author("Split")
     confirmed = seed_subscribers(author, "alice", confirmed=530, pending=40)
     keys = [author_key(author)]
+    where: dict[str, Any] | None
     segments, where = [], recipients.START
     while where is not None:
         start = where

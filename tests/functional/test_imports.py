@@ -70,6 +70,7 @@ def test_import_creates_the_valid_books_and_reports_each_item(api: Any, paused_w
 
 
 def test_import_refuses_a_bad_body_in_the_one_error_shape(api: Any) -> None:
+    body: Any
     for body in ({"books": []}, {"books": [{}] * 501}, {"books": "x"}, {"other": 1}, []):
         status, answer = api.post("/imports", body)
         assert status == 422, (body, answer)

@@ -9,7 +9,7 @@ import json
 import time
 import uuid
 from datetime import timedelta
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from helpers import b64, dead_lettered, eventually, final_record, jpeg_bytes, task_record, unique_author, unique_email
@@ -21,6 +21,9 @@ from chalicelib.tasks.decorator import task
 from chalicelib.tasks.envelope import Envelope
 from chalicelib.tasks.errors import TransientTaskError
 from chalicelib.tasks.registry import get_task
+
+if TYPE_CHECKING:
+    from chalicelib.tasks.result import AsyncResult
 
 
 @task("tests.ok")
@@ -64,7 +67,7 @@ def _send_raw(aws: Any, queue_name: str, body: str) -> None:
     aws("sqs").send_message(QueueUrl=queue_url(queue_name), MessageBody=body)
 
 
-def _email_tasks(api: Any, count: int) -> tuple[list[str], list[str]]:
+def _email_tasks(api: Any, count: int) -> tuple[list[AsyncResult], list[str]]:
     """A new book and one `mail.new_book` task per reader (the per-recipient mail task)."""
     status, payload = api.post("/books", {"title": "Retry me", "authors": [unique_author("Flaky")]})
     assert status == 202
@@ -586,6 +589,7 @@ def test_a_status_listing_filtered_by_a_rare_name_answers_after_bounded_reads_wi
     status, first = api.get(f"/tasks?status=SUCCESS&name={name}&limit=2", user="admin")
     assert status == 200, first
     assert first["items"] == [] and first["next_cursor"], "a request read past its bound"
+    found: list[Any]
     found, cursor, requests_made = [], first["next_cursor"], 1
     while cursor and len(found) < 2 and requests_made < 50:
         status, page = api.get(f"/tasks?status=SUCCESS&name={name}&limit=2&cursor={cursor}", user="admin")

@@ -173,12 +173,12 @@ def test_a_sandboxs_output_is_read_line_by_line_with_long_lines_cut_and_its_end_
     read, write = os.pipe()
     output.attach(os.fdopen(read, "rb"))
     huge = b"x" * (lambda_logs.MAX_EVENT_BYTES * 2)
-    writer = threading.Thread(
-        target=lambda: (
-            os.write(write, b"first\n" + huge + b"\nafter\nno newline" + f"{lambda_logs.END_MARKER}r1\n".encode()),
-            os.close(write),
-        )
-    )
+
+    def write_all() -> None:
+        os.write(write, b"first\n" + huge + b"\nafter\nno newline" + f"{lambda_logs.END_MARKER}r1\n".encode())
+        os.close(write)
+
+    writer = threading.Thread(target=write_all)
     writer.start()
     started = time.monotonic()
     output.settled("r1", timeout=10)

@@ -40,7 +40,7 @@ def _missing_services() -> list[str]:
 
     from chalicelib.platform.aws import client
 
-    probes = {
+    probes: dict[str, Callable[[Any], Any]] = {
         "lambda": lambda c: c.list_functions(MaxItems=1),
         "iam": lambda c: c.list_roles(MaxItems=1),
         "apigateway": lambda c: c.get_rest_apis(limit=1),

@@ -28,7 +28,7 @@ def test_clients_and_models_honour_per_service_endpoints(monkeypatch: pytest.Mon
     from chalicelib.tables import ALL_MODELS
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:3333")
-    fresh = client.__wrapped__  # type: ignore[attr-defined]  # bypass the process-wide cache
+    fresh = client.__wrapped__  # bypass the process-wide cache
     assert fresh("sqs").meta.endpoint_url == "http://127.0.0.1:3333"
     assert fresh("s3").meta.endpoint_url != "http://127.0.0.1:3333"
     assert all(model.Meta.host is None for model in ALL_MODELS)

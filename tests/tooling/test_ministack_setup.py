@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,7 +47,7 @@ def test_ministack_venv_is_per_runtime_python_and_pins_the_patched_release() -> 
 
 
 def test_packaged_template_points_every_function_at_the_uploaded_zip() -> None:
-    template = {
+    template: dict[str, Any] = {
         "Resources": {
             "Api": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "./deployment.zip"}},
             "Kept": {"Type": "AWS::Serverless::Function", "Properties": {"CodeUri": "s3://other/key.zip"}},

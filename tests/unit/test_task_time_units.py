@@ -6,7 +6,7 @@ import itertools
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -53,7 +53,7 @@ def test_wait_for_stops_reading_as_soon_as_the_record_is_final() -> None:
 
 def test_wait_for_gives_the_current_record_when_time_is_up() -> None:
     slept: list[float] = []
-    record = wait_for("t-1", 3, read=lambda _: _Record("STARTED"), sleep=slept.append)
+    record = wait_for("t-1", 3, read=lambda _: cast("Any", _Record("STARTED")), sleep=slept.append)
     assert record is not None and record.status == "STARTED" and sum(slept) == pytest.approx(3)
 
 
@@ -158,11 +158,17 @@ def _limited(rate: str) -> Task:
 
 
 def test_a_carried_slot_counts_only_on_the_first_receive_and_only_while_fresh(monkeypatch: Any) -> None:
+    from chalicelib.platform import ratelimit  # the module throttle reserves through
     from chalicelib.tasks import throttle
 
     limited = _limited("1/s")
     taken: list[str] = []
-    monkeypatch.setattr(throttle.ratelimit, "reserve", lambda *a, **k: (taken.append("new"), (True, 500.0))[1])
+
+    def reserve(*a: Any, **k: Any) -> tuple[bool, float]:
+        taken.append("new")
+        return True, 500.0
+
+    monkeypatch.setattr(ratelimit, "reserve", reserve)
     env = Envelope(task_id="t-1", task=limited.name, slot=200.0)
     assert throttle.admit(limited, env, receives=1, clock=lambda: 100.0) == 200.0  # its own slot, still ahead
     assert taken == []
