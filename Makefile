@@ -39,6 +39,7 @@ test: install chromium
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy tests/deployed/conftest.py  # the second "conftest": see pyproject's [tool.mypy]
 	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow and not contract" tests
 
 # The fast tier alone: pure logic over in-memory stores, with AWS unreachable (nothing listens on :9).
@@ -85,6 +86,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy tests/deployed/conftest.py  # the second "conftest": see pyproject's [tool.mypy]
 
 bench: install
 	$(PY) -m pip install --quiet -r requirements-bench.txt
