@@ -267,22 +267,9 @@ def bucket_resources(infra: model.Infrastructure) -> dict[str, Any]:
             "Type": "AWS::SQS::QueuePolicy",
             "Properties": {
                 "Queues": [{"Ref": queue.logical_id}],
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Sid": "S3UploadEvents",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "s3.amazonaws.com"},
-                            "Action": "sqs:SendMessage",
-                            "Resource": {"Fn::GetAtt": [queue.logical_id, "Arn"]},
-                            "Condition": {
-                                "ArnEquals": {"aws:SourceArn": {"Fn::Sub": source_arn}},
-                                "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}},
-                            },
-                        }
-                    ],
-                },
+                "PolicyDocument": model.upload_queue_policy(
+                    {"Fn::GetAtt": [queue.logical_id, "Arn"]}, {"Fn::Sub": source_arn}, {"Ref": "AWS::AccountId"}
+                ),
             },
         }
     return resources

@@ -150,26 +150,6 @@ def _queue_arn(name: str) -> str:
     return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
 
 
-def upload_queue_policy(queue_arn: str, bucket: str, account_id: str) -> dict[str, Any]:
-    """Let S3 (this bucket, this account only) send its event notifications to the queue."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "S3UploadEvents",
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {
-                    "ArnEquals": {"aws:SourceArn": f"arn:aws:s3:::{bucket}"},
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                },
-            }
-        ],
-    }
-
-
 def configure_bucket(infra: model.Infrastructure) -> None:
     """Direct uploads: each notified queue accepts S3's events, the bucket sends them there,
     answers browsers' CORS preflights, and expires abandoned uploads."""
@@ -179,9 +159,10 @@ def configure_bucket(infra: model.Infrastructure) -> None:
     for notification in bucket.notifications:
         queue = infra.queue(notification.queue_key)
         queue_arn = _queue_arn(queue.name)
+        policy = model.upload_queue_policy(queue_arn, f"arn:aws:s3:::{bucket.name}", queue_arn.split(":")[4])
         sqs.set_queue_attributes(
             QueueUrl=sqs.get_queue_url(QueueName=queue.name)["QueueUrl"],
-            Attributes={"Policy": json.dumps(upload_queue_policy(queue_arn, bucket.name, queue_arn.split(":")[4]))},
+            Attributes={"Policy": json.dumps(policy)},
         )
         configurations.append(
             {

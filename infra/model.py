@@ -269,3 +269,25 @@ def build(settings: Settings) -> Infrastructure:
         signing_secret=settings.signing_secret_name,
         api_keys_parameter=settings.api_keys_parameter,
     )
+
+
+def upload_queue_policy(queue_arn: Any, source_arn: Any, account_id: Any) -> dict[str, Any]:
+    """The queue policy that lets S3 (this bucket, this account only) send its event notifications:
+    one document for both executors, given concrete ARNs locally and CloudFormation's references
+    (`Fn::GetAtt`, `Fn::Sub`, `Ref`) in the template."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "S3UploadEvents",
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": source_arn},
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                },
+            }
+        ],
+    }
