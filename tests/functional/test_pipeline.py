@@ -68,8 +68,16 @@ def test_each_subscriber_gets_one_email(api: Any, workers: Any, mailbox: Any) ->
     status, payload = api.post("/books", {"title": "Fan mail", "authors": [author]})
     assert status == 202
     notify = eventually(lambda: _task_done(api, payload["tasks"][0]), what="fan-out task")
-    assert notify["status"] == "SUCCESS" and notify["result"]["mailed"] == 3 and notify["result"]["complete"]
-    assert notify["mail"] == {"mailed": 3, "failed": 0, "pending": 0, "complete": True, "pages": 1, "failures": []}
+    assert notify["status"] == "SUCCESS"
+
+    def mailed() -> dict[str, Any] | None:  # the fan-out's counts over its segments, once complete
+        record = _task_done(api, payload["tasks"][0])
+        return record if record is not None and record["mail"]["complete"] else None
+
+    # The first task mails segment 0 itself unless dealing used its time (then segment 0 runs
+    # as its own task), so its own result may say 0 or 3: the fan-out's counts are the answer.
+    mail = eventually(mailed, what="the fan-out complete")["mail"]
+    assert (mail["mailed"], mail["failed"], mail["pending"], mail["failures"]) == (3, 0, 0, [])
     for email in emails:
         assert len(eventually(lambda e=email: mailbox.messages(to=e), what=f"mail to {email}")) == 1
 
@@ -127,10 +135,16 @@ def test_handlers_take_events_from_generate_sqs_event(
     event = chalice_client.events.generate_sqs_event(message_bodies=[env.encode()], queue_name=settings.default.name)
     result = chalice_client.lambda_.invoke("default_worker", event)
     assert result.payload == {"batchItemFailures": []}  # ReportBatchItemFailures: nothing to retry
+    # chalice's test client invokes with LambdaContext's default 3 s budget, less than a fan-out
+    # page's time_limit (5 s): the task is handed on as a new message, not run and not failed.
+    status, _ = api.get(f"/tasks/{env.task_id}", user="admin")
+    assert status == 404
+    from chalice.local import LambdaContext
+
+    deployed = LambdaContext("default_worker", 512, max_runtime_ms=30_000)  # the deployed function's timeout
+    assert app_module.default_worker(event, deployed) == {"batchItemFailures": []}
     _status, record = api.get(f"/tasks/{env.task_id}", user="admin")
-    # chalice's test client invokes with LambdaContext's default 3 s budget, less than a page needs
-    # (FANOUT_SAFETY_MS + three chunk estimates), so the page hands on instead of completing here.
-    assert record["status"] == "SUCCESS" and record["result"]["mailed"] == 0
+    assert record["status"] == "SUCCESS" and record["result"]["mailed"] == 0  # no subscribers
 
     body = f"{{not json {book_id}"  # unique, so only this test's copy is looked for in the shared DLQ
     poison = chalice_client.events.generate_sqs_event(message_bodies=[body], queue_name=settings.media.name)
