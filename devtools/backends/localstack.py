@@ -50,6 +50,9 @@ EMULATED_SERVICES = {
     "dynamodb": "LocalStack's DynamoDB needs Java and DynamoDB Local downloads",
     "sesv2": "LocalStack's free build has no SES v2 (it answers 501); the app sends mail through v2",
     "ses": "v1 (send quota, sender identity) shares its account state with v2, so it goes where v2 is",
+    # Keys are botocore's service ids as its AWS_ENDPOINT_URL_<ID> variables spell them.
+    "cloudwatch_logs": "function logs go where the dashboard reads them; not among LocalStack's here",
+    "cloudwatch": "metrics, alarms, dashboard (the emulator computes percentiles); not among LocalStack's here",
 }
 MIN_PYTHON = (3, 12)
 

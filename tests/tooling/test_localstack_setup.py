@@ -18,6 +18,8 @@ def test_each_service_goes_to_its_endpoint() -> None:
         "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:2222",
         "AWS_ENDPOINT_URL_SESV2": "http://127.0.0.1:2222",
         "AWS_ENDPOINT_URL_SES": "http://127.0.0.1:2222",
+        "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": "http://127.0.0.1:2222",
+        "AWS_ENDPOINT_URL_CLOUDWATCH": "http://127.0.0.1:2222",
     }
     assert not set(localstack.LOCALSTACK_SERVICES) & set(localstack.EMULATED_SERVICES)
 
@@ -28,8 +30,10 @@ def test_clients_and_models_honour_per_service_endpoints(monkeypatch: pytest.Mon
     from chalicelib.tables import ALL_MODELS
 
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", "http://127.0.0.1:3333")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", "http://127.0.0.1:4444")
     fresh = client.__wrapped__  # bypass the process-wide cache
     assert fresh("sqs").meta.endpoint_url == "http://127.0.0.1:3333"
+    assert fresh("logs").meta.endpoint_url == "http://127.0.0.1:4444"  # the variable names the service id
     assert fresh("s3").meta.endpoint_url != "http://127.0.0.1:3333"
     assert all(model.Meta.host is None for model in ALL_MODELS)
 
