@@ -53,6 +53,7 @@ EMULATED_SERVICES = {
     # Keys are botocore's service ids as its AWS_ENDPOINT_URL_<ID> variables spell them.
     "cloudwatch_logs": "function logs go where the dashboard reads them; not among LocalStack's here",
     "cloudwatch": "metrics, alarms, dashboard (the emulator computes percentiles); not among LocalStack's here",
+    "sns": "the alarms' topic; not among LocalStack's services here",
 }
 MIN_PYTHON = (3, 12)
 

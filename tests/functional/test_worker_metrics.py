@@ -4,6 +4,7 @@ would; and what it answers when CloudWatch has no data or does not answer."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -85,7 +86,7 @@ def test_workers_panel_says_why_when_cloudwatch_does_not_answer(
     from devtools.emulator.faults import FaultClient
 
     # CloudWatch signs as "monitoring", the service name the emulator's fault rules match.
-    faults = FaultClient(endpoint)
+    faults = FaultClient(os.environ.get("AWS_ENDPOINT_URL_CLOUDWATCH") or endpoint)  # the emulator serving it
     faults.add(service="monitoring", action="GetMetricData", code="ServiceUnavailable", status=503, times=50)
     try:
         answer = admin.get("/dashboard/api/workers")
@@ -176,7 +177,7 @@ def test_stats_table_reads_counts_and_runtime_percentiles_from_the_emf_metrics(
 def test_stats_say_why_when_cloudwatch_does_not_answer(cloudwatch_source: None, admin: Signed, endpoint: str) -> None:
     from devtools.emulator.faults import FaultClient
 
-    faults = FaultClient(endpoint)
+    faults = FaultClient(os.environ.get("AWS_ENDPOINT_URL_CLOUDWATCH") or endpoint)  # the emulator serving it
     faults.add(service="monitoring", action="GetMetricData", code="ServiceUnavailable", status=503, times=50)
     try:
         answer = admin.get("/dashboard/api/stats?window=24h")
