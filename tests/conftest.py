@@ -287,6 +287,26 @@ class ServiceFaults:
         return [fault for fault_client in self._all() for fault in fault_client.listing()]
 
 
+def _forget_metrics_source() -> None:
+    from chalicelib.dashboard import outcome_metrics, queue_metrics
+    from chalicelib.ops import lambda_metrics
+    from chalicelib.platform.config import get_settings
+
+    get_settings.cache_clear()
+    for cached in (lambda_metrics._cache, queue_metrics._cache, outcome_metrics._cache):
+        cached.clear()
+
+
+@pytest.fixture
+def cloudwatch_source(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> Iterator[None]:
+    """The app in this process reads its charts, stats and Workers panel from CloudWatch, as deployed."""
+    monkeypatch.setenv("WORKER_METRICS", "cloudwatch")
+    _forget_metrics_source()
+    yield
+    monkeypatch.delenv("WORKER_METRICS")
+    _forget_metrics_source()
+
+
 @pytest.fixture
 def faults(endpoint: str) -> Iterator[ServiceFaults]:
     """Fault injection at the embedded emulator (a test skips for a service served by LocalStack)."""

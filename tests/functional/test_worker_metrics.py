@@ -5,33 +5,12 @@ would; and what it answers when CloudWatch has no data or does not answer."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import requests
 from dashboard_support import Signed, sign_in
-
-
-@pytest.fixture
-def cloudwatch_source(monkeypatch: pytest.MonkeyPatch, endpoint: str) -> Iterator[None]:
-    """The app in this process reads its Workers panel from CloudWatch, as deployed."""
-    from chalicelib.dashboard import outcome_metrics, queue_metrics
-    from chalicelib.ops import lambda_metrics
-    from chalicelib.platform.config import get_settings
-
-    monkeypatch.setenv("WORKER_METRICS", "cloudwatch")
-    get_settings.cache_clear()
-    lambda_metrics._cache.clear()
-    queue_metrics._cache.clear()
-    outcome_metrics._cache.clear()
-    yield
-    monkeypatch.delenv("WORKER_METRICS")
-    get_settings.cache_clear()
-    lambda_metrics._cache.clear()
-    queue_metrics._cache.clear()
-    outcome_metrics._cache.clear()
 
 
 @pytest.fixture

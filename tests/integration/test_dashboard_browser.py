@@ -453,28 +453,8 @@ def test_stats_appear_after_tasks_run_and_survive_a_reload(admin_tab: Any, worke
     assert path is not None and (path.get_attribute("d") or "").count("L") >= 1
 
 
-@pytest.fixture
-def deployed_metrics(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The app in this process reads its charts, stats and Workers panel from CloudWatch, as deployed."""
-    from chalicelib.dashboard import outcome_metrics, queue_metrics
-    from chalicelib.ops import lambda_metrics
-    from chalicelib.platform.config import get_settings
-
-    monkeypatch.setenv("WORKER_METRICS", "cloudwatch")
-    get_settings.cache_clear()
-    lambda_metrics._cache.clear()
-    queue_metrics._cache.clear()
-    outcome_metrics._cache.clear()
-    yield
-    monkeypatch.delenv("WORKER_METRICS")
-    get_settings.cache_clear()
-    lambda_metrics._cache.clear()
-    queue_metrics._cache.clear()
-    outcome_metrics._cache.clear()
-
-
 def test_deployed_views_say_they_read_cloudwatch_and_charts_survive_a_reload(
-    deployed_metrics: Any, admin_tab: Any, aws: Any, settings: Any
+    cloudwatch_source: Any, admin_tab: Any, aws: Any, settings: Any
 ) -> None:
     """GIVEN metrics in CloudWatch as SQS and the workers publish them WHEN the Workers, Stats and
     Queues views are shown, and reloaded THEN each says it reads CloudWatch and draws its chart from it."""
