@@ -197,6 +197,13 @@ class Workers:
         if self.runner is None:
             self.runner = EventSourceRunner(self.app_module, wait_seconds=1).start()
 
+    def deleted(self, *message_ids: str) -> bool:
+        """Whether the running consumers deleted every one of these messages (as the mapping would)."""
+        if self.runner is None:
+            return False
+        gone = {i for poller in self.runner.pollers.values() for i in poller.deleted_ids}
+        return set(message_ids) <= gone
+
     def pause(self) -> None:
         if self.runner is not None:
             self.runner.stop()

@@ -85,6 +85,15 @@ def dead_letter_marker(queue: Any, reason: str = "for the dashboard test") -> st
     return task_id
 
 
+def clear_dead_letters(queue: Any) -> None:
+    """Delete every message in `queue`'s DLQ: earlier tests' dead letters, which a one-process run
+    (`make test-localstack`) piles up past the 50 the page lists, hiding a test's own marker."""
+    from chalicelib.platform.sqs import delete_messages, peek
+
+    while held := peek(queue.dlq_name, limit=1000, hold_seconds=30):
+        delete_messages(queue.dlq_name, [m["ReceiptHandle"] for m in held])
+
+
 def drop_dead_letter(queue: Any, task_id: str) -> None:
     """Remove this test's own message from `queue`'s DLQ (never a redrive: other tests' dead letters stay put)."""
     from chalicelib.ops.queues import delete_dead_letter, message_task

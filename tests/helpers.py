@@ -26,6 +26,25 @@ def eventually(check: Callable[..., Any], timeout: float = 30.0, interval: float
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
+def receive_own(sqs: Any, url: str, mine: Callable[[dict[str, Any]], bool], **receive: Any) -> list[dict[str, Any]]:
+    """Receive once from a shared queue and keep only this test's messages: the others are made
+    visible again at once, so no other test's message waits out a visibility timeout in flight."""
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, **receive).get("Messages", [])
+    own = [m for m in got if mine(m)]
+    for other in (m for m in got if not mine(m)):
+        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=other["ReceiptHandle"], VisibilityTimeout=0)
+    return cast("list[dict[str, Any]]", own)
+
+
+def task_id_of(message: dict[str, Any]) -> str | None:
+    """The task id of a message's envelope (None for any other body: S3's events, say)."""
+    try:
+        found = json.loads(message["Body"]).get("id")
+    except (ValueError, AttributeError):
+        return None
+    return found if isinstance(found, str) else None
+
+
 def jpeg_bytes(width: int = 1200, height: int = 800, color: tuple[int, int, int] = (180, 40, 40), **save: Any) -> bytes:
     """A real JPEG image."""
     from PIL import Image

@@ -33,6 +33,7 @@ import signal
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -226,6 +227,9 @@ class QueuePoller:
         self.url, self.arn = queue_url(source.queue), queue_arn(source.queue)
         self.region = client("sqs").meta.region_name
         self.deleted = 0
+        # The ids of the latest messages this mapping deleted: a test asks whether its own message
+        # went, which a queue's depth cannot say while other messages share the queue.
+        self.deleted_ids: deque[str] = deque(maxlen=10_000)
         self.paused = False
         # Threads start lazily, so a pool as big as Lambda's highest maximum costs nothing until used.
         self._pool = ThreadPoolExecutor(max_workers=MAX_CONCURRENCY, thread_name_prefix=f"lambda-{source.name}")
@@ -312,9 +316,12 @@ class QueuePoller:
                     outcome.note,
                     invocation.error_message or invocation.status,
                 )
-            handles = [m["ReceiptHandle"] for m in messages if m["MessageId"] in set(outcome.delete)]
-            if handles:
-                self.deleted += delete_messages(self.queue_name, handles)
+            settled = [m for m in messages if m["MessageId"] in set(outcome.delete)]
+            if settled:
+                count = delete_messages(self.queue_name, [m["ReceiptHandle"] for m in settled])
+                self.deleted += count
+                if count == len(settled):  # a partial failure is logged by delete_messages, ids unknown
+                    self.deleted_ids.extend(m["MessageId"] for m in settled)
         except Exception:
             log.exception("%s: the batch could not be settled; it returns to the queue", self.source.name)
         finally:
