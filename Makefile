@@ -46,7 +46,7 @@ test: install chromium
 test-unit: install
 	AWS_ENDPOINT_URL=http://127.0.0.1:9 $(PY) -m pytest tests/unit
 
-# The scale tests (20,000 subscribers, the shared SES send rate): long, so not part of `make test`
+# The scale tests (20,000 subscribers, the shared SES send rate, a 500-book import): long, so not part of `make test`
 # (CI runs both, .ci/run). One process in a fixed order: the tests measure a shared send rate.
 test-scale: install
 	$(PY) -m pytest -p no:randomly -m slow $(TIERS)
