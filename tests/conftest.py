@@ -101,7 +101,7 @@ def _start_aws() -> str:
 
         log = tempfile.NamedTemporaryFile(prefix="emulator-", suffix=".log", delete=False)
         proc, endpoint = start_process(port=_EMULATOR["port"], log=log)
-        _EMULATOR.update(proc=proc, log=log.name)
+        _EMULATOR.update(proc=proc, log=log.name, log_file=log)
         if proc.poll() is not None or endpoint != os.environ["AWS_ENDPOINT_URL"]:
             raise RuntimeError(f"the emulator could not listen on {os.environ['AWS_ENDPOINT_URL']}; see {log.name}")
     from infra.local import create_all
@@ -123,6 +123,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if proc is not None:
         proc.terminate()
         proc.wait(timeout=10)
+        _EMULATOR["log_file"].close()
 
 
 # ---------------------------------------------------------------- fixtures

@@ -77,6 +77,7 @@ class RunnerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log.close()  # `output()` still reads it by name
 
 
 @contextmanager
@@ -93,6 +94,7 @@ def private_runner(
         yield runner, queues
     finally:
         runner.stop()
+        Path(runner.log.name).unlink(missing_ok=True)
 
 
 def send_task(queue_name: str, task_name: str, *args: Any) -> str:

@@ -259,6 +259,7 @@ class SandboxOutput:
                         self._ended.add(ended.strip())
                         self._cond.notify_all()
         finally:
+            pipe.close()  # at its end nothing else reads it (the sandbox's Popen never closes it)
             with self._cond:
                 self._closed = True
                 self._cond.notify_all()

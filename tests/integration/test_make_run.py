@@ -47,7 +47,8 @@ class MakeRun:
             LOCAL_STATE_DIR=str(state_dir),
             FRESH="1" if fresh else "0",
         )
-        self.log = tempfile.NamedTemporaryFile(prefix="make-run-", suffix=".log", delete=False)
+        # In the test's own directory (pytest keeps the last few), closed by stop().
+        self.log = tempfile.NamedTemporaryFile(dir=state_dir, prefix="make-run-", suffix=".log", delete=False)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "devtools.local"], cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT
         )
@@ -85,6 +86,7 @@ class MakeRun:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        self.log.close()  # `output()` still reads it by name
 
 
 @pytest.fixture

@@ -116,7 +116,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, endpoint: str) -> Itera
 
     from devtools.emulator.process import start_process
 
-    proc = None
+    proc, log = None, None
     if _is_emulator(endpoint):
         log = tempfile.NamedTemporaryFile(prefix="deploy-emulator-", suffix=".log", delete=False)
         proc, fresh = start_process(log=log)
@@ -155,6 +155,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, endpoint: str) -> Itera
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=10)
+        if log is not None:
+            log.close()
 
 
 @pytest.fixture(scope="module")
