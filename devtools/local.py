@@ -9,7 +9,8 @@ restarts the API or the runner when they die; only the emulator's death or a sto
 (SIGINT/Ctrl-C, SIGTERM, SIGHUP, also when sent to `make` alone: `_watch_parent`) stops
 everything, in order: the workers, the API, the emulator last (which saves its state).
 
-The API is served through the local API Gateway (devtools/gateway/server.py, `api_command()`).
+The API is served through the local API Gateway (devtools/gateway/server.py) by
+devtools/local_api.py (`api_command()`), which registers the runner's counters in the app.
 
 Environment: STAGE (local), API_PORT (8000), EMULATOR_PORT (4566), RUNNER_STATS_PORT
 (any free port), LOCAL_STATE_DIR (.local), FRESH (0).
@@ -86,10 +87,11 @@ def _dev_key() -> str:
     return key
 
 
-def api_command(stage: str, port: int) -> list[str]:
-    """The command that serves the HTTP API on 127.0.0.1:`port`: the local API Gateway (devtools/gateway/server.py)."""
-    gateway = "devtools.gateway.server"
-    return [sys.executable, "-m", gateway, "--stage", stage, "--host", "127.0.0.1", "--port", str(port)]
+def api_command(stage: str, port: int, runner_stats_url: str | None = None) -> list[str]:
+    """The command that serves the HTTP API on 127.0.0.1:`port`: the local API Gateway
+    (devtools/local_api.py), with the runner's counters at `runner_stats_url` registered in it."""
+    command = [sys.executable, "-m", "devtools.local_api", "--stage", stage, "--host", "127.0.0.1", "--port", str(port)]
+    return command + (["--runner-stats", runner_stats_url] if runner_stats_url else [])
 
 
 def runner_command(stats_port: int) -> list[str]:
@@ -228,8 +230,7 @@ def main() -> None:
             print(line, flush=True)
         print(f"resources ready; development API key (admin, user 'dev') saved in {_shown(STATE_DIR / 'api-key')}")
         print(f"  curl -H 'Authorization: Bearer {key}' http://127.0.0.1:{API_PORT}/queues", flush=True)
-        api_env = {**os.environ, "RUNTIME_STATS_URL": stats_url}
-        supervisor.add(Child("api", api_command(STAGE, API_PORT), env=api_env, cwd=ROOT))
+        supervisor.add(Child("api", api_command(STAGE, API_PORT, stats_url), env=dict(os.environ), cwd=ROOT))
         supervisor.add(Child("runner", runner_command(stats_port), env=dict(os.environ), cwd=ROOT))
         _announce_when_listening(
             API_PORT, f"API on http://127.0.0.1:{API_PORT}; runner counters at {stats_url}. Ctrl-C to stop."

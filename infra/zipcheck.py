@@ -10,8 +10,9 @@
    version encodes and decodes JPEG, WebP and PNG, and `PIL.features` reports them; the app's
    thumbnailer from the zip makes PNG and WebP thumbnails (through pyvips and its libvips).
 3. What the runtime provides (boto3, botocore, ...) is not in the zip.
-4. Nothing used only locally or by the deploy tooling (the `infra` and `devtools` packages)
-   is in the zip, whether copied beside app.py or vendored.
+4. Nothing used only locally or by the deploy tooling is in the zip: not the `infra` and
+   `devtools` packages, whether copied beside app.py or vendored, and no module of the app
+   (app.py, chalicelib/) that imports them or reads a setting only the local tools set.
 
 Prints the problems and the sizes; exits 1 if there is a problem.
 """
@@ -19,6 +20,7 @@ Prints the problems and the sizes; exits 1 if there is a problem.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import re
 import subprocess
@@ -47,6 +49,11 @@ PROVIDED_TOP_LEVEL = {
 }
 #: Top-level packages of this project that run only locally or in the deploy tooling, never on Lambda.
 LOCAL_ONLY_TOP_LEVEL = ("infra/", "devtools/", "chalicelib/infra/", "chalicelib/devtools/")
+#: Settings only the local tools set (the runner's counters, before they moved to devtools/runtime):
+#: a deployed module that names one carries code that can run only locally.
+LOCAL_ONLY_SETTINGS = ("RUNTIME_STATS_URL",)
+#: The app's own modules in the zip: chalice puts app.py and chalicelib/ at its top.
+APP_MODULE = re.compile(r"(app|chalicelib/.+)\.py")
 #: Imported from the zip under the runtime's Python; prints what Pillow can do, as JSON.
 PILLOW_PROBE = """
 import io, json, os, sys
@@ -189,14 +196,37 @@ def provided_problems(package: zipfile.ZipFile) -> list[str]:
 
 
 def local_only_problems(package: zipfile.ZipFile) -> list[str]:
-    """The project's local and deploy-only packages, shipped anyway (check 4).
+    """The project's local and deploy-only code, shipped anyway (check 4).
 
-    chalice ships app.py, chalicelib/ and vendor/ (unpacked at the top); either would carry
-    these along if they were copied there.
+    chalice ships app.py, chalicelib/ and vendor/ (unpacked at the top); either would carry the
+    local packages along if they were copied there. Inside the app, local-only code shows as an
+    import of those packages or as a setting only the local tools set: the app declares what it
+    needs from a local runtime (chalicelib/ops/local_runtime.py) and the tools register it.
     """
     names = package.namelist()
     shipped = {top for top in LOCAL_ONLY_TOP_LEVEL if any(name.startswith(top) for name in names)}
-    return [f"{top.rstrip('/')}: shipped, though it runs only locally or in deploy tooling" for top in sorted(shipped)]
+    local = "runs only locally or in deploy tooling"
+    problems = [f"{top.rstrip('/')}: shipped, though it {local}" for top in sorted(shipped)]
+    for name in sorted(n for n in names if APP_MODULE.fullmatch(n)):
+        source = package.read(name).decode("utf-8", errors="replace")
+        for imported in local_imports(source):
+            problems.append(f"{name}: imports {imported}, which {local}")
+        for setting in LOCAL_ONLY_SETTINGS:
+            if setting.lower() in source.lower():  # the env var or its Settings field
+                problems.append(f"{name}: names {setting}, a setting only the local tools set")
+    return problems
+
+
+def local_imports(source: str) -> list[str]:
+    """The modules of the local-only packages that `source` imports, at any depth of its code."""
+    local = {top.rstrip("/") for top in LOCAL_ONLY_TOP_LEVEL if top.count("/") == 1}
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names if alias.name.split(".")[0] in local]
+        elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] in local:
+            found.append(str(node.module))
+    return sorted(set(found))
 
 
 def pillow_report(zip_path: Path, python: str) -> dict[str, Any]:

@@ -1,22 +1,20 @@
 """The Workers panel: the local runtime's per-function counters, or CloudWatch's when deployed.
 
-`settings.worker_metrics` chooses: "runtime" (`make run` exports RUNTIME_STATS_URL, the local
-runner's `/stats`) or "cloudwatch" (the deployed stages: ops/lambda_metrics.py reads Lambda's
-metrics and the event source mappings). Both answer the same fields.
+`settings.worker_metrics` chooses: "cloudwatch" (the deployed stages: ops/lambda_metrics.py reads
+Lambda's metrics and the event source mappings) or "runtime" (the default: the counters of the
+local runtime registered in this process, ops/local_runtime.py; `make run` registers its runner's). Both
+answer the same fields; with neither, the panel says why it has nothing to show.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from typing import Any
 
-from chalicelib.ops import lambda_metrics
+from chalicelib.ops import lambda_metrics, local_runtime
 from chalicelib.platform.config import get_settings
 
-TIMEOUT_SECONDS = 2
-MAX_BYTES = 256 * 1024
+TIMEOUT_SECONDS = 2.0
+NO_RUNTIME = "no local runtime registered in this process (e.g. on AWS, where WORKER_METRICS=cloudwatch)"
 FIELDS = (
     "queue",
     "batch_size",
@@ -44,24 +42,18 @@ def worker_stats() -> dict[str, Any]:
 
 def runtime_stats() -> dict[str, Any]:
     """`{"available": true, "functions": {...}, "updated_at"}` or `{"available": false, "reason"}`."""
-    url = get_settings().runtime_stats_url
-    if not url:
-        return {"available": False, "reason": "no local runtime (RUNTIME_STATS_URL is unset, e.g. on AWS)"}
+    local = local_runtime.registered()
+    if local is None:
+        return {"available": False, "reason": NO_RUNTIME}
     try:
-        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as answer:  # stdlib: requests is not deployed
-            data = json.loads(answer.read(MAX_BYTES))
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        return {"available": False, "reason": f"the local runtime does not answer: {exc}"}
-    functions = data.get("functions") if isinstance(data, dict) else None
-    if not isinstance(functions, dict):
-        return {"available": False, "reason": "the local runtime answered something else than its counters"}
+        counters = local.counters(TIMEOUT_SECONDS)
+    except local_runtime.RuntimeUnavailable as exc:
+        return {"available": False, "reason": str(exc)}
     return {
         "available": True,
         "source": "runtime",
         "functions": {
-            str(name): {field: values.get(field) for field in FIELDS}
-            for name, values in functions.items()
-            if isinstance(values, dict)
+            name: {field: values.get(field) for field in FIELDS} for name, values in counters["functions"].items()
         },
-        "updated_at": data.get("updated_at"),
+        "updated_at": counters["updated_at"],
     }

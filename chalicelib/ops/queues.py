@@ -11,8 +11,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from chalicelib.ops import backlog, consumers
-from chalicelib.ops.runtime_stats import runtime_by_queue, runtime_of
+from chalicelib.ops import backlog, consumers, local_runtime
 from chalicelib.platform.aws import client
 from chalicelib.platform.config import QueueSettings, get_settings
 from chalicelib.platform.observability import logger
@@ -79,7 +78,7 @@ def dead_letter_depth(name: str) -> QueueDepth:
 
 def overview() -> list[dict[str, Any]]:
     """Each work queue with its DLQ: the Flower-like view behind `GET /queues`."""
-    result, runtime, wanted = [], runtime_by_queue(), consumers.states()
+    result, counters, wanted = [], local_runtime.by_queue(), consumers.states()
     for queue in get_settings().queues.values():
         counts = depth(queue.name)
         if counts.visible:  # nothing visible, nothing waiting: no age, and no read of the records
@@ -94,7 +93,7 @@ def overview() -> list[dict[str, Any]]:
                 "batch_size": queue.batch_size,
                 "max_receive_count": queue.max_receive_count,
                 "dead_letter": dead_letter_depth(queue.dlq_name).as_dict(),
-                **runtime_of(queue.name, runtime),
+                **local_runtime.runtime_of(queue.name, counters),
             }
         )
     return result

@@ -86,7 +86,6 @@ DERIVED = frozenset(
         "DASHBOARD_SESSION_TABLE",
         "IDEMPOTENCY_TABLE",
         "IMPORTS_TABLE",
-        "RUNTIME_STATS_URL",
     }
 )
 
@@ -167,10 +166,9 @@ class Settings:
     # Dashboard: admin session lifetime, and the table of live sessions (sign-out revokes).
     dashboard_session_seconds: int
     dashboard_session_table: str
-    # Local runtime: the runner's counters (`GET <url>`), exported by `make run`; None on AWS.
-    runtime_stats_url: str | None
-    # Dashboard Workers panel: "runtime" (the local runner's counters) or "cloudwatch" (deployed:
-    # CloudWatch metrics and the event source mappings), over the last N minutes.
+    # Dashboard Workers panel: "runtime" (the counters of the local runtime registered in the
+    # process: ops/local_runtime.py) or "cloudwatch" (deployed: CloudWatch metrics and the event
+    # source mappings), over the last N minutes.
     worker_metrics: str
     worker_metrics_minutes: int
     # Direct cover uploads (presigned S3 POST); see the uploads block in get_settings.
@@ -268,8 +266,6 @@ def get_settings() -> Settings:
         # Dashboard: a short session, so a stolen cookie or a revoked key is good for minutes at most.
         dashboard_session_seconds=_int("DASHBOARD_SESSION_SECONDS"),
         dashboard_session_table=os.environ.get("DASHBOARD_SESSION_TABLE", f"{prefix}-dashboard-sessions"),
-        # Local runtime (make run): where the runner serves its per-function counters.
-        runtime_stats_url=os.environ.get("RUNTIME_STATS_URL") or None,
         # Deployed stages set WORKER_METRICS=cloudwatch (.chalice/config.json): Lambda has no runner.
         worker_metrics=_str("WORKER_METRICS").strip().lower(),
         worker_metrics_minutes=min(max(_int("WORKER_METRICS_MINUTES"), 5), 24 * 60),

@@ -423,19 +423,17 @@ def test_queues_view_has_depths_ages_and_consumer_limits(admin: Any, settings: A
 
 
 @pytest.fixture
-def stats_url(workers: Any, monkeypatch: Any) -> Iterator[str]:
-    """The in-process runner's own counters, served by the runtime's StatsServer (what `make run` exports)."""
-    import dataclasses
-
-    from chalicelib.dashboard import workers as panel
-    from chalicelib.platform.config import get_settings
+def stats_url(workers: Any) -> Iterator[str]:
+    """The in-process runner's own counters, served by the runtime's StatsServer and registered as
+    the app's local runtime, as `make run`'s API process does (devtools/local_api.py)."""
+    from chalicelib.ops import local_runtime
     from devtools.runtime.stats import StatsServer
+    from devtools.runtime.stats_client import RunnerStats
 
     server = StatsServer(workers.runner.stats).start()
-    monkeypatch.setattr(
-        panel, "get_settings", lambda: dataclasses.replace(get_settings(), runtime_stats_url=server.url)
-    )
+    before = local_runtime.use(RunnerStats(server.url))
     yield server.url
+    local_runtime.use(before)
     server.stop()
 
 
@@ -465,19 +463,20 @@ def test_worker_counters_survive_a_restart_of_the_runner(api: Any, workers: Any)
     assert after["p50_ms"] is not None
 
 
-def test_workers_view_says_why_when_the_runtime_does_not_answer(admin: Any, monkeypatch: Any) -> None:
-    import dataclasses
-
-    from chalicelib.dashboard import workers
-    from chalicelib.platform.config import get_settings
+def test_workers_view_says_why_when_the_runtime_does_not_answer(admin: Any) -> None:
+    from chalicelib.ops import local_runtime
     from devtools.emulator.process import free_port
+    from devtools.runtime.stats_client import RunnerStats
 
     dead = f"http://127.0.0.1:{free_port()}/stats"
-    monkeypatch.setattr(workers, "get_settings", lambda: dataclasses.replace(get_settings(), runtime_stats_url=dead))
-    data = admin.get("/dashboard/api/workers").json()
+    before = local_runtime.use(RunnerStats(dead))
+    try:
+        data = admin.get("/dashboard/api/workers").json()
+    finally:
+        local_runtime.use(before)
     assert data["available"] is False and "does not answer" in data["reason"]
-    monkeypatch.undo()
-    assert admin.get("/dashboard/api/workers").json()["available"] is False  # unset: "not available" (AWS)
+    unset = admin.get("/dashboard/api/workers").json()  # none registered: "not available" (AWS)
+    assert unset["available"] is False and "no local runtime" in unset["reason"]
 
 
 def _b64(raw: bytes) -> str:

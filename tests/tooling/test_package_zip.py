@@ -1,7 +1,8 @@
 """The zip that ships runs on its runtime (python3.13, Amazon Linux 2023, x86_64): manylinux wheels
 only, a Pillow with JPEG, WebP and PNG imported from the zip by Python 3.13, and nothing the
-runtime provides (issue 20). The zip before this check held a Pillow compiled on the build host
-(`linux_x86_64`, no WebP: every cover resize failed with KeyError 'WEBP') and 21 MB of botocore.
+runtime provides (issue 20), and nothing used only locally (issue 25). The zip before this check
+held a Pillow compiled on the build host (`linux_x86_64`, no WebP: every cover resize failed with
+KeyError 'WEBP') and 21 MB of botocore.
 
 `CHECK_ZIP=path/to/deployment.zip` runs the same checks on another zip (an older build, say).
 The first run builds `.venv-build` (chalice on Python 3.13) and the wheels (about a minute);
@@ -191,10 +192,15 @@ def test_the_check_finds_what_the_runtime_provides() -> None:
 
 
 @pytest.mark.unit
-def test_the_zip_holds_no_local_or_deploy_only_package(shipped_zip: Path) -> None:
+def test_the_zip_holds_no_local_or_deploy_only_code(shipped_zip: Path) -> None:
+    """Nothing used only locally ships (issue 25): before, the API's settings read the runner's
+    stats URL (RUNTIME_STATS_URL) and two clients of its `/stats` were in chalicelib."""
     with zipfile.ZipFile(shipped_zip) as package:
         assert zipcheck.local_only_problems(package) == []
-        assert any(name.startswith("chalicelib/") for name in package.namelist())
+        names = package.namelist()
+        assert "chalicelib/ops/local_runtime.py" in names  # the seam ships; the runner's client does not
+    app_modules = [n for n in names if zipcheck.APP_MODULE.fullmatch(n)]
+    assert len(app_modules) > 50 and "app.py" in app_modules  # the check reads the app's code
 
 
 def test_the_check_finds_the_infra_and_devtools_packages() -> None:
@@ -202,6 +208,29 @@ def test_the_check_finds_the_infra_and_devtools_packages() -> None:
     problems = zipcheck.local_only_problems(shipped)
     assert [p.split(":")[0] for p in problems] == ["chalicelib/devtools", "infra"]
     assert zipcheck.local_only_problems(_zip({"app.py": b"", "chalicelib/infra_notes.py": b""})) == []
+
+
+@pytest.mark.unit
+def test_the_check_finds_app_modules_that_import_local_tools_or_read_local_settings() -> None:
+    """The old zip's chalicelib read RUNTIME_STATS_URL (platform/config.py) and held two clients
+    of the runner's `/stats` (ops/runtime_stats.py, dashboard/workers.py)."""
+    shipped = _zip(
+        {
+            "app.py": b"import os\n",
+            "chalicelib/platform/config.py": b'URL = os.environ.get("RUNTIME_STATS_URL")\n',
+            "chalicelib/ops/runtime_stats.py": b"def f(s):\n    return s.runtime_stats_url\n",
+            "chalicelib/ops/hook.py": b"def f():\n    from devtools.runtime.stats_client import RunnerStats\n",
+            "chalicelib/ops/boot.py": b"import infra.stage, json\n",
+            "chalicelib/ops/fine.py": b"from . import devtools_notes\nfrom chalicelib.ops import local_runtime\n",
+            "vendor_pkg/x.py": b"import devtools\n",  # a third party's module of that name is not ours
+        }
+    )
+    assert zipcheck.local_only_problems(shipped) == [
+        "chalicelib/ops/boot.py: imports infra.stage, which runs only locally or in deploy tooling",
+        "chalicelib/ops/hook.py: imports devtools.runtime.stats_client, which runs only locally or in deploy tooling",
+        "chalicelib/ops/runtime_stats.py: names RUNTIME_STATS_URL, a setting only the local tools set",
+        "chalicelib/platform/config.py: names RUNTIME_STATS_URL, a setting only the local tools set",
+    ]
 
 
 def test_pillow_without_webp_or_on_another_python_is_a_problem() -> None:

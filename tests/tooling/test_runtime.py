@@ -199,11 +199,20 @@ def test_settle_deletes_per_mode_and_never_after_a_failed_invocation() -> None:
         assert settle(failed, ["m1"], True).delete == [] and settle(failed, ["m1"], False).delete == []
 
 
-def test_queues_show_the_runners_counters_when_a_runner_serves_them(monkeypatch: Any, settings: Any) -> None:
-    import dataclasses
+@pytest.fixture
+def no_local_runtime() -> Iterator[None]:
+    """Whatever a test registers as the app's local runtime is gone after it."""
+    from chalicelib.ops import local_runtime
 
-    from chalicelib.ops import queues, runtime_stats
+    before = local_runtime.use(None)
+    yield
+    local_runtime.use(before)
+
+
+def test_queues_show_the_runners_counters_when_a_runner_serves_them(settings: Any, no_local_runtime: None) -> None:
+    from chalicelib.ops import local_runtime, queues
     from devtools.runtime.stats import FunctionStats, RuntimeStats, StatsServer
+    from devtools.runtime.stats_client import RunnerStats
 
     stats = RuntimeStats()
     worker = stats.add("default_worker", FunctionStats(settings.default.name, 10, 10, 30.0, 512))
@@ -211,8 +220,7 @@ def test_queues_show_the_runners_counters_when_a_runner_serves_them(monkeypatch:
     worker.record(Invocation("timeout", "r2", 30000.0))
     server = StatsServer(stats).start()
     try:
-        served = dataclasses.replace(settings, runtime_stats_url=server.url)
-        monkeypatch.setattr(runtime_stats, "get_settings", lambda: served)
+        local_runtime.use(RunnerStats(server.url))  # what `make run`'s API process does at start
         by_queue = {q["queue"]: q for q in queues.overview()}
     finally:
         server.stop()
@@ -221,11 +229,9 @@ def test_queues_show_the_runners_counters_when_a_runner_serves_them(monkeypatch:
     assert runtime["errors"] == 1 and runtime["timeouts"] == 1 and runtime["p95_ms"] == 30000.0
     assert by_queue["media"]["runtime"] is None  # no function of that runner consumes it
 
-    monkeypatch.setattr(runtime_stats, "get_settings", lambda: dataclasses.replace(settings, runtime_stats_url=None))
+    assert all(q["runtime"] is None for q in queues.overview())  # stopped: the listing still answers
+    local_runtime.use(None)
     assert all("runtime" not in q for q in queues.overview())  # on AWS: no key at all
-    down = dataclasses.replace(settings, runtime_stats_url=server.url)  # stopped: the listing still answers
-    monkeypatch.setattr(runtime_stats, "get_settings", lambda: down)
-    assert all(q["runtime"] is None for q in queues.overview())
 
 
 def test_the_supervisor_restarts_with_growing_backoff_and_stops_on_an_essential_death() -> None:
