@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +37,7 @@ def start_runner() -> Iterator[Any]:
     yield start
     for runner in started:
         runner.stop()
+        Path(runner.log.name).unlink(missing_ok=True)
 
 
 def test_a_task_past_its_timeout_is_killed_and_ends_in_the_dlq_marked_timed_out(api: Any, start_runner: Any) -> None:
@@ -84,7 +86,9 @@ def test_sandboxes_are_reused_while_warm_and_the_remaining_time_is_true(start_ru
 
 
 def test_an_idle_sandbox_is_reclaimed_and_the_next_invocation_starts_cold(start_runner: Any) -> None:
-    runner, queues = start_runner("--only", "probe_worker", "--sandbox-idle-seconds", "2")
+    # 30 s of visibility: a cold start slower than the default 3 s (a loaded machine) would have the
+    # message delivered again, and that second run would be the new sandbox's first invocation.
+    runner, queues = start_runner("--only", "probe_worker", "--sandbox-idle-seconds", "2", visibility=30)
     replies = Replies(queues["RUNTIME_PROBE_REPLIES"])
     send_probes(queues["RUNTIME_PROBE_QUEUE"], [{"id": "before"}])
     before = eventually(lambda: replies.of("before"), timeout=60, what="the first reply")[0]
