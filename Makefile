@@ -27,13 +27,16 @@ sample-images: install
 
 # The tiers (docs/LOCAL.md, "Tests and the emulator"): unit (no AWS), functional (the app on the emulator), integration
 # (make run's parts, a browser), tooling (emulator, runtime, deploy tools). In parallel: each xdist
-# worker has its own embedded emulator and resource prefix, and takes whole files (--dist loadfile);
-# in random order (pytest-randomly prints its seed; `--randomly-seed=N` replays an order).
+# worker has its own embedded emulator and resource prefix; tests go one by one to whichever worker
+# is free, but a file marked `xdist_group` (a costly module fixture: a package, a deploy, make run)
+# goes whole to one worker (--dist loadgroup). More workers than cores: most of a test's time is
+# spent waiting on queues and processes. In random order (pytest-randomly prints its seed;
+# `--randomly-seed=N` replays an order).
 # `tests` rather than the four tiers by name: a file left at the top still runs (and
 # tests/unit/test_layout.py fails until it is given its tier); tests/deployed is not collected.
 TIERS := tests/unit tests/functional tests/integration tests/tooling
-TEST_WORKERS ?= 4
-PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadfile
+TEST_WORKERS ?= 6
+PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadgroup
 
 test: install chromium
 	$(VENV)/bin/ruff check .
@@ -46,7 +49,7 @@ test: install chromium
 test-unit: install
 	AWS_ENDPOINT_URL=http://127.0.0.1:9 $(PY) -m pytest tests/unit
 
-# The scale tests (20,000 subscribers, the shared SES send rate): long, so not part of `make test`
+# The scale tests (20,000 subscribers, the shared SES send rate, a 500-book import): long, so not part of `make test`
 # (CI runs both, .ci/run). One process in a fixed order: the tests measure a shared send rate.
 test-scale: install
 	$(PY) -m pytest -p no:randomly -m slow $(TIERS)

@@ -26,14 +26,29 @@ def eventually(check: Callable[..., Any], timeout: float = 30.0, interval: float
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {last!r}")
 
 
-def receive_own(sqs: Any, url: str, mine: Callable[[dict[str, Any]], bool], **receive: Any) -> list[dict[str, Any]]:
-    """Receive once from a shared queue and keep only this test's messages: the others are made
-    visible again at once, so no other test's message waits out a visibility timeout in flight."""
-    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, **receive).get("Messages", [])
-    own = [m for m in got if mine(m)]
-    for other in (m for m in got if not mine(m)):
-        sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=other["ReceiptHandle"], VisibilityTimeout=0)
-    return cast("list[dict[str, Any]]", own)
+def receive_own(
+    sqs: Any, url: str, mine: Callable[[dict[str, Any]], bool], rounds: int = 10, **receive: Any
+) -> list[dict[str, Any]]:
+    """Receive this test's messages from a shared queue, leaving every other message as it was.
+
+    Receives until one of this test's messages comes (or the queue yields nothing, or `rounds`
+    receives); others' messages stay hidden meanwhile, so each receive reaches further into the
+    queue (released at once, SQS would hand back the same first ten), and are made visible again
+    at the end, so none waits out a visibility timeout in flight.
+    """
+    own: list[dict[str, Any]] = []
+    others: list[dict[str, Any]] = []
+    try:
+        for _ in range(rounds):
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, **receive).get("Messages", [])
+            own += [m for m in got if mine(m)]
+            others += [m for m in got if not mine(m)]
+            if own or not got:
+                break
+    finally:
+        for other in others:
+            sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=other["ReceiptHandle"], VisibilityTimeout=0)
+    return own
 
 
 def task_id_of(message: dict[str, Any]) -> str | None:

@@ -10,6 +10,7 @@ import time
 import uuid
 from typing import Any, cast
 
+import pytest
 from helpers import eventually, unique_author
 
 from chalicelib.imports.models import ImportItem
@@ -100,6 +101,7 @@ def test_idempotency_key_replays_the_same_import(api: Any, workers: Any) -> None
     assert status == 200 and len(listed["items"]) == 1
 
 
+@pytest.mark.slow  # a scale test (about 100 s here): `make test-scale`; test_canvas covers duplicates mid-chord
 def test_500_books_finish_with_exactly_one_report_despite_duplicates(
     api: Any, workers: Any, aws: Any, settings: Any
 ) -> None:

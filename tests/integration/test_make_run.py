@@ -24,6 +24,11 @@ from helpers import b64, eventually, jpeg_bytes
 
 from devtools.emulator.process import free_port
 
+# One xdist worker takes the whole file (--dist loadgroup):
+# each test starts a whole `make run`: one at a time, not several at once.
+pytestmark = pytest.mark.xdist_group("make_run")
+
+
 ROOT = Path(__file__).resolve().parents[2]
 SESSION_ONLY = {*TEST_ENV, "AWS_ENDPOINT_URL", "RESOURCE_PREFIX"}
 

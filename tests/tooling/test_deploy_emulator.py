@@ -30,6 +30,11 @@ import pytest
 
 from infra import lambda_build, pythons
 
+# One xdist worker takes the whole file (--dist loadgroup):
+# its module fixture deploys the stage once.
+pytestmark = pytest.mark.xdist_group("deploy_emulator")
+
+
 ROOT = Path(__file__).resolve().parents[2]
 STAGE = "dev"
 

@@ -18,6 +18,10 @@ from typing import Any
 
 import pytest
 
+# One xdist worker takes the whole file (--dist loadgroup):
+# its module fixture creates a private copy of the stage once.
+pytestmark = pytest.mark.xdist_group("infra_executors")
+
 
 def _renamed(value: Any, old: str, new: str) -> Any:
     """The model with every resource name under prefix `old` moved under `new` (a private copy)."""

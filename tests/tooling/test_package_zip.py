@@ -22,6 +22,11 @@ import pytest
 
 from infra import lambda_build, pythons, zipcheck
 
+# One xdist worker takes the whole file (--dist loadgroup):
+# its module fixture builds the deployment zip once (about 40 s).
+pytestmark = pytest.mark.xdist_group("package_zip")
+
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -13,6 +13,11 @@ from typing import Any, cast
 
 import pytest
 
+# One xdist worker takes the whole file (--dist loadgroup):
+# its module fixture runs `chalice package` once.
+pytestmark = pytest.mark.xdist_group("packaging")
+
+
 ROOT = Path(__file__).resolve().parents[2]
 UNSCOPABLE_ACTIONS = {
     "ses:GetSendQuota",
