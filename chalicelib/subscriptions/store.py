@@ -13,6 +13,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field, fields
 from datetime import datetime
+from functools import reduce
+from operator import and_
 from typing import Any, Protocol
 
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
@@ -88,7 +90,7 @@ class Change:
 
 
 @dataclass(frozen=True)
-class Page:
+class Listing:
     """Rows of one listing and the key to start the next one after (None: the partition is done)."""
 
     rows: list[Subscription]
@@ -114,7 +116,7 @@ class SubscriptionStore(Protocol):
         """Remove the row (nothing when it is gone already)."""
         ...
 
-    def page(self, author_key: str, owner: str, limit: int, start: dict[str, Any] | None) -> Page:
+    def page(self, author_key: str, owner: str, limit: int, start: dict[str, Any] | None) -> Listing:
         """Up to `limit` of an author's rows that `owner` made, in email order after `start`.
 
         As a DynamoDB Query with `Limit` and a filter read by PynamoDB: each request reads
@@ -167,7 +169,7 @@ class MemorySubscriptionStore:
             if not guard.holds(current):
                 return None
             item = dict(current or {"author_key": author_key, "email": email})
-            item.update({name: value for name, value in change.set.items()})
+            item.update(change.set)
             for name in change.remove:
                 item.pop(name, None)
             self.items[(author_key, email)] = item
@@ -177,7 +179,7 @@ class MemorySubscriptionStore:
         with self._lock:
             self.items.pop((author_key, email), None)
 
-    def page(self, author_key: str, owner: str, limit: int, start: dict[str, Any] | None) -> Page:
+    def page(self, author_key: str, owner: str, limit: int, start: dict[str, Any] | None) -> Listing:
         with self._lock:
             after = str(start["email"]["S"]) if start else None
             rows = [item for (key, email), item in self.items.items() if key == author_key]
@@ -190,8 +192,8 @@ class MemorySubscriptionStore:
                 kept.append(_record(item))
                 if len(kept) == limit:
                     inside = position < len(answer) - 1  # PynamoDB resumes after the last row it returned
-                    return Page(kept, _key_of(item) if inside else self._stopped(request, partition, offset))
-        return Page(kept, None)
+                    return Listing(kept, _key_of(item) if inside else self._stopped(request, partition, offset))
+        return Listing(kept, None)
 
     @staticmethod
     def _stopped(request: list[dict[str, Any]], partition: list[dict[str, Any]], offset: int) -> dict[str, Any] | None:
@@ -220,10 +222,7 @@ def _condition(guard: Guard) -> Any:
         parts.append(Subscriber.confirm_hash == guard.confirm_hash)
     if guard.expires_after is not None:
         parts.append(Subscriber.confirm_expires > guard.expires_after)
-    condition = None
-    for part in parts:
-        condition = part if condition is None else condition & part
-    return condition
+    return reduce(and_, parts) if parts else None
 
 
 def _attribute(name: str) -> Any:
@@ -270,12 +269,12 @@ class DynamoSubscriptionStore:
     def delete(self, author_key: str, email: str) -> None:
         Subscriber(author_key, email).delete()
 
-    def page(self, author_key: str, owner: str, limit: int, start: dict[str, Any] | None) -> Page:
+    def page(self, author_key: str, owner: str, limit: int, start: dict[str, Any] | None) -> Listing:
         rows = Subscriber.query(
             author_key, filter_condition=Subscriber.owner == owner, limit=limit, last_evaluated_key=start
         )
         found = [_from_model(row) for row in rows]
-        return Page(found, rows.last_evaluated_key)
+        return Listing(found, rows.last_evaluated_key)
 
 
 _current: list[SubscriptionStore] = []
