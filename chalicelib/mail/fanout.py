@@ -35,21 +35,22 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any, NotRequired, TypedDict
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.books.models import Book
 from chalicelib.mail import bulk as bulkmail
-from chalicelib.mail import ratelimit, recipients, rounds
-from chalicelib.mail.models import MailState
+from chalicelib.mail import chain, ratelimit, recipients, rounds
+from chalicelib.mail import store as mailstore
+from chalicelib.mail.chain import PageSuperseded
+from chalicelib.mail.chain import state_key as state_key  # re-exported: callers know it here
 from chalicelib.mail.names import FANOUT_TASKS as FANOUT_TASKS  # re-exported: callers know it here
 from chalicelib.mail.names import PAGE_TASK, RESEND_TASK
+from chalicelib.mail.store import ChainState
 from chalicelib.platform import deadline
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import condition_failed, utcnow
 from chalicelib.platform.observability import emit
 from chalicelib.tasks import current, revocation
 from chalicelib.tasks.dispatch import dispatch
@@ -58,18 +59,12 @@ from chalicelib.tasks.registry import get_task
 
 NAMESPACE = uuid.UUID("0b8f3f7e-3b5e-4a53-9d6e-5f2f5c3b8a21")
 ROOT_PAGE = "root"
-MAX_FAILURES_LISTED = 100
 RESEND_ATTEMPTS = 3
 READ_CHUNKS = 10  # chunks read per Query: fewer reads, still a bounded few hundred rows in memory
 READ_ROUNDS = 4  # rounds read per Query when rounds are large (at most 4 x 10 x 50 = 2,000 rows, ~200 KB)
 FIRST_CHUNK_ESTIMATE = 0.5  # seconds, until a chunk has been timed
 # The pages and resends are named, not imported: `chalicelib.app_tasks` declares them and calls
 # this module, so the fan-out asks the registry for them (as Celery's `signature(name)` does).
-
-
-def state_key(book_id: str, segment: int | None = None) -> str:
-    """The key of the fan-out's item (the dealer's), or of one segment's item."""
-    return f"fanout#{book_id}" if segment is None else f"fanout#{book_id}#{segment}"
 
 
 def _json(value: Any) -> str:
@@ -190,93 +185,6 @@ class PageResult:
         return {**body, **self.extra}
 
 
-# ------------------------------------------------------------------ the fan-out item
-
-
-def _begin(book: Book, page: str, position: dict[str, Any], key: str, first: bool) -> MailState | None:
-    """The chain's item if `page` may work on it now (creating it for the chain's first page), else None."""
-    try:
-        if not first:  # only the first page creates the item
-            raise DoesNotExist()
-        fresh = MailState(
-            key,
-            owner=book.owner,
-            root_task=current.task_id() if page == ROOT_PAGE else None,
-            page=page,
-            position=position,
-            failures=[],
-            expires_at=utcnow() + timedelta(days=get_settings().task_ttl_days),
-        )
-        fresh.save(condition=MailState.pk.does_not_exist())
-        return fresh
-    except PutError as exc:
-        if not condition_failed(exc):
-            raise
-    except DoesNotExist:
-        pass
-    try:
-        state = MailState.get(key, consistent_read=True)
-    except DoesNotExist:
-        return None  # no fan-out of this book was started (or it expired)
-    if state.complete:
-        return None
-    if state.page == page:
-        return state
-    if state.next_page != page:
-        return None  # an older page, or one that lost the hand-off: nothing is its to do
-    try:
-        state.update(
-            actions=[MailState.page.set(page), MailState.next_page.remove(), MailState.updated_at.set(utcnow())],
-            condition=MailState.next_page == page,
-        )
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return None
-        raise
-    return state
-
-
-class PageSuperseded(Exception):
-    """Another run of the same page advanced the fan-out first (this run outlived its lease)."""
-
-
-def _record_chunk(
-    state: MailState,
-    page: str,
-    start: dict[str, Any] | None,
-    position: dict[str, Any] | None,
-    outcome: bulkmail.Outcome,
-    retry: dict[str, Any] | None,
-    listed: int,
-) -> None:
-    actions: list[Any] = [
-        MailState.mailed.add(len(outcome.mailed)),
-        MailState.failed.add(len(outcome.failed)),
-        MailState.retrying.add(len(outcome.retry)),
-        MailState.updated_at.set(utcnow()),
-    ]
-    if position is not None:
-        actions.append(MailState.position.set(position))
-    else:  # the chain's end: complete in the same write, so a redelivered page never starts over
-        actions += [MailState.position.remove(), MailState.complete.set(1), MailState.pages.add(1)]
-    room = max(0, MAX_FAILURES_LISTED - listed)
-    if outcome.failed and room:
-        actions.append(
-            MailState.failures.set(MailState.failures.append([f"{e} {r}" for e, r in outcome.failed[:room]]))
-        )
-    if retry is not None:
-        actions.append(MailState.retry_pending.set(retry))
-    # Fenced on the position the chunk started from: a twin of this page (one that outlived
-    # its lease) fails here instead of going on to send the chunks after it.
-    fence = MailState.position == start if start is not None else MailState.position.does_not_exist()
-    try:
-        state.update(actions=actions, condition=(MailState.page == page) & MailState.next_page.does_not_exist() & fence)
-    except UpdateError as exc:
-        if condition_failed(exc):
-            raise PageSuperseded(f"page {page} lost its place; another run advanced the fan-out") from None
-        raise
-
-
 # ------------------------------------------------------------------ pages
 
 
@@ -311,15 +219,13 @@ def _run_first_segment(book: Book, dealt: dict[str, Any]) -> dict[str, Any]:
     """The first task mails segment 0 itself, after dealing (and again when retried, from its
     position): while it runs, revoking it (the task the API names) stops the fan-out, as
     it did with one chain of pages."""
-    try:
-        first: SegmentSpec | None = MailState.get(state_key(book.id), consistent_read=True).first_segment
-    except DoesNotExist:
-        return dealt
+    item = mailstore.current().get(state_key(book.id))
+    first: SegmentSpec | None = item.first_segment if item is not None else None
     if not first:
         return dealt
     if first.get("queued") or not Budget.now().room_to_read():  # dealing used the time: segment 0
         # runs as its own task, marked first so that a retried first task never runs it beside that one
-        MailState(state_key(book.id)).update(actions=[MailState.first_segment.set({**first, "queued": True})])
+        chain.queue_first_segment(book.id, dict(first))
         _send_segment(book, first, inline_first=False)
         return {**dealt, "first_segment": "queued"}
     mailed = _superseded_is_done(lambda: _run_segment(book, segment_page(book.id, 0), first["start"], first))
@@ -330,7 +236,8 @@ def _run_first_segment(book: Book, dealt: dict[str, Any]) -> dict[str, Any]:
 
 def _run_dealer(book: Book, page: str, position: dict[str, Any]) -> dict[str, Any]:
     """Record and send segments of FANOUT_SEGMENT_SIZE rows while the invocation has time."""
-    state = _begin(book, page, position, state_key(book.id), first=page == ROOT_PAGE)
+    root = current.task_id() if page == ROOT_PAGE else None
+    state = chain.begin(state_key(book.id), page, position, book.owner, first=page == ROOT_PAGE, root_task=root)
     if state is None:
         return PageResult(skipped="this page's work was done or handed on").as_dict()
     result = PageResult()
@@ -347,26 +254,7 @@ def _run_dealer(book: Book, page: str, position: dict[str, Any]) -> dict[str, An
         until, after = recipients.split(keys, where, size)
         budget.read_timed(started)
         spec = SegmentSpec(i=int(state.segments or 0), start=where, until=until, root=state.root_task)
-        fence = MailState.position == where if state.position is not None else MailState.position.does_not_exist()
-        actions: list[Any] = [
-            MailState.segments.add(1),
-            MailState.last_segment.set(spec),
-            MailState.updated_at.set(utcnow()),
-        ]
-        if spec["i"] == 0:
-            actions.append(MailState.first_segment.set(spec))
-        if after is not None:
-            actions.append(MailState.position.set(after))
-        else:  # every row dealt: the dealer is done (the segments finish the fan-out)
-            actions += [MailState.position.remove(), MailState.complete.set(1)]
-        try:
-            state.update(
-                actions=actions, condition=(MailState.page == page) & MailState.next_page.does_not_exist() & fence
-            )
-        except UpdateError as exc:
-            if condition_failed(exc):
-                raise PageSuperseded(f"dealer {page} lost its place; another run advanced the fan-out") from None
-            raise
+        state = chain.record_segment(state, page, dict(spec), after)
         _send_segment(book, spec)
         dealt += 1
         budget.timed(started)
@@ -391,7 +279,7 @@ def _run_segment(book: Book, page: str, position: dict[str, Any], segment: Segme
     """Mail one segment's key range, round by round, from where its item stands."""
     book_id, number = book.id, int(segment["i"])
     first = page == segment_page(book_id, number)
-    state = _begin(book, page, position, state_key(book_id, number), first=first)
+    state = chain.begin(state_key(book_id, number), page, position, book.owner, first=first)
     if state is None:
         return PageResult(skipped="this page's work was done or handed on").as_dict()
     if state.retry_pending:
@@ -440,7 +328,7 @@ def _run_segment(book: Book, page: str, position: dict[str, Any], segment: Segme
                 )
                 if outcome.retry:
                     retry = _retry_plan(book_id, page, where or {}, outcome.retry, attempt=1)
-            _record_chunk(state, page, state.position, after, outcome, retry, listed)
+            state = chain.record_round(state, page, after, outcome, retry, listed)
             if retry is not None:
                 _send_resend(book_id, book.owner, retry)
             emit("EmailsSent", len(outcome.mailed))
@@ -458,16 +346,12 @@ def _run_segment(book: Book, page: str, position: dict[str, Any], segment: Segme
     return result.as_dict()
 
 
-def _hand_on(book: Book, state: MailState, result: PageResult, delay: int, segment: SegmentSpec | None = None) -> None:
+def _hand_on(book: Book, state: ChainState, result: PageResult, delay: int, segment: SegmentSpec | None = None) -> None:
     """Name the next page in the item, then enqueue it (in that order, so no two pages advance)."""
     position = state.position or recipients.START
     number = None if segment is None else int(segment["i"])
     if not state.next_page:
-        next_page = page_id(book.id, int(state.pages or 0) + 1, position, number)
-        state.update(
-            actions=[MailState.next_page.set(next_page), MailState.pages.add(1), MailState.updated_at.set(utcnow())],
-            condition=(MailState.page == state.page) & MailState.next_page.does_not_exist(),
-        )
+        state = chain.hand_off(state, page_id(book.id, int(state.pages or 0) + 1, position, number))
     assert state.next_page is not None
     dispatch(
         [get_task(PAGE_TASK).s(book.id, state.next_page, position, segment, task_id=state.next_page, countdown=delay)],
@@ -504,15 +388,7 @@ def resend(book_id: str, pairs: list[list[str]], attempt: int) -> dict[str, Any]
     again = outcome.retry if attempt < RESEND_ATTEMPTS else []
     gave_up = [(email, "retries exhausted") for email, _ in outcome.retry] if attempt >= RESEND_ATTEMPTS else []
     failed = outcome.failed + gave_up
-    actions: list[Any] = [
-        MailState.mailed.add(len(outcome.mailed)),
-        MailState.failed.add(len(failed)),
-        MailState.retrying.add(len(again) - len(chunk)),
-        MailState.updated_at.set(utcnow()),
-    ]
-    if failed:
-        actions.append(MailState.failures.set(MailState.failures.append([f"{e} {r}" for e, r in failed[:10]])))
-    MailState(state_key(book_id)).update(actions=actions)
+    chain.record_resend(book_id, len(outcome.mailed), failed, len(again) - len(chunk))
     emit("EmailsSent", len(outcome.mailed))
     if again:
         plan = _retry_plan(
@@ -523,24 +399,5 @@ def resend(book_id: str, pairs: list[list[str]], attempt: int) -> dict[str, Any]
 
 
 def progress(book_id: str) -> dict[str, Any] | None:
-    """Counts of a book's fan-out for `GET /tasks/{id}`: mailed, failed, pending (awaiting a retry).
-
-    The sums of the fan-out's item (resends count there) and its segments' items (one
-    BatchGetItem per 100 segments); complete once every row is dealt and every segment is done.
-    """
-    try:
-        state = MailState.get(state_key(book_id), consistent_read=True)
-    except DoesNotExist:
-        return None
-    count = int(state.segments or 0)
-    parts = [state, *MailState.batch_get([state_key(book_id, n) for n in range(count)], consistent_read=True)]
-    failures = [f for part in parts for f in part.failures or []][:MAX_FAILURES_LISTED]
-    return {
-        "mailed": sum(int(part.mailed or 0) for part in parts),
-        "failed": sum(int(part.failed or 0) for part in parts),
-        "pending": sum(int(part.retrying or 0) for part in parts),
-        "complete": bool(state.complete) and len(parts) == count + 1 and all(p.complete for p in parts),
-        "pages": sum(int(part.pages or 0) for part in parts),
-        "segments": count,
-        "failures": failures,
-    }
+    """Counts of a book's fan-out for `GET /tasks/{id}` (`chain.progress`)."""
+    return chain.progress(book_id)

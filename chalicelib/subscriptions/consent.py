@@ -10,13 +10,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, UpdateError
-
 from chalicelib.platform import mailer as mail
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import condition_failed, utcnow
+from chalicelib.platform.dynamodb import utcnow
+from chalicelib.subscriptions import store as subscriptions
 from chalicelib.subscriptions import tokens
-from chalicelib.subscriptions.models import Subscriber
+from chalicelib.subscriptions.store import Change, Guard, Subscription
 from chalicelib.subscriptions.tokens import BadToken, GoneToken
 
 PENDING, CONFIRMED, UNSUBSCRIBED = "pending", "confirmed", "unsubscribed"
@@ -25,11 +24,8 @@ PENDING, CONFIRMED, UNSUBSCRIBED = "pending", "confirmed", "unsubscribed"
 CONFIRMATION_FAILED = "confirmation_failed"
 
 
-def _get(author_key: str, email: str) -> Subscriber | None:
-    try:
-        return Subscriber.get(author_key, email, consistent_read=True)
-    except DoesNotExist:
-        return None
+def _get(author_key: str, email: str) -> Subscription | None:
+    return subscriptions.current().get(author_key, email)
 
 
 def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
@@ -39,19 +35,13 @@ def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
         return {"skipped": "nothing to confirm"}
     token, digest = tokens.new_confirmation(author_key, email)
     now = int(time.time())
-    try:
-        sub.update(
-            actions=[
-                Subscriber.confirm_hash.set(digest),
-                Subscriber.confirm_expires.set(now + get_settings().confirm_token_ttl_seconds),
-                Subscriber.confirm_sent_at.set(now),
-            ],
-            condition=Subscriber.status != CONFIRMED,
-        )
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return {"skipped": "confirmed meanwhile"}
-        raise
+    fields = {
+        "confirm_hash": digest,
+        "confirm_expires": now + get_settings().confirm_token_ttl_seconds,
+        "confirm_sent_at": now,
+    }
+    if subscriptions.current().update(author_key, email, Change(set=fields), Guard(status_not=CONFIRMED)) is None:
+        return {"skipped": "confirmed meanwhile"}
     days = max(1, get_settings().confirm_token_ttl_seconds // 86400)
     text = (
         f"Someone asked to send this address news of books by {sub.author}.\n\n"
@@ -66,32 +56,17 @@ def send_confirmation(author_key: str, email: str) -> dict[str, Any]:
 def confirmation_failed(author_key: str, email: str, reason: str) -> bool:
     """The confirmation mail failed for good: a pending subscription says so (with why), and the
     resend slot is freed so that subscribing again mails a new link. False when nothing changed."""
-    for actions, condition in (
-        (
-            [Subscriber.status.set(CONFIRMATION_FAILED), Subscriber.confirm_error.set(reason[:1000])],
-            Subscriber.status == PENDING,
-        ),
-        ([], Subscriber.status == UNSUBSCRIBED),  # stays unsubscribed; a new subscribe may mail again
+    for fields, status in (
+        ({"status": CONFIRMATION_FAILED, "confirm_error": reason[:1000]}, PENDING),
+        ({}, UNSUBSCRIBED),  # stays unsubscribed; a new subscribe may mail again
     ):
-        try:
-            Subscriber(author_key, email).update(
-                actions=[
-                    *actions,
-                    Subscriber.confirm_sent_at.remove(),
-                    Subscriber.confirm_hash.remove(),
-                    Subscriber.confirm_expires.remove(),
-                ],
-                condition=Subscriber.email.exists() & condition,
-            )
-        except UpdateError as exc:
-            if condition_failed(exc):
-                continue
-            raise
-        return True
+        change = Change(set=fields, remove=("confirm_sent_at", "confirm_hash", "confirm_expires"))
+        if subscriptions.current().update(author_key, email, change, Guard(exists=True, status=status)) is not None:
+            return True
     return False
 
 
-def _live_confirmation(token: str | None) -> tuple[Subscriber, str, int]:
+def _live_confirmation(token: str | None) -> tuple[Subscription, str, int]:
     """The subscription a confirmation token may still confirm, its hash and now; else 400/410."""
     author_key, email, digest = tokens.read_confirmation(token)
     sub = _get(author_key, email)
@@ -120,24 +95,14 @@ def confirm_target(token: str | None) -> dict[str, Any]:
 def confirm(token: str | None) -> dict[str, Any]:
     """Confirm the subscription a confirmation link names (a POST); 400 bad token, 410 expired/used."""
     sub, digest, now = _live_confirmation(token)
-    email = sub.email
-    try:
-        sub.update(
-            actions=[
-                Subscriber.status.set(CONFIRMED),
-                Subscriber.confirmed_at.set(utcnow()),
-                Subscriber.used_hash.set(digest),
-                Subscriber.confirm_hash.remove(),
-                Subscriber.confirm_expires.remove(),
-                Subscriber.confirm_sent_at.remove(),
-            ],
-            condition=(Subscriber.confirm_hash == digest) & (Subscriber.confirm_expires > now),
-        )
-    except UpdateError as exc:
-        if condition_failed(exc):
-            raise GoneToken("this link was used already") from None
-        raise
-    return {"status": CONFIRMED, "author": sub.author, "email": email}
+    change = Change(
+        set={"status": CONFIRMED, "confirmed_at": utcnow(), "used_hash": digest},
+        remove=("confirm_hash", "confirm_expires", "confirm_sent_at"),
+    )
+    guard = Guard(confirm_hash=digest, expires_after=now)
+    if subscriptions.current().update(sub.author_key, sub.email, change, guard) is None:
+        raise GoneToken("this link was used already")
+    return {"status": CONFIRMED, "author": sub.author, "email": sub.email}
 
 
 def unsubscribe_target(token: str | None) -> dict[str, Any]:
@@ -159,19 +124,10 @@ def unsubscribe(token: str | None) -> dict[str, Any]:
     """
     author_key, email = tokens.read_unsubscribe(token)
     sub = _get(author_key, email)
-    if sub is not None:
-        try:
-            sub.update(
-                actions=[
-                    Subscriber.status.set(UNSUBSCRIBED),
-                    Subscriber.unsubscribed_at.set(utcnow()),
-                    Subscriber.confirm_hash.remove(),
-                    Subscriber.confirm_expires.remove(),
-                    Subscriber.confirm_sent_at.remove(),
-                ],
-                condition=Subscriber.email.exists(),
-            )
-        except UpdateError as exc:
-            if not condition_failed(exc):
-                raise
+    if sub is not None:  # a row deleted meanwhile stays deleted (the guard: it exists)
+        change = Change(
+            set={"status": UNSUBSCRIBED, "unsubscribed_at": utcnow()},
+            remove=("confirm_hash", "confirm_expires", "confirm_sent_at"),
+        )
+        subscriptions.current().update(author_key, email, change, Guard(exists=True))
     return {"status": UNSUBSCRIBED, "author": sub.author if sub else author_key, "email": email}

@@ -5,18 +5,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
-
 from chalicelib.platform import validation
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import condition_failed
 from chalicelib.platform.errors import NotFound, ValidationFailed
 from chalicelib.platform.observability import logger
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.platform.schemas import Page
+from chalicelib.subscriptions import store as subscriptions
 from chalicelib.subscriptions.consent import CONFIRMATION_FAILED, CONFIRMED, PENDING
-from chalicelib.subscriptions.models import Subscriber
+from chalicelib.subscriptions.store import Change, Guard, Subscription
 from chalicelib.tasks.dispatch import dispatch
 from chalicelib.tasks.registry import get_task
 
@@ -40,15 +38,16 @@ def subscribe(author: str, email: str, owner: str) -> dict[str, Any]:
     last CONFIRM_RESEND_SECONDS (a re-subscribe after unsubscribing sends one at once).
     """
     key, email = _key(author), email.lower()
-    sub = Subscriber(key, email, author=author.strip(), owner=owner, status=PENDING, confirm_sent_at=int(time.time()))
-    try:
-        sub.save(condition=Subscriber.email.does_not_exist())
-        mail_now = True
-    except PutError as exc:
-        if not condition_failed(exc):
-            raise
-        sub = Subscriber.get(key, email, consistent_read=True)
-        mail_now = _take_resend_slot(sub)
+    store = subscriptions.current()
+    now = int(time.time())
+    fresh = Subscription(key, email, author=author.strip(), owner=owner, status=PENDING, confirm_sent_at=now)
+    sub, mail_now = fresh, store.create(fresh)
+    if not mail_now:
+        found = store.get(key, email)
+        if found is None:  # deleted between the two calls: it is new again
+            return subscribe(author, email, owner)
+        taken = _take_resend_slot(found)
+        sub, mail_now = taken or found, taken is not None
     if mail_now:
         try:
             dispatch([get_task(CONFIRM_TASK).s(key, email)], owner=owner)
@@ -61,34 +60,29 @@ def subscribe(author: str, email: str, owner: str) -> dict[str, Any]:
     return {"author": author.strip(), "email": email, "status": sub.status if sub.owner == owner else PENDING}
 
 
-def _take_resend_slot(sub: Subscriber) -> bool:
-    """True when this call may send a new confirmation mail (one per resend interval)."""
+def _take_resend_slot(sub: Subscription) -> Subscription | None:
+    """The row as written when this call may send a new confirmation mail (one per resend interval), else None."""
     if sub.status == CONFIRMED:
-        return False
+        return None
     now = int(time.time())
     # A subscription whose last mail failed is pending again with the new mail.
-    retry = [Subscriber.status.set(PENDING), Subscriber.confirm_error.remove()]
     failed = sub.status == CONFIRMATION_FAILED
-    try:
-        sub.update(
-            actions=[Subscriber.confirm_sent_at.set(now), *(retry if failed else [])],
-            condition=(Subscriber.status == CONFIRMATION_FAILED if failed else Subscriber.status != CONFIRMED)
-            & (
-                Subscriber.confirm_sent_at.does_not_exist()
-                | (Subscriber.confirm_sent_at < now - get_settings().confirm_resend_seconds)
-            ),
-        )
-    except UpdateError as exc:
-        if condition_failed(exc):
-            return False
-        raise
-    return True
+    change = Change(
+        set={"confirm_sent_at": now, **({"status": PENDING} if failed else {})},
+        remove=("confirm_error",) if failed else (),
+    )
+    guard = Guard(
+        status=CONFIRMATION_FAILED if failed else None,
+        status_not=None if failed else CONFIRMED,
+        sent_before=now - get_settings().confirm_resend_seconds,
+    )
+    return subscriptions.current().update(sub.author_key, sub.email, change, guard)
 
 
-def _release_resend_slot(sub: Subscriber) -> None:
+def _release_resend_slot(sub: Subscription) -> None:
     """Forget the last confirmation mail's time (best effort: the caller re-raises its own error)."""
     try:
-        sub.update(actions=[Subscriber.confirm_sent_at.remove()])
+        subscriptions.current().update(sub.author_key, sub.email, Change(remove=("confirm_sent_at",)))
     except Exception:  # noqa: BLE001 - the outage that failed the dispatch may fail this too
         logger.warning("could not release the confirmation resend slot", extra={"author": sub.author_key})
 
@@ -99,16 +93,14 @@ def unsubscribe(author: str, email: str, owner: str) -> None:
     Someone else's subscription is answered exactly as no subscription (the same 404, the
     same body): a 403 would tell any caller which addresses are subscribed to an author.
     """
-    try:
-        sub = Subscriber.get(_key(author), _stored_form(email))
-    except DoesNotExist:
-        sub = None
+    store = subscriptions.current()
+    sub = store.get(_key(author), _stored_form(email), consistent=False)
     if sub is None or sub.owner != owner:
         raise NotFound(
             "you have no subscription of this address to this author",
             [{"field": "email", "message": "not among your subscriptions to this author"}],
         )
-    sub.delete()
+    store.delete(sub.author_key, sub.email)
 
 
 def _stored_form(email: str) -> str:
@@ -123,16 +115,11 @@ def list_subscribers(author: str, owner: str, page: Page) -> dict[str, Any]:
     """A page of the subscriptions `owner` made to this author."""
     key = _key(author)
     scope = listing_scope("subscribers", author=key, owner=owner)
-    rows = Subscriber.query(
-        key,
-        filter_condition=Subscriber.owner == owner,
-        limit=page.limit,
-        last_evaluated_key=decode_cursor(page.cursor, scope),
-    )
-    items = [view(s) for s in rows]
-    return {"items": items, "next_cursor": encode_cursor(rows.last_evaluated_key, scope)}
+    found = subscriptions.current().page(key, owner, page.limit, decode_cursor(page.cursor, scope))
+    return {"items": [view(s) for s in found.rows], "next_cursor": encode_cursor(found.last_key, scope)}
 
 
-def view(sub: Subscriber) -> dict[str, Any]:
+def view(sub: Subscription) -> dict[str, Any]:
     """JSON form."""
-    return {"author": sub.author, "email": sub.email, "status": sub.status, "created_at": sub.created_at.isoformat()}
+    created = sub.created_at.isoformat() if sub.created_at else None
+    return {"author": sub.author, "email": sub.email, "status": sub.status, "created_at": created}

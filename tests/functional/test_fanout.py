@@ -339,7 +339,7 @@ def test_segments_mail_everyone_once_across_authors_through_crashes_and_duplicat
     send_rate: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from chalicelib.mail import fanout
+    from chalicelib.mail import chain, fanout
     from chalicelib.platform.authors import author_key
     from chalicelib.subscriptions.models import Subscriber
 
@@ -352,7 +352,7 @@ def test_segments_mail_everyone_once_across_authors_through_crashes_and_duplicat
         for email in readers[:100]:
             batch.save(Subscriber(author_key(second), email, author=second, owner="alice", status="confirmed"))
     crashes: Counter[str] = Counter()
-    send_segment, record = fanout._send_segment, fanout._record_chunk
+    send_segment, record = fanout._send_segment, chain.record_round
 
     def dealer_dies_once(book: Any, spec: Any) -> None:  # after recording the 2nd segment, before sending it
         if spec["i"] == 1 and not crashes["dealer"]:
@@ -360,14 +360,15 @@ def test_segments_mail_everyone_once_across_authors_through_crashes_and_duplicat
             raise RuntimeError("the dealer's invocation died")
         send_segment(book, spec)
 
-    def segment_dies_once(*args: Any) -> None:  # after a round's progress write, before the next round
-        record(*args)
+    def segment_dies_once(*args: Any) -> Any:  # after a round's progress write, before the next round
+        written = record(*args)
         if not crashes["segment"] and args[0].pk.endswith("#2"):
             crashes["segment"] += 1
             raise RuntimeError("the segment's invocation died")
+        return written
 
     monkeypatch.setattr(fanout, "_send_segment", dealer_dies_once)
-    monkeypatch.setattr(fanout, "_record_chunk", segment_dies_once)
+    monkeypatch.setattr(chain, "record_round", segment_dies_once)
     status, body = api.post("/books", {"title": title, "authors": [first, second]})
     assert status == 202, body
     book_id, root = body["book"]["id"], body["tasks"][-1]

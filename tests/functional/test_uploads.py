@@ -193,8 +193,13 @@ def test_upload_that_is_not_an_image_fails_clearly_and_dead_letters(api: Any, wo
     record = final_record(api, task_id, timeout=90)
     assert record["status"] == "FAILURE" and record["attempts"] == 1
     assert "not a JPEG, PNG or WebP image (declared image/jpeg)" in record["error"]
-    book = _book(api, payload["book"]["id"])
-    assert book["cover_status"] == "failed" and "not a JPEG, PNG or WebP" in book["cover"]["error"]
+    # The on_failure hook marks the cover after the record says FAILURE (Celery's order too).
+    book = eventually(
+        lambda: (b := _book(api, payload["book"]["id"]))["cover_status"] == "failed" and b,
+        timeout=30,
+        what="the failure hook to mark the cover",
+    )
+    assert "not a JPEG, PNG or WebP" in book["cover"]["error"]
     message = eventually(lambda: dead_lettered(settings.media.dlq_name).get(task_id), what="the S3 event in the DLQ")
     assert json.loads(message["Body"])["Records"][0]["eventSource"] == "aws:s3"
 

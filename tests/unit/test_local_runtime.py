@@ -85,7 +85,7 @@ def test_a_registered_runtime_gives_each_queue_its_consumers_counters() -> None:
 
 def test_the_panel_shows_the_registered_runtimes_fields_and_nothing_else() -> None:
     counters = _counters()
-    counters["functions"]["media_worker"] = {**MEDIA, "secret": "not a panel field"}
+    counters["functions"]["media_worker"] = {**MEDIA, "internal": "not a panel field"}
     del counters["functions"]["reconcile"]["warm_sandboxes"]
     local_runtime.use(InMemoryRuntime(counters))
     answer = workers.runtime_stats()

@@ -37,11 +37,13 @@ export function showTasks(params) {
   $("tasks-body").replaceChildren();
   const live = $("tasks-live");
 
-  async function load(more) {
+  // `byTimer`: a live refresh, whose answer is dropped if the switch went off while it was on its
+  // way (a paused list must not change under the reader).
+  async function load(more, byTimer = false) {
     $("tasks-error").textContent = "";
     let page;
     try { page = await call(`${API}tasks?${query(params, more ? cursor : null)}`); } catch (error) { if (mine === listing) $("tasks-error").textContent = error.message; return; }
-    if (mine !== listing) return;
+    if (mine !== listing || (byTimer && !live.checked)) return;
     const rows = page.items.map(rowOf);
     if (more) $("tasks-body").append(...rows); else $("tasks-body").replaceChildren(...rows);
     cursor = page.next_cursor;
@@ -51,7 +53,7 @@ export function showTasks(params) {
   }
   // Live: the first page again every few seconds (new tasks and status changes); paused by the
   // switch, and while further pages are open (they would be lost).
-  function tick() { if (live.checked && mine === listing) load(false); }
+  function tick() { if (live.checked && mine === listing) load(false, true); }
   $("tasks-more").onclick = () => { live.checked = false; load(true); };
   live.onchange = () => { if (live.checked) load(false); };
   $("tasks-retry").onclick = () => retryFailures(params);
