@@ -23,6 +23,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.mail.models import MailState
 from chalicelib.platform.dynamodb import condition_failed, utcnow
+from chalicelib.platform.seam import Seam
 
 
 @dataclass(frozen=True)
@@ -241,16 +242,8 @@ class DynamoMailStore:
         return _from_model(item)
 
 
-_current: list[MailStore] = []
-
-
-def current() -> MailStore:
-    """The store the fan-out uses: the DynamoDB one unless `configure` chose another."""
-    if not _current:
-        _current.append(DynamoMailStore())
-    return _current[0]
-
-
-def configure(store: MailStore | None) -> None:
-    """Use `store` from now on (a test's memory store); None: back to the DynamoDB one."""
-    _current[:] = [] if store is None else [store]
+_SEAM: Seam[MailStore] = Seam(DynamoMailStore)
+#: The store the fan-out uses: the DynamoDB one unless `configure` chose another.
+current = _SEAM.current
+#: Use a store from now on (a test's memory store); None: back to the DynamoDB one.
+configure = _SEAM.configure

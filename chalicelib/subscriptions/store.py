@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from chalicelib.platform.dynamodb import condition_failed, utcnow
+from chalicelib.platform.seam import Seam
 from chalicelib.subscriptions.models import Subscriber
 
 
@@ -277,16 +278,8 @@ class DynamoSubscriptionStore:
         return Listing(found, rows.last_evaluated_key)
 
 
-_current: list[SubscriptionStore] = []
-
-
-def current() -> SubscriptionStore:
-    """The store the services use: the DynamoDB one unless `configure` chose another."""
-    if not _current:
-        _current.append(DynamoSubscriptionStore())
-    return _current[0]
-
-
-def configure(store: SubscriptionStore | None) -> None:
-    """Use `store` from now on (a test's memory store); None: back to the DynamoDB one."""
-    _current[:] = [] if store is None else [store]
+_SEAM: Seam[SubscriptionStore] = Seam(DynamoSubscriptionStore)
+#: The store the services use: the DynamoDB one unless `configure` chose another.
+current = _SEAM.current
+#: Use a store from now on (a test's memory store); None: back to the DynamoDB one.
+configure = _SEAM.configure
