@@ -45,7 +45,12 @@ def logs_of(admin: Signed, task_id: str, attempt: int = 1) -> dict[str, Any]:
 
 def wait_for_line(admin: Signed, task_id: str, text: str) -> dict[str, Any]:
     def found() -> dict[str, Any] | None:
-        got = logs_of(admin, task_id)
+        # 404 until the attempt is kept: the worker writes it just after the record's final status.
+        response = admin.get(f"/dashboard/api/tasks/{task_id}/logs?attempt=1")
+        if response.status_code == 404 and "no attempt 1 kept" in response.text:
+            return None
+        assert response.status_code == 200, response.text
+        got = dict(response.json())
         return got if any(text in line["message"] for line in got["lines"]) else None
 
     return dict(eventually(found, timeout=30, what=f"the line {text!r} of task {task_id}"))
