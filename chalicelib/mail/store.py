@@ -19,10 +19,10 @@ from functools import reduce
 from operator import and_
 from typing import Any, Protocol
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError
 
 from chalicelib.mail.models import MailState
-from chalicelib.platform.dynamodb import condition_failed, utcnow
+from chalicelib.platform.dynamodb import condition_failed, updated_if, utcnow
 from chalicelib.platform.seam import Seam
 
 
@@ -233,12 +233,8 @@ class DynamoMailStore:
         if change.append_failures:
             actions.append(MailState.failures.set(MailState.failures.append(list(change.append_failures))))
         item = MailState(pk)
-        try:
-            item.update(actions=actions, condition=_condition(guard))
-        except UpdateError as exc:
-            if condition_failed(exc):
-                return None
-            raise
+        if not updated_if(item, actions, _condition(guard)):
+            return None
         return _from_model(item)
 
 

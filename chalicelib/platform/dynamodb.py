@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import PynamoDBException
+from pynamodb.exceptions import PynamoDBException, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
@@ -56,6 +56,18 @@ class TableMeta(metaclass=_FromSettings):
 def condition_failed(exc: PynamoDBException) -> bool:
     """A write its condition refused (a lost race or a state already reached), not an outage."""
     return exc.cause_response_code == "ConditionalCheckFailedException"
+
+
+def updated_if(item: Model, actions: Sequence[Action], condition: Condition | None) -> bool:
+    """One conditional UpdateItem on `item` (refreshed with what was written): False when the
+    condition refused it, the one outcome the stores turn into "precondition did not hold"."""
+    try:
+        item.update(actions=list(actions), condition=condition)
+    except UpdateError as exc:
+        if condition_failed(exc):
+            return False
+        raise
+    return True
 
 
 def update_or_old(

@@ -17,9 +17,9 @@ from functools import reduce
 from operator import and_
 from typing import Any, Protocol
 
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError
 
-from chalicelib.platform.dynamodb import condition_failed, utcnow
+from chalicelib.platform.dynamodb import condition_failed, updated_if, utcnow
 from chalicelib.platform.seam import Seam
 from chalicelib.subscriptions.models import Subscriber
 
@@ -259,12 +259,8 @@ class DynamoSubscriptionStore:
         actions = [_attribute(name).set(value) for name, value in change.set.items()]
         actions += [_attribute(name).remove() for name in change.remove]
         row = Subscriber(author_key, email)
-        try:
-            row.update(actions=actions, condition=_condition(guard))
-        except UpdateError as exc:
-            if condition_failed(exc):
-                return None
-            raise
+        if not updated_if(row, actions, _condition(guard)):
+            return None
         return _from_model(row)
 
     def delete(self, author_key: str, email: str) -> None:

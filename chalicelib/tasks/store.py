@@ -14,9 +14,9 @@ from functools import reduce
 from operator import or_
 from typing import Any, Protocol
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import PutError
 
-from chalicelib.platform.dynamodb import condition_failed
+from chalicelib.platform.dynamodb import condition_failed, updated_if
 from chalicelib.tasks.models import TaskRecord
 from chalicelib.tasks.states import TaskStatus
 
@@ -198,10 +198,6 @@ class DynamoTaskStore:
         if change.add_attempts:
             actions.append(TaskRecord.attempts.add(change.add_attempts))
         record = TaskRecord(task_id)
-        try:
-            record.update(actions=actions, condition=_condition(guard))
-        except UpdateError as exc:
-            if condition_failed(exc):
-                return None
-            raise
+        if not updated_if(record, actions, _condition(guard)):
+            return None
         return _state(record.attribute_values)
