@@ -39,10 +39,13 @@ export function showTasks(params) {
 
   // `byTimer`: a live refresh, whose answer is dropped if the switch went off while it was on its
   // way (a paused list must not change under the reader).
+  // "Next page" is disabled while its page is on the way: a second click would read the same
+  // cursor again and append the same rows twice.
   async function load(more, byTimer = false) {
     $("tasks-error").textContent = "";
+    if (more) $("tasks-more").disabled = true;
     let page;
-    try { page = await call(`${API}tasks?${query(params, more ? cursor : null)}`); } catch (error) { if (mine === listing) $("tasks-error").textContent = error.message; return; }
+    try { page = await call(`${API}tasks?${query(params, more ? cursor : null)}`); } catch (error) { if (mine === listing) $("tasks-error").textContent = error.message; return; } finally { if (more) $("tasks-more").disabled = false; }
     if (mine !== listing || (byTimer && !live.checked)) return;
     const rows = page.items.map(rowOf);
     if (more) $("tasks-body").append(...rows); else $("tasks-body").replaceChildren(...rows);
