@@ -300,11 +300,20 @@ def relay_backoff(age_seconds: float) -> int:
     return int(min(RELAY_BACKOFF_CAP_SECONDS, max(floor, age_seconds)))
 
 
+def lease_due(now: float, age_seconds: float) -> int:
+    """The whole second a leased record is due again: never sooner than its backoff from `now`.
+
+    The relay takes what is due by the whole second it runs in, so the due second is rounded
+    up; `int(now) + backoff` made a 1-second lease end at once when `now` was late in its second.
+    """
+    return math.ceil(now + relay_backoff(age_seconds))
+
+
 def _lease(record: TaskRecord, now: float) -> bool:
     age = now - record.created_at.timestamp() if record.created_at is not None else 0.0
     try:
         TaskRecord(record.id).update(
-            actions=[TaskRecord.outbox_due.set(int(now) + relay_backoff(age))],
+            actions=[TaskRecord.outbox_due.set(lease_due(now, age))],
             condition=TaskRecord.outbox_due == record.outbox_due,
         )
     except PynamoDBException as exc:  # taken out, claimed or leased meanwhile; or DynamoDB refuses writes

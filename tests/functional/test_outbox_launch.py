@@ -268,7 +268,13 @@ def test_a_stranded_task_is_sent_again_once_per_lease_whatever_fails(
     def _relay() -> None:  # the relay itself: the scheduled handler's own lock is an UpdateItem too
         outbox.relay(lambda: 60_000)
 
+    # What earlier tests of this worker left stranded is relayed first: the faults below count
+    # UpdateItem calls in order, and another task's lease and acknowledgement would take this
+    # task's turns (failed in a rehearsal: another test's task took the failing acknowledgement).
     sig = noop.s(3)
+    time.sleep(1.5)  # anything staged before now is due
+    _relay()
+    assert sent == []
     with transaction() as tx:  # committed, never sent: stranded in the outbox
         outbox.stage(tx, [sig], "alice")
     time.sleep(1.5)  # due for the relay
@@ -305,6 +311,19 @@ def test_the_relay_lease_doubles_with_the_age_up_to_its_cap(monkeypatch: pytest.
     assert outbox.relay_backoff(10_000) == outbox.RELAY_BACKOFF_CAP_SECONDS
     monkeypatch.delenv("OUTBOX_RELAY_AFTER_SECONDS")
     get_settings.cache_clear()
+
+
+@pytest.mark.unit
+def test_a_lease_is_never_shorter_than_its_backoff() -> None:
+    """The relay takes records due by the whole second it runs in (`outbox_due <= int(now)`), so a
+    lease written late in a second must still last its backoff (it ended at once: failed in a run)."""
+    for now in (1_000.0, 1_000.001, 1_000.5, 1_000.996, 1_000.999999):
+        for age in (0.0, 1.7, 90.0, 10_000.0):
+            due = outbox.lease_due(now, age)
+            backoff = outbox.relay_backoff(age)
+            assert due >= now + backoff, (now, age, due)
+            assert int(now + backoff - 1e-9) < due  # not due for a relay run before the backoff is over
+            assert due <= now + backoff + 1  # and not a second longer
 
 
 # ---------------------------------------------------------------- the state machine, in memory
