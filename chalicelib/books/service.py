@@ -1,8 +1,8 @@
 """Books: create, read, list by author, update, delete, replace cover.
 
-Every write of a book goes through one DynamoDB transaction with its author index rows,
-its PENDING task records (the outbox) and its Idempotency-Key record, conditioned on the
-owner and the revision it read; SQS sends go out while it commits (`tasks/outbox.py`).
+Every write of a book is one atomic write of the store (`store.py`) with its author index
+rows, its PENDING task records (the outbox) and its Idempotency-Key record, conditioned on
+the owner and the revision it read; SQS sends go out while it commits (`tasks/outbox.py`).
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import DoesNotExist
 
-from chalicelib.books.models import Book, BookAuthor
+from chalicelib.books import store
+from chalicelib.books.models import Book
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload, decode_cover
 from chalicelib.covers import storage, versions
 from chalicelib.covers.upload import service as uploads
 from chalicelib.platform import idempotency, validation
 from chalicelib.platform.authors import author_key
 from chalicelib.platform.config import get_settings
-from chalicelib.platform.dynamodb import update_or_old, utcnow
+from chalicelib.platform.dynamodb import utcnow
 from chalicelib.platform.errors import (
     Conflict,
     DomainError,
@@ -35,9 +35,8 @@ from chalicelib.platform.errors import (
 from chalicelib.platform.observability import logger
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.platform.schemas import Page
-from chalicelib.platform.transactions import TransactionCancelled, transaction
-from chalicelib.tasks import outbox
-from chalicelib.tasks.dispatch import deliver_launched, launch
+from chalicelib.platform.transactions import TransactionCancelled
+from chalicelib.tasks.dispatch import deliver_launched
 from chalicelib.tasks.registry import Signature, get_task
 
 # Named, not imported: `chalicelib.app_tasks` declares these tasks and sits above the domains
@@ -122,16 +121,6 @@ def _discard(key: str | None) -> None:
         logger.warning("could not delete an unreferenced cover original", extra={"key": key})
 
 
-def _index_row(book: Book, key: str) -> BookAuthor:
-    return BookAuthor(key, f"{book.created_at.isoformat()}#{book.id}", book_id=book.id)
-
-
-def _unchanged_since_read(book: Book, owner: str) -> Any:
-    """The condition that the book is still the owner's and at the revision this request read."""
-    revision = Book.revision == book.revision if book.revision is not None else Book.revision.does_not_exist()
-    return (Book.owner == owner) & revision
-
-
 def _lost_race(book_id: str) -> DomainError:
     get_book(book_id)  # 404 when it was deleted meanwhile
     return Conflict(
@@ -163,16 +152,9 @@ def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> 
     response: dict[str, Any] = {"book": view(book), "tasks": task_ids}
     if upload is not None:
         response = {"book": view(book), "upload": upload.form, "tasks": [upload.ingest.task_id, *task_ids]}
+    extras = store.Extras(owner, claim, response, tasks=staged, upload=upload)
     try:
-        with transaction() as tx:
-            idempotency.stage(tx, claim, response, 202)
-            tx.put("book", book, condition=Book.id.does_not_exist())
-            for name in data.authors:
-                tx.put(f"author:{author_key(name)}", _index_row(book, author_key(name)))
-            messages = outbox.stage(tx, staged, owner, concurrent=True)
-            if upload is not None:
-                uploads.stage_pending(tx, upload, owner)
-            launched = launch(messages)  # sent while the transaction commits (tasks/outbox.py)
+        launched = store.current().create(book, [author_key(name) for name in data.authors], extras)
     except TransactionCancelled as exc:
         _discard(book.cover_key if cover is not None else None)
         if idempotency.LABEL in exc.failed:
@@ -188,10 +170,10 @@ def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> 
 
 def get_book(book_id: str) -> Book:
     """The book with this id, or 404."""
-    try:
-        return Book.get(book_id, consistent_read=True)
-    except DoesNotExist:
-        raise NotFound(f"book {book_id} not found") from None
+    book = store.current().get(book_id)
+    if book is None:
+        raise NotFound(f"book {book_id} not found")
+    return book
 
 
 def _owned(book_id: str, owner: str) -> Book:
@@ -206,15 +188,9 @@ def list_books(author: str | None, page: Page) -> dict[str, Any]:
     key = author_key(validation.author(author, "author")) if author is not None else None
     scope = listing_scope("books", author=key)
     start = decode_cursor(page.cursor, scope)
-    if key is not None:
-        by_author = BookAuthor.query(key, scan_index_forward=False, limit=page.limit, last_evaluated_key=start)
-        ids = [row.book_id for row in by_author]
-        found = {book.id: book for book in Book.batch_get(ids)} if ids else {}
-        books, last_key = [found[i] for i in ids if i in found], by_author.last_evaluated_key
-    else:
-        scanned = Book.scan(limit=page.limit, last_evaluated_key=start)
-        books, last_key = list(scanned), scanned.last_evaluated_key
-    return {"items": [view(b) for b in books], "next_cursor": encode_cursor(last_key, scope)}
+    books = store.current()
+    found = books.by_author(key, page.limit, start) if key is not None else books.scan(page.limit, start)
+    return {"items": [view(b) for b in found.books], "next_cursor": encode_cursor(found.last_key, scope)}
 
 
 def update_book(book_id: str, owner: str, data: BookUpdate) -> dict[str, Any]:
@@ -237,24 +213,13 @@ def update_book(book_id: str, owner: str, data: BookUpdate) -> dict[str, Any]:
             f"invalid {', '.join(required)}", [{"field": name, "message": "must not be null"} for name in required]
         )
     now = utcnow()
-    actions = [Book.updated_at.set(now), Book.revision.add(1), *_field_actions(changes)]
-    condition = Book.id.exists() & (Book.owner == owner)
-    if "authors" in changes:
-        condition &= Book.authors == changes["authors"]
-    written, old = update_or_old(Book, book_id, actions, condition)
+    written, old = store.current().update(book_id, owner, changes, now)
     if written is not None:
         return view(written)
     book = _stored(book_id, old)
     if book.owner != owner:
         raise Forbidden(f"book {book_id} belongs to another user")
     return _reindex(book, owner, changes, now)
-
-
-def _field_actions(changes: dict[str, Any]) -> list[Any]:
-    return [
-        getattr(Book, name).remove() if value is None else getattr(Book, name).set(value)
-        for name, value in changes.items()
-    ]
 
 
 def _stored(book_id: str, refused: Book | None) -> Book:
@@ -267,16 +232,11 @@ def _reindex(book: Book, owner: str, changes: dict[str, Any], now: datetime) -> 
     """The update with new authors: the book and its index rows in one transaction,
     conditioned on the revision `book` shows."""
     revision = int(book.revision or 0) + 1
-    actions = [Book.updated_at.set(now), Book.revision.set(revision), *_field_actions(changes)]
     old = {author_key(str(a)) for a in book.authors}
     new = {author_key(str(a)) for a in changes.get("authors") or book.authors}
+    written = {"updated_at": now, "revision": revision, **changes}
     try:
-        with transaction() as tx:
-            tx.update("book", Book(book.id), actions, condition=_unchanged_since_read(book, owner))
-            for key in sorted(old - new):
-                tx.delete(f"unindex:{key}", _index_row(book, key))
-            for key in sorted(new - old):
-                tx.put(f"index:{key}", _index_row(book, key))
+        store.current().reindex(book, owner, written, sorted(old - new), sorted(new - old))
     except TransactionCancelled as exc:
         if "book" in exc.failed:
             raise _lost_race(book.id) from None
@@ -291,10 +251,7 @@ def delete_book(book_id: str, owner: str) -> None:
     """Delete a book and its author index rows in one transaction, then its S3 objects."""
     book = _owned(book_id, owner)
     try:
-        with transaction() as tx:
-            tx.delete("book", Book(book_id), condition=_unchanged_since_read(book, owner))
-            for key in sorted({author_key(str(a)) for a in book.authors}):
-                tx.delete(f"unindex:{key}", _index_row(book, key))
+        store.current().delete(book, owner, sorted({author_key(str(a)) for a in book.authors}))
     except TransactionCancelled as exc:
         if "book" in exc.failed:
             raise _lost_race(book_id) from None
@@ -316,7 +273,7 @@ def replace_cover(
         return stored
     book = _owned(book_id, owner)
     media_type = _checked_cover(data, content_type, "body")
-    condition = _unchanged_since_read(book, owner)
+    read_revision = book.revision
     key = _upload_cover(book, data, media_type, unique=True)
     now = utcnow()
     book.cover_version, book.cover_key, book.cover_status = versions.next_version(book), key, "pending"
@@ -325,23 +282,21 @@ def replace_cover(
     book.revision = int(book.revision or 0) + 1
     signatures = [get_task(RESIZE_TASK).s(book.id, book.cover_version)]
     response = {"book": view(book), "tasks": [signatures[0].task_id]}
-    actions = [
-        Book.cover_version.set(book.cover_version),
-        Book.cover_key.set(key),
-        Book.cover_status.set("pending"),
-        Book.cover_error.remove(),
-        Book.thumbnails.remove(),  # the old version's thumbnails are deleted once the new one is ready
-        Book.upload_version.remove(),
-        Book.upload_status.remove(),
-        Book.upload_error.remove(),
-        Book.updated_at.set(now),
-        Book.revision.set(book.revision),
-    ]
+    changes = {
+        "cover_version": book.cover_version,
+        "cover_key": key,
+        "cover_status": "pending",
+        "cover_error": None,
+        "thumbnails": None,  # the old version's thumbnails are deleted once the new one is ready
+        "upload_version": None,
+        "upload_status": None,
+        "upload_error": None,
+        "updated_at": now,
+        "revision": book.revision,
+    }
+    extras = store.Extras(owner, claim, response, tasks=signatures)
     try:
-        with transaction() as tx:
-            idempotency.stage(tx, claim, response, 202)
-            tx.update("book", Book(book_id), actions, condition=condition)
-            launched = launch(outbox.stage(tx, signatures, owner, concurrent=True))
+        launched = store.current().revise(book_id, owner, read_revision, changes, extras)
     except TransactionCancelled as exc:
         _discard(key)
         if idempotency.LABEL in exc.failed:
@@ -361,17 +316,14 @@ def start_cover_upload(book_id: str, owner: str, spec: CoverUpload) -> dict[str,
     The book's new version and the upload's expiry task are one transaction, like a replacement.
     """
     book = _owned(book_id, owner)
-    condition = _unchanged_since_read(book, owner)
+    read_revision = book.revision
     upload = uploads.begin(book, spec, "size")
     now = utcnow()
     book.updated_at, book.revision = now, int(book.revision or 0) + 1
-    actions = [*upload.actions, Book.updated_at.set(now), Book.revision.set(book.revision)]
+    changes = {**upload.changes, "updated_at": now, "revision": book.revision}
+    extras = store.Extras(owner, tasks=upload.signatures, upload=upload)
     try:
-        with transaction() as tx:
-            tx.update("book", Book(book_id), actions, condition=condition)
-            messages = outbox.stage(tx, upload.signatures, owner, concurrent=True)
-            uploads.stage_pending(tx, upload, owner)
-            launched = launch(messages)
+        launched = store.current().revise(book_id, owner, read_revision, changes, extras)
     except TransactionCancelled:
         raise _lost_race(book_id) from None
     deliver_launched(upload.signatures, launched, owner)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,6 +20,7 @@ from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import utcnow
 from chalicelib.platform.errors import Conflict, ValidationFailed
 from chalicelib.platform.idempotency_model import IdempotencyRecord
+from chalicelib.platform.seam import Seam
 from chalicelib.platform.transactions import Transaction
 
 HEADER = "Idempotency-Key"
@@ -60,15 +62,27 @@ def claim_for(client_key: str | None, owner: str, scope: str, request: bytes) ->
     return Claim(digest, owner, scope, hashlib.sha256(request).hexdigest())
 
 
+def read(key: str) -> IdempotencyRecord | None:
+    """The key's record in DynamoDB (strongly consistent), or None."""
+    try:
+        return IdempotencyRecord.get(key, consistent_read=True)
+    except IdempotencyRecord.DoesNotExist:
+        return None
+
+
+Reader = Callable[[str], IdempotencyRecord | None]
+_READER: Seam[Reader] = Seam(lambda: read)
+#: Where `replay` looks a key's record up from now on: a store that commits the records in
+#: memory (`books/store.py`'s configure); None: back to DynamoDB.
+configure_reader = _READER.configure
+
+
 def replay(claim: Claim | None) -> dict[str, Any] | None:
     """The stored answer when this key was used before with the same request; 422 if with another."""
     if claim is None:
         return None
-    try:
-        record = IdempotencyRecord.get(claim.key, consistent_read=True)
-    except IdempotencyRecord.DoesNotExist:
-        return None
-    if record.expires_at is not None and record.expires_at < utcnow():  # TTL deletion lags
+    record = _READER.current()(claim.key)
+    if record is None or not live(record):
         return None
     if record.fingerprint != claim.fingerprint:
         raise ValidationFailed(
@@ -77,11 +91,14 @@ def replay(claim: Claim | None) -> dict[str, Any] | None:
     return dict(record.response)
 
 
-def stage(tx: Transaction, claim: Claim | None, response: dict[str, Any], status_code: int) -> None:
-    """Add the key's record (its answer) to `tx`; the transaction fails if the key exists."""
-    if claim is None:
-        return
-    record = IdempotencyRecord(
+def live(record: IdempotencyRecord) -> bool:
+    """Not expired: TTL deletion lags, so an expired record may still be read (and replaced)."""
+    return record.expires_at is None or record.expires_at >= utcnow()
+
+
+def record_of(claim: Claim, response: dict[str, Any], status_code: int) -> IdempotencyRecord:
+    """The record `stage` writes for a claim: its answer, kept for IDEMPOTENCY_TTL_HOURS."""
+    return IdempotencyRecord(
         claim.key,
         owner=claim.owner,
         scope=claim.scope,
@@ -90,6 +107,13 @@ def stage(tx: Transaction, claim: Claim | None, response: dict[str, Any], status
         response=response,
         expires_at=utcnow() + timedelta(hours=get_settings().idempotency_ttl_hours),
     )
+
+
+def stage(tx: Transaction, claim: Claim | None, response: dict[str, Any], status_code: int) -> None:
+    """Add the key's record (its answer) to `tx`; the transaction fails if the key exists."""
+    if claim is None:
+        return
+    record = record_of(claim, response, status_code)
     # An expired record may linger until TTL removes it; it may be replaced.
     tx.put(LABEL, record, condition=IdempotencyRecord.key.does_not_exist() | (IdempotencyRecord.expires_at < utcnow()))
 

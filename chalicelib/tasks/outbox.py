@@ -68,14 +68,20 @@ def stage(
 ) -> list[Outgoing]:
     """Add the PENDING records of `signatures` to `tx`; send the result after the commit,
     or, with `concurrent`, while it commits (`Launch`): their envelopes say so (`staged`)."""
-    messages = [outgoing(sig) for sig in signatures]
-    if concurrent:
-        messages = [replace(m, envelope=replace(m.envelope, staged=True)) for m in messages]
+    messages = staged_messages(signatures, concurrent)
     for message in messages:
         record = records.new_record(
             message.envelope, message.queue, owner, outbox=True, countdown=message.countdown, book_id=message.book_id
         )
         tx.put(f"task:{message.envelope.task_id}", record, condition=TaskRecord.id.does_not_exist())
+    return messages
+
+
+def staged_messages(signatures: Sequence[Signature], concurrent: bool) -> list[Outgoing]:
+    """The messages `stage` records (checked for size); `concurrent`: marked as sent before the commit."""
+    messages = [outgoing(sig) for sig in signatures]
+    if concurrent:
+        messages = [replace(m, envelope=replace(m.envelope, staged=True)) for m in messages]
     return messages
 
 

@@ -1,8 +1,7 @@
 """The book rules that need no store: what a book shows, and what is refused before any write.
 
-`books/service.py` has no in-memory store yet (its writes are one DynamoDB transaction with
-the outbox, the Idempotency-Key and the upload records), so its paths that touch DynamoDB are
-tested over the emulator (tests/functional/test_api_books.py, test_book_update_path.py). What is
+The service's paths through its store are tested over the memory store in test_book_units.py
+and over the emulator (tests/functional/test_api_books.py, test_book_update_path.py). What is
 decided before the first AWS call is tested here: these tests pass with AWS unreachable
 (`make test-unit`), so a refusal that reached for DynamoDB or S3 first would fail them.
 """

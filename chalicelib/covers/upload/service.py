@@ -30,12 +30,12 @@ from chalicelib.tasks.registry import Signature
 @dataclass(frozen=True)
 class Upload:
     """A started upload: the form the client posts, its ingest task, what to dispatch, and the
-    book's update (the same change `begin` made to the book object)."""
+    book's update (the same change `begin` made to the book object: field → value, None removes it)."""
 
     form: dict[str, Any]
     ingest: Envelope
     signatures: list[Signature] = field(default_factory=list)
-    actions: list[Any] = field(default_factory=list)
+    changes: dict[str, Any] = field(default_factory=dict)
 
 
 def begin(book: Book, spec: CoverUpload, size_field: str) -> Upload:
@@ -47,7 +47,7 @@ def begin(book: Book, spec: CoverUpload, size_field: str) -> Upload:
             [{"field": size_field, "message": f"at most {settings.max_upload_bytes} bytes"}],
         )
     version = versions.next_version(book)
-    actions = _wait_beside(book, version) if book.cover_status == versions.READY else _replace(book, version)
+    changes = _wait_beside(book, version) if book.cover_status == versions.READY else _replace(book, version)
     key = upload_key(book.id, version)
     form = storage.presigned_post(key, spec.content_type, settings.max_upload_bytes, settings.upload_ttl_seconds)
     ingest = ingest_envelope(settings.media_bucket, key)
@@ -63,30 +63,30 @@ def begin(book: Book, spec: CoverUpload, size_field: str) -> Upload:
                 countdown=wait,  # any length: past 15 minutes it waits in the outbox (tasks/outbox.py)
             )
         )
-    return Upload(form=form, ingest=ingest, signatures=signatures, actions=actions)
+    return Upload(form=form, ingest=ingest, signatures=signatures, changes=changes)
 
 
-def _wait_beside(book: Book, version: int) -> list[Any]:
+def _wait_beside(book: Book, version: int) -> dict[str, Any]:
     """A ready cover stays served: the new version waits beside it until it is ready itself."""
     book.upload_version, book.upload_status, book.upload_error = version, AWAITING_UPLOAD, None
-    return [Book.upload_version.set(version), Book.upload_status.set(AWAITING_UPLOAD), Book.upload_error.remove()]
+    return {"upload_version": version, "upload_status": AWAITING_UPLOAD, "upload_error": None}
 
 
-def _replace(book: Book, version: int) -> list[Any]:
+def _replace(book: Book, version: int) -> dict[str, Any]:
     """No cover to keep (none, or one not ready): the new version is the cover."""
     book.cover_version, book.cover_key = version, storage.original_key(book.id, version)
     book.cover_status, book.cover_error, book.thumbnails = AWAITING_UPLOAD, None, None
     book.upload_version = book.upload_status = book.upload_error = None
-    return [
-        Book.cover_version.set(version),
-        Book.cover_key.set(book.cover_key),
-        Book.cover_status.set(AWAITING_UPLOAD),
-        Book.cover_error.remove(),
-        Book.thumbnails.remove(),
-        Book.upload_version.remove(),
-        Book.upload_status.remove(),
-        Book.upload_error.remove(),
-    ]
+    return {
+        "cover_version": version,
+        "cover_key": book.cover_key,
+        "cover_status": AWAITING_UPLOAD,
+        "cover_error": None,
+        "thumbnails": None,
+        "upload_version": None,
+        "upload_status": None,
+        "upload_error": None,
+    }
 
 
 def stage_pending(tx: Transaction, upload: Upload, owner: str) -> None:
