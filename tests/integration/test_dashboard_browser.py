@@ -427,6 +427,36 @@ def test_search_finds_a_partial_name_and_text_in_the_args(admin_tab: Any, worker
     assert set(names) == {"tests.dashboard_boom"}
 
 
+def test_a_live_refresh_is_not_asked_again_while_it_is_on_its_way(admin_tab: Any) -> None:
+    """A slow refresh (a search reads up to 600 records) is not asked again by the next ticks:
+    they piled up on a loaded API. Once it lands, the live refresh goes on."""
+    held: list[Any] = []
+    released = False
+
+    def is_list(url: str) -> bool:
+        return "/dashboard/api/tasks?" in url
+
+    def hold(route: Any) -> None:  # answered only once released
+        if released:
+            route.continue_()
+        else:
+            held.append(route)
+
+    def asked() -> int:
+        return sum(1 for url in admin_tab.urls if is_list(url))
+
+    admin_tab.page.route(is_list, hold)
+    admin_tab.go(f"#/tasks?q={uuid.uuid4().hex}")
+    admin_tab.page.wait_for_timeout(10_000)  # three ticks of the live refresh (every 3 s)
+    assert len(held) == 1, [route.request.url for route in held]
+    released, before = True, asked()
+    held[0].continue_()
+    admin_tab.page.wait_for_function("() => document.getElementById('tasks-updated').textContent !== ''")
+    admin_tab.page.wait_for_timeout(4_000)  # the next tick
+    assert asked() > before
+    admin_tab.page.unroute(is_list, hold)
+
+
 def test_next_page_clicked_twice_reads_its_page_once(admin_tab: Any, paused_workers: Any) -> None:
     """A double click on "Next page" read the same cursor twice and appended its rows twice."""
     for i in range(60):  # more than two pages of one name (they wait in the queue: consumers paused)

@@ -34,6 +34,7 @@ export function showTasks(params) {
   const mine = listing;
   let cursor = null;
   let timer = null;
+  let refreshing = 0; // first-page reads on their way: a live tick waits for them (see tick)
   $("tasks-body").replaceChildren();
   const live = $("tasks-live");
 
@@ -43,9 +44,9 @@ export function showTasks(params) {
   // cursor again and append the same rows twice.
   async function load(more, byTimer = false) {
     $("tasks-error").textContent = "";
-    if (more) $("tasks-more").disabled = true;
+    if (more) $("tasks-more").disabled = true; else refreshing += 1;
     let page;
-    try { page = await call(`${API}tasks?${query(params, more ? cursor : null)}`); } catch (error) { if (mine === listing) $("tasks-error").textContent = error.message; return; } finally { if (more) $("tasks-more").disabled = false; }
+    try { page = await call(`${API}tasks?${query(params, more ? cursor : null)}`); } catch (error) { if (mine === listing) $("tasks-error").textContent = error.message; return; } finally { if (more) $("tasks-more").disabled = false; else refreshing -= 1; }
     if (mine !== listing || (byTimer && !live.checked)) return;
     const rows = page.items.map(rowOf);
     if (more) $("tasks-body").append(...rows); else $("tasks-body").replaceChildren(...rows);
@@ -55,8 +56,10 @@ export function showTasks(params) {
     $("tasks-updated").textContent = `updated ${new Date().toISOString().replace(/\.\d{3}Z$/, "Z")}`;
   }
   // Live: the first page again every few seconds (new tasks and status changes); paused by the
-  // switch, and while further pages are open (they would be lost).
-  function tick() { if (live.checked && mine === listing) load(false, true); }
+  // switch, and while further pages are open (they would be lost). Never while the last one is
+  // still on its way: a search reads up to 600 records, and under load one took longer than a
+  // tick, so refreshes piled up on the API (each one more reads) until the list never answered.
+  function tick() { if (live.checked && mine === listing && refreshing === 0) load(false, true); }
   $("tasks-more").onclick = () => { live.checked = false; load(true); };
   live.onchange = () => { if (live.checked) load(false); };
   $("tasks-retry").onclick = () => retryFailures(params);
