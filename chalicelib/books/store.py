@@ -287,17 +287,12 @@ class MemoryBookStore:
             return self._write(book, {"updated_at": now, "revision": revision, **changes}), None
 
     def create(self, book: Book, keys: Sequence[str], extras: Extras) -> outbox.Launch | None:
-        messages = outbox.staged_messages(extras.tasks, concurrent=True)
-        launched = dispatch.launch(messages)
-        with self._lock:
-            self._cancel(
-                {**self._claim_check(extras), "book": book.id not in self.books, **self._task_checks(messages)}
-            )
+        def write() -> None:
             self._write(book, {})
             for key in keys:
                 self.index[(key, sort_key(book))] = book.id
-            self._keep(extras, messages)
-        return launched
+
+        return self._commit(lambda: book.id not in self.books, write, extras)
 
     def reindex(self, book: Book, owner: str, changes: dict[str, Any], drop: Sequence[str], add: Sequence[str]) -> None:
         with self._lock:
@@ -320,14 +315,21 @@ class MemoryBookStore:
     def revise(
         self, book_id: str, owner: str, revision: float | None, changes: dict[str, Any], extras: Extras
     ) -> outbox.Launch | None:
-        messages = outbox.staged_messages(extras.tasks, concurrent=True)
-        launched = dispatch.launch(messages)
-        with self._lock:
-            held = self._unchanged(book_id, owner, revision)
-            self._cancel({**self._claim_check(extras), "book": held, **self._task_checks(messages)})
+        def write() -> None:
             stored = self._book(book_id)
             assert stored is not None  # the guard held
             self._write(stored, changes)
+
+        return self._commit(lambda: self._unchanged(book_id, owner, revision), write, extras)
+
+    def _commit(self, book_held: Callable[[], bool], write: Callable[[], None], extras: Extras) -> outbox.Launch | None:
+        """The book's write with `extras`, as `DynamoBookStore._commit`: the sends start first
+        (before the write is decided), then every guard is checked under the lock, then all applies."""
+        messages = outbox.staged_messages(extras.tasks, concurrent=True)
+        launched = dispatch.launch(messages)
+        with self._lock:
+            self._cancel({**self._claim_check(extras), "book": book_held(), **self._task_checks(messages)})
+            write()
             self._keep(extras, messages)
         return launched
 

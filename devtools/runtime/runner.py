@@ -316,7 +316,8 @@ class QueuePoller:
                     outcome.note,
                     invocation.error_message or invocation.status,
                 )
-            settled = [m for m in messages if m["MessageId"] in set(outcome.delete)]
+            to_delete = set(outcome.delete)
+            settled = [m for m in messages if m["MessageId"] in to_delete]
             if settled:
                 count = delete_messages(self.queue_name, [m["ReceiptHandle"] for m in settled])
                 self.deleted += count
