@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from chalicelib.platform.aws import client
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.errors import ServiceUnavailable
 from chalicelib.platform.observability import logger
+from chalicelib.platform.seam import Seam
 
 # A revoked key keeps working in a warm container for up to CACHE_SECONDS (and in API
 # Gateway's authorizer cache for the authorizer's TTL). A key the cached list lacks is
@@ -72,6 +74,16 @@ def _load_keys() -> dict[str, Any]:
     return keys if isinstance(keys, dict) else {}
 
 
+KeyReader = Callable[[], dict[str, Any]]
+_READER: Seam[KeyReader] = Seam(lambda: _load_keys)
+
+
+def configure_keys(reader: KeyReader | None) -> None:
+    """Read the key list from `reader` from now on (a test's keys in memory); None: from SSM again."""
+    _READER.configure(reader)
+    forget_cached_keys()
+
+
 def _stored_keys(max_age: float) -> dict[str, Any]:
     if _clock() - _cache["at"] > max_age:
         _reload()
@@ -83,7 +95,7 @@ def _reload() -> None:
     # `at` is taken before the read: a key stored while the read is under way may be missing
     # from it, so the list counts as no newer than the moment the read began.
     at = _clock()
-    _cache["keys"] = _load_keys()
+    _cache["keys"] = _READER.current()()
     _cache["at"] = at
 
 

@@ -180,16 +180,3 @@ def test_retries_and_failures_are_counted_per_task(
     assert warning["retry_in_seconds"] >= 0 and warning["task"] == "tests.obs.flaky"
     error = next(line for line in lines if line.get("message") == "task failed for good")
     assert error["level"] == "ERROR" and "permanent error" in error["error"]
-
-
-@pytest.mark.parametrize("env", [{"POWERTOOLS_METRICS_DISABLED": "true"}, {"POWERTOOLS_DEV": "true"}])
-def test_metrics_can_be_switched_off_like_powertools_metrics(
-    env: dict[str, str], monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
-) -> None:
-    """`single_metric` ignores these switches; emit honours them (benchmarks, local debugging)."""
-    observability.emit("EmailsSent")
-    assert "EmailsSent" in _metrics(_lines(capfd.readouterr().out))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    observability.emit("EmailsSent")
-    assert capfd.readouterr().out == ""

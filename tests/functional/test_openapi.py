@@ -9,17 +9,8 @@ import uuid
 from typing import Any
 
 import pytest
-from helpers import Api
 
 from chalicelib.api import openapi
-
-
-def test_get_openapi_json_is_public_cached_and_the_built_document(api: Api) -> None:
-    response = api.request("GET", "/openapi.json")  # no Authorization header
-    assert response.status_code == 200
-    assert response.headers["Content-Type"] == "application/json"
-    assert "max-age" in response.headers["Cache-Control"]
-    assert response.json() == openapi.document()
 
 
 def test_an_outage_answers_503_with_retry_after_as_the_contract_says(gateway_url: str, faults: Any) -> None:

@@ -285,34 +285,6 @@ def test_new_cover_upload_is_owner_only_and_makes_a_new_version(api: Any, worker
     assert _book(api, book_id)["cover"]["version"] == 2
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "field"),
-    [
-        ({"content_type": "image/gif", "size": 10}, 422, "cover_upload.content_type"),
-        ({"content_type": "image/jpeg", "size": 0}, 422, "cover_upload.size"),
-        ({"content_type": "image/jpeg", "size": "12"}, 422, "cover_upload.size"),
-        ({"content_type": "image/jpeg"}, 422, "cover_upload.size"),
-        ({"content_type": "image/jpeg", "size": 10, "key": "x"}, 422, "cover_upload.key"),
-        ({"content_type": "image/jpeg", "size": 26 * 1024 * 1024}, 413, "cover_upload.size"),
-    ],
-)
-def test_bad_cover_upload_requests_get_a_clear_error(api: Any, body: dict[str, Any], status: int, field: str) -> None:
-    got, error = api.post("/books", {"title": "T", "authors": [unique_author()], "cover_upload": body})
-    assert got == status, error
-    assert set(error) == {"error", "message", "fields"} and field in [f["field"] for f in error["fields"]]
-
-
-def test_inline_cover_and_cover_upload_together_are_refused(api: Any) -> None:
-    body = {
-        "title": "Both",
-        "authors": [unique_author()],
-        "cover": "aGVsbG8=",
-        "cover_upload": {"content_type": "image/jpeg", "size": 10},
-    }
-    status, error = api.post("/books", body)
-    assert status == 422 and "either cover" in error["fields"][0]["message"]
-
-
 def test_bucket_sends_upload_events_to_the_media_queue_and_expires_abandoned_uploads(aws: Any, settings: Any) -> None:
     s3 = aws("s3")
     notification = s3.get_bucket_notification_configuration(Bucket=settings.media_bucket)["QueueConfigurations"]

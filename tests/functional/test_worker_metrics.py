@@ -80,24 +80,6 @@ def test_workers_panel_without_a_session_is_refused(cloudwatch_source: None, gat
     assert requests.get(gateway_url + "/dashboard/api/workers", timeout=30).status_code == 401
 
 
-@pytest.mark.unit
-def test_one_function_without_datapoints_is_no_data_and_queries_stay_bounded() -> None:
-    from chalicelib.ops import lambda_metrics
-
-    function: lambda_metrics.Function = {
-        "name": "f",
-        "queue": "q",
-        "batch_size": 1,
-        "max_concurrency": 2,
-        "paused": False,
-        "worker": True,
-    }
-    shown = lambda_metrics._function(0, function, {"inv0": [], "p50": []})
-    assert shown["invocations"] is None and shown["p50_ms"] is None and shown["cold_starts"] is None
-    many = [function] * 200
-    assert len(lambda_metrics.queries(many, 3600)) == lambda_metrics.MAX_QUERIES
-
-
 def test_stats_outcome_chart_reads_the_apps_emf_metrics_from_cloudwatch(
     cloudwatch_source: None, admin: Signed, aws: Any, settings: Any
 ) -> None:
@@ -196,17 +178,3 @@ def test_queue_depth_chart_reads_aws_sqs_metrics_from_cloudwatch(
     assert point["depths"]["default"] == 12 and point["dead_letters"]["default"] == 3, point
     assert point["oldest_age_seconds"] == {"default": 40, "default:dlq": 600}, point
     assert "media" not in point["depths"]  # no datapoint for that queue: absent, not a made-up zero
-
-
-@pytest.mark.unit
-def test_stats_queries_stay_within_get_metric_data_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    from chalicelib.dashboard import outcome_metrics, queue_metrics
-
-    names = [f"task{i}" for i in range(500)]
-    monkeypatch.setattr(outcome_metrics, "registered_tasks", lambda: dict.fromkeys(names))
-    kept = outcome_metrics.task_names()
-    week = outcome_metrics.queries(kept, 3600, 7 * 86400)
-    assert len(week) <= outcome_metrics.MAX_QUERIES
-    points = sum(7 * 24 + 1 if q["MetricStat"]["Period"] == 3600 else 1 for q in week)
-    assert points <= 100_800
-    assert len(queue_metrics.queries()) <= outcome_metrics.MAX_QUERIES

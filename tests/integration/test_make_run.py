@@ -19,8 +19,8 @@ from typing import Any, cast
 
 import pytest
 import requests
-from conftest import TEST_ENV
 from helpers import b64, eventually, jpeg_bytes
+from session_env import TEST_ENV
 
 from devtools.emulator.process import free_port
 

@@ -64,7 +64,7 @@ def _missing_services() -> list[str]:
 
 def _given_emulator() -> str | None:
     """An embedded emulator among the per-service endpoints the suite was given, if any."""
-    from conftest import _is_emulator
+    from helpers import is_emulator as _is_emulator
 
     given = {v for k, v in os.environ.items() if k.startswith("AWS_ENDPOINT_URL_")}
     return next((url for url in sorted(given) if _is_emulator(url)), None)
@@ -83,7 +83,7 @@ def _copy_project(project: Path) -> None:
 
 
 def _deploy_env(prefix: str, endpoints: dict[str, str]) -> dict[str, str]:
-    from conftest import TEST_ENV
+    from session_env import TEST_ENV
 
     env = {
         k: v
@@ -112,7 +112,7 @@ def _deploy(project: Path, env: dict[str, str], *extra: str) -> subprocess.Compl
 
 @pytest.fixture(scope="module")
 def deployment(tmp_path_factory: pytest.TempPathFactory, endpoint: str) -> Iterator[dict[str, Any]]:
-    from conftest import _is_emulator
+    from helpers import is_emulator as _is_emulator
 
     from devtools.emulator.process import start_process
 

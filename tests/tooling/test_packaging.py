@@ -30,7 +30,7 @@ _TEST_ONLY = ("STAGE", "RESOURCE_PREFIX", "AWS_ENDPOINT_URL", "AUTH_MODE", "TASK
 
 
 def _clean_env() -> dict[str, str]:
-    from conftest import TEST_ENV
+    from session_env import TEST_ENV
 
     env = {k: v for k, v in os.environ.items() if k not in TEST_ENV and k not in _TEST_ONLY}
     env["AWS_DEFAULT_REGION"] = "us-east-1"

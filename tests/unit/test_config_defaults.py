@@ -36,7 +36,7 @@ def test_a_contradicting_default_or_an_unknown_setting_is_drift() -> None:
 
 
 def test_the_test_session_sets_no_default_again() -> None:
-    from conftest import TEST_ENV
+    from session_env import TEST_ENV
 
     from chalicelib.platform.config import DEFAULTS
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -158,7 +159,7 @@ class _Clock:
 
 
 @pytest.fixture
-def key_store(monkeypatch: pytest.MonkeyPatch) -> Any:
+def key_store(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """The authorizer's key cache over an in-memory key list and a hand-driven clock."""
     store: dict[str, Any] = {"keys": {auth.hash_key("old-key"): {"user": "alice"}}, "reads": 0}
 
@@ -173,13 +174,14 @@ def key_store(monkeypatch: pytest.MonkeyPatch) -> Any:
         clock.now += seconds
 
     store["slept"] = []
-    monkeypatch.setattr(auth, "_load_keys", load)
+    auth.configure_keys(load)
     monkeypatch.setattr(auth, "_clock", clock)
     monkeypatch.setattr(auth, "_sleep", sleep)
     monkeypatch.setitem(auth._cache, "at", float("-inf"))
     monkeypatch.setitem(auth._cache, "keys", {})
     store["clock"] = clock
-    return store
+    yield store
+    auth.configure_keys(None)
 
 
 def test_a_new_key_works_within_a_second(key_store: Any) -> None:

@@ -1,4 +1,5 @@
-"""Listing cursors: signed with the stage's one secret (Secrets Manager), so these need the AWS endpoint."""
+"""Listing cursors: signed with the stage's one secret (held here as `signing` keeps it after
+reading it from Secrets Manager), bound to their listing, refused when forged."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 
 from chalicelib.platform.errors import MalformedRequest
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
+
+pytestmark = pytest.mark.usefixtures("signing_key")
 
 KEY = {"author_key": {"S": "le guin"}, "sort_key": {"S": "2026-01-01T00:00:00#abc"}}
 
