@@ -96,19 +96,16 @@ def s3_notification(*keys: str, bucket: str = "media") -> str:
     return json.dumps({"Records": records})
 
 
-class Api:
-    """The API over real HTTP (the local API Gateway), with JSON helpers and per-user API keys."""
+class JsonCalls:
+    """Status and JSON per call, with per-user API keys, over whatever sends the request
+    (`Api`: HTTP; tests/inprocess.py's `InProcessApi`: the gateway's pipeline in this process)."""
 
-    def __init__(self, url: str, keys: dict[str, str]) -> None:
-        self.url, self.keys = url.rstrip("/"), keys
-        self._local = threading.local()
+    keys: dict[str, str]
 
-    @property
-    def session(self) -> requests.Session:
-        """One keep-alive session per thread (a requests.Session is not thread-safe)."""
-        if not hasattr(self._local, "session"):
-            self._local.session = requests.Session()
-        return cast("requests.Session", self._local.session)
+    def request(
+        self, method: str, path: str, headers: dict[str, str] | None = None, data: bytes | None = None
+    ) -> requests.Response:
+        raise NotImplementedError
 
     def headers(self, user: str | None, content_type: str | None = "application/json") -> dict[str, str]:
         headers = {}
@@ -117,17 +114,6 @@ class Api:
         if user:
             headers["Authorization"] = f"Bearer {self.keys[user]}"
         return headers
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        headers: dict[str, str] | None = None,
-        data: bytes | None = None,
-        timeout: float = 120,
-    ) -> requests.Response:
-        """A raw HTTP request (any method, any headers) to the API."""
-        return self.session.request(method.upper(), self.url + path, headers=headers, data=data, timeout=timeout)
 
     def call(
         self,
@@ -158,6 +144,87 @@ class Api:
 
     def delete(self, path: str, user: str | None = "alice") -> tuple[int, Any]:
         return self.call("delete", path, user, content_type=None)
+
+
+class Api(JsonCalls):
+    """The API over real HTTP (the local API Gateway), with JSON helpers and per-user API keys."""
+
+    def __init__(self, url: str, keys: dict[str, str]) -> None:
+        self.url, self.keys = url.rstrip("/"), keys
+        self._local = threading.local()
+
+    @property
+    def session(self) -> requests.Session:
+        """One keep-alive session per thread (a requests.Session is not thread-safe)."""
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return cast("requests.Session", self._local.session)
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: dict[str, str] | None = None,
+        data: bytes | None = None,
+        timeout: float = 120,
+    ) -> requests.Response:
+        """A raw HTTP request (any method, any headers) to the API."""
+        return self.session.request(method.upper(), self.url + path, headers=headers, data=data, timeout=timeout)
+
+
+def made_book(api: JsonCalls, author: str, title: str = "T", **extra: Any) -> dict[str, Any]:
+    """POST /books as alice; the answer (it must be a 202)."""
+    status, payload = api.post("/books", {"title": title, "authors": [author], **extra})
+    assert status == 202, payload
+    return cast("dict[str, Any]", payload)
+
+
+def listed(api: JsonCalls, author: str) -> list[str]:
+    """The ids of an author's books (the first 100), as anyone reads them."""
+    status, page = api.get(f"/books?author={author.replace(' ', '%20')}&limit=100", user=None)
+    assert status == 200
+    return [book["id"] for book in page["items"]]
+
+
+def error_fields(body: Any) -> list[str]:
+    """The fields an error answer names, after checking it has the one error shape."""
+    assert isinstance(body, dict) and set(body) == {"error", "message", "fields"}, body
+    return [f["field"] for f in body["fields"]]
+
+
+def answer(api: JsonCalls, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+    """Status, headers and JSON body of a request (the `api` helpers answer status and body only)."""
+    response = api.request(method, path, headers or {}, b"")
+    return response.status_code, response.headers, response.json() if response.content else None
+
+
+def post_with_key(api: JsonCalls, body: dict[str, Any], key: str, user: str = "alice") -> tuple[int, Any]:
+    """POST /books with an Idempotency-Key header."""
+    headers = {**api.headers(user), "Idempotency-Key": key}
+    response = api.request("post", "/books", headers, json.dumps(body).encode())
+    return response.status_code, response.json()
+
+
+def json_lines(out: str) -> list[dict[str, Any]]:
+    """The JSON lines of captured output (logs and EMF blobs), parsed."""
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def emf_metrics(lines: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Metric name → the EMF blobs that carry it, after checking each blob's structure."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for blob in lines:
+        if "_aws" not in blob:
+            continue
+        assert isinstance(blob["_aws"]["Timestamp"], int)
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            assert directive["Namespace"] == "Bookshelf"
+            for dimension_set in directive["Dimensions"]:
+                assert all(isinstance(blob[name], str) for name in dimension_set)
+            for metric in directive["Metrics"]:
+                assert metric["Name"] in blob, "every metric needs its value at the top level"
+                found.setdefault(metric["Name"], []).append(blob | {"_unit": metric["Unit"]})
+    return found
 
 
 class Mailbox:

@@ -9,13 +9,13 @@ tests/functional and tests/tooling/test_gateway.py.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import requests
+from helpers import JsonCalls
 from requests.structures import CaseInsensitiveDict
 from requests.utils import requote_uri
 
@@ -104,19 +104,11 @@ class Memory:
         auth.configure_keys(None)
 
 
-class InProcessApi:
-    """The interface of helpers.Api (status and JSON per call, per-user keys), without a socket."""
+class InProcessApi(JsonCalls):
+    """`helpers.Api`'s interface (status and JSON per call, per-user keys), without a socket."""
 
     def __init__(self, gateway: Gateway, keys: dict[str, str]) -> None:
         self.gateway, self.keys = gateway, keys
-
-    def headers(self, user: str | None, content_type: str | None = "application/json") -> dict[str, str]:
-        headers = {}
-        if content_type:
-            headers["Content-Type"] = content_type
-        if user:
-            headers["Authorization"] = f"Bearer {self.keys[user]}"
-        return headers
 
     def request(
         self, method: str, path: str, headers: dict[str, str] | None = None, data: bytes | None = None
@@ -143,33 +135,3 @@ class InProcessApi:
         response._content = b"" if method.upper() == "HEAD" else answer.body
         response.encoding = "utf-8"
         return response
-
-    def call(
-        self,
-        method: str,
-        path: str,
-        user: str | None = "alice",
-        body: Any = None,
-        raw: bytes | None = None,
-        content_type: str | None = "application/json",
-    ) -> tuple[int, Any]:
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"")
-        response = self.request(method, path, self.headers(user, content_type), data)
-        text = response.content.decode() if response.content else ""
-        try:
-            payload = json.loads(text) if text else None
-        except ValueError:
-            payload = text
-        return response.status_code, payload
-
-    def get(self, path: str, user: str | None = "alice") -> tuple[int, Any]:
-        return self.call("get", path, user, content_type=None)
-
-    def post(self, path: str, body: Any = None, user: str | None = "alice", **kw: Any) -> tuple[int, Any]:
-        return self.call("post", path, user, body, **kw)
-
-    def put(self, path: str, body: Any = None, user: str | None = "alice", **kw: Any) -> tuple[int, Any]:
-        return self.call("put", path, user, body, **kw)
-
-    def delete(self, path: str, user: str | None = "alice") -> tuple[int, Any]:
-        return self.call("delete", path, user, content_type=None)

@@ -14,23 +14,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from helpers import unique_author
+from helpers import listed, unique_author
 
 from chalicelib.platform.config import get_settings
 
 # The calls are observed process-wide: a worker left running by another test (reading a book for
 # its mail) would add its GetItem to the request's.
 pytestmark = pytest.mark.usefixtures("paused_workers")
-
-
-def _path(author: str) -> str:
-    return author.replace(" ", "%20")
-
-
-def _listed(api: Any, author: str) -> list[str]:
-    status, page = api.get(f"/books?author={_path(author)}&limit=100", user=None)
-    assert status == 200
-    return [book["id"] for book in page["items"]]
 
 
 def _create(api: Any, *authors: str, user: str = "alice") -> dict[str, Any]:
@@ -82,7 +72,7 @@ def test_a_change_that_keeps_the_authors_is_one_conditional_write(api: Any) -> N
     assert status == 200 and calls == ["UpdateItem"], (status, whole, calls)
     assert whole["title"] == "Whole" and whole["description"] is None
     assert api.get(f"/books/{book['id']}", user=None)[1]["title"] == "Whole"
-    assert _listed(api, author) == [book["id"]]
+    assert listed(api, author) == [book["id"]]
 
 
 def test_new_authors_take_the_refused_write_and_one_transaction_no_read(api: Any) -> None:
@@ -93,7 +83,7 @@ def test_new_authors_take_the_refused_write_and_one_transaction_no_read(api: Any
     assert status == 200, updated
     assert calls == ["UpdateItem", "TransactWriteItems"]  # the refused write answered the book (ALL_OLD)
     assert updated["authors"] == [kept, added] and updated["title"] == "Path"
-    assert _listed(api, kept) == [book["id"]] and _listed(api, dropped) == [] and _listed(api, added) == [book["id"]]
+    assert listed(api, kept) == [book["id"]] and listed(api, dropped) == [] and listed(api, added) == [book["id"]]
 
 
 def test_404_and_403_come_from_the_refused_write(api: Any) -> None:
@@ -120,7 +110,7 @@ def test_an_outage_at_the_write_answers_503_and_changes_nothing(api: Any, faults
         assert status == 503 and body["error"] == "ServiceUnavailable", body
         stored = api.get(f"/books/{book['id']}", user=None)[1]
         assert stored["title"] == "Path" and stored["updated_at"] == book["updated_at"]
-        assert _listed(api, author) == [book["id"]] and _listed(api, other) == []
+        assert listed(api, author) == [book["id"]] and listed(api, other) == []
 
 
 def test_a_write_after_a_one_call_update_sees_the_new_revision(api: Any, monkeypatch: Any) -> None:
@@ -138,4 +128,4 @@ def test_a_write_after_a_one_call_update_sees_the_new_revision(api: Any, monkeyp
     assert status == 409 and body["error"] == "Conflict", body
     stored = api.get(f"/books/{book['id']}", user=None)[1]
     assert stored["description"] == "first" and stored["authors"] == [author]
-    assert _listed(api, author) == [book["id"]] and _listed(api, other) == []
+    assert listed(api, author) == [book["id"]] and listed(api, other) == []

@@ -11,9 +11,21 @@ import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, cast
+from urllib.parse import quote
 
 import pytest
-from helpers import b64, eventually, final_record, jpeg_bytes, task_record, unique_author, unique_email
+from helpers import (
+    b64,
+    eventually,
+    final_record,
+    jpeg_bytes,
+    listed,
+    made_book,
+    post_with_key,
+    task_record,
+    unique_author,
+    unique_email,
+)
 
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import utcnow
@@ -26,29 +38,6 @@ from chalicelib.tasks.models import TaskRecord
 @task("tests.integrity.noop")
 def noop(value: int) -> dict[str, int]:
     return {"value": value}
-
-
-def _path(author: str) -> str:
-    return author.replace(" ", "%20")
-
-
-def _listed(api: Any, author: str) -> list[str]:
-    status, page = api.get(f"/books?author={_path(author)}&limit=100", user=None)
-    assert status == 200
-    return [book["id"] for book in page["items"]]
-
-
-def _create(api: Any, author: str, **extra: Any) -> dict[str, Any]:
-    status, payload = api.post("/books", {"title": "Integrity", "authors": [author], **extra})
-    assert status == 202, payload
-    return cast("dict[str, Any]", payload)
-
-
-def _post_with_key(api: Any, body: dict[str, Any], key: str, user: str = "alice") -> tuple[int, Any]:
-    """POST /books with an Idempotency-Key header."""
-    headers = {**api.headers(user), "Idempotency-Key": key}
-    response = api.request("post", "/books", headers, json.dumps(body).encode())
-    return response.status_code, response.json()
 
 
 def _put_cover_with_key(api: Any, book_id: str, data: bytes, key: str) -> tuple[int, Any]:
@@ -85,24 +74,24 @@ def _run_relay(app_module: Any) -> dict[str, int]:
 
 def test_a_failed_update_transaction_changes_nothing(api: Any, faults: Any) -> None:
     old, new = unique_author("Old"), unique_author("New")
-    book = _create(api, old)["book"]
+    book = made_book(api, old, "Integrity")["book"]
     faults.add(service="dynamodb", action="TransactWriteItems", code="ServiceUnavailable", status=503)
     status, body = api.put(f"/books/{book['id']}", {"authors": [new], "title": "Changed"})
     faults.clear()
     assert status == 503 and body["error"] == "ServiceUnavailable"
-    assert _listed(api, old) == [book["id"]] and _listed(api, new) == []
+    assert listed(api, old) == [book["id"]] and listed(api, new) == []
     assert api.get(f"/books/{book['id']}", user=None)[1]["title"] == "Integrity"
 
 
 def test_delete_removes_book_and_index_rows_together(api: Any, faults: Any) -> None:
     author = unique_author("Gone")
-    book = _create(api, author, cover=b64(jpeg_bytes(300, 300)))["book"]
+    book = made_book(api, author, "Integrity", cover=b64(jpeg_bytes(300, 300)))["book"]
     faults.add(service="dynamodb", action="TransactWriteItems", code="ServiceUnavailable", status=503)
     assert api.delete(f"/books/{book['id']}")[0] == 503
     faults.clear()
-    assert _listed(api, author) == [book["id"]]
+    assert listed(api, author) == [book["id"]]
     assert api.delete(f"/books/{book['id']}")[0] == 204
-    assert _listed(api, author) == [] and api.get(f"/books/{book['id']}", user=None)[0] == 404
+    assert listed(api, author) == [] and api.get(f"/books/{book['id']}", user=None)[0] == 404
 
 
 def test_a_failed_create_transaction_saves_nothing(api: Any, faults: Any, aws: Any, settings: Any) -> None:
@@ -112,7 +101,7 @@ def test_a_failed_create_transaction_saves_nothing(api: Any, faults: Any, aws: A
     status, body = api.post("/books", {"title": "Half?", "authors": [author], "cover": b64(jpeg_bytes(200, 200))})
     faults.clear()
     assert status == 503 and body["error"] == "ServiceUnavailable"
-    assert _listed(api, author) == []
+    assert listed(api, author) == []
     after = {o["Key"] for o in aws("s3").list_objects_v2(Bucket=settings.media_bucket).get("Contents", [])}
     assert not {k for k in after - before if k.endswith("/original")}  # the uploaded original was removed
 
@@ -121,16 +110,16 @@ def test_sqs_outage_answers_202_and_the_relay_finishes_the_work(
     api: Any, workers: Any, faults: Any, mailbox: Any, app_module: Any, relay_soon: Any
 ) -> None:
     author, email = unique_author("Outbox"), unique_email("outbox")
-    assert api.post(f"/authors/{_path(author)}/subscribers", {"email": email})[0] == 201
+    assert api.post(f"/authors/{quote(author)}/subscribers", {"email": email})[0] == 201
     body = {"title": "Stranded?", "authors": [author], "cover": b64(jpeg_bytes(400, 300))}
     key = f"create-{uuid.uuid4()}"
     faults.add(service="sqs", action="SendMessageBatch", code="ServiceUnavailable", status=503)
-    status, first = _post_with_key(api, body, key)
+    status, first = post_with_key(api, body, key)
     assert status == 202, first  # the book, its index rows and its tasks are committed
     book_id = first["book"]["id"]
     for task_id in first["tasks"]:
         assert task_record(api, task_id)["status"] == "PENDING"
-    assert _listed(api, author) == [book_id]
+    assert listed(api, author) == [book_id]
 
     faults.clear()
     time.sleep(1.5)  # the records become due
@@ -141,14 +130,14 @@ def test_sqs_outage_answers_202_and_the_relay_finishes_the_work(
     assert eventually(lambda: mailbox.messages(to=email), timeout=60, what="mail")
     assert all(final_record(api, task_id)["status"] == "SUCCESS" for task_id in first["tasks"])
 
-    status, again = _post_with_key(api, body, key)  # the client's retry
+    status, again = post_with_key(api, body, key)  # the client's retry
     assert status == 202 and again["book"]["id"] == book_id and again["tasks"] == first["tasks"]
-    assert _listed(api, author) == [book_id]
+    assert listed(api, author) == [book_id]
     assert len(mailbox.messages(to=email)) == 1
 
 
 def test_cover_replacement_with_the_same_key_happens_once(api: Any) -> None:
-    book = _create(api, unique_author("CoverKey"))["book"]
+    book = made_book(api, unique_author("CoverKey"), "Integrity")["book"]
     key, data = f"cover-{uuid.uuid4()}", jpeg_bytes(300, 300)
     status, first = _put_cover_with_key(api, book["id"], data, key)
     assert status == 202 and first["book"]["cover"]["version"] == 1
@@ -234,7 +223,7 @@ def test_dispatch_from_a_task_leaves_unsent_records_to_the_relay(api: Any, fault
 
 
 def test_cover_put_answers_the_pending_new_version_without_stale_urls(api: Any, workers: Any) -> None:
-    book = _create(api, unique_author("Fresh"), cover=b64(jpeg_bytes(400, 400)))["book"]
+    book = made_book(api, unique_author("Fresh"), "Integrity", cover=b64(jpeg_bytes(400, 400)))["book"]
     eventually(lambda: api.get(f"/books/{book['id']}", user=None)[1]["cover_status"] == "ready", what="v1 ready")
     status, replaced = api.put(f"/books/{book['id']}/cover", raw=jpeg_bytes(500, 500), content_type="image/jpeg")
     assert status == 202
@@ -250,7 +239,7 @@ def test_cover_put_answers_the_pending_new_version_without_stale_urls(api: Any, 
 
 
 def test_a_small_cover_is_not_upscaled_and_the_book_says_which_sizes_exist(api: Any, workers: Any) -> None:
-    book = _create(api, unique_author("Small"), cover=b64(jpeg_bytes(120, 160)))["book"]
+    book = made_book(api, unique_author("Small"), "Integrity", cover=b64(jpeg_bytes(120, 160)))["book"]
     ready = eventually(
         lambda: (b := api.get(f"/books/{book['id']}", user=None)[1])["cover_status"] == "ready" and b, what="ready"
     )
@@ -321,13 +310,13 @@ def test_a_retry_racing_the_first_request_gets_its_answer(api: Any, monkeypatch:
 
     author, key = unique_author("Racing"), f"race-{uuid.uuid4()}"
     body = {"title": "Once", "authors": [author], "cover": b64(jpeg_bytes(200, 200))}
-    status, first = _post_with_key(api, body, key)
+    status, first = post_with_key(api, body, key)
     assert status == 202
     monkeypatch.setattr(idempotency, "replay", first_read_misses)
-    status, second = _post_with_key(api, body, key)  # passes the early check, loses in the transaction
+    status, second = post_with_key(api, body, key)  # passes the early check, loses in the transaction
     monkeypatch.undo()
     assert status == 202 and second["book"]["id"] == first["book"]["id"] and len(calls) == 2
-    assert _listed(api, author) == [first["book"]["id"]]
+    assert listed(api, author) == [first["book"]["id"]]
 
 
 def test_task_listing_pages_through_ties_across_shards_without_loss_or_duplicates(api: Any) -> None:

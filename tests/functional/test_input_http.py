@@ -16,7 +16,7 @@ from typing import Any, cast
 from urllib.parse import quote, urlparse
 
 import pytest
-from helpers import eventually, unique_author
+from helpers import answer, error_fields, eventually, made_book, unique_author
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,21 +25,8 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
-def _fields(body: Any) -> list[str]:
-    assert isinstance(body, dict) and set(body) == {"error", "message", "fields"}, body
-    return [f["field"] for f in body["fields"]]
-
-
-def _raw(api: Any, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
-    """Status, headers and JSON body of a request (the `api` helpers answer status and body only)."""
-    response = api.request(method, path, headers or {}, b"")
-    return response.status_code, response.headers, response.json() if response.content else None
-
-
 def _book(api: Any, author: str, title: str = "T") -> str:
-    status, payload = api.post("/books", {"title": title, "authors": [author]})
-    assert status == 202, payload
-    return cast("str", payload["book"]["id"])
+    return cast("str", made_book(api, author, title)["book"]["id"])
 
 
 def test_task_cursor_is_bound_to_its_filters(api: Any) -> None:
@@ -53,7 +40,7 @@ def test_task_cursor_is_bound_to_its_filters(api: Any) -> None:
     assert api.get(f"{listing}&cursor={cursor}", user="admin")[0] == 200
     for other in ("/tasks?name=covers.resize&limit=1", "/tasks?limit=1", "/tasks?status=PENDING&limit=1"):
         status, body = api.get(f"{other}&cursor={cursor}", user="admin")
-        assert status == 400 and _fields(body) == ["cursor"], (other, body)
+        assert status == 400 and error_fields(body) == ["cursor"], (other, body)
 
 
 def test_ids_are_checked_before_any_aws_call(api: Any, faults: Any) -> None:
@@ -74,13 +61,13 @@ def test_ids_are_checked_before_any_aws_call(api: Any, faults: Any) -> None:
     ]
     faults.clear()
     for (status, body), expected, field in checks:
-        assert status == expected and _fields(body) == [field], (expected, field, body)
+        assert status == expected and error_fields(body) == [field], (expected, field, body)
 
 
 def test_aws_outage_is_a_503_json_with_retry_after(api: Any, faults: Any) -> None:
     book_id = _book(api, unique_author("Outage"))
     faults.add(service="dynamodb", action="GetItem", code="ServiceUnavailable", status=503)
-    status, headers, body = _raw(api, "GET", f"/books/{book_id}")
+    status, headers, body = answer(api, "GET", f"/books/{book_id}")
     faults.clear()
     assert status == 503 and body["error"] == "ServiceUnavailable" and body["fields"] == []
     assert int(headers["Retry-After"]) > 0
@@ -110,7 +97,7 @@ def test_key_store_outage_answers_503_over_http(api: Any, faults: Any) -> None:
     auth.forget_cached_keys()
     faults.add(service="ssm", action="GetParameter", code="ServiceUnavailable", status=503)
     try:
-        status, headers, body = _raw(api, "GET", "/queues", api.headers("never-seen", None))
+        status, headers, body = answer(api, "GET", "/queues", api.headers("never-seen", None))
     finally:
         faults.clear()
         auth.forget_cached_keys()
@@ -128,6 +115,14 @@ def _ops(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
     )
+
+
+def test_local_stage_without_an_emulator_refuses_clearly() -> None:
+    from devtools.emulator.process import free_port
+
+    refused = _ops("--stage", "local", "create-api-key", "eve", EMULATOR_PORT=str(free_port()))
+    assert refused.returncode != 0 and refused.stdout == ""
+    assert "make run" in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
 
 
 def test_a_key_made_by_the_ops_command_works_at_once(api: Any, endpoint: str) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Set as AbstractSet
 from typing import Any
 
 import pytest
-from helpers import b64, eventually, jpeg_bytes, unique_author, unique_email
+from helpers import b64, emf_metrics, eventually, jpeg_bytes, json_lines, unique_author, unique_email
 from mailtools import seed_confirmed
 
 from chalicelib.platform import observability
@@ -79,31 +79,6 @@ def _invoke(app_module: Any, handler: str, queue_name: str, wanted: AbstractSet[
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
 
 
-def _lines(out: str) -> list[dict[str, Any]]:
-    parsed = []
-    for line in out.splitlines():
-        if line.startswith("{"):
-            parsed.append(json.loads(line))
-    return parsed
-
-
-def _metrics(lines: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Metric name → the EMF blobs that carry it, after checking each blob's structure."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for blob in lines:
-        if "_aws" not in blob:
-            continue
-        assert isinstance(blob["_aws"]["Timestamp"], int)
-        for directive in blob["_aws"]["CloudWatchMetrics"]:
-            assert directive["Namespace"] == "Bookshelf"
-            for dimension_set in directive["Dimensions"]:
-                assert all(isinstance(blob[name], str) for name in dimension_set)
-            for metric in directive["Metrics"]:
-                assert metric["Name"] in blob, "every metric needs its value at the top level"
-                found.setdefault(metric["Name"], []).append(blob | {"_unit": metric["Unit"]})
-    return found
-
-
 @pytest.fixture
 def captured(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[dict[str, Any]]]]:
     """What the handlers print, as parsed JSON lines (stdout: where Lambda reads logs and EMF)."""
@@ -114,7 +89,7 @@ def captured(capfd: pytest.CaptureFixture[str]) -> Iterator[Callable[[], list[di
 
     def read() -> list[dict[str, Any]]:
         handler.setStream(sys.stdout)  # the stream pytest captures during the test itself
-        return _lines(capfd.readouterr().out)
+        return json_lines(capfd.readouterr().out)
 
     yield read
     handler.stream = original
@@ -139,7 +114,7 @@ def test_cover_task_logs_json_with_task_and_book_ids_and_emits_emf(
     stray = [line for line in lines if "level" in line and "task_id" not in line]
     assert stray == [], "every log line of a task run carries the task id"
 
-    metrics = _metrics(lines)
+    metrics = emf_metrics(lines)
     succeeded = [m for m in metrics["TaskSucceeded"] if m["task"] == "covers.resize"]
     assert succeeded and succeeded[0]["_unit"] == "Count" and succeeded[0]["service"] == settings.app_name
     durations = [m for m in metrics["TaskDuration"] if m["task"] == "covers.resize"]
@@ -161,7 +136,7 @@ def test_mail_fanout_emits_emails_sent(
     _invoke(app_module, "default_worker", settings.default.name, {fanout_id})
     lines = captured()
     assert any(line.get("task_id") == fanout_id for line in lines)
-    (sent,) = _metrics(lines)["EmailsSent"]
+    (sent,) = emf_metrics(lines)["EmailsSent"]
     assert sent["EmailsSent"] == [1.0] and sent["_unit"] == "Count"
 
 
@@ -172,7 +147,7 @@ def test_retries_and_failures_are_counted_per_task(
     captured()
     _invoke(app_module, "default_worker", settings.default.name, ids)
     lines = captured()
-    metrics = _metrics(lines)
+    metrics = emf_metrics(lines)
     assert any(m["task"] == "tests.obs.flaky" for m in metrics["TaskRetried"])
     assert any(m["task"] == "tests.obs.broken" for m in metrics["TaskFailed"])
     warning = next(line for line in lines if line.get("message") == "task failed; will retry")

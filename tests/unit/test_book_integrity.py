@@ -5,52 +5,28 @@ tests/functional/test_data_integrity.py; both stores keep one contract (test_boo
 
 from __future__ import annotations
 
-import json
 import uuid
-from typing import Any, cast
+from typing import Any
 
-from helpers import unique_author
+from helpers import listed, made_book, post_with_key, unique_author
 
 from chalicelib.tasks.models import TaskRecord
 
 
-def _path(author: str) -> str:
-    return author.replace(" ", "%20")
-
-
-def _listed(api: Any, author: str) -> list[str]:
-    status, page = api.get(f"/books?author={_path(author)}&limit=100", user=None)
-    assert status == 200
-    return [book["id"] for book in page["items"]]
-
-
-def _create(api: Any, author: str, **extra: Any) -> dict[str, Any]:
-    status, payload = api.post("/books", {"title": "Integrity", "authors": [author], **extra})
-    assert status == 202, payload
-    return cast("dict[str, Any]", payload)
-
-
-def _post_with_key(api: Any, body: dict[str, Any], key: str, user: str = "alice") -> tuple[int, Any]:
-    """POST /books with an Idempotency-Key header."""
-    headers = {**api.headers(user), "Idempotency-Key": key}
-    response = api.request("post", "/books", headers, json.dumps(body).encode())
-    return response.status_code, response.json()
-
-
 def test_null_for_a_required_field_is_422_and_the_index_is_untouched(api: Any) -> None:
     author = unique_author("Nulls")
-    book = _create(api, author, description="kept")["book"]
+    book = made_book(api, author, "Integrity", description="kept")["book"]
     for field in ("authors", "title"):
         status, body = api.put(f"/books/{book['id']}", {field: None})
         assert status == 422 and [f["field"] for f in body["fields"]] == [field], body
         assert set(body) == {"error", "message", "fields"}
-    assert _listed(api, author) == [book["id"]]
+    assert listed(api, author) == [book["id"]]
     status, stored = api.get(f"/books/{book['id']}", user=None)
     assert stored["title"] == "Integrity" and stored["description"] == "kept"
 
 
 def test_null_description_clears_it(api: Any) -> None:
-    book = _create(api, unique_author(), description="to be cleared")["book"]
+    book = made_book(api, unique_author(), "Integrity", description="to be cleared")["book"]
     status, updated = api.put(f"/books/{book['id']}", {"description": None})
     assert status == 200 and updated["description"] is None
     assert api.get(f"/books/{book['id']}", user=None)[1]["description"] is None
@@ -62,9 +38,9 @@ def test_changing_authors_moves_the_index_rows(api: Any) -> None:
     book_id = payload["book"]["id"]
     status, updated = api.put(f"/books/{book_id}", {"authors": [kept.upper(), added]})
     assert status == 200 and updated["authors"] == [kept.upper(), added]
-    assert _listed(api, kept) == [book_id]
-    assert _listed(api, dropped) == []
-    assert _listed(api, added) == [book_id]
+    assert listed(api, kept) == [book_id]
+    assert listed(api, dropped) == []
+    assert listed(api, added) == [book_id]
 
 
 def test_an_update_from_a_stale_read_is_a_conflict(api: Any, monkeypatch: Any) -> None:
@@ -72,7 +48,7 @@ def test_an_update_from_a_stale_read_is_a_conflict(api: Any, monkeypatch: Any) -
     from chalicelib.books import service as books
 
     author = unique_author("Race")
-    book_id = _create(api, author)["book"]["id"]
+    book_id = made_book(api, author, "Integrity")["book"]["id"]
     stale = books.get_book(book_id)  # what the slower request's refused write met (ALL_OLD)
     assert api.put(f"/books/{book_id}", {"title": "First writer"})[0] == 200
     monkeypatch.setattr(books, "_stored", lambda _id, _refused: stale)
@@ -80,23 +56,23 @@ def test_an_update_from_a_stale_read_is_a_conflict(api: Any, monkeypatch: Any) -
     monkeypatch.undo()
     assert status == 409 and body["error"] == "Conflict"
     current = api.get(f"/books/{book_id}", user=None)[1]
-    assert current["title"] == "First writer" and _listed(api, author) == [book_id]
+    assert current["title"] == "First writer" and listed(api, author) == [book_id]
 
 
 def test_same_idempotency_key_with_another_body_is_422(api: Any) -> None:
     key = f"k-{uuid.uuid4()}"
-    status, first = _post_with_key(api, {"title": "One", "authors": [unique_author()]}, key)
+    status, first = post_with_key(api, {"title": "One", "authors": [unique_author()]}, key)
     assert status == 202
-    status, body = _post_with_key(api, {"title": "Two", "authors": [unique_author()]}, key)
+    status, body = post_with_key(api, {"title": "Two", "authors": [unique_author()]}, key)
     assert status == 422 and body["fields"][0]["field"] == "Idempotency-Key"
     # Keys are per user: bob's request with alice's key is his own.
-    status, bobs = _post_with_key(api, {"title": "One", "authors": [unique_author()]}, key, user="bob")
+    status, bobs = post_with_key(api, {"title": "One", "authors": [unique_author()]}, key, user="bob")
     assert status == 202 and bobs["book"]["id"] != first["book"]["id"]
 
 
 def test_invalid_idempotency_key_is_422(api: Any) -> None:
     for key in ("", "x" * 256, "with space"):
-        status, body = _post_with_key(api, {"title": "Bad key", "authors": [unique_author()]}, key)
+        status, body = post_with_key(api, {"title": "Bad key", "authors": [unique_author()]}, key)
         assert status == 422 and body["fields"][0]["field"] == "Idempotency-Key", (key, body)
 
 

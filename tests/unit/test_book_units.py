@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pytest
+from inprocess import Launched
 
 from chalicelib import app_tasks  # noqa: F401 - registers the tasks the service sends by name
 from chalicelib.books import service
@@ -30,16 +31,6 @@ pytestmark = pytest.mark.unit
 AUTHOR = "Ursula K. Le Guin"
 KEY = "ursula k. le guin"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
-
-
-class Launched:
-    """A send started while the write commits: the double answers as SQS accepting them all."""
-
-    def __init__(self, messages: Sequence[outbox.Outgoing]) -> None:
-        self.messages = list(messages)
-
-    def committed(self) -> int:
-        return len(self.messages)
 
 
 class Doubles:

@@ -6,17 +6,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote
 
 import pytest
-from helpers import unique_author, unique_email
-
-ROOT = Path(__file__).resolve().parents[2]
+from helpers import answer, error_fields, made_book, unique_author, unique_email
 
 OK = {"title": "Dune", "authors": ["Frank Herbert"]}
 
@@ -27,21 +21,8 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
-def _fields(body: Any) -> list[str]:
-    assert isinstance(body, dict) and set(body) == {"error", "message", "fields"}, body
-    return [f["field"] for f in body["fields"]]
-
-
-def _raw(api: Any, method: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, Any, Any]:
-    """Status, headers and JSON body of a request (the `api` helpers answer status and body only)."""
-    response = api.request(method, path, headers or {}, b"")
-    return response.status_code, response.headers, response.json() if response.content else None
-
-
 def _book(api: Any, author: str, title: str = "T") -> str:
-    status, payload = api.post("/books", {"title": title, "authors": [author]})
-    assert status == 202, payload
-    return cast("str", payload["book"]["id"])
+    return cast("str", made_book(api, author, title)["book"]["id"])
 
 
 def test_book_cursor_pages_its_own_listing_and_no_other(api: Any) -> None:
@@ -55,7 +36,7 @@ def test_book_cursor_pages_its_own_listing_and_no_other(api: Any) -> None:
     assert status == 200 and second["items"][0]["id"] in made - {first["items"][0]["id"]}
     for elsewhere in (f"/books?author={_q(other)}&limit=1&cursor={cursor}", f"/books?limit=1&cursor={cursor}"):
         status, body = api.get(elsewhere, user=None)
-        assert status == 400 and _fields(body) == ["cursor"], (elsewhere, body)
+        assert status == 400 and error_fields(body) == ["cursor"], (elsewhere, body)
 
 
 @pytest.mark.parametrize(
@@ -66,7 +47,7 @@ def test_book_cursor_pages_its_own_listing_and_no_other(api: Any) -> None:
 )
 def test_forged_cursors_are_a_400_naming_cursor(api: Any, listing: str, cursor: str) -> None:
     status, body = api.get(f"{listing}&cursor={_q(cursor)}", user="admin")
-    assert status == 400 and _fields(body) == ["cursor"], body
+    assert status == 400 and error_fields(body) == ["cursor"], body
 
 
 def test_tampered_cursor_is_refused(api: Any) -> None:
@@ -77,7 +58,7 @@ def test_tampered_cursor_is_refused(api: Any) -> None:
     payload, signature = cursor.split(".")
     flipped = payload[:-1] + ("A" if payload[-1] != "A" else "B")
     status, body = api.get(f"/books?author={_q(author)}&limit=1&cursor={flipped}.{signature}", user=None)
-    assert status == 400 and _fields(body) == ["cursor"]
+    assert status == 400 and error_fields(body) == ["cursor"]
 
 
 def test_subscriber_cursor_is_bound_to_author_and_caller(api: Any) -> None:
@@ -90,7 +71,7 @@ def test_subscriber_cursor_is_bound_to_author_and_caller(api: Any) -> None:
     assert api.get(f"/authors/{_q(author)}/subscribers?limit=1&cursor={cursor}", user="alice")[0] == 200
     for path, user in ((f"/authors/{_q(author)}", "bob"), (f"/authors/{_q(other)}", "alice")):
         status, body = api.get(f"{path}/subscribers?limit=1&cursor={cursor}", user=user)
-        assert status == 400 and _fields(body) == ["cursor"], (path, user, body)
+        assert status == 400 and error_fields(body) == ["cursor"], (path, user, body)
 
 
 HOSTILE_BODIES = {
@@ -105,20 +86,20 @@ HOSTILE_BODIES = {
 @pytest.mark.parametrize("raw", HOSTILE_BODIES.values(), ids=HOSTILE_BODIES.keys())
 def test_deeply_nested_json_is_a_400(api: Any, raw: bytes) -> None:
     status, body = api.post("/books", raw=raw)
-    assert status == 400 and _fields(body) == ["body"], body
+    assert status == 400 and error_fields(body) == ["body"], body
 
 
 def test_deep_json_on_every_json_route(api: Any) -> None:
     book_id = _book(api, unique_author("Deep"))
     for method, path in (("put", f"/books/{book_id}"), ("post", f"/authors/{_q(unique_author())}/subscribers")):
         status, body = getattr(api, method)(path, raw=b"[" * 100_000)
-        assert status == 400 and _fields(body) == ["body"], (path, body)
+        assert status == 400 and error_fields(body) == ["body"], (path, body)
 
 
 def test_nesting_within_the_limit_reaches_validation(api: Any) -> None:
     raw = b'{"title": "t", "authors": ["a"], "description": ' + b"[" * 31 + b"]" * 31 + b"}"
     status, body = api.post("/books", raw=raw)
-    assert status == 422 and _fields(body) == ["description"]
+    assert status == 422 and error_fields(body) == ["description"]
 
 
 @pytest.mark.parametrize(
@@ -141,7 +122,7 @@ def test_nesting_within_the_limit_reaches_validation(api: Any) -> None:
 )
 def test_control_and_bidi_characters_are_refused_in_text_fields(api: Any, body: dict[str, Any], field: str) -> None:
     status, payload = api.post("/books", body)
-    assert status == 422 and field in _fields(payload), payload
+    assert status == 422 and field in error_fields(payload), payload
 
 
 def test_description_keeps_newlines_and_tabs(api: Any) -> None:
@@ -155,7 +136,7 @@ def test_update_refuses_control_characters(api: Any) -> None:
     book_id = _book(api, unique_author("Update"))
     for body, field in (({"title": "x\ny"}, "title"), ({"authors": ["a\u202eb"]}, "authors.0")):
         status, payload = api.put(f"/books/{book_id}", body)
-        assert status == 422 and field in _fields(payload), payload
+        assert status == 422 and field in error_fields(payload), payload
 
 
 @pytest.mark.parametrize(
@@ -181,31 +162,11 @@ def test_control_characters_in_path_and_query_parameters_are_a_422(
         status, body = api.post(path, {"email": unique_email()}, user=user)
     else:
         status, body = getattr(api, method)(path, user=user)
-    assert status == 422 and _fields(body) == [field], body
-
-
-def _ops(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k != "AWS_ENDPOINT_URL"}
-    return subprocess.run(
-        [sys.executable, "-m", "devtools.ops", *args],
-        cwd=ROOT,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
-def test_local_stage_without_an_emulator_refuses_clearly() -> None:
-    from devtools.emulator.process import free_port
-
-    refused = _ops("--stage", "local", "create-api-key", "eve", EMULATOR_PORT=str(free_port()))
-    assert refused.returncode != 0 and refused.stdout == ""
-    assert "make run" in refused.stderr and "Traceback" not in refused.stderr, refused.stderr
+    assert status == 422 and error_fields(body) == [field], body
 
 
 def test_missing_key_is_a_401_with_the_scheme_to_use(api: Any) -> None:
-    status, headers, body = _raw(api, "GET", "/queues")
+    status, headers, body = answer(api, "GET", "/queues")
     assert status == 401 and body["error"] == "Unauthorized" and body["fields"] == []
     assert headers["WWW-Authenticate"] == "Bearer"
 
@@ -262,15 +223,15 @@ def test_deleting_someone_elses_subscription_answers_as_deleting_none(api: Any) 
 )
 def test_invalid_utf8_and_separators_are_refused_in_every_text_field(api: Any, raw: bytes, field: str) -> None:
     status, payload = api.post("/books", raw=raw)
-    assert status == 422 and _fields(payload) == [field], payload
+    assert status == 422 and error_fields(payload) == [field], payload
     book_id = _book(api, unique_author("Utf8"))
     status, payload = api.put(f"/books/{book_id}", raw=raw)
-    assert status == 422 and _fields(payload) == [field], payload
+    assert status == 422 and error_fields(payload) == [field], payload
 
 
 def test_invalid_utf8_is_refused_in_the_address_and_in_parameters(api: Any) -> None:
     status, payload = api.post("/authors/Someone/subscribers", raw=b'{"email": "caf\xe9@example.org"}')
-    assert status == 422 and _fields(payload) == ["email"], payload
+    assert status == 422 and error_fields(payload) == ["email"], payload
     for path, field in (
         ("/books?author=caf%E9", "author"),
         ("/authors/caf%E9/subscribers", "name"),
@@ -278,7 +239,7 @@ def test_invalid_utf8_is_refused_in_the_address_and_in_parameters(api: Any) -> N
     ):
         method = "DELETE" if path.count("/") == 4 else "GET"
         response = api.request(method, path, api.headers("alice", None))
-        assert response.status_code == 422 and _fields(response.json()) == [field], (path, response.text)
+        assert response.status_code == 422 and error_fields(response.json()) == [field], (path, response.text)
 
 
 def test_a_description_keeps_real_text_in_any_script(api: Any) -> None:
