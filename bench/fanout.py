@@ -122,9 +122,9 @@ def worker(
 
             saved = Book(str(uuid.uuid4()), owner="bench", title="Bench", authors=[author])
             saved.save()
-            book = {"id": saved.id}
+            book_id = saved.id
         else:
-            book = create_book("bench", BookCreate(title="Bench", authors=[author]))["book"]
+            book_id = create_book("bench", BookCreate(title="Bench", authors=[author]))["book"]["id"]
         _calls.clear()
         _seconds.clear()
         name = settings.default.name
@@ -136,7 +136,7 @@ def worker(
         old_ms = 0.0
         if design == "old":
             t0 = time.perf_counter()
-            _old_design(book["id"])
+            _old_design(book_id)
             old_ms = (time.perf_counter() - t0) * 1000
 
         def mails() -> list[dict[str, Any]]:
@@ -148,7 +148,7 @@ def worker(
             t0, _polling.on = time.perf_counter(), True
             try:
                 if design != "old":
-                    state = progress(book["id"])
+                    state = progress(book_id)
                     if not (state and state["complete"] and state["pending"] == 0):
                         return False
                 d = depth(name)

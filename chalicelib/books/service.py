@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib.books import store
+from chalicelib.books import answers, store
 from chalicelib.books.models import Book
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload, decode_cover
 from chalicelib.covers import storage, versions
@@ -44,7 +44,7 @@ from chalicelib.tasks.registry import Signature, get_task
 RESIZE_TASK, NOTIFY_TASK = "covers.resize", "books.notify_subscribers"
 
 
-def view(book: Book) -> dict[str, Any]:
+def view(book: Book) -> answers.Book:
     """The JSON form of a book; thumbnails (presigned URLs) only once the current cover is ready.
 
     `cover.sizes` lists the square sizes that exist: a small cover is never upscaled, so
@@ -52,11 +52,13 @@ def view(book: Book) -> dict[str, Any]:
     upload waiting beside a ready cover (its version, status and error), else null.
     """
     names = dict(book.thumbnails.as_dict()) if book.thumbnails and book.cover_status == "ready" else {}
-    thumbnails = {name: {"key": key, "url": storage.presigned_url(key)} for name, key in names.items()}
+    thumbnails: dict[str, answers.Thumbnail] = {
+        name: {"key": key, "url": storage.presigned_url(key)} for name, key in names.items()
+    }
     return {
         "id": book.id,
         "title": book.title,
-        "authors": list(book.authors),
+        "authors": [str(a) for a in book.authors],
         "description": book.description,
         "owner": book.owner,
         "cover_status": book.cover_status,
@@ -73,7 +75,7 @@ def view(book: Book) -> dict[str, Any]:
     }
 
 
-def _upload_view(book: Book) -> dict[str, Any] | None:
+def _upload_view(book: Book) -> answers.CoverUpload | None:
     if book.upload_version is None:
         return None
     return {"version": int(book.upload_version), "status": book.upload_status, "error": book.upload_error}
@@ -129,9 +131,11 @@ def _lost_race(book_id: str) -> DomainError:
     )
 
 
-def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> dict[str, Any]:
+def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> answers.BookAccepted:
     """Save a book, its author index rows and its tasks in one transaction, then send the tasks."""
-    claim = idempotency.claim_for(client_key, owner, "POST /books", data.model_dump_json().encode())
+    claim: idempotency.Claim[answers.BookAccepted] | None = idempotency.claim_for(
+        client_key, owner, "POST /books", data.model_dump_json().encode()
+    )
     # A retry is found by the transaction's condition on the key (no read first), except when
     # the request stores an inline cover in S3 before the transaction: that upload is worth a read.
     if data.cover is not None and (stored := idempotency.replay(claim)) is not None:
@@ -149,7 +153,7 @@ def create_book(owner: str, data: BookCreate, client_key: str | None = None) -> 
     signatures.append(get_task(NOTIFY_TASK).s(book.id))
     task_ids = [sig.task_id for sig in signatures]
     staged = [*signatures, *(upload.signatures if upload else [])]
-    response: dict[str, Any] = {"book": view(book), "tasks": task_ids}
+    response: answers.BookAccepted = {"book": view(book), "tasks": task_ids}
     if upload is not None:
         response = {"book": view(book), "upload": upload.form, "tasks": [upload.ingest.task_id, *task_ids]}
     extras = store.Extras(owner, claim, response, tasks=staged, upload=upload)
@@ -183,7 +187,7 @@ def _owned(book_id: str, owner: str) -> Book:
     return book
 
 
-def list_books(author: str | None, page: Page) -> dict[str, Any]:
+def list_books(author: str | None, page: Page) -> answers.BookPage:
     """A page of books, by one author (newest first) or all."""
     key = author_key(validation.author(author, "author")) if author is not None else None
     scope = listing_scope("books", author=key)
@@ -193,7 +197,7 @@ def list_books(author: str | None, page: Page) -> dict[str, Any]:
     return {"items": [view(b) for b in found.books], "next_cursor": encode_cursor(found.last_key, scope)}
 
 
-def update_book(book_id: str, owner: str, data: BookUpdate) -> dict[str, Any]:
+def update_book(book_id: str, owner: str, data: BookUpdate) -> answers.Book:
     """Change title, authors or description in ONE conditional write when the author index
     stays as it is; else the book and its index rows in one transaction.
 
@@ -228,7 +232,7 @@ def _stored(book_id: str, refused: Book | None) -> Book:
     return refused if refused is not None else get_book(book_id)
 
 
-def _reindex(book: Book, owner: str, changes: dict[str, Any], now: datetime) -> dict[str, Any]:
+def _reindex(book: Book, owner: str, changes: dict[str, Any], now: datetime) -> answers.Book:
     """The update with new authors: the book and its index rows in one transaction,
     conditioned on the revision `book` shows."""
     revision = int(book.revision or 0) + 1
@@ -265,10 +269,12 @@ def delete_book(book_id: str, owner: str) -> None:
 
 def replace_cover(
     book_id: str, owner: str, data: bytes, content_type: str | None, client_key: str | None = None
-) -> dict[str, Any]:
+) -> answers.BookAccepted:
     """Store a new cover version; the book and its resize task in one transaction; answer its pending state."""
     request = f"{book_id}\n{content_type}\n".encode() + hashlib.sha256(data).digest()
-    claim = idempotency.claim_for(client_key, owner, "PUT /books/{id}/cover", request)
+    claim: idempotency.Claim[answers.BookAccepted] | None = idempotency.claim_for(
+        client_key, owner, "PUT /books/{id}/cover", request
+    )
     if (stored := idempotency.replay(claim)) is not None:
         return stored
     book = _owned(book_id, owner)
@@ -281,7 +287,7 @@ def replace_cover(
     book.upload_version = book.upload_status = book.upload_error = None  # a waiting upload is replaced too
     book.revision = int(book.revision or 0) + 1
     signatures = [get_task(RESIZE_TASK).s(book.id, book.cover_version)]
-    response = {"book": view(book), "tasks": [signatures[0].task_id]}
+    response: answers.BookAccepted = {"book": view(book), "tasks": [signatures[0].task_id]}
     changes = {
         "cover_version": book.cover_version,
         "cover_key": key,
@@ -310,7 +316,7 @@ def replace_cover(
     return response
 
 
-def start_cover_upload(book_id: str, owner: str, spec: CoverUpload) -> dict[str, Any]:
+def start_cover_upload(book_id: str, owner: str, spec: CoverUpload) -> answers.BookAccepted:
     """A new cover version that the client uploads to S3 itself (presigned POST).
 
     The book's new version and the upload's expiry task are one transaction, like a replacement.

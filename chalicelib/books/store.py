@@ -13,7 +13,7 @@ lets unit tests drive the service with no AWS at all. The service asks `current(
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -40,8 +40,8 @@ class Extras:
     the PENDING records of `tasks` (sent while the write commits) and a direct upload's record."""
 
     owner: str
-    claim: idempotency.Claim | None = None
-    answer: dict[str, Any] = field(default_factory=dict)
+    claim: idempotency.Claim[Mapping[str, Any]] | None = None
+    answer: Mapping[str, Any] = field(default_factory=dict)
     status_code: int = 202
     tasks: Sequence[Signature] = ()
     upload: uploads.Upload | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TypedDict
 
 from botocore.exceptions import ClientError
 
@@ -121,7 +121,16 @@ def delete(key: str) -> None:
     client("s3").delete_object(Bucket=get_settings().media_bucket, Key=key)
 
 
-def presigned_post(key: str, content_type: str, max_bytes: int, ttl_seconds: int) -> dict[str, Any]:
+class UploadForm(TypedDict):
+    """A presigned S3 POST as the API answers it (`UploadForm` of `api/responses.py`)."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: str
+    max_bytes: int
+
+
+def presigned_post(key: str, content_type: str, max_bytes: int, ttl_seconds: int) -> UploadForm:
     """A browser/curl form upload of exactly this key: S3 checks the policy, not our API.
 
     The policy pins the key, the Content-Type and 1..max_bytes bytes; the URL and fields

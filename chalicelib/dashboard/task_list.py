@@ -108,11 +108,12 @@ def list_tasks(query: dict[str, str]) -> dict[str, Any]:
 
 def row(record: TaskRecord, titles: dict[str, str]) -> dict[str, Any]:
     """A record as the list shows it: the API's view plus the book's title and the runtime."""
-    body = task_query.view(record)
-    body["book_title"] = titles.get(record.book_id or "")
     started, finished = record.started_at, record.finished_at
-    body["runtime_ms"] = round((finished - started).total_seconds() * 1000, 1) if started and finished else None
-    return body
+    return {
+        **task_query.view(record),
+        "book_title": titles.get(record.book_id or ""),
+        "runtime_ms": round((finished - started).total_seconds() * 1000, 1) if started and finished else None,
+    }
 
 
 def task_names() -> frozenset[str]:

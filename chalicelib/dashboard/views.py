@@ -93,11 +93,14 @@ def task_detail(request: Request, task_id: str) -> Response:
     """One task record with arguments, result, error and traceback."""
     session.current(request)
     record = task_query.get_record(_task_id(task_id), "", admin=True)
-    # "Run again" only where it can help: not after a permanent error (see tasks/rerun.py).
-    record["rerunnable"] = rerunnable(record["status"], record["error"])
-    record["history"] = task_list_.attempt_history(record["id"], record["attempts"])
-    record["logs"] = task_list_.log_query(record["id"])
-    return web.json_answer(record)
+    detail = {
+        **record,
+        # "Run again" only where it can help: not after a permanent error (see tasks/rerun.py).
+        "rerunnable": rerunnable(record["status"], record["error"]),
+        "history": task_list_.attempt_history(record["id"], record["attempts"]),
+        "logs": task_list_.log_query(record["id"]),
+    }
+    return web.json_answer(detail)
 
 
 def task_logs(request: Request, task_id: str, query: dict[str, str]) -> Response:

@@ -62,7 +62,7 @@ def start_import(owner: str, body: Any, client_key: str | None = None) -> dict[s
     """Check every item, save them and the import with its start task; answer 202's body."""
     data = validate(ImportCreate, body)
     request = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-    claim = idempotency.claim_for(client_key, owner, "POST /imports", request)
+    claim: idempotency.Claim[dict[str, Any]] | None = idempotency.claim_for(client_key, owner, "POST /imports", request)
     if (
         stored := idempotency.replay(claim)
     ) is not None:  # read first: the items are written to S3 before the transaction

@@ -12,6 +12,7 @@ from typing import Any
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.mail import fanout
+from chalicelib.ops import task_answers
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import utcnow
 from chalicelib.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -35,7 +36,7 @@ FILTERED_PAGE_SIZE = 100
 FILTERED_READS = 10
 
 
-def view(record: TaskRecord) -> dict[str, Any]:
+def view(record: TaskRecord) -> task_answers.TaskRecord:
     """JSON form of a task record."""
 
     def iso(value: Any) -> str | None:
@@ -61,10 +62,10 @@ def view(record: TaskRecord) -> dict[str, Any]:
         "updated_at": iso(record.updated_at),
         "invocation": record.invocation,
         "parent_id": record.parent_id,
-        "children": list(record.children or []),
+        "children": [str(child) for child in record.children or []],
         "children_sent": int(record.children_sent or 0),
         "rerun_of": record.rerun_of,
-        "reruns": list(record.reruns or []),
+        "reruns": [str(run) for run in record.reruns or []],
     }
 
 
@@ -78,7 +79,7 @@ def wait_seconds(raw: str | None) -> int:
     return int(raw)
 
 
-def get_record(task_id: str, principal: str, admin: bool, wait: str | None = None) -> dict[str, Any]:
+def get_record(task_id: str, principal: str, admin: bool, wait: str | None = None) -> task_answers.TaskRecord:
     """One task record, or 404; only its owner or an admin may read it.
 
     With `wait` (seconds), answers as soon as the record is final or when the wait is over,
@@ -101,7 +102,7 @@ def get_record(task_id: str, principal: str, admin: bool, wait: str | None = Non
     return body
 
 
-def revoke(task_id: str, principal: str, admin: bool) -> dict[str, Any]:
+def revoke(task_id: str, principal: str, admin: bool) -> task_answers.TaskRecord:
     """Revoke a task of `principal` (any task for an admin): 404 for others, 409 when final."""
     try:
         record = TaskRecord.get(task_id, consistent_read=True)
@@ -118,7 +119,7 @@ def revoke(task_id: str, principal: str, admin: bool) -> dict[str, Any]:
     return view(TaskRecord.get(task_id, consistent_read=True))
 
 
-def list_records(status: str | None, name: str | None, page: Page) -> dict[str, Any]:
+def list_records(status: str | None, name: str | None, page: Page) -> task_answers.TaskPage:
     """A page of task records, filtered by status and/or name, newest first (by creation)."""
     if status is not None and status not in STATUSES:
         raise ValidationFailed("invalid status", [{"field": "status", "message": f"one of {', '.join(STATUSES)}"}])
@@ -143,7 +144,7 @@ def list_records(status: str | None, name: str | None, page: Page) -> dict[str, 
 
 def _filtered_by_name(
     status: str, name: str, limit: int, start: dict[str, Any] | None
-) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+) -> tuple[list[task_answers.TaskRecord], dict[str, Any] | None]:
     """Up to `limit` records of `status` named `name`, newest first, reading a bounded number of
     index pages; the key to go on from (None at the end)."""
     pages = TaskRecord.status_index.query(
@@ -153,7 +154,7 @@ def _filtered_by_name(
         page_size=FILTERED_PAGE_SIZE,
         last_evaluated_key=start,
     ).page_iter
-    items: list[dict[str, Any]] = []
+    items: list[task_answers.TaskRecord] = []
     for _ in range(FILTERED_READS):
         try:
             raw_page = next(pages)
@@ -245,7 +246,7 @@ def _day_page(position: _Position, need: int) -> list[TaskRecord]:
     return candidates[:need]
 
 
-def _newest_first(start: dict[str, Any] | None, limit: int, scope: str) -> dict[str, Any]:
+def _newest_first(start: dict[str, Any] | None, limit: int, scope: str) -> task_answers.TaskPage:
     """Every task newest first: the day buckets of the index, from today backwards.
 
     Records live TASK_TTL_DAYS, so at most that many (+2 for clock skew and TTL lag) days
@@ -253,7 +254,7 @@ def _newest_first(start: dict[str, Any] | None, limit: int, scope: str) -> dict[
     """
     position = _position(start)
     oldest = (utcnow() - timedelta(days=get_settings().task_ttl_days + 2)).date()
-    items: list[dict[str, Any]] = []
+    items: list[task_answers.TaskRecord] = []
     while position.day >= oldest:
         need = limit - len(items)
         records = _day_page(position, need)

@@ -9,12 +9,13 @@ all written, or none is, and a concurrent duplicate fails that condition.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from chalicelib.platform.config import get_settings
 from chalicelib.platform.dynamodb import utcnow
@@ -26,6 +27,10 @@ from chalicelib.platform.transactions import Transaction
 HEADER = "Idempotency-Key"
 LABEL = "idempotency"
 MAX_KEY = 255
+
+#: The type of a route's answer, which its key replays.
+Answer = TypeVar("Answer", bound=Mapping[str, Any])
+_Answer_co = TypeVar("_Answer_co", bound=Mapping[str, Any], covariant=True)
 
 
 def _field(message: str) -> list[dict[str, str]]:
@@ -45,8 +50,12 @@ def key_from(request: Any) -> str | None:
 
 
 @dataclass(frozen=True)
-class Claim:
-    """A key for one route and user, with the fingerprint of the request it came with."""
+class Claim(Generic[_Answer_co]):
+    """A key for one route and user, with the fingerprint of the request it came with.
+
+    Typed by the route's answer: the key's hash includes the route, so `replay` finds only
+    answers of that shape (the caller names it: `claim: Claim[BookAccepted] | None = ...`).
+    """
 
     key: str
     owner: str
@@ -54,7 +63,7 @@ class Claim:
     fingerprint: str
 
 
-def claim_for(client_key: str | None, owner: str, scope: str, request: bytes) -> Claim | None:
+def claim_for(client_key: str | None, owner: str, scope: str, request: bytes) -> Claim[Answer] | None:
     """The key's identity for this user and route (None without a header)."""
     if client_key is None:
         return None
@@ -77,7 +86,7 @@ _READER: Seam[Reader] = Seam(lambda: read)
 configure_reader = _READER.configure
 
 
-def replay(claim: Claim | None) -> dict[str, Any] | None:
+def replay(claim: Claim[Answer] | None) -> Answer | None:
     """The stored answer when this key was used before with the same request; 422 if with another."""
     if claim is None:
         return None
@@ -88,7 +97,8 @@ def replay(claim: Claim | None) -> dict[str, Any] | None:
         raise ValidationFailed(
             f"{HEADER} was used for a different request", _field("reuse a key only to retry the same request")
         )
-    return dict(record.response)
+    stored: Answer = record.response  # JSON, as `stage` wrote it for this key's route
+    return copy.copy(stored)
 
 
 def live(record: IdempotencyRecord) -> bool:
@@ -96,7 +106,7 @@ def live(record: IdempotencyRecord) -> bool:
     return record.expires_at is None or record.expires_at >= utcnow()
 
 
-def record_of(claim: Claim, response: dict[str, Any], status_code: int) -> IdempotencyRecord:
+def record_of(claim: Claim[Answer], response: Answer, status_code: int) -> IdempotencyRecord:
     """The record `stage` writes for a claim: its answer, kept for IDEMPOTENCY_TTL_HOURS."""
     return IdempotencyRecord(
         claim.key,
@@ -109,7 +119,7 @@ def record_of(claim: Claim, response: dict[str, Any], status_code: int) -> Idemp
     )
 
 
-def stage(tx: Transaction, claim: Claim | None, response: dict[str, Any], status_code: int) -> None:
+def stage(tx: Transaction, claim: Claim[Answer] | None, response: Answer, status_code: int) -> None:
     """Add the key's record (its answer) to `tx`; the transaction fails if the key exists."""
     if claim is None:
         return
@@ -118,7 +128,7 @@ def stage(tx: Transaction, claim: Claim | None, response: dict[str, Any], status
     tx.put(LABEL, record, condition=IdempotencyRecord.key.does_not_exist() | (IdempotencyRecord.expires_at < utcnow()))
 
 
-def after_conflict(claim: Claim | None) -> dict[str, Any]:
+def after_conflict(claim: Claim[Answer] | None) -> Answer:
     """The answer for a request that lost the race to the same key: the winner's, or 409."""
     stored = replay(claim)
     if stored is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from chalicelib.platform import validation
 from chalicelib.platform.authors import author_key
@@ -12,6 +11,7 @@ from chalicelib.platform.errors import NotFound, ValidationFailed
 from chalicelib.platform.observability import logger
 from chalicelib.platform.pagination import decode_cursor, encode_cursor, listing_scope
 from chalicelib.platform.schemas import Page
+from chalicelib.subscriptions import answers
 from chalicelib.subscriptions import store as subscriptions
 from chalicelib.subscriptions.consent import CONFIRMATION_FAILED, CONFIRMED, PENDING
 from chalicelib.subscriptions.store import Change, Guard, Subscription
@@ -29,7 +29,7 @@ def _key(author: str) -> str:
     return key
 
 
-def subscribe(author: str, email: str, owner: str) -> dict[str, Any]:
+def subscribe(author: str, email: str, owner: str) -> answers.Subscription:
     """Start a subscription (pending until the address confirms) or keep the one there is.
 
     The first caller owns the row for good. Anyone else gets the answer a new subscriber
@@ -111,7 +111,7 @@ def _stored_form(email: str) -> str:
         return email.lower()  # no such row can exist; the lookup answers 404
 
 
-def list_subscribers(author: str, owner: str, page: Page) -> dict[str, Any]:
+def list_subscribers(author: str, owner: str, page: Page) -> answers.SubscriberPage:
     """A page of the subscriptions `owner` made to this author."""
     key = _key(author)
     scope = listing_scope("subscribers", author=key, owner=owner)
@@ -119,7 +119,7 @@ def list_subscribers(author: str, owner: str, page: Page) -> dict[str, Any]:
     return {"items": [view(s) for s in found.rows], "next_cursor": encode_cursor(found.last_key, scope)}
 
 
-def view(sub: Subscription) -> dict[str, Any]:
+def view(sub: Subscription) -> answers.Subscriber:
     """JSON form."""
     created = sub.created_at.isoformat() if sub.created_at else None
     return {"author": sub.author, "email": sub.email, "status": sub.status, "created_at": created}

@@ -205,7 +205,9 @@ def test_delete_takes_the_book_and_its_rows_only_from_the_revision_read(store: B
 
 def test_a_key_is_claimed_once_with_its_answer(store: BookStore, launches: Launches) -> None:
     key = _key()
-    claim = idempotency.claim_for(str(uuid.uuid4()), "alice", "POST /books", b"request")
+    claim: idempotency.Claim[dict[str, Any]] | None = idempotency.claim_for(
+        str(uuid.uuid4()), "alice", "POST /books", b"request"
+    )
     assert claim is not None and store.claimed(claim.key) is None
     book = _book(key)
     store.create(book, [key], Extras("alice", claim, {"book": {"id": book.id}}))

@@ -8,6 +8,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Mapping
 from typing import Any, cast
 
 import pytest
@@ -34,7 +35,9 @@ def _new_book(api: Any, content_type: str = "image/jpeg", size: int = 1000, user
     return cast("dict[str, Any]", payload)
 
 
-def _post(upload: dict[str, Any], data: bytes, filename: str = "cover.jpg", **field_changes: Any) -> requests.Response:
+def _post(
+    upload: Mapping[str, Any], data: bytes, filename: str = "cover.jpg", **field_changes: Any
+) -> requests.Response:
     fields = {**upload["fields"], **field_changes}
     fields = {k: v for k, v in fields.items() if v is not None}
     content_type = fields.get("Content-Type", "application/octet-stream")

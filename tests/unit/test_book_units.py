@@ -16,7 +16,7 @@ import pytest
 from inprocess import Launched
 
 from chalicelib import app_tasks  # noqa: F401 - registers the tasks the service sends by name
-from chalicelib.books import service
+from chalicelib.books import answers, service
 from chalicelib.books import store as books
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload
 from chalicelib.books.store import MemoryBookStore
@@ -76,7 +76,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> Doubles:
     return doubles
 
 
-def _create(owner: str = "alice", *authors: str, **fields: Any) -> dict[str, Any]:
+def _create(owner: str = "alice", *authors: str, **fields: Any) -> answers.BookAccepted:
     body = BookCreate.model_validate({"title": "The Dispossessed", "authors": list(authors or [AUTHOR]), **fields})
     return service.create_book(owner, body)
 

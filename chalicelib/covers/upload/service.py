@@ -32,7 +32,7 @@ class Upload:
     """A started upload: the form the client posts, its ingest task, what to dispatch, and the
     book's update (the same change `begin` made to the book object: field → value, None removes it)."""
 
-    form: dict[str, Any]
+    form: storage.UploadForm
     ingest: Envelope
     signatures: list[Signature] = field(default_factory=list)
     changes: dict[str, Any] = field(default_factory=dict)
