@@ -1,7 +1,9 @@
 """The shapes of the API's answers, for the published contract (`GET /openapi.json`).
 
-The services build their answers as plain dicts; these models only describe them (they are
-never used to build an answer), so the contract can say what a client gets. Fields the
+The services type their answers as TypedDicts (`books/answers.py`, `subscriptions/answers.py`,
+`ops/task_answers.py`: a domain may not import the API); these models describe the same shapes
+for the contract (they never build an answer), and tests/unit/test_answer_shapes.py keeps both
+to the same keys. Fields the
 services may add later are allowed (`extra="allow"`); what is listed is what a client may
 rely on. The suite's Schemathesis run checks every answer against them.
 """
@@ -66,6 +68,8 @@ class Book(Shape):
     owner: str
     cover_status: str
     cover: Cover
+    created_at: str
+    updated_at: str
 
 
 class BookPage(Shape):
@@ -78,6 +82,8 @@ class UploadForm(Shape):
 
     url: str
     fields: dict[str, str]
+    expires_at: str = Field(description="when the form stops working (ISO 8601, UTC)")
+    max_bytes: int = Field(description="the largest file S3 accepts with this form")
 
 
 class BookAccepted(Shape):
@@ -121,6 +127,13 @@ class TaskRecord(Shape):
     started_at: str | None = None
     finished_at: str | None = None
     updated_at: str | None = None
+    invocation: str | None = Field(default=None, description="the Lambda request id of the last attempt")
+    parent_id: str | None = Field(default=None, description="the task that sent this one (a canvas or a fan-out)")
+    children: list[str] = Field(default_factory=list, description="the tasks this one sent")
+    children_sent: int = 0
+    rerun_of: str | None = Field(default=None, description="the task this one is a rerun of")
+    reruns: list[str] = Field(default_factory=list)
+    mail: dict[str, Any] | None = Field(default=None, description="a mail fan-out's counts (GET /tasks/{id} only)")
 
 
 class ImportSummary(Shape):
