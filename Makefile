@@ -71,13 +71,17 @@ chromium:
 screenshot: install chromium
 	DASHBOARD_SCREENSHOT=docs/dashboard.png $(PY) -m pytest tests/integration/test_dashboard_browser.py -k "screenshot"
 
-# The whole suite against LocalStack, installed and run by the project (host mode, no Docker, in
-# its own venv on Python >= 3.12, cached in ~/.cache/bookshelf-serverless); DynamoDB and SES on
-# the embedded emulator. It prints which service came from where, the skips' reasons and its time.
-# One process, in a fixed order: one LocalStack serves it (the per-worker prefixes would allow
-# -n, untried there).
+# The suite against LocalStack, installed and run by the project (host mode, no Docker, in its own
+# venv on Python >= 3.12, cached in ~/.cache/bookshelf-serverless); DynamoDB and SES on the
+# embedded emulator. It prints which service came from where, the skips' reasons and its time.
+# The tiers that reach AWS (the unit tier reaches none: `make test-unit` runs it with AWS
+# unreachable), LOCALSTACK_WORKERS xdist workers sharing one LocalStack and one emulator, each
+# with its own resource prefix; in a fixed order (-p no:randomly) so a failure replays.
+AWS_TIERS := tests/functional tests/integration tests/tooling
+LOCALSTACK_WORKERS ?= 3
 test-localstack: install
-	$(PY) -m devtools.backends.localstack test -p no:randomly -m "not slow and not contract" $(TIERS)
+	$(PY) -m devtools.backends.localstack test -p no:randomly -n $(LOCALSTACK_WORKERS) --dist loadgroup \
+	  -m "not slow and not contract" $(AWS_TIERS)
 
 # The real artefact, deployed: MiniStack (installed by the project into a cached venv whose Python is
 # the functions' runtime, started on a free port), `make deploy`'s tooling into it, then tests/deployed

@@ -48,6 +48,8 @@ OWN_ENDPOINT = "BOOKSHELF_TEST_OWN_ENDPOINT"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    from devtools.backends.localstack import SHARED_EMULATOR
+
     for key, value in TEST_ENV.items():
         os.environ.setdefault(key, value)
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -56,9 +58,21 @@ def pytest_configure(config: pytest.Config) -> None:
         from devtools.emulator.process import free_port
 
         port = free_port()  # the emulator listens here once a test needs it
-        _EMULATOR["port"] = port
-        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+        _EMULATOR.update(port=port, url=f"http://127.0.0.1:{port}")
+        os.environ["AWS_ENDPOINT_URL"] = _EMULATOR["url"]
         os.environ[OWN_ENDPOINT] = "1"
+    elif (shared := os.environ.get(SHARED_EMULATOR)) and worker != "main":
+        # Against LocalStack (make test-localstack -n N): LocalStack is shared (each worker has its
+        # own resources), but the services the emulator serves get an emulator per worker, since its
+        # fault injection and SES mailbox are the whole process's.
+        from devtools.emulator.process import free_port
+
+        port = free_port()
+        _EMULATOR.update(port=port, url=f"http://127.0.0.1:{port}")
+        for key, value in list(os.environ.items()):
+            if key.startswith("AWS_ENDPOINT_URL_") and value == shared:
+                os.environ[key] = _EMULATOR["url"]
+        os.environ[SHARED_EMULATOR] = _EMULATOR["url"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -85,8 +99,8 @@ def _start_aws() -> str:
         log = tempfile.NamedTemporaryFile(prefix="emulator-", suffix=".log", delete=False)
         proc, endpoint = start_process(port=_EMULATOR["port"], log=log)
         _EMULATOR.update(proc=proc, log=log.name, log_file=log)
-        if proc.poll() is not None or endpoint != os.environ["AWS_ENDPOINT_URL"]:
-            raise RuntimeError(f"the emulator could not listen on {os.environ['AWS_ENDPOINT_URL']}; see {log.name}")
+        if proc.poll() is not None or endpoint != _EMULATOR["url"]:
+            raise RuntimeError(f"the emulator could not listen on {_EMULATOR['url']}; see {log.name}")
     from infra.local import create_all
 
     create_all()

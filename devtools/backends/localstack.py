@@ -11,7 +11,7 @@ passes an explicit endpoint): DynamoDB (LocalStack's needs Java and a DynamoDB L
 and SES v1 + v2 (LocalStack's free build has no SES v2, which the app sends with; v1 shares
 its account state, so it goes with v2). The run prints which service came from where.
 
-  python -m devtools.backends.localstack test [pytest args]   # make test-localstack: the whole suite
+  python -m devtools.backends.localstack test [pytest args]   # make test-localstack: the tiers that reach AWS
   python -m devtools.backends.localstack serve                # both endpoints, until Ctrl-C
 
 With Docker, `localstack-compose.yml` runs LocalStack 4.14.0 (its last image that needs no
@@ -176,9 +176,15 @@ def sources(localstack: str, emulator: str, localstack_version: str) -> str:
     return "AWS services for this run:\n" + "\n".join(lines)
 
 
+#: Names the emulator that serves EMULATED_SERVICES, so that each xdist worker can start one of
+#: its own in its place (tests/conftest.py): the fault injection and SES mailbox of an emulator are
+#: the whole process's, and a worker's faults must not reach another worker's calls.
+SHARED_EMULATOR = "BOOKSHELF_SHARED_EMULATOR"
+
+
 def environment(localstack: str, emulator: str) -> dict[str, str]:
     """The variables that send each service to its endpoint (botocore reads them)."""
-    env = {"AWS_ENDPOINT_URL": localstack}
+    env = {"AWS_ENDPOINT_URL": localstack, SHARED_EMULATOR: emulator}
     for service in EMULATED_SERVICES:
         env[f"AWS_ENDPOINT_URL_{service.upper()}"] = emulator
     return env
@@ -197,7 +203,7 @@ def _started(home: Path, log: TextIO) -> tuple[Running, subprocess.Popen[bytes],
 
 
 def run_tests(pytest_args: list[str], home: Path = HOME) -> int:
-    """The whole suite against LocalStack (+ DynamoDB on the emulator); returns pytest's exit code."""
+    """pytest against LocalStack (+ DynamoDB and SES on the emulator); returns its exit code."""
     began = time.monotonic()
     home.mkdir(parents=True, exist_ok=True)
     with (home / "emulator.log").open("w") as log:

@@ -224,8 +224,11 @@ def test_a_lost_acknowledgement_sends_again_and_runs_once(
 
 
 def test_a_worker_waits_for_a_commit_that_lands_after_the_message(
-    api: Any, workers: Any, waits: Any, short_waits: Any
+    api: Any, workers: Any, waits: Any, short_waits: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The commit must land within the wait that follows the first look; on a loaded machine the
+    # 3 s of `short_waits` were once not enough between the poll below and the commit.
+    _setting(monkeypatch, "OUTBOX_AWAIT_COMMIT_SECONDS", "15")
     sig = noop.s(7)
     staged = Envelope(task_id=sig.task_id, task=sig.task.name, args=[7], staged=True)
     launch = outbox.Launch([outbox.Outgoing(staged, sig.task.queue)])

@@ -162,9 +162,13 @@ def test_poison_messages_go_to_the_dlq_with_a_failure_record(
         record = final_record(api, expected_id)
         assert record["status"] == "FAILURE" and reason in record["error"]
     else:
-        status, listed = api.get("/tasks?status=FAILURE&name=%3Cunreadable%3E&limit=100", user="admin")
-        assert status == 200
-        assert any(reason in r["error"] for r in listed["items"])
+        # The worker dead-letters the message first, then writes the record: wait for the record too.
+        def recorded() -> bool:
+            status, listed = api.get("/tasks?status=FAILURE&name=%3Cunreadable%3E&limit=100", user="admin")
+            assert status == 200
+            return any(reason in r["error"] for r in listed["items"])
+
+        eventually(recorded, what="the unreadable message's FAILURE record")
 
 
 def test_poison_message_travels_to_the_dlq_and_back_by_redrive(api: Any, workers: Any, aws: Any, settings: Any) -> None:

@@ -21,6 +21,8 @@ def test_each_service_goes_to_its_endpoint() -> None:
         "AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": "http://127.0.0.1:2222",
         "AWS_ENDPOINT_URL_CLOUDWATCH": "http://127.0.0.1:2222",
         "AWS_ENDPOINT_URL_SNS": "http://127.0.0.1:2222",
+        # so that each xdist worker puts an emulator of its own in its place (tests/conftest.py)
+        "BOOKSHELF_SHARED_EMULATOR": "http://127.0.0.1:2222",
     }
     assert not set(localstack.LOCALSTACK_SERVICES) & set(localstack.EMULATED_SERVICES)
 
