@@ -13,7 +13,6 @@ TEST_ENV = {
     "MEDIA_VISIBILITY_TIMEOUT": "10",
     "DEFAULT_VISIBILITY_TIMEOUT": "10",
     "SES_MAX_SEND_RATE": "5000",  # mail tests are not about the rate; test_fanout lowers it where it is
-    "FANOUT_SAFETY_MS": "1000",
     # Direct uploads: a short URL lifetime so a test can watch an upload expire.
     "UPLOAD_TTL_SECONDS": "20",
     "UPLOAD_EXPIRY_MARGIN_SECONDS": "2",

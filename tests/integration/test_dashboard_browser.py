@@ -150,10 +150,27 @@ def test_page_has_a_strict_csp_and_no_inline_script_or_style(tab: Any) -> None:
     assert tab.page.evaluate(handlers) is False
 
 
+def _visible_in_sqs(queue_name: str) -> int:
+    from chalicelib.platform.aws import client
+    from chalicelib.platform.sqs import queue_url
+
+    attributes = client("sqs").get_queue_attributes(
+        QueueUrl=queue_url(queue_name), AttributeNames=["ApproximateNumberOfMessages"]
+    )["Attributes"]
+    return int(attributes["ApproximateNumberOfMessages"])
+
+
 def test_queue_depth_rises_while_consumers_are_paused_and_falls_when_they_run(
-    admin_tab: Any, paused_workers: Any
+    admin_tab: Any, paused_workers: Any, settings: Any
 ) -> None:
-    baseline = _cell(admin_tab, "default", 2) or 0
+    # The baseline is the depth once the page shows what SQS holds: a row drawn before the
+    # consumers paused may still count messages they took meanwhile (then the rise never came).
+    shown = eventually(
+        lambda: (depth := _cell(admin_tab, "default", 2)) == _visible_in_sqs(settings.default.name) and [depth],
+        timeout=30,
+        what="the page to show the queue's depth",
+    )
+    baseline = shown[0] or 0
     ids = [dashboard_ok.delay(i) for i in range(12)]
     eventually(lambda: (_cell(admin_tab, "default", 2) or 0) >= baseline + 12, timeout=30, what="the depth to rise")
     assert admin_tab.page.locator('#chart-depth path[data-queue="default"]').count() == 1
