@@ -429,6 +429,7 @@ def test_one_acknowledgement_takes_every_sent_task_out_of_the_outbox(
     import uuid
 
     from chalicelib.covers.upload.tasks import expire_upload
+    from chalicelib.platform.sqs import queue_url
     from chalicelib.platform.transactions import transaction
     from chalicelib.tasks import outbox, records
     from chalicelib.tasks.models import TaskRecord
@@ -438,6 +439,7 @@ def test_one_acknowledgement_takes_every_sent_task_out_of_the_outbox(
     with transaction() as tx:
         messages = outbox.stage(tx, signatures, "alice")
     assert records.claim(messages[0].envelope, settings.default.name, 60).outcome == "claimed"
+    queue_url(settings.default.name)  # resolved once per container: as warm as a request path's
     sent: list[int] = []
     calls = _calls_of(monkeypatch, lambda: sent.append(outbox.send(messages, batch_ack=True)))
     assert sent == [3] and calls == ["SendMessageBatch", "TransactWriteItems"]
