@@ -240,8 +240,12 @@ def test_cover_put_answers_the_pending_new_version_without_stale_urls(api: Any, 
 
 def test_a_small_cover_is_not_upscaled_and_the_book_says_which_sizes_exist(api: Any, workers: Any) -> None:
     book = made_book(api, unique_author("Small"), "Integrity", cover=b64(jpeg_bytes(120, 160)))["book"]
+    # 60 s: a resize that meets its staged message twice before the commit (a loaded machine)
+    # looks again after the rest of OUTBOX_AWAIT_COMMIT_SECONDS (30 s; worker._await_commit).
     ready = eventually(
-        lambda: (b := api.get(f"/books/{book['id']}", user=None)[1])["cover_status"] == "ready" and b, what="ready"
+        lambda: (b := api.get(f"/books/{book['id']}", user=None)[1])["cover_status"] == "ready" and b,
+        timeout=60,
+        what="ready",
     )
     assert ready["cover"]["sizes"] == [100]
     assert set(ready["cover"]["thumbnails"]) == {"100.jpg", "100.webp"}
