@@ -55,24 +55,26 @@ def pytest_configure(config: pytest.Config) -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     os.environ["RESOURCE_PREFIX"] = f"bookshelf-test-{worker}-{uuid.uuid4().hex[:8]}"
     if os.environ.get(OWN_ENDPOINT) or not os.environ.get("AWS_ENDPOINT_URL"):
-        from devtools.emulator.process import free_port
-
-        port = free_port()  # the emulator listens here once a test needs it
-        _EMULATOR.update(port=port, url=f"http://127.0.0.1:{port}")
-        os.environ["AWS_ENDPOINT_URL"] = _EMULATOR["url"]
+        os.environ["AWS_ENDPOINT_URL"] = _reserve_emulator()
         os.environ[OWN_ENDPOINT] = "1"
     elif (shared := os.environ.get(SHARED_EMULATOR)) and worker != "main":
         # Against LocalStack (make test-localstack -n N): LocalStack is shared (each worker has its
         # own resources), but the services the emulator serves get an emulator per worker, since its
         # fault injection and SES mailbox are the whole process's.
-        from devtools.emulator.process import free_port
-
-        port = free_port()
-        _EMULATOR.update(port=port, url=f"http://127.0.0.1:{port}")
+        own = _reserve_emulator()
         for key, value in list(os.environ.items()):
             if key.startswith("AWS_ENDPOINT_URL_") and value == shared:
-                os.environ[key] = _EMULATOR["url"]
-        os.environ[SHARED_EMULATOR] = _EMULATOR["url"]
+                os.environ[key] = own
+        os.environ[SHARED_EMULATOR] = own
+
+
+def _reserve_emulator() -> str:
+    """A free port for this process's own emulator, which listens there once a test needs it."""
+    from devtools.emulator.process import free_port
+
+    port = free_port()
+    _EMULATOR.update(port=port, url=f"http://127.0.0.1:{port}")
+    return str(_EMULATOR["url"])
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -52,33 +52,52 @@ class Launched:
         return len(self.messages)
 
 
-class Memory:
-    """The stores a unit test's API runs over, and what it sent: tasks (name, args) and S3 objects."""
+class Sends:
+    """What the code under test sent: its task launches (names and arguments, per launch),
+    dispatched tasks, and the S3 objects it stored and prefixes it deleted."""
 
-    def __init__(self, keys: dict[str, str]) -> None:
-        self.books = MemoryBookStore()
-        self.subscriptions = MemorySubscriptionStore()
-        self.mail = MemoryMailStore()
-        self.keys = keys
-        self.sent: list[tuple[str, tuple[Any, ...]]] = []
+    def __init__(self) -> None:
+        self.launches: list[list[tuple[str, tuple[Any, ...]]]] = []
+        self.dispatched: list[tuple[str, tuple[Any, ...]]] = []
         self.objects: dict[str, bytes] = {}
+        self.deleted: list[str] = []
 
     def launch(self, messages: Sequence[outbox.Outgoing]) -> Launched:
-        self.sent += [(m.envelope.task, tuple(m.envelope.args)) for m in messages]
+        self.launches.append([(m.envelope.task, tuple(m.envelope.args)) for m in messages])
         return Launched(messages)
 
     def dispatch(self, signatures: Sequence[Signature], owner: str | None = None) -> list[str]:
-        self.sent += [(sig.task.name, tuple(sig.args)) for sig in signatures]
+        self.dispatched += [(sig.task.name, tuple(sig.args)) for sig in signatures]
         return [sig.task_id for sig in signatures]
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self.objects[key] = data
 
     def delete_prefix(self, prefix: str) -> int:
+        self.deleted.append(prefix)
         gone = [key for key in self.objects if key.startswith(prefix)]
         for key in gone:
             del self.objects[key]
         return len(gone)
+
+    def install(self, patch: Any) -> None:
+        """The book service's sends and S3 writes recorded here (`patch`: a MonkeyPatch), and the
+        signing key held."""
+        patch.setattr(dispatch, "launch", self.launch)
+        patch.setattr(storage, "put", self.put)
+        patch.setattr(storage, "delete_prefix", self.delete_prefix)
+        hold_signing_key(patch)
+
+
+class Memory:
+    """The stores a unit test's API runs over, and what it sent (`sends`)."""
+
+    def __init__(self, keys: dict[str, str]) -> None:
+        self.books = MemoryBookStore()
+        self.subscriptions = MemorySubscriptionStore()
+        self.mail = MemoryMailStore()
+        self.keys = keys
+        self.sends = Sends()
 
     def stored_keys(self) -> dict[str, Any]:
         """The API key list as the SSM parameter holds it (hashes), with `admin` an admin."""
@@ -90,11 +109,8 @@ class Memory:
         subscriptions.configure(self.subscriptions)
         mailstore.configure(self.mail)
         auth.configure_keys(self.stored_keys)
-        patch.setattr(dispatch, "launch", self.launch)
-        patch.setattr(subscriptions_service, "dispatch", self.dispatch)
-        patch.setattr(storage, "put", self.put)
-        patch.setattr(storage, "delete_prefix", self.delete_prefix)
-        hold_signing_key(patch)
+        self.sends.install(patch)
+        patch.setattr(subscriptions_service, "dispatch", self.sends.dispatch)
 
     @staticmethod
     def uninstall() -> None:

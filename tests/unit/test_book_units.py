@@ -9,51 +9,26 @@ tests/functional/test_book_store.py. The sends and S3 are recording doubles.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from inprocess import Launched
+from inprocess import Sends
 
 from chalicelib import app_tasks  # noqa: F401 - registers the tasks the service sends by name
 from chalicelib.books import answers, service
 from chalicelib.books import store as books
 from chalicelib.books.schemas import BookCreate, BookUpdate, CoverUpload
 from chalicelib.books.store import MemoryBookStore
-from chalicelib.covers import storage
-from chalicelib.platform import idempotency, signing
+from chalicelib.platform import idempotency
 from chalicelib.platform.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from chalicelib.platform.schemas import Page
-from chalicelib.tasks import dispatch, outbox
 
 pytestmark = pytest.mark.unit
 
 AUTHOR = "Ursula K. Le Guin"
 KEY = "ursula k. le guin"
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(64)
-
-
-class Doubles:
-    """What the service sent (task names and arguments, per launch) and stored in S3 (keys)."""
-
-    def __init__(self) -> None:
-        self.launches: list[list[tuple[str, tuple[Any, ...]]]] = []
-        self.objects: dict[str, bytes] = {}
-        self.deleted: list[str] = []
-
-    def launch(self, messages: Sequence[outbox.Outgoing]) -> Launched:
-        self.launches.append([(m.envelope.task, tuple(m.envelope.args)) for m in messages])
-        return Launched(messages)
-
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        self.objects[key] = data
-
-    def delete_prefix(self, prefix: str) -> int:
-        self.deleted.append(prefix)
-        gone = [key for key in self.objects if key.startswith(prefix)]
-        for key in gone:
-            del self.objects[key]
-        return len(gone)
 
 
 @pytest.fixture
@@ -65,14 +40,9 @@ def store() -> Iterator[MemoryBookStore]:
 
 
 @pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> Doubles:
-    doubles = Doubles()
-    monkeypatch.setattr(dispatch, "launch", doubles.launch)
-    monkeypatch.setattr(storage, "put", doubles.put)
-    monkeypatch.setattr(storage, "delete_prefix", doubles.delete_prefix)
-    # The stage's signing secret (cursors), held as `signing` keeps it after reading it from Secrets Manager.
-    monkeypatch.setitem(signing._cache, "key", b"unit-test-secret")
-    monkeypatch.setitem(signing._cache, "at", time.monotonic())
+def sent(monkeypatch: pytest.MonkeyPatch) -> Sends:
+    doubles = Sends()
+    doubles.install(monkeypatch)
     return doubles
 
 
@@ -86,7 +56,7 @@ def _listed(author: str, limit: int = 100, cursor: str | None = None) -> tuple[l
     return [book["id"] for book in page["items"]], page["next_cursor"]
 
 
-def test_a_new_book_has_an_index_row_per_author_and_its_tasks_staged(store: MemoryBookStore, sent: Doubles) -> None:
+def test_a_new_book_has_an_index_row_per_author_and_its_tasks_staged(store: MemoryBookStore, sent: Sends) -> None:
     answer = _create("alice", AUTHOR, "Frank Herbert")
     book = answer["book"]
     assert (book["owner"], book["cover_status"], book["authors"]) == ("alice", "none", [AUTHOR, "Frank Herbert"])
@@ -97,21 +67,21 @@ def test_a_new_book_has_an_index_row_per_author_and_its_tasks_staged(store: Memo
     assert service.view(service.get_book(book["id"])) == book
 
 
-def test_a_direct_upload_stages_its_pending_ingest_with_the_book(store: MemoryBookStore, sent: Doubles) -> None:
+def test_a_direct_upload_stages_its_pending_ingest_with_the_book(store: MemoryBookStore, sent: Sends) -> None:
     answer = _create("alice", cover_upload={"content_type": "image/jpeg", "size": 9})
     ingest, *_ = answer["tasks"]
     assert list(store.pending) == [ingest]  # S3 sends its message, not the outbox
     assert answer["book"]["cover_status"] == "awaiting_upload" and "upload" in answer
 
 
-def test_a_missing_book_is_404(store: MemoryBookStore, sent: Doubles) -> None:
+def test_a_missing_book_is_404(store: MemoryBookStore, sent: Sends) -> None:
     with pytest.raises(NotFound):
         service.get_book("no-such-book")
     with pytest.raises(NotFound):
         service.update_book("no-such-book", "alice", BookUpdate(title="Nobody"))
 
 
-def test_an_authors_books_are_listed_newest_first_page_by_page(store: MemoryBookStore, sent: Doubles) -> None:
+def test_an_authors_books_are_listed_newest_first_page_by_page(store: MemoryBookStore, sent: Sends) -> None:
     made = []
     for _ in range(5):
         made.append(_create()["book"]["id"])
@@ -125,7 +95,7 @@ def test_an_authors_books_are_listed_newest_first_page_by_page(store: MemoryBook
     assert everything == made[::-1] and end is None
 
 
-def test_every_book_is_listed_once_across_pages(store: MemoryBookStore, sent: Doubles) -> None:
+def test_every_book_is_listed_once_across_pages(store: MemoryBookStore, sent: Sends) -> None:
     made = {_create("alice", f"Author {n}")["book"]["id"] for n in range(5)}
     seen: list[str] = []
     cursor = None
@@ -145,7 +115,7 @@ def _counted(calls: list[str], name: str, method: Any) -> Any:
     return counted
 
 
-def test_a_change_of_one_field_is_one_write(store: MemoryBookStore, sent: Doubles, monkeypatch: Any) -> None:
+def test_a_change_of_one_field_is_one_write(store: MemoryBookStore, sent: Sends, monkeypatch: Any) -> None:
     book = _create()["book"]
     writes: list[str] = []
     for name in ("update", "reindex", "get"):  # the write, the transaction, a read: only the write
@@ -158,7 +128,7 @@ def test_a_change_of_one_field_is_one_write(store: MemoryBookStore, sent: Double
     assert service.view(service.get_book(book["id"])) == renamed
 
 
-def test_new_authors_move_the_index_rows(store: MemoryBookStore, sent: Doubles) -> None:
+def test_new_authors_move_the_index_rows(store: MemoryBookStore, sent: Sends) -> None:
     book = _create("alice", AUTHOR, "Kept")["book"]
     updated = service.update_book(book["id"], "alice", BookUpdate(authors=["Kept", "Added"]))
     assert updated["authors"] == ["Kept", "Added"] and updated["title"] == "The Dispossessed"
@@ -167,7 +137,7 @@ def test_new_authors_move_the_index_rows(store: MemoryBookStore, sent: Doubles) 
     assert service.view(service.get_book(book["id"])) == updated
 
 
-def test_another_owner_cannot_update_and_nothing_changes(store: MemoryBookStore, sent: Doubles) -> None:
+def test_another_owner_cannot_update_and_nothing_changes(store: MemoryBookStore, sent: Sends) -> None:
     book = _create()["book"]
     for change in (BookUpdate(title="Mine now"), BookUpdate(title="Mine now", authors=["Bob"])):
         with pytest.raises(Forbidden):
@@ -175,7 +145,7 @@ def test_another_owner_cannot_update_and_nothing_changes(store: MemoryBookStore,
     assert service.view(service.get_book(book["id"])) == book
 
 
-def test_an_update_from_a_stale_read_is_a_conflict(store: MemoryBookStore, sent: Doubles, monkeypatch: Any) -> None:
+def test_an_update_from_a_stale_read_is_a_conflict(store: MemoryBookStore, sent: Sends, monkeypatch: Any) -> None:
     book = _create()["book"]
     stale = service.get_book(book["id"])
     service.update_book(book["id"], "alice", BookUpdate(description="first"))
@@ -189,7 +159,7 @@ def test_an_update_from_a_stale_read_is_a_conflict(store: MemoryBookStore, sent:
     assert _listed(AUTHOR)[0] == [book["id"]] and _listed("Someone Else")[0] == []
 
 
-def test_delete_removes_the_book_and_its_index_rows_only_for_its_owner(store: MemoryBookStore, sent: Doubles) -> None:
+def test_delete_removes_the_book_and_its_index_rows_only_for_its_owner(store: MemoryBookStore, sent: Sends) -> None:
     book = _create("alice", AUTHOR, "Frank Herbert")["book"]
     with pytest.raises(Forbidden):
         service.delete_book(book["id"], "bob")
@@ -201,7 +171,7 @@ def test_delete_removes_the_book_and_its_index_rows_only_for_its_owner(store: Me
         service.get_book(book["id"])
 
 
-def test_a_retry_with_the_same_key_gets_the_first_answer(store: MemoryBookStore, sent: Doubles) -> None:
+def test_a_retry_with_the_same_key_gets_the_first_answer(store: MemoryBookStore, sent: Sends) -> None:
     body = BookCreate(title="Once", authors=[AUTHOR])
     first = service.create_book("alice", body, "key-1")
     again = service.create_book("alice", body, "key-1")
@@ -216,7 +186,7 @@ def test_a_retry_with_the_same_key_gets_the_first_answer(store: MemoryBookStore,
     assert other["book"]["id"] != first["book"]["id"]
 
 
-def test_a_new_cover_bumps_the_version_and_stages_its_resize(store: MemoryBookStore, sent: Doubles) -> None:
+def test_a_new_cover_bumps_the_version_and_stages_its_resize(store: MemoryBookStore, sent: Sends) -> None:
     book = _create()["book"]
     answer = service.replace_cover(book["id"], "alice", PNG, "image/png", "cover-key")
     cover = answer["book"]["cover"]
@@ -232,9 +202,7 @@ def test_a_new_cover_bumps_the_version_and_stages_its_resize(store: MemoryBookSt
     assert second["book"]["cover"]["version"] == 2 and len(sent.objects) == 2
 
 
-def test_a_direct_upload_for_an_existing_book_is_one_write_with_its_ingest(
-    store: MemoryBookStore, sent: Doubles
-) -> None:
+def test_a_direct_upload_for_an_existing_book_is_one_write_with_its_ingest(store: MemoryBookStore, sent: Sends) -> None:
     book = _create()["book"]
     answer = service.start_cover_upload(book["id"], "alice", CoverUpload(content_type="image/png", size=9))
     assert answer["tasks"] == list(store.pending)
