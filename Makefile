@@ -4,6 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAGE ?= dev
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt requirements-build.txt | cksum | cut -d' ' -f1)
+# Python's own default: .pyc files (and pytest's rewritten test modules) are cached in __pycache__/
+# (git-ignored; the Lambda zip is staged without them). A machine that sets PYTHONDONTWRITEBYTECODE
+# makes every process compile the project again: each xdist worker's collection, each emulator,
+# runner and sandbox process (docs/LOCAL.md, "Parallel and in any order").
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: install run sample-images test test-unit test-scale test-contract test-localstack test-deployed lint bench package deploy clean chromium screenshot
 

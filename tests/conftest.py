@@ -128,6 +128,22 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 # ---------------------------------------------------------------- fixtures
 
 
+@pytest.fixture(autouse=True)
+def _settings_follow_the_environment(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test that changed the environment leaves the settings as the restored environment says.
+
+    Autouse, so set up first and torn down last: after monkeypatch has put the variables back.
+    A test that cleared the cache itself before that (or not at all) left its values cached for
+    the tests after it in the same worker, and a thread of the worker (the runner, the gateway)
+    reading in between kept them too: one such leak sent a worker's calls to another prefix.
+    """
+    yield
+    if "monkeypatch" in request.fixturenames:
+        from chalicelib.platform.config import get_settings
+
+        get_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def endpoint() -> str:
     """The AWS endpoint, started (with the stage's resources) on first use."""
