@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt re
 # runner and sandbox process (docs/LOCAL.md, "Parallel and in any order").
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: install run sample-images test test-unit test-scale test-contract test-localstack test-deployed lint bench package deploy clean chromium screenshot
+.PHONY: install run sample-images test test-e2e test-unit test-scale test-contract test-localstack test-deployed lint bench package deploy clean chromium screenshot
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-build.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,14 +41,24 @@ sample-images: install
 # tests/unit/test_layout.py fails until it is given its tier); tests/deployed is not collected.
 TIERS := tests/unit tests/functional tests/integration tests/tooling
 TEST_WORKERS ?= 6
+# Schemathesis builds its cases from the OpenAPI document when the file is collected (4 s of CPU in
+# each of make test's seven processes), only to have `-m "not contract"` deselect them.
+NOT_COLLECTED := --ignore=tests/integration/test_contract.py
 PYTEST_PARALLEL = -n $(TEST_WORKERS) --dist loadgroup
 
-test: install chromium
+test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy tests/deployed/conftest.py  # the second "conftest": see pyproject's [tool.mypy]
-	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow and not contract" tests
+	$(PY) -m pytest $(PYTEST_PARALLEL) -m "not slow and not contract and not e2e" $(NOT_COLLECTED) tests
+
+# The end-to-end tests: the dashboard in Chromium (tests/integration/test_dashboard_browser.py) and
+# whole `make run` stacks killed, restarted and stopped by signals (test_make_run.py). Out of
+# `make test` for its time on 2 cores (docs/LOCAL.md, "Commands", has the figures); CI runs them
+# (.ci/run). Three workers: make run's stacks one at a time on one, the browser's tests on the others.
+test-e2e: install chromium
+	$(PY) -m pytest -n 3 --dist loadgroup -m e2e tests/integration
 
 # The fast tier alone: pure logic over in-memory stores, with AWS unreachable (nothing listens on :9).
 test-unit: install

@@ -234,7 +234,8 @@ class Mailbox:
         self.url = f"{endpoint}/_aws/ses"
 
     def messages(self, to: str | None = None) -> list[dict[str, Any]]:
-        messages = requests.get(self.url, timeout=5).json()["messages"]
+        params = {"to": to} if to is not None else None  # the emulator filters; any other server may not
+        messages = requests.get(self.url, params=params, timeout=5).json()["messages"]
         if to is None:
             return cast("list[dict[str, Any]]", messages)
         return [m for m in messages if to in m.get("Destination", {}).get("ToAddresses", [])]

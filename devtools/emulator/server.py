@@ -51,13 +51,20 @@ def _json(start_response: StartResponse, status: str, body: Any) -> Iterable[byt
     return [data]
 
 
-def _sent_emails() -> list[dict[str, Any]]:
+def _sent_emails(to: str | None = None) -> list[dict[str, Any]]:
+    """LocalStack's `/_aws/ses` list; `?to=` (ours, not LocalStack's) keeps one recipient's mail.
+
+    A test polls for its own recipient's mail while a worker's emulator holds every mail the
+    session sent (thousands after the fan-out tests): filtered here, a poll is not a copy of all
+    of it. Clients filter again, so a server without `to` gives them the same answer."""
     from moto.ses.models import RawMessage, ses_backends
 
     messages: list[dict[str, Any]] = []
     for account_id, regions in ses_backends.items():
         for region, backend in regions.items():
             for msg in backend.sent_messages:
+                if to is not None and to not in _addresses(msg.destinations):
+                    continue
                 entry: dict[str, Any] = {"Id": msg.id, "Region": region, "AccountId": account_id, "Source": msg.source}
                 if hasattr(msg, "timestamp"):  # stamped by devtools/emulator/ses_v2.py
                     entry["Timestamp"] = msg.timestamp
@@ -74,6 +81,13 @@ def _sent_emails() -> list[dict[str, Any]]:
                     )
                 messages.append(entry)
     return messages
+
+
+def _addresses(destinations: Any) -> list[str]:
+    """A sent message's recipients: a raw message keeps a list, a formatted one SES's Destination."""
+    if isinstance(destinations, dict):
+        return [a for kind in ("ToAddresses", "CcAddresses", "BccAddresses") for a in destinations.get(kind, [])]
+    return list(destinations)
 
 
 def _clear_emails() -> None:
@@ -169,7 +183,8 @@ def make_app(
             if method == "DELETE":
                 _clear_emails()
                 return _json(start_response, "200 OK", {"deleted": True})
-            return _json(start_response, "200 OK", {"messages": _sent_emails()})
+            to = (parse_qs(environ.get("QUERY_STRING", "")).get("to") or [None])[0]
+            return _json(start_response, "200 OK", {"messages": _sent_emails(to)})
         if path.rstrip("/") == "/_emulator/faults":
             if method == "POST":
                 size = int(environ.get("CONTENT_LENGTH") or 0)

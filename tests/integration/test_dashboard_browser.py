@@ -39,6 +39,9 @@ ARGS = [
 ]
 ROOT = Path(__file__).resolve().parents[2]
 
+# make test-e2e: a Chromium per worker, a browser context per test (make test leaves them out).
+pytestmark = pytest.mark.e2e
+
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:

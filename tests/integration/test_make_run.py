@@ -26,7 +26,7 @@ from devtools.emulator.process import free_port
 
 # One xdist worker takes the whole file (--dist loadgroup):
 # each test starts a whole `make run`: one at a time, not several at once.
-pytestmark = pytest.mark.xdist_group("make_run")
+pytestmark = [pytest.mark.xdist_group("make_run"), pytest.mark.e2e]
 
 
 ROOT = Path(__file__).resolve().parents[2]
