@@ -5,10 +5,14 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 import requests
@@ -297,3 +301,16 @@ def is_emulator(endpoint: str, timeout: float = 2) -> bool:
         return requests.get(f"{endpoint}/_emulator/health", timeout=timeout).ok
     except requests.RequestException:
         return False
+
+
+def inner_pytest(folder: Path, *options: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """A pytest session of its own over `folder` (its rootdir, no addopts), for tests of the harness."""
+    isolated = ["-p", "no:cacheprovider", "-o", "addopts=", "--rootdir", str(folder)]
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *options, *isolated, str(folder)],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=folder,
+    )

@@ -9,11 +9,10 @@ Run as an inner pytest session, in a fixed order, with the project's conftest as
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers import inner_pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -39,16 +38,8 @@ def test_2_reads_the_environment_again() -> None:
 @pytest.mark.unit
 def test_settings_set_by_a_test_are_not_kept_for_the_next(tmp_path: Path) -> None:
     (tmp_path / "test_inner.py").write_text(INNER)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
-    env.pop("PYTEST_XDIST_WORKER", None)  # the inner session is not one of this run's workers
-    options = ["-p", "conftest", "-p", "no:randomly", "-p", "no:cacheprovider", "-o", "addopts=", "-q"]
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", *options, "--rootdir", str(tmp_path), str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    # The project's conftest as a plugin (its autouse fixtures), importable as `conftest`.
+    path = {"PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
+    run = inner_pytest(tmp_path, "-p", "conftest", "-p", "no:randomly", "-q", env=path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert "2 passed" in run.stdout, run.stdout

@@ -6,11 +6,10 @@ deployment, the zip) was then built once per worker that got a piece of its file
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
+
+from helpers import inner_pytest
 
 GROUPED = """
 import pytest
@@ -30,16 +29,8 @@ def test_a_grouped_file_runs_whole_on_one_worker(tmp_path: Path) -> None:
     (tmp_path / "test_grouped.py").write_text(GROUPED)
     (tmp_path / "test_free.py").write_text(FREE)
     # xdist alone: the other plugins (Schemathesis, Hypothesis, Playwright…) cost a second of CPU per process.
-    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    options = ["-p", "xdist", "-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider", "-o", "addopts="]
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", *options, "--rootdir", str(tmp_path), str(tmp_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=tmp_path,
-    )
+    only_xdist = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    run = inner_pytest(tmp_path, "-p", "xdist", "-n", "2", "--dist", "loadgroup", "-v", env=only_xdist)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     ran = re.findall(r"\[(gw\d+)\] .*PASSED \S*test_grouped\.py::(test_\d)(@together)?", run.stdout)
     assert sorted(name for _, name, _ in ran) == ["test_1", "test_2", "test_3", "test_4"], run.stdout
