@@ -52,7 +52,9 @@ def _json(start_response: StartResponse, status: str, body: Any) -> Iterable[byt
 
 
 def _sent_emails(to: str | None = None) -> list[dict[str, Any]]:
-    """LocalStack's `/_aws/ses` list; `?to=` (ours, not LocalStack's) keeps one recipient's mail.
+    """LocalStack's `/_aws/ses` list; `?to=` (ours, not LocalStack's) keeps the mail whose
+    `Destination.ToAddresses` holds the address, as the clients read it (tests' `Mailbox`,
+    `devtools.mail`).
 
     A test polls for its own recipient's mail while a worker's emulator holds every mail the
     session sent (thousands after the fan-out tests): filtered here, a poll is not a copy of all
@@ -63,8 +65,6 @@ def _sent_emails(to: str | None = None) -> list[dict[str, Any]]:
     for account_id, regions in ses_backends.items():
         for region, backend in regions.items():
             for msg in backend.sent_messages:
-                if to is not None and to not in _addresses(msg.destinations):
-                    continue
                 entry: dict[str, Any] = {"Id": msg.id, "Region": region, "AccountId": account_id, "Source": msg.source}
                 if hasattr(msg, "timestamp"):  # stamped by devtools/emulator/ses_v2.py
                     entry["Timestamp"] = msg.timestamp
@@ -79,15 +79,9 @@ def _sent_emails(to: str | None = None) -> list[dict[str, Any]]:
                             "Body": {"text_part": body if isinstance(body, str) else None, "html_part": None},
                         }
                     )
-                messages.append(entry)
+                if to is None or to in entry["Destination"].get("ToAddresses", []):
+                    messages.append(entry)
     return messages
-
-
-def _addresses(destinations: Any) -> list[str]:
-    """A sent message's recipients: a raw message keeps a list, a formatted one SES's Destination."""
-    if isinstance(destinations, dict):
-        return [a for kind in ("ToAddresses", "CcAddresses", "BccAddresses") for a in destinations.get(kind, [])]
-    return list(destinations)
 
 
 def _clear_emails() -> None:
