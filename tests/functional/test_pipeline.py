@@ -174,8 +174,12 @@ def test_corrupt_cover_fails_clearly_and_dead_letters(api: Any, workers: Any, aw
     record = eventually(lambda: _task_done(api, task_id), what="resize outcome")
     assert record["status"] == "FAILURE" and record["attempts"] == 1
     assert record["error"].startswith("permanent error: PermanentTaskError: corrupt image")
-    book = _book(api, payload["book"]["id"])
-    assert book["cover_status"] == "failed" and "corrupt image" in book["cover"]["error"]
+    # The record is FAILURE before the failure hook marks the book (executor._failed): wait for the
+    # mark, as test_failure_hooks and test_uploads do.
+    book = eventually(
+        lambda: (b := _book(api, payload["book"]["id"]))["cover_status"] == "failed" and b, what="the hook's mark"
+    )
+    assert "corrupt image" in book["cover"]["error"]
 
     message = eventually(lambda: dead_lettered(settings.media.dlq_name).get(task_id), what="the resize message in DLQ")
     assert "corrupt image" in message["MessageAttributes"]["failure-reason"]["StringValue"]
